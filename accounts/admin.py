@@ -1,0 +1,57 @@
+"""Users in the staff workspace: lists show masked values; the detail page is for the staff who call."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+
+
+class UserCreateForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("phone", "real_name", "language")
+
+
+class UserEditForm(UserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserEditForm
+    add_form = UserCreateForm
+    ordering = ("-date_joined",)
+    list_display = ("masked_phone", "masked_name", "is_staff", "is_active", "date_joined")
+    list_filter = ("is_staff", "is_active", "language")
+    search_fields = ("phone", "real_name")
+    readonly_fields = ("public_id", "last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("public_id", "phone", "password")}),
+        (_("Personal info"), {"fields": ("real_name", "language")}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("phone", "real_name", "language", "password1", "password2"),
+            },
+        ),
+    )
+
+    @admin.display(description=_("phone number"), ordering="phone")
+    def masked_phone(self, obj: User) -> str:
+        return obj.masked_phone
+
+    @admin.display(description=_("real name"), ordering="real_name")
+    def masked_name(self, obj: User) -> str:
+        return obj.masked_name

@@ -1,0 +1,81 @@
+"""The customer and staff account: the phone number is the login."""
+
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+from accounts.masking import mask_name, mask_phone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, phone: str, password: str | None, **extra_fields: object) -> "User":
+        if not phone:
+            raise ValueError("A phone number is required.")
+        user = self.model(phone=phone, **extra_fields)
+        user.full_clean(exclude=["password"])
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(
+        self, phone: str, password: str | None = None, **extra_fields: object
+    ) -> "User":
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(phone, password, **extra_fields)
+
+    def create_superuser(
+        self, phone: str, password: str | None = None, **extra_fields: object
+    ) -> "User":
+        extra_fields["is_staff"] = True
+        extra_fields["is_superuser"] = True
+        return self._create_user(phone, password, **extra_fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Language(models.TextChoices):
+        ZH_HANS = "zh-hans", "简体中文"
+        EN = "en", "English"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    phone = PhoneNumberField(_("phone number"), unique=True, region="CN")
+    real_name = models.CharField(_("real name"), max_length=64)
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.ZH_HANS
+    )
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "phone"
+    REQUIRED_FIELDS = ["real_name"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return f"{self.masked_name} {self.masked_phone}"
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    @property
+    def masked_name(self) -> str:
+        return mask_name(self.real_name)
+
+    def get_full_name(self) -> str:
+        return self.real_name
+
+    def get_short_name(self) -> str:
+        return self.real_name

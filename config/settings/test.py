@@ -1,0 +1,24 @@
+"""Tests: the same stack as the mode under test, made fast and kept apart from a running dev service."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import CELERY_FS_DIR, REDIS_URL
+
+DEBUG = False
+# Hashing with a cheap algorithm keeps user fixtures fast; the real hashers are exercised by Django.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A queue of its own per test process, so a developer's running worker never takes a test's task.
+CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}"
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"test-{os.getpid()}",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CELERY_RESULT_BACKEND = f"file://{CELERY_FS_DIR / 'results'}"

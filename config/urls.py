@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from config.views import healthz
+
+admin.site.site_header = "分期还款 · 客服工作台"
+admin.site.site_title = "分期还款"
+admin.site.index_title = "Support workspace"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("installments.urls")),
+]

@@ -1,0 +1,213 @@
+"""Products and plans in the staff workspace.
+
+Plans are created through ``plan_create`` (the admin's add page is a form over the service) and their money
+fields are read-only: a staff member changes a plan only through the services later issues add.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
+from config.errors import ApplicationError
+from installments.models import Installment, InstallmentPlan, InstallmentProduct
+from installments.services import plan_create
+
+
+@admin.register(InstallmentProduct)
+class InstallmentProductAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "name",
+        "fee_method",
+        "fee_rate",
+        "tenors",
+        "max_apr_percent",
+        "grace_days",
+        "is_active",
+    )
+    list_filter = ("fee_method", "is_active")
+    search_fields = ("code", "name")
+    fieldsets = (
+        (None, {"fields": ("code", "name", "description", "is_active")}),
+        (
+            _("Pricing"),
+            {
+                "fields": (
+                    "fee_method",
+                    "fee_rate",
+                    "tenors",
+                    "max_apr_percent",
+                    "min_principal",
+                    "max_principal",
+                )
+            },
+        ),
+        (_("Late payment"), {"fields": ("penalty_daily_rate", "grace_days")}),
+        (
+            _("Prepayment and cards"),
+            {"fields": ("prepayment_fee_policy", "prepayment_fee_rate", "allow_credit_cards")},
+        ),
+        (
+            _("Re-installment (二次分期)"),
+            {
+                "fields": (
+                    "reinstallment_allowed",
+                    "reinstallment_max_times",
+                    "reinstallment_min_principal",
+                    "reinstallment_tenors",
+                    "reinstallment_fee_rate",
+                    "negotiated_max_tenor",
+                )
+            },
+        ),
+    )
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: InstallmentProduct | None = None
+    ) -> bool:
+        return False  # plans keep pointing at their product; retire a product with "active" instead
+
+
+class InstallmentInline(admin.TabularInline):
+    model = Installment
+    extra = 0
+    can_delete = False
+    fields = (
+        "sequence",
+        "due_date",
+        "status",
+        "principal_due",
+        "fee_due",
+        "penalty_due",
+        "principal_paid",
+        "fee_paid",
+        "penalty_paid",
+        "principal_waived",
+        "fee_waived",
+        "penalty_waived",
+        "paid_at",
+    )
+    readonly_fields = fields
+    ordering = ("sequence",)
+
+    def has_add_permission(self, request: HttpRequest, obj: InstallmentPlan | None = None) -> bool:
+        return False
+
+
+class PlanCreateForm(forms.Form):
+    customer = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, is_staff=False).order_by("phone"),
+        label=_("customer"),
+    )
+    product = forms.ModelChoiceField(
+        queryset=InstallmentProduct.objects.filter(is_active=True), label=_("product")
+    )
+    principal = forms.DecimalField(
+        label=_("principal"), max_digits=14, decimal_places=2, min_value=0
+    )
+    tenor = forms.IntegerField(label=_("tenor"), min_value=1)
+    purchase_date = forms.DateField(label=_("purchase date"), initial=timezone.localdate)
+    merchant_order_ref = forms.CharField(
+        label=_("merchant order reference"), max_length=64, required=False
+    )
+    description = forms.CharField(label=_("description"), max_length=200, required=False)
+
+
+@admin.register(InstallmentPlan)
+class InstallmentPlanAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "customer",
+        "product",
+        "kind",
+        "principal",
+        "tenor",
+        "apr_percent",
+        "status",
+        "purchase_date",
+    )
+    list_filter = ("status", "kind", "product")
+    search_fields = ("public_id", "merchant_order_ref", "customer__phone")
+    list_select_related = ("customer", "product")
+    date_hierarchy = "purchase_date"
+    inlines = [InstallmentInline]
+    readonly_fields = (
+        "public_id",
+        "customer",
+        "product",
+        "kind",
+        "source_plan",
+        "merchant_order_ref",
+        "description",
+        "principal",
+        "tenor",
+        "fee_method",
+        "fee_rate",
+        "penalty_daily_rate",
+        "grace_days",
+        "prepayment_fee_policy",
+        "prepayment_fee_rate",
+        "total_fee",
+        "apr_percent",
+        "purchase_date",
+        "first_due_date",
+        "status",
+        "created_at",
+        "updated_at",
+    )
+    fields = readonly_fields
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: InstallmentPlan | None = None
+    ) -> bool:
+        return False
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The add page is a form over ``plan_create``: the same rules as every other channel."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PlanCreateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                plan = plan_create(
+                    customer=data["customer"],
+                    product=data["product"],
+                    principal=data["principal"],
+                    tenor=data["tenor"],
+                    purchase_date=data["purchase_date"],
+                    merchant_order_ref=data["merchant_order_ref"],
+                    description=data["description"],
+                )
+            except ApplicationError as exc:
+                for field, message in exc.fields.items():
+                    if field in form.fields:
+                        form.add_error(field, message)
+                form.add_error(None, exc.message)
+            else:
+                self.log_addition(request, plan, [{"added": {}}])
+                messages.success(
+                    request, _("Plan created: %(apr)s%% APR.") % {"apr": plan.apr_percent}
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:installments_installmentplan_change", args=[plan.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Create an installment plan"),
+            "form": form,
+            "opts": self.model._meta,
+            "add": True,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/installments/installmentplan/create.html", context)

@@ -1,0 +1,163 @@
+"""Demo data for a fresh machine: products like 白条 and three customers (current, due today, overdue).
+
+Idempotent: running it again creates nothing twice. Refused where ``ALLOW_DEMO_DATA`` is off (production).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from installments.models import InstallmentPlan, InstallmentProduct, PrepaymentFeePolicy
+from installments.schedules import add_months
+from installments.services import installments_mark_overdue, plan_create
+
+DEMO_PASSWORD = "demo-pass-2026"
+ADMIN_PHONE = "+8613900000000"
+ADMIN_PASSWORD = "admin-demo-2026"
+
+PRODUCTS = [
+    {
+        "code": "baitiao",
+        "name": "白条分期",
+        "description": "每期手续费 = 本金 × 0.5%，本金平均分摊",
+        "fee_method": "flat_fee",
+        "fee_rate": Decimal("0.005000"),
+        "tenors": [3, 6, 12, 24],
+        "prepayment_fee_policy": PrepaymentFeePolicy.WAIVE_FUTURE_FEES,
+    },
+    {
+        "code": "dengebenxi",
+        "name": "等额本息消费贷",
+        "description": "年利率 12%，每月还款额相同",
+        "fee_method": "equal_installment",
+        "fee_rate": Decimal("0.120000"),
+        "tenors": [6, 12, 24],
+        "max_principal": Decimal("200000.00"),
+        "prepayment_fee_policy": PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL,
+        "prepayment_fee_rate": Decimal("0.010000"),
+    },
+    {
+        "code": "dengebenjin",
+        "name": "等额本金消费贷",
+        "description": "年利率 10.8%，利息逐月递减",
+        "fee_method": "equal_principal",
+        "fee_rate": Decimal("0.108000"),
+        "tenors": [3, 6, 12],
+        "max_principal": Decimal("100000.00"),
+    },
+]
+
+
+def _purchase_date_due_on(today: date, months_back: int) -> date | None:
+    """A purchase date whose ``months_back``-th due date is ``today`` (none exists on some month ends)."""
+    for days in range(27 * months_back, 32 * months_back + 1):
+        candidate = today - timedelta(days=days)
+        if add_months(candidate, months_back) == today:
+            return candidate
+    return None
+
+
+class Command(BaseCommand):
+    help = "Create demo products, customers and plans (idempotent)."
+
+    def handle(self, *args: object, **options: object) -> None:
+        if not settings.ALLOW_DEMO_DATA:
+            raise CommandError(
+                "Demo data is disabled here (ALLOW_DEMO_DATA is off, as in production)."
+            )
+        today = timezone.localdate()
+        with transaction.atomic():
+            products = {spec["code"]: self._product(spec) for spec in PRODUCTS}
+            admin = User.objects.filter(phone=ADMIN_PHONE).first()
+            if admin is None:
+                User.objects.create_superuser(ADMIN_PHONE, ADMIN_PASSWORD, real_name="客服主管")
+            current = self._customer("+8613800000001", "张三")
+            due_today = self._customer("+8613800000002", "李四")
+            overdue = self._customer("+8613800000003", "王五", language="en")
+
+            self._plan(
+                current,
+                products["baitiao"],
+                "JD-DEMO-0001",
+                "iPhone 手机",
+                "3600.00",
+                12,
+                today - timedelta(days=10),
+            )
+            self._plan(
+                current,
+                products["dengebenjin"],
+                "JD-DEMO-0002",
+                "笔记本电脑",
+                "8000.00",
+                6,
+                today - timedelta(days=3),
+            )
+            months_back = 1
+            purchase = _purchase_date_due_on(today, 1)
+            if purchase is None:  # e.g. on Mar 30 no purchase a month earlier falls due today
+                months_back, purchase = 2, _purchase_date_due_on(today, 2)
+            self._plan(
+                due_today, products["baitiao"], "JD-DEMO-0003", "洗衣机", "2400.00", 6, purchase
+            )
+            self._plan(
+                overdue,
+                products["dengebenxi"],
+                "JD-DEMO-0004",
+                "Sofa",
+                "6000.00",
+                12,
+                today - timedelta(days=70),
+            )
+            installments_mark_overdue(as_of=today)
+
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  admin (support staff): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")
+        for user, story in (
+            (current, "current"),
+            (due_today, f"installment {months_back} due today"),
+            (overdue, "overdue"),
+        ):
+            self.stdout.write(
+                f"  customer {user.real_name} ({story}): {user.phone} / {DEMO_PASSWORD}"
+            )
+
+    def _product(self, spec: dict[str, object]) -> InstallmentProduct:
+        product, _ = InstallmentProduct.objects.get_or_create(code=spec["code"], defaults=spec)
+        return product
+
+    def _customer(self, phone: str, name: str, language: str = "zh-hans") -> User:
+        user = User.objects.filter(phone=phone).first()
+        if user is None:
+            user = User.objects.create_user(phone, DEMO_PASSWORD, real_name=name, language=language)
+        return user
+
+    def _plan(
+        self,
+        customer: User,
+        product: InstallmentProduct,
+        ref: str,
+        description: str,
+        principal: str,
+        tenor: int,
+        purchase_date: date,
+    ) -> InstallmentPlan:
+        plan = InstallmentPlan.objects.filter(customer=customer, merchant_order_ref=ref).first()
+        if plan is None:
+            plan = plan_create(
+                customer=customer,
+                product=product,
+                principal=principal,
+                tenor=tenor,
+                purchase_date=purchase_date,
+                merchant_order_ref=ref,
+                description=description,
+            )
+        return plan

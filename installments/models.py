@@ -1,0 +1,338 @@
+"""Products, plans and their installments.
+
+A plan freezes its product's terms when it is created: a later change to the product never changes what
+a customer already signed for. The database states every money invariant it can as a constraint, so a
+bug in any writer is refused at the row instead of found in a reconciliation.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from installments.schedules import FeeMethod
+
+ZERO = Decimal("0.00")
+
+
+def money_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
+    """Amounts are yuan with two decimals, up to 999,999,999,999.99 (DESIGN.md, Money)."""
+    kwargs.setdefault("default", ZERO)
+    return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
+
+
+def rate_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
+    """Rates as fractions (0.005 = 0.5%), precise enough for a daily penalty rate like 0.0005."""
+    return models.DecimalField(verbose_name, max_digits=9, decimal_places=6, **kwargs)
+
+
+def default_tenors() -> list[int]:
+    return [3, 6, 12, 24]
+
+
+def default_reinstallment_tenors() -> list[int]:
+    return [6, 12, 24]
+
+
+class FeeMethodChoices(models.TextChoices):
+    FLAT_FEE = FeeMethod.FLAT_FEE.value, _("flat fee per period (手续费)")
+    EQUAL_INSTALLMENT = FeeMethod.EQUAL_INSTALLMENT.value, _("equal installments (等额本息)")
+    EQUAL_PRINCIPAL = FeeMethod.EQUAL_PRINCIPAL.value, _("equal principal (等额本金)")
+
+
+class PrepaymentFeePolicy(models.TextChoices):
+    WAIVE_FUTURE_FEES = "waive_future_fees", _("paying off early waives the fees of future periods")
+    CHARGE_REMAINING_FEES = "charge_remaining_fees", _("paying off early still owes every fee")
+    PERCENT_OF_PRINCIPAL = "percent_of_principal", _("a fee of a rate x the principal paid early")
+
+
+class InstallmentProduct(models.Model):
+    """分期产品: the terms offered. Plans copy what they need of it when created."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=80)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    fee_method = models.CharField(_("fee method"), max_length=24, choices=FeeMethodChoices.choices)
+    tenors = models.JSONField(
+        _("tenors"),
+        default=default_tenors,
+        help_text=_("Allowed numbers of periods, e.g. [3, 6, 12, 24]."),
+    )
+    fee_rate = rate_field(
+        _("fee or interest rate"),
+        help_text=_(
+            "flat fee: the fee per period as a fraction of the principal (0.005 = 0.5%); "
+            "equal installment / equal principal: the annual interest rate (0.12 = 12%)."
+        ),
+    )
+    penalty_daily_rate = rate_field(_("penalty daily rate"), default=Decimal("0.000500"))
+    grace_days = models.PositiveSmallIntegerField(_("grace days"), default=3)
+    max_apr_percent = models.DecimalField(
+        _("maximum APR (%)"), max_digits=6, decimal_places=2, default=Decimal("24.00")
+    )
+    min_principal = money_field(_("minimum principal"), default=Decimal("100.00"))
+    max_principal = money_field(_("maximum principal"), default=Decimal("50000.00"))
+    prepayment_fee_policy = models.CharField(
+        _("prepayment fee policy"),
+        max_length=24,
+        choices=PrepaymentFeePolicy.choices,
+        default=PrepaymentFeePolicy.WAIVE_FUTURE_FEES,
+    )
+    prepayment_fee_rate = rate_field(_("prepayment fee rate"), default=ZERO)
+    allow_credit_cards = models.BooleanField(_("credit cards allowed for repayment"), default=False)
+    # Re-installment (二次分期) rules, used by the secondary-plan flow.
+    reinstallment_allowed = models.BooleanField(_("re-installment allowed"), default=True)
+    reinstallment_max_times = models.PositiveSmallIntegerField(
+        _("re-installment: max times per plan"), default=1
+    )
+    reinstallment_min_principal = money_field(
+        _("re-installment: minimum outstanding principal"), default=Decimal("100.00")
+    )
+    reinstallment_tenors = models.JSONField(
+        _("re-installment tenors"), default=default_reinstallment_tenors
+    )
+    reinstallment_fee_rate = rate_field(_("re-installment fee rate"), default=Decimal("0.006000"))
+    negotiated_max_tenor = models.PositiveSmallIntegerField(
+        _("negotiated plan: maximum tenor"), default=36
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("installment product")
+        verbose_name_plural = _("installment products")
+        ordering = ("code",)
+        constraints = [
+            models.CheckConstraint(condition=Q(fee_rate__gte=0), name="product_fee_rate_gte_0"),
+            models.CheckConstraint(
+                condition=Q(penalty_daily_rate__gte=0), name="product_penalty_rate_gte_0"
+            ),
+            models.CheckConstraint(condition=Q(max_apr_percent__gt=0), name="product_max_apr_gt_0"),
+            models.CheckConstraint(
+                condition=Q(min_principal__gt=0), name="product_min_principal_gt_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_principal__gte=F("min_principal")), name="product_principal_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(prepayment_fee_rate__gte=0), name="product_prepay_rate_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(reinstallment_fee_rate__gte=0), name="product_reinst_rate_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(reinstallment_min_principal__gte=0), name="product_reinst_min_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanStatus(models.TextChoices):
+    ACTIVE = "active", _("active")
+    OVERDUE = "overdue", _("overdue")
+    PAID_OFF = "paid_off", _("paid off")
+    RESTRUCTURED = "restructured", _("restructured")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+class PlanKind(models.TextChoices):
+    ORIGINAL = "original", _("original")
+    SECONDARY = "secondary", _("secondary installment (二次分期)")
+    NEGOTIATED = "negotiated", _("negotiated (协商还款)")
+
+
+class InstallmentPlan(models.Model):
+    """分期计划: one financed purchase (or a re-staged balance) with the terms frozen at creation."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="plans",
+        verbose_name=_("customer"),
+    )
+    product = models.ForeignKey(
+        InstallmentProduct,
+        on_delete=models.PROTECT,
+        related_name="plans",
+        verbose_name=_("product"),
+    )
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=PlanKind.choices, default=PlanKind.ORIGINAL
+    )
+    source_plan = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="secondary_plans",
+        verbose_name=_("source plan"),
+    )
+    merchant_order_ref = models.CharField(_("merchant order reference"), max_length=64, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    principal = money_field(_("principal"), default=None)
+    tenor = models.PositiveSmallIntegerField(_("tenor"), validators=[MinValueValidator(1)])
+    # Terms frozen from the product at creation.
+    fee_method = models.CharField(_("fee method"), max_length=24, choices=FeeMethodChoices.choices)
+    fee_rate = rate_field(_("fee or interest rate"))
+    penalty_daily_rate = rate_field(_("penalty daily rate"))
+    grace_days = models.PositiveSmallIntegerField(_("grace days"))
+    prepayment_fee_policy = models.CharField(
+        _("prepayment fee policy"), max_length=24, choices=PrepaymentFeePolicy.choices
+    )
+    prepayment_fee_rate = rate_field(_("prepayment fee rate"))
+    total_fee = money_field(_("total fee"), default=None)
+    apr_percent = models.DecimalField(_("APR (%)"), max_digits=6, decimal_places=2)
+    purchase_date = models.DateField(_("purchase date"))
+    first_due_date = models.DateField(_("first due date"))
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=PlanStatus.choices,
+        default=PlanStatus.ACTIVE,
+        db_index=True,
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("installment plan")
+        verbose_name_plural = _("installment plans")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(condition=Q(principal__gt=0), name="plan_principal_gt_0"),
+            models.CheckConstraint(condition=Q(tenor__gte=1), name="plan_tenor_gte_1"),
+            models.CheckConstraint(condition=Q(total_fee__gte=0), name="plan_total_fee_gte_0"),
+            models.CheckConstraint(condition=Q(fee_rate__gte=0), name="plan_fee_rate_gte_0"),
+            models.CheckConstraint(
+                condition=Q(penalty_daily_rate__gte=0), name="plan_penalty_rate_gte_0"
+            ),
+            models.CheckConstraint(condition=Q(apr_percent__gte=0), name="plan_apr_gte_0"),
+            models.CheckConstraint(
+                condition=Q(first_due_date__gt=F("purchase_date")),
+                name="plan_first_due_after_purchase",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=PlanKind.ORIGINAL, source_plan__isnull=True)
+                    | (~Q(kind=PlanKind.ORIGINAL) & Q(source_plan__isnull=False))
+                ),
+                name="plan_source_iff_not_original",
+            ),
+            # One merchant order is financed once per customer.
+            models.UniqueConstraint(
+                fields=["customer", "merchant_order_ref"],
+                condition=Q(kind=PlanKind.ORIGINAL) & ~Q(merchant_order_ref=""),
+                name="plan_unique_merchant_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "status"], name="plan_customer_status")]
+
+    def __str__(self) -> str:
+        return f"{self.description or self.merchant_order_ref or self.public_id} ({self.tenor})"
+
+
+class InstallmentStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    OVERDUE = "overdue", _("overdue")
+    PAID = "paid", _("paid")
+    RESTRUCTURED = "restructured", _("restructured")
+    WAIVED = "waived", _("waived")
+
+
+class Installment(models.Model):
+    """期: one scheduled due amount. Due, paid and waived are kept per component (冲账 needs them)."""
+
+    plan = models.ForeignKey(
+        InstallmentPlan,
+        on_delete=models.PROTECT,
+        related_name="installments",
+        verbose_name=_("plan"),
+    )
+    sequence = models.PositiveSmallIntegerField(_("sequence"))
+    due_date = models.DateField(_("due date"))
+    principal_due = money_field(_("principal due"))
+    fee_due = money_field(_("fee due"))
+    penalty_due = money_field(_("penalty due"))
+    principal_paid = money_field(_("principal paid"))
+    fee_paid = money_field(_("fee paid"))
+    penalty_paid = money_field(_("penalty paid"))
+    principal_waived = money_field(_("principal waived"))
+    fee_waived = money_field(_("fee waived"))
+    penalty_waived = money_field(_("penalty waived"))
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=InstallmentStatus.choices,
+        default=InstallmentStatus.PENDING,
+    )
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("installment")
+        verbose_name_plural = _("installments")
+        ordering = ("plan_id", "sequence")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "sequence"], name="installment_unique_plan_sequence"
+            ),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="installment_sequence_gte_1"),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__gte": 0}), name=f"installment_{field}_gte_0"
+                )
+                for field in (
+                    "principal_due",
+                    "fee_due",
+                    "penalty_due",
+                    "principal_paid",
+                    "fee_paid",
+                    "penalty_paid",
+                    "principal_waived",
+                    "fee_waived",
+                    "penalty_waived",
+                )
+            ],
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{part}_due__gte": F(f"{part}_paid") + F(f"{part}_waived")}),
+                    name=f"installment_{part}_paid_lte_due",
+                )
+                for part in ("principal", "fee", "penalty")
+            ],
+            models.CheckConstraint(
+                condition=~Q(status=InstallmentStatus.PAID) | Q(paid_at__isnull=False),
+                name="installment_paid_has_paid_at",
+            ),
+        ]
+        indexes = [models.Index(fields=["due_date", "status"], name="installment_due_status")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}#{self.sequence} {self.due_date}"
+
+    @property
+    def total_due(self) -> Decimal:
+        return self.principal_due + self.fee_due + self.penalty_due
+
+    @property
+    def total_paid(self) -> Decimal:
+        return self.principal_paid + self.fee_paid + self.penalty_paid
+
+    @property
+    def total_waived(self) -> Decimal:
+        return self.principal_waived + self.fee_waived + self.penalty_waived
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total_due - self.total_paid - self.total_waived
+
+    @property
+    def principal_outstanding(self) -> Decimal:
+        return self.principal_due - self.principal_paid - self.principal_waived

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from installments import views
+
+app_name = "installments"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+]
