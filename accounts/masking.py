@@ -30,7 +30,7 @@ def _mask_digits(digits: str) -> str:
 
 
 def mask_name(name: str | None) -> str:
-    """Keep the first character of a Chinese name (``张*``) or of each word of a Latin one (``J*** S****``)."""
+    """Keep the first character of a Chinese name (``张*``), or of each word of a Latin one."""
     if not name:
         return ""
     name = name.strip()

@@ -24,16 +24,12 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
-    def create_user(
-        self, phone: str, password: str | None = None, **extra_fields: object
-    ) -> "User":
+    def create_user(self, phone: str, password: str | None = None, **extra_fields: object) -> "User":
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
         return self._create_user(phone, password, **extra_fields)
 
-    def create_superuser(
-        self, phone: str, password: str | None = None, **extra_fields: object
-    ) -> "User":
+    def create_superuser(self, phone: str, password: str | None = None, **extra_fields: object) -> "User":
         extra_fields["is_staff"] = True
         extra_fields["is_superuser"] = True
         return self._create_user(phone, password, **extra_fields)

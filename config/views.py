@@ -20,6 +20,4 @@ def healthz(request: HttpRequest) -> JsonResponse:
     age = None
     if stamp:
         age = round((timezone.now() - datetime.fromisoformat(stamp)).total_seconds(), 1)
-    return JsonResponse(
-        {"status": "ok", "database": connection.vendor, "worker_heartbeat_age_seconds": age}
-    )
+    return JsonResponse({"status": "ok", "database": connection.vendor, "worker_heartbeat_age_seconds": age})

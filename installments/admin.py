@@ -70,9 +70,7 @@ class InstallmentProductAdmin(admin.ModelAdmin):
         ),
     )
 
-    def has_delete_permission(
-        self, request: HttpRequest, obj: InstallmentProduct | None = None
-    ) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: InstallmentProduct | None = None) -> bool:
         return False  # plans keep pointing at their product; retire a product with "active" instead
 
 
@@ -110,14 +108,10 @@ class PlanCreateForm(forms.Form):
     product = forms.ModelChoiceField(
         queryset=InstallmentProduct.objects.filter(is_active=True), label=_("product")
     )
-    principal = forms.DecimalField(
-        label=_("principal"), max_digits=14, decimal_places=2, min_value=0
-    )
+    principal = forms.DecimalField(label=_("principal"), max_digits=14, decimal_places=2, min_value=0)
     tenor = forms.IntegerField(label=_("tenor"), min_value=1)
     purchase_date = forms.DateField(label=_("purchase date"), initial=timezone.localdate)
-    merchant_order_ref = forms.CharField(
-        label=_("merchant order reference"), max_length=64, required=False
-    )
+    merchant_order_ref = forms.CharField(label=_("merchant order reference"), max_length=64, required=False)
     description = forms.CharField(label=_("description"), max_length=200, required=False)
 
 
@@ -165,9 +159,7 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
 
-    def has_delete_permission(
-        self, request: HttpRequest, obj: InstallmentPlan | None = None
-    ) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: InstallmentPlan | None = None) -> bool:
         return False
 
     def add_view(
@@ -196,9 +188,7 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
                 form.add_error(None, exc.message)
             else:
                 self.log_addition(request, plan, [{"added": {}}])
-                messages.success(
-                    request, _("Plan created: %(apr)s%% APR.") % {"apr": plan.apr_percent}
-                )
+                messages.success(request, _("Plan created: %(apr)s%% APR.") % {"apr": plan.apr_percent})
                 return HttpResponseRedirect(
                     reverse("admin:installments_installmentplan_change", args=[plan.pk])
                 )

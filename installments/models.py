@@ -93,13 +93,9 @@ class InstallmentProduct(models.Model):
     reinstallment_min_principal = money_field(
         _("re-installment: minimum outstanding principal"), default=Decimal("100.00")
     )
-    reinstallment_tenors = models.JSONField(
-        _("re-installment tenors"), default=default_reinstallment_tenors
-    )
+    reinstallment_tenors = models.JSONField(_("re-installment tenors"), default=default_reinstallment_tenors)
     reinstallment_fee_rate = rate_field(_("re-installment fee rate"), default=Decimal("0.006000"))
-    negotiated_max_tenor = models.PositiveSmallIntegerField(
-        _("negotiated plan: maximum tenor"), default=36
-    )
+    negotiated_max_tenor = models.PositiveSmallIntegerField(_("negotiated plan: maximum tenor"), default=36)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -109,19 +105,13 @@ class InstallmentProduct(models.Model):
         ordering = ("code",)
         constraints = [
             models.CheckConstraint(condition=Q(fee_rate__gte=0), name="product_fee_rate_gte_0"),
-            models.CheckConstraint(
-                condition=Q(penalty_daily_rate__gte=0), name="product_penalty_rate_gte_0"
-            ),
+            models.CheckConstraint(condition=Q(penalty_daily_rate__gte=0), name="product_penalty_rate_gte_0"),
             models.CheckConstraint(condition=Q(max_apr_percent__gt=0), name="product_max_apr_gt_0"),
-            models.CheckConstraint(
-                condition=Q(min_principal__gt=0), name="product_min_principal_gt_0"
-            ),
+            models.CheckConstraint(condition=Q(min_principal__gt=0), name="product_min_principal_gt_0"),
             models.CheckConstraint(
                 condition=Q(max_principal__gte=F("min_principal")), name="product_principal_range"
             ),
-            models.CheckConstraint(
-                condition=Q(prepayment_fee_rate__gte=0), name="product_prepay_rate_gte_0"
-            ),
+            models.CheckConstraint(condition=Q(prepayment_fee_rate__gte=0), name="product_prepay_rate_gte_0"),
             models.CheckConstraint(
                 condition=Q(reinstallment_fee_rate__gte=0), name="product_reinst_rate_gte_0"
             ),
@@ -164,9 +154,7 @@ class InstallmentPlan(models.Model):
         related_name="plans",
         verbose_name=_("product"),
     )
-    kind = models.CharField(
-        _("kind"), max_length=16, choices=PlanKind.choices, default=PlanKind.ORIGINAL
-    )
+    kind = models.CharField(_("kind"), max_length=16, choices=PlanKind.choices, default=PlanKind.ORIGINAL)
     source_plan = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -211,9 +199,7 @@ class InstallmentPlan(models.Model):
             models.CheckConstraint(condition=Q(tenor__gte=1), name="plan_tenor_gte_1"),
             models.CheckConstraint(condition=Q(total_fee__gte=0), name="plan_total_fee_gte_0"),
             models.CheckConstraint(condition=Q(fee_rate__gte=0), name="plan_fee_rate_gte_0"),
-            models.CheckConstraint(
-                condition=Q(penalty_daily_rate__gte=0), name="plan_penalty_rate_gte_0"
-            ),
+            models.CheckConstraint(condition=Q(penalty_daily_rate__gte=0), name="plan_penalty_rate_gte_0"),
             models.CheckConstraint(condition=Q(apr_percent__gte=0), name="plan_apr_gte_0"),
             models.CheckConstraint(
                 condition=Q(first_due_date__gt=F("purchase_date")),
@@ -280,14 +266,10 @@ class Installment(models.Model):
         verbose_name_plural = _("installments")
         ordering = ("plan_id", "sequence")
         constraints = [
-            models.UniqueConstraint(
-                fields=["plan", "sequence"], name="installment_unique_plan_sequence"
-            ),
+            models.UniqueConstraint(fields=["plan", "sequence"], name="installment_unique_plan_sequence"),
             models.CheckConstraint(condition=Q(sequence__gte=1), name="installment_sequence_gte_1"),
             *[
-                models.CheckConstraint(
-                    condition=Q(**{f"{field}__gte": 0}), name=f"installment_{field}_gte_0"
-                )
+                models.CheckConstraint(condition=Q(**{f"{field}__gte": 0}), name=f"installment_{field}_gte_0")
                 for field in (
                     "principal_due",
                     "fee_due",

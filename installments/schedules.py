@@ -119,9 +119,7 @@ def due_dates(purchase_date: date, tenor: int, first_due_date: date | None = Non
     """
     _validate_tenor(tenor)
     if first_due_date is not None and first_due_date <= purchase_date:
-        raise ScheduleError(
-            f"first_due_date {first_due_date} must be after purchase_date {purchase_date}"
-        )
+        raise ScheduleError(f"first_due_date {first_due_date} must be after purchase_date {purchase_date}")
     try:
         if first_due_date is None:
             return [add_months(purchase_date, k) for k in range(1, tenor + 1)]
@@ -306,9 +304,7 @@ def _flat_fee_parts(principal: Decimal, tenor: int, rate: Decimal) -> list[tuple
     return [(part, fee)] * (tenor - 1) + [(last, fee)]
 
 
-def _equal_principal_parts(
-    principal: Decimal, tenor: int, rate: Decimal
-) -> list[tuple[Decimal, Decimal]]:
+def _equal_principal_parts(principal: Decimal, tenor: int, rate: Decimal) -> list[tuple[Decimal, Decimal]]:
     monthly = rate / _MONTHS_PER_YEAR
     part = _even_principal_part(principal, tenor)
     rows: list[tuple[Decimal, Decimal]] = []
@@ -321,9 +317,7 @@ def _equal_principal_parts(
     return rows
 
 
-def _equal_installment_parts(
-    principal: Decimal, tenor: int, rate: Decimal
-) -> list[tuple[Decimal, Decimal]]:
+def _equal_installment_parts(principal: Decimal, tenor: int, rate: Decimal) -> list[tuple[Decimal, Decimal]]:
     """等额本息 with the textbook payment, falling back one cent when rounding overshoots.
 
     Rounding the payment up can, for small principals over long tenors, repay the balance

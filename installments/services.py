@@ -159,9 +159,7 @@ def plan_create(
             _("The purchase date cannot be in the future."),
             fields={"purchase_date": _("In the future.")},
         )
-    quote = plan_quote(
-        product=product, principal=principal, tenor=tenor, purchase_date=purchase_date
-    )
+    quote = plan_quote(product=product, principal=principal, tenor=tenor, purchase_date=purchase_date)
     merchant_order_ref = merchant_order_ref.strip()
     try:
         with transaction.atomic():

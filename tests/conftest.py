@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests run on SQLite by default and on PostgreSQL + Redis when DATABASE_URL/REDIS_URL are set."""
+"""Shared fixtures. SQLite by default; PostgreSQL + Redis when DATABASE_URL / REDIS_URL are set."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" in engine:
         return
-    skip = pytest.mark.skip(
-        reason="needs PostgreSQL: set DATABASE_URL=postgres://... (as .ci/run does)"
-    )
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (as .ci/run does)")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)

@@ -18,13 +18,9 @@ environ.Env.read_env(BASE_DIR / ".env")
 DJANGO_ENV = env.str("DJANGO_ENV", default="development").lower()
 
 # A fixed development key keeps sessions across restarts; production.py refuses to start without its own.
-SECRET_KEY = env.str(
-    "DJANGO_SECRET_KEY", default="dev-only-not-secret-8f3b1c2d9e7a6f5b4c3d2e1f0a9b8c7d"
-)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-not-secret-8f3b1c2d9e7a6f5b4c3d2e1f0a9b8c7d")
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
-)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [

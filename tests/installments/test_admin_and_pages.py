@@ -5,10 +5,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
-
-from accounts.models import User
 from django.utils import timezone
 
+from accounts.models import User
 from installments.models import Installment, InstallmentPlan, PlanStatus
 
 
@@ -35,9 +34,7 @@ def test_staff_creates_a_plan_through_the_service(client, staff, customer, flat_
     )
     plan = InstallmentPlan.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse(
-        "admin:installments_installmentplan_change", args=[plan.pk]
-    )
+    assert response["Location"] == reverse("admin:installments_installmentplan_change", args=[plan.pk])
     assert plan.total_fee == Decimal("72.00")
     assert plan.installments.count() == 12
     detail = client.get(response["Location"]).content.decode()

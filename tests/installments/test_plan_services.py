@@ -12,9 +12,7 @@ from installments.services import installments_mark_overdue, plan_create, plan_q
 
 
 def test_quote_writes_nothing_and_matches_known_values(flat_product) -> None:
-    quote = plan_quote(
-        product=flat_product, principal="1200.00", tenor=12, purchase_date=date(2026, 1, 31)
-    )
+    quote = plan_quote(product=flat_product, principal="1200.00", tenor=12, purchase_date=date(2026, 1, 31))
     assert [row.total for row in quote.schedule.rows] == [Decimal("106.00")] * 12
     assert quote.total_fee == Decimal("72.00")
     assert quote.first_due_date == date(2026, 2, 28)

@@ -69,9 +69,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         if not settings.ALLOW_DEMO_DATA:
-            raise CommandError(
-                "Demo data is disabled here (ALLOW_DEMO_DATA is off, as in production)."
-            )
+            raise CommandError("Demo data is disabled here (ALLOW_DEMO_DATA is off, as in production).")
         today = timezone.localdate()
         with transaction.atomic():
             products = {spec["code"]: self._product(spec) for spec in PRODUCTS}
@@ -104,9 +102,7 @@ class Command(BaseCommand):
             purchase = _purchase_date_due_on(today, 1)
             if purchase is None:  # e.g. on Mar 30 no purchase a month earlier falls due today
                 months_back, purchase = 2, _purchase_date_due_on(today, 2)
-            self._plan(
-                due_today, products["baitiao"], "JD-DEMO-0003", "洗衣机", "2400.00", 6, purchase
-            )
+            self._plan(due_today, products["baitiao"], "JD-DEMO-0003", "洗衣机", "2400.00", 6, purchase)
             self._plan(
                 overdue,
                 products["dengebenxi"],
@@ -125,9 +121,7 @@ class Command(BaseCommand):
             (due_today, f"installment {months_back} due today"),
             (overdue, "overdue"),
         ):
-            self.stdout.write(
-                f"  customer {user.real_name} ({story}): {user.phone} / {DEMO_PASSWORD}"
-            )
+            self.stdout.write(f"  customer {user.real_name} ({story}): {user.phone} / {DEMO_PASSWORD}")
 
     def _product(self, spec: dict[str, object]) -> InstallmentProduct:
         product, _ = InstallmentProduct.objects.get_or_create(code=spec["code"], defaults=spec)
