@@ -88,3 +88,29 @@ def test_product_invariants_are_constraints(flat_product) -> None:
     _refused(lambda: products.update(fee_rate=Decimal("-0.001")))
     _refused(lambda: products.update(max_principal=Decimal("10.00")))
     _refused(lambda: products.update(max_apr_percent=Decimal("0")))
+
+
+@pytest.mark.postgres
+def test_postgresql_holds_every_declared_constraint(db) -> None:
+    """Each model constraint exists in PostgreSQL's catalog, so no writer can get around it."""
+    from django.db import connection
+
+    declared = {
+        c.name
+        for model in (Installment, InstallmentPlan, InstallmentProduct)
+        for c in model._meta.constraints
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conname FROM pg_constraint UNION SELECT indexname FROM pg_indexes")
+        present = {row[0] for row in cursor.fetchall()}
+    assert declared - present == set()
+
+
+@pytest.mark.postgres
+def test_postgresql_reports_a_check_violation(plan) -> None:
+    from psycopg2 import errorcodes
+
+    with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
+        plan.installments.filter(sequence=1).update(principal_paid=Decimal("999.00"))
+    assert excinfo.value.__cause__.pgcode == errorcodes.CHECK_VIOLATION
+    assert "installment_principal_paid_lte_due" in str(excinfo.value)
