@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts.models import OneTimeCode, User
 
 
 class UserCreateForm(UserCreationForm):
@@ -55,3 +55,28 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description=_("real name"), ordering="real_name")
     def masked_name(self, obj: User) -> str:
         return obj.masked_name
+
+
+@admin.register(OneTimeCode)
+class OneTimeCodeAdmin(admin.ModelAdmin):
+    """Read-only: support sees whether a customer's code was sent, used or exhausted, never the code."""
+
+    list_display = ("created_at", "customer", "purpose", "expires_at", "attempts", "used_at", "superseded")
+    list_filter = ("purpose", "superseded", "created_at")
+    search_fields = ("user__phone",)
+    list_select_related = ("user",)
+    fields = ("customer", "purpose", "created_at", "expires_at", "attempts", "used_at", "superseded")
+    readonly_fields = fields
+
+    @admin.display(description=_("user"))
+    def customer(self, obj: OneTimeCode) -> str:
+        return str(obj.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

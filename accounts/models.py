@@ -75,3 +75,34 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.real_name
+
+
+class OtpPurpose(models.TextChoices):
+    LOGIN_RESET = "login_reset", _("password reset")
+    BIND_CARD = "bind_card", _("bind a bank card")
+    CHANGE_AUTODEBIT_CARD = "change_autodebit_card", _("change the auto-debit card")
+    ACCEPT_NEGOTIATION = "accept_negotiation", _("accept a negotiated plan")
+    PHONE_VERIFY = "phone_verify", _("verify the phone number")
+
+
+class OneTimeCode(models.Model):
+    """An SMS code confirming a sensitive action. Only a keyed hash of the code is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="one_time_codes")
+    purpose = models.CharField(_("purpose"), max_length=32, choices=OtpPurpose.choices)
+    code_hash = models.CharField(max_length=64)
+    salt = models.CharField(max_length=32)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    attempts = models.PositiveSmallIntegerField(_("wrong tries"), default=0)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    superseded = models.BooleanField(_("superseded"), default=False)
+
+    class Meta:
+        verbose_name = _("one-time code")
+        verbose_name_plural = _("one-time codes")
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["user", "purpose", "created_at"], name="otp_user_purpose_created")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.user_id} {self.created_at:%Y-%m-%d %H:%M}"

@@ -163,6 +163,8 @@ CELERY_IMPORTS = ["config.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0},
+    # Sends what is due and was not (quiet hours over, a lost message, a retry whose message was lost).
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0},
 }
 
 # --- Logging ------------------------------------------------------------------------------------
@@ -179,3 +181,31 @@ LOGGING = {
 # --- Business settings --------------------------------------------------------------------------
 # Demo data is refused in production; see installments/management/commands/seed_demo.py.
 ALLOW_DEMO_DATA = env.bool("ALLOW_DEMO_DATA", default=True)
+
+# --- SMS (notifications) ------------------------------------------------------------------------
+# Which sender delivers SMS: console | memory | simulated | http | a dotted path (notifications/senders.py).
+SMS_SENDER = env.str("SMS_SENDER", default="console")
+SMS_SIGNATURE_ZH = env.str("SMS_SIGNATURE_ZH", default="【分期还款】")
+SMS_SIGNATURE_EN = env.str("SMS_SIGNATURE_EN", default="【FenqiPay】")
+SMS_SIMULATED_LATENCY_MS = env.int("SMS_SIMULATED_LATENCY_MS", default=0)
+SMS_SIMULATED_FAILURE_RATE = env.float("SMS_SIMULATED_FAILURE_RATE", default=0.0)
+SMS_SIMULATED_PERMANENT_FAILURE_RATE = env.float("SMS_SIMULATED_PERMANENT_FAILURE_RATE", default=0.0)
+SMS_SIMULATED_SEED = env.int("SMS_SIMULATED_SEED", default=None)
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="")
+SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=5.0)
+# Reminders wait out the quiet hours (local time, the window may cross midnight).
+SMS_QUIET_HOURS_START = env.str("SMS_QUIET_HOURS_START", default="21:00")
+SMS_QUIET_HOURS_END = env.str("SMS_QUIET_HOURS_END", default="08:00")
+# Reminder + transactional messages per phone per local day; security messages (codes) are not counted.
+SMS_DAILY_LIMIT_PER_PHONE = env.int("SMS_DAILY_LIMIT_PER_PHONE", default=10)
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=5)
+SMS_RETRY_BASE_SECONDS = env.float("SMS_RETRY_BASE_SECONDS", default=30.0)
+SMS_RETRY_MAX_SECONDS = env.float("SMS_RETRY_MAX_SECONDS", default=3600.0)
+SMS_CLAIM_SECONDS = env.int("SMS_CLAIM_SECONDS", default=120)
+
+# --- One-time codes (accounts) ------------------------------------------------------------------
+OTP_TTL_MINUTES = env.int("OTP_TTL_MINUTES", default=5)
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+OTP_MIN_INTERVAL_SECONDS = env.int("OTP_MIN_INTERVAL_SECONDS", default=60)
+OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)

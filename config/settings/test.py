@@ -22,3 +22,7 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_RESULT_BACKEND = f"file://{CELERY_FS_DIR / 'results'}"
+
+SMS_SENDER = "memory"
+SMS_RETRY_BASE_SECONDS = 0.2
+SMS_RETRY_MAX_SECONDS = 1.0

@@ -1,0 +1,282 @@
+"""SMS texts in Chinese and English, and how a context becomes one message.
+
+Texts live in code rather than in the database because every one is reviewed (length, tone, masking) and
+tested in both languages; an operator changing a text is a code change. Each fits one SMS where it can:
+70 characters for Chinese (UCS-2), 160 for English (GSM-7), signature included.
+
+Callers pass raw values; rendering formats them for the language (``Decimal`` -> ``1,234.56``, ``date``
+-> ``11月28日`` / ``28 Nov``), translates reason and purpose codes into plain words, and masks whatever
+could identify a person: the customer's name is always taken masked from the user, and any run of nine
+or more digits (a card or phone number passed by mistake) is cut to its last four.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from string import Formatter
+
+from django.conf import settings
+from django.utils import timezone
+
+from notifications.models import NotificationCategory
+
+ZH = "zh-hans"
+EN = "en"
+LANGUAGES = (ZH, EN)
+
+SMS_LIMITS = {ZH: 70, EN: 160}
+
+_LONG_DIGITS = re.compile(r"\d{9,}")
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    code: str
+    category: str
+    zh: str
+    en: str
+    sample: dict[str, object] = field(default_factory=dict)
+    # Context keys whose value is a secret: the inbox keeps the text with them replaced by ******.
+    secret_keys: tuple[str, ...] = ()
+
+    def text(self, language: str) -> str:
+        return self.en if language == EN else self.zh
+
+
+# Plain words for the codes callers pass as ``reason`` (gateway and review outcomes) and ``purpose`` (OTP).
+PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "reason": {
+        "insufficient_funds": ("余额不足", "insufficient balance"),
+        "declined": ("银行卡不可用", "the card was declined"),
+        "card_expired": ("银行卡已过期", "the card has expired"),
+        "failed": ("银行系统繁忙", "the bank was busy"),
+        "limit_exceeded": ("超出银行卡限额", "the card's limit was reached"),
+        "income_not_verified": ("收入证明不足", "income could not be verified"),
+        "not_eligible": ("不符合条件", "not eligible"),
+        "other": ("其他原因", "other reasons"),
+    },
+    "purpose": {
+        "login_reset": ("重置密码", "password reset"),
+        "bind_card": ("绑定银行卡", "binding a card"),
+        "change_autodebit_card": ("更换扣款卡", "changing the debit card"),
+        "accept_negotiation": ("确认协商方案", "accepting the plan"),
+        "phone_verify": ("验证手机号", "verifying your phone"),
+    },
+}
+
+# What to do next, for a failed debit: keyed by reason; the default covers the rest.
+_FAILED_DEBIT_ADVICE = {
+    "insufficient_funds": ("请充值后立即还款", "top up and repay now"),
+    "declined": ("请更换银行卡", "change your card"),
+    "card_expired": ("请更换银行卡", "change your card"),
+}
+_DEFAULT_ADVICE = ("请在我的账单立即还款", "repay in My Bills")
+
+_SAMPLE_PLAN = "iPhone分期"
+TEMPLATES: dict[str, MessageTemplate] = {
+    t.code: t
+    for t in (
+        MessageTemplate(
+            "due_reminder",
+            NotificationCategory.REMINDER,
+            zh="{name}您好，{plan}第{seq}期¥{amount}将于{due_date}到期，请按时还款。",
+            en="Dear {name}, installment {seq} of {plan}, CNY {amount}, is due on {due_date}. "
+            "Please repay on time.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "seq": 3,
+                "amount": Decimal("106.00"),
+                "due_date": date(2026, 12, 5),
+            },
+        ),
+        MessageTemplate(
+            "autodebit_scheduled",
+            NotificationCategory.REMINDER,
+            zh="{due_date}将从尾号{card_last4}银行卡自动扣款¥{amount}（{plan}），请保持余额充足。",
+            en="CNY {amount} for {plan} will be debited from card ending {card_last4} on {due_date}. "
+            "Please keep it funded.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "amount": Decimal("106.00"),
+                "due_date": date(2026, 12, 5),
+                "card_last4": "1234",
+            },
+        ),
+        MessageTemplate(
+            "autodebit_succeeded",
+            NotificationCategory.TRANSACTIONAL,
+            zh="已从尾号{card_last4}银行卡扣款¥{amount}，用于{plan}还款，剩余待还¥{remaining}。",
+            en="CNY {amount} was debited from card ending {card_last4} for {plan}. "
+            "Remaining: CNY {remaining}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "amount": Decimal("106.00"),
+                "card_last4": "1234",
+                "remaining": Decimal("954.00"),
+            },
+        ),
+        MessageTemplate(
+            "autodebit_failed",
+            NotificationCategory.TRANSACTIONAL,
+            zh="尾号{card_last4}银行卡扣款¥{amount}失败：{reason}。{advice}，以免逾期。",
+            en="Debit of CNY {amount} from card ending {card_last4} failed: {reason}. "
+            "Please {advice} to avoid being late.",
+            sample={
+                "amount": Decimal("106.00"),
+                "card_last4": "1234",
+                "reason": "insufficient_funds",
+            },
+        ),
+        MessageTemplate(
+            "repayment_received",
+            NotificationCategory.TRANSACTIONAL,
+            zh="已收到您的还款¥{amount}（{plan}），剩余待还¥{remaining}。",
+            en="We received your repayment of CNY {amount} for {plan}. Remaining: CNY {remaining}.",
+            sample={"plan": _SAMPLE_PLAN, "amount": Decimal("500.00"), "remaining": Decimal("560.00")},
+        ),
+        MessageTemplate(
+            "repayment_scheduled",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您已预约{pay_date}从尾号{card_last4}银行卡还款¥{amount}（{plan}）。",
+            en="Your repayment of CNY {amount} for {plan} from card ending {card_last4} "
+            "is scheduled on {pay_date}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "amount": Decimal("212.00"),
+                "card_last4": "1234",
+                "pay_date": date(2026, 12, 3),
+            },
+        ),
+        MessageTemplate(
+            "overdue_reminder",
+            NotificationCategory.REMINDER,
+            zh="{name}您好，{plan}已逾期{days}天，待还¥{amount}（含违约金），请尽快还款以免影响信用。",
+            en="Dear {name}, {plan} is {days} days overdue: CNY {amount} incl. late fees. "
+            "Please repay soon to protect your credit record.",
+            sample={"plan": _SAMPLE_PLAN, "days": 12, "amount": Decimal("108.12")},
+        ),
+        MessageTemplate(
+            "card_bound",
+            NotificationCategory.SECURITY,
+            zh="您已绑定{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
+            en="Your {bank} card ending {card_last4} is now linked. Not you? Contact us at once.",
+            sample={"bank": "招商银行", "card_last4": "1234"},
+        ),
+        MessageTemplate(
+            "card_removed",
+            NotificationCategory.SECURITY,
+            zh="您已解绑{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
+            en="Your {bank} card ending {card_last4} was removed. Not you? Contact us at once.",
+            sample={"bank": "招商银行", "card_last4": "1234"},
+        ),
+        MessageTemplate(
+            "reinstallment_submitted",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的{plan}分期申请已提交，我们将在3个工作日内审核并短信通知您。",
+            en="Your installment application for {plan} was submitted. We will reply by SMS "
+            "within 3 working days.",
+            sample={"plan": _SAMPLE_PLAN},
+        ),
+        MessageTemplate(
+            "reinstallment_offer",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的{plan}协商方案：{tenor}期，每期约¥{amount}，请于{expires}前登录查看并确认。",
+            en="Your offer for {plan}: {tenor} installments of about CNY {amount}. "
+            "Review and accept it before {expires}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "tenor": 24,
+                "amount": Decimal("58.20"),
+                "expires": date(2026, 12, 12),
+            },
+        ),
+        MessageTemplate(
+            "reinstallment_approved",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的{plan}新分期已生效：{tenor}期，首期{first_due}应还¥{amount}。",
+            en="Your new plan for {plan} is active: {tenor} installments, the first of CNY {amount} "
+            "due on {first_due}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "tenor": 12,
+                "amount": Decimal("98.50"),
+                "first_due": date(2027, 1, 5),
+            },
+        ),
+        MessageTemplate(
+            "reinstallment_rejected",
+            NotificationCategory.TRANSACTIONAL,
+            zh="很抱歉，您的{plan}分期申请未通过：{reason}。如有疑问请联系客服。",
+            en="Sorry, your installment application for {plan} was not approved: {reason}. "
+            "Contact us with any question.",
+            sample={"plan": _SAMPLE_PLAN, "reason": "income_not_verified"},
+        ),
+        MessageTemplate(
+            "otp",
+            NotificationCategory.SECURITY,
+            zh="验证码{code}，用于{purpose}，{ttl}分钟内有效。请勿告诉他人。",
+            en="Your code is {code} for {purpose}, valid {ttl} minutes. Never share it.",
+            sample={"code": "402913", "purpose": "bind_card", "ttl": 5},
+            secret_keys=("code",),
+        ),
+    )
+}
+
+
+class UnknownTemplate(KeyError):
+    pass
+
+
+def get_template(code: str) -> MessageTemplate:
+    try:
+        return TEMPLATES[code]
+    except KeyError:
+        raise UnknownTemplate(code) from None
+
+
+def signature(language: str) -> str:
+    if language == EN:
+        return settings.SMS_SIGNATURE_EN
+    return settings.SMS_SIGNATURE_ZH
+
+
+def _format_value(key: str, value: object, language: str) -> str:
+    zh = language != EN
+    if key in PLAIN_WORDS and isinstance(value, str):
+        words = PLAIN_WORDS[key].get(value) or PLAIN_WORDS[key].get("other") or (value, value)
+        return words[0] if zh else words[1]
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        value = timezone.localtime(value).date()
+    if isinstance(value, date):
+        return f"{value.month}月{value.day}日" if zh else value.strftime("%d %b").lstrip("0")
+    if isinstance(value, float):
+        raise TypeError("Money and rates are Decimal; a float reached an SMS text.")
+    return str(value)
+
+
+def render_message(
+    template: MessageTemplate, *, language: str, context: dict[str, object], redact: bool = False
+) -> str:
+    """The full SMS text, signature first, with every value formatted and masked for ``language``."""
+    language = language if language in LANGUAGES else ZH
+    body = template.text(language)
+    values: dict[str, str] = {}
+    for _, key, _, _ in Formatter().parse(body):
+        if key is None or key == "advice":
+            continue
+        if key not in context:
+            raise KeyError(f"SMS template {template.code!r} needs {key!r} in its context")
+        if redact and key in template.secret_keys:
+            values[key] = "******"
+            continue
+        values[key] = _format_value(key, context[key], language)
+    if "{advice}" in body:
+        advice = _FAILED_DEBIT_ADVICE.get(str(context.get("reason")), _DEFAULT_ADVICE)
+        values["advice"] = advice[0] if language != EN else advice[1]
+    text = signature(language) + body.format_map(values)
+    return _LONG_DIGITS.sub(lambda m: "*" * 4 + m.group()[-4:], text)

@@ -1,0 +1,105 @@
+"""The SMS outbox, and the simulated provider's record of what it was asked to deliver.
+
+A notification row is written in the same transaction as the event it reports (a repayment, a debit, an
+offer), so an event never happens without its message and a rolled-back event never sends one. A task
+sends it afterwards; the unique dedupe key makes a second write of the same message a no-op.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class NotificationCategory(models.TextChoices):
+    TRANSACTIONAL = "transactional", _("transactional")
+    REMINDER = "reminder", _("reminder")
+    SECURITY = "security", _("security")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    SENT = "sent", _("sent")
+    FAILED = "failed", _("failed")
+    SUPPRESSED = "suppressed", _("suppressed")
+
+
+class Notification(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        verbose_name=_("user"),
+    )
+    phone = PhoneNumberField(_("phone number"), help_text=_("The number at the time of writing."))
+    template_code = models.CharField(_("template"), max_length=40, db_index=True)
+    language = models.CharField(_("language"), max_length=8)
+    text = models.TextField(_("text"))
+    redacted_text = models.TextField(
+        _("redacted text"), blank=True, help_text=_("The text without its secret, kept once it is sent.")
+    )
+    category = models.CharField(_("category"), max_length=16, choices=NotificationCategory.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    send_after = models.DateTimeField(_("send after"), null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        _("claimed until"),
+        null=True,
+        blank=True,
+        help_text=_("A sender holds the row until then, so two workers never send it at once."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS message")
+        verbose_name_plural = _("SMS messages")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=NotificationStatus.SENT) | Q(sent_at__isnull=False),
+                name="notification_sent_has_sent_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "send_after"], name="notification_due"),
+            models.Index(fields=["user", "-created_at"], name="notification_inbox"),
+            models.Index(fields=["phone", "created_at"], name="notification_phone_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_code} -> {self.user_id} ({self.status})"
+
+
+class SimulatedSms(models.Model):
+    """What the simulated SMS gateway accepted: the provider's side, kept apart from our outbox."""
+
+    provider_message_id = models.CharField(max_length=100, unique=True)
+    phone = models.CharField(max_length=32)
+    text = models.TextField()
+    client_reference = models.CharField(max_length=100, blank=True)
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("simulated SMS")
+        verbose_name_plural = _("simulated SMS")
+        ordering = ("-accepted_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_reference"],
+                condition=~Q(client_reference=""),
+                name="simulated_sms_unique_client_reference",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.provider_message_id

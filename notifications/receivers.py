@@ -1,0 +1,22 @@
+"""Messages for events of apps that must not import notifications (accounts: one-time codes)."""
+
+from __future__ import annotations
+
+from accounts.signals import otp_issued
+from django.dispatch import receiver
+
+from notifications.models import NotificationCategory
+from notifications.services import notification_create
+
+
+@receiver(otp_issued, dispatch_uid="notifications.otp_issued")
+def send_otp(
+    sender: object, *, user, purpose: str, code: str, otp, ttl_minutes: int, **kwargs: object
+) -> None:
+    notification_create(
+        user=user,
+        code="otp",
+        context={"code": code, "purpose": purpose, "ttl": ttl_minutes},
+        dedupe_key=f"otp:{otp.pk}",
+        category=NotificationCategory.SECURITY,
+    )

@@ -1,0 +1,240 @@
+"""Writing SMS to the outbox and sending them.
+
+``notification_create`` is the one call every other app makes. It writes in the caller's transaction and
+enqueues the send after commit, so a rolled-back event sends nothing. ``notification_send`` runs in a
+task: it claims the row in a short transaction, calls the provider with no lock held, then records the
+outcome. A sent row is never sent again; the provider also receives our message id to deduplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from config.errors import ApplicationError
+from notifications.messages import LANGUAGES, ZH, get_template, render_message
+from notifications.models import Notification, NotificationCategory, NotificationStatus
+from notifications.quiet_hours import parse_hhmm, quiet_hours_release
+from notifications.senders import PermanentSendError, get_sender
+
+logger = logging.getLogger(__name__)
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _reminder_release(at: datetime) -> datetime | None:
+    return quiet_hours_release(
+        at,
+        start=parse_hhmm(settings.SMS_QUIET_HOURS_START),
+        end=parse_hhmm(settings.SMS_QUIET_HOURS_END),
+        tz=_tz(),
+    )
+
+
+def _sent_today(phone: object, at: datetime) -> int:
+    """Messages counted against the daily limit: reminders and transactional ones, not codes."""
+    local_midnight = timezone.localtime(at, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Notification.objects.filter(
+        phone=phone,
+        created_at__gte=local_midnight,
+        category__in=[NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL],
+        status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
+    ).count()
+
+
+def notification_create(
+    *,
+    user: User,
+    code: str,
+    context: dict[str, object],
+    dedupe_key: str,
+    category: str | None = None,
+    send_after: datetime | None = None,
+) -> Notification:
+    """Write one SMS for ``user`` in the caller's transaction; the same ``dedupe_key`` writes it once.
+
+    Reminders created in the quiet hours wait until they end; a phone past its daily limit gets the
+    message recorded as suppressed, with the reason, and never sent.
+    """
+    template = get_template(code)
+    category = category or template.category
+    language = user.language if user.language in LANGUAGES else ZH
+    full_context = {**context, "name": user.masked_name}
+    text = render_message(template, language=language, context=full_context)
+    # A secret (a one-time code) stays in the row only until it is sent or given up on.
+    redacted = (
+        render_message(template, language=language, context=full_context, redact=True)
+        if template.secret_keys
+        else ""
+    )
+    now = timezone.now()
+    if send_after is None and category == NotificationCategory.REMINDER:
+        send_after = _reminder_release(now)
+    status, reason = NotificationStatus.PENDING, ""
+    if category != NotificationCategory.SECURITY:
+        if _sent_today(user.phone, now) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
+            status = NotificationStatus.SUPPRESSED
+            reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
+    with transaction.atomic():
+        notification, created = Notification.objects.get_or_create(
+            dedupe_key=dedupe_key,
+            defaults={
+                "user": user,
+                "phone": user.phone,
+                "template_code": code,
+                "language": language,
+                "text": text,
+                "redacted_text": redacted,
+                "category": category,
+                "status": status,
+                "last_error": reason,
+                "send_after": send_after,
+            },
+        )
+    if created and status == NotificationStatus.PENDING and (send_after is None or send_after <= now):
+        _enqueue_after_commit(notification.pk)
+    return notification
+
+
+def _enqueue_after_commit(notification_id: int) -> None:
+    from notifications.tasks import send_notification
+
+    transaction.on_commit(lambda: send_notification.delay(notification_id))
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: SendOutcome
+    retry_in: float | None = None
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random, so retries spread out."""
+    base = settings.SMS_RETRY_BASE_SECONDS * (2 ** max(attempt - 1, 0))
+    capped = min(settings.SMS_RETRY_MAX_SECONDS, base)
+    return capped / 2 + random.uniform(0, capped / 2)  # noqa: S311 - jitter, not security
+
+
+def _claim(notification_id: int, now: datetime) -> Notification | None:
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(pk=notification_id, status=NotificationStatus.PENDING)
+            .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .first()
+        )
+        if notification is None:
+            return None
+        notification.attempts += 1
+        notification.claimed_until = now + timedelta(seconds=settings.SMS_CLAIM_SECONDS)
+        notification.save(update_fields=["attempts", "claimed_until"])
+    return notification
+
+
+def _final_text(notification: Notification) -> str:
+    return notification.redacted_text or notification.text
+
+
+def notification_send(*, notification_id: int) -> SendResult:
+    """Send one outbox row if it is due and nobody else holds it; idempotent for every outcome."""
+    now = timezone.now()
+    notification = _claim(notification_id, now)
+    if notification is None:
+        return SendResult(SendOutcome.SKIPPED)
+    pending = Notification.objects.filter(pk=notification.pk, status=NotificationStatus.PENDING)
+    try:
+        provider_id = get_sender().send(
+            str(notification.phone), notification.text, reference=str(notification.public_id)
+        )
+    except PermanentSendError as exc:
+        pending.update(
+            status=NotificationStatus.FAILED,
+            last_error=str(exc)[:255],
+            claimed_until=None,
+            text=_final_text(notification),
+        )
+        logger.warning("sms %s failed permanently: %s", notification.public_id, exc)
+        return SendResult(SendOutcome.FAILED)
+    except Exception as exc:  # a retryable error, or a sender bug: both are worth another try
+        if notification.attempts >= settings.SMS_MAX_ATTEMPTS:
+            pending.update(
+                status=NotificationStatus.FAILED,
+                last_error=f"gave up after {notification.attempts} attempts: {exc}"[:255],
+                claimed_until=None,
+                text=_final_text(notification),
+            )
+            logger.warning("sms %s failed after %s attempts", notification.public_id, notification.attempts)
+            return SendResult(SendOutcome.FAILED)
+        delay = retry_delay(notification.attempts)
+        pending.update(
+            last_error=str(exc)[:255],
+            claimed_until=None,
+            send_after=timezone.now() + timedelta(seconds=delay),
+        )
+        return SendResult(SendOutcome.RETRY, retry_in=delay)
+    pending.update(
+        status=NotificationStatus.SENT,
+        sent_at=timezone.now(),
+        provider_message_id=provider_id[:100],
+        last_error="",
+        claimed_until=None,
+        text=_final_text(notification),
+    )
+    return SendResult(SendOutcome.SENT)
+
+
+def notifications_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """Pending rows that should have gone and are not held: quiet hours over, lost messages, retries.
+
+    Rows younger than a minute are left to the message enqueued when they were written.
+    """
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(status=NotificationStatus.PENDING)
+        .filter(
+            Q(send_after__isnull=True, created_at__lt=now - timedelta(minutes=1)) | Q(send_after__lte=now)
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def notification_resend(*, notification: Notification) -> Notification:
+    """Staff resend a failed message: it goes back to pending with fresh attempts."""
+    if notification.status != NotificationStatus.FAILED:
+        raise ApplicationError("not_failed", _("Only a failed message can be sent again."), status=409)
+    if notification.redacted_text:
+        raise ApplicationError(
+            "secret_expired",
+            _("A message with a one-time code is not resent; ask for a new code."),
+            status=409,
+        )
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification.pk, status=NotificationStatus.FAILED).update(
+            status=NotificationStatus.PENDING, attempts=0, send_after=None, claimed_until=None
+        )
+        _enqueue_after_commit(notification.pk)
+    notification.refresh_from_db()
+    return notification

@@ -1,0 +1,23 @@
+"""Thin tasks over notifications.services; every one is safe to run twice."""
+
+from celery import shared_task
+
+from notifications.services import SendOutcome, notification_send, notifications_due
+
+
+@shared_task(name="notifications.send", bind=True, max_retries=None, acks_late=True)
+def send_notification(self, notification_id: int) -> str:
+    result = notification_send(notification_id=notification_id)
+    if result.outcome == SendOutcome.RETRY:
+        # The row also records when to retry, so the sweep resends it should this message be lost.
+        raise self.retry(countdown=result.retry_in)
+    return result.outcome.value
+
+
+@shared_task(name="notifications.sweep", acks_late=True)
+def sweep_notifications() -> int:
+    """Enqueue what is due but unsent: after quiet hours, after a lost message, after a lost retry."""
+    due = notifications_due()
+    for notification_id in due:
+        send_notification.delay(notification_id)
+    return len(due)

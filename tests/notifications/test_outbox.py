@@ -1,0 +1,395 @@
+"""The SMS outbox: writing, rendering, masking, quiet hours, limits, sending, retries and the sweep."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from celery.contrib.testing.worker import start_worker
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from config.celery import app
+from config.errors import ApplicationError
+from notifications.messages import SMS_LIMITS, TEMPLATES, render_message
+from notifications.models import Notification, NotificationCategory, NotificationStatus
+from notifications.quiet_hours import quiet_hours_release
+from notifications.selectors import notification_inbox
+from notifications.senders import InMemorySender
+from notifications.services import (
+    SendOutcome,
+    notification_create,
+    notification_resend,
+    notification_send,
+    notifications_due,
+)
+from notifications.tasks import sweep_notifications
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOON = datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(autouse=True)
+def memory_sender(settings):
+    settings.SMS_SENDER = "memory"
+    InMemorySender.reset()
+    yield InMemorySender
+    InMemorySender.reset()
+
+
+def _create(user: User, key: str = "k1", code: str = "repayment_received", **kwargs) -> Notification:
+    context = kwargs.pop(
+        "context", {"plan": "手机分期", "amount": Decimal("106.00"), "remaining": Decimal("954.00")}
+    )
+    return notification_create(user=user, code=code, context=context, dedupe_key=key, **kwargs)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(TEMPLATES))
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_every_template_renders_in_both_languages(code: str, language: str) -> None:
+    template = TEMPLATES[code]
+    text = render_message(template, language=language, context={**template.sample, "name": "张*"})
+    signature = "【分期还款】" if language == "zh-hans" else "【FenqiPay】"
+    assert text.startswith(signature)
+    assert "{" not in text and "}" not in text
+    assert len(text) <= SMS_LIMITS[language], (len(text), text)
+    if language == "en":
+        assert not re.search(r"[\u4e00-\u9fff]", template.en), template.en
+
+
+def test_values_are_formatted_for_the_language() -> None:
+    template = TEMPLATES["due_reminder"]
+    context = {
+        "name": "张*",
+        "plan": "P",
+        "seq": 2,
+        "amount": Decimal("1234.5"),
+        "due_date": date(2026, 12, 5),
+    }
+    zh = render_message(template, language="zh-hans", context=context)
+    en = render_message(template, language="en", context=context)
+    assert "¥1,234.50" in zh and "12月5日" in zh
+    assert "CNY 1,234.50" in en and "5 Dec" in en
+
+
+def test_failed_debit_says_why_and_what_to_do() -> None:
+    template = TEMPLATES["autodebit_failed"]
+    context = {"amount": Decimal("106.00"), "card_last4": "1234", "reason": "insufficient_funds"}
+    zh = render_message(template, language="zh-hans", context=context)
+    en = render_message(template, language="en", context=context)
+    assert "余额不足" in zh and "充值" in zh
+    assert "insufficient balance" in en and "top up" in en
+
+
+def test_missing_context_and_floats_are_refused() -> None:
+    with pytest.raises(KeyError):
+        render_message(TEMPLATES["repayment_received"], language="zh-hans", context={"plan": "P"})
+    with pytest.raises(TypeError):
+        render_message(
+            TEMPLATES["repayment_received"],
+            language="zh-hans",
+            context={"plan": "P", "amount": 1.5, "remaining": Decimal("1.00")},
+        )
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def test_text_is_in_the_users_language_and_masked(customer, django_capture_on_commit_callbacks) -> None:
+    customer.language = "en"
+    customer.save()
+    with django_capture_on_commit_callbacks() as callbacks:
+        n = notification_create(
+            user=customer,
+            code="overdue_reminder",
+            context={"plan": "Order 6222021234567890123", "days": 3, "amount": Decimal("10.00")},
+            dedupe_key="masking",
+            send_after=timezone.now() + timedelta(hours=1),
+        )
+    assert n.language == "en"
+    assert "Dear 张*" in n.text
+    assert "张三" not in n.text
+    assert "6222021234567890123" not in n.text and "****0123" in n.text
+    assert str(customer.phone)[3:] not in n.text
+    assert callbacks == []  # send_after in the future: the sweep sends it, not an immediate task
+
+
+def test_same_dedupe_key_writes_one_message(customer, django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = _create(customer, key="repayment:42")
+        second = _create(customer, key="repayment:42")
+    assert first.pk == second.pk
+    assert Notification.objects.count() == 1
+    assert len(callbacks) == 1
+
+
+def test_rolled_back_event_writes_no_message(customer) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _create(customer, key="rolled-back")
+        raise RuntimeError("the repayment failed")
+    assert not Notification.objects.filter(dedupe_key="rolled-back").exists()
+
+
+# --- quiet hours --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("local", "release"),
+    [
+        (datetime(2026, 11, 28, 20, 59), None),
+        (datetime(2026, 11, 28, 21, 0), datetime(2026, 11, 29, 8, 0)),
+        (datetime(2026, 11, 28, 23, 59), datetime(2026, 11, 29, 8, 0)),
+        (datetime(2026, 12, 31, 22, 0), datetime(2027, 1, 1, 8, 0)),
+        (datetime(2026, 11, 29, 0, 30), datetime(2026, 11, 29, 8, 0)),
+        (datetime(2026, 11, 29, 7, 59), datetime(2026, 11, 29, 8, 0)),
+        (datetime(2026, 11, 29, 8, 0), None),
+    ],
+)
+def test_quiet_hours_window_crosses_midnight(local: datetime, release: datetime | None) -> None:
+    got = quiet_hours_release(local.replace(tzinfo=SHANGHAI), start=dtime(21), end=dtime(8), tz=SHANGHAI)
+    assert got == (release.replace(tzinfo=SHANGHAI) if release else None)
+
+
+def test_quiet_hours_daytime_window_and_none() -> None:
+    at = datetime(2026, 11, 28, 13, 0, tzinfo=SHANGHAI)
+    assert quiet_hours_release(at, start=dtime(12), end=dtime(14), tz=SHANGHAI) == at.replace(hour=14)
+    assert quiet_hours_release(at, start=dtime(8), end=dtime(8), tz=SHANGHAI) is None
+
+
+def test_reminder_at_night_waits_until_morning_then_sweep_sends_it(customer) -> None:
+    context = {"plan": "P", "seq": 1, "amount": Decimal("106.00"), "due_date": date(2026, 12, 1)}
+    with time_machine.travel(datetime(2026, 11, 28, 23, 30, tzinfo=SHANGHAI), tick=False):
+        reminder = notification_create(user=customer, code="due_reminder", context=context, dedupe_key="r")
+        receipt = _create(customer, key="t")
+        assert reminder.send_after == datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)
+        assert receipt.send_after is None
+        assert notification_send(notification_id=reminder.pk).outcome == SendOutcome.SKIPPED
+    with time_machine.travel(datetime(2026, 11, 29, 7, 59, tzinfo=SHANGHAI), tick=False):
+        assert reminder.pk not in notifications_due()
+    with time_machine.travel(datetime(2026, 11, 29, 8, 0, 1, tzinfo=SHANGHAI), tick=False):
+        assert reminder.pk in notifications_due()
+        assert notification_send(notification_id=reminder.pk).outcome == SendOutcome.SENT
+    reminder.refresh_from_db()
+    assert reminder.status == NotificationStatus.SENT
+    assert reminder.sent_at >= datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)
+
+
+# --- rate limit ---------------------------------------------------------------------------------
+
+
+def test_daily_limit_suppresses_extra_messages_with_reason(customer, settings) -> None:
+    settings.SMS_DAILY_LIMIT_PER_PHONE = 3
+    with time_machine.travel(NOON, tick=False):
+        made = [_create(customer, key=f"m{i}") for i in range(5)]
+        code = notification_create(
+            user=customer,
+            code="otp",
+            context={"code": "123456", "purpose": "bind_card", "ttl": 5},
+            dedupe_key="otp-x",
+        )
+    assert [m.status for m in made] == ["pending"] * 3 + ["suppressed"] * 2
+    assert "daily limit" in made[-1].last_error
+    assert code.status == NotificationStatus.PENDING  # security messages are never suppressed
+    assert notification_send(notification_id=made[-1].pk).outcome == SendOutcome.SKIPPED
+    with time_machine.travel(NOON + timedelta(days=1), tick=False):
+        assert _create(customer, key="next-day").status == NotificationStatus.PENDING
+
+
+# --- sending and retries ------------------------------------------------------------------------
+
+
+def test_send_once_and_never_again(customer, memory_sender) -> None:
+    n = _create(customer)
+    assert notification_send(notification_id=n.pk).outcome == SendOutcome.SENT
+    assert notification_send(notification_id=n.pk).outcome == SendOutcome.SKIPPED
+    n.refresh_from_db()
+    assert n.status == NotificationStatus.SENT and n.attempts == 1 and n.provider_message_id
+    assert len(memory_sender.outbox) == 1
+    assert memory_sender.outbox[0][1] == n.text
+
+
+def test_retry_then_success(customer, memory_sender) -> None:
+    n = _create(customer)
+    memory_sender.fail_next(2, retryable=True)
+    first = notification_send(notification_id=n.pk)
+    assert first.outcome == SendOutcome.RETRY and first.retry_in > 0
+    n.refresh_from_db()
+    assert n.status == NotificationStatus.PENDING and n.attempts == 1 and n.last_error
+    assert notification_send(notification_id=n.pk).outcome == SendOutcome.SKIPPED  # backoff not over
+    for _ in range(2):
+        Notification.objects.filter(pk=n.pk).update(send_after=None)
+        notification_send(notification_id=n.pk)
+    n.refresh_from_db()
+    assert n.status == NotificationStatus.SENT and n.attempts == 3 and n.last_error == ""
+    assert len(memory_sender.outbox) == 1
+
+
+def test_retries_exhausted_mark_failed(customer, memory_sender, settings) -> None:
+    settings.SMS_MAX_ATTEMPTS = 3
+    n = _create(customer)
+    memory_sender.fail_next(10, retryable=True)
+    outcomes = []
+    for _ in range(4):
+        Notification.objects.filter(pk=n.pk).update(send_after=None)
+        outcomes.append(notification_send(notification_id=n.pk).outcome)
+    assert outcomes == [SendOutcome.RETRY, SendOutcome.RETRY, SendOutcome.FAILED, SendOutcome.SKIPPED]
+    n.refresh_from_db()
+    assert n.status == NotificationStatus.FAILED and "gave up after 3" in n.last_error
+    assert memory_sender.outbox == []
+
+
+def test_backoff_grows_with_jitter(settings) -> None:
+    from notifications.services import retry_delay
+
+    settings.SMS_RETRY_BASE_SECONDS = 10
+    settings.SMS_RETRY_MAX_SECONDS = 60
+    delays = {attempt: [retry_delay(attempt) for _ in range(50)] for attempt in (1, 2, 3, 8)}
+    assert all(5 <= d <= 10 for d in delays[1])
+    assert all(10 <= d <= 20 for d in delays[2])
+    assert all(30 <= d <= 60 for d in delays[8])
+    assert len(set(delays[3])) > 1
+
+
+def test_permanent_error_fails_at_once_and_staff_can_resend(customer, memory_sender) -> None:
+    n = _create(customer)
+    memory_sender.fail_next(1, retryable=False)
+    assert notification_send(notification_id=n.pk).outcome == SendOutcome.FAILED
+    n.refresh_from_db()
+    assert n.status == NotificationStatus.FAILED
+    notification_resend(notification=n)
+    assert notification_send(notification_id=n.pk).outcome == SendOutcome.SENT
+    with pytest.raises(ApplicationError) as excinfo:
+        notification_resend(notification=n)
+    assert excinfo.value.code == "not_failed"
+
+
+def test_one_time_code_is_redacted_once_sent(customer, memory_sender) -> None:
+    n = notification_create(
+        user=customer,
+        code="otp",
+        context={"code": "402913", "purpose": "bind_card", "ttl": 5},
+        dedupe_key="otp-1",
+    )
+    assert n.category == NotificationCategory.SECURITY
+    assert notification_send(notification_id=n.pk).outcome == SendOutcome.SENT
+    assert "402913" in memory_sender.outbox[0][1]
+    n.refresh_from_db()
+    assert "402913" not in n.text and "******" in n.text
+    assert not Notification.objects.filter(text__contains="402913").exists()
+
+
+def test_lost_message_is_found_by_the_sweep(customer) -> None:
+    n = _create(customer)  # its on_commit task never ran: as if the message were lost
+    assert n.pk not in notifications_due()  # a fresh row is left to its own message
+    Notification.objects.filter(pk=n.pk).update(created_at=n.created_at - timedelta(minutes=2))
+    assert notifications_due() == [n.pk]
+    claimed = Notification.objects.filter(pk=n.pk)
+    claimed.update(claimed_until=n.created_at + timedelta(hours=1))
+    assert notifications_due() == []  # held by a sender
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_one_row_send_it_once(customer, memory_sender) -> None:
+    n = _create(customer)
+    barrier = threading.Barrier(6)
+    outcomes: list[SendOutcome] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(notification_send(notification_id=n.pk).outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(SendOutcome.SENT) == 1
+    assert len(memory_sender.outbox) == 1
+
+
+# --- inbox and admin ----------------------------------------------------------------------------
+
+
+def test_inbox_is_own_newest_first_and_paginated(customer, other_customer, settings) -> None:
+    settings.SMS_DAILY_LIMIT_PER_PHONE = 100
+    for i in range(25):
+        _create(customer, key=f"c{i}")
+    _create(other_customer, key="other")
+    page = notification_inbox(user=customer, per_page=20)
+    assert page.paginator.count == 25
+    assert len(page.object_list) == 20
+    times = [n.created_at for n in page.object_list]
+    assert times == sorted(times, reverse=True)
+    assert all(n.pk != Notification.objects.get(dedupe_key="other").pk for n in page.object_list)
+    assert len(notification_inbox(user=customer, page=2).object_list) == 5
+
+
+def test_admin_lists_searches_and_resends(client, customer, memory_sender) -> None:
+    staff = User.objects.create_superuser("+8613900000009", "admin-pw-1234", real_name="客服")
+    n = _create(customer)
+    memory_sender.fail_next(1, retryable=False)
+    notification_send(notification_id=n.pk)
+    client.force_login(staff)
+    url = reverse("admin:notifications_notification_changelist")
+    body = client.get(url, {"q": "13811112222"}).content.decode()
+    assert "138****2222" in body and "+8613811112222" not in body
+    response = client.post(url, {"action": "resend_failed", "_selected_action": [n.pk]})
+    assert response.status_code == 302
+    n.refresh_from_db()
+    assert n.status == NotificationStatus.PENDING and n.attempts == 0
+    detail = client.get(reverse("admin:notifications_notification_change", args=[n.pk])).content.decode()
+    assert "已收到您的还款" in detail
+
+
+# --- a real worker ------------------------------------------------------------------------------
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_sends_outbox_rows_end_to_end(customer, memory_sender) -> None:
+    memory_sender.fail_next(1, retryable=True)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        with transaction.atomic():
+            n = _create(customer, key="e2e")
+        assert _wait_for(lambda: Notification.objects.get(pk=n.pk).status == NotificationStatus.SENT)
+        # A row whose message was lost goes out through the sweep.
+        lost = Notification.objects.create(
+            user=customer,
+            phone=customer.phone,
+            template_code="repayment_received",
+            language="zh-hans",
+            text="【分期还款】lost",
+            category=NotificationCategory.TRANSACTIONAL,
+            dedupe_key="lost",
+        )
+        Notification.objects.filter(pk=lost.pk).update(created_at=lost.created_at - timedelta(minutes=5))
+        assert sweep_notifications.delay().get(timeout=20) >= 1
+        assert _wait_for(lambda: Notification.objects.get(pk=lost.pk).status == NotificationStatus.SENT)
+    sent = Notification.objects.get(pk=n.pk)
+    assert sent.attempts == 2  # the first try failed and was retried by the task
+    assert [ref for _, _, ref, _ in memory_sender.outbox].count(str(sent.public_id)) == 1
