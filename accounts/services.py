@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from datetime import timedelta
 
@@ -45,7 +46,7 @@ def otp_request(*, user: User, purpose: str) -> OneTimeCode:
         last = recent.order_by("-created_at").first()
         interval = timedelta(seconds=settings.OTP_MIN_INTERVAL_SECONDS)
         if last and now - last.created_at < interval:
-            wait = int((last.created_at + interval - now).total_seconds()) + 1
+            wait = math.ceil((last.created_at + interval - now).total_seconds())
             raise ApplicationError(
                 "otp_too_soon",
                 _("A code was just sent. Try again in %(seconds)d seconds.") % {"seconds": wait},
