@@ -14,9 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from installments.models import InstallmentPlan, InstallmentProduct, PrepaymentFeePolicy
+from installments.models import Installment, InstallmentPlan, InstallmentProduct, PrepaymentFeePolicy
 from installments.schedules import add_months
 from installments.services import installments_mark_overdue, plan_create
+from notifications.services import notification_create
 
 DEMO_PASSWORD = "demo-pass-2026"
 ADMIN_PHONE = "+8613900000000"
@@ -113,6 +114,7 @@ class Command(BaseCommand):
                 today - timedelta(days=70),
             )
             installments_mark_overdue(as_of=today)
+            self._reminders(today)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin (support staff): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")
@@ -122,6 +124,40 @@ class Command(BaseCommand):
             (overdue, "overdue"),
         ):
             self.stdout.write(f"  customer {user.real_name} ({story}): {user.phone} / {DEMO_PASSWORD}")
+
+    def _reminders(self, today: date) -> None:
+        """Today's reminders for the demo customers, so the console sender shows the SMS pipeline at work."""
+        for installment in Installment.objects.filter(
+            plan__merchant_order_ref__startswith="JD-DEMO-",
+            due_date__lte=today,
+            status__in=["pending", "overdue"],
+        ).select_related("plan__customer"):
+            plan = installment.plan
+            if installment.due_date == today:
+                code, context = (
+                    "due_reminder",
+                    {
+                        "plan": plan.description,
+                        "seq": installment.sequence,
+                        "amount": installment.outstanding,
+                        "due_date": installment.due_date,
+                    },
+                )
+            else:
+                code, context = (
+                    "overdue_reminder",
+                    {
+                        "plan": plan.description,
+                        "days": (today - installment.due_date).days,
+                        "amount": installment.outstanding,
+                    },
+                )
+            notification_create(
+                user=plan.customer,
+                code=code,
+                context=context,
+                dedupe_key=f"demo:{code}:{installment.pk}:{today.isoformat()}",
+            )
 
     def _product(self, spec: dict[str, object]) -> InstallmentProduct:
         product, _ = InstallmentProduct.objects.get_or_create(code=spec["code"], defaults=spec)
