@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from accounts.signals import otp_issued
 from django.dispatch import receiver
 
+from accounts.signals import otp_issued
 from notifications.models import NotificationCategory
 from notifications.services import notification_create
 
