@@ -195,9 +195,13 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Create an installment plan"),
+            "intro": _(
+                "The plan is created with the product's current terms, frozen. The tenor must be one the "
+                "product offers and the APR within its maximum."
+            ),
             "form": form,
             "opts": self.model._meta,
             "add": True,
             **(extra_context or {}),
         }
-        return TemplateResponse(request, "admin/installments/installmentplan/create.html", context)
+        return TemplateResponse(request, "admin/service_form.html", context)

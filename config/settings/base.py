@@ -7,6 +7,7 @@ fresh clone needs nothing but Python. ``DATABASE_URL`` and ``REDIS_URL`` switch 
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -165,6 +166,12 @@ CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0},
     # Sends what is due and was not (quiet hours over, a lost message, a retry whose message was lost).
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0},
+    "repayments-reconcile": {"task": "repayments.reconcile", "schedule": 60.0},
+    # Scheduled payments run from 09:05 on their date; later runs pick up anything a lost message left.
+    "repayments-run-scheduled": {
+        "task": "repayments.run_scheduled",
+        "schedule": crontab(minute=5, hour="9-21"),
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------------------
@@ -209,3 +216,12 @@ OTP_TTL_MINUTES = env.int("OTP_TTL_MINUTES", default=5)
 OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
 OTP_MIN_INTERVAL_SECONDS = env.int("OTP_MIN_INTERVAL_SECONDS", default=60)
 OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
+
+# --- Bank-card gateway (repayments) --------------------------------------------------------------
+# simulated (default) or a dotted path to a class implementing repayments.gateway.PaymentGateway.
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
+GATEWAY_SIM_DEFAULT_BALANCE = env.str("GATEWAY_SIM_DEFAULT_BALANCE", default="10000.00")
+GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
+GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
+GATEWAY_SIM_TIMEOUT_RATE = env.float("GATEWAY_SIM_TIMEOUT_RATE", default=0.0)
+GATEWAY_SIM_SEED = env.int("GATEWAY_SIM_SEED", default=None)

@@ -1,0 +1,194 @@
+"""Cards and repayments in the staff workspace. Staff act only through services, so every action is
+audited (RepaymentEvent: who, when, why) and follows the same rules as the customer channels."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from config.errors import ApplicationError
+from installments.models import InstallmentPlan
+from repayments.models import (
+    Allocation,
+    AutoDebitMandate,
+    BankCard,
+    Repayment,
+    RepaymentEvent,
+    RepaymentStatus,
+)
+from repayments.services import repayment_record_offline, repayment_reverse
+
+
+@admin.register(BankCard)
+class BankCardAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "customer", "card_type", "is_default", "status", "bound_at")
+    list_filter = ("status", "card_type", "bank_code")
+    search_fields = ("customer__phone", "last4")
+    list_select_related = ("customer",)
+    fields = (
+        "public_id", "customer", "bank_name", "bank_code", "card_type", "last4", "reserved_phone_masked",
+        "is_default", "status", "bound_at", "removed_at",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # customers bind their own cards, with an SMS code
+
+    def has_delete_permission(self, request: HttpRequest, obj: BankCard | None = None) -> bool:
+        return False
+
+
+@admin.register(AutoDebitMandate)
+class AutoDebitMandateAdmin(admin.ModelAdmin):
+    list_display = ("plan", "card", "enabled", "updated_at")
+    list_filter = ("enabled",)
+    list_select_related = ("plan", "card")
+    readonly_fields = ("plan", "card", "enabled", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class AllocationInline(admin.TabularInline):
+    model = Allocation
+    extra = 0
+    can_delete = False
+    fields = ("installment", "component", "amount", "waived", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Repayment | None = None) -> bool:
+        return False
+
+
+class RepaymentEventInline(admin.TabularInline):
+    model = RepaymentEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "actor", "reason", "data")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Repayment | None = None) -> bool:
+        return False
+
+
+class OfflinePaymentForm(forms.Form):
+    plan = forms.ModelChoiceField(
+        queryset=InstallmentPlan.objects.filter(status__in=["active", "overdue"]).select_related("customer"),
+        label=_("plan"),
+    )
+    amount = forms.DecimalField(label=_("amount"), max_digits=14, decimal_places=2, min_value=0)
+    reference = forms.CharField(label=_("bank transfer reference"), max_length=50)
+    note = forms.CharField(label=_("note"), max_length=255, required=False)
+
+
+class ReversalForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=255, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(Repayment)
+class RepaymentAdmin(admin.ModelAdmin):
+    list_display = ("public_id", "customer", "plan", "amount", "channel", "mode", "status", "requested_at")
+    list_filter = ("status", "channel", "mode", "requested_at")
+    search_fields = ("public_id", "customer__phone", "gateway_reference", "idempotency_key")
+    list_select_related = ("customer", "plan", "card")
+    date_hierarchy = "requested_at"
+    inlines = [AllocationInline, RepaymentEventInline]
+    fields = (
+        "public_id", "customer", "plan", "amount", "mode", "channel", "status", "card_display",
+        "scheduled_for", "gateway_reference", "failure_code", "failure_message", "note", "created_by",
+        "requested_at", "charge_attempted_at", "settled_at", "reverse_link",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: Repayment | None = None) -> bool:
+        return False
+
+    @admin.display(description=_("card"))
+    def card_display(self, obj: Repayment) -> str:
+        return obj.card_display
+
+    @admin.display(description=_("reverse"))
+    def reverse_link(self, obj: Repayment) -> str:
+        if obj.status != RepaymentStatus.SUCCEEDED:
+            return "-"
+        url = reverse("admin:repayments_repayment_reverse", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Reverse this repayment"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/reverse/",
+                self.admin_site.admin_view(self.reverse_view),
+                name="repayments_repayment_reverse",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _form_page(self, request: HttpRequest, form: forms.Form, title: str, intro: str) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/service_form.html", context)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        """'Add repayment' records an offline payment (bank transfer) through the service."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = OfflinePaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                repayment = repayment_record_offline(
+                    staff=request.user,
+                    plan=data["plan"],
+                    amount=data["amount"],
+                    reference=data["reference"],
+                    note=data["note"],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.log_addition(request, repayment, [{"added": {}}])
+                messages.success(request, _("Offline payment recorded and allocated."))
+                return HttpResponseRedirect(reverse("admin:repayments_repayment_change", args=[repayment.pk]))
+        return self._form_page(
+            request,
+            form,
+            _("Record an offline payment"),
+            _("For money received by bank transfer. It is allocated at once, oldest installment first."),
+        )
+
+    def reverse_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        repayment = get_object_or_404(Repayment, pk=pk)
+        form = ReversalForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                repayment_reverse(staff=request.user, repayment=repayment, reason=form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.log_change(request, repayment, f"reversed: {form.cleaned_data['reason']}")
+                messages.success(request, _("Repayment reversed and refunded."))
+                return HttpResponseRedirect(reverse("admin:repayments_repayment_change", args=[repayment.pk]))
+        return self._form_page(
+            request,
+            form,
+            _("Reverse repayment %(id)s of ¥%(amount)s")
+            % {"id": repayment.public_id, "amount": repayment.amount},
+            _("The money is refunded to the card and the allocations are taken off the installments."),
+        )

@@ -1,0 +1,189 @@
+"""The ledger's invariants, checked over the whole database (``manage.py check_ledger``).
+
+The database constraints refuse a bad row; these checks catch what no single row can show: money that
+does not add up across tables. Each check is one aggregate query, so it runs in seconds on millions of rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanKind, PlanStatus
+from repayments.models import Allocation, Repayment, RepaymentEvent, RepaymentStatus
+
+ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=16, decimal_places=2)
+
+
+def _q(value: object) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _differing(queryset: QuerySet, condition: Q, pairs: list[tuple[str, str]]) -> Iterator:
+    """Rows whose paired values differ. In SQL on PostgreSQL, where numeric sums are exact; in Python
+    elsewhere, because SQLite sums decimals as floats (0.01 + 2.01 != 2.02 there)."""
+    if connection.vendor == "postgresql":
+        return queryset.filter(condition).iterator()
+    return (
+        row
+        for row in queryset.iterator()
+        if any(_q(getattr(row, a)) != _q(getattr(row, b)) for a, b in pairs)
+    )
+
+
+def ledger_breaches() -> Iterator[str]:
+    yield from _repayments_match_allocations()
+    yield from _installments_match_allocations()
+    yield from _installment_status()
+    yield from _plan_totals()
+    if settings.PAYMENT_GATEWAY == "simulated":
+        yield from _gateway_charges_have_repayments()
+
+
+def _repayments_match_allocations() -> Iterator[str]:
+    allocated = (
+        Allocation.objects.filter(repayment=OuterRef("pk"), waived=False)
+        .values("repayment")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    excess = (
+        RepaymentEvent.objects.filter(repayment=OuterRef("pk"), kind="excess_refunded")
+        .values("repayment")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    rows = Repayment.objects.filter(
+        status__in=[RepaymentStatus.SUCCEEDED, RepaymentStatus.REVERSED]
+    ).annotate(
+        allocated=Coalesce(Subquery(allocated, output_field=MONEY), Value(ZERO), output_field=MONEY),
+        excess_events=Coalesce(Subquery(excess), Value(0)),
+    )
+    for r in _differing(rows, ~Q(allocated=F("amount")), [("allocated", "amount")]):
+        if r.excess_events and _q(r.allocated) < _q(r.amount):
+            continue  # the difference was refunded (see the repayment's events)
+        yield f"repayment {r.public_id}: amount {r.amount} but allocations sum to {r.allocated}"
+    for r in Repayment.objects.filter(status=RepaymentStatus.SUCCEEDED, gateway_reference="").iterator():
+        yield f"repayment {r.public_id}: succeeded without a gateway reference"
+    for r in (
+        Repayment.objects.exclude(status__in=[RepaymentStatus.SUCCEEDED, RepaymentStatus.REVERSED])
+        .filter(allocations__isnull=False)
+        .distinct()
+        .iterator()
+    ):
+        yield f"repayment {r.public_id}: {r.status} but has allocations"
+
+
+def _installments_match_allocations() -> Iterator[str]:
+    live = Q(allocations__repayment__status=RepaymentStatus.SUCCEEDED)
+    annotations = {}
+    for component in ("principal", "fee", "penalty"):
+        annotations[f"alloc_{component}"] = Coalesce(
+            Sum(
+                "allocations__amount",
+                filter=live & Q(allocations__component=component, allocations__waived=False),
+            ),
+            Value(ZERO),
+            output_field=MONEY,
+        )
+    rows = _differing(
+        Installment.objects.annotate(**annotations),
+        ~Q(principal_paid=F("alloc_principal"))
+        | ~Q(fee_paid=F("alloc_fee"))
+        | ~Q(penalty_paid=F("alloc_penalty")),
+        [("principal_paid", "alloc_principal"), ("fee_paid", "alloc_fee"), ("penalty_paid", "alloc_penalty")],
+    )
+    for i in rows:
+        yield (
+            f"installment {i.plan_id}#{i.sequence}: paid principal/fee/penalty "
+            f"{i.principal_paid}/{i.fee_paid}/{i.penalty_paid} but allocations say "
+            f"{i.alloc_principal}/{i.alloc_fee}/{i.alloc_penalty}"
+        )
+    over = Installment.objects.filter(
+        Q(principal_paid__gt=F("principal_due") - F("principal_waived"))
+        | Q(fee_paid__gt=F("fee_due") - F("fee_waived"))
+        | Q(penalty_paid__gt=F("penalty_due") - F("penalty_waived"))
+    )
+    for i in over.iterator():
+        yield f"installment {i.plan_id}#{i.sequence}: paid above due"
+
+
+def _installment_status() -> Iterator[str]:
+    outstanding = (
+        F("principal_due")
+        + F("fee_due")
+        + F("penalty_due")
+        - F("principal_paid")
+        - F("fee_paid")
+        - F("penalty_paid")
+        - F("principal_waived")
+        - F("fee_waived")
+        - F("penalty_waived")
+    )
+    annotated = Installment.objects.annotate(open_amount=outstanding)
+    if connection.vendor == "postgresql":
+        rows = annotated.filter(
+            Q(status=InstallmentStatus.PAID, open_amount__gt=0)
+            | Q(status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE], open_amount=0)
+        ).iterator()
+    else:
+        rows = (
+            i
+            for i in annotated.iterator()
+            if (i.status == InstallmentStatus.PAID and _q(i.open_amount) > 0)
+            or (i.status in (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE) and _q(i.open_amount) == 0)
+        )
+    for i in rows:
+        yield f"installment {i.plan_id}#{i.sequence}: status {i.status} with {_q(i.open_amount)} open"
+    paid_off_with_open = InstallmentPlan.objects.filter(
+        status=PlanStatus.PAID_OFF,
+        installments__status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE],
+    ).distinct()
+    for p in paid_off_with_open.iterator():
+        yield f"plan {p.public_id}: paid off with open installments"
+
+
+def _plan_totals() -> Iterator[str]:
+    plans = InstallmentPlan.objects.filter(kind=PlanKind.ORIGINAL).annotate(
+        principal_sum=Coalesce(Sum("installments__principal_due"), Value(ZERO), output_field=MONEY),
+        fee_sum=Coalesce(Sum("installments__fee_due"), Value(ZERO), output_field=MONEY),
+        count=Count("installments"),
+    )
+    rows = _differing(
+        plans,
+        ~Q(principal_sum=F("principal")) | ~Q(fee_sum=F("total_fee")) | ~Q(count=F("tenor")),
+        [("principal_sum", "principal"), ("fee_sum", "total_fee"), ("count", "tenor")],
+    )
+    for p in rows:
+        yield (
+            f"plan {p.public_id}: principal {p.principal} / fee {p.total_fee} / tenor {p.tenor} "
+            f"but installments sum to {p.principal_sum} / {p.fee_sum} / {p.count}"
+        )
+
+
+def _gateway_charges_have_repayments() -> Iterator[str]:
+    from repayments.models import SimulatedCharge
+
+    prefix = "repayment:"
+    charged = SimulatedCharge.objects.filter(status="succeeded", idempotency_key__startswith=prefix)
+    keys = {c.idempotency_key[len(prefix) :]: c for c in charged.iterator()}
+    if not keys:
+        return
+    known = {
+        str(public_id): status
+        for public_id, status in Repayment.objects.filter(public_id__in=list(keys)).values_list(
+            "public_id", "status"
+        )
+    }
+    for public_id, charge in keys.items():
+        status = known.get(public_id)
+        if status is None:
+            yield f"gateway charge {charge.reference}: {charge.amount} charged with no repayment"
+        elif status in (RepaymentStatus.FAILED, RepaymentStatus.CANCELLED, RepaymentStatus.SCHEDULED):
+            yield f"gateway charge {charge.reference}: charged but repayment {public_id} is {status}"

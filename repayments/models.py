@@ -1,0 +1,297 @@
+"""Bank cards, repayments and how each repayment is split over installments (冲账).
+
+A card is kept as the gateway's token, the bank, the type and the last four digits: never the number or
+the CVV. A repayment is recorded before the gateway is called (pending, with its idempotency key), so no
+charge can happen without a row; its allocations say exactly which installment component each fen paid.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from installments.models import Installment, InstallmentPlan, money_field
+
+
+class CardType(models.TextChoices):
+    DEBIT = "debit", _("debit card (储蓄卡)")
+    CREDIT = "credit", _("credit card (信用卡)")
+
+
+class CardStatus(models.TextChoices):
+    ACTIVE = "active", _("active")
+    REMOVED = "removed", _("removed")
+    BLOCKED = "blocked", _("blocked (hard decline)")
+
+
+class BankCard(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="bank_cards",
+        verbose_name=_("customer"),
+    )
+    gateway_token = models.CharField(_("gateway token"), max_length=64, unique=True)
+    # A keyed hash of the number: finds the same card bound twice without keeping the number.
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    bank_code = models.CharField(_("bank code"), max_length=16)
+    bank_name = models.CharField(_("bank"), max_length=40)
+    card_type = models.CharField(_("card type"), max_length=8, choices=CardType.choices)
+    last4 = models.CharField(_("last four digits"), max_length=4)
+    reserved_phone_masked = models.CharField(_("reserved phone"), max_length=20, blank=True)
+    is_default = models.BooleanField(_("default card"), default=False)
+    status = models.CharField(
+        _("status"), max_length=8, choices=CardStatus.choices, default=CardStatus.ACTIVE
+    )
+    bound_at = models.DateTimeField(_("bound at"), auto_now_add=True)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bank card")
+        verbose_name_plural = _("bank cards")
+        ordering = ("-is_default", "-bound_at", "-id")
+        constraints = [
+            models.CheckConstraint(condition=Q(last4__regex=r"^[0-9]{4}$"), name="card_last4_digits"),
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(is_default=True, status="active"),
+                name="card_one_default_per_customer",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "fingerprint"],
+                condition=Q(status="active"),
+                name="card_bound_once_per_customer",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=False) | Q(status="active"), name="card_default_is_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_name} 尾号{self.last4}"
+
+    @property
+    def display_name(self) -> str:
+        return str(self)
+
+
+class RepaymentChannel(models.TextChoices):
+    WEB = "web", _("web")
+    API = "api", _("mobile app (API)")
+    STAFF = "staff", _("support staff")
+    AUTO_DEBIT = "auto_debit", _("auto-debit")
+
+
+class RepaymentMode(models.TextChoices):
+    DUE_NOW = "due_now", _("amount due now")
+    PAYOFF = "payoff", _("full payoff")
+    CUSTOM = "custom", _("custom amount")
+
+
+class RepaymentStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("scheduled")
+    PENDING = "pending", _("pending")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    CANCELLED = "cancelled", _("cancelled")
+    REVERSED = "reversed", _("reversed")
+
+
+class Repayment(models.Model):
+    """还款: money asked for or received for one plan, through one channel, under one idempotency key."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="repayments",
+        verbose_name=_("customer"),
+    )
+    plan = models.ForeignKey(
+        InstallmentPlan, on_delete=models.PROTECT, related_name="repayments", verbose_name=_("plan")
+    )
+    amount = money_field(_("amount"), default=None)
+    mode = models.CharField(_("mode"), max_length=8, choices=RepaymentMode.choices)
+    channel = models.CharField(_("channel"), max_length=12, choices=RepaymentChannel.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=RepaymentStatus.choices, default=RepaymentStatus.PENDING
+    )
+    card = models.ForeignKey(
+        BankCard,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="repayments",
+        verbose_name=_("bound card"),
+    )
+    # A card used once: the gateway's single-use token and what may be shown of it; never the number.
+    one_time_card_token = models.CharField(_("one-time card token"), max_length=64, blank=True)
+    one_time_card_last4 = models.CharField(_("one-time card last four"), max_length=4, blank=True)
+    one_time_card_bank = models.CharField(_("one-time card bank"), max_length=40, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100)
+    request_fingerprint = models.CharField(_("request fingerprint"), max_length=64, blank=True)
+    scheduled_for = models.DateField(_("scheduled for"), null=True, blank=True)
+    gateway_reference = models.CharField(_("gateway reference"), max_length=64, blank=True)
+    failure_code = models.CharField(_("failure code"), max_length=40, blank=True)
+    failure_message = models.CharField(_("failure message"), max_length=255, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by (staff)"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    charge_attempted_at = models.DateTimeField(_("charge attempted at"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("repayment")
+        verbose_name_plural = _("repayments")
+        ordering = ("-requested_at", "-id")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_gt_0"),
+            models.UniqueConstraint(
+                fields=["customer", "idempotency_key"], name="repayment_unique_idempotency_key"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | (Q(settled_at__isnull=False) & ~Q(gateway_reference="")),
+                name="repayment_succeeded_is_settled",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="scheduled") | Q(scheduled_for__isnull=False),
+                name="repayment_scheduled_has_date",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "scheduled_for"], name="repayment_status_scheduled"),
+            models.Index(fields=["status", "charge_attempted_at"], name="repayment_status_attempted"),
+            models.Index(fields=["plan", "-requested_at"], name="repayment_plan_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.get_status_display()} ({self.public_id})"
+
+    @property
+    def card_display(self) -> str:
+        if self.card_id:
+            return str(self.card)
+        if self.one_time_card_last4:
+            return f"{self.one_time_card_bank} 尾号{self.one_time_card_last4}"
+        return ""
+
+
+class Component(models.TextChoices):
+    PENALTY = "penalty", _("penalty")
+    FEE = "fee", _("fee")
+    PRINCIPAL = "principal", _("principal")
+
+
+class Allocation(models.Model):
+    """冲账: the part of one repayment that paid one component of one installment."""
+
+    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="allocations")
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="allocations")
+    component = models.CharField(_("component"), max_length=10, choices=Component.choices)
+    amount = money_field(_("amount"), default=None)
+    # A waiver the payment earned (a prepaid period's fee under the waive policy), not money received.
+    waived = models.BooleanField(_("waived"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
+        ordering = ("repayment_id", "installment_id", "id")
+        constraints = [
+            # A reversal leaves the rows as history; the repayment's status says they no longer count.
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} -> {self.installment_id} {self.component}"
+
+
+class AutoDebitMandate(models.Model):
+    """设置自动扣款: whether a plan is charged to a card on its due dates, and which card."""
+
+    plan = models.OneToOneField(InstallmentPlan, on_delete=models.PROTECT, related_name="autodebit")
+    card = models.ForeignKey(BankCard, on_delete=models.PROTECT, related_name="mandates")
+    enabled = models.BooleanField(_("auto-debit on"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("auto-debit setting")
+        verbose_name_plural = _("auto-debit settings")
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} -> {self.card} ({'on' if self.enabled else 'off'})"
+
+
+class RepaymentEvent(models.Model):
+    """Audit trail of what happened to a repayment and who did it (staff actions carry a reason)."""
+
+    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=32)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.repayment_id}"
+
+
+# --- The simulated bank-card gateway's own books -----------------------------------------------------
+# The simulator stands in for a bank: it is not our ledger, and our code reads it only through gateway.py.
+
+
+class SimulatedCardAccount(models.Model):
+    token = models.CharField(max_length=64, unique=True)
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    last4 = models.CharField(max_length=4)
+    bank_code = models.CharField(max_length=16)
+    card_type = models.CharField(max_length=8)
+    behaviour = models.CharField(max_length=24, default="normal")
+    balance = money_field("balance", default=Decimal("0.00"))
+    single_use = models.BooleanField(default=False)
+    closed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="simcard_balance_gte_0")]
+
+    def __str__(self) -> str:
+        return f"sim card {self.last4}"
+
+
+class SimulatedCharge(models.Model):
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    reference = models.CharField(max_length=64, unique=True)
+    token = models.CharField(max_length=64)
+    amount = money_field("amount", default=None)
+    status = models.CharField(max_length=24)
+    refunded = money_field("refunded")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(refunded__lte=F("amount")), name="simcharge_refund_lte_amount"
+            ),
+            models.CheckConstraint(condition=Q(refunded__gte=0), name="simcharge_refunded_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sim charge {self.reference} {self.status}"

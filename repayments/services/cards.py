@@ -1,0 +1,186 @@
+"""Binding and removing bank cards (银行卡管理).
+
+The card number passes through here once, on its way to the gateway: it is checked (Luhn, BIN), turned
+into a token, and forgotten. Only the token, bank, type and last four digits are stored, and no error or
+log line carries the number.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.masking import mask_phone
+from accounts.models import OtpPurpose, User
+from accounts.services import otp_verify
+from config.errors import ApplicationError
+from installments.models import InstallmentProduct
+from notifications.services import notification_create
+from repayments.banks import bank_for, luhn_valid
+from repayments.gateway import CardRejected, card_fingerprint, get_gateway
+from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType
+
+logger = logging.getLogger(__name__)
+
+
+def normalize_card_number(number: str) -> str:
+    return "".join(ch for ch in str(number) if not ch.isspace() and ch != "-")
+
+
+def card_number_check(number: str) -> str:
+    """The digits of a card number, or a clear refusal. Shared by binding and one-time cards."""
+    digits = normalize_card_number(number)
+    if not luhn_valid(digits):
+        raise ApplicationError(
+            "card_invalid_number",
+            _("The card number is not valid. Please check it."),
+            fields={"number": _("Not a valid card number.")},
+            status=400,
+        )
+    return digits
+
+
+def _credit_cards_offered() -> bool:
+    return InstallmentProduct.objects.filter(is_active=True, allow_credit_cards=True).exists()
+
+
+def card_bind(
+    *, customer: User, number: str, holder_name: str, reserved_phone: str, otp_code: str
+) -> BankCard:
+    """Bind a card after the customer confirms with the SMS code sent for ``bind_card``."""
+    digits = card_number_check(number)
+    if holder_name.strip() != customer.real_name.strip():
+        raise ApplicationError(
+            "card_holder_mismatch",
+            _("The card holder must be the account holder."),
+            fields={"holder_name": _("Does not match your real name.")},
+            status=400,
+        )
+    try:
+        phone = phonenumbers.parse(reserved_phone, "CN")
+        if not phonenumbers.is_valid_number(phone):
+            raise ValueError
+    except (phonenumbers.NumberParseException, ValueError):
+        raise ApplicationError(
+            "card_phone_invalid",
+            _("Enter the phone number reserved at the bank."),
+            fields={"reserved_phone": _("Not a valid phone number.")},
+            status=400,
+        ) from None
+    bank = bank_for(digits)
+    if bank.card_type == CardType.CREDIT and not _credit_cards_offered():
+        raise ApplicationError(
+            "credit_card_not_supported",
+            _("Only debit cards (储蓄卡) can be bound."),
+            fields={"number": _("Credit cards are not accepted.")},
+        )
+    fingerprint = card_fingerprint(digits)
+    if BankCard.objects.filter(customer=customer, fingerprint=fingerprint, status=CardStatus.ACTIVE).exists():
+        raise ApplicationError("card_already_bound", _("This card is already bound."), status=409)
+    # The code is checked last among the customer's inputs, so a typo elsewhere does not spend it.
+    otp_verify(user=customer, purpose=OtpPurpose.BIND_CARD, code=otp_code)
+    try:
+        token = get_gateway().tokenize_card(
+            number=digits, holder_name=holder_name.strip(), reserved_phone=reserved_phone
+        )
+    except CardRejected as exc:
+        raise ApplicationError(f"card_{exc.code}", str(exc), status=422) from None
+    try:
+        with transaction.atomic():
+            first = not BankCard.objects.filter(customer=customer, status=CardStatus.ACTIVE).exists()
+            card = BankCard.objects.create(
+                customer=customer,
+                gateway_token=token.token,
+                fingerprint=fingerprint,
+                bank_code=token.bank_code,
+                bank_name=token.bank_name,
+                card_type=token.card_type,
+                last4=token.last4,
+                reserved_phone_masked=mask_phone(phone),
+                is_default=first,
+            )
+            notification_create(
+                user=customer,
+                code="card_bound",
+                context={"bank": card.bank_name, "card_last4": card.last4},
+                dedupe_key=f"card_bound:{card.public_id}",
+            )
+    except IntegrityError:
+        raise ApplicationError("card_already_bound", _("This card is already bound."), status=409) from None
+    logger.info("card bound: customer=%s bank=%s last4=%s", customer.pk, card.bank_code, card.last4)
+    return card
+
+
+def _own_active_card(customer: User, card: BankCard) -> BankCard:
+    if card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
+        raise ApplicationError("card_not_found", _("No such card."), status=404)
+    return card
+
+
+def card_set_default(*, customer: User, card: BankCard) -> BankCard:
+    _own_active_card(customer, card)
+    with transaction.atomic():
+        # Lock the customer's cards in id order, then switch the flag: one default at any moment.
+        list(BankCard.objects.select_for_update().filter(customer=customer).order_by("id"))
+        BankCard.objects.filter(customer=customer, is_default=True).exclude(pk=card.pk).update(
+            is_default=False
+        )
+        BankCard.objects.filter(pk=card.pk).update(is_default=True)
+    card.refresh_from_db()
+    return card
+
+
+def card_unbind(*, customer: User, card: BankCard, replacement: BankCard | None = None) -> BankCard:
+    """Remove a card; its auto-debits move to ``replacement``, and without one the removal is refused."""
+    _own_active_card(customer, card)
+    if replacement is not None:
+        _own_active_card(customer, replacement)
+        if replacement.pk == card.pk:
+            raise ApplicationError(
+                "card_replacement_same", _("Choose another card to take over."), status=400
+            )
+    with transaction.atomic():
+        cards = {
+            c.pk: c for c in BankCard.objects.select_for_update().filter(customer=customer).order_by("id")
+        }
+        card = cards[card.pk]
+        if card.status != CardStatus.ACTIVE:
+            raise ApplicationError("card_not_found", _("No such card."), status=404)
+        mandates = AutoDebitMandate.objects.filter(
+            card=card, enabled=True, plan__status__in=["active", "overdue"]
+        )
+        if mandates.exists():
+            if replacement is None:
+                raise ApplicationError(
+                    "card_in_use_by_autodebit",
+                    _("This card pays an auto-debit. Choose another card to take over first."),
+                    status=409,
+                )
+            mandates.update(card=replacement)
+        was_default = card.is_default
+        card.status = CardStatus.REMOVED
+        card.is_default = False
+        card.removed_at = timezone.now()
+        card.save(update_fields=["status", "is_default", "removed_at"])
+        if was_default:
+            successor = replacement or next(
+                (
+                    c
+                    for c in sorted(cards.values(), key=lambda c: -c.pk)
+                    if c.status == CardStatus.ACTIVE and c.pk != card.pk
+                ),
+                None,
+            )
+            if successor is not None:
+                BankCard.objects.filter(pk=successor.pk).update(is_default=True)
+        notification_create(
+            user=customer,
+            code="card_removed",
+            context={"bank": card.bank_name, "card_last4": card.last4},
+            dedupe_key=f"card_removed:{card.public_id}",
+        )
+    return card

@@ -1,0 +1,691 @@
+"""立即还款: a customer's (or staff's) payment on a plan, in phases that never lose or double a fen.
+
+1. Record: under the plan lock, check the amount against what is open minus what other pending payments
+   already claim, and write the repayment ``pending`` with its idempotency key (or ``scheduled``).
+2. Charge: call the gateway with no lock held, keyed by the repayment, so a retry cannot charge twice.
+3. Settle: under the plan lock again, record the outcome and allocate (冲账) oldest first.
+A gateway timeout leaves the repayment pending; ``repayments_reconcile`` asks the gateway later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from config.errors import ApplicationError
+from installments.models import (
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+    PlanStatus,
+    PrepaymentFeePolicy,
+)
+from installments.services import parse_money
+from notifications.services import notification_create
+from repayments.allocation import Due, OverpaymentError, allocate, payable_total
+from repayments.gateway import CardRejected, ChargeResult, GatewayError, GatewayTimeout, get_gateway
+from repayments.models import (
+    Allocation,
+    BankCard,
+    CardStatus,
+    CardType,
+    Repayment,
+    RepaymentChannel,
+    RepaymentEvent,
+    RepaymentMode,
+    RepaymentStatus,
+)
+from repayments.services.cards import card_number_check
+
+logger = logging.getLogger(__name__)
+ZERO = Decimal("0.00")
+OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
+PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
+
+
+# --- what a plan owes -------------------------------------------------------------------------------
+
+
+def plan_dues(plan: InstallmentPlan, installments: list[Installment], *, today: date) -> list[Due]:
+    """Open installments as allocation input. Under the waive policy, periods after the current one
+    (the first not yet due) have their fee waived when prepaid."""
+    waive = plan.prepayment_fee_policy in (
+        PrepaymentFeePolicy.WAIVE_FUTURE_FEES,
+        PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL,
+    )
+    dues = []
+    current_seen = False
+    for inst in sorted(installments, key=lambda i: i.sequence):
+        if inst.status not in OPEN_STATUSES:
+            continue
+        future = inst.due_date > today
+        waivable = waive and future and current_seen
+        if future:
+            current_seen = True
+        dues.append(
+            Due(
+                installment_id=inst.pk,
+                sequence=inst.sequence,
+                due_date=inst.due_date,
+                penalty=inst.penalty_due - inst.penalty_paid - inst.penalty_waived,
+                fee=inst.fee_due - inst.fee_paid - inst.fee_waived,
+                principal=inst.principal_due - inst.principal_paid - inst.principal_waived,
+                fee_waivable=waivable,
+            )
+        )
+    return dues
+
+
+@dataclass(frozen=True)
+class PlanBalance:
+    """The three amounts 立即还款 offers: due now, full payoff, and the most a custom amount may be."""
+
+    due_now: Decimal
+    payoff: Decimal
+    reserved: Decimal  # claimed by pending payments not settled yet
+    next_due_date: date | None
+
+    @property
+    def available(self) -> Decimal:
+        return max(self.payoff - self.reserved, ZERO)
+
+
+def _reserved(plan: InstallmentPlan, exclude: Repayment | None = None) -> Decimal:
+    pending = Repayment.objects.filter(plan=plan, status=RepaymentStatus.PENDING)
+    if exclude is not None:
+        pending = pending.exclude(pk=exclude.pk)
+    return pending.aggregate(total=Sum("amount"))["total"] or ZERO
+
+
+def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBalance:
+    today = today or timezone.localdate()
+    installments = list(plan.installments.all())
+    dues = plan_dues(plan, installments, today=today)
+    due_now = sum((d.total for d in dues if d.due_date <= today), ZERO)
+    upcoming = [d.due_date for d in dues if d.due_date > today]
+    return PlanBalance(
+        due_now=due_now,
+        payoff=payable_total(dues),
+        reserved=_reserved(plan),
+        next_due_date=min(upcoming) if upcoming else None,
+    )
+
+
+# --- recording a request ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OneTimeCard:
+    """A card used for this payment only: tokenized single-use, never bound, never stored."""
+
+    number: str
+    holder_name: str
+
+
+def _fingerprint(**parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _lock_plan(plan_id: int) -> tuple[InstallmentPlan, list[Installment]]:
+    """DESIGN.md lock order: the plan row, then its installments by sequence."""
+    plan = InstallmentPlan.objects.select_for_update().get(pk=plan_id)
+    installments = list(Installment.objects.select_for_update().filter(plan=plan).order_by("sequence"))
+    return plan, installments
+
+
+def _event(repayment: Repayment, kind: str, *, actor: User | None = None, reason: str = "", **data) -> None:
+    RepaymentEvent.objects.create(repayment=repayment, kind=kind, actor=actor, reason=reason, data=data)
+
+
+def repayment_create(
+    *,
+    customer: User,
+    plan: InstallmentPlan,
+    mode: str,
+    channel: str,
+    idempotency_key: str,
+    amount: Decimal | str | None = None,
+    card: BankCard | None = None,
+    one_time_card: OneTimeCard | None = None,
+    scheduled_for: date | None = None,
+) -> Repayment:
+    """Pay a plan now (or schedule it). The same idempotency key returns the first repayment."""
+    idempotency_key = (idempotency_key or "").strip()
+    if not idempotency_key or len(idempotency_key) > 100:
+        raise ApplicationError(
+            "idempotency_key_invalid", _("An idempotency key of 1-100 characters is required."), status=400
+        )
+    if mode not in RepaymentMode.values:
+        raise ApplicationError("invalid_mode", _("Choose what to pay."), fields={"mode": mode}, status=400)
+    if mode == RepaymentMode.CUSTOM:
+        if amount is None:
+            raise ApplicationError(
+                "invalid_amount", _("Enter an amount."), fields={"amount": _("Required.")}, status=400
+            )
+        amount = parse_money(amount, field="amount")
+        if amount < Decimal("0.01"):
+            raise ApplicationError(
+                "invalid_amount",
+                _("The amount must be at least ¥0.01."),
+                fields={"amount": _("Too small.")},
+                status=400,
+            )
+    fingerprint = _fingerprint(
+        plan=plan.pk,
+        mode=mode,
+        amount=amount,
+        card=card.pk if card else None,
+        one_time=one_time_card.number[-4:] if one_time_card else None,
+        scheduled_for=scheduled_for,
+    )
+    existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _replay(existing, fingerprint)
+
+    if plan.customer_id != customer.pk:
+        raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+    if (card is None) == (one_time_card is None):
+        raise ApplicationError(
+            "card_required", _("Pay with one bound card or one card used once."), status=400
+        )
+    if card is not None:
+        if card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
+            raise ApplicationError("card_not_found", _("No such card."), status=404)
+        if card.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
+            raise ApplicationError(
+                "credit_card_not_allowed", _("This plan cannot be repaid with a credit card.")
+            )
+    today = timezone.localdate()
+    if scheduled_for is not None:
+        if one_time_card is not None:
+            raise ApplicationError(
+                "one_time_card_pay_now_only",
+                _("A card used once can only pay now; bind it to schedule a payment."),
+                status=400,
+            )
+        if scheduled_for <= today:
+            raise ApplicationError(
+                "scheduled_date_invalid",
+                _("Choose a date after today, or pay now."),
+                fields={"scheduled_for": _("Not after today.")},
+                status=400,
+            )
+
+    one_time_token = None
+    if one_time_card is not None:
+        digits = card_number_check(one_time_card.number)
+        if one_time_card.holder_name.strip() != customer.real_name.strip():
+            raise ApplicationError(
+                "card_holder_mismatch", _("The card holder must be the account holder."), status=400
+            )
+        try:
+            one_time_token = get_gateway().tokenize_card(
+                number=digits,
+                holder_name=one_time_card.holder_name.strip(),
+                reserved_phone=str(customer.phone),
+                single_use=True,
+            )
+        except CardRejected as exc:
+            raise ApplicationError(f"card_{exc.code}", str(exc)) from None
+        if one_time_token.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
+            raise ApplicationError(
+                "credit_card_not_allowed", _("This plan cannot be repaid with a credit card.")
+            )
+
+    try:
+        with transaction.atomic():
+            locked_plan, installments = _lock_plan(plan.pk)
+            if locked_plan.status not in PAYABLE_PLAN_STATUSES:
+                raise ApplicationError(
+                    "plan_not_payable", _("Nothing is left to pay on this plan."), status=409
+                )
+            dues = plan_dues(locked_plan, installments, today=today)
+            payoff = payable_total(dues)
+            available = payoff - _reserved(locked_plan)
+            if scheduled_for is not None:
+                next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
+                if next_due is None or scheduled_for > next_due:
+                    raise ApplicationError(
+                        "scheduled_date_invalid",
+                        _("A payment can be scheduled up to the next due date (%(date)s).")
+                        % {"date": next_due},
+                        fields={"scheduled_for": _("After the next due date.")},
+                        status=400,
+                    )
+            if mode == RepaymentMode.DUE_NOW:
+                amount = sum((d.total for d in dues if d.due_date <= (scheduled_for or today)), ZERO)
+                if amount <= 0:
+                    raise ApplicationError("nothing_due", _("Nothing is due now on this plan."), status=409)
+            elif mode == RepaymentMode.PAYOFF:
+                amount = payoff
+            if amount > available:
+                raise ApplicationError(
+                    "amount_exceeds_outstanding",
+                    _("The most you can pay on this plan now is ¥%(max)s.")
+                    % {"max": f"{max(available, ZERO):,.2f}"},
+                    fields={"amount": _("More than what is left to pay.")},
+                )
+            repayment = Repayment.objects.create(
+                customer=customer,
+                plan=locked_plan,
+                amount=amount,
+                mode=mode,
+                channel=channel,
+                status=RepaymentStatus.SCHEDULED if scheduled_for else RepaymentStatus.PENDING,
+                card=card,
+                one_time_card_token=one_time_token.token if one_time_token else "",
+                one_time_card_last4=one_time_token.last4 if one_time_token else "",
+                one_time_card_bank=one_time_token.bank_name if one_time_token else "",
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
+                scheduled_for=scheduled_for,
+                charge_attempted_at=None if scheduled_for else timezone.now(),
+            )
+            _event(repayment, "scheduled" if scheduled_for else "requested", channel=channel)
+            if scheduled_for:
+                notification_create(
+                    user=customer,
+                    code="repayment_scheduled",
+                    context={
+                        "plan": locked_plan.description or locked_plan.merchant_order_ref,
+                        "amount": amount,
+                        "card_last4": card.last4,
+                        "pay_date": scheduled_for,
+                    },
+                    dedupe_key=f"repayment_scheduled:{repayment.public_id}",
+                )
+    except IntegrityError:
+        existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint)
+    if scheduled_for:
+        return repayment
+    return repayment_charge(repayment=repayment)
+
+
+def _replay(existing: Repayment, fingerprint: str) -> Repayment:
+    if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
+        raise ApplicationError(
+            "idempotency_key_reused", _("This idempotency key was used for a different payment."), status=422
+        )
+    return existing
+
+
+# --- charging and settling --------------------------------------------------------------------------
+
+
+def gateway_key(repayment: Repayment) -> str:
+    return f"repayment:{repayment.public_id}"
+
+
+def repayment_charge(*, repayment: Repayment) -> Repayment:
+    """Phase 2 and 3 for a pending repayment: charge with no lock held, then settle."""
+    token = repayment.card.gateway_token if repayment.card_id else repayment.one_time_card_token
+    try:
+        result = get_gateway().charge(
+            token=token, amount=repayment.amount, idempotency_key=gateway_key(repayment)
+        )
+    except GatewayTimeout:
+        logger.warning(
+            "gateway timeout for repayment %s: left pending for reconciliation", repayment.public_id
+        )
+        return repayment
+    except GatewayError as exc:
+        logger.warning("gateway error for repayment %s: %s", repayment.public_id, exc)
+        return repayment
+    return repayment_settle(repayment_id=repayment.pk, result=result)
+
+
+def _apply_allocation(
+    repayment: Repayment, plan: InstallmentPlan, installments: list[Installment], amount: Decimal, today: date
+) -> Decimal:
+    """Post ``amount`` onto the locked installments; returns what did not fit (normally zero)."""
+    dues = plan_dues(plan, installments, today=today)
+    payable = payable_total(dues)
+    applied = min(amount, payable)
+    if applied <= 0:
+        return amount
+    try:
+        result = allocate(applied, dues)
+    except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
+        return amount
+    by_id = {i.pk: i for i in installments}
+    rows = []
+    now = timezone.now()
+    for split in result.splits:
+        inst = by_id[split.installment_id]
+        setattr(inst, f"{split.component}_paid", getattr(inst, f"{split.component}_paid") + split.amount)
+        rows.append(
+            Allocation(repayment=repayment, installment=inst, component=split.component, amount=split.amount)
+        )
+    for waiver in result.waivers:
+        inst = by_id[waiver.installment_id]
+        setattr(
+            inst, f"{waiver.component}_waived", getattr(inst, f"{waiver.component}_waived") + waiver.amount
+        )
+        rows.append(
+            Allocation(
+                repayment=repayment,
+                installment=inst,
+                component=waiver.component,
+                amount=waiver.amount,
+                waived=True,
+            )
+        )
+    touched = {r.installment_id for r in rows}
+    for inst in installments:
+        if inst.pk in touched and inst.outstanding == 0:
+            inst.status = InstallmentStatus.PAID
+            inst.paid_at = now
+    Installment.objects.bulk_update(
+        [by_id[i] for i in touched],
+        ["principal_paid", "fee_paid", "penalty_paid", "fee_waived", "status", "paid_at"],
+    )
+    Allocation.objects.bulk_create(rows)
+    _refresh_plan_status(plan, installments, today)
+    return amount - applied
+
+
+def _remaining(plan: InstallmentPlan, installments: list[Installment], today: date) -> Decimal:
+    """剩余待还 on the schedule: every open amount, future fees included (payoff may waive some)."""
+    return sum((d.total for d in plan_dues(plan, installments, today=today)), ZERO)
+
+
+def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment], today: date) -> None:
+    open_ = [i for i in installments if i.status in OPEN_STATUSES]
+    if not open_:
+        status = PlanStatus.PAID_OFF
+    elif any(i.status == InstallmentStatus.OVERDUE for i in open_):
+        status = PlanStatus.OVERDUE
+    else:
+        status = PlanStatus.ACTIVE
+    if status != plan.status:
+        plan.status = status
+        plan.save(update_fields=["status", "updated_at"])
+
+
+def repayment_settle(*, repayment_id: int, result: ChargeResult) -> Repayment:
+    """Phase 3: record the gateway's answer once; a second call with the same answer changes nothing."""
+    today = timezone.localdate()
+    excess = ZERO
+    with transaction.atomic():
+        plan_id = Repayment.objects.values_list("plan_id", flat=True).get(pk=repayment_id)
+        plan, installments = _lock_plan(plan_id)
+        repayment = Repayment.objects.select_for_update().get(pk=repayment_id)
+        if repayment.status != RepaymentStatus.PENDING:
+            return repayment
+        if result.succeeded:
+            repayment.status = RepaymentStatus.SUCCEEDED
+            repayment.gateway_reference = result.reference
+            repayment.settled_at = timezone.now()
+            repayment.save(update_fields=["status", "gateway_reference", "settled_at", "updated_at"])
+            excess = _apply_allocation(repayment, plan, installments, repayment.amount, today)
+            _event(repayment, "succeeded", reference=result.reference)
+            remaining = _remaining(plan, installments, today)
+            notification_create(
+                user=repayment.customer,
+                code="repayment_received",
+                context={
+                    "plan": plan.description or plan.merchant_order_ref or str(plan.public_id)[:8],
+                    "amount": repayment.amount - excess,
+                    "remaining": remaining,
+                },
+                dedupe_key=f"repayment_received:{repayment.public_id}",
+            )
+        else:
+            repayment.status = RepaymentStatus.FAILED
+            repayment.failure_code = str(result.status)
+            repayment.failure_message = (result.message or "")[:255]
+            repayment.gateway_reference = result.reference or ""
+            repayment.save(
+                update_fields=["status", "failure_code", "failure_message", "gateway_reference", "updated_at"]
+            )
+            _event(repayment, "failed", code=str(result.status))
+    if excess > 0:
+        _refund_excess(repayment, excess)
+    return repayment
+
+
+def _refund_excess(repayment: Repayment, excess: Decimal) -> None:
+    """Money that no installment could take (a waiver landed while the payment was pending) goes back."""
+    try:
+        get_gateway().refund(
+            reference=repayment.gateway_reference,
+            amount=excess,
+            idempotency_key=f"excess:{repayment.public_id}",
+        )
+    except GatewayError:
+        logger.exception("refund of excess %s for repayment %s failed", excess, repayment.public_id)
+        return
+    with transaction.atomic():
+        _event(repayment, "excess_refunded", amount=str(excess))
+
+
+def repayments_reconcile(*, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:
+    """Finish pending repayments whose charge outcome we never heard (timeouts, crashed workers)."""
+    cutoff = timezone.now() - older_than
+    finished = 0
+    stale = Repayment.objects.filter(status=RepaymentStatus.PENDING, charge_attempted_at__lt=cutoff).order_by(
+        "id"
+    )[:limit]
+    gateway = get_gateway()
+    for repayment in stale:
+        try:
+            result = gateway.get_charge(idempotency_key=gateway_key(repayment))
+        except GatewayError:
+            continue
+        if result is None:
+            # The gateway never saw the charge: nothing moved, so the payment failed and may be retried.
+            with transaction.atomic():
+                updated = Repayment.objects.filter(pk=repayment.pk, status=RepaymentStatus.PENDING).update(
+                    status=RepaymentStatus.FAILED,
+                    failure_code="not_charged",
+                    failure_message="The bank never received the charge.",
+                    updated_at=timezone.now(),
+                )
+                if updated:
+                    _event(repayment, "failed", code="not_charged")
+        else:
+            repayment_settle(repayment_id=repayment.pk, result=result)
+        finished += 1
+    return finished
+
+
+def repayment_cancel(*, customer: User, repayment: Repayment) -> Repayment:
+    if repayment.customer_id != customer.pk:
+        raise ApplicationError("repayment_not_found", _("No such repayment."), status=404)
+    with transaction.atomic():
+        updated = Repayment.objects.filter(pk=repayment.pk, status=RepaymentStatus.SCHEDULED).update(
+            status=RepaymentStatus.CANCELLED, updated_at=timezone.now()
+        )
+        if not updated:
+            raise ApplicationError(
+                "repayment_not_cancellable", _("Only a scheduled payment can be cancelled."), status=409
+            )
+        _event(repayment, "cancelled", actor=customer)
+    repayment.refresh_from_db()
+    return repayment
+
+
+def repayments_run_scheduled(*, today: date | None = None, limit: int = 500) -> int:
+    """Charge the scheduled payments whose date has come. Each is claimed once (pending) before charging."""
+    today = today or timezone.localdate()
+    ran = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Repayment.objects.select_for_update(skip_locked=True)
+                .filter(status=RepaymentStatus.SCHEDULED, scheduled_for__lte=today)
+                .order_by("id")[:limit]
+            )
+            for repayment in batch:
+                repayment.status = RepaymentStatus.PENDING
+                repayment.charge_attempted_at = timezone.now()
+            Repayment.objects.bulk_update(batch, ["status", "charge_attempted_at"])
+        if not batch:
+            return ran
+        for repayment in batch:
+            _run_one_scheduled(repayment, today)
+            ran += 1
+
+
+def _run_one_scheduled(repayment: Repayment, today: date) -> None:
+    """At its date the amount is checked again: due-now and payoff are recomputed, custom is capped."""
+    with transaction.atomic():
+        plan, installments = _lock_plan(repayment.plan_id)
+        dues = plan_dues(plan, installments, today=today)
+        payable = payable_total(dues) - _reserved(plan, exclude=repayment)
+        if repayment.mode == RepaymentMode.DUE_NOW:
+            amount = sum((d.total for d in dues if d.due_date <= today), ZERO)
+        elif repayment.mode == RepaymentMode.PAYOFF:
+            amount = payable
+        else:
+            amount = min(repayment.amount, payable)
+        card_ok = repayment.card_id and repayment.card.status == CardStatus.ACTIVE
+        if amount <= 0 or not card_ok or plan.status not in PAYABLE_PLAN_STATUSES:
+            code = "card_removed" if not card_ok else "nothing_due"
+            Repayment.objects.filter(pk=repayment.pk).update(status=RepaymentStatus.FAILED, failure_code=code)
+            _event(repayment, "failed", code=code)
+            return
+        if amount != repayment.amount:
+            Repayment.objects.filter(pk=repayment.pk).update(amount=amount)
+            repayment.amount = amount
+    repayment_charge(repayment=repayment)
+
+
+# --- staff ------------------------------------------------------------------------------------------
+
+
+def repayment_record_offline(
+    *, staff: User, plan: InstallmentPlan, amount: Decimal | str, reference: str, note: str = ""
+) -> Repayment:
+    """A payment that reached us outside the gateway (bank transfer): recorded and allocated at once."""
+    if not staff.is_staff:
+        raise ApplicationError("staff_only", _("Only staff can record an offline payment."), status=403)
+    reference = reference.strip()
+    if not reference:
+        raise ApplicationError(
+            "reference_required",
+            _("Enter the bank transfer reference."),
+            fields={"reference": _("Required.")},
+            status=400,
+        )
+    amount = parse_money(amount, field="amount")
+    if amount <= 0:
+        raise ApplicationError("invalid_amount", _("The amount must be positive."), status=400)
+    today = timezone.localdate()
+    with transaction.atomic():
+        locked_plan, installments = _lock_plan(plan.pk)
+        available = payable_total(plan_dues(locked_plan, installments, today=today)) - _reserved(locked_plan)
+        if amount > available:
+            raise ApplicationError(
+                "amount_exceeds_outstanding",
+                _("The most that can be recorded on this plan now is ¥%(max)s.")
+                % {"max": f"{max(available, ZERO):,.2f}"},
+            )
+        try:
+            with transaction.atomic():
+                repayment = Repayment.objects.create(
+                    customer=locked_plan.customer,
+                    plan=locked_plan,
+                    amount=amount,
+                    mode=RepaymentMode.CUSTOM,
+                    channel=RepaymentChannel.STAFF,
+                    status=RepaymentStatus.SUCCEEDED,
+                    idempotency_key=f"offline:{reference}",
+                    gateway_reference=f"offline:{reference}"[:64],
+                    settled_at=timezone.now(),
+                    note=note[:255],
+                    created_by=staff,
+                )
+        except IntegrityError:
+            raise ApplicationError(
+                "duplicate_reference", _("This transfer is already recorded."), status=409
+            ) from None
+        _apply_allocation(repayment, locked_plan, installments, amount, today)
+        _event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
+        notification_create(
+            user=locked_plan.customer,
+            code="repayment_received",
+            context={
+                "plan": locked_plan.description
+                or locked_plan.merchant_order_ref
+                or str(locked_plan.public_id)[:8],
+                "amount": amount,
+                "remaining": _remaining(locked_plan, installments, today),
+            },
+            dedupe_key=f"repayment_received:{repayment.public_id}",
+        )
+    return repayment
+
+
+def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repayment:
+    """Undo a succeeded repayment: refund it (card payments) and take its allocations off the installments."""
+    if not staff.is_staff:
+        raise ApplicationError("staff_only", _("Only staff can reverse a repayment."), status=403)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            "reason_required", _("A reason is required."), fields={"reason": _("Required.")}, status=400
+        )
+    if repayment.status != RepaymentStatus.SUCCEEDED:
+        raise ApplicationError(
+            "repayment_not_reversible", _("Only a succeeded repayment can be reversed."), status=409
+        )
+    if repayment.channel != RepaymentChannel.STAFF:
+        try:
+            get_gateway().refund(
+                reference=repayment.gateway_reference,
+                amount=repayment.amount,
+                idempotency_key=f"reversal:{repayment.public_id}",
+            )
+        except GatewayError as exc:
+            raise ApplicationError(
+                "refund_failed", _("The bank refused the refund: %(error)s") % {"error": exc}, status=502
+            ) from None
+    today = timezone.localdate()
+    with transaction.atomic():
+        plan, installments = _lock_plan(repayment.plan_id)
+        repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+        if repayment.status != RepaymentStatus.SUCCEEDED:
+            return repayment
+        by_id = {i.pk: i for i in installments}
+        for allocation in repayment.allocations.all():
+            inst = by_id[allocation.installment_id]
+            field = f"{allocation.component}_{'waived' if allocation.waived else 'paid'}"
+            setattr(inst, field, getattr(inst, field) - allocation.amount)
+        for inst in installments:
+            if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
+                inst.status = (
+                    InstallmentStatus.OVERDUE if inst.due_date < today else InstallmentStatus.PENDING
+                )
+                inst.paid_at = None
+        Installment.objects.bulk_update(
+            installments,
+            [
+                "principal_paid",
+                "fee_paid",
+                "penalty_paid",
+                "principal_waived",
+                "fee_waived",
+                "penalty_waived",
+                "status",
+                "paid_at",
+            ],
+        )
+        repayment.status = RepaymentStatus.REVERSED
+        repayment.save(update_fields=["status", "updated_at"])
+        _event(repayment, "reversed", actor=staff, reason=reason)
+        _refresh_plan_status(plan, installments, today)
+    return repayment
