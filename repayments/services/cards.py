@@ -83,6 +83,17 @@ def card_bind(
         raise ApplicationError("card_already_bound", _("This card is already bound."), status=409)
     # The code is checked last among the customer's inputs, so a typo elsewhere does not spend it.
     otp_verify(user=customer, purpose=OtpPurpose.BIND_CARD, code=otp_code)
+    return card_bind_verified(
+        customer=customer, number=digits, holder_name=holder_name, reserved_phone=reserved_phone
+    )
+
+
+def card_bind_verified(*, customer: User, number: str, holder_name: str, reserved_phone: str) -> BankCard:
+    """Tokenize and store a card whose owner is already verified: after the SMS code, or by an operator
+    loading demo data. Customer channels call ``card_bind``."""
+    digits = card_number_check(number)
+    fingerprint = card_fingerprint(digits)
+    phone = phonenumbers.parse(reserved_phone, "CN")
     try:
         token = get_gateway().tokenize_card(
             number=digits, holder_name=holder_name.strip(), reserved_phone=reserved_phone

@@ -111,3 +111,19 @@ def overdue_plan(customer, flat_product) -> InstallmentPlan:
     installments_mark_overdue(as_of=timezone.localdate())
     plan.refresh_from_db()
     return plan
+
+
+@pytest.fixture(autouse=True)
+def ledger_stays_clean(request):
+    """After every repayments test the ledger's invariants hold (check_ledger passes after all tests)."""
+    names = set(request.fixturenames)
+    uses_db = names & {"db", "transactional_db"} or request.node.get_closest_marker("django_db")
+    if not uses_db or "ledger_corrupted" in request.keywords:
+        yield
+        return
+    # Set the database up before this fixture, so it is still there when this fixture finishes.
+    request.getfixturevalue("transactional_db" if "transactional_db" in names else "db")
+    yield
+    from repayments.ledger import ledger_breaches
+
+    assert list(ledger_breaches()) == []

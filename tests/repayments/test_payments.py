@@ -270,6 +270,7 @@ def test_staff_offline_payment_and_reversal(customer, card, overdue_plan) -> Non
     assert list(ledger_breaches()) == []
 
 
+@pytest.mark.ledger_corrupted
 def test_check_ledger_passes_then_fails_on_a_corrupted_row(customer, card, overdue_plan, capsys) -> None:
     pay(customer, overdue_plan, card, amount="150.00")
     call_command("check_ledger")
@@ -347,3 +348,24 @@ def test_twenty_identical_requests_charge_once(customer, card, current_plan) -> 
     assert Repayment.objects.count() == 1
     assert simulator_balance(card.gateway_token) == before - D("25.00")
     assert list(ledger_breaches()) == []
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_reconciles_a_timed_out_payment(customer, card, current_plan, settings) -> None:
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+    from repayments.tasks import reconcile_repayments
+
+    settings.GATEWAY_SIM_TIMEOUT_RATE = 1.0
+    repayment = pay(customer, current_plan, card, amount="40.00")
+    assert repayment.status == RepaymentStatus.PENDING
+    settings.GATEWAY_SIM_TIMEOUT_RATE = 0.0
+    Repayment.objects.filter(pk=repayment.pk).update(
+        charge_attempted_at=timezone.now() - timedelta(minutes=10)
+    )
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        assert reconcile_repayments.delay().get(timeout=30) == 1
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.SUCCEEDED

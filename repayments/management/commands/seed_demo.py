@@ -18,6 +18,9 @@ from installments.models import Installment, InstallmentPlan, InstallmentProduct
 from installments.schedules import add_months
 from installments.services import installments_mark_overdue, plan_create
 from notifications.services import notification_create
+from repayments.gateway import simulator_set_balance
+from repayments.models import BankCard
+from repayments.services.cards import card_bind_verified
 
 DEMO_PASSWORD = "demo-pass-2026"
 ADMIN_PHONE = "+8613900000000"
@@ -115,6 +118,9 @@ class Command(BaseCommand):
             )
             installments_mark_overdue(as_of=today)
             self._reminders(today)
+            self._card(current, "6222020000001237", Decimal("20000.00"))
+            self._card(due_today, "6225880000004565", Decimal("5000.00"))
+            self._card(overdue, "6217000000007894", Decimal("300.00"))
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin (support staff): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")
@@ -123,7 +129,11 @@ class Command(BaseCommand):
             (due_today, f"installment {months_back} due today"),
             (overdue, "overdue"),
         ):
-            self.stdout.write(f"  customer {user.real_name} ({story}): {user.phone} / {DEMO_PASSWORD}")
+            card = BankCard.objects.filter(customer=user, status="active").first()
+            self.stdout.write(
+                f"  customer {user.real_name} ({story}): {user.phone} / {DEMO_PASSWORD}"
+                + (f"  card {card}" if card else "")
+            )
 
     def _reminders(self, today: date) -> None:
         """Today's reminders for the demo customers, so the console sender shows the SMS pipeline at work."""
@@ -158,6 +168,17 @@ class Command(BaseCommand):
                 context=context,
                 dedupe_key=f"demo:{code}:{installment.pk}:{today.isoformat()}",
             )
+
+    def _card(self, customer: User, number: str, balance: Decimal) -> None:
+        """A bound debit card with money at the simulated bank (the demo's customers verified at seeding)."""
+        if not BankCard.objects.filter(customer=customer, status="active").exists():
+            card = card_bind_verified(
+                customer=customer,
+                number=number,
+                holder_name=customer.real_name,
+                reserved_phone=str(customer.phone),
+            )
+            simulator_set_balance(card.gateway_token, balance)
 
     def _product(self, spec: dict[str, object]) -> InstallmentProduct:
         product, _ = InstallmentProduct.objects.get_or_create(code=spec["code"], defaults=spec)

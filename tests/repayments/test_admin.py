@@ -1,0 +1,57 @@
+"""Staff record offline payments and reverse repayments in the admin, through the services."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import User
+from repayments.gateway import simulator_balance
+from repayments.models import Repayment, RepaymentStatus
+from repayments.services import repayment_create
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_superuser("+8613900000009", "admin-pw-1234", real_name="客服")
+
+
+def test_offline_payment_from_the_admin(client, staff, overdue_plan) -> None:
+    client.force_login(staff)
+    url = reverse("admin:repayments_repayment_add")
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"plan": overdue_plan.pk, "amount": "106.00", "reference": "TRF-9"})
+    repayment = Repayment.objects.get()
+    assert response.status_code == 302
+    assert repayment.channel == "staff" and repayment.created_by == staff
+    assert repayment.allocations.count() == 2
+    response = client.post(url, {"plan": overdue_plan.pk, "amount": "5000.00", "reference": "TRF-10"})
+    assert response.status_code == 200
+    assert "¥1," in response.content.decode()  # the most that can be recorded is shown
+    assert Repayment.objects.count() == 1
+
+
+def test_reversal_from_the_admin_needs_a_reason(client, staff, customer, card, overdue_plan) -> None:
+    before = simulator_balance(card.gateway_token)
+    repayment = repayment_create(
+        customer=customer, plan=overdue_plan, mode="due_now", card=card, channel="web", idempotency_key="a1"
+    )
+    client.force_login(staff)
+    change = client.get(reverse("admin:repayments_repayment_change", args=[repayment.pk])).content.decode()
+    url = reverse("admin:repayments_repayment_reverse", args=[repayment.pk])
+    assert url in change
+    assert client.post(url, {"reason": ""}).status_code == 200
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    assert client.post(url, {"reason": "duplicate payment"}).status_code == 302
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.REVERSED
+    assert simulator_balance(card.gateway_token) == before
+    assert repayment.events.get(kind="reversed").actor == staff
+
+
+def test_cards_are_read_only_and_masked_in_admin(client, staff, card) -> None:
+    client.force_login(staff)
+    body = client.get(reverse("admin:repayments_bankcard_changelist")).content.decode()
+    assert f"尾号{card.last4}" in body
+    assert client.get(reverse("admin:repayments_bankcard_add")).status_code == 403
