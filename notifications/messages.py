@@ -131,6 +131,14 @@ TEMPLATES: dict[str, MessageTemplate] = {
             },
         ),
         MessageTemplate(
+            "autodebit_disabled",
+            NotificationCategory.TRANSACTIONAL,
+            zh="尾号{card_last4}银行卡无法扣款（{reason}），{plan}已关闭自动扣款，请绑定新卡或主动还款。",
+            en="Card ending {card_last4} cannot be debited ({reason}); auto-debit for {plan} is off. "
+            "Bind a new card or repay yourself.",
+            sample={"plan": _SAMPLE_PLAN, "card_last4": "1234", "reason": "declined"},
+        ),
+        MessageTemplate(
             "repayment_received",
             NotificationCategory.TRANSACTIONAL,
             zh="已收到您的还款¥{amount}（{plan}），剩余待还¥{remaining}。",

@@ -234,6 +234,85 @@ class AutoDebitMandate(models.Model):
         return f"{self.plan_id} -> {self.card} ({'on' if self.enabled else 'off'})"
 
 
+class DebitRunStatus(models.TextChoices):
+    RUNNING = "running", _("running")
+    FINISHED = "finished", _("finished")
+
+
+class DebitRun(models.Model):
+    """One auto-debit slot of one business date: its chunks, progress and outcome counts."""
+
+    business_date = models.DateField(_("business date"))
+    slot = models.PositiveSmallIntegerField(
+        _("slot"), help_text=_("1 = the day's first debit time, and so on.")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=DebitRunStatus.choices, default=DebitRunStatus.RUNNING
+    )
+    chunks_total = models.PositiveIntegerField(_("chunks"), default=0)
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    attempts = models.PositiveIntegerField(_("debits attempted"), default=0)
+    succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    amount_charged = money_field(_("amount charged"))
+    failures_by_reason = models.JSONField(_("failures by reason"), default=dict, blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("auto-debit run")
+        verbose_name_plural = _("auto-debit runs")
+        ordering = ("-business_date", "-slot")
+        constraints = [
+            models.UniqueConstraint(fields=["business_date", "slot"], name="debitrun_unique_date_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business_date} slot {self.slot}"
+
+
+class DebitAttemptStatus(models.TextChoices):
+    PENDING = "pending", _("pending")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+
+
+class DebitAttempt(models.Model):
+    """One charge of one plan's card for its oldest due installment, at one slot of one date.
+
+    Unique on (installment, date, attempt number): a redelivered chunk finds its attempts already there.
+    """
+
+    run = models.ForeignKey(DebitRun, on_delete=models.PROTECT, related_name="debit_attempts")
+    plan = models.ForeignKey(InstallmentPlan, on_delete=models.PROTECT, related_name="debit_attempts")
+    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="debit_attempts")
+    business_date = models.DateField(_("business date"))
+    attempt_number = models.PositiveSmallIntegerField(_("attempt"))
+    card = models.ForeignKey(BankCard, on_delete=models.PROTECT, related_name="debit_attempts")
+    amount = money_field(_("amount"), default=None)
+    repayment = models.OneToOneField(Repayment, on_delete=models.PROTECT, related_name="debit_attempt")
+    status = models.CharField(
+        _("status"), max_length=10, choices=DebitAttemptStatus.choices, default=DebitAttemptStatus.PENDING
+    )
+    failure_code = models.CharField(_("failure code"), max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("auto-debit attempt")
+        verbose_name_plural = _("auto-debit attempts")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["installment", "business_date", "attempt_number"], name="debitattempt_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="debitattempt_amount_gt_0"),
+        ]
+        indexes = [models.Index(fields=["run", "status"], name="debitattempt_run_status")]
+
+    def __str__(self) -> str:
+        return f"{self.installment_id} {self.business_date} #{self.attempt_number} {self.status}"
+
+
 class RepaymentEvent(models.Model):
     """Audit trail of what happened to a repayment and who did it (staff actions carry a reason)."""
 

@@ -15,3 +15,41 @@ def reconcile_repayments() -> int:
 def run_scheduled_repayments() -> int:
     """Charge scheduled payments whose date has come; rows are claimed with SKIP LOCKED."""
     return repayments_run_scheduled()
+
+
+@shared_task(name="repayments.debit_slot", acks_late=True, expires=3600)
+def debit_slot(slot: int, business_date: str | None = None) -> int:
+    """Plan one auto-debit slot and fan its chunks out to the workers."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from repayments.services.autodebit import debit_run_plan
+
+    day = date.fromisoformat(business_date) if business_date else timezone.localdate()
+    _run, chunks = debit_run_plan(business_date=day, slot=slot)
+    for chunk in chunks:
+        debit_chunk.delay(chunk.run_id, chunk.first_plan_id, chunk.last_plan_id)
+    return len(chunks)
+
+
+@shared_task(name="repayments.debit_chunk", acks_late=True)
+def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> int:
+    """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
+    from repayments.services.autodebit import Chunk, debit_chunk_process
+
+    return debit_chunk_process(chunk=Chunk(run_id, first_plan_id, last_plan_id))
+
+
+@shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)
+def daily_morning() -> str:
+    """Before the first debit slot: the overdue sweep, reminders and scheduled payments of today."""
+    from django.utils import timezone
+
+    from installments.services import installments_mark_overdue
+    from repayments.services.reminders import reminders_send
+
+    today = timezone.localdate()
+    marked = installments_mark_overdue(as_of=today)
+    written = reminders_send(business_date=today)
+    return f"{today}: {marked} overdue, {written} reminders"

@@ -172,6 +172,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "repayments.run_scheduled",
         "schedule": crontab(minute=5, hour="9-21"),
     },
+    "daily-morning": {"task": "repayments.daily_morning", "schedule": crontab(minute=30, hour=7)},
 }
 
 # --- Logging ------------------------------------------------------------------------------------
@@ -225,3 +226,23 @@ GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
 GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
 GATEWAY_SIM_TIMEOUT_RATE = env.float("GATEWAY_SIM_TIMEOUT_RATE", default=0.0)
 GATEWAY_SIM_SEED = env.int("GATEWAY_SIM_SEED", default=None)
+
+# --- Auto-debit (repayments) ---------------------------------------------------------------------
+# Debit times on a due date (local); slot 1 also retries plans in their grace days, once a day.
+AUTODEBIT_SLOTS = env.list("AUTODEBIT_SLOTS", default=["08:00", "14:00", "20:00"])
+AUTODEBIT_RETRY_IN_GRACE = env.bool("AUTODEBIT_RETRY_IN_GRACE", default=True)
+AUTODEBIT_MAX_GRACE_DAYS = env.int("AUTODEBIT_MAX_GRACE_DAYS", default=7)
+AUTODEBIT_CHUNK_SIZE = env.int("AUTODEBIT_CHUNK_SIZE", default=500)
+AUTODEBIT_GATEWAY_CONCURRENCY = env.int("AUTODEBIT_GATEWAY_CONCURRENCY", default=16)
+for _slot_number, _slot_time in enumerate(AUTODEBIT_SLOTS, start=1):
+    _hour, _minute = (int(part) for part in _slot_time.split(":"))
+    CELERY_BEAT_SCHEDULE[f"autodebit-slot-{_slot_number}"] = {
+        "task": "repayments.debit_slot",
+        "schedule": crontab(minute=_minute, hour=_hour),
+        "args": (_slot_number,),
+        "options": {"expires": 3600},
+    }
+REMINDER_DAYS_BEFORE_DUE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE_DUE", default=["3", "1"])]
+REMINDER_DAYS_OVERDUE = [
+    int(d) for d in env.list("REMINDER_DAYS_OVERDUE", default=["1", "3", "7", "15", "30"])
+]

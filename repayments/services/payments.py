@@ -433,15 +433,19 @@ def repayment_settle(*, repayment_id: int, result: ChargeResult) -> Repayment:
             excess = _apply_allocation(repayment, plan, installments, repayment.amount, today)
             _event(repayment, "succeeded", reference=result.reference)
             remaining = _remaining(plan, installments, today)
+            plan_name = plan.description or plan.merchant_order_ref or str(plan.public_id)[:8]
+            if repayment.channel == RepaymentChannel.AUTO_DEBIT:
+                code = "autodebit_succeeded"
+                context = {"plan": plan_name, "amount": repayment.amount - excess, "remaining": remaining}
+                context["card_last4"] = repayment.card.last4
+            else:
+                code = "repayment_received"
+                context = {"plan": plan_name, "amount": repayment.amount - excess, "remaining": remaining}
             notification_create(
                 user=repayment.customer,
-                code="repayment_received",
-                context={
-                    "plan": plan.description or plan.merchant_order_ref or str(plan.public_id)[:8],
-                    "amount": repayment.amount - excess,
-                    "remaining": remaining,
-                },
-                dedupe_key=f"repayment_received:{repayment.public_id}",
+                code=code,
+                context=context,
+                dedupe_key=f"{code}:{repayment.public_id}",
             )
         else:
             repayment.status = RepaymentStatus.FAILED

@@ -19,7 +19,8 @@ from installments.schedules import add_months
 from installments.services import installments_mark_overdue, plan_create
 from notifications.services import notification_create
 from repayments.gateway import simulator_set_balance
-from repayments.models import BankCard
+from repayments.models import AutoDebitMandate, BankCard
+from repayments.services.autodebit import autodebit_set
 from repayments.services.cards import card_bind_verified
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -121,6 +122,10 @@ class Command(BaseCommand):
             self._card(current, "6222020000001237", Decimal("20000.00"))
             self._card(due_today, "6225880000004565", Decimal("5000.00"))
             self._card(overdue, "6217000000007894", Decimal("300.00"))
+            for customer, ref in ((current, "JD-DEMO-0001"), (due_today, "JD-DEMO-0003")):
+                plan = InstallmentPlan.objects.get(customer=customer, merchant_order_ref=ref)
+                if not AutoDebitMandate.objects.filter(plan=plan).exists():
+                    autodebit_set(customer=customer, plan=plan, enabled=True)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  admin (support staff): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")

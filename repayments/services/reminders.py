@@ -1,0 +1,79 @@
+"""Reminder SMS of the daily run: before a due date and on chosen days overdue. All deduped per day."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+
+from installments.models import Installment, InstallmentStatus
+from notifications.services import notification_create
+from repayments.services.payments import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
+
+ZERO = Decimal("0.00")
+
+
+def _name(plan) -> str:
+    return plan.description or plan.merchant_order_ref or str(plan.public_id)[:8]
+
+
+def reminders_send(*, business_date: date) -> int:
+    """Write today's reminders to the outbox; quiet hours and limits are the outbox's business."""
+    written = 0
+    days_before = settings.REMINDER_DAYS_BEFORE_DUE
+    upcoming = (
+        Installment.objects.filter(
+            status__in=OPEN_STATUSES,
+            plan__status__in=PAYABLE_PLAN_STATUSES,
+            due_date__in=[business_date + timedelta(days=d) for d in days_before],
+        )
+        .select_related("plan__customer", "plan__autodebit__card")
+        .order_by("id")
+    )
+    for inst in upcoming.iterator(chunk_size=2000):
+        plan = inst.plan
+        mandate = getattr(plan, "autodebit", None)
+        days = (inst.due_date - business_date).days
+        if mandate is not None and mandate.enabled:
+            code = "autodebit_scheduled"
+            context = {"plan": _name(plan), "amount": inst.outstanding, "due_date": inst.due_date}
+            context["card_last4"] = mandate.card.last4
+        else:
+            code = "due_reminder"
+            context = {
+                "plan": _name(plan),
+                "seq": inst.sequence,
+                "amount": inst.outstanding,
+                "due_date": inst.due_date,
+            }
+        notification_create(
+            user=plan.customer, code=code, context=context, dedupe_key=f"{code}:{inst.pk}:{days}d"
+        )
+        written += 1
+    overdue_days = settings.REMINDER_DAYS_OVERDUE
+    late = (
+        Installment.objects.filter(
+            status=InstallmentStatus.OVERDUE,
+            plan__status__in=PAYABLE_PLAN_STATUSES,
+            due_date__in=[business_date - timedelta(days=d) for d in overdue_days],
+        )
+        .select_related("plan__customer")
+        .order_by("plan_id", "due_date")
+    )
+    seen_plans: set[int] = set()
+    for inst in late.iterator(chunk_size=2000):
+        plan = inst.plan
+        if plan.pk in seen_plans:
+            continue  # one reminder per plan per day, about its oldest late installment
+        seen_plans.add(plan.pk)
+        owed = sum((i.outstanding for i in plan.installments.filter(status=InstallmentStatus.OVERDUE)), ZERO)
+        days = (business_date - inst.due_date).days
+        notification_create(
+            user=plan.customer,
+            code="overdue_reminder",
+            context={"plan": _name(plan), "days": days, "amount": owed},
+            dedupe_key=f"overdue_reminder:{inst.pk}:{days}d",
+        )
+        written += 1
+    return written
