@@ -26,3 +26,6 @@ else:
 SMS_SENDER = "memory"
 SMS_RETRY_BASE_SECONDS = 0.2
 SMS_RETRY_MAX_SECONDS = 1.0
+# Gateway calls from pool threads use their own connections, which cannot see a test's uncommitted rows;
+# tests that run with committed data (transaction=True) turn concurrency back on.
+AUTODEBIT_GATEWAY_CONCURRENCY = 1

@@ -13,13 +13,14 @@ charged twice; the gateway key is the repayment's, so even a charge in flight is
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -262,9 +263,27 @@ def _charge(attempt: DebitAttempt) -> tuple[DebitAttempt, ChargeResult | None]:
         )
     except (GatewayTimeout, GatewayError):
         return attempt, None  # unknown outcome: the repayment stays pending for reconciliation
-    finally:
-        if connection.vendor != "sqlite":
-            close_old_connections()
+
+
+def _charge_concurrently(
+    pending: list[DebitAttempt], workers: int
+) -> list[tuple[DebitAttempt, ChargeResult | None]]:
+    """Gateway calls are slow and independent: run them on a thread pool, then close each thread's
+    database connection (the simulated gateway uses one) so none is left open."""
+    workers = min(workers, len(pending)) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = list(pool.map(_charge, pending))
+        barrier = threading.Barrier(workers)
+
+        def close(_: int) -> None:
+            try:
+                barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+            connection.close()
+
+        list(pool.map(close, range(workers)))
+    return outcomes
 
 
 def debit_chunk_process(*, chunk: Chunk) -> int:
@@ -280,11 +299,10 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
             repayment__status=RepaymentStatus.PENDING,
         ).select_related("card", "repayment")
     )
-    if connection.vendor == "sqlite" or settings.AUTODEBIT_GATEWAY_CONCURRENCY <= 1:
+    if connection.vendor == "sqlite" or settings.AUTODEBIT_GATEWAY_CONCURRENCY <= 1 or len(pending) < 2:
         outcomes = [_charge(a) for a in pending]
     else:
-        with ThreadPoolExecutor(max_workers=settings.AUTODEBIT_GATEWAY_CONCURRENCY) as pool:
-            outcomes = list(pool.map(_charge, pending))
+        outcomes = _charge_concurrently(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
     succeeded = failed = 0
     charged = ZERO
     reasons: dict[str, int] = {}

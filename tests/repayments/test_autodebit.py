@@ -1,0 +1,295 @@
+"""自动扣款: the setting, the debit run, retries, hard declines, redelivery, reminders and run_daily."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from celery.contrib.testing.worker import start_worker
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import OtpPurpose
+from config.celery import app
+from config.errors import ApplicationError
+from installments.models import InstallmentPlan
+from installments.services import plan_create
+from notifications.models import Notification
+from repayments.gateway import simulator_balance, simulator_set_balance
+from repayments.ledger import ledger_breaches
+from repayments.models import AutoDebitMandate, DebitAttempt, DebitRun, Repayment, RepaymentStatus
+from repayments.services import repayment_create
+from repayments.services.autodebit import autodebit_set, debit_chunk_process, debit_run_inline, debit_run_plan
+from repayments.services.daily import run_daily
+from repayments.services.reminders import reminders_send
+from tests.repayments.conftest import CMB_DEBIT
+
+D = Decimal
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _plan(customer, product, purchase, ref: str) -> InstallmentPlan:
+    return plan_create(
+        customer=customer,
+        product=product,
+        principal=D("1200.00"),
+        tenor=12,
+        purchase_date=purchase,
+        merchant_order_ref=ref,
+    )
+
+
+@pytest.fixture
+def today():
+    return timezone.localdate()
+
+
+@pytest.fixture
+def due_today_plan(customer, flat_product, card, today) -> InstallmentPlan:
+    """Installment 1 (106.00) is due today; auto-debit is on with the customer's card."""
+    purchase = today - timedelta(days=31)
+    from installments.schedules import add_months
+
+    while add_months(purchase, 1) != today:
+        purchase += timedelta(days=1)
+    plan = _plan(customer, flat_product, purchase, "DUE-TODAY")
+    autodebit_set(customer=customer, plan=plan, enabled=True)
+    return plan
+
+
+def test_setting_needs_a_card_and_a_code_to_change_it(customer, current_plan, bind, codes) -> None:
+    with pytest.raises(ApplicationError) as excinfo:
+        autodebit_set(customer=customer, plan=current_plan, enabled=True)
+    assert excinfo.value.code == "card_required"
+    first = bind(customer)
+    mandate = autodebit_set(customer=customer, plan=current_plan, enabled=True)
+    assert mandate.card == first and mandate.enabled
+    second = bind(customer, number=CMB_DEBIT)
+    with pytest.raises(ApplicationError) as excinfo:
+        autodebit_set(customer=customer, plan=current_plan, enabled=True, card=second, otp_code="000000")
+    assert excinfo.value.code.startswith("otp_")
+    code = codes.request(customer, OtpPurpose.CHANGE_AUTODEBIT_CARD)
+    mandate = autodebit_set(customer=customer, plan=current_plan, enabled=True, card=second, otp_code=code)
+    assert mandate.card == second
+    assert not autodebit_set(customer=customer, plan=current_plan, enabled=False).enabled
+
+
+def test_run_debits_exactly_the_due_plans_once(customer, flat_product, card, due_today_plan, today) -> None:
+    no_mandate = _plan(customer, flat_product, due_today_plan.purchase_date, "NO-MANDATE")
+    not_due = _plan(customer, flat_product, today - timedelta(days=3), "NOT-DUE")
+    autodebit_set(customer=customer, plan=not_due, enabled=True)
+    before = simulator_balance(card.gateway_token)
+    run = debit_run_inline(business_date=today, slot=1)
+    assert (run.attempts, run.succeeded, run.failed, run.amount_charged) == (1, 1, 0, D("106.00"))
+    assert run.status == "finished"
+    assert simulator_balance(card.gateway_token) == before - D("106.00")
+    attempt = DebitAttempt.objects.get()
+    assert attempt.plan == due_today_plan and attempt.attempt_number == 1
+    assert attempt.repayment.channel == "auto_debit" and attempt.repayment.status == RepaymentStatus.SUCCEEDED
+    assert Notification.objects.filter(template_code="autodebit_succeeded").count() == 1
+    # Later slots and a re-run of the same slot charge nothing more: the installment is paid.
+    debit_run_inline(business_date=today, slot=1)
+    debit_run_inline(business_date=today, slot=2)
+    assert simulator_balance(card.gateway_token) == before - D("106.00")
+    assert not Repayment.objects.filter(plan__in=[no_mandate, not_due]).exists()
+
+
+def test_redelivered_chunk_charges_nothing_twice(customer, card, due_today_plan, today) -> None:
+    before = simulator_balance(card.gateway_token)
+    _run, chunks = debit_run_plan(business_date=today, slot=1)
+    assert len(chunks) == 1
+    debit_chunk_process(chunk=chunks[0])
+    debit_chunk_process(chunk=chunks[0])
+    assert simulator_balance(card.gateway_token) == before - D("106.00")
+    assert DebitAttempt.objects.count() == 1
+
+
+def test_customer_who_paid_is_not_debited(customer, card, due_today_plan, today) -> None:
+    repayment_create(
+        customer=customer, plan=due_today_plan, mode="due_now", card=card, channel="web", idempotency_key="p"
+    )
+    run = debit_run_inline(business_date=today, slot=1)
+    assert run.attempts == 0 and not DebitAttempt.objects.exists()
+
+
+def test_retries_follow_the_slots_and_grace_days(customer, card, due_today_plan, today) -> None:
+    simulator_set_balance(card.gateway_token, D("50.00"))
+    for slot in (1, 2, 3):
+        debit_run_inline(business_date=today, slot=slot)
+    assert list(DebitAttempt.objects.order_by("id").values_list("attempt_number", "failure_code")) == [
+        (1, "insufficient_funds"),
+        (2, "insufficient_funds"),
+        (3, "insufficient_funds"),
+    ]
+    assert Notification.objects.filter(template_code="autodebit_failed").count() == 3
+    sms = Notification.objects.filter(template_code="autodebit_failed").first()
+    assert "余额不足" in sms.text
+    # Grace days (3): the first slot retries once a day; other slots do nothing.
+    for day in (1, 2, 3, 4):
+        for slot in (1, 2, 3):
+            debit_run_inline(business_date=today + timedelta(days=day), slot=slot)
+    per_day = list(
+        DebitAttempt.objects.filter(business_date__gt=today)
+        .order_by("business_date")
+        .values_list("business_date", flat=True)
+    )
+    assert per_day == [today + timedelta(days=d) for d in (1, 2, 3)]
+    simulator_set_balance(card.gateway_token, D("1000.00"))
+    assert DebitAttempt.objects.filter(status="succeeded").count() == 0
+
+
+def test_hard_decline_stops_and_falls_back_to_the_default_card(customer, bind, flat_product, today) -> None:
+    declining = bind(customer, number="6222020000000007")
+    plan = _plan(customer, flat_product, today - timedelta(days=31), "DECLINE")
+    from installments.models import Installment
+
+    Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
+    autodebit_set(customer=customer, plan=plan, enabled=True, card=declining)
+    debit_run_inline(business_date=today, slot=1)
+    attempt = DebitAttempt.objects.get()
+    assert attempt.failure_code == "declined"
+    mandate = AutoDebitMandate.objects.get(plan=plan)
+    assert not mandate.enabled  # no other card: auto-debit is off and the customer is told
+    assert Notification.objects.filter(template_code="autodebit_disabled").count() == 1
+    debit_run_inline(business_date=today, slot=2)
+    assert DebitAttempt.objects.count() == 1
+
+
+def test_hard_decline_moves_to_another_default_card(customer, bind, flat_product, today) -> None:
+    good = bind(customer)
+    declining = bind(customer, number="6222020000000007")
+    plan = _plan(customer, flat_product, today - timedelta(days=31), "DECLINE2")
+    from installments.models import Installment
+
+    Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
+    autodebit_set(customer=customer, plan=plan, enabled=True, card=declining)
+    debit_run_inline(business_date=today, slot=1)
+    mandate = AutoDebitMandate.objects.get(plan=plan)
+    assert mandate.card == good and mandate.enabled
+    debit_run_inline(business_date=today, slot=2)
+    assert list(DebitAttempt.objects.order_by("id").values_list("card_id", "status")) == [
+        (declining.pk, "failed"),
+        (good.pk, "succeeded"),
+    ]
+
+
+def test_reminders_fire_on_their_days(customer, flat_product, card, today) -> None:
+    plan = _plan(customer, flat_product, today - timedelta(days=5), "REMIND")
+    first_due = plan.first_due_date
+    sent = {}
+    day = first_due - timedelta(days=4)
+    while day <= first_due + timedelta(days=31):
+        from installments.services import installments_mark_overdue
+
+        installments_mark_overdue(as_of=day)
+        sent[day] = reminders_send(business_date=day)
+        day += timedelta(days=1)
+    reminder_days = sorted(d for d, n in sent.items() if n)
+    dues = list(plan.installments.order_by("sequence").values_list("due_date", flat=True))
+    expected = sorted(
+        {due - timedelta(days=n) for due in dues for n in (3, 1)}
+        | {due + timedelta(days=n) for due in dues for n in (1, 3, 7, 15, 30)}
+    )
+    window = [d for d in expected if first_due - timedelta(days=4) <= d <= first_due + timedelta(days=31)]
+    assert reminder_days == window
+    assert first_due - timedelta(days=3) in window and first_due + timedelta(days=30) in window
+    # Running a day again writes nothing new (deduped).
+    count = Notification.objects.count()
+    reminders_send(business_date=first_due - timedelta(days=3))
+    assert Notification.objects.count() == count
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_one_run_do_not_double_charge(customer, flat_product, bind, today, settings) -> None:
+    settings.AUTODEBIT_GATEWAY_CONCURRENCY = 4
+    card = bind(customer)
+    plans = []
+    for i in range(12):
+        plan = _plan(customer, flat_product, today - timedelta(days=31), f"W{i}")
+        from installments.models import Installment
+
+        Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
+        autodebit_set(customer=customer, plan=plan, enabled=True)
+        plans.append(plan)
+    before = simulator_balance(card.gateway_token)
+    _run, chunks = debit_run_plan(business_date=today, slot=1)
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            for chunk in chunks:
+                debit_chunk_process(chunk=chunk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert DebitAttempt.objects.count() == 12
+    assert Repayment.objects.filter(status="succeeded").count() == 12
+    assert simulator_balance(card.gateway_token) == before - D("106.00") * 12
+    assert list(ledger_breaches()) == []
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_real_worker_runs_a_slot(customer, card, due_today_plan, today, settings) -> None:
+    from repayments.tasks import debit_slot
+
+    settings.AUTODEBIT_CHUNK_SIZE = 1
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        assert debit_slot.delay(1, today.isoformat()).get(timeout=30) == 1
+        deadline = timezone.now() + timedelta(seconds=20)
+        while timezone.now() < deadline and not DebitRun.objects.filter(status="finished").exists():
+            import time as _time
+
+            _time.sleep(0.1)
+    run = DebitRun.objects.get()
+    assert run.status == "finished" and run.succeeded == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_forty_days_of_run_daily_leave_the_ledger_clean(
+    customer, other_customer, flat_product, bind, settings
+) -> None:
+    settings.AUTODEBIT_GATEWAY_CONCURRENCY = 4
+    start = timezone.localdate()
+    with time_machine.travel(datetime.combine(start, time(9), tzinfo=SHANGHAI), tick=False):
+        card = bind(customer)
+        other_card = bind(other_customer, number=CMB_DEBIT, reserved_phone="13911113333")
+        simulator_set_balance(other_card.gateway_token, D("150.00"))
+        plans = [
+            _plan(customer, flat_product, start - timedelta(days=20), "P1"),
+            _plan(customer, flat_product, start - timedelta(days=45), "P2"),
+            _plan(other_customer, flat_product, start - timedelta(days=10), "P3"),
+            _plan(other_customer, flat_product, start - timedelta(days=60), "P4"),
+        ]
+        autodebit_set(customer=customer, plan=plans[0], enabled=True)
+        autodebit_set(customer=other_customer, plan=plans[2], enabled=True)
+        autodebit_set(customer=other_customer, plan=plans[3], enabled=True)
+    for offset in range(40):
+        day = start + timedelta(days=offset)
+        with time_machine.travel(datetime.combine(day, time(9), tzinfo=SHANGHAI), tick=False):
+            run_daily(business_date=day)
+            if offset == 10:
+                repayment_create(
+                    customer=customer,
+                    plan=plans[1],
+                    mode="due_now",
+                    card=card,
+                    channel="web",
+                    idempotency_key="m1",
+                )
+            assert list(ledger_breaches()) == [], day
+    call_command("check_ledger")
+    assert DebitAttempt.objects.filter(status="succeeded").exists()
+    assert DebitAttempt.objects.filter(failure_code="insufficient_funds").exists()
