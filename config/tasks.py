@@ -1,5 +1,9 @@
 """Operational tasks that belong to no domain app."""
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
@@ -13,3 +17,19 @@ def heartbeat() -> str:
     stamp = timezone.now().isoformat()
     cache.set(HEARTBEAT_CACHE_KEY, stamp, timeout=None)
     return stamp
+
+
+@contextmanager
+def single_run(name: str, ttl_seconds: int) -> Iterator[bool]:
+    """A lock in the cache (Redis in production) so a periodic task never runs twice at once.
+
+    Yields whether this caller holds the lock; the lock expires by itself if the worker dies.
+    """
+    key = f"lock:{name}"
+    token = uuid.uuid4().hex
+    acquired = cache.add(key, token, timeout=ttl_seconds)
+    try:
+        yield acquired
+    finally:
+        if acquired and cache.get(key) == token:
+            cache.delete(key)

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from config.tasks import single_run
 from notifications.services import SendOutcome, notification_send, notifications_due
 
 
@@ -17,7 +18,10 @@ def send_notification(self, notification_id: int) -> str:
 @shared_task(name="notifications.sweep", acks_late=True)
 def sweep_notifications() -> int:
     """Enqueue what is due but unsent: after quiet hours, after a lost message, after a lost retry."""
-    due = notifications_due()
-    for notification_id in due:
-        send_notification.delay(notification_id)
-    return len(due)
+    with single_run("notifications.sweep", ttl_seconds=120) as mine:
+        if not mine:
+            return 0
+        due = notifications_due()
+        for notification_id in due:
+            send_notification.delay(notification_id)
+        return len(due)

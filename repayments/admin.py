@@ -6,10 +6,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -19,11 +21,14 @@ from repayments.models import (
     Allocation,
     AutoDebitMandate,
     BankCard,
+    DebitAttempt,
+    DebitRun,
     Repayment,
     RepaymentEvent,
     RepaymentStatus,
 )
 from repayments.services import repayment_record_offline, repayment_reverse
+from repayments.services.autodebit import slots
 
 
 @admin.register(BankCard)
@@ -192,3 +197,86 @@ class RepaymentAdmin(admin.ModelAdmin):
             % {"id": repayment.public_id, "amount": repayment.amount},
             _("The money is refunded to the card and the allocations are taken off the installments."),
         )
+
+
+class RunSlotForm(forms.Form):
+    slot = forms.TypedChoiceField(label=_("slot"), coerce=int, choices=())
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slot"].choices = [(i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)]
+
+
+@admin.register(DebitRun)
+class DebitRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "business_date", "slot", "status", "progress", "attempts", "succeeded", "failed",
+        "amount_charged", "failures_by_reason", "duration",
+    )  # fmt: skip
+    list_filter = ("status", "business_date")
+    readonly_fields = (*list_display, "started_at", "finished_at")
+    fields = readonly_fields
+    change_list_template = "admin/repayments/debitrun/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: DebitRun | None = None) -> bool:
+        return False
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: DebitRun) -> str:
+        return f"{obj.chunks_done}/{obj.chunks_total}"
+
+    @admin.display(description=_("duration"))
+    def duration(self, obj: DebitRun) -> str:
+        end = obj.finished_at or timezone.now()
+        return f"{(end - obj.started_at).total_seconds():.1f} s"
+
+    def get_urls(self):
+        return [
+            path(
+                "run-now/", self.admin_site.admin_view(self.run_now_view), name="repayments_debitrun_run_now"
+            ),
+            *super().get_urls(),
+        ]
+
+    def run_now_view(self, request: HttpRequest) -> HttpResponse:
+        """Run one of today's slots now on the workers; a slot already done charges nothing more."""
+        if not self.has_view_permission(request) or not request.user.is_staff:
+            raise PermissionDenied
+        form = RunSlotForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            from repayments.tasks import debit_slot
+
+            slot = form.cleaned_data["slot"]
+            transaction.on_commit(lambda: debit_slot.delay(slot, timezone.localdate().isoformat()))
+            messages.success(request, _("Slot %(slot)s of today is queued.") % {"slot": slot})
+            return HttpResponseRedirect(reverse("admin:repayments_debitrun_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Run today's auto-debit slot now"),
+            "intro": _("The run is split into chunks for the workers; progress shows on the runs list."),
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/service_form.html", context)
+
+
+@admin.register(DebitAttempt)
+class DebitAttemptAdmin(admin.ModelAdmin):
+    list_display = ("business_date", "attempt_number", "plan", "card", "amount", "status", "failure_code")
+    list_filter = ("status", "failure_code", "business_date")
+    list_select_related = ("plan", "card")
+    search_fields = ("plan__public_id", "plan__customer__phone")
+    readonly_fields = (
+        "run", "plan", "installment", "business_date", "attempt_number", "card", "amount", "repayment",
+        "status", "failure_code", "created_at",
+    )  # fmt: skip
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: DebitAttempt | None = None) -> bool:
+        return False

@@ -2,19 +2,22 @@
 
 from celery import shared_task
 
+from config.tasks import single_run
 from repayments.services import repayments_reconcile, repayments_run_scheduled
 
 
 @shared_task(name="repayments.reconcile", acks_late=True)
 def reconcile_repayments() -> int:
     """Ask the gateway about payments left pending by a timeout or a crash, and finish them."""
-    return repayments_reconcile()
+    with single_run("repayments.reconcile", ttl_seconds=600) as mine:
+        return repayments_reconcile() if mine else 0
 
 
 @shared_task(name="repayments.run_scheduled", acks_late=True)
 def run_scheduled_repayments() -> int:
     """Charge scheduled payments whose date has come; rows are claimed with SKIP LOCKED."""
-    return repayments_run_scheduled()
+    with single_run("repayments.run_scheduled", ttl_seconds=3000) as mine:
+        return repayments_run_scheduled() if mine else 0
 
 
 @shared_task(name="repayments.debit_slot", acks_late=True, expires=3600)
@@ -27,10 +30,13 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
     from repayments.services.autodebit import debit_run_plan
 
     day = date.fromisoformat(business_date) if business_date else timezone.localdate()
-    _run, chunks = debit_run_plan(business_date=day, slot=slot)
-    for chunk in chunks:
-        debit_chunk.delay(chunk.run_id, chunk.first_plan_id, chunk.last_plan_id)
-    return len(chunks)
+    with single_run(f"repayments.debit_slot:{day}:{slot}", ttl_seconds=600) as mine:
+        if not mine:
+            return 0
+        _run, chunks = debit_run_plan(business_date=day, slot=slot)
+        for chunk in chunks:
+            debit_chunk.delay(chunk.run_id, chunk.first_plan_id, chunk.last_plan_id)
+        return len(chunks)
 
 
 @shared_task(name="repayments.debit_chunk", acks_late=True)
@@ -50,6 +56,9 @@ def daily_morning() -> str:
     from repayments.services.reminders import reminders_send
 
     today = timezone.localdate()
-    marked = installments_mark_overdue(as_of=today)
-    written = reminders_send(business_date=today)
-    return f"{today}: {marked} overdue, {written} reminders"
+    with single_run(f"repayments.daily_morning:{today}", ttl_seconds=3600) as mine:
+        if not mine:
+            return "already running"
+        marked = installments_mark_overdue(as_of=today)
+        written = reminders_send(business_date=today)
+        return f"{today}: {marked} overdue, {written} reminders"

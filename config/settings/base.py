@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "phonenumber_field",
+    "django_celery_beat",
     "accounts",
     "installments",
     "repayments",
@@ -162,17 +163,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_IMPORTS = ["config.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat reads its schedule from the database (django-celery-beat): staff change times in the admin under
+# "Periodic tasks". The entries below are written there when beat starts; every one has an expiry, and
+# the tasks take a lock (config.tasks.single_run) so overlapping runs cannot double work.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0},
+    "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0, "options": {"expires": 55}},
     # Sends what is due and was not (quiet hours over, a lost message, a retry whose message was lost).
-    "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0},
-    "repayments-reconcile": {"task": "repayments.reconcile", "schedule": 60.0},
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0, "options": {"expires": 55}},
+    "repayments-reconcile": {"task": "repayments.reconcile", "schedule": 60.0, "options": {"expires": 55}},
     # Scheduled payments run from 09:05 on their date; later runs pick up anything a lost message left.
     "repayments-run-scheduled": {
         "task": "repayments.run_scheduled",
         "schedule": crontab(minute=5, hour="9-21"),
+        "options": {"expires": 3000},
     },
-    "daily-morning": {"task": "repayments.daily_morning", "schedule": crontab(minute=30, hour=7)},
+    "daily-morning": {
+        "task": "repayments.daily_morning",
+        "schedule": crontab(minute=30, hour=7),
+        "options": {"expires": 3600},
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------------------

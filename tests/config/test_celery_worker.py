@@ -27,3 +27,13 @@ def test_broker_is_redis_when_redis_url_is_set(settings) -> None:
         assert app.conf.broker_url.startswith("redis://")
     else:
         assert app.conf.broker_url == "filesystem://"
+
+
+def test_single_run_lock_admits_one_holder_at_a_time() -> None:
+    from config.tasks import single_run
+
+    with single_run("test-lock", ttl_seconds=30) as first:
+        with single_run("test-lock", ttl_seconds=30) as second:
+            assert first is True and second is False
+    with single_run("test-lock", ttl_seconds=30) as again:
+        assert again is True

@@ -55,3 +55,22 @@ def test_cards_are_read_only_and_masked_in_admin(client, staff, card) -> None:
     body = client.get(reverse("admin:repayments_bankcard_changelist")).content.decode()
     assert f"尾号{card.last4}" in body
     assert client.get(reverse("admin:repayments_bankcard_add")).status_code == 403
+
+
+def test_debit_runs_list_and_run_now(
+    client, staff, customer, card, django_capture_on_commit_callbacks
+) -> None:
+    from django.utils import timezone
+
+    from repayments.services.autodebit import debit_run_inline
+
+    debit_run_inline(business_date=timezone.localdate(), slot=1)
+    client.force_login(staff)
+    body = client.get(reverse("admin:repayments_debitrun_changelist")).content.decode()
+    assert "0/0" in body and reverse("admin:repayments_debitrun_run_now") in body
+    url = reverse("admin:repayments_debitrun_run_now")
+    assert client.get(url).status_code == 200
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(url, {"slot": "2"})
+    assert response.status_code == 302
+    assert len(callbacks) == 1
