@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -107,6 +107,88 @@ def notification_create(
     if created and status == NotificationStatus.PENDING and (send_after is None or send_after <= now):
         _enqueue_after_commit(notification.pk)
     return notification
+
+
+@dataclass(frozen=True)
+class NotificationRequest:
+    user: User
+    code: str
+    context: dict[str, object]
+    dedupe_key: str
+    category: str | None = None
+
+
+def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
+    """``notification_create`` for many messages in a few queries: the debit engine writes one per debit.
+
+    Same rules: rendered in each user's language, masked, deduped, quiet hours for reminders, the daily
+    limit per phone (counted once for the batch), sent after commit in one batch task.
+    """
+    if not requests:
+        return 0
+    now = timezone.now()
+    local_midnight = timezone.localtime(now, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
+    phones = {str(r.user.phone) for r in requests}
+    counted = [NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL]
+    sent_today = {
+        str(phone): n
+        for phone, n in Notification.objects.filter(
+            phone__in=phones,
+            created_at__gte=local_midnight,
+            category__in=counted,
+            status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
+        )
+        .values_list("phone")
+        .annotate(n=Count("id"))
+    }
+    release = _reminder_release(now)
+    rows = []
+    for request in requests:
+        template = get_template(request.code)
+        category = request.category or template.category
+        language = request.user.language if request.user.language in LANGUAGES else ZH
+        context = {**request.context, "name": request.user.masked_name}
+        status, reason = NotificationStatus.PENDING, ""
+        phone = str(request.user.phone)
+        if category in counted:
+            if sent_today.get(phone, 0) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
+                status = NotificationStatus.SUPPRESSED
+                reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
+            else:
+                sent_today[phone] = sent_today.get(phone, 0) + 1
+        rows.append(
+            Notification(
+                user=request.user,
+                phone=request.user.phone,
+                template_code=request.code,
+                language=language,
+                text=render_message(template, language=language, context=context),
+                redacted_text=(
+                    render_message(template, language=language, context=context, redact=True)
+                    if template.secret_keys
+                    else ""
+                ),
+                category=category,
+                status=status,
+                last_error=reason,
+                send_after=release if category == NotificationCategory.REMINDER else None,
+                dedupe_key=request.dedupe_key,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    due = list(
+        Notification.objects.filter(
+            dedupe_key__in=[r.dedupe_key for r in requests],
+            status=NotificationStatus.PENDING,
+            send_after__isnull=True,
+            attempts=0,
+        ).values_list("id", flat=True)
+    )
+    if due:
+        from notifications.tasks import send_notifications_batch
+
+        transaction.on_commit(lambda: send_notifications_batch.delay(due))
+    return len(rows)
 
 
 def _enqueue_after_commit(notification_id: int) -> None:

@@ -25,3 +25,15 @@ def sweep_notifications() -> int:
         for notification_id in due:
             send_notification.delay(notification_id)
         return len(due)
+
+
+@shared_task(name="notifications.send_batch", acks_late=True)
+def send_notifications_batch(notification_ids: list[int]) -> int:
+    """Send many outbox rows in one task; a row to retry gets its own delayed task (and the sweep)."""
+    sent = 0
+    for notification_id in notification_ids:
+        result = notification_send(notification_id=notification_id)
+        if result.outcome == SendOutcome.RETRY:
+            send_notification.apply_async((notification_id,), countdown=result.retry_in)
+        sent += result.outcome == SendOutcome.SENT
+    return sent

@@ -40,11 +40,15 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
 
 
 @shared_task(name="repayments.debit_chunk", acks_late=True)
-def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> int:
+def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
+    import time
+
     from repayments.services.autodebit import Chunk, debit_chunk_process
 
-    return debit_chunk_process(chunk=Chunk(run_id, first_plan_id, last_plan_id))
+    started = time.perf_counter()
+    attempts = debit_chunk_process(chunk=Chunk(run_id, first_plan_id, last_plan_id))
+    return {"attempts": attempts, "seconds": round(time.perf_counter() - started, 4)}
 
 
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)

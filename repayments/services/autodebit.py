@@ -20,15 +20,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
+from config.db import bulk_update_fast
 from config.errors import ApplicationError
 from installments.models import Installment, InstallmentPlan
-from notifications.services import notification_create
+from notifications.services import NotificationRequest, notification_create, notifications_create_bulk
 from repayments.gateway import ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from repayments.models import (
     AutoDebitMandate,
@@ -40,6 +42,7 @@ from repayments.models import (
     DebitRunStatus,
     Repayment,
     RepaymentChannel,
+    RepaymentEvent,
     RepaymentMode,
     RepaymentStatus,
 )
@@ -47,10 +50,10 @@ from repayments.services.payments import (
     OPEN_STATUSES,
     PAYABLE_PLAN_STATUSES,
     ZERO,
-    _reserved,
+    Posting,
+    allocate_in_memory,
     gateway_key,
     plan_dues,
-    repayment_settle,
 )
 
 logger = logging.getLogger(__name__)
@@ -170,17 +173,15 @@ def _attempt_number(plan: InstallmentPlan, trigger_due: date, business_date: dat
 
 
 def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
-    """Phase 1: claim the chunk's plans and record a pending repayment + attempt for each. Returns count."""
+    """Phase 1: claim the chunk's plans and record a pending repayment + attempt for each, in bulk."""
     business_date, slot = run.business_date, run.slot
-    created = 0
     with transaction.atomic():
+        in_range = candidate_plans(business_date, slot).filter(
+            id__gte=chunk.first_plan_id, id__lte=chunk.last_plan_id
+        )
         plans = list(
             InstallmentPlan.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(
-                pk__in=candidate_plans(business_date, slot).filter(
-                    id__gte=chunk.first_plan_id, id__lte=chunk.last_plan_id
-                )
-            )
+            .filter(pk__in=in_range)
             .order_by("id")
         )
         if not plans:
@@ -195,13 +196,24 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         installments: dict[int, list[Installment]] = {}
         for inst in Installment.objects.filter(plan_id__in=plan_ids).order_by("plan_id", "sequence"):
             installments.setdefault(inst.plan_id, []).append(inst)
-        hard_declined = set(
-            DebitAttempt.objects.filter(
-                plan_id__in=plan_ids, failure_code="declined", card__status=CardStatus.ACTIVE
+        done = set(
+            DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date).values_list(
+                "installment_id", "attempt_number"
             )
-            .filter(card_id__in=[m.card_id for m in mandates.values()])
-            .values_list("installment_id", flat=True)
         )
+        hard_declined = set(
+            DebitAttempt.objects.filter(plan_id__in=plan_ids, failure_code="declined").values_list(
+                "installment_id", "card_id"
+            )
+        )
+        reserved = dict(
+            Repayment.objects.filter(plan_id__in=plan_ids, status=RepaymentStatus.PENDING)
+            .values_list("plan_id")
+            .annotate(total=Sum("amount"))
+        )
+        attempts: list[DebitAttempt] = []
+        repayments: list[Repayment] = []
+        now = timezone.now()
         for plan in plans:
             mandate = mandates[plan.pk]
             card = mandate.card
@@ -215,43 +227,42 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
                 continue  # the customer already paid
             trigger = due_now[-1]  # the installment this slot is for: due today, or in its grace days
             number = _attempt_number(plan, trigger.due_date, business_date, slot)
-            if number is None or trigger.installment_id in hard_declined:
-                continue  # not this slot's business, or no retry after a hard decline on this card
-            amount = min(
-                sum((d.total for d in due_now), ZERO), sum((d.payable for d in dues), ZERO) - _reserved(plan)
-            )
+            if number is None or (trigger.installment_id, number) in done:
+                continue  # not this slot's business, or recorded by an earlier delivery of this chunk
+            if (trigger.installment_id, card.pk) in hard_declined:
+                continue  # no retry after a hard decline on this card
+            payable = sum((d.payable for d in dues), ZERO) - reserved.get(plan.pk, ZERO)
+            amount = min(sum((d.total for d in due_now), ZERO), payable)
             if amount <= 0:
                 continue
-            if DebitAttempt.objects.filter(
-                installment_id=trigger.installment_id, business_date=business_date, attempt_number=number
-            ).exists():
-                continue  # recorded by an earlier delivery of this chunk
-            try:
-                with transaction.atomic():
-                    repayment = Repayment.objects.create(
-                        customer_id=plan.customer_id,
-                        plan=plan,
-                        amount=amount,
-                        mode=RepaymentMode.DUE_NOW,
-                        channel=RepaymentChannel.AUTO_DEBIT,
-                        card=card,
-                        idempotency_key=f"autodebit:{trigger.installment_id}:{business_date}:{number}",
-                        charge_attempted_at=timezone.now(),
-                    )
-                    DebitAttempt.objects.create(
-                        run=run,
-                        plan=plan,
-                        installment_id=trigger.installment_id,
-                        business_date=business_date,
-                        attempt_number=number,
-                        card=card,
-                        amount=amount,
-                        repayment=repayment,
-                    )
-            except IntegrityError:
-                continue
-            created += 1
-    return created
+            repayment = Repayment(
+                customer_id=plan.customer_id,
+                plan=plan,
+                amount=amount,
+                mode=RepaymentMode.DUE_NOW,
+                channel=RepaymentChannel.AUTO_DEBIT,
+                card=card,
+                idempotency_key=f"autodebit:{trigger.installment_id}:{business_date}:{number}",
+                charge_attempted_at=now,
+            )
+            repayments.append(repayment)
+            attempts.append(
+                DebitAttempt(
+                    run=run,
+                    plan=plan,
+                    installment_id=trigger.installment_id,
+                    business_date=business_date,
+                    attempt_number=number,
+                    card=card,
+                    amount=amount,
+                    repayment=repayment,
+                )
+            )
+        Repayment.objects.bulk_create(repayments, batch_size=1000)
+        for attempt in attempts:
+            attempt.repayment_id = attempt.repayment.pk
+        DebitAttempt.objects.bulk_create(attempts, batch_size=1000)
+    return len(attempts)
 
 
 def _charge(attempt: DebitAttempt) -> tuple[DebitAttempt, ChargeResult | None]:
@@ -303,46 +314,130 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
         outcomes = [_charge(a) for a in pending]
     else:
         outcomes = _charge_concurrently(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
-    succeeded = failed = 0
-    charged = ZERO
-    reasons: dict[str, int] = {}
-    for attempt, result in outcomes:
-        if result is None:
-            continue
-        _settle_attempt(attempt, result)
-        if result.succeeded:
-            succeeded += 1
-            charged += attempt.amount
-        else:
-            failed += 1
-            reasons[str(result.status)] = reasons.get(str(result.status), 0) + 1
+    settled = [(attempt, result) for attempt, result in outcomes if result is not None]
+    succeeded, failed, charged, reasons = _settle_bulk(settled, run.business_date)
     _count(run, len(pending), succeeded, failed, charged, reasons)
     return len(pending)
 
 
-def _settle_attempt(attempt: DebitAttempt, result: ChargeResult) -> None:
-    repayment_settle(repayment_id=attempt.repayment_id, result=result)
-    status = DebitAttemptStatus.SUCCEEDED if result.succeeded else DebitAttemptStatus.FAILED
+def _settle_bulk(
+    settled: list[tuple[DebitAttempt, ChargeResult]], business_date: date
+) -> tuple[int, int, Decimal, dict[str, int]]:
+    """Phase 3 for a whole chunk in one transaction: the same allocation as a customer's payment,
+    written with a handful of bulk queries instead of a dozen per debit."""
+    succeeded = failed = 0
+    charged = ZERO
+    reasons: dict[str, int] = {}
+    if not settled:
+        return succeeded, failed, charged, reasons
+    declined: list[DebitAttempt] = []
     with transaction.atomic():
-        DebitAttempt.objects.filter(pk=attempt.pk).update(
-            status=status, failure_code="" if result.succeeded else str(result.status)
+        plan_ids = sorted({a.plan_id for a, _ in settled})
+        plans = {
+            p.pk: p
+            for p in InstallmentPlan.objects.select_for_update(of=("self",))
+            .filter(pk__in=plan_ids)
+            .select_related("customer")
+            .order_by("id")
+        }
+        installments: dict[int, list[Installment]] = {}
+        for inst in (
+            Installment.objects.select_for_update()
+            .filter(plan_id__in=plan_ids)
+            .order_by("plan_id", "sequence")
+        ):
+            installments.setdefault(inst.plan_id, []).append(inst)
+        repayments = {
+            r.pk: r
+            for r in Repayment.objects.select_for_update()
+            .filter(pk__in=[a.repayment_id for a, _ in settled])
+            .order_by("id")
+        }
+        posting = Posting()
+        now = timezone.now()
+        events: list[RepaymentEvent] = []
+        messages: list[NotificationRequest] = []
+        changed_repayments: list[Repayment] = []
+        changed_attempts: list[DebitAttempt] = []
+        for attempt, result in settled:
+            repayment = repayments[attempt.repayment_id]
+            if repayment.status != RepaymentStatus.PENDING:
+                continue  # settled by an earlier delivery or by reconciliation
+            plan = plans[attempt.plan_id]
+            if result.succeeded:
+                repayment.status = RepaymentStatus.SUCCEEDED
+                repayment.gateway_reference = result.reference
+                repayment.settled_at = now
+                excess = allocate_in_memory(
+                    posting, repayment, plan, installments[plan.pk], repayment.amount, business_date
+                )
+                if excess:
+                    logger.error(
+                        "auto-debit %s: %s did not fit and needs a refund", repayment.public_id, excess
+                    )
+                attempt.status = DebitAttemptStatus.SUCCEEDED
+                succeeded += 1
+                charged += repayment.amount
+                remaining = sum(
+                    (d.total for d in plan_dues(plan, installments[plan.pk], today=business_date)), ZERO
+                )
+                messages.append(
+                    NotificationRequest(
+                        user=plan.customer,
+                        code="autodebit_succeeded",
+                        context={
+                            "plan": _plan_name(plan),
+                            "amount": repayment.amount,
+                            "card_last4": attempt.card.last4,
+                            "remaining": remaining,
+                        },
+                        dedupe_key=f"autodebit_succeeded:{repayment.public_id}",
+                    )
+                )
+                events.append(
+                    RepaymentEvent(
+                        repayment=repayment, kind="succeeded", data={"reference": result.reference}
+                    )
+                )
+            else:
+                code = str(result.status)
+                repayment.status = RepaymentStatus.FAILED
+                repayment.failure_code = code
+                repayment.failure_message = (result.message or "")[:255]
+                repayment.gateway_reference = result.reference or ""
+                attempt.status = DebitAttemptStatus.FAILED
+                attempt.failure_code = code
+                failed += 1
+                reasons[code] = reasons.get(code, 0) + 1
+                messages.append(
+                    NotificationRequest(
+                        user=plan.customer,
+                        code="autodebit_failed",
+                        context={"amount": attempt.amount, "card_last4": attempt.card.last4, "reason": code},
+                        dedupe_key=f"autodebit_failed:{attempt.pk}",
+                    )
+                )
+                events.append(RepaymentEvent(repayment=repayment, kind="failed", data={"code": code}))
+                if result.hard_decline:
+                    declined.append(attempt)
+            repayment.updated_at = now
+            changed_repayments.append(repayment)
+            changed_attempts.append(attempt)
+        bulk_update_fast(
+            changed_repayments,
+            ["status", "gateway_reference", "settled_at", "failure_code", "failure_message", "updated_at"],
         )
-        plan = attempt.plan
-        if not result.succeeded:
-            notification_create(
-                user=plan.customer,
-                code="autodebit_failed",
-                context={
-                    "amount": attempt.amount,
-                    "card_last4": attempt.card.last4,
-                    "reason": str(result.status),
-                },
-                dedupe_key=f"autodebit_failed:{attempt.pk}",
+        posting.write()
+        bulk_update_fast(changed_attempts, ["status", "failure_code"])
+        RepaymentEvent.objects.bulk_create(events, batch_size=1000)
+        notifications_create_bulk(messages)
+        for attempt in declined:
+            mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(
+                plan_id=attempt.plan_id
             )
-            if result.hard_decline:
-                mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(plan=plan)
-                if mandate.card_id == attempt.card_id:
-                    _fallback_card(mandate, "declined")
+            if mandate.card_id == attempt.card_id:
+                _fallback_card(mandate, "declined")
+    return succeeded, failed, charged, reasons
 
 
 def _count(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from config.db import bulk_update_fast
 from config.errors import ApplicationError
 from installments.models import (
     Installment,
@@ -347,13 +348,37 @@ def repayment_charge(*, repayment: Repayment) -> Repayment:
     return repayment_settle(repayment_id=repayment.pk, result=result)
 
 
-def _apply_allocation(
-    repayment: Repayment, plan: InstallmentPlan, installments: list[Installment], amount: Decimal, today: date
+@dataclass
+class Posting:
+    """What settling payments changes, collected in memory so a whole chunk is written in a few queries."""
+
+    installments: dict[int, Installment] = field(default_factory=dict)
+    allocations: list[Allocation] = field(default_factory=list)
+    plans: dict[int, InstallmentPlan] = field(default_factory=dict)
+
+    def write(self) -> None:
+        if self.installments:
+            bulk_update_fast(
+                list(self.installments.values()),
+                ["principal_paid", "fee_paid", "penalty_paid", "fee_waived", "status", "paid_at"],
+            )
+        if self.allocations:
+            Allocation.objects.bulk_create(self.allocations, batch_size=1000)
+        if self.plans:
+            bulk_update_fast(list(self.plans.values()), ["status", "updated_at"])
+
+
+def allocate_in_memory(
+    posting: Posting,
+    repayment: Repayment,
+    plan: InstallmentPlan,
+    installments: list[Installment],
+    amount: Decimal,
+    today: date,
 ) -> Decimal:
-    """Post ``amount`` onto the locked installments; returns what did not fit (normally zero)."""
+    """Post ``amount`` onto the locked installments in memory; returns what did not fit (normally zero)."""
     dues = plan_dues(plan, installments, today=today)
-    payable = payable_total(dues)
-    applied = min(amount, payable)
+    applied = min(amount, payable_total(dues))
     if applied <= 0:
         return amount
     try:
@@ -361,12 +386,12 @@ def _apply_allocation(
     except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
         return amount
     by_id = {i.pk: i for i in installments}
-    rows = []
     now = timezone.now()
     for split in result.splits:
         inst = by_id[split.installment_id]
         setattr(inst, f"{split.component}_paid", getattr(inst, f"{split.component}_paid") + split.amount)
-        rows.append(
+        posting.installments[inst.pk] = inst
+        posting.allocations.append(
             Allocation(repayment=repayment, installment=inst, component=split.component, amount=split.amount)
         )
     for waiver in result.waivers:
@@ -374,7 +399,8 @@ def _apply_allocation(
         setattr(
             inst, f"{waiver.component}_waived", getattr(inst, f"{waiver.component}_waived") + waiver.amount
         )
-        rows.append(
+        posting.installments[inst.pk] = inst
+        posting.allocations.append(
             Allocation(
                 repayment=repayment,
                 installment=inst,
@@ -383,18 +409,30 @@ def _apply_allocation(
                 waived=True,
             )
         )
-    touched = {r.installment_id for r in rows}
     for inst in installments:
-        if inst.pk in touched and inst.outstanding == 0:
+        if (
+            inst.pk in posting.installments
+            and inst.status != InstallmentStatus.PAID
+            and inst.outstanding == 0
+        ):
             inst.status = InstallmentStatus.PAID
             inst.paid_at = now
-    Installment.objects.bulk_update(
-        [by_id[i] for i in touched],
-        ["principal_paid", "fee_paid", "penalty_paid", "fee_waived", "status", "paid_at"],
-    )
-    Allocation.objects.bulk_create(rows)
-    _refresh_plan_status(plan, installments, today)
+    status = _plan_status(installments)
+    if status != plan.status:
+        plan.status = status
+        plan.updated_at = now
+        posting.plans[plan.pk] = plan
     return amount - applied
+
+
+def _apply_allocation(
+    repayment: Repayment, plan: InstallmentPlan, installments: list[Installment], amount: Decimal, today: date
+) -> Decimal:
+    """Post ``amount`` onto the locked installments and write it; returns what did not fit."""
+    posting = Posting()
+    excess = allocate_in_memory(posting, repayment, plan, installments, amount, today)
+    posting.write()
+    return excess
 
 
 def _remaining(plan: InstallmentPlan, installments: list[Installment], today: date) -> Decimal:
@@ -402,14 +440,17 @@ def _remaining(plan: InstallmentPlan, installments: list[Installment], today: da
     return sum((d.total for d in plan_dues(plan, installments, today=today)), ZERO)
 
 
-def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment], today: date) -> None:
+def _plan_status(installments: list[Installment]) -> str:
     open_ = [i for i in installments if i.status in OPEN_STATUSES]
     if not open_:
-        status = PlanStatus.PAID_OFF
-    elif any(i.status == InstallmentStatus.OVERDUE for i in open_):
-        status = PlanStatus.OVERDUE
-    else:
-        status = PlanStatus.ACTIVE
+        return PlanStatus.PAID_OFF
+    if any(i.status == InstallmentStatus.OVERDUE for i in open_):
+        return PlanStatus.OVERDUE
+    return PlanStatus.ACTIVE
+
+
+def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment], today: date) -> None:
+    status = _plan_status(installments)
     if status != plan.status:
         plan.status = status
         plan.save(update_fields=["status", "updated_at"])

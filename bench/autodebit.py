@@ -1,0 +1,293 @@
+"""Benchmark of the auto-debit run against the machine's own yardstick (pgbench TPC-B), in one script.
+
+    .venv/bin/python bench/autodebit.py --n 10000 [--n 100000] [--workers 2] [--latency-ms 0 100]
+
+Needs PostgreSQL and Redis (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/, and REDIS_URL,
+default redis://127.0.0.1:6379/15). It creates its own databases (bench_installments, bench_pgbench),
+so it never touches the service's data. For each N and latency it:
+1. loads N customers, each with a bound card, a plan with auto-debit on and an installment due today,
+   with set-based SQL (generate_series);
+2. starts real Celery workers on Redis and runs the debit slot as production does (chunks fanned out);
+3. prints debits/s, the ratio to pgbench TPS, p50/p99 per-chunk latency and the workers' peak memory.
+It also times the overdue sweep over the same installments. Figures go to stdout as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/").rstrip("/") + "/"
+DB_URL = PG + "bench_installments"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+PY = sys.executable
+
+
+def sh(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, check=check, capture_output=True, text=True)  # noqa: S603
+
+
+def pg_host_args() -> list[str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(PG)
+    return [
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "postgres",
+    ]
+
+
+def pgbench_tps(seconds: int, clients: int) -> float:
+    """TPC-B on this PostgreSQL: the yardstick every figure is divided by."""
+    sh("dropdb", *pg_host_args(), "--if-exists", "bench_pgbench")
+    sh("createdb", *pg_host_args(), "bench_pgbench")
+    sh("pgbench", *pg_host_args(), "-i", "-q", "-s", "10", "bench_pgbench")
+    out = sh(
+        "pgbench",
+        *pg_host_args(),
+        "-c",
+        str(clients),
+        "-j",
+        str(clients),
+        "-T",
+        str(seconds),
+        "bench_pgbench",
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("tps ="):
+            return float(line.split()[2])
+    raise RuntimeError(out)
+
+
+def django_env(latency_ms: int) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=DB_URL,
+        REDIS_URL=REDIS_URL,
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DJANGO_DEBUG="false",
+        GATEWAY_SIM_LATENCY_MS=str(latency_ms),
+        SMS_SENDER="memory",
+        LOG_LEVEL="WARNING",
+        CACHE_KEY_PREFIX="bench",
+    )
+    return env
+
+
+def setup_django(latency_ms: int) -> None:
+    os.environ.update(django_env(latency_ms))
+    import django
+
+    django.setup()
+
+
+LOAD_SQL = """
+INSERT INTO accounts_user (password, last_login, is_superuser, public_id, phone, real_name, language,
+                           is_staff, is_active, date_joined)
+SELECT '!', NULL, false, md5(random()::text || g)::uuid, '+86139' || lpad(g::text, 8, '0'), '用户', 'zh-hans',
+       false, true, now()
+FROM generate_series(1, %(n)s) g;
+
+INSERT INTO repayments_simulatedcardaccount (token, fingerprint, last4, bank_code, card_type, behaviour,
+                                             balance, single_use, closed, created_at)
+SELECT 'tok_bench_' || u.id, md5('fp' || u.id), lpad((u.id %% 10000)::text, 4, '0'), 'ICBC', 'debit',
+       'normal', 100000.00, false, false, now()
+FROM accounts_user u WHERE u.phone LIKE '+86139%%';
+
+INSERT INTO repayments_bankcard (public_id, customer_id, gateway_token, fingerprint, bank_code, bank_name,
+                                 card_type, last4, reserved_phone_masked, is_default, status, bound_at)
+SELECT md5('card' || u.id)::uuid, u.id, 'tok_bench_' || u.id, md5('fp' || u.id), 'ICBC', '工商银行', 'debit',
+       lpad((u.id %% 10000)::text, 4, '0'), '139****0000', true, 'active', now()
+FROM accounts_user u WHERE u.phone LIKE '+86139%%';
+
+INSERT INTO installments_installmentplan (public_id, customer_id, product_id, kind, merchant_order_ref,
+    description, principal, tenor, fee_method, fee_rate, penalty_daily_rate, grace_days,
+    prepayment_fee_policy, prepayment_fee_rate, total_fee, apr_percent, purchase_date, first_due_date,
+    status, created_at, updated_at)
+SELECT md5('plan' || u.id)::uuid, u.id, %(product)s, 'original', 'B' || u.id, 'bench', 300.00, 3, 'flat_fee',
+       0.005, 0.0005, 3, 'waive_future_fees', 0, 4.50, 8.98, %(purchase)s, %(today)s, 'active', now(), now()
+FROM accounts_user u WHERE u.phone LIKE '+86139%%';
+
+INSERT INTO installments_installment (plan_id, sequence, due_date, principal_due, fee_due, penalty_due,
+    principal_paid, fee_paid, penalty_paid, principal_waived, fee_waived, penalty_waived, status, paid_at)
+SELECT p.id, s, (%(today)s::date + ((s - 1) || ' month')::interval)::date, 100.00, 1.50, 0, 0, 0, 0, 0, 0, 0,
+       'pending', NULL
+FROM installments_installmentplan p CROSS JOIN generate_series(1, 3) s WHERE p.merchant_order_ref LIKE 'B%%';
+
+INSERT INTO repayments_autodebitmandate (plan_id, card_id, enabled, updated_at)
+SELECT p.id, c.id, true, now() FROM installments_installmentplan p
+JOIN repayments_bankcard c ON c.customer_id = p.customer_id WHERE p.merchant_order_ref LIKE 'B%%';
+"""
+
+
+def reset_database() -> None:
+    sh("redis-cli", "-u", REDIS_URL, "flushdb")
+    sh("dropdb", *pg_host_args(), "--if-exists", "--force", "bench_installments")
+    sh("createdb", *pg_host_args(), "bench_installments")
+    sh(PY, "manage.py", "migrate", "-v0", env=django_env(0))
+
+
+def load(n: int) -> float:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from installments.models import InstallmentProduct
+
+    product, _ = InstallmentProduct.objects.get_or_create(
+        code="bench", defaults={"name": "bench", "fee_method": "flat_fee", "fee_rate": "0.005", "tenors": [3]}
+    )
+    today = timezone.localdate()
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for statement in LOAD_SQL.split(";\n"):
+            if statement.strip():
+                cursor.execute(
+                    statement,
+                    {"n": n, "product": product.pk, "today": today, "purchase": today - timedelta(days=31)},
+                )
+        cursor.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def start_workers(count: int, latency_ms: int) -> list[subprocess.Popen]:
+    env = django_env(latency_ms)
+    workers = []
+    for i in range(count):
+        workers.append(
+            subprocess.Popen(  # noqa: S603
+                [
+                    PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "-n",
+                    f"bench{i}@%h",
+                    "--loglevel",
+                    "WARNING",
+                    "-Q",
+                    "bench",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    time.sleep(4)
+    return workers
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def debit_run(workers: list[subprocess.Popen]) -> dict:
+    from django.utils import timezone
+
+    from repayments.services.autodebit import debit_run_plan
+    from repayments.tasks import debit_chunk
+
+    started = time.perf_counter()
+    run, chunks = debit_run_plan(business_date=timezone.localdate(), slot=1)
+    results = [
+        debit_chunk.apply_async((c.run_id, c.first_plan_id, c.last_plan_id), queue="bench") for c in chunks
+    ]
+    latencies = [r.get(timeout=3600)["seconds"] for r in results]
+    elapsed = time.perf_counter() - started
+    run.refresh_from_db()
+    latencies.sort()
+    return {
+        "attempts": run.attempts,
+        "succeeded": run.succeeded,
+        "seconds": elapsed,
+        "rate": run.attempts / elapsed if elapsed else 0.0,
+        "p50": statistics.median(latencies) if latencies else 0.0,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0,
+        "peak_mb": max(peak_rss_mb(w.pid) for w in workers),
+    }
+
+
+def sweep_rate() -> tuple[int, float]:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from installments.models import Installment
+    from installments.services import installments_mark_overdue
+
+    Installment.objects.filter(status="pending", sequence=1).update(
+        due_date=timezone.localdate() - timedelta(days=5)
+    )
+    started = time.perf_counter()
+    marked = installments_mark_overdue(as_of=timezone.localdate())
+    return marked, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[10_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 100])
+    parser.add_argument("--pgbench-seconds", type=int, default=15)
+    args = parser.parse_args()
+
+    tps = pgbench_tps(args.pgbench_seconds, clients=args.workers)
+    print(f"pgbench TPC-B (scale 10, {args.workers} clients, {args.pgbench_seconds} s): {tps:,.0f} TPS")
+    rows = []
+    for n in args.n:
+        for latency in args.latency_ms:
+            reset_database()
+            if "django" not in sys.modules:
+                setup_django(latency)
+            load_seconds = load(n)
+            workers = start_workers(args.workers, latency)
+            try:
+                figures = debit_run(workers)
+            finally:
+                for w in workers:
+                    w.terminate()
+                for w in workers:
+                    w.wait(timeout=30)
+            marked, sweep_seconds = sweep_rate()
+            rows.append((n, latency, load_seconds, figures, marked / sweep_seconds if sweep_seconds else 0))
+    print()
+    print(
+        f"{'N':>9} {'lat ms':>6} {'debits':>8} {'ok':>8} {'s':>7} {'debits/s':>9} {'x TPS':>6} "
+        f"{'p50 chunk s':>11} {'p99 chunk s':>11} {'peak MB':>8} {'sweep inst/s':>12}"
+    )
+    for n, latency, _load, f, sweep in rows:
+        print(
+            f"{n:>9,} {latency:>6} {f['attempts']:>8,} {f['succeeded']:>8,} {f['seconds']:>7.1f} "
+            f"{f['rate']:>9,.0f} {f['rate'] / tps:>6.2f} {f['p50']:>11.2f} {f['p99']:>11.2f} "
+            f"{f['peak_mb']:>8.0f} {sweep:>12,.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
