@@ -133,6 +133,10 @@ JOIN repayments_bankcard c ON c.customer_id = p.customer_id WHERE p.merchant_ord
 
 
 def reset_database() -> None:
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
     sh("redis-cli", "-u", REDIS_URL, "flushdb")
     sh("dropdb", *pg_host_args(), "--if-exists", "--force", "bench_installments")
     sh("createdb", *pg_host_args(), "bench_installments")
@@ -239,7 +243,7 @@ def sweep_rate() -> tuple[int, float]:
     from installments.models import Installment
     from installments.services import installments_mark_overdue
 
-    Installment.objects.filter(status="pending", sequence=1).update(
+    Installment.objects.filter(status="pending", sequence=2).update(
         due_date=timezone.localdate() - timedelta(days=5)
     )
     started = time.perf_counter()
