@@ -117,7 +117,7 @@ def card_bind_verified(*, customer: User, number: str, holder_name: str, reserve
             notification_create(
                 user=customer,
                 code="card_bound",
-                context={"bank": card.bank_name, "card_last4": card.last4},
+                context={"bank": card.bank_code, "card_last4": card.last4},
                 dedupe_key=f"card_bound:{card.public_id}",
             )
     except IntegrityError:
@@ -191,7 +191,7 @@ def card_unbind(*, customer: User, card: BankCard, replacement: BankCard | None 
         notification_create(
             user=customer,
             code="card_removed",
-            context={"bank": card.bank_name, "card_last4": card.last4},
+            context={"bank": card.bank_code, "card_last4": card.last4},
             dedupe_key=f"card_removed:{card.public_id}",
         )
     return card

@@ -393,3 +393,10 @@ def test_real_worker_sends_outbox_rows_end_to_end(customer, memory_sender) -> No
     sent = Notification.objects.get(pk=n.pk)
     assert sent.attempts == 2  # the first try failed and was retried by the task
     assert [ref for _, _, ref, _ in memory_sender.outbox].count(str(sent.public_id)) == 1
+
+
+def test_bank_codes_read_in_the_customers_language() -> None:
+    template = TEMPLATES["card_bound"]
+    context = {"name": "张*", "bank": "CMB", "card_last4": "1234"}
+    assert "招商银行尾号1234" in render_message(template, language="zh-hans", context=context)
+    assert "China Merchants Bank card ending 1234" in render_message(template, language="en", context=context)
