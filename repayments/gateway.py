@@ -114,59 +114,6 @@ class PaymentGateway(Protocol):
 
     def charge(self, *, token: str, amount: Decimal, idempotency_key: str) -> ChargeResult: ...
 
-    # The bank's side of a charge in one round trip: lock the account, decide, record (first key wins),
-    # move the money. The ORM version below does the same in five; this one keeps the simulator from
-    # being the slowest part of a debit run.
-    _CHARGE_SQL = """
-        WITH acct AS (
-            SELECT balance, closed, behaviour FROM repayments_simulatedcardaccount
-            WHERE token = %(token)s FOR UPDATE
-        ), decided AS (
-            SELECT CASE
-                WHEN NOT EXISTS (SELECT 1 FROM acct) THEN 'declined'
-                WHEN (SELECT closed FROM acct) OR (SELECT behaviour FROM acct) = 'decline' THEN 'declined'
-                WHEN (SELECT behaviour FROM acct) = 'insufficient' THEN 'insufficient_funds'
-                WHEN (SELECT behaviour FROM acct) = 'soft_fail' OR %(soft)s THEN 'failed'
-                WHEN (SELECT balance FROM acct) < %(amount)s THEN 'insufficient_funds'
-                ELSE 'succeeded' END AS status
-        ), ins AS (
-            INSERT INTO repayments_simulatedcharge
-                (idempotency_key, reference, token, amount, status, refunded, created_at)
-            SELECT %(key)s, %(reference)s, %(token)s, %(amount)s, status, 0, now() FROM decided
-            ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING status
-        ), upd AS (
-            UPDATE repayments_simulatedcardaccount AS a
-            SET balance = a.balance - %(amount)s, closed = a.closed OR a.single_use
-            FROM ins WHERE a.token = %(token)s AND ins.status = 'succeeded'
-            RETURNING a.id
-        )
-        SELECT (SELECT status FROM ins), (SELECT behaviour FROM acct), (SELECT count(*) FROM upd)
-    """
-
-    def _charge_in_one_statement(self, token: str, amount: Decimal, key: str, draw: float) -> ChargeResult:
-        from repayments.models import SimulatedCharge
-
-        reference = f"ch_{secrets.token_hex(12)}"
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                self._CHARGE_SQL,
-                {"token": token, "amount": amount, "key": key, "reference": reference,
-                 "soft": draw < self.failure_rate},
-            )  # fmt: skip
-            status, behaviour, _moved = cursor.fetchone()
-        if status is None:  # the key was seen before: the first result stands
-            seen = SimulatedCharge.objects.get(idempotency_key=key)
-            if seen.token != token or seen.amount != amount:
-                raise GatewayError("idempotency key reused with different parameters")
-            return self._result(seen)
-        if behaviour == "timeout" or self.failure_rate <= draw < self.failure_rate + self.timeout_rate:
-            raise GatewayTimeout("the bank did not answer in time")
-        status = ChargeStatus(status)
-        return ChargeResult(
-            status=status, reference=reference, amount=amount, idempotency_key=key, message=_MESSAGES[status]
-        )
-
     def get_charge(self, *, idempotency_key: str) -> ChargeResult | None: ...
 
     def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> RefundResult: ...
