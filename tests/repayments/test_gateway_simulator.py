@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from repayments.gateway import (
     CardRejected,
@@ -22,6 +20,7 @@ from repayments.gateway import (
     simulator_set_balance,
 )
 from repayments.models import SimulatedCardAccount, SimulatedCharge
+from tests.concurrency import at_once
 from tests.repayments.conftest import ICBC_DEBIT
 
 D = Decimal
@@ -172,30 +171,11 @@ def test_get_gateway_by_setting(settings) -> None:
         get_gateway()
 
 
-def _at_once(count: int, action) -> list[object]:
-    barrier = threading.Barrier(count)
-    results: list[object] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results.append(action(index))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_same_key_from_twenty_threads_charges_once() -> None:
     token = _token()
-    results = _at_once(
+    results = at_once(
         20,
         lambda i: SimulatedGateway().charge(token=token, amount=D("7.00"), idempotency_key="same").reference,
     )
@@ -209,7 +189,7 @@ def test_same_key_from_twenty_threads_charges_once() -> None:
 def test_balance_never_goes_negative_under_concurrency() -> None:
     token = _token()
     simulator_set_balance(token, D("100.00"))
-    results = _at_once(
+    results = at_once(
         20,
         lambda i: SimulatedGateway().charge(token=token, amount=D("10.00"), idempotency_key=f"k{i}").status,
     )

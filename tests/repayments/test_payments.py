@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -32,6 +30,7 @@ from repayments.services import (
     repayments_reconcile,
     repayments_run_scheduled,
 )
+from tests.concurrency import at_once
 from tests.repayments.conftest import CMB_DEBIT
 
 D = Decimal
@@ -305,33 +304,11 @@ def test_any_sequence_of_payments_keeps_every_invariant(customer, card, overdue_
         transaction.savepoint_rollback(sid)
 
 
-def _at_once(count: int, action) -> list[object]:
-    barrier = threading.Barrier(count)
-    results: list[object] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            try:
-                results.append(action(index))
-            except ApplicationError as exc:
-                results.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_threads_paying_one_plan_never_over_allocate(customer, card, current_plan) -> None:
     before = simulator_balance(card.gateway_token)
-    results = _at_once(20, lambda i: pay(customer, current_plan, card, amount="100.00", key=f"t{i}").status)
+    results = at_once(20, lambda i: pay(customer, current_plan, card, amount="100.00", key=f"t{i}").status)
     succeeded = results.count(RepaymentStatus.SUCCEEDED)
     assert succeeded == 12  # 1,206.00 payable: twelve payments of 100.00 fit, the rest are refused
     assert results.count("amount_exceeds_outstanding") == 8
@@ -343,7 +320,7 @@ def test_twenty_threads_paying_one_plan_never_over_allocate(customer, card, curr
 @pytest.mark.django_db(transaction=True)
 def test_twenty_identical_requests_charge_once(customer, card, current_plan) -> None:
     before = simulator_balance(card.gateway_token)
-    results = _at_once(20, lambda i: pay(customer, current_plan, card, amount="25.00", key="same").pk)
+    results = at_once(20, lambda i: pay(customer, current_plan, card, amount="25.00", key="same").pk)
     assert len(set(results)) == 1
     assert Repayment.objects.count() == 1
     assert simulator_balance(card.gateway_token) == before - D("25.00")
