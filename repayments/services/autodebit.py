@@ -231,8 +231,8 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
                 continue  # not this slot's business, or recorded by an earlier delivery of this chunk
             if (trigger.installment_id, card.pk) in hard_declined:
                 continue  # no retry after a hard decline on this card
-            payable = sum((d.payable for d in dues), ZERO) - reserved.get(plan.pk, ZERO)
-            amount = min(sum((d.total for d in due_now), ZERO), payable)
+            # A customer's payment still pending already covers part of what is due: debit only the rest.
+            amount = sum((d.total for d in due_now), ZERO) - reserved.get(plan.pk, ZERO)
             if amount <= 0:
                 continue
             repayment = Repayment(

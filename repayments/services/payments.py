@@ -264,7 +264,9 @@ def repayment_create(
                         status=400,
                     )
             if mode == RepaymentMode.DUE_NOW:
-                amount = sum((d.total for d in dues if d.due_date <= (scheduled_for or today)), ZERO)
+                # A payment still pending (an auto-debit in flight) already covers part of what is due.
+                due = sum((d.total for d in dues if d.due_date <= (scheduled_for or today)), ZERO)
+                amount = due - (ZERO if scheduled_for else _reserved(locked_plan))
                 if amount <= 0:
                     raise ApplicationError("nothing_due", _("Nothing is due now on this plan."), status=409)
             elif mode == RepaymentMode.PAYOFF:

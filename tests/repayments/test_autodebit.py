@@ -293,3 +293,40 @@ def test_forty_days_of_run_daily_leave_the_ledger_clean(
     call_command("check_ledger")
     assert DebitAttempt.objects.filter(status="succeeded").exists()
     assert DebitAttempt.objects.filter(failure_code="insufficient_funds").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_manual_payment_racing_an_autodebit_settles_the_installment_once(
+    customer, flat_product, bind, today
+) -> None:
+    from tests.concurrency import at_once
+
+    card = bind(customer)
+    for round_ in range(5):
+        plan = _plan(customer, flat_product, today - timedelta(days=31), f"RACE{round_}")
+        from installments.models import Installment
+
+        Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
+        autodebit_set(customer=customer, plan=plan, enabled=True)
+        before = simulator_balance(card.gateway_token)
+
+        def act(i: int, plan=plan, round_=round_) -> object:
+            if i == 0:
+                return repayment_create(
+                    customer=customer,
+                    plan=plan,
+                    mode="due_now",
+                    card=card,
+                    channel="web",
+                    idempotency_key=f"r{round_}",
+                ).status
+            return debit_run_inline(business_date=today, slot=round_ + 1 if round_ < 3 else 1).attempts
+
+        at_once(2, act)
+        charged = before - simulator_balance(card.gateway_token)
+        assert charged == D("106.00"), (round_, charged)
+        first = plan.installments.get(sequence=1)
+        assert first.status == "paid" and first.principal_paid == D("100.00")
+        assert plan.installments.get(sequence=2).principal_paid == D("0")
+    assert list(ledger_breaches()) == []
