@@ -1,8 +1,13 @@
-"""Users in the staff workspace: lists show masked values; the detail page is for the staff who call."""
+"""Users and their SMS one-time codes in the staff workspace.
+
+Lists show masked values; the user detail page is for the staff who call. One-time codes are read-only
+history (when a code was sent, tried, used) for answering "I got no SMS": never the hash or the salt.
+"""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import OneTimeCode, User
@@ -72,11 +77,11 @@ class OneTimeCodeAdmin(admin.ModelAdmin):
     def customer(self, obj: OneTimeCode) -> str:
         return str(obj.user)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: OneTimeCode | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: OneTimeCode | None = None) -> bool:
         return False

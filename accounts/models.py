@@ -1,4 +1,4 @@
-"""The customer and staff account: the phone number is the login."""
+"""The customer and staff account (the phone number is the login) and its SMS one-time codes."""
 
 import uuid
 
@@ -78,6 +78,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class OtpPurpose(models.TextChoices):
+    """What a code authorises. Values are stored and keyed on by SMS templates: add, never rename."""
+
     LOGIN_RESET = "login_reset", _("password reset")
     BIND_CARD = "bind_card", _("bind a bank card")
     CHANGE_AUTODEBIT_CARD = "change_autodebit_card", _("change the auto-debit card")
@@ -86,7 +88,12 @@ class OtpPurpose(models.TextChoices):
 
 
 class OneTimeCode(models.Model):
-    """An SMS code confirming a sensitive action. Only a keyed hash of the code is stored."""
+    """An SMS code confirming a sensitive action.
+
+    Only a keyed hash is kept (HMAC-SHA256 with SECRET_KEY and the row's own salt), so a copy of the
+    database alone cannot be brute-forced over the million possible codes. Rows are never deleted: they
+    are what the request throttle counts and what support staff look at when a customer says "no SMS".
+    """
 
     user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="one_time_codes")
     purpose = models.CharField(_("purpose"), max_length=32, choices=OtpPurpose.choices)

@@ -1,122 +1,187 @@
-"""Writes of the accounts app: one-time SMS codes.
+"""Writes to accounts: SMS one-time codes (OTP) that confirm sensitive actions.
 
-A code is delivered through the ``otp_issued`` signal (notifications listens), because accounts imports
-no other app (DESIGN.md). Only a keyed hash is stored; a wrong try is counted in its own committed
-transaction, so raising the error cannot roll the count back.
+Codes reach the customer through the ``otp_issued`` signal (``notifications`` listens), because accounts
+must not import notifications. Limits come from settings, read at call time so tests can override them:
+
+- ``OTP_TTL_MINUTES`` (5): how long a code is valid.
+- ``OTP_MIN_INTERVAL_SECONDS`` (60): least time between two requests per user and purpose.
+- ``OTP_MAX_PER_HOUR`` (5): most requests per user and purpose in any rolling hour.
+- ``OTP_MAX_ATTEMPTS`` (5): wrong tries after which a code is dead, even with the right digits.
+
+Callers: call ``otp_verify`` outside your own ``transaction.atomic()`` block and do the protected work
+after it returns. Its failed-attempt counter and its "used" mark commit in their own transaction; inside
+an outer block, the exception it raises would roll the counter back and give an attacker free guesses.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import logging
 import math
+import re
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import OneTimeCode, OtpPurpose, User
 from accounts.signals import otp_issued
 from config.errors import ApplicationError
 
+logger = logging.getLogger(__name__)
 
-def _hash(code: str, salt: str) -> str:
-    key = f"{settings.SECRET_KEY}:otp:{salt}".encode()
-    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+OTP_LENGTH = 6
+_CODE_RE = re.compile(rf"[0-9]{{{OTP_LENGTH}}}")
+_SPACES_RE = re.compile(r"\s+")
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+def _parse_purpose(purpose: str) -> OtpPurpose:
+    try:
+        return OtpPurpose(purpose)
+    except ValueError:
+        raise ApplicationError(
+            "otp_invalid_purpose",
+            _("Unknown purpose for a verification code."),
+            fields={"purpose": _("Choose one of: %(choices)s.") % {"choices": ", ".join(OtpPurpose.values)}},
+            status=400,
+        ) from None
+
+
+def _code_hash(*, salt: str, user_id: int, purpose: str, code: str) -> str:
+    """Bind the hash to its row, user and purpose, so a hash copied to another row never matches."""
+    return salted_hmac(f"accounts.otp:{salt}", f"{user_id}:{purpose}:{code}", algorithm="sha256").hexdigest()
+
+
+def _wait_error(code: str, message: str, seconds: float) -> ApplicationError:
+    wait = max(1, math.ceil(seconds))
+    return ApplicationError(code, message % {"seconds": wait}, fields={"retry_after": str(wait)}, status=429)
 
 
 def otp_request(*, user: User, purpose: str) -> OneTimeCode:
-    """Issue a new 6-digit code for ``purpose``, throttled per user and purpose, and send it by SMS."""
-    if purpose not in OtpPurpose.values:
-        raise ApplicationError(
-            "otp_invalid_purpose", _("Unknown purpose for a code."), fields={"purpose": purpose}, status=400
-        )
-    if not user.is_active:
-        raise ApplicationError("user_inactive", _("This account is disabled."), status=403)
-    now = timezone.now()
+    """Issue a fresh code for ``purpose``; older unused codes for it stop working.
+
+    The user row is locked before the throttle counts, so simultaneous requests queue up and exactly one
+    of a burst passes (on PostgreSQL; SQLite serialises writers anyway).
+    """
+    kind = _parse_purpose(purpose)
+    ttl_minutes = _setting("OTP_TTL_MINUTES", 5)
+    min_interval = _setting("OTP_MIN_INTERVAL_SECONDS", 60)
+    max_per_hour = _setting("OTP_MAX_PER_HOUR", 5)
+
     with transaction.atomic():
-        # The user row is the lock: two requests at once are counted one after the other.
-        User.objects.select_for_update().filter(pk=user.pk).first()
-        recent = OneTimeCode.objects.filter(
-            user=user, purpose=purpose, created_at__gt=now - timedelta(hours=1)
+        locked = User.objects.select_for_update().only("pk", "is_active").get(pk=user.pk)
+        if not locked.is_active:
+            raise ApplicationError("user_inactive", _("This account is disabled."), status=403)
+
+        now = timezone.now()
+        window = timedelta(hours=1)
+        recent = list(
+            OneTimeCode.objects.filter(user_id=user.pk, purpose=kind, created_at__gt=now - window)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
         )
-        last = recent.order_by("-created_at").first()
-        interval = timedelta(seconds=settings.OTP_MIN_INTERVAL_SECONDS)
-        if last and now - last.created_at < interval:
-            wait = math.ceil((last.created_at + interval - now).total_seconds())
-            raise ApplicationError(
+        too_soon_wait = min_interval - (now - recent[-1]).total_seconds() if recent else 0.0
+        if len(recent) >= max_per_hour:
+            # The oldest request in the window must age out before one more fits (and then the interval).
+            frees_at = recent[len(recent) - max_per_hour] + window
+            raise _wait_error(
+                "otp_hourly_limit",
+                _("Too many codes requested in the last hour. Try again in %(seconds)d seconds."),
+                max((frees_at - now).total_seconds(), too_soon_wait),
+            )
+        if too_soon_wait > 0:
+            raise _wait_error(
                 "otp_too_soon",
-                _("A code was just sent. Try again in %(seconds)d seconds.") % {"seconds": wait},
-                status=429,
+                _("A code was just sent. Wait %(seconds)d seconds before requesting another."),
+                too_soon_wait,
             )
-        if recent.count() >= settings.OTP_MAX_PER_HOUR:
-            raise ApplicationError(
-                "otp_hourly_limit", _("Too many codes requested. Try again in an hour."), status=429
-            )
-        OneTimeCode.objects.filter(user=user, purpose=purpose, used_at__isnull=True, superseded=False).update(
-            superseded=True
-        )
-        code = f"{secrets.randbelow(10**6):06d}"
+
+        OneTimeCode.objects.filter(
+            user_id=user.pk, purpose=kind, used_at__isnull=True, superseded=False
+        ).update(superseded=True)
+
+        code = "".join(secrets.choice("0123456789") for _i in range(OTP_LENGTH))
         salt = secrets.token_hex(16)
         otp = OneTimeCode.objects.create(
-            user=user,
-            purpose=purpose,
-            code_hash=_hash(code, salt),
+            user_id=user.pk,
+            purpose=kind,
             salt=salt,
+            code_hash=_code_hash(salt=salt, user_id=user.pk, purpose=kind.value, code=code),
             created_at=now,
-            expires_at=now + timedelta(minutes=settings.OTP_TTL_MINUTES),
+            expires_at=now + timedelta(minutes=ttl_minutes),
         )
         otp_issued.send(
-            sender=OneTimeCode,
-            user=user,
-            purpose=purpose,
-            code=code,
-            otp=otp,
-            ttl_minutes=settings.OTP_TTL_MINUTES,
+            sender=OneTimeCode, user=user, purpose=kind.value, code=code, otp=otp, ttl_minutes=ttl_minutes
         )
+    logger.info("otp issued id=%s user=%s purpose=%s", otp.pk, user.pk, kind.value)
     return otp
 
 
 def otp_verify(*, user: User, purpose: str, code: str) -> None:
-    """Accept the newest live code for ``purpose`` once; raise with a clear code otherwise."""
-    now = timezone.now()
-    code = (code or "").replace(" ", "").strip()
+    """Accept the newest live code for ``purpose`` once, or raise ``ApplicationError``.
+
+    The code row is locked while it is checked, so parallel submissions of the right code succeed once.
+    A wrong try is committed before the error is raised (see the module docstring for callers).
+    """
+    kind = _parse_purpose(purpose)
+    max_attempts = _setting("OTP_MAX_ATTEMPTS", 5)
+    given = _SPACES_RE.sub("", code) if isinstance(code, str) else ""
+
     with transaction.atomic():
         otp = (
             OneTimeCode.objects.select_for_update()
-            .filter(user=user, purpose=purpose, used_at__isnull=True, superseded=False)
-            .order_by("-created_at", "-id")
+            .filter(user_id=user.pk, purpose=kind, used_at__isnull=True, superseded=False)
+            .order_by("-created_at", "-pk")
             .first()
         )
         if otp is None:
-            raise ApplicationError("otp_not_requested", _("Request a code first."), status=400)
-        if otp.expires_at <= now:
-            raise ApplicationError("otp_expired", _("The code has expired. Request a new one."), status=400)
-        if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
             raise ApplicationError(
-                "otp_too_many_attempts", _("Too many wrong tries. Request a new code."), status=400
+                "otp_not_requested", _("No verification code is waiting. Request a new code.")
             )
-        valid = (
-            len(code) == 6 and code.isdigit() and hmac.compare_digest(otp.code_hash, _hash(code, otp.salt))
-        )
-        if valid:
-            otp.used_at = now
-            otp.save(update_fields=["used_at"])
+        now = timezone.now()
+        if now >= otp.expires_at:
+            raise ApplicationError("otp_expired", _("This code has expired. Request a new code."))
+        if otp.attempts >= max_attempts:
+            raise ApplicationError(
+                "otp_too_many_attempts", _("Too many wrong tries for this code. Request a new code.")
+            )
+        expected = otp.code_hash
+        actual = _code_hash(salt=otp.salt, user_id=user.pk, purpose=kind.value, code=given)
+        if _CODE_RE.fullmatch(given) and hmac.compare_digest(expected, actual):
+            # The row lock already serialises verifications; the condition keeps a code single-use even
+            # on a database without row locks.
+            if not OneTimeCode.objects.filter(pk=otp.pk, used_at__isnull=True).update(used_at=now):
+                raise ApplicationError(
+                    "otp_not_requested", _("No verification code is waiting. Request a new code.")
+                )
+            logger.info("otp verified id=%s user=%s purpose=%s", otp.pk, user.pk, kind.value)
             return
-        otp.attempts += 1
-        otp.save(update_fields=["attempts"])
-        left = settings.OTP_MAX_ATTEMPTS - otp.attempts
-    # Raised after the block commits, so the wrong try stays counted.
+        OneTimeCode.objects.filter(pk=otp.pk).update(attempts=F("attempts") + 1)
+        left = max_attempts - otp.attempts - 1
+
+    # Raised outside the atomic block so the counted try is committed.
+    logger.info("otp wrong try id=%s user=%s purpose=%s left=%s", otp.pk, user.pk, kind.value, left)
     if left <= 0:
         raise ApplicationError(
-            "otp_too_many_attempts", _("Too many wrong tries. Request a new code."), status=400
+            "otp_too_many_attempts", _("Too many wrong tries for this code. Request a new code.")
         )
     raise ApplicationError(
         "otp_invalid",
-        _("The code is not right. %(left)d tries left.") % {"left": left},
-        fields={"code": _("Wrong code.")},
-        status=400,
+        ngettext(
+            "The code is not correct. %(left)d try left.",
+            "The code is not correct. %(left)d tries left.",
+            left,
+        )
+        % {"left": left},
+        fields={"code": _("Enter the 6 digits from the SMS.")},
     )
