@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from config.errors import ApplicationError
-from installments.models import Installment, InstallmentPlan, InstallmentProduct
+from installments.models import CreditEvent, Installment, InstallmentPlan, InstallmentProduct
 from installments.services import plan_create
 
 
@@ -91,10 +91,25 @@ class InstallmentInline(admin.TabularInline):
         "principal_waived",
         "fee_waived",
         "penalty_waived",
+        "penalty_accrued_through",
         "paid_at",
     )
     readonly_fields = fields
     ordering = ("sequence",)
+
+    def has_add_permission(self, request: HttpRequest, obj: InstallmentPlan | None = None) -> bool:
+        return False
+
+
+class CreditEventInline(admin.TabularInline):
+    """The plan's 信用记录, newest last; written by the sweep and the plan services only."""
+
+    model = CreditEvent
+    extra = 0
+    can_delete = False
+    fields = ("business_date", "kind", "from_bucket", "to_bucket", "created_at")
+    readonly_fields = fields
+    ordering = ("business_date", "id")
 
     def has_add_permission(self, request: HttpRequest, obj: InstallmentPlan | None = None) -> bool:
         return False
@@ -126,13 +141,15 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
         "tenor",
         "apr_percent",
         "status",
+        "delinquency_bucket",
+        "days_past_due",
         "purchase_date",
     )
-    list_filter = ("status", "kind", "product")
+    list_filter = ("status", "delinquency_bucket", "kind", "product")
     search_fields = ("public_id", "merchant_order_ref", "customer__phone")
     list_select_related = ("customer", "product")
     date_hierarchy = "purchase_date"
-    inlines = [InstallmentInline]
+    inlines = [InstallmentInline, CreditEventInline]
     readonly_fields = (
         "public_id",
         "customer",
@@ -154,6 +171,8 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
         "purchase_date",
         "first_due_date",
         "status",
+        "days_past_due",
+        "delinquency_bucket",
         "created_at",
         "updated_at",
     )
@@ -205,3 +224,25 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/service_form.html", context)
+
+
+@admin.register(CreditEvent)
+class CreditEventAdmin(admin.ModelAdmin):
+    """A customer's credit record is evidence: staff may read it, never edit or delete it."""
+
+    list_display = ("business_date", "kind", "from_bucket", "to_bucket", "customer", "plan", "created_at")
+    list_filter = ("kind", "to_bucket", "business_date")
+    search_fields = ("customer__phone", "plan__public_id")
+    list_select_related = ("customer", "plan")
+    date_hierarchy = "business_date"
+    fields = ("customer", "plan", "kind", "from_bucket", "to_bucket", "business_date", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CreditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CreditEvent | None = None) -> bool:
+        return False

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from installments.schedules import FeeMethod
@@ -132,6 +133,16 @@ class PlanStatus(models.TextChoices):
     CANCELLED = "cancelled", _("cancelled")
 
 
+class DelinquencyBucket(models.TextChoices):
+    """逾期阶段, by days past due of the oldest overdue installment (DESIGN.md glossary)."""
+
+    M0 = "M0", _("M0 current")
+    M1 = "M1", _("M1 (1-30 days)")
+    M2 = "M2", _("M2 (31-60 days)")
+    M3 = "M3", _("M3 (61-90 days)")
+    M3_PLUS = "M3+", _("M3+ (over 90 days)")
+
+
 class PlanKind(models.TextChoices):
     ORIGINAL = "original", _("original")
     SECONDARY = "secondary", _("secondary installment (二次分期)")
@@ -186,6 +197,14 @@ class InstallmentPlan(models.Model):
         choices=PlanStatus.choices,
         default=PlanStatus.ACTIVE,
         db_index=True,
+    )
+    # Written only by the daily overdue sweep, as of its business date.
+    days_past_due = models.PositiveIntegerField(_("days past due"), default=0)
+    delinquency_bucket = models.CharField(
+        _("delinquency bucket"),
+        max_length=3,
+        choices=DelinquencyBucket.choices,
+        default=DelinquencyBucket.M0,
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -260,6 +279,8 @@ class Installment(models.Model):
         default=InstallmentStatus.PENDING,
     )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    # The last day penalty was charged for: the sweep charges only the days after it, so a re-run is a no-op.
+    penalty_accrued_through = models.DateField(_("penalty accrued through"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("installment")
@@ -318,3 +339,48 @@ class Installment(models.Model):
     @property
     def principal_outstanding(self) -> Decimal:
         return self.principal_due - self.principal_paid - self.principal_waived
+
+
+class CreditEventKind(models.TextChoices):
+    BECAME_LATE = "became_late", _("became late")
+    CURED = "cured", _("cured")
+    BUCKET_CHANGED = "bucket_changed", _("delinquency bucket changed")
+    RESTRUCTURED = "restructured", _("restructured")
+
+
+class CreditEvent(models.Model):
+    """信用记录: an append-only fact about a customer's record, written once per plan, kind and day."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="credit_events",
+        verbose_name=_("customer"),
+    )
+    plan = models.ForeignKey(
+        InstallmentPlan,
+        on_delete=models.PROTECT,
+        related_name="credit_events",
+        verbose_name=_("plan"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=CreditEventKind.choices)
+    from_bucket = models.CharField(_("from bucket"), max_length=3, choices=DelinquencyBucket.choices)
+    to_bucket = models.CharField(_("to bucket"), max_length=3, choices=DelinquencyBucket.choices)
+    business_date = models.DateField(_("business date"))
+    # A database default, because the sweep writes events with INSERT ... SELECT.
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    class Meta:
+        verbose_name = _("credit event")
+        verbose_name_plural = _("credit events")
+        ordering = ("business_date", "id")
+        constraints = [
+            # A re-run of the sweep for the same business date writes nothing twice.
+            models.UniqueConstraint(
+                fields=["plan", "kind", "business_date", "to_bucket"], name="credit_event_unique_per_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "business_date"], name="credit_event_customer_date")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} {self.kind} {self.from_bucket}->{self.to_bucket} {self.business_date}"

@@ -384,6 +384,9 @@ def _scrub(raw: bytes, phone: str) -> str:
         pass
     for form in sorted((f for f in forms if len(f) >= 7), key=len, reverse=True):
         text = text.replace(form, masked)
+        if form.isdigit():
+            # Also a formatted echo: "+86 138 1234 5678", "138-1234-5678".
+            text = re.sub(r"[\s().-]*".join(form), masked, text)
     return " ".join(text.split())
 
 

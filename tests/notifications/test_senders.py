@@ -470,6 +470,20 @@ def test_http_status_maps_to_the_error_class(
     assert len(provider.received) == 1
 
 
+@pytest.mark.parametrize("echo", ["+86 138 1234 5678", "138 1234 5678", "138-1234-5678", "(138) 1234.5678"])
+@pytest.mark.parametrize(("status", "error"), [(400, PermanentSendError), (200, RetryableSendError)])
+def test_http_error_masks_a_formatted_echo_of_the_phone(
+    provider: FakeProvider, echo: str, status: int, error: type[SendError]
+) -> None:
+    provider.status = status
+    provider.body = json.dumps({"error": f"bad number {echo}"}).encode()
+    with pytest.raises(error) as excinfo:
+        _http(provider).send(PHONE, "hello", reference="msg-1")
+    message = str(excinfo.value)
+    assert re.sub(r"\D", "", echo) not in re.sub(r"\D", "", message.replace(MASKED, "#")), message
+    assert "bad number" in message
+
+
 @pytest.mark.parametrize("body", [b'{"status": "queued"}', b'{"id": ""}', b"not json", b"[1, 2]"])
 def test_http_success_without_an_id_is_retryable(provider: FakeProvider, body: bytes) -> None:
     provider.body = body
