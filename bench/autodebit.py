@@ -241,13 +241,13 @@ def sweep_rate() -> tuple[int, float]:
     from django.utils import timezone
 
     from installments.models import Installment
-    from installments.services import installments_mark_overdue
+    from installments.services import overdue_sweep
 
     Installment.objects.filter(status="pending", sequence=2).update(
         due_date=timezone.localdate() - timedelta(days=5)
     )
     started = time.perf_counter()
-    marked = installments_mark_overdue(as_of=timezone.localdate())
+    marked = overdue_sweep(as_of=timezone.localdate()).marked_overdue
     return marked, time.perf_counter() - started
 
 

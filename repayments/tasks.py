@@ -56,13 +56,13 @@ def daily_morning() -> str:
     """Before the first debit slot: the overdue sweep, reminders and scheduled payments of today."""
     from django.utils import timezone
 
-    from installments.services import installments_mark_overdue
+    from installments.services import overdue_sweep
     from repayments.services.reminders import reminders_send
 
     today = timezone.localdate()
     with single_run(f"repayments.daily_morning:{today}", ttl_seconds=3600) as mine:
         if not mine:
             return "already running"
-        marked = installments_mark_overdue(as_of=today)
+        sweep = overdue_sweep(as_of=today)
         written = reminders_send(business_date=today)
-        return f"{today}: {marked} overdue, {written} reminders"
+        return f"{today}: {sweep}, {written} reminders"

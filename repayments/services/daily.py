@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from installments.services import installments_mark_overdue
+from installments.services import SweepResult, overdue_sweep
 from repayments.models import DebitRun
 from repayments.services.autodebit import debit_run_inline, slots
 from repayments.services.payments import repayments_run_scheduled
@@ -15,15 +15,18 @@ from repayments.services.reminders import reminders_send
 @dataclass
 class DailyReport:
     business_date: date
-    marked_overdue: int = 0
+    sweep: SweepResult | None = None
     reminders: int = 0
     scheduled_payments: int = 0
     runs: list[DebitRun] = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        sweep = self.sweep or SweepResult()
         out = [
             f"business date {self.business_date}",
-            f"  overdue sweep: {self.marked_overdue} installments became overdue",
+            f"  overdue sweep: {sweep.marked_overdue} became overdue, {sweep.penalties_accrued} accrued "
+            f"¥{sweep.penalty_amount} in penalties, {sweep.plans_updated} plans updated, "
+            f"{sweep.credit_events} credit events",
             f"  reminders written: {self.reminders}",
             f"  scheduled payments run: {self.scheduled_payments}",
         ]
@@ -37,7 +40,7 @@ class DailyReport:
 
 def run_daily(*, business_date: date) -> DailyReport:
     report = DailyReport(business_date=business_date)
-    report.marked_overdue = installments_mark_overdue(as_of=business_date)
+    report.sweep = overdue_sweep(as_of=business_date)
     report.reminders = reminders_send(business_date=business_date)
     report.scheduled_payments = repayments_run_scheduled(today=business_date)
     for slot in range(1, len(slots()) + 1):

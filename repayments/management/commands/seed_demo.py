@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from installments.models import Installment, InstallmentPlan, InstallmentProduct, PrepaymentFeePolicy
 from installments.schedules import add_months
-from installments.services import installments_mark_overdue, plan_create
+from installments.services import overdue_sweep, plan_create
 from notifications.services import notification_create
 from repayments.gateway import simulator_set_balance
 from repayments.models import AutoDebitMandate, BankCard
@@ -117,7 +117,7 @@ class Command(BaseCommand):
                 12,
                 today - timedelta(days=70),
             )
-            installments_mark_overdue(as_of=today)
+            overdue_sweep(as_of=today)
             self._reminders(today)
             self._card(current, "6222020000001237", Decimal("20000.00"))
             self._card(due_today, "6225880000004565", Decimal("5000.00"))
