@@ -115,9 +115,10 @@ FROM accounts_user u WHERE u.phone LIKE '+86139%%';
 INSERT INTO installments_installmentplan (public_id, customer_id, product_id, kind, merchant_order_ref,
     description, principal, tenor, fee_method, fee_rate, penalty_daily_rate, grace_days,
     prepayment_fee_policy, prepayment_fee_rate, total_fee, apr_percent, purchase_date, first_due_date,
-    status, created_at, updated_at)
+    status, created_at, updated_at, days_past_due, delinquency_bucket)
 SELECT md5('plan' || u.id)::uuid, u.id, %(product)s, 'original', 'B' || u.id, 'bench', 300.00, 3, 'flat_fee',
-       0.005, 0.0005, 3, 'waive_future_fees', 0, 4.50, 8.98, %(purchase)s, %(today)s, 'active', now(), now()
+       0.005, 0.0005, 3, 'waive_future_fees', 0, 4.50, 8.98, %(purchase)s, %(today)s, 'active', now(), now(),
+       0, 'M0'
 FROM accounts_user u WHERE u.phone LIKE '+86139%%';
 
 INSERT INTO installments_installment (plan_id, sequence, due_date, principal_due, fee_due, penalty_due,

@@ -2,8 +2,9 @@
 
 Order (DESIGN.md, Money): installments oldest first; inside each, penalty -> fee -> principal. What is
 beyond the amount due now pays the following installments in order (prepayment). Where the plan's
-prepayment policy waives the fees of periods that have not started, such an installment takes principal
-only, and its fee is waived once its principal is fully paid. Allocation never invents or loses a fen:
+prepayment policy waives the fees of periods that have not started, such an installment takes only its
+early-repayment fee (zero, or a rate x its principal) and principal, and the rest of its fee is waived
+once it is fully paid. Allocation never invents or loses a fen:
 the splits sum exactly to the amount, and an amount above what can be paid is refused.
 """
 
@@ -37,13 +38,19 @@ class Due:
     penalty: Decimal
     fee: Decimal
     principal: Decimal
-    # True for an installment whose period has not started: its fee is waived when prepaid in full.
+    # True for an installment whose period has not started: prepaid in full, it owes only
+    # ``fee_if_prepaid`` of its fee (nothing, or an early-repayment fee) and the rest is waived.
     fee_waivable: bool = False
+    fee_if_prepaid: Decimal = ZERO
+
+    @property
+    def prepaid_fee(self) -> Decimal:
+        return min(self.fee, self.fee_if_prepaid)
 
     @property
     def payable(self) -> Decimal:
-        """What paying this installment off costs now (its fee is not owed when waivable)."""
-        return self.penalty + self.principal + (ZERO if self.fee_waivable else self.fee)
+        """What paying this installment off costs now."""
+        return self.penalty + self.principal + (self.prepaid_fee if self.fee_waivable else self.fee)
 
     @property
     def total(self) -> Decimal:
@@ -97,7 +104,7 @@ def allocate(amount: Decimal, dues: Sequence[Due]) -> AllocationResult:
     prior_cleared = True  # every earlier installment is fully paid by this payment
     for due in ordered:
         components = (
-            (("penalty", due.penalty), ("principal", due.principal))
+            (("penalty", due.penalty), ("fee", due.prepaid_fee), ("principal", due.principal))
             if due.fee_waivable
             else (("penalty", due.penalty), ("fee", due.fee), ("principal", due.principal))
         )
@@ -110,8 +117,8 @@ def allocate(amount: Decimal, dues: Sequence[Due]) -> AllocationResult:
                 splits.append(Split(due.installment_id, component, paid))
                 left -= paid
             cleared = cleared and paid == open_amount
-        if due.fee_waivable and due.fee > 0 and prior_cleared and cleared:
-            waivers.append(Waiver(due.installment_id, "fee", due.fee))
+        if due.fee_waivable and due.fee > due.prepaid_fee and prior_cleared and cleared:
+            waivers.append(Waiver(due.installment_id, "fee", due.fee - due.prepaid_fee))
         prior_cleared = prior_cleared and cleared
         if left <= 0 and not prior_cleared:
             break

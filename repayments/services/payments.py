@@ -31,6 +31,7 @@ from installments.models import (
     PlanStatus,
     PrepaymentFeePolicy,
 )
+from installments.schedules import quantize_money
 from installments.services import parse_money
 from notifications.services import notification_create
 from repayments.allocation import Due, OverpaymentError, allocate, payable_total
@@ -58,12 +59,12 @@ PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 
 
 def plan_dues(plan: InstallmentPlan, installments: list[Installment], *, today: date) -> list[Due]:
-    """Open installments as allocation input. Under the waive policy, periods after the current one
-    (the first not yet due) have their fee waived when prepaid."""
-    waive = plan.prepayment_fee_policy in (
-        PrepaymentFeePolicy.WAIVE_FUTURE_FEES,
-        PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL,
-    )
+    """Open installments as allocation input, with the plan's prepayment policy applied to periods after
+    the current one (the first not yet due): ``waive_future_fees`` waives their fee when prepaid,
+    ``percent_of_principal`` replaces it by an early-repayment fee of the plan's rate x the principal
+    prepaid (never more than the period's own fee), ``charge_remaining_fees`` keeps every fee."""
+    policy = plan.prepayment_fee_policy
+    waive = policy in (PrepaymentFeePolicy.WAIVE_FUTURE_FEES, PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL)
     dues = []
     current_seen = False
     for inst in sorted(installments, key=lambda i: i.sequence):
@@ -73,6 +74,10 @@ def plan_dues(plan: InstallmentPlan, installments: list[Installment], *, today: 
         waivable = waive and future and current_seen
         if future:
             current_seen = True
+        principal = inst.principal_due - inst.principal_paid - inst.principal_waived
+        fee_if_prepaid = ZERO
+        if waivable and policy == PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL:
+            fee_if_prepaid = quantize_money(plan.prepayment_fee_rate * principal)
         dues.append(
             Due(
                 installment_id=inst.pk,
@@ -80,8 +85,9 @@ def plan_dues(plan: InstallmentPlan, installments: list[Installment], *, today: 
                 due_date=inst.due_date,
                 penalty=inst.penalty_due - inst.penalty_paid - inst.penalty_waived,
                 fee=inst.fee_due - inst.fee_paid - inst.fee_waived,
-                principal=inst.principal_due - inst.principal_paid - inst.principal_waived,
+                principal=principal,
                 fee_waivable=waivable,
+                fee_if_prepaid=fee_if_prepaid,
             )
         )
     return dues

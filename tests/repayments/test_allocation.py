@@ -30,6 +30,7 @@ def schedules(draw) -> list[Due]:
             fee=draw(cents),
             principal=draw(cents),
             fee_waivable=i > waivable_from,
+            fee_if_prepaid=draw(cents) if draw(st.booleans()) else D("0.00"),
         )
         for i in range(1, count + 1)
     ]
@@ -138,3 +139,19 @@ def test_paying_everything_clears_every_installment(dues: list[Due]) -> None:
                 D("0"),
             )
             assert paid + waived.get((due.installment_id, component), D("0")) == getattr(due, component)
+
+
+def test_early_repayment_fee_replaces_the_fee_of_a_prepaid_period() -> None:
+    dues = [
+        _due(1, "0", "6.00", "100.00"),
+        Due(2, 2, START + timedelta(days=60), D("0"), D("6.00"), D("100.00"), True, D("1.00")),
+    ]
+    assert payable_total(dues) == D("207.00")
+    result = allocate(D("207.00"), dues)
+    assert [(s.installment_id, s.component, s.amount) for s in result.splits] == [
+        (1, "fee", D("6.00")),
+        (1, "principal", D("100.00")),
+        (2, "fee", D("1.00")),
+        (2, "principal", D("100.00")),
+    ]
+    assert [(w.installment_id, w.component, w.amount) for w in result.waivers] == [(2, "fee", D("5.00"))]

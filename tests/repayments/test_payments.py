@@ -346,3 +346,26 @@ def test_real_worker_reconciles_a_timed_out_payment(customer, card, current_plan
         assert reconcile_repayments.delay().get(timeout=30) == 1
     repayment.refresh_from_db()
     assert repayment.status == RepaymentStatus.SUCCEEDED
+
+
+def test_percent_of_principal_policy_charges_an_early_repayment_fee(customer, card, flat_product) -> None:
+    from installments.services import plan_create
+
+    flat_product.prepayment_fee_policy = "percent_of_principal"
+    flat_product.prepayment_fee_rate = D("0.01")
+    flat_product.save()
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal="1200.00",
+        tenor=12,
+        purchase_date=timezone.localdate() - timedelta(days=5),
+    )
+    # The current period's fee (6.00) is owed; each later period owes 1% of its 100.00 instead of 6.00.
+    assert plan_balance(plan).payoff == D("1217.00")
+    pay(customer, plan, card, mode="payoff")
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.PAID_OFF
+    installments = list(plan.installments.order_by("sequence"))
+    assert sum(i.fee_paid for i in installments) == D("17.00")
+    assert sum(i.fee_waived for i in installments) == D("55.00")
