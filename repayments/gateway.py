@@ -59,7 +59,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.module_loading import import_string
 
@@ -355,6 +355,8 @@ class SimulatedGateway:
         """One short transaction. Returns the result, whether this call recorded it (False: a replay of
         the key, nothing charged again) and whether the card is the always-timing-out one."""
         stored_token = _stored_token(token)
+        if connection.vendor == "postgresql":
+            return self._charge_in_one_statement(token, stored_token, amount, key, soft_failure)
         with transaction.atomic():
             seen = _charge_row(key)
             if seen is not None:
@@ -388,6 +390,65 @@ class SimulatedGateway:
                 account.closed = account.closed or account.single_use
                 account.save(update_fields=["balance", "closed"])
         return _result(row), True, account is not None and account.behaviour == "timeout"
+
+    # The same decision as ``_decide`` and the same bookkeeping as the ORM path above, in one round trip:
+    # lock the account, decide, record the charge (the first key wins), move the money. The ORM path
+    # takes five; this one keeps the simulated bank from being the slowest part of a debit run
+    # (docs/performance.md: 391 -> 716 debits/s).
+    _CHARGE_SQL = """
+        WITH acct AS (
+            SELECT balance, closed, behaviour FROM repayments_simulatedcardaccount
+            WHERE token = %(token)s FOR UPDATE
+        ), decided AS (
+            SELECT CASE
+                WHEN NOT EXISTS (SELECT 1 FROM acct) THEN 'declined'
+                WHEN (SELECT closed FROM acct) OR (SELECT behaviour FROM acct) = 'decline' THEN 'declined'
+                WHEN (SELECT behaviour FROM acct) = 'insufficient' THEN 'insufficient_funds'
+                WHEN (SELECT behaviour FROM acct) = 'soft_fail' OR %(soft)s THEN 'failed'
+                WHEN (SELECT balance FROM acct) < %(amount)s THEN 'insufficient_funds'
+                ELSE 'succeeded' END AS status
+        ), ins AS (
+            INSERT INTO repayments_simulatedcharge
+                (idempotency_key, reference, token, amount, status, refunded, created_at)
+            SELECT %(key)s, %(reference)s, %(stored_token)s, %(amount)s, status, 0, now() FROM decided
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING id, status
+        ), upd AS (
+            UPDATE repayments_simulatedcardaccount AS a
+            SET balance = a.balance - %(amount)s, closed = a.closed OR a.single_use
+            FROM ins WHERE a.token = %(token)s AND ins.status = 'succeeded'
+            RETURNING a.id
+        )
+        SELECT (SELECT status FROM ins), (SELECT behaviour FROM acct), (SELECT count(*) FROM upd)
+    """
+
+    def _charge_in_one_statement(
+        self, token: str, stored_token: str, amount: Decimal, key: str, soft_failure: bool
+    ) -> tuple[ChargeResult, bool, bool]:
+        reference = f"ch_{secrets.token_hex(12)}"
+        params = {
+            "token": token,
+            "stored_token": stored_token,
+            "amount": amount,
+            "key": key,
+            "reference": reference,
+            "soft": soft_failure,
+        }
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(self._CHARGE_SQL, params)
+            status, behaviour, _moved = cursor.fetchone()
+        if status is None:  # the key was seen before: the first result stands
+            seen = _charge_row(key)
+            return self._replay(seen, stored_token, amount), False, False
+        charged = ChargeStatus(status)
+        result = ChargeResult(
+            status=charged,
+            reference=reference,
+            amount=amount,
+            idempotency_key=key,
+            message=_MESSAGES[charged],
+        )
+        return result, True, behaviour == "timeout"
 
     @staticmethod
     def _replay(seen: SimulatedCharge, stored_token: str, amount: Decimal) -> ChargeResult:

@@ -317,6 +317,10 @@ def test_same_key_with_other_parameters_is_refused() -> None:
 def test_the_loser_of_a_race_on_the_key_gets_the_winners_result(monkeypatch) -> None:
     """Two calls that both found no charge for the key: the second insert hits the unique key, and its
     savepoint must leave the transaction usable so it can answer with the first result."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL charges in one statement (ON CONFLICT); the threaded tests cover its race")
     token = _tokenize()
     gateway = SimulatedGateway()
     winner = gateway.charge(token=token, amount=D("8.00"), idempotency_key="race")
