@@ -25,6 +25,9 @@ from accounts.models import User
 from config.db import bulk_update_fast
 from config.errors import ApplicationError
 from installments.models import (
+    CreditEvent,
+    CreditEventKind,
+    DelinquencyBucket,
     Installment,
     InstallmentPlan,
     InstallmentStatus,
@@ -363,6 +366,7 @@ class Posting:
     installments: dict[int, Installment] = field(default_factory=dict)
     allocations: list[Allocation] = field(default_factory=list)
     plans: dict[int, InstallmentPlan] = field(default_factory=dict)
+    credit_events: list[CreditEvent] = field(default_factory=list)
 
     def write(self) -> None:
         if self.installments:
@@ -373,7 +377,11 @@ class Posting:
         if self.allocations:
             Allocation.objects.bulk_create(self.allocations, batch_size=1000)
         if self.plans:
-            bulk_update_fast(list(self.plans.values()), ["status", "updated_at"])
+            bulk_update_fast(
+                list(self.plans.values()), ["status", "updated_at", "days_past_due", "delinquency_bucket"]
+            )
+        if self.credit_events:
+            CreditEvent.objects.bulk_create(self.credit_events, ignore_conflicts=True)
 
 
 def allocate_in_memory(
@@ -430,6 +438,20 @@ def allocate_in_memory(
         plan.status = status
         plan.updated_at = now
         posting.plans[plan.pk] = plan
+        if status == PlanStatus.PAID_OFF and plan.delinquency_bucket != DelinquencyBucket.M0:
+            # The sweep leaves paid-off plans alone, so the cure of a late plan paid in full is written here.
+            posting.credit_events.append(
+                CreditEvent(
+                    customer_id=plan.customer_id,
+                    plan=plan,
+                    kind=CreditEventKind.CURED,
+                    from_bucket=plan.delinquency_bucket,
+                    to_bucket=DelinquencyBucket.M0,
+                    business_date=today,
+                )
+            )
+            plan.delinquency_bucket = DelinquencyBucket.M0
+            plan.days_past_due = 0
     return amount - applied
 
 

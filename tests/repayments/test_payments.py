@@ -369,3 +369,18 @@ def test_percent_of_principal_policy_charges_an_early_repayment_fee(customer, ca
     installments = list(plan.installments.order_by("sequence"))
     assert sum(i.fee_paid for i in installments) == D("17.00")
     assert sum(i.fee_waived for i in installments) == D("55.00")
+
+
+def test_paying_off_a_late_plan_cures_its_record(customer, card, overdue_plan) -> None:
+    from installments.models import CreditEvent
+    from installments.services import overdue_sweep
+
+    overdue_sweep(as_of=timezone.localdate())
+    overdue_plan.refresh_from_db()
+    assert overdue_plan.delinquency_bucket != "M0" and overdue_plan.days_past_due > 0
+    pay(customer, overdue_plan, card, mode="payoff")
+    overdue_plan.refresh_from_db()
+    assert overdue_plan.status == PlanStatus.PAID_OFF
+    assert (overdue_plan.delinquency_bucket, overdue_plan.days_past_due) == ("M0", 0)
+    cured = CreditEvent.objects.get(plan=overdue_plan, kind="cured")
+    assert cured.to_bucket == "M0" and cured.business_date == timezone.localdate()
