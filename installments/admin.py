@@ -53,7 +53,15 @@ class InstallmentProductAdmin(admin.ModelAdmin):
         (_("Late payment"), {"fields": ("penalty_daily_rate", "grace_days")}),
         (
             _("Prepayment and cards"),
-            {"fields": ("prepayment_fee_policy", "prepayment_fee_rate", "allow_credit_cards")},
+            {
+                "fields": (
+                    "prepayment_fee_policy",
+                    "prepayment_fee_rate",
+                    "allow_credit_cards",
+                    "autodebit_slots_per_day",
+                    "autodebit_retry_in_grace",
+                )
+            },
         ),
         (
             _("Re-installment (二次分期)"),

@@ -86,6 +86,14 @@ class InstallmentProduct(models.Model):
     )
     prepayment_fee_rate = rate_field(_("prepayment fee rate"), default=ZERO)
     allow_credit_cards = models.BooleanField(_("credit cards allowed for repayment"), default=False)
+    # Auto-debit retry policy (自动扣款): how many of the day's debit slots (AUTODEBIT_SLOTS) a due date
+    # uses, and whether the plan is retried once a day during its grace days.
+    autodebit_slots_per_day = models.PositiveSmallIntegerField(
+        _("auto-debit: attempts on the due date"), default=3, validators=[MinValueValidator(1)]
+    )
+    autodebit_retry_in_grace = models.BooleanField(
+        _("auto-debit: retry daily during grace days"), default=True
+    )
     # Re-installment (二次分期) rules, used by the secondary-plan flow.
     reinstallment_allowed = models.BooleanField(_("re-installment allowed"), default=True)
     reinstallment_max_times = models.PositiveSmallIntegerField(

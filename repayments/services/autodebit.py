@@ -162,12 +162,14 @@ def debit_run_plan(*, business_date: date, slot: int) -> tuple[DebitRun, list[Ch
 
 
 def _attempt_number(plan: InstallmentPlan, trigger_due: date, business_date: date, slot: int) -> int | None:
-    """Slots on the due date are attempts 1..n; during the grace days the first slot retries once a day.
-    None: this slot does not debit the plan."""
+    """Slots on the due date are attempts 1..n (up to the product's ``autodebit_slots_per_day``); during
+    the grace days the first slot retries once a day (if the product says so). None: not this slot."""
+    product = plan.product
     if trigger_due == business_date:
-        return slot
+        return slot if slot <= product.autodebit_slots_per_day else None
     days_late = (business_date - trigger_due).days
-    if slot == 1 and settings.AUTODEBIT_RETRY_IN_GRACE and 0 < days_late <= plan.grace_days:
+    retry_in_grace = settings.AUTODEBIT_RETRY_IN_GRACE and product.autodebit_retry_in_grace
+    if slot == 1 and retry_in_grace and 0 < days_late <= plan.grace_days:
         return 1
     return None
 
@@ -182,6 +184,7 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         plans = list(
             InstallmentPlan.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=in_range)
+            .select_related("product")
             .order_by("id")
         )
         if not plans:

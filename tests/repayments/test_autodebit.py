@@ -330,3 +330,14 @@ def test_manual_payment_racing_an_autodebit_settles_the_installment_once(
         assert first.status == "paid" and first.principal_paid == D("100.00")
         assert plan.installments.get(sequence=2).principal_paid == D("0")
     assert list(ledger_breaches()) == []
+
+
+def test_retry_policy_is_per_product(customer, flat_product, card, due_today_plan, today) -> None:
+    flat_product.autodebit_slots_per_day = 1
+    flat_product.autodebit_retry_in_grace = False
+    flat_product.save()
+    simulator_set_balance(card.gateway_token, D("10.00"))
+    for day in (0, 1, 2):
+        for slot in (1, 2, 3):
+            debit_run_inline(business_date=today + timedelta(days=day), slot=slot)
+    assert list(DebitAttempt.objects.values_list("business_date", "attempt_number")) == [(today, 1)]
