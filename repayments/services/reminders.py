@@ -6,8 +6,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import DecimalField, F, Sum
 
 from installments.models import Installment, InstallmentStatus
+from installments.schedules import quantize_money
 from notifications.services import notification_create
 from repayments.services.payments import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
 
@@ -61,13 +63,15 @@ def reminders_send(*, business_date: date) -> int:
         .select_related("plan__customer")
         .order_by("plan_id", "due_date")
     )
+    late = list(late)
+    owed_by_plan = _overdue_owed({inst.plan_id for inst in late})
     seen_plans: set[int] = set()
-    for inst in late.iterator(chunk_size=2000):
+    for inst in late:
         plan = inst.plan
         if plan.pk in seen_plans:
             continue  # one reminder per plan per day, about its oldest late installment
         seen_plans.add(plan.pk)
-        owed = sum((i.outstanding for i in plan.installments.filter(status=InstallmentStatus.OVERDUE)), ZERO)
+        owed = owed_by_plan.get(plan.pk, ZERO)
         days = (business_date - inst.due_date).days
         notification_create(
             user=plan.customer,
@@ -77,3 +81,20 @@ def reminders_send(*, business_date: date) -> int:
         )
         written += 1
     return written
+
+
+def _overdue_owed(plan_ids: set[int]) -> dict[int, Decimal]:
+    """What each plan owes on its overdue installments, penalties included, in one aggregate query."""
+    if not plan_ids:
+        return {}
+    open_amount = (
+        F("principal_due") + F("fee_due") + F("penalty_due")
+        - F("principal_paid") - F("fee_paid") - F("penalty_paid")
+        - F("principal_waived") - F("fee_waived") - F("penalty_waived")
+    )  # fmt: skip
+    rows = (
+        Installment.objects.filter(plan_id__in=plan_ids, status=InstallmentStatus.OVERDUE)
+        .values("plan_id")
+        .annotate(owed=Sum(open_amount, output_field=DecimalField(max_digits=16, decimal_places=2)))
+    )
+    return {row["plan_id"]: quantize_money(Decimal(str(row["owed"]))) for row in rows}

@@ -198,7 +198,10 @@ def test_reminders_fire_on_their_days(customer, flat_product, card, today) -> No
     window = [d for d in expected if first_due - timedelta(days=4) <= d <= first_due + timedelta(days=31)]
     assert reminder_days == window
     assert first_due - timedelta(days=3) in window and first_due + timedelta(days=30) in window
+    first_late = Notification.objects.filter(template_code="overdue_reminder").order_by("id").first()
+    assert "¥106.00" in first_late.text  # what is owed on the overdue installment
     # Running a day again writes nothing new (deduped).
+
     count = Notification.objects.count()
     reminders_send(business_date=first_due - timedelta(days=3))
     assert Notification.objects.count() == count
