@@ -51,6 +51,13 @@ class PrepaymentFeePolicy(models.TextChoices):
     PERCENT_OF_PRINCIPAL = "percent_of_principal", _("a fee of a rate x the principal paid early")
 
 
+class ReinstallmentFeeTreatment(models.TextChoices):
+    """What happens to the source plan's unpaid fees when it is re-staged (二次分期)."""
+
+    WAIVE_FUTURE_FEES = "waive_future_fees", _("fees not yet due are waived; billed ones move over")
+    CAPITALIZE_FEES = "capitalize_fees", _("every unpaid fee moves into the new plan's principal")
+
+
 class InstallmentProduct(models.Model):
     """分期产品: the terms offered. Plans copy what they need of it when created."""
 
@@ -103,7 +110,17 @@ class InstallmentProduct(models.Model):
         _("re-installment: minimum outstanding principal"), default=Decimal("100.00")
     )
     reinstallment_tenors = models.JSONField(_("re-installment tenors"), default=default_reinstallment_tenors)
-    reinstallment_fee_rate = rate_field(_("re-installment fee rate"), default=Decimal("0.006000"))
+    reinstallment_fee_rate = rate_field(
+        _("re-installment fee rate"),
+        default=Decimal("0.006000"),
+        help_text=_("Secondary plans charge a flat fee per period: this fraction of their principal."),
+    )
+    reinstallment_fee_treatment = models.CharField(
+        _("re-installment: source plan's unpaid fees"),
+        max_length=24,
+        choices=ReinstallmentFeeTreatment.choices,
+        default=ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES,
+    )
     negotiated_max_tenor = models.PositiveSmallIntegerField(_("negotiated plan: maximum tenor"), default=36)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -250,7 +267,12 @@ class InstallmentPlan(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.description or self.merchant_order_ref or self.public_id} ({self.tenor})"
+        return f"{self.display_name} ({self.tenor})"
+
+    @property
+    def display_name(self) -> str:
+        """How SMS and pages name the plan: its description, else the order, else a short id."""
+        return self.description or self.merchant_order_ref or str(self.public_id)[:8]
 
 
 class InstallmentStatus(models.TextChoices):

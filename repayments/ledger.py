@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanKind, PlanStatus
+from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
 from repayments.models import Allocation, Repayment, RepaymentEvent, RepaymentStatus
 
 ZERO = Decimal("0.00")
@@ -42,6 +42,7 @@ def ledger_breaches() -> Iterator[str]:
     yield from _installments_match_allocations()
     yield from _installment_status()
     yield from _plan_totals()
+    yield from _restaged_balances()
     if settings.PAYMENT_GATEWAY == "simulated":
         yield from _gateway_charges_have_repayments()
 
@@ -150,7 +151,7 @@ def _installment_status() -> Iterator[str]:
 
 
 def _plan_totals() -> Iterator[str]:
-    plans = InstallmentPlan.objects.filter(kind=PlanKind.ORIGINAL).annotate(
+    plans = InstallmentPlan.objects.annotate(
         principal_sum=Coalesce(Sum("installments__principal_due"), Value(ZERO), output_field=MONEY),
         fee_sum=Coalesce(Sum("installments__fee_due"), Value(ZERO), output_field=MONEY),
         count=Count("installments"),
@@ -165,6 +166,43 @@ def _plan_totals() -> Iterator[str]:
             f"plan {p.public_id}: principal {p.principal} / fee {p.total_fee} / tenor {p.tenor} "
             f"but installments sum to {p.principal_sum} / {p.fee_sum} / {p.count}"
         )
+
+
+def _restaged_balances() -> Iterator[str]:
+    """Re-staging moves money, never makes or loses it: what a restructured plan left open on its
+    installments is exactly the principal of the one plan that took it over."""
+    open_amount = (
+        F("principal_due")
+        + F("fee_due")
+        + F("penalty_due")
+        - F("principal_paid")
+        - F("fee_paid")
+        - F("penalty_paid")
+        - F("principal_waived")
+        - F("fee_waived")
+        - F("penalty_waived")
+    )
+    left_open = (
+        Installment.objects.filter(plan=OuterRef("pk"), status=InstallmentStatus.RESTRUCTURED)
+        .values("plan")
+        .annotate(total=Sum(open_amount))
+        .values("total")
+    )
+    taken = (
+        InstallmentPlan.objects.filter(source_plan=OuterRef("pk"))
+        .values("source_plan")
+        .annotate(total=Sum("principal"), n=Count("id"))
+    )
+    plans = InstallmentPlan.objects.filter(status=PlanStatus.RESTRUCTURED).annotate(
+        left_open=Coalesce(Subquery(left_open, output_field=MONEY), Value(ZERO), output_field=MONEY),
+        taken=Coalesce(Subquery(taken.values("total"), output_field=MONEY), Value(ZERO), output_field=MONEY),
+        successors=Coalesce(Subquery(taken.values("n")), Value(0)),
+    )
+    for p in plans.iterator():
+        if p.successors != 1:
+            yield f"plan {p.public_id}: restructured with {p.successors} successor plans"
+        elif _q(p.left_open) != _q(p.taken):
+            yield f"plan {p.public_id}: left {_q(p.left_open)} open but its successor took {_q(p.taken)}"
 
 
 def _gateway_charges_have_repayments() -> Iterator[str]:

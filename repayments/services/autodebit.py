@@ -112,7 +112,7 @@ def _fallback_card(mandate: AutoDebitMandate, reason: str) -> BankCard | None:
 
 
 def _plan_name(plan: InstallmentPlan) -> str:
-    return plan.description or plan.merchant_order_ref or str(plan.public_id)[:8]
+    return plan.display_name
 
 
 # --- which plans a slot debits -----------------------------------------------------------------------

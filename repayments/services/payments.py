@@ -718,6 +718,13 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
         raise ApplicationError(
             "repayment_not_reversible", _("Only a succeeded repayment can be reversed."), status=409
         )
+    if repayment.plan.status == PlanStatus.RESTRUCTURED:
+        # Its balance moved to a new plan at re-staging; reopening the old installments would count it twice.
+        raise ApplicationError(
+            "plan_restructured",
+            _("This plan was re-staged; a payment made before that can no longer be reversed here."),
+            status=409,
+        )
     if repayment.channel != RepaymentChannel.STAFF:
         try:
             get_gateway().refund(

@@ -1,0 +1,211 @@
+"""Plans: quotes and creation of original purchases on installments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from config.errors import ApplicationError
+from installments.models import (
+    Installment,
+    InstallmentPlan,
+    InstallmentProduct,
+    InstallmentStatus,
+    PlanKind,
+    PlanStatus,
+)
+from installments.schedules import Schedule, ScheduleError, build_schedule
+
+
+@dataclass(frozen=True)
+class PlanQuote:
+    """What a plan would cost, shown before anything is written (and refused above the maximum APR)."""
+
+    product: InstallmentProduct
+    principal: Decimal
+    tenor: int
+    purchase_date: date
+    schedule: Schedule
+
+    @property
+    def apr_percent(self) -> Decimal:
+        return self.schedule.apr_percent
+
+    @property
+    def total_fee(self) -> Decimal:
+        return self.schedule.total_fee
+
+    @property
+    def total_repayment(self) -> Decimal:
+        return self.schedule.total_repayment
+
+    @property
+    def first_payment(self) -> Decimal:
+        return self.schedule.rows[0].total
+
+    @property
+    def first_due_date(self) -> date:
+        return self.schedule.rows[0].due_date
+
+
+def parse_money(value: object, *, field: str = "amount") -> Decimal:
+    """Accept a Decimal, an int or a numeric string with at most two decimals; never a float."""
+    if isinstance(value, float) or isinstance(value, bool):
+        raise ApplicationError(
+            "invalid_amount",
+            _("Amounts must be given as decimal strings."),
+            fields={field: _("Not a decimal.")},
+        )
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ApplicationError(
+            "invalid_amount", _("Enter an amount in yuan."), fields={field: _("Not a number.")}
+        ) from None
+    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ApplicationError(
+            "invalid_amount",
+            _("Amounts have at most two decimal places."),
+            fields={field: _("At most two decimal places.")},
+        )
+    return amount.quantize(Decimal("0.01"))
+
+
+def plan_quote(
+    *,
+    product: InstallmentProduct,
+    principal: Decimal | str | int,
+    tenor: int,
+    purchase_date: date | None = None,
+) -> PlanQuote:
+    """Validate the request against the product and build its schedule. Writes nothing."""
+    amount = parse_money(principal, field="principal")
+    purchase_date = purchase_date or timezone.localdate()
+    if not product.is_active:
+        raise ApplicationError("product_inactive", _("This product is no longer offered."))
+    if tenor not in product.tenors:
+        raise ApplicationError(
+            "tenor_not_offered",
+            _("%(tenor)s periods is not offered; choose one of %(tenors)s.")
+            % {"tenor": tenor, "tenors": ", ".join(str(t) for t in product.tenors)},
+            fields={"tenor": _("Not offered by this product.")},
+        )
+    if amount <= 0:
+        raise ApplicationError(
+            "invalid_amount",
+            _("The principal must be positive."),
+            fields={"principal": _("Must be positive.")},
+        )
+    if amount < product.min_principal:
+        raise ApplicationError(
+            "principal_below_minimum",
+            _("The minimum amount for this product is %(min)s.") % {"min": product.min_principal},
+            fields={"principal": _("Below the minimum.")},
+        )
+    if amount > product.max_principal:
+        raise ApplicationError(
+            "principal_above_maximum",
+            _("The maximum amount for this product is %(max)s.") % {"max": product.max_principal},
+            fields={"principal": _("Above the maximum.")},
+        )
+    try:
+        schedule = build_schedule(
+            fee_method=product.fee_method,
+            principal=amount,
+            tenor=tenor,
+            rate=product.fee_rate,
+            purchase_date=purchase_date,
+        )
+    except ScheduleError as exc:
+        raise ApplicationError("invalid_terms", str(exc)) from exc
+    if schedule.apr_percent > product.max_apr_percent:
+        raise ApplicationError(
+            "apr_above_maximum",
+            _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
+            % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
+        )
+    return PlanQuote(
+        product=product,
+        principal=amount,
+        tenor=tenor,
+        purchase_date=purchase_date,
+        schedule=schedule,
+    )
+
+
+def plan_create(
+    *,
+    customer: User,
+    product: InstallmentProduct,
+    principal: Decimal | str | int,
+    tenor: int,
+    purchase_date: date | None = None,
+    merchant_order_ref: str = "",
+    description: str = "",
+) -> InstallmentPlan:
+    """Create a plan and all its installments in one transaction: no plan is ever half-written."""
+    if not customer.is_active:
+        raise ApplicationError("customer_inactive", _("This account is disabled."))
+    purchase_date = purchase_date or timezone.localdate()
+    if purchase_date > timezone.localdate():
+        raise ApplicationError(
+            "purchase_date_in_future",
+            _("The purchase date cannot be in the future."),
+            fields={"purchase_date": _("In the future.")},
+        )
+    quote = plan_quote(product=product, principal=principal, tenor=tenor, purchase_date=purchase_date)
+    merchant_order_ref = merchant_order_ref.strip()
+    try:
+        with transaction.atomic():
+            plan = InstallmentPlan.objects.create(
+                customer=customer,
+                product=product,
+                kind=PlanKind.ORIGINAL,
+                merchant_order_ref=merchant_order_ref,
+                description=description.strip(),
+                principal=quote.principal,
+                tenor=tenor,
+                fee_method=product.fee_method,
+                fee_rate=product.fee_rate,
+                penalty_daily_rate=product.penalty_daily_rate,
+                grace_days=product.grace_days,
+                prepayment_fee_policy=product.prepayment_fee_policy,
+                prepayment_fee_rate=product.prepayment_fee_rate,
+                total_fee=quote.total_fee,
+                apr_percent=quote.apr_percent,
+                purchase_date=purchase_date,
+                first_due_date=quote.first_due_date,
+                status=PlanStatus.ACTIVE,
+            )
+            Installment.objects.bulk_create(
+                Installment(
+                    plan=plan,
+                    sequence=row.sequence,
+                    due_date=row.due_date,
+                    principal_due=row.principal,
+                    fee_due=row.fee,
+                    status=InstallmentStatus.PENDING,
+                )
+                for row in quote.schedule.rows
+            )
+    except IntegrityError as exc:
+        if (
+            merchant_order_ref
+            and InstallmentPlan.objects.filter(
+                customer=customer, kind=PlanKind.ORIGINAL, merchant_order_ref=merchant_order_ref
+            ).exists()
+        ):
+            raise ApplicationError(
+                "duplicate_merchant_order",
+                _("Order %(ref)s is already paid by installments.") % {"ref": merchant_order_ref},
+                fields={"merchant_order_ref": _("Already financed.")},
+                status=409,
+            ) from exc
+        raise
+    return plan

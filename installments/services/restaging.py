@@ -1,0 +1,440 @@
+"""Re-staging (二次分期): what is left of a plan becomes a new, longer plan, the old and new together.
+
+Self-service re-staging (``plan_restage``) and a negotiated plan's acceptance (``negotiation`` module) share
+``restage_locked``: one place moves the balance, so the two can never disagree on what moved. Money already
+paid stays on the source plan's installments; what is unpaid becomes ``restructured`` there and is the new
+plan's principal, less whatever the rules waive. So for every restructured plan:
+
+    outstanding before = new plan's principal + waived at re-staging
+
+and ``check_ledger`` verifies it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from config.errors import ApplicationError
+from installments.models import (
+    ZERO,
+    CreditEvent,
+    CreditEventKind,
+    DelinquencyBucket,
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+    PlanKind,
+    PlanStatus,
+    ReinstallmentFeeTreatment,
+)
+from installments.schedules import FeeMethod, Schedule, ScheduleError, build_schedule
+from installments.signals import plan_restaged, plan_restaging
+from notifications.services import notification_create
+
+OPEN_INSTALLMENT_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
+RESTAGEABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a plan cannot be re-staged: a stable code for clients and a sentence for people."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RestageBalance:
+    """What is unpaid on the source plan and how it moves (amounts in yuan)."""
+
+    principal: Decimal  # unpaid principal
+    fees: Decimal  # unpaid fees, billed and not yet billed
+    penalties: Decimal  # unpaid penalties
+    waived_fees: Decimal  # fees of periods not yet due, waived under WAIVE_FUTURE_FEES
+    waived_penalties: Decimal = ZERO  # penalties a negotiated offer waives
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.principal + self.fees + self.penalties
+
+    @property
+    def waived(self) -> Decimal:
+        return self.waived_fees + self.waived_penalties
+
+    @property
+    def new_principal(self) -> Decimal:
+        return self.outstanding - self.waived
+
+
+@dataclass(frozen=True)
+class CurrentPlanSummary:
+    """Keeping the current plan, for the comparison a quote shows next to each option."""
+
+    next_payment: Decimal
+    remaining_installments: int
+    total_cost: Decimal  # everything still to pay, fees and penalties included
+    end_date: date | None
+
+
+@dataclass(frozen=True)
+class RestageOption:
+    tenor: int
+    schedule: Schedule
+    available: bool
+    reason: str = ""  # why not, when unavailable (e.g. above the maximum APR)
+
+    @property
+    def monthly_payment(self) -> Decimal:
+        return self.schedule.rows[0].total
+
+    @property
+    def total_fee(self) -> Decimal:
+        return self.schedule.total_fee
+
+    @property
+    def total_cost(self) -> Decimal:
+        return self.schedule.total_repayment
+
+    @property
+    def apr_percent(self) -> Decimal:
+        return self.schedule.apr_percent
+
+    @property
+    def end_date(self) -> date:
+        return self.schedule.rows[-1].due_date
+
+
+@dataclass(frozen=True)
+class RestageQuote:
+    plan: InstallmentPlan
+    balance: RestageBalance
+    current: CurrentPlanSummary
+    options: list[RestageOption] = field(default_factory=list)
+
+
+# --- reads ---------------------------------------------------------------------------------------------
+
+
+def _open_installments(plan: InstallmentPlan) -> list[Installment]:
+    return [
+        i
+        for i in plan.installments.order_by("sequence")
+        if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
+    ]
+
+
+def restage_balance(
+    installments: list[Installment],
+    *,
+    today: date,
+    fee_treatment: str,
+    penalty_waiver: Decimal = ZERO,
+) -> RestageBalance:
+    """Split what is unpaid into what moves and what is waived. ``penalty_waiver`` is capped by the
+    penalties actually unpaid (an offer never waives money that is not owed)."""
+    principal = fees = penalties = waived_fees = ZERO
+    for inst in installments:
+        principal += inst.principal_outstanding
+        fee = inst.fee_due - inst.fee_paid - inst.fee_waived
+        fees += fee
+        penalties += inst.penalty_due - inst.penalty_paid - inst.penalty_waived
+        if fee_treatment == ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES and inst.due_date > today:
+            waived_fees += fee
+    return RestageBalance(
+        principal=principal,
+        fees=fees,
+        penalties=penalties,
+        waived_fees=waived_fees,
+        waived_penalties=min(max(penalty_waiver, ZERO), penalties),
+    )
+
+
+def _current_summary(installments: list[Installment]) -> CurrentPlanSummary:
+    if not installments:
+        return CurrentPlanSummary(ZERO, 0, ZERO, None)
+    return CurrentPlanSummary(
+        next_payment=installments[0].outstanding,
+        remaining_installments=len(installments),
+        total_cost=sum((i.outstanding for i in installments), ZERO),
+        end_date=installments[-1].due_date,
+    )
+
+
+def _restage_count(plan: InstallmentPlan) -> int:
+    """How many times the money on this plan has been re-staged already (length of its source chain)."""
+    count, current = 0, plan
+    while current.source_plan_id is not None:
+        count += 1
+        current = InstallmentPlan.objects.only("id", "source_plan_id").get(pk=current.source_plan_id)
+    return count
+
+
+def restage_refusals(
+    plan: InstallmentPlan, *, today: date | None = None, installments: list[Installment] | None = None
+) -> list[Refusal]:
+    """Every reason this plan cannot be re-staged by its customer today; empty when it can."""
+    today = today or timezone.localdate()
+    product = plan.product
+    installments = _open_installments(plan) if installments is None else installments
+    refusals: list[Refusal] = []
+    if not product.reinstallment_allowed:
+        refusals.append(
+            Refusal("reinstallment_not_offered", _("This product does not offer secondary installments."))
+        )
+    if plan.status not in RESTAGEABLE_PLAN_STATUSES:
+        refusals.append(Refusal("plan_not_active", _("Only an active plan can be re-staged.")))
+    late = [i for i in installments if (today - i.due_date).days > plan.grace_days]
+    if late:
+        refusals.append(
+            Refusal(
+                "overdue_beyond_grace",
+                _(
+                    "Installment %(seq)s is %(days)s days overdue. Repay what is overdue first, "
+                    "or apply for a negotiated plan (协商还款)."
+                )
+                % {"seq": late[0].sequence, "days": (today - late[0].due_date).days},
+            )
+        )
+    if _restage_count(plan) >= product.reinstallment_max_times:
+        refusals.append(
+            Refusal(
+                "restage_limit_reached",
+                _("This money has already been re-staged %(n)s time(s), the most this product allows.")
+                % {"n": product.reinstallment_max_times},
+            )
+        )
+    principal = sum((i.principal_outstanding for i in installments), ZERO)
+    if principal < product.reinstallment_min_principal:
+        refusals.append(
+            Refusal(
+                "principal_below_minimum",
+                _("At least ¥%(min)s of principal must be left to re-stage; this plan has ¥%(left)s.")
+                % {"min": product.reinstallment_min_principal, "left": principal},
+            )
+        )
+    return refusals
+
+
+def restage_schedule(
+    *,
+    principal: Decimal,
+    tenor: int,
+    fee_rate: Decimal,
+    start: date,
+    first_due_date: date | None = None,
+) -> Schedule:
+    """Secondary and negotiated plans charge a flat fee per period on the moved principal."""
+    try:
+        return build_schedule(
+            fee_method=FeeMethod.FLAT_FEE,
+            principal=principal,
+            tenor=tenor,
+            rate=fee_rate,
+            purchase_date=start,
+            first_due_date=first_due_date,
+        )
+    except ScheduleError as exc:
+        raise ApplicationError("invalid_terms", str(exc)) from exc
+
+
+def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> RestageQuote:
+    """Every tenor the product offers for re-staging, next to keeping the plan. Writes nothing.
+
+    Refused with the first reason when the plan is not eligible; a tenor above the maximum APR is listed
+    as unavailable with its reason, so the customer sees why it is missing.
+    """
+    today = today or timezone.localdate()
+    installments = _open_installments(plan)
+    refusals = restage_refusals(plan, today=today, installments=installments)
+    if refusals:
+        raise ApplicationError(refusals[0].code, refusals[0].message, status=422)
+    product = plan.product
+    balance = restage_balance(installments, today=today, fee_treatment=product.reinstallment_fee_treatment)
+    options = []
+    for tenor in sorted(product.reinstallment_tenors):
+        schedule = restage_schedule(
+            principal=balance.new_principal, tenor=tenor, fee_rate=product.reinstallment_fee_rate, start=today
+        )
+        over = schedule.apr_percent > product.max_apr_percent
+        options.append(
+            RestageOption(
+                tenor=tenor,
+                schedule=schedule,
+                available=not over,
+                reason=(
+                    _("The annualized rate %(apr)s%% is above the maximum of %(max)s%%.")
+                    % {"apr": schedule.apr_percent, "max": product.max_apr_percent}
+                    if over
+                    else ""
+                ),
+            )
+        )
+    return RestageQuote(plan=plan, balance=balance, current=_current_summary(installments), options=options)
+
+
+# --- writes --------------------------------------------------------------------------------------------
+
+
+def lock_plan(plan_id: int) -> tuple[InstallmentPlan, list[Installment]]:
+    """Lock in DESIGN.md's order: the plan row, then its installments by sequence."""
+    plan = InstallmentPlan.objects.select_for_update().select_related("product", "customer").get(pk=plan_id)
+    installments = list(Installment.objects.select_for_update().filter(plan=plan).order_by("sequence"))
+    return plan, installments
+
+
+def restage_locked(
+    *,
+    plan: InstallmentPlan,
+    installments: list[Installment],
+    kind: str,
+    tenor: int,
+    fee_rate: Decimal,
+    today: date,
+    balance: RestageBalance,
+    first_due_date: date | None = None,
+) -> InstallmentPlan:
+    """Close the source plan's unpaid installments and open the new plan. Call inside an atomic block,
+    with ``plan`` and ``installments`` locked by ``lock_plan``; everything here commits together."""
+    plan_restaging.send(sender=InstallmentPlan, plan=plan)
+    if balance.new_principal <= 0:
+        raise ApplicationError(
+            "nothing_to_restage", _("Nothing is left to re-stage on this plan."), status=409
+        )
+    schedule = restage_schedule(
+        principal=balance.new_principal,
+        tenor=tenor,
+        fee_rate=fee_rate,
+        start=today,
+        first_due_date=first_due_date,
+    )
+    fee_waiver = balance.waived_fees > 0
+    penalty_left = balance.waived_penalties
+    changed = []
+    for inst in installments:
+        if inst.status not in OPEN_INSTALLMENT_STATUSES or inst.outstanding <= 0:
+            continue
+        if fee_waiver and inst.due_date > today:
+            inst.fee_waived = inst.fee_due - inst.fee_paid
+        if penalty_left > 0:
+            take = min(penalty_left, inst.penalty_due - inst.penalty_paid - inst.penalty_waived)
+            inst.penalty_waived += take
+            penalty_left -= take
+        inst.status = InstallmentStatus.RESTRUCTURED
+        changed.append(inst)
+    Installment.objects.bulk_update(changed, ["fee_waived", "penalty_waived", "status"])
+    old_bucket = plan.delinquency_bucket
+    plan.status = PlanStatus.RESTRUCTURED
+    plan.days_past_due = 0
+    plan.delinquency_bucket = DelinquencyBucket.M0
+    plan.save(update_fields=["status", "days_past_due", "delinquency_bucket", "updated_at"])
+    product = plan.product
+    new_plan = InstallmentPlan.objects.create(
+        customer=plan.customer,
+        product=product,
+        kind=kind,
+        source_plan=plan,
+        description=_restaged_name(plan, kind),
+        principal=balance.new_principal,
+        tenor=tenor,
+        fee_method=FeeMethod.FLAT_FEE.value,
+        fee_rate=fee_rate,
+        penalty_daily_rate=product.penalty_daily_rate,
+        grace_days=product.grace_days,
+        prepayment_fee_policy=product.prepayment_fee_policy,
+        prepayment_fee_rate=product.prepayment_fee_rate,
+        total_fee=schedule.total_fee,
+        apr_percent=schedule.apr_percent,
+        purchase_date=today,
+        first_due_date=schedule.rows[0].due_date,
+        status=PlanStatus.ACTIVE,
+    )
+    Installment.objects.bulk_create(
+        Installment(
+            plan=new_plan,
+            sequence=row.sequence,
+            due_date=row.due_date,
+            principal_due=row.principal,
+            fee_due=row.fee,
+            status=InstallmentStatus.PENDING,
+        )
+        for row in schedule.rows
+    )
+    CreditEvent.objects.create(
+        customer=plan.customer,
+        plan=plan,
+        kind=CreditEventKind.RESTRUCTURED,
+        from_bucket=old_bucket,
+        to_bucket=DelinquencyBucket.M0,
+        business_date=today,
+    )
+    plan_restaged.send(sender=InstallmentPlan, source=plan, plan=new_plan)
+    notification_create(
+        user=plan.customer,
+        code="reinstallment_approved",
+        context={
+            "plan": plan.display_name,
+            "tenor": tenor,
+            "amount": schedule.rows[0].total,
+            "first_due": schedule.rows[0].due_date,
+        },
+        dedupe_key=f"reinstallment_approved:{new_plan.public_id}",
+    )
+    return new_plan
+
+
+def _restaged_name(plan: InstallmentPlan, kind: str) -> str:
+    label = _("negotiated") if kind == PlanKind.NEGOTIATED else _("secondary")
+    return f"{plan.display_name} · {label}"[:200]
+
+
+def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None = None) -> InstallmentPlan:
+    """二次分期, self-service: re-check eligibility under the locks, then move the balance in one
+    transaction. Only the plan's own customer can do it; anyone else gets "no such plan"."""
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        if not InstallmentPlan.objects.filter(pk=plan_id, customer=customer).exists():
+            raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+        plan, installments = lock_plan(plan_id)
+        product = plan.product
+        if tenor not in product.reinstallment_tenors:
+            raise ApplicationError(
+                "tenor_not_offered",
+                _("%(tenor)s periods is not offered; choose one of %(tenors)s.")
+                % {"tenor": tenor, "tenors": ", ".join(str(t) for t in sorted(product.reinstallment_tenors))},
+                fields={"tenor": _("Not offered for secondary installments.")},
+            )
+        open_installments = [
+            i for i in installments if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
+        ]
+        refusals = restage_refusals(plan, today=today, installments=open_installments)
+        if refusals:
+            raise ApplicationError(refusals[0].code, refusals[0].message, status=422)
+        balance = restage_balance(
+            open_installments, today=today, fee_treatment=product.reinstallment_fee_treatment
+        )
+        schedule = restage_schedule(
+            principal=balance.new_principal, tenor=tenor, fee_rate=product.reinstallment_fee_rate, start=today
+        )
+        if schedule.apr_percent > product.max_apr_percent:
+            raise ApplicationError(
+                "apr_above_maximum",
+                _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
+                % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
+                status=422,
+            )
+        return restage_locked(
+            plan=plan,
+            installments=installments,
+            kind=PlanKind.SECONDARY,
+            tenor=tenor,
+            fee_rate=product.reinstallment_fee_rate,
+            today=today,
+            balance=balance,
+        )

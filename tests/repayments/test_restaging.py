@@ -1,0 +1,332 @@
+"""二次分期, self-service: eligibility, quotes and moving the balance atomically (ledger checked after)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from config.errors import ApplicationError
+from installments.models import (
+    CreditEvent,
+    CreditEventKind,
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+    PlanKind,
+    PlanStatus,
+    ReinstallmentFeeTreatment,
+)
+from installments.schedules import FeeMethod, build_schedule
+from installments.services import (
+    overdue_sweep,
+    plan_create,
+    plan_quote,
+    plan_restage,
+    restage_quote,
+    restage_refusals,
+)
+from installments.services.restaging import restage_balance
+from installments.signals import plan_restaged
+from notifications.models import Notification
+from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
+from repayments.services import repayment_create
+from repayments.services.autodebit import autodebit_set
+
+TODAY = timezone.localdate
+
+
+def codes_of(plan: InstallmentPlan) -> list[str]:
+    plan.refresh_from_db()
+    return [r.code for r in restage_refusals(plan)]
+
+
+# --- eligibility --------------------------------------------------------------------------------------
+
+
+def test_current_plan_is_eligible(current_plan) -> None:
+    assert codes_of(current_plan) == []
+
+
+def test_refused_when_the_product_does_not_offer_it(current_plan) -> None:
+    current_plan.product.reinstallment_allowed = False
+    current_plan.product.save()
+    assert codes_of(current_plan) == ["reinstallment_not_offered"]
+    with pytest.raises(ApplicationError) as exc:
+        plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
+    assert exc.value.code == "reinstallment_not_offered"
+
+
+def test_refused_when_the_plan_is_not_active(current_plan) -> None:
+    InstallmentPlan.objects.filter(pk=current_plan.pk).update(status=PlanStatus.CANCELLED)
+    assert "plan_not_active" in codes_of(current_plan)
+
+
+def test_refused_when_overdue_beyond_grace(overdue_plan) -> None:
+    assert codes_of(overdue_plan) == ["overdue_beyond_grace"]
+    with pytest.raises(ApplicationError) as exc:
+        restage_quote(plan=overdue_plan)
+    assert exc.value.code == "overdue_beyond_grace"
+    assert exc.value.status == 422
+
+
+def test_overdue_within_grace_is_still_eligible(customer, flat_product) -> None:
+    # Bought so that the first installment fell due two days ago (the grace is three days).
+    purchase = next(
+        TODAY() - timedelta(days=back)
+        for back in range(27, 40)
+        if plan_quote(
+            product=flat_product, principal="1200.00", tenor=12, purchase_date=TODAY() - timedelta(days=back)
+        ).first_due_date
+        == TODAY() - timedelta(days=2)
+    )
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=Decimal("1200.00"),
+        tenor=12,
+        purchase_date=purchase,
+    )
+    overdue_sweep(as_of=TODAY())
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.OVERDUE
+    assert codes_of(plan) == []
+
+
+def test_refused_after_the_product_limit(current_plan) -> None:
+    secondary = plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
+    assert codes_of(secondary) == ["restage_limit_reached"]
+    secondary.product.reinstallment_max_times = 2
+    secondary.product.save()
+    assert codes_of(secondary) == []
+
+
+def test_refused_below_the_minimum_principal(current_plan) -> None:
+    current_plan.product.reinstallment_min_principal = Decimal("1200.01")
+    current_plan.product.save()
+    assert codes_of(current_plan) == ["principal_below_minimum"]
+
+
+# --- quotes -------------------------------------------------------------------------------------------
+
+
+def test_quote_matches_the_schedule_math_and_writes_nothing(current_plan) -> None:
+    plans_before = InstallmentPlan.objects.count()
+    quote = restage_quote(plan=current_plan)
+    product = current_plan.product
+    # Nothing billed yet: the principal moves, the 12 future fees of 6.00 are waived.
+    assert quote.balance.principal == Decimal("1200.00")
+    assert quote.balance.waived_fees == Decimal("72.00")
+    assert quote.balance.new_principal == Decimal("1200.00")
+    assert [o.tenor for o in quote.options] == sorted(product.reinstallment_tenors)
+    for option in quote.options:
+        expected = build_schedule(
+            fee_method=FeeMethod.FLAT_FEE,
+            principal=Decimal("1200.00"),
+            tenor=option.tenor,
+            rate=product.reinstallment_fee_rate,
+            purchase_date=TODAY(),
+        )
+        assert option.schedule == expected
+        assert option.total_fee == expected.total_fee
+        assert option.apr_percent == expected.apr_percent
+        assert option.available
+    # Keeping the current plan, for the comparison.
+    assert quote.current.next_payment == Decimal("106.00")
+    assert quote.current.total_cost == Decimal("1272.00")
+    assert quote.current.remaining_installments == 12
+    assert InstallmentPlan.objects.count() == plans_before
+
+
+def test_quote_capitalizing_fees_moves_them_into_the_principal(current_plan) -> None:
+    current_plan.product.reinstallment_fee_treatment = ReinstallmentFeeTreatment.CAPITALIZE_FEES
+    current_plan.product.save()
+    quote = restage_quote(plan=current_plan)
+    assert quote.balance.waived == Decimal("0.00")
+    assert quote.balance.new_principal == Decimal("1272.00")
+
+
+def test_tenors_above_the_maximum_apr_are_shown_unavailable(current_plan) -> None:
+    product = current_plan.product
+    product.reinstallment_fee_rate = Decimal("0.015")  # about 33% APR on 6 periods
+    product.save()
+    quote = restage_quote(plan=current_plan)
+    assert any(not o.available for o in quote.options)
+    for option in quote.options:
+        assert option.available == (option.apr_percent <= product.max_apr_percent)
+        assert bool(option.reason) != option.available
+    refused = next(o for o in quote.options if not o.available)
+    with pytest.raises(ApplicationError) as exc:
+        plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=refused.tenor)
+    assert exc.value.code == "apr_above_maximum"
+
+
+# --- apply --------------------------------------------------------------------------------------------
+
+
+def test_apply_moves_the_balance_and_carries_auto_debit(current_plan, card) -> None:
+    customer = current_plan.customer
+    autodebit_set(customer=customer, plan=current_plan, enabled=True, card=card)
+    scheduled = repayment_create(
+        customer=customer,
+        plan=current_plan,
+        mode="custom",
+        amount="50.00",
+        card=card,
+        channel="web",
+        idempotency_key="later",
+        scheduled_for=TODAY() + timedelta(days=10),
+    )
+    # Pay the first installment early so money already paid is part of the picture.
+    repayment_create(
+        customer=customer,
+        plan=current_plan,
+        mode="custom",
+        amount="106.00",
+        card=card,
+        channel="web",
+        idempotency_key="now",
+    )
+    quote = restage_quote(plan=current_plan)
+    new = plan_restage(customer=customer, plan_id=current_plan.pk, tenor=24)
+
+    current_plan.refresh_from_db()
+    assert current_plan.status == PlanStatus.RESTRUCTURED
+    assert new.kind == PlanKind.SECONDARY and new.source_plan_id == current_plan.pk
+    assert new.principal == quote.balance.new_principal
+    assert new.tenor == 24 and new.installments.count() == 24
+    assert sum(i.principal_due for i in new.installments.all()) == new.principal
+    # What was paid stays where it was; everything unpaid is restructured.
+    statuses = list(current_plan.installments.order_by("sequence").values_list("status", flat=True))
+    assert statuses[0] == InstallmentStatus.PAID
+    assert set(statuses[1:]) == {InstallmentStatus.RESTRUCTURED}
+    # Outstanding before = the new principal + what was waived.
+    assert quote.balance.outstanding == new.principal + quote.balance.waived
+    assert CreditEvent.objects.filter(plan=current_plan, kind=CreditEventKind.RESTRUCTURED).count() == 1
+    assert Notification.objects.filter(user=customer, template_code="reinstallment_approved").count() == 1
+    mandate = AutoDebitMandate.objects.get(plan=new)
+    assert mandate.enabled and mandate.card_id == card.pk
+    assert not AutoDebitMandate.objects.get(plan=current_plan).enabled
+    scheduled.refresh_from_db()
+    assert scheduled.status == RepaymentStatus.CANCELLED
+
+
+def test_apply_is_atomic_when_a_step_fails_half_way(current_plan) -> None:
+    def explode(**kwargs) -> None:
+        raise RuntimeError("injected after the new plan was written")
+
+    plan_restaged.connect(explode, dispatch_uid="test-explode")
+    try:
+        with pytest.raises(RuntimeError):
+            plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
+    finally:
+        plan_restaged.disconnect(dispatch_uid="test-explode")
+    current_plan.refresh_from_db()
+    assert current_plan.status == PlanStatus.ACTIVE
+    assert set(current_plan.installments.values_list("status", flat=True)) == {InstallmentStatus.PENDING}
+    assert not current_plan.installments.filter(fee_waived__gt=0).exists()
+    assert not InstallmentPlan.objects.filter(source_plan=current_plan).exists()
+    assert not CreditEvent.objects.filter(plan=current_plan).exists()
+
+
+def test_refused_while_a_payment_is_in_flight(current_plan, card) -> None:
+    Repayment.objects.create(
+        customer=current_plan.customer,
+        plan=current_plan,
+        amount=Decimal("106.00"),
+        mode="due_now",
+        channel="auto_debit",
+        card=card,
+        idempotency_key="in-flight",
+        status=RepaymentStatus.PENDING,
+    )
+    with pytest.raises(ApplicationError) as exc:
+        plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
+    assert exc.value.code == "payment_in_progress" and exc.value.status == 409
+    current_plan.refresh_from_db()
+    assert current_plan.status == PlanStatus.ACTIVE
+
+
+def test_another_customers_plan_is_not_found(current_plan, other_customer) -> None:
+    with pytest.raises(ApplicationError) as exc:
+        plan_restage(customer=other_customer, plan_id=current_plan.pk, tenor=12)
+    assert exc.value.code == "plan_not_found" and exc.value.status == 404
+
+
+def test_tenor_not_offered(current_plan) -> None:
+    with pytest.raises(ApplicationError) as exc:
+        plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=7)
+    assert exc.value.code == "tenor_not_offered"
+
+
+def test_a_restructured_plan_takes_no_payment(current_plan, card) -> None:
+    plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
+    current_plan.refresh_from_db()
+    with pytest.raises(ApplicationError):
+        repayment_create(
+            customer=current_plan.customer,
+            plan=current_plan,
+            mode="custom",
+            amount="10.00",
+            card=card,
+            channel="web",
+            idempotency_key="late",
+        )
+
+
+# --- the money math, as a property --------------------------------------------------------------------
+
+money = st.decimals(min_value=Decimal("0.00"), max_value=Decimal("5000.00"), places=2)
+
+
+@st.composite
+def open_installments(draw) -> list[Installment]:
+    count = draw(st.integers(min_value=1, max_value=24))
+    rows = []
+    for seq in range(1, count + 1):
+        principal, fee, penalty = draw(money), draw(money), draw(money)
+        rows.append(
+            Installment(
+                sequence=seq,
+                due_date=date(2026, 1, 15) + timedelta(days=30 * seq),
+                principal_due=principal,
+                fee_due=fee,
+                penalty_due=penalty,
+                principal_paid=draw(st.decimals(min_value=0, max_value=principal, places=2)),
+                fee_paid=draw(st.decimals(min_value=0, max_value=fee, places=2)),
+                penalty_paid=draw(st.decimals(min_value=0, max_value=penalty, places=2)),
+            )
+        )
+    return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    installments=open_installments(),
+    today_offset=st.integers(min_value=0, max_value=800),
+    treatment=st.sampled_from(ReinstallmentFeeTreatment.values),
+    waiver=money,
+)
+def test_outstanding_equals_new_principal_plus_waived(installments, today_offset, treatment, waiver) -> None:
+    today = date(2026, 1, 15) + timedelta(days=today_offset)
+    balance = restage_balance(installments, today=today, fee_treatment=treatment, penalty_waiver=waiver)
+    outstanding = sum((i.outstanding for i in installments), Decimal("0.00"))
+    assert balance.outstanding == outstanding
+    assert balance.new_principal + balance.waived == outstanding
+    assert Decimal("0.00") <= balance.waived_penalties <= balance.penalties
+    assert balance.waived_fees <= balance.fees
+    if treatment == ReinstallmentFeeTreatment.CAPITALIZE_FEES:
+        assert balance.waived_fees == 0
+    if balance.new_principal > 0:
+        schedule = build_schedule(
+            fee_method=FeeMethod.FLAT_FEE,
+            principal=balance.new_principal,
+            tenor=12,
+            rate=Decimal("0.006"),
+            purchase_date=today,
+        )
+        assert sum(r.principal for r in schedule.rows) == balance.new_principal
