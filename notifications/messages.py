@@ -240,6 +240,20 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"plan": _SAMPLE_PLAN, "reason": "income_not_verified"},
         ),
         MessageTemplate(
+            "negotiation_info_requested",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的{plan}协商还款申请需要补充材料，请登录查看并提交。",
+            en="Your application for {plan} needs more information. Sign in to see what and send it.",
+            sample={"plan": _SAMPLE_PLAN},
+        ),
+        MessageTemplate(
+            "negotiation_expired",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的{plan}协商方案已过期未确认，如需协商请重新申请。",
+            en="The offer for {plan} expired without acceptance. You can apply again.",
+            sample={"plan": _SAMPLE_PLAN},
+        ),
+        MessageTemplate(
             "otp",
             NotificationCategory.SECURITY,
             zh="验证码{code}，用于{purpose}，{ttl}分钟内有效。请勿告诉他人。",

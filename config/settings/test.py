@@ -1,6 +1,8 @@
 """Tests: the same stack as the mode under test, made fast and kept apart from a running dev service."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import CELERY_FS_DIR, REDIS_URL
@@ -29,3 +31,5 @@ SMS_RETRY_MAX_SECONDS = 1.0
 # Gateway calls from pool threads use their own connections, which cannot see a test's uncommitted rows;
 # tests that run with committed data (transaction=True) turn concurrency back on.
 AUTODEBIT_GATEWAY_CONCURRENCY = 1
+# Uploaded proof documents of a test run go to a directory of their own (tests/conftest.py removes it).
+PRIVATE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"installments-private-test-{os.getpid()}"

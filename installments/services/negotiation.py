@@ -1,0 +1,726 @@
+"""协商还款: an overdue customer applies, staff review and offer, a second staff member approves generous
+offers, and the customer accepts with an SMS code; acceptance re-staged the plan in one transaction.
+
+State machine (every change is a ``NegotiationEvent`` with who, when and what):
+
+    submitted -> in_review -> (info_requested -> submitted) -> offer_pending_approval -> offered
+    offered -> accepted | declined | expired;  submitted / in_review / info_requested /
+    offer_pending_approval -> rejected;  offer_pending_approval -> in_review (approver sends it back)
+
+Maker-checker is enforced here, not in the admin: whoever calls, an offer past a threshold waits for a
+user with ``installments.approve_negotiation`` who did not make it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import OtpPurpose, User
+from accounts.services import otp_verify
+from config.errors import ApplicationError
+from installments.documents import DocumentError, clean_name, sniff
+from installments.models import (
+    ZERO,
+    ContactLog,
+    ContactOutcome,
+    Installment,
+    InstallmentPlan,
+    NegotiationApplication,
+    NegotiationDocument,
+    NegotiationEvent,
+    NegotiationReason,
+    NegotiationState,
+    PlanKind,
+    PlanStatus,
+    ReinstallmentFeeTreatment,
+)
+from installments.models.negotiation import OPEN_NEGOTIATION_STATES
+from installments.schedules import Schedule, due_dates, quantize_money
+from installments.services.plans import parse_money
+from installments.services.restaging import (
+    OPEN_INSTALLMENT_STATUSES,
+    RestageBalance,
+    lock_plan,
+    restage_balance,
+    restage_locked,
+    restage_schedule,
+)
+from notifications.services import notification_create
+
+REVIEW_PERMISSION = "installments.review_negotiation"
+APPROVE_PERMISSION = "installments.approve_negotiation"
+S = NegotiationState
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _log(
+    application: NegotiationApplication,
+    action: str,
+    *,
+    actor: User | None,
+    from_state: str = "",
+    note: str = "",
+    **data: object,
+) -> None:
+    NegotiationEvent.objects.create(
+        application=application,
+        actor=actor,
+        action=action,
+        from_state=from_state,
+        to_state=application.state,
+        note=note,
+        data={k: str(v) for k, v in data.items()},
+    )
+
+
+def _move(
+    application: NegotiationApplication,
+    to: str,
+    *,
+    allowed_from: tuple[str, ...],
+    actor: User | None,
+    action: str,
+    note: str = "",
+    fields: tuple[str, ...] = (),
+    **data: object,
+) -> None:
+    """Change state under a row lock, refusing moves the state machine does not have."""
+    locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
+    if locked.state not in allowed_from:
+        raise ApplicationError(
+            "invalid_state",
+            _("This application is %(state)s; that step is not possible now.")
+            % {"state": locked.get_state_display()},
+            status=409,
+        )
+    previous = locked.state
+    application.state = to
+    application.save(update_fields=["state", "updated_at", *fields])
+    _log(application, action, actor=actor, from_state=previous, note=note, **data)
+
+
+def _require(staff: User, permission: str) -> None:
+    if not (staff.is_active and staff.is_staff and staff.has_perm(permission)):
+        raise ApplicationError("permission_denied", _("You do not have permission to do this."), status=403)
+
+
+def _sms(application: NegotiationApplication, code: str, key: str, **context: object) -> None:
+    notification_create(
+        user=application.customer,
+        code=code,
+        context={"plan": application.plan.display_name, **context},
+        dedupe_key=f"negotiation:{application.public_id}:{key}",
+    )
+
+
+def _own(customer: User, application_id: object) -> NegotiationApplication:
+    application = (
+        NegotiationApplication.objects.select_related("plan", "customer")
+        .filter(public_id=application_id, customer=customer)
+        .first()
+    )
+    if application is None:
+        raise ApplicationError("negotiation_not_found", _("No such application."), status=404)
+    return application
+
+
+def _open_installments(plan: InstallmentPlan) -> list[Installment]:
+    return [
+        i
+        for i in plan.installments.order_by("sequence")
+        if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
+    ]
+
+
+# --- the customer's side -------------------------------------------------------------------------------
+
+
+def negotiation_apply(
+    *,
+    customer: User,
+    plan_id: int,
+    reason: str,
+    monthly_income: Decimal | str,
+    requested_tenor: int,
+    employer: str = "",
+    reason_detail: str = "",
+    documents: list[UploadedFile] | tuple[UploadedFile, ...] = (),
+) -> NegotiationApplication:
+    """Apply for a negotiated plan on one of the customer's overdue plans, with up to five documents.
+    The application and its documents are written together: a refused document refuses the whole."""
+    plan = InstallmentPlan.objects.select_related("product").filter(pk=plan_id, customer=customer).first()
+    if plan is None:
+        raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+    if plan.status != PlanStatus.OVERDUE:
+        raise ApplicationError(
+            "plan_not_overdue",
+            _("A negotiated plan is for an overdue plan. For a plan in good standing, use 二次分期."),
+            status=422,
+        )
+    errors: dict[str, str] = {}
+    if reason not in NegotiationReason.values:
+        errors["reason"] = _("Choose a reason from the list.")
+    if reason == NegotiationReason.OTHER and not reason_detail.strip():
+        errors["reason_detail"] = _("Tell us the reason in a few words.")
+    if len(reason_detail) > 1000:
+        errors["reason_detail"] = _("At most 1,000 characters.")
+    if len(employer) > 100:
+        errors["employer"] = _("At most 100 characters.")
+    try:
+        income = parse_money(monthly_income, field="monthly_income")
+        if income < 0:
+            errors["monthly_income"] = _("Cannot be negative.")
+    except ApplicationError as exc:
+        errors.update(exc.fields or {"monthly_income": exc.message})
+        income = ZERO
+    max_tenor = plan.product.negotiated_max_tenor
+    if not isinstance(requested_tenor, int) or not 1 <= requested_tenor <= max_tenor:
+        errors["requested_tenor"] = _("Between 1 and %(max)s installments.") % {"max": max_tenor}
+    if len(documents) > settings.NEGOTIATION_DOCUMENT_MAX_FILES:
+        errors["documents"] = _("At most %(n)s files.") % {"n": settings.NEGOTIATION_DOCUMENT_MAX_FILES}
+    if errors:
+        raise ApplicationError("invalid_application", _("Please correct the marked fields."), fields=errors)
+    try:
+        with _FilesRemovedOnError() as stored, transaction.atomic():
+            application = NegotiationApplication.objects.create(
+                customer=customer,
+                plan=plan,
+                reason=reason,
+                reason_detail=reason_detail.strip(),
+                declared_monthly_income=income,
+                employer=employer.strip(),
+                requested_tenor=requested_tenor,
+            )
+            _log(application, "submitted", actor=customer)
+            for upload in documents:
+                _store_document(application, upload, uploaded_by=customer, stored_files=stored)
+            _sms(application, "reinstallment_submitted", "submitted")
+    except IntegrityError:
+        raise ApplicationError(
+            "negotiation_already_open",
+            _("An application for this plan is already open."),
+            status=409,
+        ) from None
+    return application
+
+
+def _store_document(
+    application: NegotiationApplication, upload: UploadedFile, *, uploaded_by: User, stored_files: list[str]
+) -> NegotiationDocument:
+    limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
+    try:
+        name = clean_name(upload.name or "")
+        if upload.size is None or upload.size > limit:
+            raise DocumentError(
+                "file_too_large", _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+            )
+        upload.seek(0)
+        body = upload.read(limit + 1)
+        if len(body) > limit:
+            raise DocumentError(
+                "file_too_large", _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+            )
+        content_type = sniff(body[:4096], body[-4096:])
+    except DocumentError as exc:
+        raise ApplicationError(exc.code, str(exc), fields={"documents": str(exc)}) from None
+    count = NegotiationDocument.objects.filter(application=application).count()
+    if count >= settings.NEGOTIATION_DOCUMENT_MAX_FILES:
+        raise ApplicationError(
+            "too_many_files",
+            _("At most %(n)s files.") % {"n": settings.NEGOTIATION_DOCUMENT_MAX_FILES},
+            fields={"documents": _("Too many files.")},
+        )
+    upload.seek(0)
+    document = NegotiationDocument(
+        application=application,
+        original_name=name,
+        content_type=content_type,
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        uploaded_by=uploaded_by,
+    )
+    document.file.save(name, upload, save=False)
+    stored_files.append(document.file.name)
+    document.save()
+    return document
+
+
+class _FilesRemovedOnError:
+    """Files are not transactional: whatever was stored inside the block is deleted if it raises."""
+
+    def __enter__(self) -> list[str]:
+        self.names: list[str] = []
+        return self.names
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            storage = NegotiationDocument._meta.get_field("file").storage
+            for name in self.names:
+                storage.delete(name)
+
+
+def negotiation_document_add(
+    *, customer: User, application_id: object, upload: UploadedFile
+) -> NegotiationDocument:
+    """Add a proof document while the application is with the customer or in review."""
+    application = _own(customer, application_id)
+    if application.state not in (S.SUBMITTED, S.INFO_REQUESTED, S.IN_REVIEW):
+        raise ApplicationError(
+            "invalid_state", _("Documents can no longer be added to this application."), status=409
+        )
+    with _FilesRemovedOnError() as stored, transaction.atomic():
+        document = _store_document(application, upload, uploaded_by=customer, stored_files=stored)
+        _log(application, "document_added", actor=customer, document=document.original_name)
+    return document
+
+
+def negotiation_resubmit(*, customer: User, application_id: object, note: str = "") -> NegotiationApplication:
+    """Send the application back to staff after they asked for more information."""
+    application = _own(customer, application_id)
+    with transaction.atomic():
+        _move(
+            application,
+            S.SUBMITTED,
+            allowed_from=(S.INFO_REQUESTED,),
+            actor=customer,
+            action="resubmitted",
+            note=note.strip()[:1000],
+        )
+    return application
+
+
+def negotiation_decline(*, customer: User, application_id: object) -> NegotiationApplication:
+    application = _own(customer, application_id)
+    with transaction.atomic():
+        _move(application, S.DECLINED, allowed_from=(S.OFFERED,), actor=customer, action="declined")
+    return application
+
+
+def negotiation_accept(*, customer: User, application_id: object, otp_code: str) -> InstallmentPlan:
+    """Accept the offer with the SMS code: waivers, restructured installments and the negotiated plan
+    are written in one transaction (restage_locked), or nothing is."""
+    application = _own(customer, application_id)
+    _check_acceptable(application)
+    otp_verify(user=customer, purpose=OtpPurpose.ACCEPT_NEGOTIATION, code=otp_code)
+    today = timezone.localdate()
+    with transaction.atomic():
+        locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
+        _check_acceptable(locked)
+        plan, installments = lock_plan(locked.plan_id)
+        if plan.status not in (PlanStatus.ACTIVE, PlanStatus.OVERDUE):
+            raise ApplicationError("plan_not_active", _("This plan can no longer be re-staged."), status=409)
+        open_installments = [
+            i for i in installments if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
+        ]
+        balance = _accepted_balance(locked, open_installments, today)
+        new_plan = restage_locked(
+            plan=plan,
+            installments=installments,
+            kind=PlanKind.NEGOTIATED,
+            tenor=locked.offer_tenor,
+            fee_rate=locked.offer_fee_rate,
+            today=today,
+            balance=balance,
+            first_due_date=max(locked.offer_first_due_date, today + timedelta(days=1)),
+        )
+        locked.result_plan = new_plan
+        _move(
+            locked,
+            S.ACCEPTED,
+            allowed_from=(S.OFFERED,),
+            actor=customer,
+            action="accepted",
+            fields=("result_plan",),
+            waived_penalties=balance.waived_penalties,
+            principal=new_plan.principal,
+        )
+    return new_plan
+
+
+def _check_acceptable(application: NegotiationApplication) -> None:
+    if application.state == S.OFFERED and application.offer_expires_at <= timezone.now():
+        raise ApplicationError(
+            "offer_expired", _("This offer has expired. Contact us for a new one."), status=409
+        )
+    if application.state != S.OFFERED:
+        raise ApplicationError("invalid_state", _("There is no offer to accept."), status=409)
+
+
+def _accepted_balance(
+    application: NegotiationApplication, installments: list[Installment], today: date
+) -> RestageBalance:
+    """The customer accepts the figures they were shown: penalty accrued since the offer is waived too,
+    so the new principal is never above the offer's (it is lower if they paid something meanwhile)."""
+    unpaid_penalties = sum((i.penalty_due - i.penalty_paid - i.penalty_waived for i in installments), ZERO)
+    accrued_since = max(unpaid_penalties - application.offer_penalties_at_offer, ZERO)
+    return restage_balance(
+        installments,
+        today=today,
+        fee_treatment=ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES,
+        penalty_waiver=application.offer_penalty_waiver + accrued_since,
+    )
+
+
+# --- the staff's side ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    tenor: int
+    fee_rate: Decimal
+    penalty_waiver: Decimal  # yuan; capped at the unpaid penalties
+    first_due_date: date | None = None  # default: one period from today, deferrable up to 30 days more
+
+
+@dataclass(frozen=True)
+class OfferPreview:
+    """What an offer would do, before it is sent: the schedule, its APR, and what the customer can afford."""
+
+    terms: OfferTerms
+    balance: RestageBalance
+    schedule: Schedule
+    monthly_payment: Decimal
+    income_share: Decimal | None  # monthly payment / declared income; None without an income
+    affordability_warning: bool
+    approval_reasons: list[str]
+
+    @property
+    def needs_approval(self) -> bool:
+        return bool(self.approval_reasons)
+
+
+def negotiation_offer_preview(
+    *, application: NegotiationApplication, terms: OfferTerms, today: date | None = None
+) -> OfferPreview:
+    """Validate offer terms and compute what they mean. Writes nothing."""
+    today = today or timezone.localdate()
+    plan = application.plan
+    product = plan.product
+    errors: dict[str, str] = {}
+    if not 1 <= terms.tenor <= product.negotiated_max_tenor:
+        errors["tenor"] = _("Between 1 and %(max)s.") % {"max": product.negotiated_max_tenor}
+    if terms.fee_rate < 0 or terms.fee_rate >= 1:
+        errors["fee_rate"] = _("A fraction per period, e.g. 0.005.")
+    if terms.penalty_waiver < 0:
+        errors["penalty_waiver"] = _("Cannot be negative.")
+    normal_first_due = due_dates(today, 1)[0]
+    latest = normal_first_due + timedelta(days=settings.NEGOTIATION_MAX_DEFERRAL_DAYS)
+    first_due = terms.first_due_date or normal_first_due
+    if not today < first_due <= latest:
+        errors["first_due_date"] = _("Between tomorrow and %(latest)s.") % {"latest": latest}
+    if errors:
+        raise ApplicationError("invalid_offer", _("Please correct the offer terms."), fields=errors)
+    installments = _open_installments(plan)
+    balance = restage_balance(
+        installments,
+        today=today,
+        fee_treatment=ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES,
+        penalty_waiver=terms.penalty_waiver,
+    )
+    if balance.new_principal <= 0:
+        raise ApplicationError(
+            "nothing_to_restage", _("Nothing is left to re-stage on this plan."), status=409
+        )
+    schedule = restage_schedule(
+        principal=balance.new_principal,
+        tenor=terms.tenor,
+        fee_rate=terms.fee_rate,
+        start=today,
+        first_due_date=first_due,
+    )
+    if schedule.apr_percent > product.max_apr_percent:
+        raise ApplicationError(
+            "apr_above_maximum",
+            _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
+            % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
+            fields={"fee_rate": _("Too high.")},
+        )
+    monthly = max(row.total for row in schedule.rows)
+    income = application.declared_monthly_income
+    share = (monthly / income).quantize(Decimal("0.0001")) if income > 0 else None
+    limit = Decimal(settings.NEGOTIATION_AFFORDABILITY_SHARE)
+    reasons = []
+    if balance.waived_penalties > Decimal(settings.NEGOTIATION_APPROVAL_WAIVER_ABOVE):
+        reasons.append(
+            _("waives ¥%(amount)s of penalty (above ¥%(limit)s)")
+            % {"amount": balance.waived_penalties, "limit": settings.NEGOTIATION_APPROVAL_WAIVER_ABOVE}
+        )
+    if terms.tenor > settings.NEGOTIATION_APPROVAL_TENOR_ABOVE:
+        reasons.append(
+            _("%(tenor)s installments (above %(limit)s)")
+            % {"tenor": terms.tenor, "limit": settings.NEGOTIATION_APPROVAL_TENOR_ABOVE}
+        )
+    if terms.fee_rate > Decimal(settings.NEGOTIATION_APPROVAL_FEE_RATE_ABOVE):
+        reasons.append(
+            _("fee rate %(rate)s (above %(limit)s)")
+            % {"rate": terms.fee_rate, "limit": settings.NEGOTIATION_APPROVAL_FEE_RATE_ABOVE}
+        )
+    return OfferPreview(
+        terms=OfferTerms(terms.tenor, terms.fee_rate, balance.waived_penalties, first_due),
+        balance=balance,
+        schedule=schedule,
+        monthly_payment=monthly,
+        income_share=share,
+        affordability_warning=share is None or share > limit,
+        approval_reasons=reasons,
+    )
+
+
+def negotiation_start_review(*, staff: User, application: NegotiationApplication) -> NegotiationApplication:
+    _require(staff, REVIEW_PERMISSION)
+    with transaction.atomic():
+        application.assigned_to = staff
+        _move(
+            application,
+            S.IN_REVIEW,
+            allowed_from=(S.SUBMITTED,),
+            actor=staff,
+            action="review_started",
+            fields=("assigned_to",),
+        )
+    return application
+
+
+def negotiation_request_info(
+    *, staff: User, application: NegotiationApplication, message: str
+) -> NegotiationApplication:
+    _require(staff, REVIEW_PERMISSION)
+    message = (message or "").strip()
+    if not message:
+        raise ApplicationError(
+            "message_required", _("Say what is needed."), fields={"message": _("Required.")}
+        )
+    with transaction.atomic():
+        application.info_request = message[:1000]
+        _move(
+            application,
+            S.INFO_REQUESTED,
+            allowed_from=(S.IN_REVIEW,),
+            actor=staff,
+            action="info_requested",
+            note=message,
+            fields=("info_request",),
+        )
+        count = application.events.filter(action="info_requested").count()
+        _sms(application, "negotiation_info_requested", f"info:{count}")
+    return application
+
+
+def negotiation_make_offer(
+    *, staff: User, application: NegotiationApplication, terms: OfferTerms, note: str = ""
+) -> NegotiationApplication:
+    """Make an offer: sent to the customer at once, or held for an approver when it passes a threshold."""
+    _require(staff, REVIEW_PERMISSION)
+    preview = negotiation_offer_preview(application=application, terms=terms)
+    with transaction.atomic():
+        application.offer_tenor = preview.terms.tenor
+        application.offer_fee_rate = preview.terms.fee_rate
+        application.offer_penalty_waiver = preview.balance.waived_penalties
+        application.offer_first_due_date = preview.terms.first_due_date
+        application.offer_principal = preview.balance.new_principal
+        application.offer_penalties_at_offer = preview.balance.penalties
+        application.offer_monthly_payment = preview.monthly_payment
+        application.offer_total_fee = preview.schedule.total_fee
+        application.offer_apr_percent = preview.schedule.apr_percent
+        application.offer_approval_reasons = "; ".join(preview.approval_reasons)[:255]
+        application.offer_note = note.strip()[:1000]
+        application.offered_by = staff
+        application.approved_by = None
+        application.offered_at = timezone.now()
+        offer_fields = (
+            "offer_tenor",
+            "offer_fee_rate",
+            "offer_penalty_waiver",
+            "offer_first_due_date",
+            "offer_principal",
+            "offer_penalties_at_offer",
+            "offer_monthly_payment",
+            "offer_total_fee",
+            "offer_apr_percent",
+            "offer_approval_reasons",
+            "offer_note",
+            "offered_by",
+            "approved_by",
+            "offered_at",
+            "offer_expires_at",
+        )
+        if preview.needs_approval:
+            application.offer_expires_at = None
+            _move(
+                application,
+                S.OFFER_PENDING_APPROVAL,
+                allowed_from=(S.IN_REVIEW,),
+                actor=staff,
+                action="offer_made",
+                fields=offer_fields,
+                tenor=preview.terms.tenor,
+                principal=preview.balance.new_principal,
+                reasons=application.offer_approval_reasons,
+            )
+        else:
+            _send_offer(application, actor=staff, action="offer_made", fields=offer_fields)
+    return application
+
+
+def _send_offer(
+    application: NegotiationApplication, *, actor: User, action: str, fields: tuple[str, ...] = ()
+) -> None:
+    application.offer_expires_at = timezone.now() + timedelta(days=settings.NEGOTIATION_OFFER_VALID_DAYS)
+    _move(
+        application,
+        S.OFFERED,
+        allowed_from=(S.IN_REVIEW, S.OFFER_PENDING_APPROVAL),
+        actor=actor,
+        action=action,
+        fields=tuple(dict.fromkeys((*fields, "offer_expires_at", "approved_by"))),
+        tenor=application.offer_tenor,
+        principal=application.offer_principal,
+    )
+    _sms(
+        application,
+        "reinstallment_offer",
+        f"offer:{application.offered_at.isoformat()}",
+        tenor=application.offer_tenor,
+        amount=application.offer_monthly_payment,
+        expires=timezone.localtime(application.offer_expires_at).date(),
+    )
+
+
+def negotiation_approve(*, staff: User, application: NegotiationApplication) -> NegotiationApplication:
+    """The checker: someone with the approver permission who is not the offer's maker."""
+    _require(staff, APPROVE_PERMISSION)
+    if application.offered_by_id == staff.pk:
+        raise ApplicationError(
+            "self_approval", _("An offer must be approved by someone other than its maker."), status=403
+        )
+    with transaction.atomic():
+        application.approved_by = staff
+        _send_offer(application, actor=staff, action="offer_approved")
+    return application
+
+
+def negotiation_return_offer(
+    *, staff: User, application: NegotiationApplication, note: str
+) -> NegotiationApplication:
+    """The approver sends a held offer back to review with a reason, instead of approving it."""
+    _require(staff, APPROVE_PERMISSION)
+    if not (note or "").strip():
+        raise ApplicationError("reason_required", _("A reason is required."), fields={"note": _("Required.")})
+    with transaction.atomic():
+        _move(
+            application,
+            S.IN_REVIEW,
+            allowed_from=(S.OFFER_PENDING_APPROVAL,),
+            actor=staff,
+            action="offer_returned",
+            note=note.strip(),
+        )
+    return application
+
+
+REJECTION_REASONS = ("income_not_verified", "not_eligible", "other")
+
+
+def negotiation_reject(
+    *, staff: User, application: NegotiationApplication, reason: str, note: str = ""
+) -> NegotiationApplication:
+    _require(staff, REVIEW_PERMISSION)
+    if reason not in REJECTION_REASONS:
+        raise ApplicationError(
+            "reason_required", _("Choose a reason."), fields={"reason": ", ".join(REJECTION_REASONS)}
+        )
+    with transaction.atomic():
+        application.rejection_reason = reason
+        _move(
+            application,
+            S.REJECTED,
+            allowed_from=(S.SUBMITTED, S.IN_REVIEW, S.INFO_REQUESTED, S.OFFER_PENDING_APPROVAL),
+            actor=staff,
+            action="rejected",
+            note=note.strip(),
+            fields=("rejection_reason",),
+        )
+        _sms(application, "reinstallment_rejected", "rejected", reason=reason)
+    return application
+
+
+def negotiations_expire(*, now: object = None) -> int:
+    """Offers past their date expire (daily run); the customer is told and may apply again."""
+    now = now or timezone.now()
+    count = 0
+    for application in NegotiationApplication.objects.filter(state=S.OFFERED, offer_expires_at__lte=now):
+        with transaction.atomic():
+            try:
+                _move(application, S.EXPIRED, allowed_from=(S.OFFERED,), actor=None, action="expired")
+            except ApplicationError:
+                continue  # accepted or declined meanwhile
+            _sms(application, "negotiation_expired", "expired")
+        count += 1
+    return count
+
+
+def contact_log_create(
+    *,
+    staff: User,
+    customer: User,
+    channel: str,
+    outcome: str,
+    notes: str = "",
+    promise_to_pay_date: date | None = None,
+    promise_amount: Decimal | str | None = None,
+    application: NegotiationApplication | None = None,
+) -> ContactLog:
+    """Record a hotline call or other contact; a promise to pay needs its date."""
+    _require(staff, REVIEW_PERMISSION)
+    errors = {}
+    if outcome == ContactOutcome.PROMISE_TO_PAY and promise_to_pay_date is None:
+        errors["promise_to_pay_date"] = _("A promise to pay needs its date.")
+    if promise_to_pay_date is not None and promise_to_pay_date < timezone.localdate():
+        errors["promise_to_pay_date"] = _("Cannot be in the past.")
+    amount = parse_money(promise_amount, field="promise_amount") if promise_amount not in (None, "") else ZERO
+    if errors:
+        raise ApplicationError("invalid_contact", _("Please correct the marked fields."), fields=errors)
+    if application is not None and application.customer_id != customer.pk:
+        raise ApplicationError("negotiation_not_found", _("No such application."), status=404)
+    return ContactLog.objects.create(
+        customer=customer,
+        application=application,
+        staff=staff,
+        channel=channel,
+        outcome=outcome,
+        notes=(notes or "").strip(),
+        promise_to_pay_date=promise_to_pay_date,
+        promise_amount=quantize_money(amount),
+    )
+
+
+__all__ = [
+    "OPEN_NEGOTIATION_STATES",
+    "OfferPreview",
+    "OfferTerms",
+    "contact_log_create",
+    "negotiation_accept",
+    "negotiation_apply",
+    "negotiation_approve",
+    "negotiation_decline",
+    "negotiation_document_add",
+    "negotiation_make_offer",
+    "negotiation_offer_preview",
+    "negotiation_reject",
+    "negotiation_request_info",
+    "negotiation_resubmit",
+    "negotiation_return_offer",
+    "negotiation_start_review",
+    "negotiations_expire",
+]

@@ -1,0 +1,51 @@
+"""Support staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications,
+offers terms and logs calls; ``approver`` can also approve offers past the maker-checker thresholds.
+
+Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
+reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
+
+AGENT = "agent"
+APPROVER = "approver"
+
+_AGENT_PERMISSIONS = [
+    ("accounts", "view_user"),
+    ("installments", "view_installmentproduct"),
+    ("installments", "view_installmentplan"),
+    ("installments", "view_installment"),
+    ("installments", "view_creditevent"),
+    ("installments", "view_negotiationapplication"),
+    ("installments", "change_negotiationapplication"),
+    ("installments", "review_negotiation"),
+    ("installments", "view_negotiationdocument"),
+    ("installments", "view_negotiationevent"),
+    ("installments", "view_contactlog"),
+    ("installments", "add_contactlog"),
+    ("repayments", "view_bankcard"),
+    ("repayments", "view_repayment"),
+    ("repayments", "view_autodebitmandate"),
+    ("repayments", "view_debitattempt"),
+    ("notifications", "view_notification"),
+]
+_APPROVER_EXTRA = [("installments", "approve_negotiation")]
+
+
+def _permissions(pairs: list[tuple[str, str]]) -> list[Permission]:
+    query = Q()
+    for app_label, codename in pairs:
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    return list(Permission.objects.filter(query))
+
+
+def ensure_staff_groups(**kwargs: object) -> None:
+    """Runs after each app's post_migrate: permissions of apps migrated later are added when their turn
+    comes, so after the last app the groups are complete."""
+    agent, _ = Group.objects.get_or_create(name=AGENT)
+    agent.permissions.set(_permissions(_AGENT_PERMISSIONS))
+    approver, _ = Group.objects.get_or_create(name=APPROVER)
+    approver.permissions.set(_permissions(_AGENT_PERMISSIONS + _APPROVER_EXTRA))
