@@ -72,6 +72,7 @@ class InstallmentProductAdmin(admin.ModelAdmin):
                     "reinstallment_min_principal",
                     "reinstallment_tenors",
                     "reinstallment_fee_rate",
+                    "reinstallment_fee_treatment",
                     "negotiated_max_tenor",
                 )
             },
@@ -254,3 +255,6 @@ class CreditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: CreditEvent | None = None) -> bool:
         return False
+
+
+from installments import admin_negotiation  # noqa: E402,F401  (registers the negotiation workspace)

@@ -15,6 +15,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
+from config.admin_forms import ServiceFormMixin
 from config.errors import ApplicationError
 from installments.models import InstallmentPlan
 from repayments.models import (
@@ -27,6 +29,7 @@ from repayments.models import (
     RepaymentEvent,
     RepaymentStatus,
 )
+from repayments.selectors import customer_workspace
 from repayments.services import repayment_record_offline, repayment_reverse
 from repayments.services.autodebit import slots
 
@@ -98,7 +101,7 @@ class ReversalForm(forms.Form):
 
 
 @admin.register(Repayment)
-class RepaymentAdmin(admin.ModelAdmin):
+class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = ("public_id", "customer", "plan", "amount", "channel", "mode", "status", "requested_at")
     list_filter = ("status", "channel", "mode", "requested_at")
     search_fields = ("public_id", "customer__phone", "gateway_reference", "idempotency_key")
@@ -129,22 +132,17 @@ class RepaymentAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
+                "customer/<int:user_id>/",
+                self.admin_site.admin_view(self.customer_view),
+                name="support_customer",
+            ),
+            path(
                 "<int:pk>/reverse/",
                 self.admin_site.admin_view(self.reverse_view),
                 name="repayments_repayment_reverse",
             ),
             *super().get_urls(),
         ]
-
-    def _form_page(self, request: HttpRequest, form: forms.Form, title: str, intro: str) -> HttpResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "intro": intro,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/service_form.html", context)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
@@ -169,12 +167,27 @@ class RepaymentAdmin(admin.ModelAdmin):
                 self.log_addition(request, repayment, [{"added": {}}])
                 messages.success(request, _("Offline payment recorded and allocated."))
                 return HttpResponseRedirect(reverse("admin:repayments_repayment_change", args=[repayment.pk]))
-        return self._form_page(
+        return self.form_page(
             request,
             form,
             _("Record an offline payment"),
             _("For money received by bank transfer. It is allocated at once, oldest installment first."),
         )
+
+    def customer_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+        """One customer's plans, installments, repayments, debits, messages, documents and contacts."""
+        if not (
+            request.user.has_perm("installments.review_negotiation") or self.has_view_permission(request)
+        ):
+            raise PermissionDenied
+        customer = get_object_or_404(User, pk=user_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Customer %(name)s") % {"name": customer.masked_name},
+            "ws": customer_workspace(customer=customer),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/support/customer.html", context)
 
     def reverse_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):
@@ -190,7 +203,7 @@ class RepaymentAdmin(admin.ModelAdmin):
                 self.log_change(request, repayment, f"reversed: {form.cleaned_data['reason']}")
                 messages.success(request, _("Repayment reversed and refunded."))
                 return HttpResponseRedirect(reverse("admin:repayments_repayment_change", args=[repayment.pk]))
-        return self._form_page(
+        return self.form_page(
             request,
             form,
             _("Reverse repayment %(id)s of ¥%(amount)s")
@@ -208,7 +221,7 @@ class RunSlotForm(forms.Form):
 
 
 @admin.register(DebitRun)
-class DebitRunAdmin(admin.ModelAdmin):
+class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
         "business_date", "slot", "status", "progress", "attempts", "succeeded", "failed",
         "amount_charged", "failures_by_reason", "duration",
@@ -253,14 +266,12 @@ class DebitRunAdmin(admin.ModelAdmin):
             transaction.on_commit(lambda: debit_slot.delay(slot, timezone.localdate().isoformat()))
             messages.success(request, _("Slot %(slot)s of today is queued.") % {"slot": slot})
             return HttpResponseRedirect(reverse("admin:repayments_debitrun_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "title": _("Run today's auto-debit slot now"),
-            "intro": _("The run is split into chunks for the workers; progress shows on the runs list."),
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/service_form.html", context)
+        return self.form_page(
+            request,
+            form,
+            _("Run today's auto-debit slot now"),
+            _("The run is split into chunks for the workers; progress shows on the runs list."),
+        )
 
 
 @admin.register(DebitAttempt)

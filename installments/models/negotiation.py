@@ -164,6 +164,7 @@ class NegotiationApplication(models.Model):
 class NegotiationDocument(models.Model):
     """Proof of income or employment. Type decided by the bytes, the stored name by us."""
 
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     application = models.ForeignKey(
         NegotiationApplication, on_delete=models.PROTECT, related_name="documents"
     )

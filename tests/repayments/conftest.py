@@ -11,10 +11,12 @@ from django.utils import timezone
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_request
 from accounts.signals import otp_issued
-from installments.models import InstallmentPlan
-from installments.services import installments_mark_overdue, plan_create
+from installments.models import InstallmentPlan, PlanStatus
+from installments.services import installments_mark_overdue, overdue_sweep, plan_create
 from repayments.models import BankCard
 from repayments.services import card_bind
+from repayments.staff import AGENT, APPROVER
+from tests.repayments.negotiation_support import staff_user
 
 
 def luhn_complete(prefix: str, length: int = 16) -> str:
@@ -110,6 +112,40 @@ def overdue_plan(customer, flat_product) -> InstallmentPlan:
     )
     installments_mark_overdue(as_of=timezone.localdate())
     plan.refresh_from_db()
+    return plan
+
+
+# --- negotiated plans: staff and a late plan ---------------------------------------------------------
+
+
+@pytest.fixture
+def agent(db) -> User:
+    return staff_user("+8613700000001", AGENT)
+
+
+@pytest.fixture
+def approver(db) -> User:
+    return staff_user("+8613700000002", APPROVER)
+
+
+@pytest.fixture
+def approver2(db) -> User:
+    return staff_user("+8613700000003", APPROVER)
+
+
+@pytest.fixture
+def late_plan(customer, flat_product) -> InstallmentPlan:
+    """Bought 70 days ago, swept: two installments overdue, penalty accrued past the grace days."""
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=Decimal("1200.00"),
+        tenor=12,
+        purchase_date=timezone.localdate() - timedelta(days=70),
+    )
+    overdue_sweep(as_of=timezone.localdate())
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.OVERDUE
     return plan
 
 

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from accounts.models import OtpPurpose, User
+from accounts.models import OtpPurpose
 from config.errors import ApplicationError
 from installments.documents import DocumentError, clean_name
 from installments.models import (
@@ -31,7 +29,6 @@ from installments.services.negotiation import (
     OfferTerms,
     contact_log_create,
     negotiation_accept,
-    negotiation_apply,
     negotiation_approve,
     negotiation_decline,
     negotiation_document_add,
@@ -46,78 +43,9 @@ from installments.services.negotiation import (
 )
 from installments.signals import plan_restaged
 from notifications.models import Notification
-from repayments.staff import AGENT, APPROVER
+from tests.repayments.negotiation_support import JPEG, PDF, PNG, apply, staff_user, stored_files, upload
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
 S = NegotiationState
-
-
-def upload(name: str = "payslip.pdf", body: bytes = PDF) -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, body, content_type="application/octet-stream")
-
-
-def stored_files() -> list[Path]:
-    root = Path(settings.PRIVATE_MEDIA_ROOT)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
-
-
-def staff_user(phone: str, *groups: str) -> User:
-    user = User.objects.create_user(phone, "staff-pass-1", real_name="客服", is_staff=True)
-    for name in groups:
-        user.groups.add(Group.objects.get(name=name))
-    return User.objects.get(pk=user.pk)  # fresh permission cache
-
-
-@pytest.fixture
-def agent(db) -> User:
-    return staff_user("+8613700000001", AGENT)
-
-
-@pytest.fixture
-def approver(db) -> User:
-    return staff_user("+8613700000002", APPROVER)
-
-
-@pytest.fixture
-def approver2(db) -> User:
-    return staff_user("+8613700000003", APPROVER)
-
-
-@pytest.fixture
-def late_plan(customer, flat_product) -> InstallmentPlan:
-    """Bought 70 days ago, swept: two installments overdue, penalty accrued past the grace days."""
-    from installments.services import plan_create
-
-    plan = plan_create(
-        customer=customer,
-        product=flat_product,
-        principal=Decimal("1200.00"),
-        tenor=12,
-        purchase_date=timezone.localdate() - timedelta(days=70),
-    )
-    overdue_sweep(as_of=timezone.localdate())
-    plan.refresh_from_db()
-    assert plan.status == PlanStatus.OVERDUE
-    return plan
-
-
-def apply(plan: InstallmentPlan, **kwargs) -> NegotiationApplication:
-    values = {
-        "customer": plan.customer,
-        "plan_id": plan.pk,
-        "reason": "income_drop",
-        "monthly_income": "6000.00",
-        "requested_tenor": 12,
-        "employer": "某某科技",
-        "documents": [upload()],
-    }
-    values.update(kwargs)
-    return negotiation_apply(**values)
 
 
 def offered(application, agent, **terms) -> NegotiationApplication:

@@ -1,0 +1,31 @@
+"""A form page in the admin's look for staff actions that call a service (reverse, approve, offer...)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+
+class ServiceFormMixin:
+    """For ModelAdmin subclasses: ``self.form_page(...)`` renders templates/admin/service_form.html."""
+
+    def form_page(
+        self,
+        request: HttpRequest,
+        form: forms.Form,
+        title: str,
+        intro: str = "",
+        *,
+        extra: dict | None = None,
+        template: str = "admin/service_form.html",
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": title,
+            "intro": intro,
+            "form": form,
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            **(extra or {}),
+        }
+        return TemplateResponse(request, template, context)

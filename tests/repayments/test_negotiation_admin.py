@@ -1,0 +1,186 @@
+"""The support workspace in the admin: queue, actions through the services, customer view, documents."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from installments.models import ContactLog, NegotiationApplication, NegotiationState
+from tests.repayments.negotiation_support import PDF, apply, staff_user, upload
+
+S = NegotiationState
+
+
+def change_url(application: NegotiationApplication) -> str:
+    return reverse("admin:installments_negotiationapplication_change", args=[application.pk])
+
+
+def action_url(name: str, application: NegotiationApplication) -> str:
+    return reverse(f"admin:installments_negotiation_{name}", args=[application.pk])
+
+
+def test_queue_with_filters(client, agent, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(agent)
+    url = reverse("admin:installments_negotiationapplication_changelist")
+    response = client.get(url)
+    assert response.status_code == 200
+    assert late_plan.display_name in response.content.decode()
+    for query, shown in [
+        ("state__exact=submitted", True),
+        ("state__exact=offered", False),
+        ("dpd=31-60", True),
+        ("dpd=1-30", False),
+        ("owed=1k-5k", True),
+        ("owed=>20k", False),
+        ("plan__delinquency_bucket=M2", True),
+    ]:
+        page = client.get(f"{url}?{query}").content.decode()
+        assert (change_url(application) in page) is shown, query
+    assert client.get(change_url(application)).status_code == 200
+
+
+def test_review_offer_approve_through_the_admin(client, agent, approver, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(agent)
+    assert client.post(action_url("review", application)).status_code == 302
+    application.refresh_from_db()
+    assert application.state == S.IN_REVIEW and application.assigned_to == agent
+
+    terms = {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "first_due_date": "", "note": ""}
+    preview = client.post(action_url("offer", application), {**terms, "preview": "1"})
+    page = preview.content.decode()
+    assert preview.status_code == 200 and 'id="offer-preview"' in page
+    assert "36" in page and "%" in page
+    application.refresh_from_db()
+    assert application.state == S.IN_REVIEW  # a preview writes nothing
+
+    assert client.post(action_url("offer", application), {**terms, "send": "1"}).status_code == 302
+    application.refresh_from_db()
+    assert application.state == S.OFFER_PENDING_APPROVAL
+
+    # The agent has no approver permission: the page itself is refused.
+    assert client.get(action_url("approve", application)).status_code == 403
+    client.force_login(approver)
+    assert client.post(action_url("approve", application)).status_code == 302
+    application.refresh_from_db()
+    assert application.state == S.OFFERED and application.approved_by == approver
+
+
+def test_self_approval_is_refused_in_the_admin(client, approver, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(approver)
+    client.post(action_url("review", application))
+    client.post(
+        action_url("offer", application),
+        {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "send": "1"},
+    )
+    application.refresh_from_db()
+    assert application.state == S.OFFER_PENDING_APPROVAL
+    response = client.post(action_url("approve", application))
+    assert response.status_code == 200
+    assert "someone other than its maker" in response.content.decode()
+    application.refresh_from_db()
+    assert application.state == S.OFFER_PENDING_APPROVAL
+
+
+def test_invalid_offer_terms_show_field_errors(client, agent, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(agent)
+    client.post(action_url("review", application))
+    response = client.post(
+        action_url("offer", application),
+        {"tenor": "99", "fee_rate": "0.004", "penalty_waiver": "0", "send": "1"},
+    )
+    assert response.status_code == 200
+    assert "errorlist" in response.content.decode()
+    application.refresh_from_db()
+    assert application.state == S.IN_REVIEW
+
+
+def test_staff_without_the_group_cannot_act(client, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(staff_user("+8613700000099"))
+    assert client.post(action_url("review", application)).status_code == 403
+    application.refresh_from_db()
+    assert application.state == S.SUBMITTED
+
+
+def test_reject_and_request_info(client, agent, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(agent)
+    client.post(action_url("review", application))
+    client.post(action_url("request_info", application), {"message": "请补充工资流水"})
+    application.refresh_from_db()
+    assert application.state == S.INFO_REQUESTED
+    client.post(action_url("reject", application), {"reason": "income_not_verified", "note": "材料不全"})
+    application.refresh_from_db()
+    assert application.state == S.REJECTED
+
+
+def test_contact_log_from_the_admin(client, agent, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(agent)
+    url = reverse("admin:installments_contactlog_add")
+    response = client.post(
+        url, {"application": application.pk, "channel": "call_out", "outcome": "promise_to_pay", "notes": "x"}
+    )
+    assert response.status_code == 200 and not ContactLog.objects.exists()  # a promise needs its date
+    response = client.post(
+        url,
+        {
+            "application": application.pk,
+            "channel": "call_in",
+            "outcome": "reached",
+            "notes": "客户来电询问方案",
+        },
+    )
+    assert response.status_code == 302
+    entry = ContactLog.objects.get()
+    assert entry.customer == late_plan.customer and entry.staff == agent
+
+
+def test_customer_workspace(client, agent, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(agent)
+    response = client.get(reverse("admin:support_customer", args=[late_plan.customer_id]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert late_plan.customer.masked_phone in page
+    assert str(late_plan.customer.phone) not in page.replace("%2B", "+").split("customer_phone=")[0]
+    assert application.documents.get().original_name in page
+    assert "reinstallment_submitted" not in page  # the SMS text is shown, not template codes
+    assert "分期申请已提交" in page or "submitted" in page
+
+
+# --- documents are private ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def document(late_plan):
+    return apply(late_plan, documents=[upload("工资单.pdf", PDF)]).documents.get()
+
+
+def test_the_owner_and_reviewing_staff_can_download(client, document, agent) -> None:
+    url = reverse("installments:negotiation_document", args=[document.public_id])
+    client.force_login(document.application.customer)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == PDF
+    assert response["Content-Type"] == "application/pdf"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "attachment" in response["Content-Disposition"]
+    client.force_login(agent)
+    assert client.get(url).status_code == 200
+
+
+def test_anyone_else_gets_404(client, document, other_customer) -> None:
+    url = reverse("installments:negotiation_document", args=[document.public_id])
+    assert client.get(url).status_code == 302  # not signed in: to the login page
+    client.force_login(other_customer)
+    assert client.get(url).status_code == 404
+    client.force_login(staff_user("+8613700000098"))  # staff, but not a reviewer
+    assert client.get(url).status_code == 404
+    assert Decimal(document.size) == len(PDF)
