@@ -53,10 +53,11 @@ def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
 
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)
 def daily_morning() -> str:
-    """Before the first debit slot: the overdue sweep, reminders and scheduled payments of today."""
+    """Before the first debit slot: the overdue sweep, reminders and expired negotiated-plan offers."""
     from django.utils import timezone
 
     from installments.services import overdue_sweep
+    from installments.services.negotiation import negotiations_expire
     from repayments.services.reminders import reminders_send
 
     today = timezone.localdate()
@@ -65,4 +66,5 @@ def daily_morning() -> str:
             return "already running"
         sweep = overdue_sweep(as_of=today)
         written = reminders_send(business_date=today)
-        return f"{today}: {sweep}, {written} reminders"
+        expired = negotiations_expire()
+        return f"{today}: {sweep}, {written} reminders, {expired} offers expired"

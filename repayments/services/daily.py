@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
+
+from django.utils import timezone
 
 from installments.services import SweepResult, overdue_sweep
+from installments.services.negotiation import negotiations_expire
 from repayments.models import DebitRun
 from repayments.services.autodebit import debit_run_inline, slots
 from repayments.services.payments import repayments_run_scheduled
@@ -17,6 +20,7 @@ class DailyReport:
     business_date: date
     sweep: SweepResult | None = None
     reminders: int = 0
+    offers_expired: int = 0
     scheduled_payments: int = 0
     runs: list[DebitRun] = field(default_factory=list)
 
@@ -28,6 +32,7 @@ class DailyReport:
             f"¥{sweep.penalty_amount} in penalties, {sweep.plans_updated} plans updated, "
             f"{sweep.credit_events} credit events",
             f"  reminders written: {self.reminders}",
+            f"  negotiated-plan offers expired: {self.offers_expired}",
             f"  scheduled payments run: {self.scheduled_payments}",
         ]
         for run in self.runs:
@@ -42,6 +47,9 @@ def run_daily(*, business_date: date) -> DailyReport:
     report = DailyReport(business_date=business_date)
     report.sweep = overdue_sweep(as_of=business_date)
     report.reminders = reminders_send(business_date=business_date)
+    # Offers expire by the clock; a run for a given date expires what was past its date by that morning.
+    start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
+    report.offers_expired = negotiations_expire(now=start_of_day)
     report.scheduled_payments = repayments_run_scheduled(today=business_date)
     for slot in range(1, len(slots()) + 1):
         report.runs.append(debit_run_inline(business_date=business_date, slot=slot))

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from installments.models import Installment, InstallmentPlan, PlanStatus
+from installments.models import Installment, InstallmentPlan, NegotiationApplication, PlanStatus
 
 
 @pytest.fixture
@@ -95,3 +95,14 @@ def test_seed_demo_is_idempotent(client, db, capsys) -> None:
     admin = User.objects.get(phone="+8613900000000")
     client.force_login(admin)
     assert client.get("/admin/installments/installmentplan/").status_code == 200
+    # The overdue customer's negotiated-plan application waits in the agent's queue, with its payslip.
+    assert NegotiationApplication.objects.count() == 1
+    application = NegotiationApplication.objects.get()
+    assert application.documents.get().content_type == "application/pdf"
+    agent = User.objects.get(phone="+8613900000001")
+    assert agent.has_perm("installments.review_negotiation")
+    assert not agent.has_perm("installments.approve_negotiation")
+    assert User.objects.get(phone="+8613900000002").has_perm("installments.approve_negotiation")
+    client.force_login(agent)
+    queue = client.get("/admin/installments/negotiationapplication/")
+    assert queue.status_code == 200 and "Sofa" in queue.content.decode()

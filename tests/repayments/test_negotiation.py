@@ -455,3 +455,17 @@ def test_contact_log(late_plan, agent) -> None:
         notes="客户承诺周五还款",
     )
     assert entry.promise_amount == Decimal("212.00") and entry.staff == agent
+
+
+def test_the_daily_run_expires_offers(late_plan, agent) -> None:
+    from repayments.services.daily import run_daily
+
+    application = apply(late_plan)
+    offered(application, agent)
+    report = run_daily(
+        business_date=timezone.localdate() + timedelta(days=settings.NEGOTIATION_OFFER_VALID_DAYS + 1)
+    )
+    assert report.offers_expired == 1
+    assert any("offers expired: 1" in line for line in report.lines())
+    application.refresh_from_db()
+    assert application.state == S.EXPIRED

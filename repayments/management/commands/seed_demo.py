@@ -1,4 +1,5 @@
-"""Demo data for a fresh machine: products like 白条 and three customers (current, due today, overdue).
+"""Demo data for a fresh machine: products like 白条, three customers (current, due today, overdue, with a
+negotiated-plan application) and support staff (an agent and an approver).
 
 Idempotent: running it again creates nothing twice. Refused where ``ALLOW_DEMO_DATA`` is off (production).
 """
@@ -9,23 +10,41 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from installments.models import Installment, InstallmentPlan, InstallmentProduct, PrepaymentFeePolicy
+from installments.models import (
+    Installment,
+    InstallmentPlan,
+    InstallmentProduct,
+    NegotiationReason,
+    PlanStatus,
+    PrepaymentFeePolicy,
+)
 from installments.schedules import add_months
 from installments.services import overdue_sweep, plan_create
+from installments.services.negotiation import negotiation_apply
 from notifications.services import notification_create
 from repayments.gateway import simulator_set_balance
 from repayments.models import AutoDebitMandate, BankCard
 from repayments.services.autodebit import autodebit_set
 from repayments.services.cards import card_bind_verified
+from repayments.staff import AGENT, APPROVER
 
 DEMO_PASSWORD = "demo-pass-2026"
 ADMIN_PHONE = "+8613900000000"
 ADMIN_PASSWORD = "admin-demo-2026"
+STAFF_PASSWORD = "staff-demo-2026"
+# Support staff in the two groups of repayments/staff.py: the agent makes offers, the approver approves.
+STAFF = [("+8613900000001", "客服小陈", AGENT), ("+8613900000002", "审批主管", APPROVER)]
+DEMO_PAYSLIP = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
 
 PRODUCTS = [
     {
@@ -81,6 +100,8 @@ class Command(BaseCommand):
             admin = User.objects.filter(phone=ADMIN_PHONE).first()
             if admin is None:
                 User.objects.create_superuser(ADMIN_PHONE, ADMIN_PASSWORD, real_name="客服主管")
+            for phone, name, group in STAFF:
+                self._staff(phone, name, group)
             current = self._customer("+8613800000001", "张三")
             due_today = self._customer("+8613800000002", "李四")
             overdue = self._customer("+8613800000003", "王五", language="en")
@@ -126,9 +147,14 @@ class Command(BaseCommand):
                 plan = InstallmentPlan.objects.get(customer=customer, merchant_order_ref=ref)
                 if not AutoDebitMandate.objects.filter(plan=plan).exists():
                     autodebit_set(customer=customer, plan=plan, enabled=True)
+            self._negotiation(
+                overdue, InstallmentPlan.objects.get(customer=overdue, merchant_order_ref="JD-DEMO-0004")
+            )
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  admin (support staff): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")
+        self.stdout.write(f"  admin (superuser): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")
+        for phone, name, group in STAFF:
+            self.stdout.write(f"  staff {name} ({group}): {phone} / {STAFF_PASSWORD}  -> /admin/")
         for user, story in (
             (current, "current"),
             (due_today, f"installment {months_back} due today"),
@@ -184,6 +210,28 @@ class Command(BaseCommand):
                 reserved_phone=str(customer.phone),
             )
             simulator_set_balance(card.gateway_token, balance)
+
+    def _staff(self, phone: str, name: str, group: str) -> User:
+        user = User.objects.filter(phone=phone).first()
+        if user is None:
+            user = User.objects.create_user(phone, STAFF_PASSWORD, real_name=name, is_staff=True)
+        user.groups.add(Group.objects.get(name=group))
+        return user
+
+    def _negotiation(self, customer: User, plan: InstallmentPlan) -> None:
+        """The overdue customer has applied for a negotiated plan, with a payslip, for staff to review."""
+        if plan.negotiations.exists() or plan.status != PlanStatus.OVERDUE:
+            return
+        negotiation_apply(
+            customer=customer,
+            plan_id=plan.pk,
+            reason=NegotiationReason.INCOME_DROP,
+            reason_detail="Reduced hours since September; I can pay about 300 a month.",
+            monthly_income="5000.00",
+            employer="Demo Logistics Ltd.",
+            requested_tenor=24,
+            documents=[ContentFile(DEMO_PAYSLIP, name="payslip-2026-10.pdf")],
+        )
 
     def _product(self, spec: dict[str, object]) -> InstallmentProduct:
         product, _ = InstallmentProduct.objects.get_or_create(code=spec["code"], defaults=spec)
