@@ -185,3 +185,33 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
         % {"left": left},
         fields={"code": _("Enter the 6 digits from the SMS.")},
     )
+
+
+def password_reset_request(*, phone: str) -> None:
+    """Send a reset code if the number belongs to an active customer. Says nothing either way, so the
+    page cannot be used to learn who is a customer; throttling errors of a real account still surface."""
+    user = User.objects.filter(phone=(phone or "").strip(), is_active=True).first()
+    if user is None:
+        logger.info("password reset asked for an unknown number")
+        return
+    otp_request(user=user, purpose=OtpPurpose.LOGIN_RESET)
+
+
+def password_reset(*, phone: str, code: str, new_password: str) -> User:
+    """Set a new password with the SMS code. Call outside an atomic block (see ``otp_verify``)."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    user = User.objects.filter(phone=(phone or "").strip(), is_active=True).first()
+    if user is None:
+        raise ApplicationError("otp_not_requested", _("No verification code is waiting. Request a new code."))
+    try:
+        validate_password(new_password, user=user)
+    except ValidationError as exc:
+        raise ApplicationError(
+            "invalid_password", " ".join(exc.messages), fields={"new_password": " ".join(exc.messages)}
+        ) from None
+    otp_verify(user=user, purpose=OtpPurpose.LOGIN_RESET, code=code)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    return user

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import QuerySet
+from django.http import Http404
 
 from accounts.models import User
 from config.errors import ApplicationError
-from installments.models import InstallmentPlan, InstallmentProduct
+from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication
 from installments.services import PlanQuote, plan_quote
 
 EXAMPLE_PRINCIPAL = Decimal("1200.00")
@@ -46,3 +47,27 @@ def plan_list_for_customer(*, customer: User) -> QuerySet[InstallmentPlan]:
         .select_related("product")
         .order_by("-purchase_date", "-id")
     )
+
+
+def plan_for_customer(*, customer: User, public_id: object) -> InstallmentPlan:
+    """One of the customer's plans; another customer's (or a made-up) id is a 404."""
+    plan = (
+        InstallmentPlan.objects.filter(customer=customer, public_id=public_id)
+        .select_related("product")
+        .first()
+    )
+    if plan is None:
+        raise Http404
+    return plan
+
+
+def negotiation_for_customer(*, customer: User, public_id: object) -> NegotiationApplication:
+    application = (
+        NegotiationApplication.objects.filter(customer=customer, public_id=public_id)
+        .select_related("plan", "plan__product", "result_plan")
+        .prefetch_related("documents")
+        .first()
+    )
+    if application is None:
+        raise Http404
+    return application

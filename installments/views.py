@@ -1,10 +1,39 @@
+import uuid
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
-from installments.models import NegotiationDocument
-from installments.selectors import EXAMPLE_PRINCIPAL, product_offers
-from installments.services.negotiation import REVIEW_PERMISSION
+from accounts.models import OtpPurpose
+from accounts.services import otp_request
+from config.errors import ApplicationError
+from config.web import apply_errors
+from installments.forms import AcceptForm, DocumentForm, NegotiationForm, RestageForm
+from installments.models import NegotiationApplication, NegotiationDocument, NegotiationState
+from installments.models.negotiation import OPEN_NEGOTIATION_STATES
+from installments.schedules import Schedule
+from installments.selectors import (
+    EXAMPLE_PRINCIPAL,
+    negotiation_for_customer,
+    plan_for_customer,
+    product_offers,
+)
+from installments.services import plan_restage, restage_quote, restage_refusals
+from installments.services.negotiation import (
+    REVIEW_PERMISSION,
+    negotiation_accept,
+    negotiation_apply,
+    negotiation_decline,
+    negotiation_document_add,
+    negotiation_resubmit,
+)
+from installments.services.restaging import restage_schedule
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -36,3 +65,151 @@ def negotiation_document(request: HttpRequest, public_id: str) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+# --- 二次分期 -----------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def restage(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """Eligibility, the quote table next to keeping the plan, and applying."""
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
+    refusals = restage_refusals(plan)
+    quote = None if refusals else restage_quote(plan=plan)
+    tenors = [o.tenor for o in quote.options if o.available] if quote else []
+    form = RestageForm(request.POST if request.method == "POST" else None, tenors=tenors)
+    if request.method == "POST" and quote and form.is_valid():
+        try:
+            new_plan = plan_restage(customer=request.user, plan_id=plan.pk, tenor=form.cleaned_data["tenor"])
+        except ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Your secondary installment plan is active."))
+            return redirect("repayments:plan", public_id=new_plan.public_id)
+    return render(
+        request,
+        "installments/restage.html",
+        {"plan": plan, "refusals": refusals, "quote": quote, "form": form},
+    )
+
+
+# --- 协商还款 -----------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def negotiate(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
+    open_application = plan.negotiations.filter(state__in=OPEN_NEGOTIATION_STATES).first()
+    if open_application is not None:
+        return redirect("installments:negotiation", public_id=open_application.public_id)
+    form = NegotiationForm(
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
+        initial={"requested_tenor": 12},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            application = negotiation_apply(
+                customer=request.user,
+                plan_id=plan.pk,
+                reason=data["reason"],
+                reason_detail=data["reason_detail"],
+                monthly_income=data["monthly_income"],
+                employer=data["employer"],
+                requested_tenor=data["requested_tenor"],
+                documents=data["documents"],
+            )
+        except ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(
+                request, _("Your application is submitted. We reply by SMS within 3 working days.")
+            )
+            return redirect("installments:negotiation", public_id=application.public_id)
+    return render(request, "installments/negotiate.html", {"plan": plan, "form": form})
+
+
+def _offer_schedule(application: NegotiationApplication) -> Schedule | None:
+    if application.offer_tenor is None or application.offered_at is None:
+        return None
+    return restage_schedule(
+        principal=application.offer_principal,
+        tenor=application.offer_tenor,
+        fee_rate=application.offer_fee_rate,
+        start=timezone.localtime(application.offered_at).date(),
+        first_due_date=application.offer_first_due_date,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def negotiation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The application's status; more documents while it is with us; the offer with accept or decline."""
+    application = negotiation_for_customer(customer=request.user, public_id=public_id)
+    document_form = DocumentForm()
+    accept_form = AcceptForm()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "document":
+                document_form = DocumentForm(request.POST, request.FILES)
+                if document_form.is_valid():
+                    negotiation_document_add(
+                        customer=request.user,
+                        application_id=application.public_id,
+                        upload=document_form.cleaned_data["document"],
+                    )
+                    messages.success(request, _("Document added."))
+                    return redirect("installments:negotiation", public_id=application.public_id)
+            elif action == "resubmit":
+                negotiation_resubmit(customer=request.user, application_id=application.public_id)
+                messages.success(request, _("Sent back to us. We reply by SMS."))
+                return redirect("installments:negotiation", public_id=application.public_id)
+            elif action == "send_code":
+                otp_request(user=request.user, purpose=OtpPurpose.ACCEPT_NEGOTIATION)
+                messages.info(
+                    request, _("A code was sent by SMS to %(phone)s.") % {"phone": request.user.masked_phone}
+                )
+                return redirect("installments:negotiation", public_id=application.public_id)
+            elif action == "accept":
+                accept_form = AcceptForm(request.POST)
+                if accept_form.is_valid():
+                    new_plan = negotiation_accept(
+                        customer=request.user,
+                        application_id=application.public_id,
+                        otp_code=accept_form.cleaned_data["code"],
+                    )
+                    messages.success(request, _("Your negotiated plan is active."))
+                    return redirect("repayments:plan", public_id=new_plan.public_id)
+            elif action == "decline":
+                negotiation_decline(customer=request.user, application_id=application.public_id)
+                messages.info(request, _("You declined the offer."))
+                return redirect("installments:negotiation", public_id=application.public_id)
+        except ApplicationError as exc:
+            target = {"document": document_form, "accept": accept_form}.get(action)
+            if target is not None:
+                apply_errors(target, exc, rename={"otp": "code", "documents": "document"})
+            else:
+                messages.error(request, exc.message)
+        application = negotiation_for_customer(customer=request.user, public_id=public_id)
+    schedule = _offer_schedule(application) if application.state == NegotiationState.OFFERED else None
+    income = application.declared_monthly_income
+    share = (
+        (application.offer_monthly_payment / income * 100).quantize(Decimal("1"))
+        if schedule and income > 0
+        else None
+    )
+    return render(
+        request,
+        "installments/negotiation.html",
+        {
+            "application": application,
+            "schedule": schedule,
+            "income_share": share,
+            "document_form": document_form,
+            "accept_form": accept_form,
+        },
+    )

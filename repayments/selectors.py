@@ -1,15 +1,30 @@
-"""Reads for the support workspace: everything about one customer on one page."""
+"""Reads: the customer's pages (bills, account, plan, records) and the support workspace's customer view."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
-from installments.models import ContactLog, Installment, InstallmentPlan, NegotiationApplication
+from installments.models import (
+    ZERO,
+    ContactLog,
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+    NegotiationApplication,
+    PlanStatus,
+)
+from installments.schedules import add_months
 from notifications.models import Notification
-from repayments.models import AutoDebitMandate, BankCard, DebitAttempt, Repayment
+from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment
+
+OPEN_INSTALLMENT_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
 
 
 @dataclass(frozen=True)
@@ -56,3 +71,196 @@ def customer_workspace(*, customer: User, recent: int = 50) -> CustomerWorkspace
         .select_related("staff")
         .order_by("-created_at")[:recent],
     )
+
+
+# --- the customer's pages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bill:
+    """账单 for one plan: what is due now (overdue included), what is overdue, and what comes next."""
+
+    plan: InstallmentPlan
+    due_now: Decimal
+    overdue: Decimal
+    days_overdue: int
+    next_due_date: date | None
+    next_amount: Decimal
+    remaining: Decimal  # everything still owed, fees of future periods included
+    mandate: AutoDebitMandate | None
+
+    @property
+    def has_something_to_pay(self) -> bool:
+        return self.remaining > 0
+
+
+def _bill(plan: InstallmentPlan, today: date, mandate: AutoDebitMandate | None) -> Bill:
+    open_rows = [
+        i for i in plan.installments.all() if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
+    ]
+    due = [i for i in open_rows if i.due_date <= today]
+    late = [i for i in due if i.due_date < today]
+    upcoming = [i for i in open_rows if i.due_date > today]
+    return Bill(
+        plan=plan,
+        due_now=sum((i.outstanding for i in due), ZERO),
+        overdue=sum((i.outstanding for i in late), ZERO),
+        days_overdue=(today - late[0].due_date).days if late else 0,
+        next_due_date=upcoming[0].due_date if upcoming else None,
+        next_amount=upcoming[0].outstanding if upcoming else ZERO,
+        remaining=sum((i.outstanding for i in open_rows), ZERO),
+        mandate=mandate,
+    )
+
+
+def customer_bills(*, customer: User, today: date | None = None) -> list[Bill]:
+    """我的账单: every plan with something to pay, the most urgent first. Three queries in all."""
+    today = today or timezone.localdate()
+    plans = (
+        InstallmentPlan.objects.filter(customer=customer, status__in=[PlanStatus.ACTIVE, PlanStatus.OVERDUE])
+        .select_related("product")
+        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
+    )
+    mandates = {
+        m.plan_id: m for m in AutoDebitMandate.objects.filter(plan__customer=customer).select_related("card")
+    }
+    bills = [_bill(plan, today, mandates.get(plan.pk)) for plan in plans]
+    bills = [b for b in bills if b.has_something_to_pay]
+    bills.sort(key=lambda b: (-b.days_overdue, b.due_now == 0, b.next_due_date or date.max))
+    return bills
+
+
+@dataclass(frozen=True)
+class MonthTotal:
+    month: date  # the first of the month
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    """我的账户: the totals and what needs doing, at a glance."""
+
+    bills: list[Bill]
+    total_outstanding: Decimal
+    due_now: Decimal
+    overdue: Decimal
+    next_due_date: date | None
+    next_amount: Decimal
+    months: list[MonthTotal]
+    cards: list[BankCard]
+
+    @property
+    def max_month(self) -> Decimal:
+        return max((m.amount for m in self.months), default=ZERO)
+
+
+def account_overview(*, customer: User, today: date | None = None, months: int = 6) -> AccountOverview:
+    today = today or timezone.localdate()
+    bills = customer_bills(customer=customer, today=today)
+    by_month: dict[date, Decimal] = {}
+    first = today.replace(day=1)
+    keys = [add_months(first, k) for k in range(months)]
+    for key in keys:
+        by_month[key] = ZERO
+    for bill in bills:
+        for inst in bill.plan.installments.all():
+            if inst.status in OPEN_INSTALLMENT_STATUSES and inst.outstanding > 0:
+                key = max(inst.due_date, today).replace(day=1)  # overdue counts in this month
+                if key in by_month:
+                    by_month[key] += inst.outstanding
+    upcoming = [b for b in bills if b.next_due_date]
+    soonest = min(upcoming, key=lambda b: b.next_due_date) if upcoming else None
+    next_date = soonest.next_due_date if soonest else None
+    return AccountOverview(
+        bills=bills,
+        total_outstanding=sum((b.remaining for b in bills), ZERO),
+        due_now=sum((b.due_now for b in bills), ZERO),
+        overdue=sum((b.overdue for b in bills), ZERO),
+        next_due_date=next_date,
+        next_amount=sum((b.next_amount for b in upcoming if b.next_due_date == next_date), ZERO),
+        months=[MonthTotal(k, by_month[k]) for k in keys],
+        cards=list(BankCard.objects.filter(customer=customer, status=CardStatus.ACTIVE)),
+    )
+
+
+def customer_plan(*, customer: User, public_id: object) -> InstallmentPlan:
+    """One of the customer's plans by its public id; anyone else's is "not found" (404)."""
+    plan = (
+        InstallmentPlan.objects.filter(customer=customer, public_id=public_id)
+        .select_related("product", "source_plan")
+        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
+        .first()
+    )
+    if plan is None:
+        raise Http404
+    return plan
+
+
+@dataclass(frozen=True)
+class PlanPage:
+    plan: InstallmentPlan
+    bill: Bill
+    repayments: list[Repayment]
+    attempts: list[DebitAttempt]
+    secondary_plans: list[InstallmentPlan]
+
+
+def plan_page(*, customer: User, public_id: object, today: date | None = None) -> PlanPage:
+    today = today or timezone.localdate()
+    plan = customer_plan(customer=customer, public_id=public_id)
+    mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
+    return PlanPage(
+        plan=plan,
+        bill=_bill(plan, today, mandate),
+        repayments=list(plan.repayments.select_related("card").order_by("-requested_at")[:50]),
+        attempts=list(
+            plan.debit_attempts.select_related("card").order_by("-business_date", "-attempt_number")[:50]
+        ),
+        secondary_plans=list(plan.secondary_plans.all()),
+    )
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One line of 还款记录: a repayment (any channel) or an auto-debit attempt's outcome."""
+
+    at: datetime
+    plan: InstallmentPlan
+    amount: Decimal
+    kind: str  # "repayment" or "autodebit"
+    channel: str
+    status: str
+    status_label: str
+    detail: str
+    card: str
+    public_id: object | None
+
+
+def customer_records(
+    *, customer: User, plan_public_id: object | None = None, month: date | None = None, limit: int = 200
+) -> list[RecordRow]:
+    """All repayments and auto-debit results, newest first, optionally for one plan and one month."""
+    repayments = Repayment.objects.filter(customer=customer).select_related("plan", "card")
+    if plan_public_id:
+        repayments = repayments.filter(plan__public_id=plan_public_id)
+    if month:
+        start = month.replace(day=1)
+        repayments = repayments.filter(
+            requested_at__date__gte=start, requested_at__date__lt=add_months(start, 1)
+        )
+    rows = [
+        RecordRow(
+            at=r.requested_at,
+            plan=r.plan,
+            amount=r.amount,
+            kind="autodebit" if r.channel == "auto_debit" else "repayment",
+            channel=r.get_channel_display(),
+            status=r.status,
+            status_label=r.get_status_display(),
+            detail=r.failure_code or (r.scheduled_for.isoformat() if r.scheduled_for else ""),
+            card=r.card_display,
+            public_id=r.public_id,
+        )
+        for r in repayments.order_by("-requested_at", "-id")[:limit]
+    ]
+    return rows

@@ -1,0 +1,61 @@
+"""Sign in, sign out and reset the password with an SMS code (customer pages)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from accounts.forms import PhoneAuthenticationForm, ResetForm, ResetRequestForm
+from accounts.services import password_reset, password_reset_request
+from config.errors import ApplicationError
+from config.web import apply_errors
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = PhoneAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+@require_http_methods(["GET", "POST"])
+def reset_request(request: HttpRequest) -> HttpResponse:
+    form = ResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        phone = str(form.cleaned_data["phone"])
+        try:
+            password_reset_request(phone=phone)
+        except ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            request.session["reset_phone"] = phone
+            messages.info(request, _("If this number has an account, a code is on its way by SMS."))
+            return redirect("accounts:reset")
+    return render(request, "accounts/reset_request.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def reset(request: HttpRequest) -> HttpResponse:
+    phone = request.session.get("reset_phone")
+    if not phone:
+        return redirect("accounts:reset_request")
+    form = ResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            password_reset(
+                phone=phone, code=form.cleaned_data["code"], new_password=form.cleaned_data["new_password"]
+            )
+        except ApplicationError as exc:
+            apply_errors(form, exc, rename={"otp": "code"})
+        else:
+            request.session.pop("reset_phone", None)
+            messages.success(request, _("Your password is changed. Sign in with it."))
+            return redirect("accounts:login")
+    return render(request, "accounts/reset.html", {"form": form})

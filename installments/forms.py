@@ -1,0 +1,73 @@
+"""Customer forms for 二次分期 and 协商还款; the services decide what is allowed."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from installments.models import NegotiationReason
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented recipe)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: object, initial: object = None) -> list:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)] if data else []
+
+
+class RestageForm(forms.Form):
+    tenor = forms.TypedChoiceField(label=_("Number of installments"), coerce=int, widget=forms.RadioSelect)
+
+    def __init__(self, *args: object, tenors: list[int], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tenor"].choices = [(t, str(t)) for t in tenors]
+
+
+class NegotiationForm(forms.Form):
+    reason = forms.ChoiceField(label=_("Reason"), choices=NegotiationReason.choices)
+    reason_detail = forms.CharField(
+        label=_("In your own words"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    monthly_income = forms.DecimalField(
+        label=_("Monthly income now (yuan)"), max_digits=14, decimal_places=2, min_value=0
+    )
+    employer = forms.CharField(label=_("Employer"), required=False, max_length=100)
+    requested_tenor = forms.IntegerField(label=_("Installments you ask for"), min_value=1, max_value=36)
+    documents = MultipleFileField(
+        label=_("Proof of income or employment"),
+        required=False,
+        help_text=_("PDF, JPEG or PNG, at most %(mb)s MB each and %(n)s files.")
+        % {
+            "mb": settings.NEGOTIATION_DOCUMENT_MAX_BYTES // (1024 * 1024),
+            "n": settings.NEGOTIATION_DOCUMENT_MAX_FILES,
+        },
+    )
+
+
+class DocumentForm(forms.Form):
+    document = forms.FileField(
+        label=_("Add a document"), widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png"})
+    )
+
+
+class AcceptForm(forms.Form):
+    code = forms.CharField(
+        label=_("SMS code"),
+        max_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )

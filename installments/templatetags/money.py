@@ -1,0 +1,19 @@
+"""``{{ amount|yuan }}`` -> ¥1,234.56: every amount on a page, the same way, from a Decimal."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def yuan(value: object) -> str:
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return ""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{abs(amount).quantize(Decimal('0.01')):,.2f}"

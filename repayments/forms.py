@@ -1,0 +1,142 @@
+"""Forms of the customer pages: binding a card, auto-debit, 立即还款. The services validate the business
+rules; these forms only shape input. A card number is never rendered back into a page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from repayments.models import BankCard
+
+
+class SecretTextInput(forms.TextInput):
+    """A text box that never puts its value back into the page (a card number after an error)."""
+
+    def format_value(self, value: object) -> None:
+        return None
+
+
+class CardBindForm(forms.Form):
+    number = forms.CharField(
+        label=_("Card number"),
+        max_length=23,
+        widget=SecretTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+    )
+    holder_name = forms.CharField(label=_("Card holder (your real name)"), max_length=50)
+    reserved_phone = forms.CharField(
+        label=_("Phone number registered with the bank"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    code = forms.CharField(
+        label=_("SMS code"),
+        max_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class CardChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: BankCard) -> str:
+        return str(obj)
+
+
+class AutoDebitForm(forms.Form):
+    enabled = forms.BooleanField(label=_("Auto-debit on"), required=False)
+    card = CardChoiceField(
+        label=_("Card"), queryset=BankCard.objects.none(), required=False, empty_label=None
+    )
+    code = forms.CharField(
+        label=_("SMS code (only when changing the card)"),
+        max_length=6,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: object, cards: list[BankCard], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["card"].queryset = BankCard.objects.filter(pk__in=[c.pk for c in cards])
+
+
+ONE_TIME = "one_time"
+
+
+class PayForm(forms.Form):
+    """Step one of 立即还款: what, when and with which card."""
+
+    mode = forms.ChoiceField(
+        label=_("What to pay"),
+        choices=[
+            ("due_now", _("Amount due now")),
+            ("payoff", _("Pay off the plan")),
+            ("custom", _("Another amount")),
+        ],
+        widget=forms.RadioSelect,
+        initial="due_now",
+    )
+    amount = forms.DecimalField(
+        label=_("Amount (yuan)"), max_digits=14, decimal_places=2, min_value=0.01, required=False
+    )
+    when = forms.ChoiceField(
+        label=_("When"),
+        choices=[("now", _("Now")), ("date", _("On a date"))],
+        widget=forms.RadioSelect,
+        initial="now",
+    )
+    scheduled_for = forms.DateField(
+        label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    card = forms.ChoiceField(label=_("Card"), widget=forms.RadioSelect)
+
+    def __init__(self, *args: object, cards: list[BankCard], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(str(c.public_id), str(c)) for c in cards]
+        choices.append((ONE_TIME, _("A card used once (not bound)")))
+        self.fields["card"].choices = choices
+        if cards:
+            default = next((c for c in cards if c.is_default), cards[0])
+            self.fields["card"].initial = str(default.public_id)
+        else:
+            self.fields["card"].initial = ONE_TIME
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("mode") == "custom" and not data.get("amount"):
+            self.add_error("amount", _("Enter the amount to pay."))
+        if data.get("when") == "date":
+            if not data.get("scheduled_for"):
+                self.add_error("scheduled_for", _("Choose the date."))
+            elif data["scheduled_for"] <= timezone.localdate():
+                self.add_error("scheduled_for", _("Choose a date after today, or pay now."))
+            if data.get("card") == ONE_TIME:
+                self.add_error("card", _("A card used once can only pay now."))
+        else:
+            data["scheduled_for"] = None
+        return data
+
+
+class OneTimeCardForm(forms.Form):
+    """Entered on the confirmation step only, sent once to the bank, never stored or shown again."""
+
+    number = forms.CharField(
+        label=_("Card number"),
+        max_length=23,
+        widget=SecretTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+    )
+    holder_name = forms.CharField(label=_("Card holder (your real name)"), max_length=50)
+
+
+class RecordsFilterForm(forms.Form):
+    plan = forms.ChoiceField(label=_("Plan"), required=False)
+    month = forms.DateField(
+        label=_("Month"),
+        required=False,
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+
+    def __init__(self, *args: object, plans: list, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = [("", _("All plans"))] + [
+            (str(p.public_id), p.display_name) for p in plans
+        ]

@@ -1,0 +1,75 @@
+"""Sign in (with lockout), sign out and resetting the password with an SMS code, through the pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.signals import otp_issued
+
+
+@pytest.fixture
+def customer(db) -> User:
+    return User.objects.create_user("+8613812345678", "Right-pass-2026", real_name="张三")
+
+
+@pytest.fixture
+def sms_codes():
+    caught: list[str] = []
+
+    def receive(sender, **kwargs) -> None:
+        caught.append(kwargs["code"])
+
+    otp_issued.connect(receive, dispatch_uid="test-pages-codes")
+    yield caught
+    otp_issued.disconnect(dispatch_uid="test-pages-codes")
+
+
+def test_sign_in_and_out(client, customer) -> None:
+    login = reverse("accounts:login")
+    page = client.get(login).content.decode()
+    assert 'autocomplete="current-password"' in page and "csrfmiddlewaretoken" in page
+    wrong = client.post(login, {"username": "13812345678", "password": "nope"})
+    assert wrong.status_code == 200 and "form-errors" in wrong.content.decode()
+    ok = client.post(login, {"username": "13812345678", "password": "Right-pass-2026"})
+    assert ok.status_code == 302 and ok["Location"] == reverse("repayments:account")
+    assert client.get(reverse("repayments:account")).status_code == 200
+    client.post(reverse("accounts:logout"))
+    assert client.get(reverse("repayments:account")).status_code == 302
+
+
+def test_lockout_after_repeated_wrong_passwords(client, customer, settings) -> None:
+    login = reverse("accounts:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(login, {"username": "13812345678", "password": "nope"})
+    locked = client.post(login, {"username": "13812345678", "password": "Right-pass-2026"})
+    assert locked.status_code == 429
+    assert reverse("accounts:reset_request") in locked.content.decode()
+    assert client.get(reverse("repayments:account")).status_code == 302  # still signed out
+
+
+def test_reset_the_password_with_an_sms_code(client, customer, sms_codes) -> None:
+    start = client.post(reverse("accounts:reset_request"), {"phone": "13812345678"})
+    assert start.status_code == 302 and len(sms_codes) == 1
+    url = reverse("accounts:reset")
+    mismatch = client.post(
+        url, {"code": sms_codes[0], "new_password": "Brand-new-2026", "new_password2": "x"}
+    )
+    assert mismatch.status_code == 200 and "id_new_password2_error" in mismatch.content.decode()
+    wrong_code = client.post(
+        url, {"code": "000000", "new_password": "Brand-new-2026", "new_password2": "Brand-new-2026"}
+    )
+    assert wrong_code.status_code == 200 and "id_code_error" in wrong_code.content.decode()
+    done = client.post(
+        url, {"code": sms_codes[0], "new_password": "Brand-new-2026", "new_password2": "Brand-new-2026"}
+    )
+    assert done.status_code == 302
+    customer.refresh_from_db()
+    assert customer.check_password("Brand-new-2026")
+
+
+def test_reset_says_the_same_for_unknown_numbers(client, db, sms_codes) -> None:
+    response = client.post(reverse("accounts:reset_request"), {"phone": "13900001111"}, follow=True)
+    assert response.status_code == 200 and sms_codes == []
+    assert "a code is on its way" in response.content.decode() or "验证码" in response.content.decode()

@@ -1,0 +1,300 @@
+"""Customer pages through the Django test client: each page, its forms, and other customers' ids -> 404."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import OtpPurpose
+from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
+from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from notifications.models import Notification
+from repayments.models import AutoDebitMandate, BankCard, Repayment, RepaymentStatus
+from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT
+from tests.repayments.negotiation_support import PDF
+
+
+@pytest.fixture
+def signed_in(client, customer) -> Client:
+    client.force_login(customer)
+    return client
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def test_pages_need_sign_in(client, current_plan) -> None:
+    for url in [
+        reverse("repayments:account"),
+        reverse("repayments:bills"),
+        reverse("repayments:cards"),
+        reverse("repayments:records"),
+        reverse("notifications:inbox"),
+        reverse("repayments:plan", args=[current_plan.public_id]),
+        reverse("repayments:pay", args=[current_plan.public_id]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:login")), url
+
+
+def test_account_bills_plan_and_records_render(signed_in, current_plan, overdue_plan, card) -> None:
+    page = text(signed_in.get(reverse("repayments:account")))
+    assert "<svg" in page and "¥" in page
+    assert "overdue" in page.lower() or "逾期" in page
+    bills = text(signed_in.get(reverse("repayments:bills")))
+    assert current_plan.display_name in bills and overdue_plan.display_name in bills
+    assert bills.index(overdue_plan.display_name) < bills.index(
+        current_plan.display_name
+    )  # most urgent first
+    detail = text(signed_in.get(reverse("repayments:plan", args=[current_plan.public_id])))
+    assert f"{current_plan.apr_percent}%" in detail
+    assert detail.count("<tr>") >= 12  # the schedule
+    assert signed_in.get(reverse("repayments:records")).status_code == 200
+    assert signed_in.get(reverse("notifications:inbox")).status_code == 200
+
+
+def test_amounts_are_yuan_with_two_decimals(signed_in, current_plan) -> None:
+    page = text(signed_in.get(reverse("repayments:bills")))
+    assert "¥1,272.00" in page  # 1,200 + 12 x 6.00 of fees
+
+
+def test_another_customers_objects_are_404(client, other_customer, current_plan, card) -> None:
+    repayment = Repayment.objects.create(
+        customer=current_plan.customer,
+        plan=current_plan,
+        amount=Decimal("1.00"),
+        mode="custom",
+        channel="web",
+        card=card,
+        idempotency_key="x",
+        status=RepaymentStatus.SCHEDULED,
+        scheduled_for=current_plan.first_due_date,
+    )
+    client.force_login(other_customer)
+    gets = [
+        reverse("repayments:plan", args=[current_plan.public_id]),
+        reverse("repayments:pay", args=[current_plan.public_id]),
+        reverse("repayments:repayment", args=[repayment.public_id]),
+        reverse("installments:restage", args=[current_plan.public_id]),
+        reverse("installments:negotiate", args=[current_plan.public_id]),
+    ]
+    for url in gets:
+        assert client.get(url).status_code == 404, url
+    posts = [
+        reverse("repayments:plan_autodebit", args=[current_plan.public_id]),
+        reverse("repayments:repayment_cancel", args=[repayment.public_id]),
+        reverse("repayments:card_default", args=[card.public_id]),
+        reverse("repayments:card_unbind", args=[card.public_id]),
+    ]
+    for url in posts:
+        assert client.post(url, {"enabled": "on"}).status_code == 404, url
+    repayment.refresh_from_db()
+    card.refresh_from_db()
+    assert repayment.status == RepaymentStatus.SCHEDULED and card.status == "active"
+
+
+def test_csrf_is_enforced(customer, current_plan) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(customer)
+    response = strict.post(reverse("repayments:pay", args=[current_plan.public_id]), {"step": "review"})
+    assert response.status_code == 403
+
+
+# --- cards --------------------------------------------------------------------------------------------
+
+
+def test_bind_a_card_with_the_sms_code(signed_in, customer, codes) -> None:
+    url = reverse("repayments:card_bind")
+    assert signed_in.get(url).status_code == 200
+    signed_in.post(url, {"send_code": "1"})
+    code = codes.codes[-1]
+    form = {"number": CMB_DEBIT, "holder_name": customer.real_name, "reserved_phone": "13811112222"}
+    wrong = signed_in.post(url, {**form, "code": "000000"})
+    assert wrong.status_code == 200 and CMB_DEBIT not in text(wrong)  # never echoed back
+    assert not BankCard.objects.filter(customer=customer).exists()
+    response = signed_in.post(url, {**form, "code": code})
+    assert response.status_code == 302
+    card = BankCard.objects.get(customer=customer)
+    assert card.last4 == CMB_DEBIT[-4:]
+    cards_page = text(signed_in.get(reverse("repayments:cards")))
+    assert CMB_DEBIT not in cards_page and CMB_DEBIT[-4:] in cards_page
+
+
+def test_default_and_unbind(signed_in, customer, bind) -> None:
+    first = bind(customer, ICBC_DEBIT)
+    second = bind(customer, CMB_DEBIT)
+    signed_in.post(reverse("repayments:card_default", args=[second.public_id]))
+    second.refresh_from_db()
+    assert second.is_default
+    signed_in.post(reverse("repayments:card_unbind", args=[first.public_id]))
+    first.refresh_from_db()
+    assert first.status == "removed"
+
+
+# --- auto-debit ----------------------------------------------------------------------------------------
+
+
+def test_turn_auto_debit_on_and_off(signed_in, current_plan, card) -> None:
+    url = reverse("repayments:plan_autodebit", args=[current_plan.public_id])
+    signed_in.post(url, {"enabled": "on", "card": card.pk})
+    assert AutoDebitMandate.objects.get(plan=current_plan).enabled
+    signed_in.post(url, {"card": card.pk})
+    assert not AutoDebitMandate.objects.get(plan=current_plan).enabled
+
+
+# --- 立即还款 --------------------------------------------------------------------------------------------
+
+
+def test_pay_part_of_a_bill_confirm_and_result(signed_in, current_plan, card) -> None:
+    url = reverse("repayments:pay", args=[current_plan.public_id])
+    assert signed_in.get(url).status_code == 200
+    choose = {
+        "step": "review",
+        "mode": "custom",
+        "amount": "50.00",
+        "when": "now",
+        "card": str(card.public_id),
+    }
+    confirm = signed_in.post(url, choose)
+    assert confirm.status_code == 200 and "¥50.00" in text(confirm)
+    assert not Repayment.objects.exists()  # nothing paid before the confirmation
+    key = re.search(r'name="key" value="([0-9a-f]+)"', text(confirm)).group(1)
+    final = {**choose, "step": "confirm", "key": key}
+    first = signed_in.post(url, final)
+    second = signed_in.post(url, final)  # a double click
+    assert first.status_code == second.status_code == 302
+    assert first["Location"] == second["Location"]
+    repayment = Repayment.objects.get()
+    assert repayment.status == RepaymentStatus.SUCCEEDED and repayment.amount == Decimal("50.00")
+    result = text(signed_in.get(first["Location"]))
+    assert "¥50.00" in result
+    records = text(signed_in.get(reverse("repayments:records")))
+    assert "¥50.00" in records
+
+
+def test_pay_with_a_card_used_once_never_shows_the_number(signed_in, customer, current_plan) -> None:
+    url = reverse("repayments:pay", args=[current_plan.public_id])
+    choose = {"step": "review", "mode": "custom", "amount": "20.00", "when": "now", "card": "one_time"}
+    confirm = signed_in.post(url, choose)
+    key = re.search(r'name="key" value="([0-9a-f]+)"', text(confirm)).group(1)
+    bad = signed_in.post(
+        url, {**choose, "step": "confirm", "key": key, "number": CMB_DEBIT, "holder_name": "别人"}
+    )
+    assert bad.status_code == 200 and CMB_DEBIT not in text(bad)
+    ok = signed_in.post(
+        url,
+        {
+            **choose,
+            "step": "confirm",
+            "key": key + "2",
+            "number": CMB_DEBIT,
+            "holder_name": customer.real_name,
+        },
+    )
+    assert ok.status_code == 302
+    repayment = Repayment.objects.get(status=RepaymentStatus.SUCCEEDED)
+    assert repayment.one_time_card_last4 == CMB_DEBIT[-4:]
+    assert CMB_DEBIT not in text(signed_in.get(ok["Location"]))
+
+
+def test_pay_refusals_show_next_to_the_field(signed_in, current_plan, card) -> None:
+    url = reverse("repayments:pay", args=[current_plan.public_id])
+    too_much = {
+        "step": "review",
+        "mode": "custom",
+        "amount": "99999.00",
+        "when": "now",
+        "card": str(card.public_id),
+    }
+    confirm = signed_in.post(url, too_much)
+    key = re.search(r'name="key" value="([0-9a-f]+)"', text(confirm)).group(1)
+    response = signed_in.post(url, {**too_much, "step": "confirm", "key": key})
+    assert response.status_code == 200
+    assert 'class="error"' in text(response) or "form-errors" in text(response)
+    assert not Repayment.objects.exists()
+    missing = signed_in.post(
+        url, {"step": "review", "mode": "custom", "when": "now", "card": str(card.public_id)}
+    )
+    assert 'id="id_amount_error"' in text(missing)
+
+
+def test_schedule_and_cancel_a_payment(signed_in, current_plan, card) -> None:
+    url = reverse("repayments:pay", args=[current_plan.public_id])
+    choose = {
+        "step": "review",
+        "mode": "custom",
+        "amount": "30.00",
+        "when": "date",
+        "scheduled_for": (current_plan.first_due_date).isoformat(),
+        "card": str(card.public_id),
+    }
+    confirm = signed_in.post(url, choose)
+    key = re.search(r'name="key" value="([0-9a-f]+)"', text(confirm)).group(1)
+    done = signed_in.post(url, {**choose, "step": "confirm", "key": key})
+    repayment = Repayment.objects.get()
+    assert done.status_code == 302 and repayment.status == RepaymentStatus.SCHEDULED
+    signed_in.post(reverse("repayments:repayment_cancel", args=[repayment.public_id]))
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.CANCELLED
+
+
+# --- 二次分期 and 协商还款 --------------------------------------------------------------------------------
+
+
+def test_restage_page(signed_in, current_plan) -> None:
+    url = reverse("installments:restage", args=[current_plan.public_id])
+    page = text(signed_in.get(url))
+    assert 'id="restage-quote"' in page
+    response = signed_in.post(url, {"tenor": "24"})
+    assert response.status_code == 302
+    new = InstallmentPlan.objects.get(source_plan=current_plan)
+    assert new.kind == PlanKind.SECONDARY and response["Location"].endswith(f"{new.public_id}/")
+
+
+def test_restage_refusal_is_explained(signed_in, overdue_plan) -> None:
+    page = text(signed_in.get(reverse("installments:restage", args=[overdue_plan.public_id])))
+    assert 'data-code="overdue_beyond_grace"' in page
+
+
+def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, agent, codes) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = reverse("installments:negotiate", args=[late_plan.public_id])
+    response = signed_in.post(
+        url,
+        {
+            "reason": "income_drop",
+            "monthly_income": "6000",
+            "requested_tenor": "12",
+            "employer": "某公司",
+            "documents": [SimpleUploadedFile("payslip.pdf", PDF)],
+        },
+    )
+    assert response.status_code == 302
+    application = NegotiationApplication.objects.get()
+    assert application.documents.count() == 1
+    negotiation_start_review(staff=agent, application=application)
+    negotiation_make_offer(
+        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
+    )
+    page_url = reverse("installments:negotiation", args=[application.public_id])
+    page = text(signed_in.get(page_url))
+    assert 'id="offer"' in page and "%" in page
+    signed_in.post(page_url, {"action": "send_code"})
+    code = codes.codes[-1]
+    accepted = signed_in.post(page_url, {"action": "accept", "code": code})
+    assert accepted.status_code == 302
+    application.refresh_from_db()
+    assert application.state == "accepted"
+
+
+def test_inbox_shows_the_customers_sms(signed_in, customer, codes) -> None:
+    codes.request(customer, OtpPurpose.BIND_CARD)
+    page = text(signed_in.get(reverse("notifications:inbox")))
+    assert Notification.objects.filter(user=customer).exists()
+    assert Notification.objects.filter(user=customer).first().text[:10] in page
