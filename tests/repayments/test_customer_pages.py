@@ -298,3 +298,32 @@ def test_inbox_shows_the_customers_sms(signed_in, customer, codes) -> None:
     page = text(signed_in.get(reverse("notifications:inbox")))
     assert Notification.objects.filter(user=customer).exists()
     assert Notification.objects.filter(user=customer).first().text[:10] in page
+
+
+def test_records_filter_by_plan_and_month(signed_in, customer, current_plan, card, flat_product) -> None:
+    from django.utils import timezone
+
+    from installments.services import plan_create
+    from repayments.services import repayment_create
+
+    other = plan_create(
+        customer=customer, product=flat_product, principal="600.00", tenor=6, description="Bike"
+    )
+    for plan, amount, key in ((current_plan, "11.00", "a"), (other, "22.00", "b")):
+        repayment_create(
+            customer=customer,
+            plan=plan,
+            mode="custom",
+            amount=amount,
+            card=card,
+            channel="web",
+            idempotency_key=key,
+        )
+    url = reverse("repayments:records")
+    both = text(signed_in.get(url))
+    assert "¥11.00" in both and "¥22.00" in both
+    one = text(signed_in.get(url, {"plan": str(other.public_id)}))
+    assert "¥22.00" in one and "¥11.00" not in one
+    this_month = timezone.localdate().strftime("%Y-%m")
+    assert "¥11.00" in text(signed_in.get(url, {"month": this_month}))
+    assert "¥11.00" not in text(signed_in.get(url, {"month": "2001-01"}))

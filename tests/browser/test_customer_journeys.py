@@ -1,0 +1,175 @@
+"""The customer's main journeys in a real browser (Chromium, headless) against a live server."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from accounts.models import User
+from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
+from installments.services import overdue_sweep, plan_create
+from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
+from repayments.staff import AGENT
+from tests.repayments.conftest import ICBC_DEBIT, CodeCatcher
+from tests.repayments.negotiation_support import PDF, staff_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PASSWORD = "Browser-pass-2026"
+
+
+@pytest.fixture
+def codes():
+    catcher = CodeCatcher()
+    yield catcher
+    catcher.close()
+
+
+@pytest.fixture
+def shopper(flat_product) -> User:
+    user = User.objects.create_user("+8613811112222", PASSWORD, real_name="张三")
+    plan_create(
+        customer=user,
+        product=flat_product,
+        principal=Decimal("1200.00"),
+        tenor=12,
+        purchase_date=timezone.localdate() - timedelta(days=5),
+        description="iPhone",
+    )
+    return user
+
+
+def sign_in(page: Page, base: str, phone: str = "13811112222") -> None:
+    page.goto(f"{base}/login/")
+    page.get_by_label(re.compile("Mobile number|手机号")).fill(phone)
+    page.get_by_label(re.compile("^(Password|密码)$")).fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("Sign in|登录")).click()
+    expect(page).to_have_url(f"{base}/account/")
+
+
+def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
+    page: Page, live_server, shopper, codes, shoot
+) -> None:
+    base = live_server.url
+    sign_in(page, base)
+    shoot("account")
+
+    # 银行卡管理: bind a card with the SMS code.
+    page.goto(f"{base}/cards/bind/")
+    page.locator("button[name=send_code]").click()
+    assert codes.codes, "no code was sent"
+    page.locator("#id_number").fill(ICBC_DEBIT)
+    page.locator("#id_holder_name").fill("张三")
+    page.locator("#id_reserved_phone").fill("13811112222")
+    page.locator("#id_code").fill(codes.codes[-1])
+    page.locator("form:has(#id_number) button[type=submit]").click()
+    expect(page).to_have_url(f"{base}/cards/")
+    expect(page.locator("main")).to_contain_text(ICBC_DEBIT[-4:])
+    assert ICBC_DEBIT not in page.content()
+    shoot("cards")
+
+    # 设置自动扣款 on the plan's page.
+    plan = InstallmentPlan.objects.get(customer=shopper)
+    page.goto(f"{base}/plans/{plan.public_id}/")
+    page.locator("#id_enabled").check()
+    page.locator("#autodebit button[type=submit]:not([name])").click()
+    expect(page.locator(".messages")).to_be_visible()
+    assert AutoDebitMandate.objects.get(plan=plan).enabled
+    shoot("plan")
+
+    # 我的账单 -> 立即还款: part of the bill, confirm, result.
+    page.goto(f"{base}/bills/")
+    shoot("bills")
+    page.locator(f"a[href='/plans/{plan.public_id}/pay/']").click()
+    page.locator("input[name=mode][value=custom]").check()
+    page.locator("#id_amount").fill("50.00")
+    shoot("pay")
+    page.locator("main form button[type=submit]").first.click()
+    expect(page.locator("#confirm-amount")).to_contain_text("50.00")
+    page.locator("#confirm-pay").click()
+    expect(page.locator("main h1")).to_contain_text(re.compile("Payment received|还款成功|已收到"))
+    repayment = Repayment.objects.get(customer=shopper)
+    assert repayment.status == RepaymentStatus.SUCCEEDED and repayment.amount == Decimal("50.00")
+
+    # The record and the SMS.
+    page.goto(f"{base}/records/")
+    expect(page.locator("main table")).to_contain_text("50.00")
+    shoot("records")
+    page.goto(f"{base}/messages/")
+    expect(page.locator("main")).to_contain_text("50.00")
+    shoot("messages")
+
+
+def test_apply_for_a_secondary_plan(page: Page, live_server, shopper) -> None:
+    base = live_server.url
+    sign_in(page, base)
+    plan = InstallmentPlan.objects.get(customer=shopper)
+    page.goto(f"{base}/plans/{plan.public_id}/restage/")
+    expect(page.locator("#restage-quote")).to_be_visible()
+    page.locator("input[name=tenor][value='24']").check()
+    page.locator("main form button[type=submit]").click()
+    secondary = InstallmentPlan.objects.get(source_plan=plan)
+    assert secondary.kind == PlanKind.SECONDARY and secondary.tenor == 24
+    expect(page).to_have_url(f"{base}/plans/{secondary.public_id}/")
+
+
+def test_negotiated_application_and_accepting_the_offer(
+    page: Page, live_server, flat_product, codes, tmp_path
+) -> None:
+    base = live_server.url
+    customer = User.objects.create_user("+8613811113333", PASSWORD, real_name="王五")
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=Decimal("1200.00"),
+        tenor=12,
+        purchase_date=timezone.localdate() - timedelta(days=70),
+        description="Sofa",
+    )
+    overdue_sweep(as_of=timezone.localdate())
+    sign_in(page, base, "13811113333")
+
+    payslip = tmp_path / "payslip.pdf"
+    payslip.write_bytes(PDF)
+    page.goto(f"{base}/plans/{plan.public_id}/negotiate/")
+    page.locator("#id_reason").select_option("income_drop")
+    page.locator("#id_monthly_income").fill("6000")
+    page.locator("#id_requested_tenor").fill("12")
+    page.locator("#id_documents").set_input_files(str(payslip))
+    page.locator("main form button[type=submit]").click()
+    application = NegotiationApplication.objects.get(customer=customer)
+    expect(page).to_have_url(f"{base}/negotiations/{application.public_id}/")
+    expect(page.locator("main")).to_contain_text("payslip.pdf")
+
+    # Support staff make an offer (the admin is tested elsewhere; here through the same service).
+    agent = staff_user("+8613700000001", AGENT)
+    negotiation_start_review(staff=agent, application=application)
+    negotiation_make_offer(
+        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
+    )
+
+    page.reload()
+    expect(page.locator("#offer")).to_be_visible()
+    page.locator("#offer form:has(input[value=send_code]) button").click()
+    page.locator("#id_code").fill(codes.codes[-1])
+    page.locator("#offer form:has(input[value=accept]) button[type=submit]").click()
+    application.refresh_from_db()
+    assert application.state == "accepted"
+    expect(page).to_have_url(f"{base}/plans/{application.result_plan.public_id}/")
+
+
+def test_switch_language(page: Page, live_server, shopper) -> None:
+    base = live_server.url
+    sign_in(page, base)
+    page.goto(f"{base}/bills/")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator("main h1")).to_have_text("我的账单")
+    page.locator("#lang-select").select_option("en")
+    page.locator("form.lang button").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("main h1")).to_have_text("My bills")
