@@ -79,9 +79,11 @@ def test_self_approval_is_refused_in_the_admin(client, approver, late_plan) -> N
     )
     application.refresh_from_db()
     assert application.state == S.OFFER_PENDING_APPROVAL
-    response = client.post(action_url("approve", application))
+    response = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert "someone other than its maker" in response.content.decode()
+    chinese = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "errorlist" in chinese.content.decode() and "maker" not in chinese.content.decode()
     application.refresh_from_db()
     assert application.state == S.OFFER_PENDING_APPROVAL
 
