@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "django_celery_beat",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "installments",
     "repayments",
@@ -115,9 +118,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# The sign-in forms (ours and the admin's) post the phone as "username".
-AXES_USERNAME_FORM_FIELD = "username"
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "accounts.axes.lockout_response"
+AXES_USERNAME_CALLABLE = "accounts.axes.username"
 AXES_VERBOSE = False
 
 # --- Language and time --------------------------------------------------------------------------
@@ -291,3 +293,62 @@ NEGOTIATION_APPROVAL_TENOR_ABOVE = env.int("NEGOTIATION_APPROVAL_TENOR_ABOVE", d
 NEGOTIATION_APPROVAL_FEE_RATE_ABOVE = env.str("NEGOTIATION_APPROVAL_FEE_RATE_ABOVE", default="0.006")
 # Affordability: warn when the new monthly payment is above this share of the declared income.
 NEGOTIATION_AFFORDABILITY_SHARE = env.str("NEGOTIATION_AFFORDABILITY_SHARE", default="0.50")
+
+# --- REST API (/api/v1/) -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiSchema",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config.api_pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("API_THROTTLE_ANON", default="120/min"),
+        "user": env.str("API_THROTTLE_USER", default="1200/min"),
+        "login": env.str("API_THROTTLE_LOGIN", default="10/min"),
+        "otp": env.str("API_THROTTLE_OTP", default="10/min"),
+        "payments": env.str("API_THROTTLE_PAYMENTS", default="60/min"),
+    },
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    # Tokens name the user by the public id, never the database id.
+    "USER_ID_FIELD": "public_id",
+    "USER_ID_CLAIM": "sub",
+    "UPDATE_LAST_LOGIN": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "分期还款 API",
+    "DESCRIPTION": (
+        "Everything a customer can do on the web, for mobile clients. Money is a string with two decimals "
+        '("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
+        '{"code": ..., "message": ..., "fields": {...}}. Money-moving and plan-changing POSTs need an '
+        "Idempotency-Key header."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "RepaymentStatusEnum": "repayments.models.RepaymentStatus",
+        "PlanStatusEnum": "installments.models.PlanStatus",
+        "NotificationStatusEnum": "notifications.models.NotificationStatus",
+    },
+}
+# Idempotency keys are kept this long (a cleanup task removes older ones).
+API_IDEMPOTENCY_KEEP_HOURS = env.int("API_IDEMPOTENCY_KEEP_HOURS", default=48)

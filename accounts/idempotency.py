@@ -1,0 +1,126 @@
+"""``Idempotency-Key`` for API requests that move money or change a plan (Brandur Leach's recipe, small).
+
+The key row is committed before the work starts, so of many simultaneous requests with one key exactly one
+runs; the others are told it is running (409) or, once it is done, get its response again with the header
+``Idempotent-Replayed: true``. A body that differs under the same key is refused (422): the key names one
+request. A response of 5xx, 409 or 429 is not kept, so a retry with the same key runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from accounts.models import IdempotencyKey
+from config.errors import ApplicationError
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+STALE_AFTER = timedelta(minutes=10)  # a request that died without finishing frees its key after this
+_NOT_KEPT = {409, 429}
+
+
+def request_key(request: Request) -> str:
+    key = (request.headers.get(HEADER) or "").strip()
+    if not key:
+        raise ApplicationError(
+            "idempotency_key_required",
+            _("This request needs an Idempotency-Key header (for example a UUID)."),
+            status=400,
+        )
+    if len(key) > 100 or not key.isprintable():
+        raise ApplicationError(
+            "idempotency_key_invalid", _("An Idempotency-Key is 1 to 100 printable characters."), status=400
+        )
+    return key
+
+
+def _fingerprint(request: Request) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(request.path.encode())
+    digest.update(request.body)  # the raw bytes: JSON and multipart alike
+    return digest.hexdigest()
+
+
+def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyKey | Response:
+    """The key's row, newly ours; or the response to send instead of running the request."""
+    try:
+        with transaction.atomic():
+            return IdempotencyKey.objects.create(
+                user=request.user,
+                key=key,
+                method=request.method,
+                path=request.path[:255],
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        pass
+    with transaction.atomic():
+        record = IdempotencyKey.objects.select_for_update().get(user=request.user, key=key)
+        if record.fingerprint != fingerprint:
+            raise ApplicationError(
+                "idempotency_key_reused",
+                _("This Idempotency-Key was used for a different request."),
+                status=422,
+            )
+        if record.state == IdempotencyKey.State.DONE:
+            return Response(record.response_body, status=record.response_status, headers={REPLAYED: "true"})
+        if record.created_at > timezone.now() - STALE_AFTER:
+            raise ApplicationError(
+                "idempotency_key_in_progress",
+                _("A request with this Idempotency-Key is still being processed. Retry shortly."),
+                status=409,
+            )
+        record.created_at = timezone.now()  # the first try died: this one takes the key over
+        record.save(update_fields=["created_at"])
+        return record
+
+
+def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
+    """Decorate an APIView handler (``post``/``put``/``delete``): the key is required and honoured."""
+
+    @wraps(handler)
+    def wrapper(view: object, request: Request, *args: object, **kwargs: object) -> Response:
+        key = request_key(request)
+        claimed = _claim(request, key, _fingerprint(request))
+        if isinstance(claimed, Response):
+            return claimed
+        request.idempotency_key = key
+        try:
+            response = handler(view, request, *args, **kwargs)
+        except Exception as exc:
+            try:
+                response = view.handle_exception(exc)  # type: ignore[attr-defined]  (re-raises a 5xx)
+            except Exception:
+                claimed.delete()
+                raise
+        if response.status_code >= 500 or response.status_code in _NOT_KEPT:
+            claimed.delete()
+            return response
+        claimed.state = IdempotencyKey.State.DONE
+        claimed.response_status = response.status_code
+        claimed.response_body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+        claimed.finished_at = timezone.now()
+        claimed.save(update_fields=["state", "response_status", "response_body", "finished_at"])
+        return response
+
+    return wrapper
+
+
+def idempotency_keys_purge(*, now: object = None) -> int:
+    """Delete keys older than ``API_IDEMPOTENCY_KEEP_HOURS``; returns how many went."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.API_IDEMPOTENCY_KEEP_HOURS)
+    deleted, _details = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,102 @@
+"""What every API endpoint shares: one error shape, the schema's error responses, cursor pagination.
+
+Errors always look like ``{"code": "amount_exceeds_outstanding", "message": "...", "fields": {...}}``:
+``ApplicationError`` from a service keeps its code and status; DRF's own errors get stable codes
+(``invalid_request`` 400, ``not_authenticated`` 401, ``permission_denied`` 403, ``not_found`` 404,
+``method_not_allowed`` 405, ``unsupported_media_type`` 415, ``throttled`` 429).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, serializers
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import ApplicationError
+
+ERROR_CODES_BY_STATUS = {
+    400: "invalid_request, invalid_amount, idempotency_key_required, idempotency_key_invalid, ...",
+    401: "not_authenticated, authentication_failed, token_not_valid",
+    403: "permission_denied",
+    404: "not_found (also for anything that is not the caller's)",
+    409: "idempotency_key_in_progress, payment_in_progress, invalid_state, nothing_due, ...",
+    422: "a business rule refused the request: amount_exceeds_outstanding, overdue_beyond_grace, "
+    "idempotency_key_reused, apr_above_maximum, offer_expired, ...",
+    429: "throttled",
+}
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable; see the list per status.")
+    message = serializers.CharField(help_text="For people, in the request's language.")
+    fields = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Per-field messages, when a field is at fault.",
+    )
+
+
+def _drf_code(exc: exceptions.APIException) -> str:
+    return {
+        exceptions.ValidationError: "invalid_request",
+        exceptions.ParseError: "invalid_request",
+        exceptions.NotAuthenticated: "not_authenticated",
+        exceptions.AuthenticationFailed: "authentication_failed",
+        exceptions.PermissionDenied: "permission_denied",
+        exceptions.NotFound: "not_found",
+        exceptions.MethodNotAllowed: "method_not_allowed",
+        exceptions.NotAcceptable: "not_acceptable",
+        exceptions.UnsupportedMediaType: "unsupported_media_type",
+        exceptions.Throttled: "throttled",
+    }.get(type(exc), getattr(exc, "default_code", "error"))
+
+
+def _flatten(detail: object) -> str:
+    if isinstance(detail, list):
+        return " ".join(_flatten(d) for d in detail)
+    if isinstance(detail, dict):
+        return " ".join(_flatten(d) for d in detail.values())
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        body = {"code": exc.code, "message": exc.message, "fields": dict(exc.fields or {})}
+        return Response(body, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a server error: Django's 500 handling and logging take it
+    code = _drf_code(exc)
+    fields: dict[str, str] = {}
+    if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
+        fields = {name: _flatten(value) for name, value in exc.detail.items()}
+        message = "Please correct the marked fields." if fields else _flatten(exc.detail)
+    else:
+        message = _flatten(exc.detail)
+    if code == "not_authenticated" or isinstance(exc, exceptions.AuthenticationFailed):
+        detail_code = getattr(exc, "get_codes", lambda: None)()
+        if isinstance(detail_code, dict) and detail_code.get("code") == "token_not_valid":
+            code = "token_not_valid"
+    response.data = {"code": code, "message": message, "fields": fields}
+    return response
+
+
+class MoneyField(serializers.CharField):
+    """Money in a request: a string with at most two decimals ("50.00"). A JSON number is refused, because
+    a float cannot carry an exact amount; the services then check the amount itself."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("help_text", 'Yuan as a string with at most two decimals, e.g. "50.00".')
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
+        return super().to_internal_value(data)

@@ -1,0 +1,14 @@
+"""Cursor pagination for every API list (stable pages while rows are added)."""
+
+from __future__ import annotations
+
+from rest_framework.pagination import CursorPagination
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Stable pages under inserts; a view sets ``ordering`` when it does not have ``created_at``."""
+
+    ordering = "-created_at"
+    page_size = 20
+    max_page_size = 100
+    page_size_query_param = "page_size"

@@ -1,0 +1,469 @@
+"""API: products, quotes, plans, 二次分期 and 协商还款. Views parse, call one service, shape the answer."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.idempotency import idempotent
+from config.api import MoneyField
+from config.api_pagination import NewestFirstCursorPagination
+from config.errors import ApplicationError
+from installments.models import (
+    InstallmentPlan,
+    InstallmentProduct,
+    NegotiationApplication,
+    NegotiationReason,
+)
+from installments.schedules import Schedule
+from installments.services import plan_create, plan_quote, plan_restage, restage_quote
+from installments.services.negotiation import (
+    negotiation_accept,
+    negotiation_apply,
+    negotiation_decline,
+    negotiation_document_add,
+    negotiation_resubmit,
+)
+from installments.services.restaging import restage_schedule
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per request (a UUID); the same key and body replay the first response.",
+)
+MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
+
+
+def _plan(request: Request, public_id: object) -> InstallmentPlan:
+    return get_object_or_404(
+        InstallmentPlan.objects.select_related("product"), customer=request.user, public_id=public_id
+    )
+
+
+def _product(code: str) -> InstallmentProduct:
+    product = InstallmentProduct.objects.filter(code=code, is_active=True).first()
+    if product is None:
+        raise ApplicationError(
+            "product_not_found", "No such product.", fields={"product": "Unknown product code."}, status=400
+        )
+    return product
+
+
+# --- schedules, products, quotes ------------------------------------------------------------------------
+
+
+class ScheduleRowSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    due_date = serializers.DateField()
+    principal = serializers.DecimalField(**MONEY)
+    fee = serializers.DecimalField(**MONEY)
+    total = serializers.DecimalField(**MONEY)
+
+
+class ScheduleSerializer(serializers.Serializer):
+    principal = serializers.DecimalField(**MONEY)
+    total_fee = serializers.DecimalField(**MONEY)
+    total_repayment = serializers.DecimalField(**MONEY)
+    apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    rows = ScheduleRowSerializer(many=True)
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    min_principal = serializers.DecimalField(**MONEY)
+    max_principal = serializers.DecimalField(**MONEY)
+    fee_rate = serializers.DecimalField(max_digits=9, decimal_places=6, coerce_to_string=True)
+    max_apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+
+    class Meta:
+        model = InstallmentProduct
+        fields = [
+            "code", "name", "description", "fee_method", "fee_rate", "tenors", "min_principal",
+            "max_principal", "max_apr_percent", "grace_days", "reinstallment_allowed", "reinstallment_tenors",
+        ]  # fmt: skip
+
+
+class ProductListView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=ProductSerializer(many=True), summary="Products offered")
+    def get(self, request: Request) -> Response:
+        products = InstallmentProduct.objects.filter(is_active=True).order_by("code")
+        return Response(ProductSerializer(products, many=True).data)
+
+
+class QuoteRequestSerializer(serializers.Serializer):
+    product = serializers.CharField(help_text="A product code from /products/.")
+    principal = MoneyField()
+    tenor = serializers.IntegerField(min_value=1, max_value=120)
+
+
+class QuoteView(APIView):
+    @extend_schema(
+        request=QuoteRequestSerializer,
+        responses={200: ScheduleSerializer},
+        summary="What a purchase would cost: schedule, total fee, APR (writes nothing)",
+    )
+    def post(self, request: Request) -> Response:
+        data = QuoteRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        quote = plan_quote(product=_product(v["product"]), principal=v["principal"], tenor=v["tenor"])
+        return Response(ScheduleSerializer(quote.schedule).data)
+
+
+# --- plans ---------------------------------------------------------------------------------------------
+
+
+class InstallmentSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    due_date = serializers.DateField()
+    status = serializers.CharField()
+    principal_due = serializers.DecimalField(**MONEY)
+    fee_due = serializers.DecimalField(**MONEY)
+    penalty_due = serializers.DecimalField(**MONEY)
+    paid = serializers.DecimalField(source="total_paid", **MONEY)
+    waived = serializers.DecimalField(source="total_waived", **MONEY)
+    outstanding = serializers.DecimalField(**MONEY)
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    product = serializers.CharField(source="product.code")
+    name = serializers.CharField(source="display_name")
+    principal = serializers.DecimalField(**MONEY)
+    total_fee = serializers.DecimalField(**MONEY)
+    apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    source_plan_id = serializers.UUIDField(source="source_plan.public_id", allow_null=True, default=None)
+
+    class Meta:
+        model = InstallmentPlan
+        fields = [
+            "id", "product", "kind", "name", "merchant_order_ref", "principal", "tenor", "total_fee",
+            "apr_percent", "purchase_date", "first_due_date", "status", "days_past_due", "delinquency_bucket",
+            "source_plan_id", "created_at",
+        ]  # fmt: skip
+
+
+class PlanDetailSerializer(PlanSerializer):
+    installments = InstallmentSerializer(many=True)
+
+    class Meta(PlanSerializer.Meta):
+        fields = [*PlanSerializer.Meta.fields, "installments"]
+
+
+class PlanCreateSerializer(serializers.Serializer):
+    product = serializers.CharField()
+    principal = MoneyField()
+    tenor = serializers.IntegerField(min_value=1, max_value=120)
+    merchant_order_ref = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class PlanListView(APIView):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(responses=PlanSerializer(many=True), summary="The caller's plans, newest first")
+    def get(self, request: Request) -> Response:
+        plans = InstallmentPlan.objects.filter(customer=request.user).select_related("product", "source_plan")
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(plans, request, view=self)
+        return paginator.get_paginated_response(PlanSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=PlanCreateSerializer,
+        responses={201: PlanDetailSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Buy on installments",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = PlanCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        plan = plan_create(
+            customer=request.user,
+            product=_product(v["product"]),
+            principal=v["principal"],
+            tenor=v["tenor"],
+            merchant_order_ref=v.get("merchant_order_ref", ""),
+            description=v.get("description", ""),
+        )
+        return Response(PlanDetailSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class PlanDetailView(APIView):
+    @extend_schema(responses=PlanDetailSerializer, summary="A plan with its schedule")
+    def get(self, request: Request, public_id: str) -> Response:
+        return Response(PlanDetailSerializer(_plan(request, public_id)).data)
+
+
+# --- 二次分期 -----------------------------------------------------------------------------------------------
+
+
+class RestageOptionSerializer(serializers.Serializer):
+    tenor = serializers.IntegerField()
+    available = serializers.BooleanField()
+    reason = serializers.CharField()
+    monthly_payment = serializers.DecimalField(**MONEY)
+    total_fee = serializers.DecimalField(**MONEY)
+    total_cost = serializers.DecimalField(**MONEY)
+    apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    end_date = serializers.DateField()
+    schedule = ScheduleSerializer()
+
+
+class RestageQuoteSerializer(serializers.Serializer):
+    outstanding = serializers.DecimalField(source="balance.outstanding", **MONEY)
+    waived = serializers.DecimalField(source="balance.waived", **MONEY)
+    new_principal = serializers.DecimalField(source="balance.new_principal", **MONEY)
+    current = inline_serializer(
+        "KeepingThePlan",
+        {
+            "next_payment": serializers.DecimalField(**MONEY),
+            "remaining_installments": serializers.IntegerField(),
+            "total_cost": serializers.DecimalField(**MONEY),
+            "end_date": serializers.DateField(allow_null=True),
+        },
+    )
+    options = RestageOptionSerializer(many=True)
+
+
+class RestageQuoteView(APIView):
+    @extend_schema(
+        responses=RestageQuoteSerializer,
+        summary="二次分期 quote: each tenor next to keeping the plan (422 with the reason when not eligible)",
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        quote = restage_quote(plan=_plan(request, public_id))
+        return Response(RestageQuoteSerializer(quote).data)
+
+
+class RestageRequestSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    tenor = serializers.IntegerField(min_value=1, max_value=120)
+
+
+class RestageView(APIView):
+    @extend_schema(
+        request=RestageRequestSerializer,
+        responses={201: PlanDetailSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="二次分期: re-stage what is left of a plan",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = RestageRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = _plan(request, data.validated_data["plan_id"])
+        new_plan = plan_restage(customer=request.user, plan_id=plan.pk, tenor=data.validated_data["tenor"])
+        return Response(PlanDetailSerializer(new_plan).data, status=status.HTTP_201_CREATED)
+
+
+# --- 协商还款 -----------------------------------------------------------------------------------------------
+
+
+class DocumentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name = serializers.CharField(source="original_name")
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    uploaded_at = serializers.DateTimeField()
+
+
+class OfferSerializer(serializers.Serializer):
+    tenor = serializers.IntegerField(source="offer_tenor")
+    fee_rate = serializers.DecimalField(source="offer_fee_rate", max_digits=9, decimal_places=6)
+    principal = serializers.DecimalField(source="offer_principal", **MONEY)
+    penalty_waived = serializers.DecimalField(source="offer_penalty_waiver", **MONEY)
+    monthly_payment = serializers.DecimalField(source="offer_monthly_payment", **MONEY)
+    total_fee = serializers.DecimalField(source="offer_total_fee", **MONEY)
+    apr_percent = serializers.DecimalField(source="offer_apr_percent", max_digits=6, decimal_places=2)
+    first_due_date = serializers.DateField(source="offer_first_due_date")
+    expires_at = serializers.DateTimeField(source="offer_expires_at")
+    note = serializers.CharField(source="offer_note")
+
+
+class NegotiationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    plan_id = serializers.UUIDField(source="plan.public_id")
+    state = serializers.CharField()
+    reason = serializers.CharField()
+    reason_detail = serializers.CharField()
+    monthly_income = serializers.DecimalField(source="declared_monthly_income", **MONEY)
+    employer = serializers.CharField()
+    requested_tenor = serializers.IntegerField()
+    info_request = serializers.CharField(help_text="What staff asked for, when the state is info_requested.")
+    documents = DocumentSerializer(many=True)
+    offer = serializers.SerializerMethodField()
+    offer_schedule = serializers.SerializerMethodField()
+    result_plan_id = serializers.UUIDField(source="result_plan.public_id", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(OfferSerializer(allow_null=True))
+    def get_offer(self, application: NegotiationApplication) -> dict | None:
+        if application.state != "offered":
+            return None
+        return OfferSerializer(application).data
+
+    @extend_schema_field(ScheduleSerializer(allow_null=True))
+    def get_offer_schedule(self, application: NegotiationApplication) -> dict | None:
+        if application.state != "offered" or application.offered_at is None:
+            return None
+        schedule: Schedule = restage_schedule(
+            principal=application.offer_principal,
+            tenor=application.offer_tenor,
+            fee_rate=application.offer_fee_rate,
+            start=application.offered_at.date(),
+            first_due_date=application.offer_first_due_date,
+        )
+        return ScheduleSerializer(schedule).data
+
+
+class NegotiationApplySerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    reason = serializers.ChoiceField(choices=NegotiationReason.choices)
+    reason_detail = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    monthly_income = MoneyField()
+    employer = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    requested_tenor = serializers.IntegerField(min_value=1, max_value=120)
+    documents = serializers.ListField(
+        child=serializers.FileField(), required=False, help_text="PDF, JPEG or PNG; at most 5 files of 5 MB."
+    )
+
+
+def _negotiation(request: Request, public_id: object) -> NegotiationApplication:
+    return get_object_or_404(
+        NegotiationApplication.objects.select_related("plan", "result_plan").prefetch_related("documents"),
+        customer=request.user,
+        public_id=public_id,
+    )
+
+
+class NegotiationListView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        responses=NegotiationSerializer(many=True), summary="The caller's negotiated-plan applications"
+    )
+    def get(self, request: Request) -> Response:
+        rows = (
+            NegotiationApplication.objects.filter(customer=request.user)
+            .select_related("plan", "result_plan")
+            .prefetch_related("documents")
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(NegotiationSerializer(page, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": NegotiationApplySerializer},
+        responses={201: NegotiationSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="协商还款: apply, with proof documents",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = NegotiationApplySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        plan = _plan(request, v["plan_id"])
+        application = negotiation_apply(
+            customer=request.user,
+            plan_id=plan.pk,
+            reason=v["reason"],
+            reason_detail=v.get("reason_detail", ""),
+            monthly_income=v["monthly_income"],
+            employer=v.get("employer", ""),
+            requested_tenor=v["requested_tenor"],
+            documents=request.FILES.getlist("documents"),
+        )
+        return Response(NegotiationSerializer(_negotiation(request, application.public_id)).data, status=201)
+
+
+class NegotiationDetailView(APIView):
+    @extend_schema(
+        responses=NegotiationSerializer, summary="An application, with the offer when there is one"
+    )
+    def get(self, request: Request, public_id: str) -> Response:
+        return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
+
+
+class NegotiationDocumentView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer("DocumentUpload", {"document": serializers.FileField()})
+        },
+        responses={201: DocumentSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Add a proof document",
+    )
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        application = _negotiation(request, public_id)
+        upload = request.FILES.get("document")
+        if upload is None:
+            raise ApplicationError(
+                "invalid_request",
+                "Attach the file as 'document'.",
+                fields={"document": "Required."},
+                status=400,
+            )
+        document = negotiation_document_add(
+            customer=request.user, application_id=application.public_id, upload=upload
+        )
+        return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class AcceptSerializer(serializers.Serializer):
+    otp_code = serializers.CharField(
+        max_length=6, help_text="From POST /otp/ with purpose accept_negotiation."
+    )
+
+
+class NegotiationAcceptView(APIView):
+    @extend_schema(
+        request=AcceptSerializer,
+        responses={201: PlanDetailSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Accept the offer with the SMS code: the negotiated plan replaces the old one",
+    )
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        application = _negotiation(request, public_id)
+        data = AcceptSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = negotiation_accept(
+            customer=request.user,
+            application_id=application.public_id,
+            otp_code=data.validated_data["otp_code"],
+        )
+        return Response(PlanDetailSerializer(plan).data, status=status.HTTP_201_CREATED)
+
+
+class NegotiationDeclineView(APIView):
+    @extend_schema(request=None, responses=NegotiationSerializer, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        application = _negotiation(request, public_id)
+        negotiation_decline(customer=request.user, application_id=application.public_id)
+        return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
+
+
+class NegotiationResubmitView(APIView):
+    @extend_schema(request=None, responses=NegotiationSerializer, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        application = _negotiation(request, public_id)
+        negotiation_resubmit(customer=request.user, application_id=application.public_id)
+        return Response(NegotiationSerializer(_negotiation(request, public_id)).data)

@@ -1,0 +1,35 @@
+"""API: the SMS inbox."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_pagination import NewestFirstCursorPagination
+from notifications.models import Notification, NotificationStatus
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+
+    class Meta:
+        model = Notification
+        fields = ["id", "template_code", "category", "text", "status", "created_at", "sent_at"]
+
+
+class InboxPagination(NewestFirstCursorPagination):
+    ordering = ("-created_at", "-id")
+
+
+class InboxView(APIView):
+    pagination_class = InboxPagination
+
+    @extend_schema(responses=NotificationSerializer(many=True), summary="短信: every SMS sent to the caller")
+    def get(self, request: Request) -> Response:
+        rows = Notification.objects.filter(user=request.user).exclude(status=NotificationStatus.SUPPRESSED)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)

@@ -1,0 +1,326 @@
+"""API: cards, auto-debit, bills and repayments. Views parse, call one service or selector, and shape.
+
+Everything is looked up through the caller, so another customer's id answers 404. Money is a string
+with two decimals; money-moving and plan-changing POSTs need an Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.idempotency import idempotent
+from config.api import MoneyField
+from config.api_pagination import NewestFirstCursorPagination
+from installments.models import InstallmentPlan
+from repayments.models import (
+    AutoDebitMandate,
+    BankCard,
+    CardStatus,
+    Repayment,
+    RepaymentChannel,
+    RepaymentMode,
+)
+from repayments.selectors import customer_bills
+from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
+from repayments.services.autodebit import autodebit_set
+from repayments.services.payments import repayment_cancel, repayment_create
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per request (a UUID); the same key and body replay the first response.",
+)
+MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
+
+
+def _plan(request: Request, public_id: object) -> InstallmentPlan:
+    return get_object_or_404(InstallmentPlan, customer=request.user, public_id=public_id)
+
+
+def _card(request: Request, public_id: object) -> BankCard:
+    return get_object_or_404(BankCard, customer=request.user, public_id=public_id, status=CardStatus.ACTIVE)
+
+
+# --- cards ---------------------------------------------------------------------------------------------
+
+
+class CardSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    display = serializers.CharField(
+        source="__str__", help_text="Bank and last four digits: 工商银行 尾号1234."
+    )
+
+    class Meta:
+        model = BankCard
+        fields = ["id", "display", "bank_code", "bank_name", "card_type", "last4", "is_default", "bound_at"]
+
+
+class CardBindSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=23, write_only=True, help_text="Never stored or returned.")
+    holder_name = serializers.CharField(max_length=50)
+    reserved_phone = serializers.CharField(max_length=20)
+    otp_code = serializers.CharField(max_length=6, help_text="From POST /otp/ with purpose bind_card.")
+
+
+class CardPagination(NewestFirstCursorPagination):
+    ordering = ("-is_default", "-bound_at", "-id")
+
+
+class CardListView(APIView):
+    pagination_class = CardPagination
+
+    @extend_schema(responses=CardSerializer(many=True), summary="Bound cards")
+    def get(self, request: Request) -> Response:
+        paginator = self.pagination_class()
+        cards = BankCard.objects.filter(customer=request.user, status=CardStatus.ACTIVE)
+        page = paginator.paginate_queryset(cards, request, view=self)
+        return paginator.get_paginated_response(CardSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=CardBindSerializer,
+        responses={201: CardSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Bind",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = CardBindSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        card = card_bind(customer=request.user, **data.validated_data)
+        return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
+
+
+class CardDetailView(APIView):
+    @extend_schema(responses=CardSerializer, summary="One card")
+    def get(self, request: Request, public_id: str) -> Response:
+        return Response(CardSerializer(_card(request, public_id)).data)
+
+    @extend_schema(
+        parameters=[
+            IDEMPOTENCY_HEADER,
+            OpenApiParameter(
+                "replacement", str, description="Card id that takes over this card's auto-debits."
+            ),
+        ],
+        responses=CardSerializer,
+        summary="Unbind",
+    )
+    @idempotent
+    def delete(self, request: Request, public_id: str) -> Response:
+        card = _card(request, public_id)
+        replacement_id = request.query_params.get("replacement")
+        replacement = _card(request, replacement_id) if replacement_id else None
+        card = card_unbind(customer=request.user, card=card, replacement=replacement)
+        return Response(CardSerializer(card).data)
+
+
+class CardDefaultView(APIView):
+    @extend_schema(
+        request=None, responses=CardSerializer, parameters=[IDEMPOTENCY_HEADER], summary="Make default"
+    )
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        card = card_set_default(customer=request.user, card=_card(request, public_id))
+        return Response(CardSerializer(card).data)
+
+
+# --- auto-debit ----------------------------------------------------------------------------------------
+
+
+class AutoDebitSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    card_id = serializers.UUIDField(required=False, allow_null=True)
+    otp_code = serializers.CharField(
+        required=False, allow_blank=True, write_only=True, help_text="Needed to move it to another card."
+    )
+
+
+class AutoDebitView(APIView):
+    def _body(self, mandate: AutoDebitMandate | None) -> dict:
+        return {
+            "enabled": bool(mandate and mandate.enabled),
+            "card_id": mandate.card.public_id if mandate else None,
+        }
+
+    @extend_schema(responses=AutoDebitSerializer, summary="设置自动扣款: the plan's auto-debit")
+    def get(self, request: Request, public_id: str) -> Response:
+        plan = _plan(request, public_id)
+        mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
+        return Response(AutoDebitSerializer(self._body(mandate)).data)
+
+    @extend_schema(
+        request=AutoDebitSerializer, responses=AutoDebitSerializer, parameters=[IDEMPOTENCY_HEADER]
+    )
+    @idempotent
+    def put(self, request: Request, public_id: str) -> Response:
+        plan = _plan(request, public_id)
+        data = AutoDebitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        card_id = data.validated_data.get("card_id")
+        mandate = autodebit_set(
+            customer=request.user,
+            plan=plan,
+            enabled=data.validated_data["enabled"],
+            card=_card(request, card_id) if card_id else None,
+            otp_code=data.validated_data.get("otp_code", ""),
+        )
+        return Response(AutoDebitSerializer(self._body(mandate)).data)
+
+
+# --- bills ---------------------------------------------------------------------------------------------
+
+
+class BillSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField(source="plan.public_id")
+    plan_name = serializers.CharField(source="plan.display_name")
+    due_now = serializers.DecimalField(**MONEY)
+    overdue = serializers.DecimalField(**MONEY)
+    days_overdue = serializers.IntegerField()
+    next_due_date = serializers.DateField(allow_null=True)
+    next_amount = serializers.DecimalField(**MONEY)
+    remaining = serializers.DecimalField(**MONEY)
+    autodebit_enabled = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_autodebit_enabled(self, bill: object) -> bool:
+        return bool(bill.mandate and bill.mandate.enabled)
+
+
+class BillsView(APIView):
+    @extend_schema(
+        responses=BillSerializer(many=True), summary="我的账单: what is due now and next, per plan"
+    )
+    def get(self, request: Request) -> Response:
+        return Response(BillSerializer(customer_bills(customer=request.user), many=True).data)
+
+
+# --- repayments ----------------------------------------------------------------------------------------
+
+
+class RepaymentSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    plan_id = serializers.UUIDField(source="plan.public_id")
+    amount = serializers.DecimalField(**MONEY)
+    card = serializers.CharField(source="card_display")
+
+    class Meta:
+        model = Repayment
+        fields = [
+            "id", "plan_id", "amount", "mode", "channel", "status", "card", "scheduled_for", "failure_code",
+            "failure_message", "requested_at", "settled_at",
+        ]  # fmt: skip
+
+
+class OneTimeCardSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=23, write_only=True)
+    holder_name = serializers.CharField(max_length=50)
+
+
+class RepaymentCreateSerializer(serializers.Serializer):
+    plan_id = serializers.UUIDField()
+    mode = serializers.ChoiceField(choices=RepaymentMode.choices)
+    amount = MoneyField(required=False)
+    card_id = serializers.UUIDField(required=False, help_text="A bound card; or give one_time_card.")
+    one_time_card = OneTimeCardSerializer(required=False)
+    scheduled_for = serializers.DateField(required=False, help_text="Pay on this date instead of now.")
+
+
+class RepaymentPagination(NewestFirstCursorPagination):
+    ordering = ("-requested_at", "-id")
+
+
+class RepaymentListView(APIView):
+    pagination_class = RepaymentPagination
+    throttle_scope = "payments"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("plan", str, description="A plan id."),
+            OpenApiParameter("status", str, enum=[s for s, _ in Repayment._meta.get_field("status").choices]),
+            OpenApiParameter("date_from", date, description="Requested on or after (YYYY-MM-DD)."),
+            OpenApiParameter("date_to", date, description="Requested on or before."),
+        ],
+        responses=RepaymentSerializer(many=True),
+        summary="Repayments and auto-debit results, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        filters = _RepaymentFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        rows = Repayment.objects.filter(customer=request.user).select_related("plan", "card")
+        f = filters.validated_data
+        if f.get("plan"):
+            rows = rows.filter(plan__public_id=f["plan"])
+        if f.get("status"):
+            rows = rows.filter(status=f["status"])
+        if f.get("date_from"):
+            rows = rows.filter(requested_at__date__gte=f["date_from"])
+        if f.get("date_to"):
+            rows = rows.filter(requested_at__date__lte=f["date_to"])
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(RepaymentSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=RepaymentCreateSerializer,
+        responses={201: RepaymentSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="立即还款: pay now or on a date",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = RepaymentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        one_time = v.get("one_time_card")
+        repayment = repayment_create(
+            customer=request.user,
+            plan=_plan(request, v["plan_id"]),
+            mode=v["mode"],
+            amount=v.get("amount"),
+            card=_card(request, v["card_id"]) if v.get("card_id") else None,
+            one_time_card=OneTimeCard(number=one_time["number"], holder_name=one_time["holder_name"])
+            if one_time
+            else None,
+            scheduled_for=v.get("scheduled_for"),
+            channel=RepaymentChannel.API,
+            idempotency_key=f"api:{request.idempotency_key}",
+        )
+        return Response(RepaymentSerializer(repayment).data, status=status.HTTP_201_CREATED)
+
+
+class _RepaymentFilter(serializers.Serializer):
+    plan = serializers.UUIDField(required=False)
+    status = serializers.ChoiceField(choices=Repayment._meta.get_field("status").choices, required=False)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    cursor = serializers.CharField(required=False)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+
+def _repayment(request: Request, public_id: object) -> Repayment:
+    return get_object_or_404(
+        Repayment.objects.select_related("plan", "card"), customer=request.user, public_id=public_id
+    )
+
+
+class RepaymentDetailView(APIView):
+    @extend_schema(responses=RepaymentSerializer, summary="One repayment")
+    def get(self, request: Request, public_id: str) -> Response:
+        return Response(RepaymentSerializer(_repayment(request, public_id)).data)
+
+
+class RepaymentCancelView(APIView):
+    @extend_schema(request=None, responses=RepaymentSerializer, parameters=[IDEMPOTENCY_HEADER])
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        repayment = repayment_cancel(customer=request.user, repayment=_repayment(request, public_id))
+        return Response(RepaymentSerializer(repayment).data)
