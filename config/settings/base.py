@@ -201,6 +201,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=5, hour="9-21"),
         "options": {"expires": 3000},
     },
+    "purge-idempotency-keys": {
+        "task": "accounts.purge_idempotency_keys",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
+    },
     "daily-morning": {
         "task": "repayments.daily_morning",
         "schedule": crontab(minute=30, hour=7),

@@ -441,3 +441,22 @@ def test_twenty_concurrent_requests_with_one_key_charge_once(customer, card, cur
     client.force_authenticate(customer)
     replay = client.post(f"{API}/repayments/", body, format="json", HTTP_IDEMPOTENCY_KEY="one-key")
     assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+
+
+def test_the_purge_task_runs_the_purge(customer) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tasks import purge_idempotency_keys
+
+    IdempotencyKey.objects.create(
+        user=customer,
+        key="old",
+        method="POST",
+        path="/",
+        fingerprint="f",
+        created_at=timezone.now() - timedelta(days=3),
+    )
+    assert purge_idempotency_keys.apply().get() == 1
+    assert not IdempotencyKey.objects.exists()

@@ -1,0 +1,15 @@
+"""Periodic upkeep of accounts data."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.idempotency import idempotency_keys_purge
+from config.tasks import single_run
+
+
+@shared_task(name="accounts.purge_idempotency_keys", expires=3000)
+def purge_idempotency_keys() -> int:
+    """API idempotency keys older than API_IDEMPOTENCY_KEEP_HOURS go (hourly, one run at a time)."""
+    with single_run("accounts.purge_idempotency_keys", ttl_seconds=3000) as mine:
+        return idempotency_keys_purge() if mine else 0
