@@ -20,3 +20,5 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("installments.urls")),
 ]
+
+handler404 = "config.views.not_found"

@@ -1,0 +1,76 @@
+"""The API against its own OpenAPI schema (schemathesis): generated requests, signed in, on every operation.
+
+A bounded number of examples per operation; every response must be a non-5xx with a documented status,
+content type and body. The customer has a plan, a card and an overdue plan, so ids in paths can hit real
+objects as well as unknown ones.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import schemathesis
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from accounts.models import User
+from config.wsgi import application
+from installments.models import InstallmentProduct
+from installments.services import overdue_sweep, plan_create
+from repayments.services.cards import card_bind_verified
+from tests.repayments.conftest import ICBC_DEBIT
+
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+# pytest-django has configured Django before test modules are imported; reading the schema needs no database.
+schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+
+
+@pytest.fixture
+def keep_test_connection():
+    """Requests go through the WSGI handler, which closes the database connection after each one; inside a
+    test's transaction that would lose it (Django's own test client disconnects the same signals)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def bearer(db, keep_test_connection) -> dict:
+    product = InstallmentProduct.objects.create(
+        code="baitiao", name="白条分期", fee_method="flat_fee", fee_rate=Decimal("0.005"), tenors=[3, 6, 12]
+    )
+    user = User.objects.create_user("+8613822223333", "Schema-pass-2026", real_name="赵六")
+    today = timezone.localdate()
+    plan_create(
+        customer=user, product=product, principal="1200.00", tenor=12, purchase_date=today - timedelta(days=5)
+    )
+    plan_create(
+        customer=user, product=product, principal="600.00", tenor=6, purchase_date=today - timedelta(days=70)
+    )
+    overdue_sweep(as_of=today)
+    card_bind_verified(customer=user, number=ICBC_DEBIT, holder_name="赵六", reserved_phone="13822223333")
+    return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_conforms_to_the_schema(case, bearer) -> None:
+    case.call_and_validate(headers=bearer, checks=CHECKS)
