@@ -139,7 +139,7 @@ class GatewayTimeout(GatewayError):
 
 
 class CardRejected(GatewayError):
-    """Tokenization refused. ``code``: ``invalid_number``, ``card_not_supported``, ``holder_mismatch``;
+    """Tokenization refused. ``code``: ``invalid_number``, ``not_supported``, ``holder_mismatch``;
     the message may be shown to the customer."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -310,7 +310,7 @@ class SimulatedGateway:
         if not luhn_valid(number):
             raise CardRejected("invalid_number", "The card number is not valid.")
         if number in UNSUPPORTED_CARDS:
-            raise CardRejected("card_not_supported", "This card type (prepaid) is not supported.")
+            raise CardRejected("not_supported", "This card type (prepaid) is not supported.")
         if not holder_name.strip() or not reserved_phone.strip():
             raise CardRejected(
                 "holder_mismatch", "The bank could not verify the card holder's name and reserved phone."

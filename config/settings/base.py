@@ -11,6 +11,8 @@ import environ
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
+from config.error_codes import markdown_table
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -340,7 +342,7 @@ SPECTACULAR_SETTINGS = {
         "Everything a customer can do on the web, for mobile clients. Money is a string with two decimals "
         '("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
         '{"code": ..., "message": ..., "fields": {...}}. Money-moving and plan-changing POSTs need an '
-        "Idempotency-Key header."
+        "Idempotency-Key header.\n\n" + markdown_table()
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

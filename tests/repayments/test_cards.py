@@ -70,6 +70,19 @@ def test_bind_refusals_store_nothing_and_keep_the_code(customer, codes, kwargs, 
     assert card_bind(**args).last4 == ICBC_DEBIT[-4:]
 
 
+def test_a_card_the_bank_refuses_has_a_card_code(customer, codes) -> None:
+    with pytest.raises(ApplicationError) as excinfo:
+        card_bind(
+            customer=customer,
+            number="6222020000000049",  # the simulated bank's prepaid card
+            holder_name=customer.real_name,
+            reserved_phone="13811112222",
+            otp_code=codes.request(customer),
+        )
+    assert excinfo.value.code == "card_not_supported"
+    assert not BankCard.objects.exists()
+
+
 def test_credit_card_allowed_when_a_product_allows_it(customer, bind, flat_product) -> None:
     flat_product.allow_credit_cards = True
     flat_product.save()

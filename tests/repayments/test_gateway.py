@@ -143,7 +143,7 @@ def test_fingerprint_is_keyed_by_the_secret_key(settings) -> None:
         (ICBC_DEBIT[:-1] + str((int(ICBC_DEBIT[-1]) + 1) % 10), "张三", "invalid_number"),
         ("6222abcd00000007", "张三", "invalid_number"),
         ("62220200", "张三", "invalid_number"),
-        (PREPAID_CARD, "张三", "card_not_supported"),
+        (PREPAID_CARD, "张三", "not_supported"),
         (ICBC_DEBIT, "  ", "holder_mismatch"),
     ],
 )

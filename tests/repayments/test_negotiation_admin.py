@@ -186,3 +186,14 @@ def test_anyone_else_gets_404(client, document, other_customer) -> None:
     client.force_login(staff_user("+8613700000098"))  # staff, but not a reviewer
     assert client.get(url).status_code == 404
     assert Decimal(document.size) == len(PDF)
+
+
+def test_staff_operations_refuse_customers(client, late_plan) -> None:
+    application = apply(late_plan)
+    client.force_login(late_plan.customer)  # a customer, signed in
+    for name in ("review", "offer", "approve", "reject"):
+        response = client.post(action_url(name, application), {"tenor": "12", "reason": "other", "send": "1"})
+        assert response.status_code == 302 and "/admin/login/" in response["Location"], name
+    assert client.get(reverse("admin:support_customer", args=[late_plan.customer_id])).status_code == 302
+    application.refresh_from_db()
+    assert application.state == S.SUBMITTED
