@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 from config.modes import default_settings_module
 
@@ -11,3 +11,22 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings_module())
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+def _log_context_in(task_id: str | None = None, task: object = None, **kwargs: object) -> None:
+    """Task name and id on every log line the task writes (run and chunk ids are set by the debit task)."""
+    from config import logcontext
+
+    logcontext.task.set(f"{getattr(task, 'name', '')}:{task_id}")
+    logcontext.run_id.set("")
+    logcontext.chunk.set("")
+
+
+@signals.task_postrun.connect
+def _log_context_out(**kwargs: object) -> None:
+    from config import logcontext
+
+    logcontext.task.set("")
+    logcontext.run_id.set("")
+    logcontext.chunk.set("")

@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from config.api_urls import urlpatterns as api_urlpatterns
 from config.api_urls import v1
-from config.views import healthz
+from config.views import healthz, readyz
 
 admin.site.site_header = "分期还款 · 客服工作台"
 admin.site.site_title = "分期还款"
@@ -12,6 +12,7 @@ admin.site.index_title = "Support workspace"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/v1/", include((v1, "api_v1"))),
     path("api/", include((api_urlpatterns, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -3,7 +3,8 @@
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views import defaults
@@ -12,16 +13,65 @@ from django.views.decorators.http import require_GET
 from config.tasks import HEARTBEAT_CACHE_KEY
 
 
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DatabaseError:
+        return False
+
+
+def _broker_ok() -> bool:
+    """The Celery broker answers within a second (Redis in production, the local-disk broker otherwise)."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1, interval_start=0)
+        return True
+    except Exception:
+        return False
+
+
+def _heartbeat_age() -> float | None:
+    stamp = cache.get(HEARTBEAT_CACHE_KEY)
+    return round((timezone.now() - datetime.fromisoformat(stamp)).total_seconds(), 1) if stamp else None
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for a load balancer: the database answers; how long ago the worker last ran beat's task."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    stamp = cache.get(HEARTBEAT_CACHE_KEY)
-    age = None
-    if stamp:
-        age = round((timezone.now() - datetime.fromisoformat(stamp)).total_seconds(), 1)
-    return JsonResponse({"status": "ok", "database": connection.vendor, "worker_heartbeat_age_seconds": age})
+    """Liveness for a load balancer: the database and the broker answer; 503 when either does not.
+    Also how long ago a worker last ran beat's heartbeat task (null before the first)."""
+    database, broker = _database_ok(), _broker_ok()
+    ok = database and broker
+    return JsonResponse(
+        {
+            "status": "ok" if ok else "failing",
+            "database": connection.vendor if database else "unreachable",
+            "broker": "ok" if broker else "unreachable",
+            "worker_heartbeat_age_seconds": _heartbeat_age(),
+        },
+        status=200 if ok else 503,
+    )
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database with every migration applied, the cache and the broker. 503 until then."""
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    if checks["database"]:
+        executor = MigrationExecutor(connection)
+        checks["migrations"] = not executor.migration_plan(executor.loader.graph.leaf_nodes())
+    try:
+        cache.set("readyz", "1", 5)
+        checks["cache"] = cache.get("readyz") == "1"
+    except Exception:
+        checks["cache"] = False
+    ok = all(checks.values())
+    return JsonResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks}, status=200 if ok else 503
+    )
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

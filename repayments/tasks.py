@@ -1,9 +1,13 @@
 """Thin periodic tasks over repayments.services; each is safe to run twice or on many workers at once."""
 
+import logging
+
 from celery import shared_task
 
 from config.tasks import single_run
 from repayments.services import repayments_reconcile, repayments_run_scheduled
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="repayments.reconcile", acks_late=True)
@@ -44,11 +48,16 @@ def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
     import time
 
+    from config import logcontext
     from repayments.services.autodebit import Chunk, debit_chunk_process
 
+    logcontext.run_id.set(str(run_id))
+    logcontext.chunk.set(f"{first_plan_id}-{last_plan_id}")
     started = time.perf_counter()
     attempts = debit_chunk_process(chunk=Chunk(run_id, first_plan_id, last_plan_id))
-    return {"attempts": attempts, "seconds": round(time.perf_counter() - started, 4)}
+    seconds = round(time.perf_counter() - started, 4)
+    logger.info("debit chunk done: %s attempts in %s s", attempts, seconds)
+    return {"attempts": attempts, "seconds": seconds}
 
 
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)

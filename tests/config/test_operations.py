@@ -1,0 +1,64 @@
+"""/healthz, /readyz, request ids and the JSON log format."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+
+def test_healthz_reports_database_and_broker(client, db) -> None:
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "ok" and body["broker"] == "ok"
+
+
+def test_healthz_fails_when_the_broker_is_unreachable(client, db, settings) -> None:
+    from config.celery import app
+
+    old = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get("/healthz")
+    finally:
+        app.conf.broker_url = old
+    assert response.status_code == 503 and response.json()["broker"] == "unreachable"
+
+
+def test_readyz(client, db) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": True, "broker": True, "migrations": True, "cache": True}
+
+
+def test_request_id_is_echoed_and_made_when_missing(client, db) -> None:
+    given = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
+    assert given["X-Request-ID"] == "abc-123"
+    made = client.get("/healthz", HTTP_X_REQUEST_ID="<script>")
+    assert made["X-Request-ID"] != "<script>" and len(made["X-Request-ID"]) == 32
+
+
+def test_json_log_lines_carry_the_context() -> None:
+    from pythonjsonlogger.json import JsonFormatter
+
+    from config import logcontext
+    from config.logcontext import ContextFilter
+
+    formatter = JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(run_id)s %(chunk)s"
+    )
+    record = logging.LogRecord("repayments.tasks", logging.INFO, __file__, 1, "debit chunk done", (), None)
+    token_run, token_chunk = logcontext.run_id.set("42"), logcontext.chunk.set("1-500")
+    try:
+        ContextFilter().filter(record)
+    finally:
+        logcontext.run_id.reset(token_run)
+        logcontext.chunk.reset(token_chunk)
+    line = json.loads(formatter.format(record))
+    assert line["run_id"] == "42" and line["chunk"] == "1-500" and line["message"] == "debit chunk done"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_get_only(client, db, path) -> None:
+    assert client.post(path).status_code == 405
