@@ -43,8 +43,8 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
         return len(chunks)
 
 
-@shared_task(name="repayments.debit_chunk", acks_late=True)
-def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
+@shared_task(name="repayments.debit_chunk", bind=True, acks_late=True, reject_on_worker_lost=True)
+def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
     import time
 
@@ -57,7 +57,7 @@ def debit_chunk(run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
     attempts = debit_chunk_process(chunk=Chunk(run_id, first_plan_id, last_plan_id))
     seconds = round(time.perf_counter() - started, 4)
     logger.info("debit chunk done: %s attempts in %s s", attempts, seconds)
-    return {"attempts": attempts, "seconds": seconds}
+    return {"attempts": attempts, "seconds": seconds, "worker": self.request.hostname}
 
 
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)

@@ -1,0 +1,116 @@
+"""Fault injection with real worker processes on PostgreSQL and Redis.
+
+* A worker's process is SIGKILLed at random points of a debit run (acks_late + reject_on_worker_lost):
+  after recovery every due installment is charged exactly once and the ledger is clean.
+* One run on two worker processes: both take chunks, nothing is charged twice.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import User
+from installments.models import Installment
+from installments.schedules import add_months
+from installments.services import plan_create
+from repayments.gateway import simulator_balance, simulator_set_balance
+from repayments.ledger import ledger_breaches
+from repayments.models import DebitAttempt, Repayment, SimulatedCharge
+from repayments.services.autodebit import autodebit_set, debit_run_plan
+from repayments.services.cards import card_bind_verified
+from repayments.services.payments import repayments_reconcile
+from repayments.tasks import debit_chunk
+from tests.reliability.workers import Worker, wait_until
+from tests.repayments.conftest import ICBC_DEBIT
+
+pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
+
+
+def due_today_portfolio(flat_product, count: int) -> tuple[User, object]:
+    """``count`` plans of one customer, each with installment 1 (106.00) due today and auto-debit on."""
+    today = timezone.localdate()
+    customer = User.objects.create_user("+8613899990000", "Fault-pass-2026", real_name="钱七")
+    card = card_bind_verified(
+        customer=customer, number=ICBC_DEBIT, holder_name="钱七", reserved_phone="13899990000"
+    )
+    simulator_set_balance(card.gateway_token, Decimal("1000000.00"))
+    purchase = today - timedelta(days=31)
+    while add_months(purchase, 1) != today:
+        purchase += timedelta(days=1)
+    for i in range(count):
+        plan = plan_create(
+            customer=customer, product=flat_product, principal="1200.00", tenor=12, purchase_date=purchase,
+            merchant_order_ref=f"F{i}",
+        )  # fmt: skip
+        autodebit_set(customer=customer, plan=plan, enabled=True)
+    assert Installment.objects.filter(due_date=today).count() == count
+    return customer, card
+
+
+def settled(count: int) -> bool:
+    return (
+        DebitAttempt.objects.filter(status="pending").count() == 0
+        and Repayment.objects.filter(status="succeeded").count() >= count
+    )
+
+
+def test_sigkilled_workers_still_charge_every_installment_exactly_once(flat_product, settings) -> None:
+    count = 40
+    settings.AUTODEBIT_CHUNK_SIZE = 5
+    _customer, card = due_today_portfolio(flat_product, count)
+    before = simulator_balance(card.gateway_token)
+    run, chunks = debit_run_plan(business_date=timezone.localdate(), slot=1)
+    queue = f"faults-{uuid.uuid4().hex[:8]}"
+    worker = Worker(queue, "victim", GATEWAY_SIM_LATENCY_MS="40")
+    rng = random.Random(20261129)
+    kills = 0
+    try:
+        for chunk in chunks:
+            debit_chunk.apply_async((chunk.run_id, chunk.first_plan_id, chunk.last_plan_id), queue=queue)
+        assert wait_until(lambda: worker.children(), timeout=30)
+        for _ in range(3):
+            time.sleep(rng.uniform(0.3, 1.0))
+            kills += worker.kill_child()
+        assert wait_until(lambda: settled(count), timeout=180), "the run did not recover"
+    finally:
+        worker.stop()
+    repayments_reconcile(older_than=timedelta(0))
+    assert kills >= 2
+    charges = SimulatedCharge.objects.filter(token=card.gateway_token, status="succeeded")
+    assert charges.count() == count  # one charge per due installment, none twice
+    assert Repayment.objects.filter(status="succeeded").count() == count
+    assert DebitAttempt.objects.filter(run=run).count() == count
+    assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
+    assert list(ledger_breaches()) == []
+
+
+def test_one_run_on_two_worker_processes(flat_product, settings) -> None:
+    count = 24
+    settings.AUTODEBIT_CHUNK_SIZE = 3
+    _customer, card = due_today_portfolio(flat_product, count)
+    before = simulator_balance(card.gateway_token)
+    _run, chunks = debit_run_plan(business_date=timezone.localdate(), slot=1)
+    queue = f"pair-{uuid.uuid4().hex[:8]}"
+    workers = [Worker(queue, f"w{i}", GATEWAY_SIM_LATENCY_MS="30") for i in range(2)]
+    try:
+        assert wait_until(lambda: all(w.children() for w in workers), timeout=30)
+        time.sleep(1)  # both consumers registered before the chunks arrive
+        results = [
+            debit_chunk.apply_async((c.run_id, c.first_plan_id, c.last_plan_id), queue=queue) for c in chunks
+        ]
+        outcomes = [r.get(timeout=120) for r in results]
+    finally:
+        for w in workers:
+            w.stop()
+    hosts = {o["worker"].split("@")[0] for o in outcomes}
+    assert hosts == {"w0", "w1"}, f"chunks went to {hosts} only"
+    assert sum(o["attempts"] for o in outcomes) == count
+    assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
+    assert list(ledger_breaches()) == []
