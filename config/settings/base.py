@@ -185,6 +185,13 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queues: "debits" (auto-debit chunks: long, CPU and database bound), "sms" (sending: short, I/O bound) and
+# the default "celery" (periodic steps, reconciliation). Run workers per queue to size them apart.
+CELERY_TASK_ROUTES = {
+    "repayments.debit_slot": {"queue": "debits"},
+    "repayments.debit_chunk": {"queue": "debits"},
+    "notifications.*": {"queue": "sms"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_IMPORTS = ["config.tasks"]

@@ -13,6 +13,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # A queue of its own per test process, so a developer's running worker never takes a test's task.
 CELERY_TASK_DEFAULT_QUEUE = f"test-{os.getpid()}"
+CELERY_TASK_ROUTES = {}  # every task on the test's own queue
 if REDIS_URL:
     CACHES = {
         "default": {
