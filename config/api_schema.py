@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from config.api import ERROR_CODES_BY_STATUS, ErrorSerializer
 
@@ -26,3 +26,14 @@ class ApiSchema(AutoSchema):
                     direction=direction,
                 )
         return responses
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per request (a UUID); the same key and body replay the first response.",
+)
+# Money in responses: a string with two decimals.
+MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}

@@ -10,7 +10,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -53,17 +53,7 @@ MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 
 def _outstanding_subquery() -> Subquery:
-    open_amount = (
-        F("principal_due")
-        + F("fee_due")
-        + F("penalty_due")
-        - F("principal_paid")
-        - F("fee_paid")
-        - F("penalty_paid")
-        - F("principal_waived")
-        - F("fee_waived")
-        - F("penalty_waived")
-    )
+    open_amount = Installment.open_amount()
     return Subquery(
         Installment.objects.filter(
             plan=OuterRef("plan"), status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE]

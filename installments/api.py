@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.idempotency import idempotent
 from config.api import MoneyField
 from config.api_pagination import NewestFirstCursorPagination
+from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from config.errors import ApplicationError
 from installments.models import (
     InstallmentPlan,
@@ -31,15 +32,6 @@ from installments.services.negotiation import (
     negotiation_resubmit,
 )
 from installments.services.restaging import restage_schedule
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Unique per request (a UUID); the same key and body replay the first response.",
-)
-MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
 
 
 def _plan(request: Request, public_id: object) -> InstallmentPlan:

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from accounts.idempotency import idempotent
 from config.api import MoneyField
 from config.api_pagination import NewestFirstCursorPagination
+from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
 from repayments.models import (
     AutoDebitMandate,
@@ -31,15 +32,6 @@ from repayments.selectors import customer_bills
 from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
 from repayments.services.autodebit import autodebit_set
 from repayments.services.payments import repayment_cancel, repayment_create
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Unique per request (a UUID); the same key and body replay the first response.",
-)
-MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
 
 
 def _plan(request: Request, public_id: object) -> InstallmentPlan:

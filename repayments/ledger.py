@@ -116,18 +116,7 @@ def _installments_match_allocations() -> Iterator[str]:
 
 
 def _installment_status() -> Iterator[str]:
-    outstanding = (
-        F("principal_due")
-        + F("fee_due")
-        + F("penalty_due")
-        - F("principal_paid")
-        - F("fee_paid")
-        - F("penalty_paid")
-        - F("principal_waived")
-        - F("fee_waived")
-        - F("penalty_waived")
-    )
-    annotated = Installment.objects.annotate(open_amount=outstanding)
+    annotated = Installment.objects.annotate(open_amount=Installment.open_amount())
     if connection.vendor == "postgresql":
         rows = annotated.filter(
             Q(status=InstallmentStatus.PAID, open_amount__gt=0)
@@ -171,17 +160,7 @@ def _plan_totals() -> Iterator[str]:
 def _restaged_balances() -> Iterator[str]:
     """Re-staging moves money, never makes or loses it: what a restructured plan left open on its
     installments is exactly the principal of the one plan that took it over."""
-    open_amount = (
-        F("principal_due")
-        + F("fee_due")
-        + F("penalty_due")
-        - F("principal_paid")
-        - F("fee_paid")
-        - F("penalty_paid")
-        - F("principal_waived")
-        - F("fee_waived")
-        - F("penalty_waived")
-    )
+    open_amount = Installment.open_amount()
     left_open = (
         Installment.objects.filter(plan=OuterRef("pk"), status=InstallmentStatus.RESTRUCTURED)
         .values("plan")

@@ -371,6 +371,15 @@ class Installment(models.Model):
     def outstanding(self) -> Decimal:
         return self.total_due - self.total_paid - self.total_waived
 
+    @staticmethod
+    def open_amount() -> models.Expression:
+        """``outstanding`` as a database expression, for aggregates and filters over many rows."""
+        return (
+            F("principal_due") + F("fee_due") + F("penalty_due")
+            - F("principal_paid") - F("fee_paid") - F("penalty_paid")
+            - F("principal_waived") - F("fee_waived") - F("penalty_waived")
+        )  # fmt: skip
+
     @property
     def principal_outstanding(self) -> Decimal:
         return self.principal_due - self.principal_paid - self.principal_waived

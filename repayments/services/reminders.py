@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import DecimalField, F, Sum
+from django.db.models import DecimalField, Sum
 
 from installments.models import Installment, InstallmentStatus
 from installments.schedules import quantize_money
@@ -87,11 +87,7 @@ def _overdue_owed(plan_ids: set[int]) -> dict[int, Decimal]:
     """What each plan owes on its overdue installments, penalties included, in one aggregate query."""
     if not plan_ids:
         return {}
-    open_amount = (
-        F("principal_due") + F("fee_due") + F("penalty_due")
-        - F("principal_paid") - F("fee_paid") - F("penalty_paid")
-        - F("principal_waived") - F("fee_waived") - F("penalty_waived")
-    )  # fmt: skip
+    open_amount = Installment.open_amount()
     rows = (
         Installment.objects.filter(plan_id__in=plan_ids, status=InstallmentStatus.OVERDUE)
         .values("plan_id")
