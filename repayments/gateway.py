@@ -26,7 +26,7 @@ Magic card numbers (ICBC debit BIN 622202, all Luhn-valid, 16 digits):
 ``6222020000000023``    every charge fails softly (bank busy; retryable)
 ``6222020000000031``    every first charge times out *after* being recorded (the money moves); a
                         repeat of the same key, or ``get_charge``, answers with the recorded result
-``6222020000000049``    refused at tokenization: ``CardRejected("card_not_supported")`` (prepaid)
+``6222020000000049``    refused at tokenization: ``CardRejected("not_supported")`` (prepaid)
 =====================  ==========================================================================
 
 Any other Luhn-valid number is a normal account with ``GATEWAY_SIM_DEFAULT_BALANCE``. A blank holder

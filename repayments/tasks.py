@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from config.tasks import single_run
 from repayments.services import repayments_reconcile, repayments_run_scheduled
@@ -43,7 +44,18 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
         return len(chunks)
 
 
-@shared_task(name="repayments.debit_chunk", bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    name="repayments.debit_chunk",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # A dropped database connection (failover, restart) retries the chunk on a fresh connection; the
+    # chunk is idempotent, so a retry only finishes what the first try left.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=8,
+)
 def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
     import time

@@ -114,3 +114,72 @@ def test_one_run_on_two_worker_processes(flat_product, settings) -> None:
     assert sum(o["attempts"] for o in outcomes) == count
     assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
     assert list(ledger_breaches()) == []
+
+
+def test_timeouts_and_soft_failures_across_a_run_lose_and_double_nothing(flat_product, settings) -> None:
+    """20% of charges time out after the money moved (unknown outcome), 10% fail softly."""
+    count = 40
+    settings.AUTODEBIT_CHUNK_SIZE = 10
+    _customer, card = due_today_portfolio(flat_product, count)
+    before = simulator_balance(card.gateway_token)
+    today = timezone.localdate()
+    queue = f"flaky-{uuid.uuid4().hex[:8]}"
+    worker = Worker(queue, "flaky", GATEWAY_SIM_TIMEOUT_RATE="0.2", GATEWAY_SIM_FAILURE_RATE="0.1",
+                    GATEWAY_SIM_SEED="7")  # fmt: skip
+    try:
+        for slot in (1, 2, 3):  # the day's three slots retry what failed softly
+            _run, chunks = debit_run_plan(business_date=today, slot=slot)
+            results = [
+                debit_chunk.apply_async((c.run_id, c.first_plan_id, c.last_plan_id), queue=queue)
+                for c in chunks
+            ]
+            for result in results:
+                result.get(timeout=120)
+            repayments_reconcile(older_than=timedelta(0))  # the timed-out ones: ask the bank by key
+    finally:
+        worker.stop()
+    succeeded = Repayment.objects.filter(status="succeeded").count()
+    charges = SimulatedCharge.objects.filter(token=card.gateway_token, status="succeeded").count()
+    assert Repayment.objects.filter(status="pending").count() == 0
+    assert charges == succeeded  # every charge has its repayment, none twice
+    assert Repayment.objects.filter(status="failed").count() > 0  # soft failures happened and were retried
+    assert succeeded >= count - 2  # after three slots nearly all are paid
+    paid = Installment.objects.filter(due_date=today, status="paid").count()
+    assert paid == succeeded  # one success per installment
+    assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * succeeded
+    assert list(ledger_breaches()) == []
+
+
+def test_database_connections_dropped_mid_run(flat_product, settings) -> None:
+    """Every worker database connection is terminated twice while the run is going."""
+    from django.db import connection
+
+    count = 40
+    settings.AUTODEBIT_CHUNK_SIZE = 5
+    _customer, card = due_today_portfolio(flat_product, count)
+    before = simulator_balance(card.gateway_token)
+    _run, chunks = debit_run_plan(business_date=timezone.localdate(), slot=1)
+    queue = f"dbdrop-{uuid.uuid4().hex[:8]}"
+    worker = Worker(queue, "dbdrop", GATEWAY_SIM_LATENCY_MS="40")
+    dropped = 0
+    try:
+        assert wait_until(lambda: worker.children(), timeout=30)
+        for chunk in chunks:
+            debit_chunk.apply_async((chunk.run_id, chunk.first_plan_id, chunk.last_plan_id), queue=queue)
+        for delay in (0.8, 1.5):
+            time.sleep(delay)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                dropped += cursor.fetchone()[0]
+        assert wait_until(lambda: settled(count), timeout=180), "the run did not recover"
+    finally:
+        worker.stop()
+    repayments_reconcile(older_than=timedelta(0))
+    assert dropped >= 1
+    charges = SimulatedCharge.objects.filter(token=card.gateway_token, status="succeeded")
+    assert charges.count() == count == Repayment.objects.filter(status="succeeded").count()
+    assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
+    assert list(ledger_breaches()) == []
