@@ -183,3 +183,69 @@ def test_database_connections_dropped_mid_run(flat_product, settings) -> None:
     assert charges.count() == count == Repayment.objects.filter(status="succeeded").count()
     assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
     assert list(ledger_breaches()) == []
+
+
+def test_redis_restarted_in_the_middle_of_a_run(flat_product, settings, tmp_path) -> None:
+    """The broker (a Redis of the test's own, with its append-only file) is restarted while chunks run;
+    the worker reconnects, and running the slot again (as beat or an operator would) finishes the rest."""
+    import shutil
+    import socket
+    import subprocess
+
+    from celery import Celery
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def start_redis() -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),  # noqa: S607
+             "--appendonly", "yes", "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        with socket.socket() as s:
+            assert wait_until(lambda: s.connect_ex(("127.0.0.1", port)) == 0, timeout=10)
+        return process
+
+    count = 30
+    settings.AUTODEBIT_CHUNK_SIZE = 5
+    _customer, card = due_today_portfolio(flat_product, count)
+    before = simulator_balance(card.gateway_token)
+    today = timezone.localdate()
+    redis = start_redis()
+    producer = Celery("config", broker=url, backend=url)
+    queue = f"restart-{uuid.uuid4().hex[:8]}"
+    worker = Worker(queue, "restart", GATEWAY_SIM_LATENCY_MS="40", REDIS_URL=url)
+    try:
+        _run, chunks = debit_run_plan(business_date=today, slot=1)
+        for c in chunks:
+            producer.send_task(
+                "repayments.debit_chunk", (c.run_id, c.first_plan_id, c.last_plan_id), queue=queue
+            )
+        time.sleep(1.0)
+        redis.terminate()
+        redis.wait(timeout=10)
+        time.sleep(1.0)
+        redis = start_redis()
+        wait_until(lambda: settled(count), timeout=60)
+        # Whatever the restart cost, the slot run again finishes it, charging nothing twice.
+        _run, chunks = debit_run_plan(business_date=today, slot=1)
+        for c in chunks:
+            producer.send_task(
+                "repayments.debit_chunk", (c.run_id, c.first_plan_id, c.last_plan_id), queue=queue
+            )
+        assert wait_until(lambda: settled(count), timeout=120), "the run did not finish after the restart"
+    finally:
+        worker.stop()
+        redis.terminate()
+        redis.wait(timeout=10)
+    repayments_reconcile(older_than=timedelta(0))
+    charges = SimulatedCharge.objects.filter(token=card.gateway_token, status="succeeded")
+    assert charges.count() == count == Repayment.objects.filter(status="succeeded").count()
+    assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
+    assert list(ledger_breaches()) == []

@@ -23,8 +23,8 @@ def worker_env(**extra: str) -> dict[str, str]:
         REDIS_URL=settings.CELERY_BROKER_URL,
         DJANGO_SETTINGS_MODULE="config.settings.test",
         LOG_LEVEL="WARNING",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
