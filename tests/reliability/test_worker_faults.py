@@ -218,7 +218,8 @@ def test_redis_restarted_in_the_middle_of_a_run(flat_product, settings, tmp_path
     before = simulator_balance(card.gateway_token)
     today = timezone.localdate()
     redis = start_redis()
-    producer = Celery("config", broker=url, backend=url)
+    # Not the current app: the rest of the suite keeps sending to the configured broker.
+    producer = Celery("broker-restart-test", broker=url, backend=url, set_as_current=False)
     queue = f"restart-{uuid.uuid4().hex[:8]}"
     worker = Worker(queue, "restart", GATEWAY_SIM_LATENCY_MS="40", REDIS_URL=url)
     try:
