@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
 from config.api import MoneyField
-from config.api_pagination import NewestFirstCursorPagination
+from config.api_pagination import NewestFirstCursorPagination, paginated
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from config.errors import ApplicationError
 from installments.models import (
@@ -165,9 +165,7 @@ class PlanListView(APIView):
     @extend_schema(responses=PlanSerializer(many=True), summary="The caller's plans, newest first")
     def get(self, request: Request) -> Response:
         plans = InstallmentPlan.objects.filter(customer=request.user).select_related("product", "source_plan")
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(plans, request, view=self)
-        return paginator.get_paginated_response(PlanSerializer(page, many=True).data)
+        return paginated(self, request, plans, PlanSerializer)
 
     @extend_schema(
         request=PlanCreateSerializer,
@@ -352,9 +350,7 @@ class NegotiationListView(APIView):
             .select_related("plan", "result_plan")
             .prefetch_related("documents")
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(NegotiationSerializer(page, many=True).data)
+        return paginated(self, request, rows, NegotiationSerializer)
 
     @extend_schema(
         request={"multipart/form-data": NegotiationApplySerializer},

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_pagination import NewestFirstCursorPagination
+from config.api_pagination import NewestFirstCursorPagination, paginated
 from notifications.models import Notification, NotificationStatus
 
 
@@ -30,6 +30,4 @@ class InboxView(APIView):
     @extend_schema(responses=NotificationSerializer(many=True), summary="短信: every SMS sent to the caller")
     def get(self, request: Request) -> Response:
         rows = Notification.objects.filter(user=request.user).exclude(status=NotificationStatus.SUPPRESSED)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)
+        return paginated(self, request, rows, NotificationSerializer)

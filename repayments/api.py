@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
 from config.api import MoneyField
-from config.api_pagination import NewestFirstCursorPagination
+from config.api_pagination import NewestFirstCursorPagination, paginated
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
 from repayments.models import (
@@ -72,10 +72,8 @@ class CardListView(APIView):
 
     @extend_schema(responses=CardSerializer(many=True), summary="Bound cards")
     def get(self, request: Request) -> Response:
-        paginator = self.pagination_class()
         cards = BankCard.objects.filter(customer=request.user, status=CardStatus.ACTIVE)
-        page = paginator.paginate_queryset(cards, request, view=self)
-        return paginator.get_paginated_response(CardSerializer(page, many=True).data)
+        return paginated(self, request, cards, CardSerializer)
 
     @extend_schema(
         request=CardBindSerializer,
@@ -257,9 +255,7 @@ class RepaymentListView(APIView):
             rows = rows.filter(requested_at__date__gte=f["date_from"])
         if f.get("date_to"):
             rows = rows.filter(requested_at__date__lte=f["date_to"])
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(RepaymentSerializer(page, many=True).data)
+        return paginated(self, request, rows, RepaymentSerializer)
 
     @extend_schema(
         request=RepaymentCreateSerializer,
