@@ -116,10 +116,13 @@ def _bill(plan: InstallmentPlan, today: date, mandate: AutoDebitMandate | None) 
 def customer_bills(*, customer: User, today: date | None = None) -> list[Bill]:
     """我的账单: every plan with something to pay, the most urgent first. Three queries in all."""
     today = today or timezone.localdate()
+    # Only the open installments: a plan's paid history does not change what is due, and loading it made
+    # the page's cost grow with the history (bench/run.py: 700 rows ran at 0.40x of 3 rows).
+    open_rows = Installment.objects.filter(status__in=OPEN_INSTALLMENT_STATUSES).order_by("sequence")
     plans = (
         InstallmentPlan.objects.filter(customer=customer, status__in=[PlanStatus.ACTIVE, PlanStatus.OVERDUE])
         .select_related("product")
-        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
+        .prefetch_related(Prefetch("installments", queryset=open_rows))
     )
     mandates = {
         m.plan_id: m for m in AutoDebitMandate.objects.filter(plan__customer=customer).select_related("card")
