@@ -47,10 +47,24 @@ def request_key(request: Request) -> str:
 
 
 def _fingerprint(request: Request) -> str:
+    """What the request asks for: method, path and body. A multipart body is hashed from its parsed fields
+    and files, streamed: reading it whole would hold every upload in memory (and trip Django's
+    DATA_UPLOAD_MAX_MEMORY_SIZE for documents above 2.5 MB)."""
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(request.path.encode())
-    digest.update(request.body)  # the raw bytes: JSON and multipart alike
+    if request.content_type.startswith("multipart/"):
+        for name in sorted(request.data.keys()):
+            if name not in request.FILES:
+                digest.update(f"{name}={request.data.getlist(name)}".encode())
+        for name in sorted(request.FILES.keys()):
+            for upload in request.FILES.getlist(name):
+                digest.update(f"{name}:{upload.name}:{upload.size}".encode())
+                for chunk in upload.chunks():
+                    digest.update(chunk)
+                upload.seek(0)
+    else:
+        digest.update(request.body)
     return digest.hexdigest()
 
 

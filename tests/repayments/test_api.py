@@ -460,3 +460,20 @@ def test_the_purge_task_runs_the_purge(customer) -> None:
     )
     assert purge_idempotency_keys.apply().get() == 1
     assert not IdempotencyKey.objects.exists()
+
+
+def test_a_document_above_django_s_memory_limit_uploads_through_the_api(api, late_plan) -> None:
+    big = b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024) + b"\n%%EOF\n"  # 3 MB: above DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = {
+        "plan_id": str(late_plan.public_id),
+        "reason": "income_drop",
+        "monthly_income": "6000.00",
+        "requested_tenor": 12,
+        "documents": [SimpleUploadedFile("big.pdf", big)],
+    }
+    response = api.post(f"{API}/negotiations/", body, format="multipart", HTTP_IDEMPOTENCY_KEY="big-upload")
+    assert response.status_code == 201, response.content
+    assert response.json()["documents"][0]["size"] == len(big)
+    body["documents"] = [SimpleUploadedFile("big.pdf", big)]
+    replay = api.post(f"{API}/negotiations/", body, format="multipart", HTTP_IDEMPOTENCY_KEY="big-upload")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
