@@ -1,6 +1,7 @@
 """Every benchmark side by side against the machine's own yardsticks, in one run; writes docs/performance.md.
 
     .venv/bin/python bench/run.py [--n 10000] [--http-seconds 10] [--pgbench-seconds 10]
+                                  [--growth 10000 100000 1000000]
 
 Needs PostgreSQL, Redis, pgbench and wrk (Debian's ``wrk``). On its own databases (bench_installments,
 bench_pgbench) it measures, each as a rate, a ratio to its yardstick, p50/p99 latency and peak memory:
@@ -9,8 +10,9 @@ bench_pgbench) it measures, each as a rate, a ratio to its yardstick, p50/p99 la
 3. the overdue sweep (a normal day's book and the all-late day);
 4. GET /api/v1/bills/ against a bare Django view doing one query (the ceiling), same wrk load, gunicorn;
 5. bills for a customer with 2 and with 700 installment rows (growth);
-6. POST /api/v1/repayments/ under load while a debit run is going.
-Defaults finish in about ten minutes on 2 cores.
+6. POST /api/v1/repayments/ under load while a debit run is going;
+7. with --growth, the debit run at each size and its time per debit against the first size.
+Defaults finish in about ten minutes on 2 cores (1 M installments alone take about 40 minutes).
 """
 
 from __future__ import annotations
@@ -112,6 +114,14 @@ local rows = {{
 {entries}
 }}
 local n = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)  -- each wrk thread has its own Lua state: keys must differ between them
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+end
 request = function()
   n = n + 1
   local row = rows[math.random(#rows)]
@@ -120,7 +130,7 @@ request = function()
   local headers = {{}}
   headers["Authorization"] = "Bearer " .. row[1]
   headers["Content-Type"] = "application/json"
-  headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", os.time(), math.random(1000000000), n)
+  headers["Idempotency-Key"] = string.format("bench-%d-%d-%d-%d", id, os.time(), math.random(1000000000), n)
   return wrk.format("POST", "/api/v1/repayments/", headers, body)
 end
 """
@@ -190,6 +200,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="due installments in the debit runs")
     parser.add_argument("--http-seconds", type=int, default=10)
     parser.add_argument("--pgbench-seconds", type=int, default=10)
+    parser.add_argument(
+        "--growth",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also run the debit run (2 workers, 0 ms) at these sizes, e.g. --growth 10000 100000 1000000",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     lines: list[str] = []
@@ -219,6 +236,23 @@ def main() -> None:
                 debit_line(f"debit run, N={args.n:,}, {workers} worker(s), {latency} ms gateway", f, tps)
             )
     book, late = ad.sweep_rates(0.05)
+    first_cost = None
+    for n in args.growth:
+        ad.reset_database()
+        ad.load(n)
+        procs = ad.start_workers(2, 0)
+        try:
+            f = ad.debit_run(procs)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
+        cost = 1 / f["rate"] if f["rate"] else 0.0
+        first_cost = first_cost or cost
+        lines.append(
+            debit_line(f"growth: debit run, N={n:,} ({cost / first_cost:.2f}x time per debit)", f, tps)
+        )
     lines.append(
         f"| overdue sweep, normal day (5% go late) | {book:,.0f} book inst/s | {book / tps:.0f} x TPS | | | |"
     )
