@@ -190,12 +190,13 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         if not plans:
             return 0
         plan_ids = [p.pk for p in plans]
-        mandates = {
-            m.plan_id: m
-            for m in AutoDebitMandate.objects.filter(plan_id__in=plan_ids).select_related(
-                "card", "plan__customer"
-            )
-        }
+        # The plans are loaded already: each mandate gets its plan object instead of a second copy (and the
+        # customer's row, with its phone number to parse, is read only on the rare fallback path).
+        by_id = {p.pk: p for p in plans}
+        mandates = {}
+        for m in AutoDebitMandate.objects.filter(plan_id__in=plan_ids).select_related("card"):
+            m.plan = by_id[m.plan_id]
+            mandates[m.plan_id] = m
         installments: dict[int, list[Installment]] = {}
         for inst in Installment.objects.filter(plan_id__in=plan_ids).order_by("plan_id", "sequence"):
             installments.setdefault(inst.plan_id, []).append(inst)
