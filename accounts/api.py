@@ -15,6 +15,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
+from config.api import validated
 
 
 class PhoneTokenSerializer(TokenObtainPairSerializer):
@@ -70,9 +71,8 @@ class OtpView(APIView):
         summary="Send an SMS code for a purpose (bind_card, change_autodebit_card, accept_negotiation, ...)",
     )
     def post(self, request: Request) -> Response:
-        data = OtpRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        otp_request(user=request.user, purpose=data.validated_data["purpose"])
+        data = validated(OtpRequestSerializer, request.data)
+        otp_request(user=request.user, purpose=data["purpose"])
         return Response(
             {"sent_to": request.user.masked_phone, "expires_in_seconds": settings.OTP_TTL_MINUTES * 60},
             status=status.HTTP_202_ACCEPTED,

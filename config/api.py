@@ -100,3 +100,10 @@ class MoneyField(serializers.CharField):
         if not isinstance(data, str):
             raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
         return super().to_internal_value(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: object) -> dict:
+    """The request's data checked by ``serializer_class``; a 400 with per-field messages otherwise."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from config.api import MoneyField
+from config.api import MoneyField, validated
 from config.api_pagination import NewestFirstCursorPagination, paginated
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from config.errors import ApplicationError
@@ -22,7 +22,7 @@ from installments.models import (
     NegotiationApplication,
     NegotiationReason,
 )
-from installments.schedules import Schedule
+from installments.selectors import offer_schedule
 from installments.services import plan_create, plan_quote, plan_restage, restage_quote
 from installments.services.negotiation import (
     negotiation_accept,
@@ -31,7 +31,6 @@ from installments.services.negotiation import (
     negotiation_document_add,
     negotiation_resubmit,
 )
-from installments.services.restaging import restage_schedule
 
 
 def _plan(request: Request, public_id: object) -> InstallmentPlan:
@@ -104,9 +103,7 @@ class QuoteView(APIView):
         summary="What a purchase would cost: schedule, total fee, APR (writes nothing)",
     )
     def post(self, request: Request) -> Response:
-        data = QuoteRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(QuoteRequestSerializer, request.data)
         quote = plan_quote(product=_product(v["product"]), principal=v["principal"], tenor=v["tenor"])
         return Response(ScheduleSerializer(quote.schedule).data)
 
@@ -175,9 +172,7 @@ class PlanListView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = PlanCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(PlanCreateSerializer, request.data)
         plan = plan_create(
             customer=request.user,
             product=_product(v["product"]),
@@ -250,10 +245,9 @@ class RestageView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = RestageRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        plan = _plan(request, data.validated_data["plan_id"])
-        new_plan = plan_restage(customer=request.user, plan_id=plan.pk, tenor=data.validated_data["tenor"])
+        data = validated(RestageRequestSerializer, request.data)
+        plan = _plan(request, data["plan_id"])
+        new_plan = plan_restage(customer=request.user, plan_id=plan.pk, tenor=data["tenor"])
         return Response(PlanDetailSerializer(new_plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -305,16 +299,8 @@ class NegotiationSerializer(serializers.Serializer):
 
     @extend_schema_field(ScheduleSerializer(allow_null=True))
     def get_offer_schedule(self, application: NegotiationApplication) -> dict | None:
-        if application.state != "offered" or application.offered_at is None:
-            return None
-        schedule: Schedule = restage_schedule(
-            principal=application.offer_principal,
-            tenor=application.offer_tenor,
-            fee_rate=application.offer_fee_rate,
-            start=application.offered_at.date(),
-            first_due_date=application.offer_first_due_date,
-        )
-        return ScheduleSerializer(schedule).data
+        schedule = offer_schedule(application)
+        return None if schedule is None else ScheduleSerializer(schedule).data
 
 
 class NegotiationApplySerializer(serializers.Serializer):
@@ -360,9 +346,7 @@ class NegotiationListView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = NegotiationApplySerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(NegotiationApplySerializer, request.data)
         plan = _plan(request, v["plan_id"])
         application = negotiation_apply(
             customer=request.user,
@@ -429,12 +413,11 @@ class NegotiationAcceptView(APIView):
     @idempotent
     def post(self, request: Request, public_id: str) -> Response:
         application = _negotiation(request, public_id)
-        data = AcceptSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(AcceptSerializer, request.data)
         plan = negotiation_accept(
             customer=request.user,
             application_id=application.public_id,
-            otp_code=data.validated_data["otp_code"],
+            otp_code=data["otp_code"],
         )
         return Response(PlanDetailSerializer(plan).data, status=status.HTTP_201_CREATED)
 

@@ -7,11 +7,14 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from config.errors import ApplicationError
-from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication
+from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication, NegotiationState
+from installments.schedules import Schedule
 from installments.services import PlanQuote, plan_quote
+from installments.services.restaging import restage_schedule
 
 EXAMPLE_PRINCIPAL = Decimal("1200.00")
 
@@ -71,3 +74,17 @@ def negotiation_for_customer(*, customer: User, public_id: object) -> Negotiatio
     if application is None:
         raise Http404
     return application
+
+
+def offer_schedule(application: NegotiationApplication) -> Schedule | None:
+    """The schedule an open offer stands for, as the customer is shown it on the web and in the API
+    (the offer's day in local time is the new plan's start)."""
+    if application.state != NegotiationState.OFFERED or application.offered_at is None:
+        return None
+    return restage_schedule(
+        principal=application.offer_principal,
+        tenor=application.offer_tenor,
+        fee_rate=application.offer_fee_rate,
+        start=timezone.localtime(application.offered_at).date(),
+        first_due_date=application.offer_first_due_date,
+    )

@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -15,12 +14,12 @@ from accounts.services import otp_request
 from config.errors import ApplicationError
 from config.web import apply_errors
 from installments.forms import AcceptForm, DocumentForm, NegotiationForm, RestageForm
-from installments.models import NegotiationApplication, NegotiationDocument, NegotiationState
+from installments.models import NegotiationDocument
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
-from installments.schedules import Schedule
 from installments.selectors import (
     EXAMPLE_PRINCIPAL,
     negotiation_for_customer,
+    offer_schedule,
     plan_for_customer,
     product_offers,
 )
@@ -33,7 +32,6 @@ from installments.services.negotiation import (
     negotiation_document_add,
     negotiation_resubmit,
 )
-from installments.services.restaging import restage_schedule
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -132,18 +130,6 @@ def negotiate(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return render(request, "installments/negotiate.html", {"plan": plan, "form": form})
 
 
-def _offer_schedule(application: NegotiationApplication) -> Schedule | None:
-    if application.offer_tenor is None or application.offered_at is None:
-        return None
-    return restage_schedule(
-        principal=application.offer_principal,
-        tenor=application.offer_tenor,
-        fee_rate=application.offer_fee_rate,
-        start=timezone.localtime(application.offered_at).date(),
-        first_due_date=application.offer_first_due_date,
-    )
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def negotiation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
@@ -195,7 +181,7 @@ def negotiation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             else:
                 messages.error(request, exc.message)
         application = negotiation_for_customer(customer=request.user, public_id=public_id)
-    schedule = _offer_schedule(application) if application.state == NegotiationState.OFFERED else None
+    schedule = offer_schedule(application)
     income = application.declared_monthly_income
     share = (
         (application.offer_monthly_payment / income * 100).quantize(Decimal("1"))

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from config.api import MoneyField
+from config.api import MoneyField, validated
 from config.api_pagination import NewestFirstCursorPagination, paginated
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
@@ -83,9 +83,8 @@ class CardListView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = CardBindSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        card = card_bind(customer=request.user, **data.validated_data)
+        data = validated(CardBindSerializer, request.data)
+        card = card_bind(customer=request.user, **data)
         return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
 
 
@@ -153,15 +152,14 @@ class AutoDebitView(APIView):
     @idempotent
     def put(self, request: Request, public_id: str) -> Response:
         plan = _plan(request, public_id)
-        data = AutoDebitSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        card_id = data.validated_data.get("card_id")
+        data = validated(AutoDebitSerializer, request.data)
+        card_id = data.get("card_id")
         mandate = autodebit_set(
             customer=request.user,
             plan=plan,
-            enabled=data.validated_data["enabled"],
+            enabled=data["enabled"],
             card=_card(request, card_id) if card_id else None,
-            otp_code=data.validated_data.get("otp_code", ""),
+            otp_code=data.get("otp_code", ""),
         )
         return Response(AutoDebitSerializer(self._body(mandate)).data)
 
@@ -243,10 +241,8 @@ class RepaymentListView(APIView):
         summary="Repayments and auto-debit results, newest first",
     )
     def get(self, request: Request) -> Response:
-        filters = _RepaymentFilter(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        f = validated(_RepaymentFilter, request.query_params)
         rows = Repayment.objects.filter(customer=request.user).select_related("plan", "card")
-        f = filters.validated_data
         if f.get("plan"):
             rows = rows.filter(plan__public_id=f["plan"])
         if f.get("status"):
@@ -265,9 +261,7 @@ class RepaymentListView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = RepaymentCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = validated(RepaymentCreateSerializer, request.data)
         one_time = v.get("one_time_card")
         repayment = repayment_create(
             customer=request.user,
