@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,11 +18,14 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.masking import mask_name
 from accounts.models import User
+from config.db import insert_rows
 from config.errors import ApplicationError
 from notifications.messages import LANGUAGES, ZH, get_template, render_message
 from notifications.models import Notification, NotificationCategory, NotificationStatus
@@ -110,8 +114,28 @@ def notification_create(
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """Who an SMS goes to, as the bulk writer needs it: a plain row instead of a User (whose phone
+    number field parses every number it loads)."""
+
+    user_id: int
+    phone: str
+    language: str
+    masked_name: str
+
+
+def recipients(user_ids: Iterable[int]) -> dict[int, Recipient]:
+    rows = (
+        User.objects.filter(pk__in=set(user_ids))
+        .annotate(phone_text=Cast("phone", CharField()))
+        .values_list("pk", "phone_text", "language", "real_name")
+    )
+    return {pk: Recipient(pk, phone, language, mask_name(name)) for pk, phone, language, name in rows}
+
+
+@dataclass(frozen=True)
 class NotificationRequest:
-    user: User
+    recipient: Recipient
     code: str
     context: dict[str, object]
     dedupe_key: str
@@ -128,54 +152,54 @@ def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
         return 0
     now = timezone.now()
     local_midnight = timezone.localtime(now, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
-    phones = {str(r.user.phone) for r in requests}
+    phones = {r.recipient.phone for r in requests}
     counted = [NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL]
-    sent_today = {
-        str(phone): n
-        for phone, n in Notification.objects.filter(
+    sent_today = dict(
+        Notification.objects.filter(
             phone__in=phones,
             created_at__gte=local_midnight,
             category__in=counted,
             status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
         )
-        .values_list("phone")
+        .annotate(phone_text=Cast("phone", CharField()))
+        .values_list("phone_text")
         .annotate(n=Count("id"))
-    }
+    )
     release = _reminder_release(now)
     rows = []
     for request in requests:
         template = get_template(request.code)
         category = request.category or template.category
-        language = request.user.language if request.user.language in LANGUAGES else ZH
-        context = {**request.context, "name": request.user.masked_name}
+        recipient = request.recipient
+        language = recipient.language if recipient.language in LANGUAGES else ZH
+        context = {**request.context, "name": recipient.masked_name}
         status, reason = NotificationStatus.PENDING, ""
-        phone = str(request.user.phone)
         if category in counted:
-            if sent_today.get(phone, 0) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
+            if sent_today.get(recipient.phone, 0) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
                 status = NotificationStatus.SUPPRESSED
                 reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
             else:
-                sent_today[phone] = sent_today.get(phone, 0) + 1
+                sent_today[recipient.phone] = sent_today.get(recipient.phone, 0) + 1
         rows.append(
-            Notification(
-                user=request.user,
-                phone=request.user.phone,
-                template_code=request.code,
-                language=language,
-                text=render_message(template, language=language, context=context),
-                redacted_text=(
+            {
+                "user_id": recipient.user_id,
+                "phone": recipient.phone,
+                "template_code": request.code,
+                "language": language,
+                "text": render_message(template, language=language, context=context),
+                "redacted_text": (
                     render_message(template, language=language, context=context, redact=True)
                     if template.secret_keys
                     else ""
                 ),
-                category=category,
-                status=status,
-                last_error=reason,
-                send_after=release if category == NotificationCategory.REMINDER else None,
-                dedupe_key=request.dedupe_key,
-            )
+                "category": category,
+                "status": status,
+                "last_error": reason,
+                "send_after": release if category == NotificationCategory.REMINDER else None,
+                "dedupe_key": request.dedupe_key,
+            }
         )
-    Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    insert_rows(Notification, rows, ignore_conflicts=True)
     due = list(
         Notification.objects.filter(
             dedupe_key__in=[r.dedupe_key for r in requests],

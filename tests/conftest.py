@@ -70,3 +70,13 @@ def equal_installment_product(db: None) -> InstallmentProduct:
         tenors=[6, 12, 24],
         max_principal=Decimal("200000.00"),
     )
+
+
+@pytest.fixture(autouse=True)
+def gateway_pool_closed():
+    """The debit engine keeps its gateway threads between chunks and the simulated bank its own database
+    connections; a test that used them closes them, so the test database can be flushed or dropped."""
+    yield
+    from repayments.services.autodebit import close_gateway_pool
+
+    close_gateway_pool()

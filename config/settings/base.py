@@ -288,6 +288,8 @@ GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
 GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
 GATEWAY_SIM_TIMEOUT_RATE = env.float("GATEWAY_SIM_TIMEOUT_RATE", default=0.0)
 GATEWAY_SIM_SEED = env.int("GATEWAY_SIM_SEED", default=None)
+# The simulated bank's own database connections per process (callers in flight wait without one).
+GATEWAY_SIM_CONNECTIONS = env.int("GATEWAY_SIM_CONNECTIONS", default=4)
 
 # --- Auto-debit (repayments) ---------------------------------------------------------------------
 # Debit times on a due date (local); slot 1 also retries plans in their grace days, once a day.

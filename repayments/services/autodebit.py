@@ -13,11 +13,14 @@ charged twice; the gateway key is the repayment's, so even a charge in flight is
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,11 +30,22 @@ from django.utils.translation import gettext as _
 
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
-from config.db import bulk_update_fast
+from config.db import insert_rows, update_rows
 from config.errors import ApplicationError
-from installments.models import Installment, InstallmentPlan
-from notifications.services import NotificationRequest, notification_create, notifications_create_bulk
-from repayments.gateway import ChargeResult, GatewayError, GatewayTimeout, get_gateway
+from installments.models import InstallmentPlan
+from notifications.services import (
+    NotificationRequest,
+    notification_create,
+    notifications_create_bulk,
+    recipients,
+)
+from repayments.gateway import (
+    ChargeResult,
+    GatewayError,
+    GatewayTimeout,
+    close_gateway_connections,
+    get_gateway,
+)
 from repayments.models import (
     AutoDebitMandate,
     BankCard,
@@ -53,6 +67,8 @@ from repayments.services.payments import (
     Posting,
     allocate_in_memory,
     gateway_key,
+    installment_rows,
+    lock_plan_rows,
     plan_dues,
 )
 
@@ -105,14 +121,10 @@ def _fallback_card(mandate: AutoDebitMandate, reason: str) -> BankCard | None:
     notification_create(
         user=mandate.plan.customer,
         code="autodebit_disabled",
-        context={"plan": _plan_name(mandate.plan), "card_last4": mandate.card.last4, "reason": reason},
+        context={"plan": mandate.plan.display_name, "card_last4": mandate.card.last4, "reason": reason},
         dedupe_key=f"autodebit_disabled:{mandate.pk}:{mandate.card_id}",
     )
     return None
-
-
-def _plan_name(plan: InstallmentPlan) -> str:
-    return plan.display_name
 
 
 # --- which plans a slot debits -----------------------------------------------------------------------
@@ -161,17 +173,54 @@ def debit_run_plan(*, business_date: date, slot: int) -> tuple[DebitRun, list[Ch
 # --- one chunk -----------------------------------------------------------------------------------------
 
 
-def _attempt_number(plan: InstallmentPlan, trigger_due: date, business_date: date, slot: int) -> int | None:
+def _attempt_number(plan: _ClaimedPlan, trigger_due: date, business_date: date, slot: int) -> int | None:
     """Slots on the due date are attempts 1..n (up to the product's ``autodebit_slots_per_day``); during
     the grace days the first slot retries once a day (if the product says so). None: not this slot."""
-    product = plan.product
     if trigger_due == business_date:
-        return slot if slot <= product.autodebit_slots_per_day else None
+        return slot if slot <= plan.slots_per_day else None
     days_late = (business_date - trigger_due).days
-    retry_in_grace = settings.AUTODEBIT_RETRY_IN_GRACE and product.autodebit_retry_in_grace
+    retry_in_grace = settings.AUTODEBIT_RETRY_IN_GRACE and plan.retry_in_grace
     if slot == 1 and retry_in_grace and 0 < days_late <= plan.grace_days:
         return 1
     return None
+
+
+@dataclass(slots=True)
+class _ClaimedPlan:
+    """What recording an attempt reads of a plan and its product (``plan_dues`` reads the fee policy)."""
+
+    pk: int
+    customer_id: int
+    grace_days: int
+    prepayment_fee_policy: str
+    prepayment_fee_rate: Decimal
+    slots_per_day: int
+    retry_in_grace: bool
+
+
+@dataclass(slots=True)
+class PendingDebit:
+    """A recorded attempt still to charge or settle, as a plain row (no model instances on the hot path)."""
+
+    attempt_id: int
+    plan_id: int
+    amount: Decimal
+    card_id: int
+    card_last4: str
+    gateway_token: str
+    repayment_id: int
+    repayment_public_id: uuid.UUID
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "plan_id",
+        "amount",
+        "card_id",
+        "card__last4",
+        "card__gateway_token",
+        "repayment_id",
+        "repayment__public_id",
+    )
 
 
 def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
@@ -181,25 +230,31 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         in_range = candidate_plans(business_date, slot).filter(
             id__gte=chunk.first_plan_id, id__lte=chunk.last_plan_id
         )
-        plans = list(
-            InstallmentPlan.objects.select_for_update(skip_locked=True, of=("self",))
+        plans = [
+            _ClaimedPlan(*values)
+            for values in InstallmentPlan.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=in_range)
-            .select_related("product")
             .order_by("id")
-        )
+            .values_list(
+                "id",
+                "customer_id",
+                "grace_days",
+                "prepayment_fee_policy",
+                "prepayment_fee_rate",
+                "product__autodebit_slots_per_day",
+                "product__autodebit_retry_in_grace",
+            )
+        ]
         if not plans:
             return 0
         plan_ids = [p.pk for p in plans]
-        # The plans are loaded already: each mandate gets its plan object instead of a second copy (and the
-        # customer's row, with its phone number to parse, is read only on the rare fallback path).
-        by_id = {p.pk: p for p in plans}
-        mandates = {}
-        for m in AutoDebitMandate.objects.filter(plan_id__in=plan_ids).select_related("card"):
-            m.plan = by_id[m.plan_id]
-            mandates[m.plan_id] = m
-        installments: dict[int, list[Installment]] = {}
-        for inst in Installment.objects.filter(plan_id__in=plan_ids).order_by("plan_id", "sequence"):
-            installments.setdefault(inst.plan_id, []).append(inst)
+        mandates = {
+            plan_id: (mandate_id, card_id, card_status)
+            for plan_id, mandate_id, card_id, card_status in AutoDebitMandate.objects.filter(
+                plan_id__in=plan_ids
+            ).values_list("plan_id", "id", "card_id", "card__status")
+        }
+        installments = installment_rows(plan_ids, lock=False)
         done = set(
             DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date).values_list(
                 "installment_id", "attempt_number"
@@ -215,16 +270,18 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             .values_list("plan_id")
             .annotate(total=Sum("amount"))
         )
-        attempts: list[DebitAttempt] = []
-        repayments: list[Repayment] = []
+        attempts: list[dict[str, object]] = []
+        repayments: list[dict[str, object]] = []
         now = timezone.now()
         for plan in plans:
-            mandate = mandates[plan.pk]
-            card = mandate.card
-            if card.status != CardStatus.ACTIVE:
+            mandate_id, card_id, card_status = mandates[plan.pk]
+            if card_status != CardStatus.ACTIVE:
+                # Rare: the card was unbound or blocked since the mandate was set; the ORM path is fine.
+                mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(pk=mandate_id)
                 card = _fallback_card(mandate, "declined")
                 if card is None:
                     continue
+                card_id = card.pk
             dues = plan_dues(plan, installments[plan.pk], today=business_date)
             due_now = [d for d in dues if d.due_date <= business_date]
             if not due_now:
@@ -233,213 +290,227 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             number = _attempt_number(plan, trigger.due_date, business_date, slot)
             if number is None or (trigger.installment_id, number) in done:
                 continue  # not this slot's business, or recorded by an earlier delivery of this chunk
-            if (trigger.installment_id, card.pk) in hard_declined:
+            if (trigger.installment_id, card_id) in hard_declined:
                 continue  # no retry after a hard decline on this card
             # A customer's payment still pending already covers part of what is due: debit only the rest.
             amount = sum((d.total for d in due_now), ZERO) - reserved.get(plan.pk, ZERO)
             if amount <= 0:
                 continue
-            repayment = Repayment(
-                customer_id=plan.customer_id,
-                plan=plan,
-                amount=amount,
-                mode=RepaymentMode.DUE_NOW,
-                channel=RepaymentChannel.AUTO_DEBIT,
-                card=card,
-                idempotency_key=f"autodebit:{trigger.installment_id}:{business_date}:{number}",
-                charge_attempted_at=now,
+            key = f"autodebit:{trigger.installment_id}:{business_date}:{number}"
+            repayments.append(
+                {
+                    "customer_id": plan.customer_id,
+                    "plan_id": plan.pk,
+                    "amount": amount,
+                    "mode": RepaymentMode.DUE_NOW,
+                    "channel": RepaymentChannel.AUTO_DEBIT,
+                    "status": RepaymentStatus.PENDING,
+                    "card_id": card_id,
+                    "idempotency_key": key,
+                    "charge_attempted_at": now,
+                }
             )
-            repayments.append(repayment)
             attempts.append(
-                DebitAttempt(
-                    run=run,
-                    plan=plan,
-                    installment_id=trigger.installment_id,
-                    business_date=business_date,
-                    attempt_number=number,
-                    card=card,
-                    amount=amount,
-                    repayment=repayment,
-                )
+                {
+                    "run_id": run.pk,
+                    "plan_id": plan.pk,
+                    "installment_id": trigger.installment_id,
+                    "business_date": business_date,
+                    "attempt_number": number,
+                    "card_id": card_id,
+                    "amount": amount,
+                    "status": DebitAttemptStatus.PENDING,
+                    "repayment_id": key,  # replaced by the id below
+                }
             )
-        Repayment.objects.bulk_create(repayments, batch_size=1000)
+        ids = dict(
+            (key, pk) for pk, key in insert_rows(Repayment, repayments, returning=("id", "idempotency_key"))
+        )
         for attempt in attempts:
-            attempt.repayment_id = attempt.repayment.pk
-        DebitAttempt.objects.bulk_create(attempts, batch_size=1000)
+            attempt["repayment_id"] = ids[attempt["repayment_id"]]
+        insert_rows(DebitAttempt, attempts)
     return len(attempts)
 
 
-def _charge(attempt: DebitAttempt) -> tuple[DebitAttempt, ChargeResult | None]:
+def _charge(debit: PendingDebit) -> tuple[PendingDebit, ChargeResult | None]:
     try:
-        return attempt, get_gateway().charge(
-            token=attempt.card.gateway_token,
-            amount=attempt.amount,
-            idempotency_key=gateway_key(attempt.repayment),
+        return debit, get_gateway().charge(
+            token=debit.gateway_token,
+            amount=debit.amount,
+            idempotency_key=gateway_key(debit.repayment_public_id),
         )
     except (GatewayTimeout, GatewayError):
-        return attempt, None  # unknown outcome: the repayment stays pending for reconciliation
+        return debit, None  # unknown outcome: the repayment stays pending for reconciliation
+
+
+_pool_lock = threading.Lock()
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, size, pool)
+
+
+def _gateway_pool(size: int) -> ThreadPoolExecutor:
+    """One pool of gateway threads per worker process, kept between chunks (starting 100 threads per chunk
+    is waste). Keyed by process id, so a forked child builds its own. The threads only wait on the
+    gateway: the simulator does its bookkeeping on its own connections (``SimulatedGateway._bank_pool``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid() or _pool[1] != size:
+            old, _pool = (
+                _pool,
+                (os.getpid(), size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="gateway")),
+            )
+            if old is not None and old[0] == os.getpid():
+                old[2].shutdown(wait=False)
+        return _pool[2]
+
+
+def close_gateway_pool() -> None:
+    """Stop the gateway threads and close the gateway's own connections (tests, shutdown)."""
+    global _pool
+    with _pool_lock:
+        current, _pool = _pool, None
+    if current is not None and current[0] == os.getpid():
+        current[2].shutdown(wait=True)
+    close_gateway_connections()
 
 
 def _charge_concurrently(
-    pending: list[DebitAttempt], workers: int
-) -> list[tuple[DebitAttempt, ChargeResult | None]]:
-    """Gateway calls are slow and independent: run them on a thread pool, then close each thread's
-    database connection (the simulated gateway uses one) so none is left open."""
-    workers = min(workers, len(pending)) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(_charge, pending))
-        barrier = threading.Barrier(workers)
-
-        def close(_: int) -> None:
-            try:
-                barrier.wait(timeout=10)
-            except threading.BrokenBarrierError:
-                pass
-            connection.close()
-
-        list(pool.map(close, range(workers)))
-    return outcomes
+    pending: list[PendingDebit], workers: int
+) -> list[tuple[PendingDebit, ChargeResult | None]]:
+    """Gateway calls are slow and independent: run them on the worker's pool of gateway threads."""
+    return list(_gateway_pool(workers).map(_charge, pending))
 
 
 def debit_chunk_process(*, chunk: Chunk) -> int:
     """Run one chunk end to end; safe to run again (a redelivered task) or on several workers at once."""
     run = DebitRun.objects.get(pk=chunk.run_id)
     _record_attempts(run, chunk)
-    pending = list(
-        DebitAttempt.objects.filter(
+    pending = [
+        PendingDebit(*values)
+        for values in DebitAttempt.objects.filter(
             run=run,
             status=DebitAttemptStatus.PENDING,
             plan_id__gte=chunk.first_plan_id,
             plan_id__lte=chunk.last_plan_id,
             repayment__status=RepaymentStatus.PENDING,
-        ).select_related("card", "repayment")
-    )
+        ).values_list(*PendingDebit.COLUMNS)
+    ]
     if connection.vendor == "sqlite" or settings.AUTODEBIT_GATEWAY_CONCURRENCY <= 1 or len(pending) < 2:
-        outcomes = [_charge(a) for a in pending]
+        outcomes = [_charge(d) for d in pending]
     else:
         outcomes = _charge_concurrently(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
-    settled = [(attempt, result) for attempt, result in outcomes if result is not None]
+    settled = [(debit, result) for debit, result in outcomes if result is not None]
     succeeded, failed, charged, reasons = _settle_bulk(settled, run.business_date)
     _count(run, len(pending), succeeded, failed, charged, reasons)
     return len(pending)
 
 
+_SUCCESS_FIELDS = ("status", "gateway_reference", "settled_at", "updated_at")
+_FAILURE_FIELDS = ("status", "gateway_reference", "failure_code", "failure_message", "updated_at")
+
+
 def _settle_bulk(
-    settled: list[tuple[DebitAttempt, ChargeResult]], business_date: date
+    settled: list[tuple[PendingDebit, ChargeResult]], business_date: date
 ) -> tuple[int, int, Decimal, dict[str, int]]:
-    """Phase 3 for a whole chunk in one transaction: the same allocation as a customer's payment,
-    written with a handful of bulk queries instead of a dozen per debit."""
+    """Phase 3 for a whole chunk in one transaction: the same allocation as a customer's payment
+    (``allocate_in_memory``), on plain rows and written with a handful of bulk statements."""
     succeeded = failed = 0
     charged = ZERO
     reasons: dict[str, int] = {}
     if not settled:
         return succeeded, failed, charged, reasons
-    declined: list[DebitAttempt] = []
+    declined: list[PendingDebit] = []
     with transaction.atomic():
-        plan_ids = sorted({a.plan_id for a, _ in settled})
-        plans = {
-            p.pk: p
-            for p in InstallmentPlan.objects.select_for_update(of=("self",))
-            .filter(pk__in=plan_ids)
-            .select_related("customer")
+        plans, installments = lock_plan_rows(sorted({d.plan_id for d, _ in settled}))
+        statuses = dict(
+            Repayment.objects.select_for_update()
+            .filter(pk__in=[d.repayment_id for d, _ in settled])
             .order_by("id")
-        }
-        installments: dict[int, list[Installment]] = {}
-        for inst in (
-            Installment.objects.select_for_update()
-            .filter(plan_id__in=plan_ids)
-            .order_by("plan_id", "sequence")
-        ):
-            installments.setdefault(inst.plan_id, []).append(inst)
-        repayments = {
-            r.pk: r
-            for r in Repayment.objects.select_for_update()
-            .filter(pk__in=[a.repayment_id for a, _ in settled])
-            .order_by("id")
-        }
+            .values_list("id", "status")
+        )
+        to = recipients(p.customer_id for p in plans.values())
         posting = Posting()
         now = timezone.now()
-        events: list[RepaymentEvent] = []
+        events: list[dict[str, object]] = []
         messages: list[NotificationRequest] = []
-        changed_repayments: list[Repayment] = []
-        changed_attempts: list[DebitAttempt] = []
-        for attempt, result in settled:
-            repayment = repayments[attempt.repayment_id]
-            if repayment.status != RepaymentStatus.PENDING:
+        successes: list[tuple] = []
+        failures: list[tuple] = []
+        attempts: list[tuple] = []
+        for debit, result in settled:
+            if statuses[debit.repayment_id] != RepaymentStatus.PENDING:
                 continue  # settled by an earlier delivery or by reconciliation
-            plan = plans[attempt.plan_id]
+            plan = plans[debit.plan_id]
             if result.succeeded:
-                repayment.status = RepaymentStatus.SUCCEEDED
-                repayment.gateway_reference = result.reference
-                repayment.settled_at = now
+                successes.append((debit.repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now))
+                attempts.append((debit.attempt_id, DebitAttemptStatus.SUCCEEDED, ""))
                 excess = allocate_in_memory(
-                    posting, repayment, plan, installments[plan.pk], repayment.amount, business_date
+                    posting, debit.repayment_id, plan, installments[plan.pk], debit.amount, business_date
                 )
                 if excess:
                     logger.error(
-                        "auto-debit %s: %s did not fit and needs a refund", repayment.public_id, excess
+                        "auto-debit %s: %s did not fit and needs a refund", debit.repayment_public_id, excess
                     )
-                attempt.status = DebitAttemptStatus.SUCCEEDED
                 succeeded += 1
-                charged += repayment.amount
+                charged += debit.amount
                 remaining = sum(
                     (d.total for d in plan_dues(plan, installments[plan.pk], today=business_date)), ZERO
                 )
                 messages.append(
                     NotificationRequest(
-                        user=plan.customer,
+                        recipient=to[plan.customer_id],
                         code="autodebit_succeeded",
                         context={
-                            "plan": _plan_name(plan),
-                            "amount": repayment.amount,
-                            "card_last4": attempt.card.last4,
+                            "plan": plan.display_name,
+                            "amount": debit.amount,
+                            "card_last4": debit.card_last4,
                             "remaining": remaining,
                         },
-                        dedupe_key=f"autodebit_succeeded:{repayment.public_id}",
+                        dedupe_key=f"autodebit_succeeded:{debit.repayment_public_id}",
                     )
                 )
                 events.append(
-                    RepaymentEvent(
-                        repayment=repayment, kind="succeeded", data={"reference": result.reference}
-                    )
+                    {
+                        "repayment_id": debit.repayment_id,
+                        "kind": "succeeded",
+                        "data": {"reference": result.reference},
+                    }
                 )
             else:
                 code = str(result.status)
-                repayment.status = RepaymentStatus.FAILED
-                repayment.failure_code = code
-                repayment.failure_message = (result.message or "")[:255]
-                repayment.gateway_reference = result.reference or ""
-                attempt.status = DebitAttemptStatus.FAILED
-                attempt.failure_code = code
+                failures.append(
+                    (
+                        debit.repayment_id,
+                        RepaymentStatus.FAILED,
+                        result.reference or "",
+                        code,
+                        (result.message or "")[:255],
+                        now,
+                    )
+                )
+                attempts.append((debit.attempt_id, DebitAttemptStatus.FAILED, code))
                 failed += 1
                 reasons[code] = reasons.get(code, 0) + 1
                 messages.append(
                     NotificationRequest(
-                        user=plan.customer,
+                        recipient=to[plan.customer_id],
                         code="autodebit_failed",
-                        context={"amount": attempt.amount, "card_last4": attempt.card.last4, "reason": code},
-                        dedupe_key=f"autodebit_failed:{attempt.pk}",
+                        context={"amount": debit.amount, "card_last4": debit.card_last4, "reason": code},
+                        dedupe_key=f"autodebit_failed:{debit.attempt_id}",
                     )
                 )
-                events.append(RepaymentEvent(repayment=repayment, kind="failed", data={"code": code}))
+                events.append({"repayment_id": debit.repayment_id, "kind": "failed", "data": {"code": code}})
                 if result.hard_decline:
-                    declined.append(attempt)
-            repayment.updated_at = now
-            changed_repayments.append(repayment)
-            changed_attempts.append(attempt)
-        bulk_update_fast(
-            changed_repayments,
-            ["status", "gateway_reference", "settled_at", "failure_code", "failure_message", "updated_at"],
-        )
+                    declined.append(debit)
+        update_rows(Repayment, _SUCCESS_FIELDS, successes)
+        update_rows(Repayment, _FAILURE_FIELDS, failures)
         posting.write()
-        bulk_update_fast(changed_attempts, ["status", "failure_code"])
-        RepaymentEvent.objects.bulk_create(events, batch_size=1000)
+        update_rows(DebitAttempt, ("status", "failure_code"), attempts)
+        insert_rows(RepaymentEvent, events)
         notifications_create_bulk(messages)
-        for attempt in declined:
+        for debit in declined:
             mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(
-                plan_id=attempt.plan_id
+                plan_id=debit.plan_id
             )
-            if mandate.card_id == attempt.card_id:
+            if mandate.card_id == debit.card_id:
                 _fallback_card(mandate, "declined")
     return succeeded, failed, charged, reasons
 
