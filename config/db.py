@@ -127,12 +127,13 @@ def insert_rows(
         return []
     given = list(rows[0])
     meta = model._meta
+    defaults = _defaults(model, set(given), len(rows))  # refuses a row set missing a required column
     if connection.vendor != "postgresql":
         objs = model.objects.bulk_create([model(**row) for row in rows], ignore_conflicts=ignore_conflicts)
         return [tuple(getattr(obj, name) for name in returning) for obj in objs]
     fields = [meta.get_field(name) for name in given]
     columns = [(f, _prepare(f, (row[name] for row in rows))) for f, name in zip(fields, given, strict=True)]
-    columns += _defaults(model, set(given), len(rows))
+    columns += defaults
     quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f, _ in columns)
     unnest = ", ".join(f"%s::{_array_type(f)}" for f, _ in columns)

@@ -23,6 +23,7 @@ from repayments.gateway import (
     RefundError,
     SimulatedGateway,
     card_fingerprint,
+    close_gateway_connections,
     get_gateway,
     reset_gateway_cache,
     simulator_balance,
@@ -606,3 +607,48 @@ def test_concurrent_refunds_never_exceed_the_charge() -> None:
     assert len(refused) == 7 and {r.code for r in refused} == {"exceeds_charge"}
     assert SimulatedCharge.objects.get(reference=charge.reference).refunded == D("50.00")
     assert simulator_balance(token) == D("10000.00")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sixty_callers_in_flight_share_the_banks_few_connections(settings) -> None:
+    """Callers wait out the latency with no connection; the bank's statement runs on at most
+    GATEWAY_SIM_CONNECTIONS connections of its own, whatever the number of callers."""
+    settings.GATEWAY_SIM_CONNECTIONS = 3
+    close_gateway_connections()
+    token = _tokenize()
+    gateway = SimulatedGateway(latency_ms=50)
+    backends: set[int] = set()
+    original = gateway._charge_on
+
+    def spy(cursor, params, key):
+        cursor.execute("SELECT pg_backend_pid()")
+        backends.add(cursor.fetchone()[0])
+        return original(cursor, params, key)
+
+    gateway._charge_on = spy  # type: ignore[method-assign]
+    results = _race(60, lambda i: gateway.charge(token=token, amount=D("1.00"), idempotency_key=f"k{i}"))
+    assert all(isinstance(r, ChargeResult) and r.succeeded for r in results), results
+    assert 1 <= len(backends) <= 3
+    assert simulator_balance(token) == D("9940.00")
+    close_gateway_connections()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_bank_connection_killed_between_charges_is_replaced(settings) -> None:
+    settings.GATEWAY_SIM_CONNECTIONS = 1
+    close_gateway_connections()
+    token = _tokenize()
+    gateway = SimulatedGateway()
+    first = gateway.charge(token=token, amount=D("5.00"), idempotency_key="before")
+    backend = gateway_module._bank_connections().run(
+        lambda c: (c.execute("SELECT pg_backend_pid()"), c.fetchone())[1][0]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    second = gateway.charge(token=token, amount=D("5.00"), idempotency_key="after")
+    again = gateway.charge(token=token, amount=D("5.00"), idempotency_key="after")  # a replay, not a charge
+    assert first.succeeded and second.succeeded and again.reference == second.reference
+    assert simulator_balance(token) == D("9990.00")
+    close_gateway_connections()
