@@ -193,7 +193,7 @@ def write_doc(text: str) -> None:
 
 
 def main() -> None:
-    os.environ.setdefault("AUTODEBIT_GATEWAY_CONCURRENCY", "32")  # gateway calls in flight per worker
+    os.environ.setdefault("AUTODEBIT_GATEWAY_CONCURRENCY", "128")  # gateway calls in flight per worker
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

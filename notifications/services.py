@@ -154,14 +154,16 @@ def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
     local_midnight = timezone.localtime(now, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
     phones = {r.recipient.phone for r in requests}
     counted = [NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL]
+    # Compared as text: the numbers come from the database already normalised, and parsing each one again
+    # (what a phone-field lookup does) was a tenth of a debit chunk's Python time.
     sent_today = dict(
-        Notification.objects.filter(
-            phone__in=phones,
+        Notification.objects.annotate(phone_text=Cast("phone", CharField()))
+        .filter(
+            phone_text__in=phones,
             created_at__gte=local_midnight,
             category__in=counted,
             status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
         )
-        .annotate(phone_text=Cast("phone", CharField()))
         .values_list("phone_text")
         .annotate(n=Count("id"))
     )

@@ -297,7 +297,8 @@ AUTODEBIT_SLOTS = env.list("AUTODEBIT_SLOTS", default=["08:00", "14:00", "20:00"
 AUTODEBIT_RETRY_IN_GRACE = env.bool("AUTODEBIT_RETRY_IN_GRACE", default=True)
 AUTODEBIT_MAX_GRACE_DAYS = env.int("AUTODEBIT_MAX_GRACE_DAYS", default=7)
 AUTODEBIT_CHUNK_SIZE = env.int("AUTODEBIT_CHUNK_SIZE", default=500)
-AUTODEBIT_GATEWAY_CONCURRENCY = env.int("AUTODEBIT_GATEWAY_CONCURRENCY", default=16)
+# Gateway calls in flight per worker process; the threads only wait (the simulator keeps its own connections).
+AUTODEBIT_GATEWAY_CONCURRENCY = env.int("AUTODEBIT_GATEWAY_CONCURRENCY", default=128)
 for _slot_number, _slot_time in enumerate(AUTODEBIT_SLOTS, start=1):
     _hour, _minute = (int(part) for part in _slot_time.split(":"))
     CELERY_BEAT_SCHEDULE[f"autodebit-slot-{_slot_number}"] = {
