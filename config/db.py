@@ -79,17 +79,6 @@ def update_rows(
             cursor.execute(sql, params)
 
 
-def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000) -> None:
-    """``bulk_update`` for model instances, through ``update_rows``."""
-    if not objs:
-        return
-    model = type(objs[0])
-    attnames = [model._meta.get_field(name).attname for name in fields]
-    update_rows(
-        model, fields, [(obj.pk, *(getattr(obj, a) for a in attnames)) for obj in objs], batch_size=batch_size
-    )
-
-
 def _defaults(model: type[models.Model], given: set[str], count: int) -> list[tuple[models.Field, list[Any]]]:
     """The columns the rows leave out, filled as Django would: now() for auto_now(_add) timestamps, else
     the field's default ("" for text, a new value per row for a callable such as uuid4)."""
