@@ -1,6 +1,10 @@
 """Benchmark of the auto-debit run against the machine's own yardstick (pgbench TPC-B), in one script.
 
-    .venv/bin/python bench/autodebit.py --n 10000 [--n 100000] [--workers 2] [--latency-ms 0 100]
+    .venv/bin/python bench/autodebit.py --n 10000 [100000] [--workers 4] [--latency-ms 0 100]
+
+``--workers`` is the number of worker processes on the debits queue (each a solo-pool Celery worker, as one
+child of a prefork worker would be); the default, 4 on this 2-core machine, is the production setting of
+two processes per core (docs/operations.md). pgbench always runs with one client per core.
 
 Needs PostgreSQL and Redis (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/, and REDIS_URL,
 default redis://127.0.0.1:6379/15). It creates its own databases (bench_installments, bench_pgbench),
@@ -272,14 +276,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, nargs="+", default=[10_000])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="worker processes")
+    parser.add_argument("--pgbench-clients", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 100])
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--late-share", type=float, default=0.05, help="plans going late on the sweep's day")
     args = parser.parse_args()
 
-    tps = pgbench_tps(args.pgbench_seconds, clients=args.workers)
-    print(f"pgbench TPC-B (scale 10, {args.workers} clients, {args.pgbench_seconds} s): {tps:,.0f} TPS")
+    tps = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
+    print(
+        f"pgbench TPC-B (scale 10, {args.pgbench_clients} clients, {args.pgbench_seconds} s): {tps:,.0f} TPS;"
+        f" {args.workers} worker processes"
+    )
     rows = []
     for n in args.n:
         for latency in args.latency_ms:

@@ -34,9 +34,10 @@ class Notification(models.Model):
         on_delete=models.PROTECT,
         related_name="notifications",
         verbose_name=_("user"),
+        db_index=False,  # notification_inbox (user, -created_at) serves every lookup by user
     )
     phone = PhoneNumberField(_("phone number"), help_text=_("The number at the time of writing."))
-    template_code = models.CharField(_("template"), max_length=40, db_index=True)
+    template_code = models.CharField(_("template"), max_length=40)
     language = models.CharField(_("language"), max_length=8)
     text = models.TextField(_("text"))
     redacted_text = models.TextField(
@@ -49,7 +50,7 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=255, blank=True)
     provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
-    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200)
     send_after = models.DateTimeField(_("send after"), null=True, blank=True)
     claimed_until = models.DateTimeField(
         _("claimed until"),
@@ -64,7 +65,11 @@ class Notification(models.Model):
         verbose_name = _("SMS message")
         verbose_name_plural = _("SMS messages")
         ordering = ("-created_at", "-id")
+        # Every index here is written by each debit's SMS row: a unique constraint rather than unique=True
+        # (which adds a second, LIKE-only index on PostgreSQL), and no single-column index the composites
+        # below already serve.
         constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="notification_unique_dedupe_key"),
             models.CheckConstraint(
                 condition=~Q(status=NotificationStatus.SENT) | Q(sent_at__isnull=False),
                 name="notification_sent_has_sent_at",

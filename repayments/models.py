@@ -110,9 +110,14 @@ class Repayment(models.Model):
         on_delete=models.PROTECT,
         related_name="repayments",
         verbose_name=_("customer"),
+        db_index=False,  # repayment_unique_idempotency_key (customer, idempotency_key) serves it
     )
     plan = models.ForeignKey(
-        InstallmentPlan, on_delete=models.PROTECT, related_name="repayments", verbose_name=_("plan")
+        InstallmentPlan,
+        on_delete=models.PROTECT,
+        related_name="repayments",
+        verbose_name=_("plan"),
+        db_index=False,  # repayment_plan_recent (plan, -requested_at) serves it
     )
     amount = money_field(_("amount"), default=None)
     mode = models.CharField(_("mode"), max_length=8, choices=RepaymentMode.choices)
@@ -283,9 +288,13 @@ class DebitAttempt(models.Model):
     Unique on (installment, date, attempt number): a redelivered chunk finds its attempts already there.
     """
 
-    run = models.ForeignKey(DebitRun, on_delete=models.PROTECT, related_name="debit_attempts")
+    # run and installment lead the composite indexes below, which serve their lookups: one index fewer
+    # each to write for every debit.
+    run = models.ForeignKey(DebitRun, on_delete=models.PROTECT, related_name="debit_attempts", db_index=False)
     plan = models.ForeignKey(InstallmentPlan, on_delete=models.PROTECT, related_name="debit_attempts")
-    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="debit_attempts")
+    installment = models.ForeignKey(
+        Installment, on_delete=models.PROTECT, related_name="debit_attempts", db_index=False
+    )
     business_date = models.DateField(_("business date"))
     attempt_number = models.PositiveSmallIntegerField(_("attempt"))
     card = models.ForeignKey(BankCard, on_delete=models.PROTECT, related_name="debit_attempts")
@@ -356,8 +365,8 @@ class SimulatedCardAccount(models.Model):
 
 
 class SimulatedCharge(models.Model):
-    idempotency_key = models.CharField(max_length=100, unique=True)
-    reference = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=100)
+    reference = models.CharField(max_length=64)
     token = models.CharField(max_length=64)
     amount = money_field("amount", default=None)
     status = models.CharField(max_length=24)
@@ -365,7 +374,10 @@ class SimulatedCharge(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # Unique constraints, not unique=True: no LIKE-only second index to write for every charge.
         constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="simcharge_unique_idempotency_key"),
+            models.UniqueConstraint(fields=["reference"], name="simcharge_unique_reference"),
             models.CheckConstraint(
                 condition=Q(refunded__lte=F("amount")), name="simcharge_refund_lte_amount"
             ),

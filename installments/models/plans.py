@@ -400,12 +400,14 @@ class CreditEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="credit_events",
         verbose_name=_("customer"),
+        db_index=False,  # credit_event_customer_date (customer, business_date) serves it
     )
     plan = models.ForeignKey(
         InstallmentPlan,
         on_delete=models.PROTECT,
         related_name="credit_events",
         verbose_name=_("plan"),
+        db_index=False,  # credit_event_unique_per_day (plan, ...) serves it
     )
     kind = models.CharField(_("kind"), max_length=16, choices=CreditEventKind.choices)
     from_bucket = models.CharField(_("from bucket"), max_length=3, choices=DelinquencyBucket.choices)
