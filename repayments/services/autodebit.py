@@ -12,7 +12,6 @@ charged twice; the gateway key is the repayment's, so even a charge in flight is
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import uuid
@@ -30,15 +29,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
-from config.db import insert_rows, update_rows
+from config.db import insert_rows
 from config.errors import ApplicationError
 from installments.models import InstallmentPlan
-from notifications.services import (
-    NotificationRequest,
-    notification_create,
-    notifications_create_bulk,
-    recipients,
-)
 from repayments.gateway import (
     ChargeResult,
     GatewayError,
@@ -56,23 +49,20 @@ from repayments.models import (
     DebitRunStatus,
     Repayment,
     RepaymentChannel,
-    RepaymentEvent,
     RepaymentMode,
     RepaymentStatus,
 )
+from repayments.services.cards import mandate_fallback
 from repayments.services.payments import (
     OPEN_STATUSES,
     PAYABLE_PLAN_STATUSES,
     ZERO,
-    Posting,
-    allocate_in_memory,
     gateway_key,
     installment_rows,
-    lock_plan_rows,
     plan_dues,
+    repayments_settle,
 )
 
-logger = logging.getLogger(__name__)
 
 
 # --- the setting ------------------------------------------------------------------------------------
@@ -103,28 +93,6 @@ def autodebit_set(
             plan=plan, defaults={"card": card or current.card, "enabled": enabled}
         )
     return mandate
-
-
-def _fallback_card(mandate: AutoDebitMandate, reason: str) -> BankCard | None:
-    """The plan's card is gone or hard-declined: use the default card, else switch auto-debit off."""
-    default = (
-        BankCard.objects.filter(
-            customer_id=mandate.plan.customer_id, is_default=True, status=CardStatus.ACTIVE
-        )
-        .exclude(pk=mandate.card_id)
-        .first()
-    )
-    if default is not None:
-        AutoDebitMandate.objects.filter(pk=mandate.pk).update(card=default)
-        return default
-    AutoDebitMandate.objects.filter(pk=mandate.pk).update(enabled=False)
-    notification_create(
-        user=mandate.plan.customer,
-        code="autodebit_disabled",
-        context={"plan": mandate.plan.display_name, "card_last4": mandate.card.last4, "reason": reason},
-        dedupe_key=f"autodebit_disabled:{mandate.pk}:{mandate.card_id}",
-    )
-    return None
 
 
 # --- which plans a slot debits -----------------------------------------------------------------------
@@ -206,7 +174,6 @@ class PendingDebit:
     plan_id: int
     amount: Decimal
     card_id: int
-    card_last4: str
     gateway_token: str
     repayment_id: int
     repayment_public_id: uuid.UUID
@@ -216,7 +183,6 @@ class PendingDebit:
         "plan_id",
         "amount",
         "card_id",
-        "card__last4",
         "card__gateway_token",
         "repayment_id",
         "repayment__public_id",
@@ -278,7 +244,7 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             if card_status != CardStatus.ACTIVE:
                 # Rare: the card was unbound or blocked since the mandate was set; the ORM path is fine.
                 mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(pk=mandate_id)
-                card = _fallback_card(mandate, "declined")
+                card = mandate_fallback(mandate, "declined")
                 if card is None:
                     continue
                 card_id = card.pk
@@ -399,119 +365,27 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
     else:
         outcomes = _charge_concurrently(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
     settled = [(debit, result) for debit, result in outcomes if result is not None]
-    succeeded, failed, charged, reasons = _settle_bulk(settled, run.business_date)
+    succeeded, failed, charged, reasons = _settle_chunk(settled, run.business_date)
     _count(run, len(pending), succeeded, failed, charged, reasons)
     return len(pending)
 
 
-_SUCCESS_FIELDS = ("status", "gateway_reference", "settled_at", "updated_at")
-_FAILURE_FIELDS = ("status", "gateway_reference", "failure_code", "failure_message", "updated_at")
-
-
-def _settle_bulk(
+def _settle_chunk(
     settled: list[tuple[PendingDebit, ChargeResult]], business_date: date
 ) -> tuple[int, int, Decimal, dict[str, int]]:
-    """Phase 3 for a whole chunk in one transaction: the same allocation as a customer's payment
-    (``allocate_in_memory``), on plain rows and written with a handful of bulk statements."""
+    """Phase 3 for a whole chunk in one transaction, through the same code as a customer's payment."""
     succeeded = failed = 0
     charged = ZERO
     reasons: dict[str, int] = {}
-    if not settled:
-        return succeeded, failed, charged, reasons
-    declined: list[PendingDebit] = []
-    with transaction.atomic():
-        plans, installments = lock_plan_rows(sorted({d.plan_id for d, _ in settled}))
-        statuses = dict(
-            Repayment.objects.select_for_update()
-            .filter(pk__in=[d.repayment_id for d, _ in settled])
-            .order_by("id")
-            .values_list("id", "status")
-        )
-        to = recipients(p.customer_id for p in plans.values())
-        posting = Posting()
-        now = timezone.now()
-        events: list[dict[str, object]] = []
-        messages: list[NotificationRequest] = []
-        successes: list[tuple] = []
-        failures: list[tuple] = []
-        attempts: list[tuple] = []
-        for debit, result in settled:
-            if statuses[debit.repayment_id] != RepaymentStatus.PENDING:
-                continue  # settled by an earlier delivery or by reconciliation
-            plan = plans[debit.plan_id]
-            if result.succeeded:
-                successes.append((debit.repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now))
-                attempts.append((debit.attempt_id, DebitAttemptStatus.SUCCEEDED, ""))
-                excess = allocate_in_memory(
-                    posting, debit.repayment_id, plan, installments[plan.pk], debit.amount, business_date
-                )
-                if excess:
-                    logger.error(
-                        "auto-debit %s: %s did not fit and needs a refund", debit.repayment_public_id, excess
-                    )
-                succeeded += 1
-                charged += debit.amount
-                remaining = sum(
-                    (d.total for d in plan_dues(plan, installments[plan.pk], today=business_date)), ZERO
-                )
-                messages.append(
-                    NotificationRequest(
-                        recipient=to[plan.customer_id],
-                        code="autodebit_succeeded",
-                        context={
-                            "plan": plan.display_name,
-                            "amount": debit.amount,
-                            "card_last4": debit.card_last4,
-                            "remaining": remaining,
-                        },
-                        dedupe_key=f"autodebit_succeeded:{debit.repayment_public_id}",
-                    )
-                )
-                events.append(
-                    {
-                        "repayment_id": debit.repayment_id,
-                        "kind": "succeeded",
-                        "data": {"reference": result.reference},
-                    }
-                )
-            else:
-                code = str(result.status)
-                failures.append(
-                    (
-                        debit.repayment_id,
-                        RepaymentStatus.FAILED,
-                        result.reference or "",
-                        code,
-                        (result.message or "")[:255],
-                        now,
-                    )
-                )
-                attempts.append((debit.attempt_id, DebitAttemptStatus.FAILED, code))
-                failed += 1
-                reasons[code] = reasons.get(code, 0) + 1
-                messages.append(
-                    NotificationRequest(
-                        recipient=to[plan.customer_id],
-                        code="autodebit_failed",
-                        context={"amount": debit.amount, "card_last4": debit.card_last4, "reason": code},
-                        dedupe_key=f"autodebit_failed:{debit.attempt_id}",
-                    )
-                )
-                events.append({"repayment_id": debit.repayment_id, "kind": "failed", "data": {"code": code}})
-                if result.hard_decline:
-                    declined.append(debit)
-        update_rows(Repayment, _SUCCESS_FIELDS, successes)
-        update_rows(Repayment, _FAILURE_FIELDS, failures)
-        posting.write()
-        update_rows(DebitAttempt, ("status", "failure_code"), attempts)
-        insert_rows(RepaymentEvent, events)
-        notifications_create_bulk(messages)
-        for debit in declined:
-            mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(
-                plan_id=debit.plan_id
-            )
-            if mandate.card_id == debit.card_id:
-                _fallback_card(mandate, "declined")
+    outcomes = [(debit.repayment_id, result) for debit, result in settled]
+    for done in repayments_settle(outcomes, today=business_date):
+        if done.result.succeeded:
+            succeeded += 1
+            charged += done.amount
+        else:
+            failed += 1
+            reason = str(done.result.status)
+            reasons[reason] = reasons.get(reason, 0) + 1
     return succeeded, failed, charged, reasons
 
 

@@ -195,3 +195,25 @@ def card_unbind(*, customer: User, card: BankCard, replacement: BankCard | None 
             dedupe_key=f"card_removed:{card.public_id}",
         )
     return card
+
+
+def mandate_fallback(mandate: AutoDebitMandate, reason: str) -> BankCard | None:
+    """The plan's card is gone or hard-declined: use the default card, else switch auto-debit off."""
+    default = (
+        BankCard.objects.filter(
+            customer_id=mandate.plan.customer_id, is_default=True, status=CardStatus.ACTIVE
+        )
+        .exclude(pk=mandate.card_id)
+        .first()
+    )
+    if default is not None:
+        AutoDebitMandate.objects.filter(pk=mandate.pk).update(card=default)
+        return default
+    AutoDebitMandate.objects.filter(pk=mandate.pk).update(enabled=False)
+    notification_create(
+        user=mandate.plan.customer,
+        code="autodebit_disabled",
+        context={"plan": mandate.plan.display_name, "card_last4": mandate.card.last4, "reason": reason},
+        dedupe_key=f"autodebit_disabled:{mandate.pk}:{mandate.card_id}",
+    )
+    return None

@@ -38,21 +38,29 @@ from installments.models import (
 )
 from installments.schedules import quantize_money
 from installments.services import parse_money
-from notifications.services import notification_create
+from notifications.services import (
+    NotificationRequest,
+    notification_create,
+    notifications_create_bulk,
+    recipients,
+)
 from repayments.allocation import Due, OverpaymentError, allocate, payable_total
 from repayments.gateway import CardRejected, ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from repayments.models import (
     Allocation,
+    AutoDebitMandate,
     BankCard,
     CardStatus,
     CardType,
+    DebitAttempt,
+    DebitAttemptStatus,
     Repayment,
     RepaymentChannel,
     RepaymentEvent,
     RepaymentMode,
     RepaymentStatus,
 )
-from repayments.services.cards import card_number_check
+from repayments.services.cards import card_number_check, mandate_fallback
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
@@ -613,65 +621,170 @@ def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment],
         plan.save(update_fields=["status", "updated_at"])
 
 
-def repayment_settle(*, repayment_id: int, result: ChargeResult) -> Repayment:
-    """Phase 3: record the gateway's answer once; a second call with the same answer changes nothing."""
-    today = timezone.localdate()
-    excess = ZERO
+@dataclass(slots=True)
+class Settlement:
+    """A charge outcome as ``repayments_settle`` recorded it; ``excess`` is what no installment could take
+    (a waiver or another payment landed while the charge was in flight) and was refunded."""
+
+    repayment_id: int
+    public_id: uuid.UUID
+    plan_id: int
+    channel: str
+    amount: Decimal
+    card_id: int | None
+    attempt_id: int | None
+    result: ChargeResult
+    excess: Decimal = ZERO
+
+
+_SETTLE_COLUMNS = (
+    "id",
+    "public_id",
+    "plan_id",
+    "channel",
+    "amount",
+    "card_id",
+    "card__last4",
+    "debit_attempt__id",
+)
+_SUCCESS_FIELDS = ("status", "gateway_reference", "settled_at", "updated_at")
+_FAILURE_FIELDS = ("status", "gateway_reference", "failure_code", "failure_message", "updated_at")
+
+
+def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) -> list[Settlement]:
+    """Phase 3 for one payment or a whole debit chunk: record each gateway answer once, allocate (冲账)
+    oldest first, tell the customer, and refund what did not fit.
+
+    One code path for both, so a customer's payment, a reconciled timeout and an auto-debit settle alike:
+    plans and installments are locked in id order (DESIGN.md), then the repayments; a repayment no longer
+    pending (settled by an earlier delivery or by reconciliation) is skipped, so a second call with the same
+    answers changes nothing. Plain rows and bulk statements keep a 500-debit chunk to a handful of queries.
+    Returns what was settled by this call.
+    """
+    if not outcomes:
+        return []
+    answers = dict(outcomes)
+    settled: list[Settlement] = []
     with transaction.atomic():
-        plan_id = Repayment.objects.values_list("plan_id", flat=True).get(pk=repayment_id)
-        plan, installments = _lock_plan(plan_id)
-        repayment = Repayment.objects.select_for_update().get(pk=repayment_id)
-        if repayment.status != RepaymentStatus.PENDING:
-            return repayment
-        if result.succeeded:
-            repayment.status = RepaymentStatus.SUCCEEDED
-            repayment.gateway_reference = result.reference
-            repayment.settled_at = timezone.now()
-            repayment.save(update_fields=["status", "gateway_reference", "settled_at", "updated_at"])
-            excess = _apply_allocation(repayment, plan, installments, repayment.amount, today)
-            _event(repayment, "succeeded", reference=result.reference)
-            remaining = _remaining(plan, installments, today)
-            plan_name = plan.description or plan.merchant_order_ref or str(plan.public_id)[:8]
-            if repayment.channel == RepaymentChannel.AUTO_DEBIT:
-                code = "autodebit_succeeded"
-                context = {"plan": plan_name, "amount": repayment.amount - excess, "remaining": remaining}
-                context["card_last4"] = repayment.card.last4
-            else:
+        plan_ids = sorted(set(Repayment.objects.filter(pk__in=answers).values_list("plan_id", flat=True)))
+        plans, installments = lock_plan_rows(plan_ids)
+        rows = (
+            Repayment.objects.select_for_update(of=("self",))
+            .filter(pk__in=answers, status=RepaymentStatus.PENDING)
+            .order_by("id")
+            .values_list(*_SETTLE_COLUMNS)
+        )
+        to = recipients(plan.customer_id for plan in plans.values())
+        posting = Posting()
+        now = timezone.now()
+        events: list[dict[str, object]] = []
+        messages: list[NotificationRequest] = []
+        successes: list[tuple] = []
+        failures: list[tuple] = []
+        attempts: list[tuple] = []
+        declined: list[Settlement] = []
+        for repayment_id, public_id, plan_id, channel, amount, card_id, card_last4, attempt_id in rows:
+            result = answers[repayment_id]
+            plan = plans[plan_id]
+            done = Settlement(repayment_id, public_id, plan_id, channel, amount, card_id, attempt_id, result)
+            settled.append(done)
+            if result.succeeded:
+                successes.append((repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now))
+                done.excess = allocate_in_memory(
+                    posting, repayment_id, plan, installments[plan_id], amount, today
+                )
+                remaining = sum((d.total for d in plan_dues(plan, installments[plan_id], today=today)), ZERO)
+                context: dict[str, object] = {
+                    "plan": plan.display_name,
+                    "amount": amount - done.excess,
+                    "remaining": remaining,
+                }
                 code = "repayment_received"
-                context = {"plan": plan_name, "amount": repayment.amount - excess, "remaining": remaining}
-            notification_create(
-                user=repayment.customer,
-                code=code,
-                context=context,
-                dedupe_key=f"{code}:{repayment.public_id}",
+                if channel == RepaymentChannel.AUTO_DEBIT:
+                    code = "autodebit_succeeded"
+                    context["card_last4"] = card_last4
+                messages.append(
+                    NotificationRequest(
+                        recipient=to[plan.customer_id],
+                        code=code,
+                        context=context,
+                        dedupe_key=f"{code}:{public_id}",
+                    )
+                )
+                events.append(
+                    {
+                        "repayment_id": repayment_id,
+                        "kind": "succeeded",
+                        "data": {"reference": result.reference},
+                    }
+                )
+                if attempt_id is not None:
+                    attempts.append((attempt_id, DebitAttemptStatus.SUCCEEDED, ""))
+                continue
+            reason = str(result.status)
+            failures.append(
+                (
+                    repayment_id,
+                    RepaymentStatus.FAILED,
+                    result.reference or "",
+                    reason,
+                    (result.message or "")[:255],
+                    now,
+                )
             )
-        else:
-            repayment.status = RepaymentStatus.FAILED
-            repayment.failure_code = str(result.status)
-            repayment.failure_message = (result.message or "")[:255]
-            repayment.gateway_reference = result.reference or ""
-            repayment.save(
-                update_fields=["status", "failure_code", "failure_message", "gateway_reference", "updated_at"]
+            events.append({"repayment_id": repayment_id, "kind": "failed", "data": {"code": reason}})
+            if attempt_id is not None:
+                # A customer sees their own payment fail on the page; an auto-debit fails unseen, so say so.
+                attempts.append((attempt_id, DebitAttemptStatus.FAILED, reason))
+                messages.append(
+                    NotificationRequest(
+                        recipient=to[plan.customer_id],
+                        code="autodebit_failed",
+                        context={"amount": amount, "card_last4": card_last4, "reason": reason},
+                        dedupe_key=f"autodebit_failed:{attempt_id}",
+                    )
+                )
+                if result.hard_decline:
+                    declined.append(done)
+        update_rows(Repayment, _SUCCESS_FIELDS, successes)
+        update_rows(Repayment, _FAILURE_FIELDS, failures)
+        posting.write()
+        update_rows(DebitAttempt, ("status", "failure_code"), attempts)
+        insert_rows(RepaymentEvent, events)
+        notifications_create_bulk(messages)
+        for done in declined:
+            mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(
+                plan_id=done.plan_id
             )
-            _event(repayment, "failed", code=str(result.status))
-    if excess > 0:
-        _refund_excess(repayment, excess)
-    return repayment
+            if mandate.card_id == done.card_id:
+                mandate_fallback(mandate, "declined")
+    for done in settled:
+        if done.excess > 0:
+            _refund_excess(done)
+    return settled
 
 
-def _refund_excess(repayment: Repayment, excess: Decimal) -> None:
-    """Money that no installment could take (a waiver landed while the payment was pending) goes back."""
+def repayment_settle(*, repayment_id: int, result: ChargeResult) -> Repayment:
+    """Phase 3 for one repayment (a customer's payment, or a timeout reconciled later)."""
+    repayments_settle([(repayment_id, result)], today=timezone.localdate())
+    return Repayment.objects.get(pk=repayment_id)
+
+
+def _refund_excess(settled: Settlement) -> None:
+    """Money that no installment could take goes back to the card it came from."""
     try:
         get_gateway().refund(
-            reference=repayment.gateway_reference,
-            amount=excess,
-            idempotency_key=f"excess:{repayment.public_id}",
+            reference=settled.result.reference,
+            amount=settled.excess,
+            idempotency_key=f"excess:{settled.public_id}",
         )
     except GatewayError:
-        logger.exception("refund of excess %s for repayment %s failed", excess, repayment.public_id)
+        logger.exception("refund of excess %s for repayment %s failed", settled.excess, settled.public_id)
         return
     with transaction.atomic():
-        _event(repayment, "excess_refunded", amount=str(excess))
+        RepaymentEvent.objects.create(
+            repayment_id=settled.repayment_id, kind="excess_refunded", data={"amount": str(settled.excess)}
+        )
 
 
 def repayments_reconcile(*, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:

@@ -12,19 +12,33 @@ import time_machine
 from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import OtpPurpose
 from config.celery import app
 from config.errors import ApplicationError
-from installments.models import InstallmentPlan
+from installments.models import Installment, InstallmentPlan
 from installments.services import plan_create
 from notifications.models import Notification
 from repayments.gateway import simulator_balance, simulator_set_balance
 from repayments.ledger import ledger_breaches
-from repayments.models import AutoDebitMandate, DebitAttempt, DebitRun, Repayment, RepaymentStatus
-from repayments.services import repayment_create
-from repayments.services.autodebit import autodebit_set, debit_chunk_process, debit_run_inline, debit_run_plan
+from repayments.models import (
+    AutoDebitMandate,
+    DebitAttempt,
+    DebitRun,
+    Repayment,
+    RepaymentEvent,
+    RepaymentStatus,
+)
+from repayments.services import repayment_create, repayments_reconcile
+from repayments.services.autodebit import (
+    _record_attempts,
+    autodebit_set,
+    debit_chunk_process,
+    debit_run_inline,
+    debit_run_plan,
+)
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
 from tests.repayments.conftest import CMB_DEBIT
@@ -344,3 +358,69 @@ def test_retry_policy_is_per_product(customer, flat_product, card, due_today_pla
         for slot in (1, 2, 3):
             debit_run_inline(business_date=today + timedelta(days=day), slot=slot)
     assert list(DebitAttempt.objects.values_list("business_date", "attempt_number")) == [(today, 1)]
+
+
+def test_debit_that_no_longer_fits_is_applied_and_the_rest_refunded(
+    customer, card, due_today_plan, today
+) -> None:
+    """A waiver lands between recording the debit and settling it: the chunk applies what is due and refunds
+    the rest to the card, through the same settle code as a customer's payment."""
+    before = simulator_balance(card.gateway_token)
+    run, chunks = debit_run_plan(business_date=today, slot=1)
+    assert _record_attempts(run, chunks[0]) == 1
+    assert DebitAttempt.objects.get().amount == D("106.00")
+    # While the debit of 106.00 is recorded but not yet charged, staff settle the plan: installment 1's fee
+    # (6.00) and every later installment are waived, so only 100.00 is left to take.
+    Installment.objects.filter(plan=due_today_plan, sequence=1).update(fee_waived=D("6.00"))
+    Installment.objects.filter(plan=due_today_plan, sequence__gt=1).update(
+        principal_waived=F("principal_due"), fee_waived=F("fee_due"), status="waived"
+    )
+    debit_chunk_process(chunk=chunks[0])
+    first = due_today_plan.installments.get(sequence=1)
+    assert first.status == "paid" and first.principal_paid == D("100.00") and first.fee_paid == D("0")
+    repayment = Repayment.objects.get()
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    assert sum(a.amount for a in repayment.allocations.all()) == D("100.00")
+    assert simulator_balance(card.gateway_token) == before - D("100.00")  # 6.00 went back
+    assert RepaymentEvent.objects.get(repayment=repayment, kind="excess_refunded").data == {"amount": "6.00"}
+    sms = Notification.objects.get(template_code="autodebit_succeeded")
+    assert "100.00" in sms.text and "106.00" not in sms.text
+    assert DebitRun.objects.get().succeeded == 1
+    assert due_today_plan.__class__.objects.get(pk=due_today_plan.pk).status == "paid_off"
+
+
+def test_reconciled_debit_settles_its_attempt(customer, card, due_today_plan, today, settings) -> None:
+    """The bank's answer to a debit was lost (timeout): reconciliation later settles the repayment, and the
+    attempt, the customer's SMS and the plan follow as if the answer had come in time."""
+    settings.GATEWAY_SIM_TIMEOUT_RATE = 1.0
+    run = debit_run_inline(business_date=today, slot=1)
+    assert (run.attempts, run.succeeded, run.failed) == (1, 0, 0)
+    attempt = DebitAttempt.objects.get()
+    assert attempt.status == "pending" and attempt.repayment.status == RepaymentStatus.PENDING
+    settings.GATEWAY_SIM_TIMEOUT_RATE = 0.0
+    assert repayments_reconcile(older_than=timedelta(0)) == 1
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded" and attempt.repayment.status == RepaymentStatus.SUCCEEDED
+    assert due_today_plan.installments.get(sequence=1).status == "paid"
+    assert Notification.objects.filter(template_code="autodebit_succeeded").count() == 1
+    assert list(ledger_breaches()) == []
+
+
+def test_reconciled_hard_decline_stops_retries_and_switches_auto_debit_off(
+    customer, bind, flat_product, today, settings
+) -> None:
+    declining = bind(customer, number="6222020000000007")
+    plan = _plan(customer, flat_product, today - timedelta(days=31), "DECLINE-LATE")
+    Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
+    autodebit_set(customer=customer, plan=plan, enabled=True, card=declining)
+    settings.GATEWAY_SIM_TIMEOUT_RATE = 1.0
+    debit_run_inline(business_date=today, slot=1)
+    settings.GATEWAY_SIM_TIMEOUT_RATE = 0.0
+    assert repayments_reconcile(older_than=timedelta(0)) == 1
+    attempt = DebitAttempt.objects.get()
+    assert (attempt.status, attempt.failure_code) == ("failed", "declined")
+    assert not AutoDebitMandate.objects.get(plan=plan).enabled
+    assert Notification.objects.filter(template_code="autodebit_failed").count() == 1
+    assert Notification.objects.filter(template_code="autodebit_disabled").count() == 1
+    debit_run_inline(business_date=today, slot=2)
+    assert DebitAttempt.objects.count() == 1
