@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from config.tasks import single_run
-from notifications.services import SendOutcome, notification_send, notifications_due
+from notifications.services import SendOutcome, notification_send, notifications_due, notifications_send
 
 
 @shared_task(name="notifications.send", bind=True, max_retries=None, acks_late=True)
@@ -31,8 +31,7 @@ def sweep_notifications() -> int:
 def send_notifications_batch(notification_ids: list[int]) -> int:
     """Send many outbox rows in one task; a row to retry gets its own delayed task (and the sweep)."""
     sent = 0
-    for notification_id in notification_ids:
-        result = notification_send(notification_id=notification_id)
+    for notification_id, result in notifications_send(notification_ids).items():
         if result.outcome == SendOutcome.RETRY:
             send_notification.apply_async((notification_id,), countdown=result.retry_in)
         sent += result.outcome == SendOutcome.SENT

@@ -273,6 +273,8 @@ SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=5)
 SMS_RETRY_BASE_SECONDS = env.float("SMS_RETRY_BASE_SECONDS", default=30.0)
 SMS_RETRY_MAX_SECONDS = env.float("SMS_RETRY_MAX_SECONDS", default=3600.0)
 SMS_CLAIM_SECONDS = env.int("SMS_CLAIM_SECONDS", default=120)
+# Provider calls in flight per batch (a debit chunk's messages): the provider is slow, our side is not.
+SMS_SEND_CONCURRENCY = env.int("SMS_SEND_CONCURRENCY", default=8)
 
 # --- One-time codes (accounts) ------------------------------------------------------------------
 OTP_TTL_MINUTES = env.int("OTP_TTL_MINUTES", default=5)

@@ -8,6 +8,7 @@ import time
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +22,7 @@ from accounts.models import User
 from config.celery import app
 from config.errors import ApplicationError
 from notifications.messages import SMS_LIMITS, TEMPLATES, render_message
-from notifications.models import Notification, NotificationCategory, NotificationStatus
+from notifications.models import Notification, NotificationCategory, NotificationStatus, SimulatedSms
 from notifications.quiet_hours import quiet_hours_release
 from notifications.selectors import notification_inbox
 from notifications.senders import InMemorySender
@@ -31,6 +32,7 @@ from notifications.services import (
     notification_resend,
     notification_send,
     notifications_due,
+    notifications_send,
 )
 from notifications.tasks import sweep_notifications
 
@@ -218,6 +220,83 @@ def test_send_once_and_never_again(customer, memory_sender) -> None:
     assert n.status == NotificationStatus.SENT and n.attempts == 1 and n.provider_message_id
     assert len(memory_sender.outbox) == 1
     assert memory_sender.outbox[0][1] == n.text
+
+
+def test_batch_sends_each_due_row_once_in_a_fixed_number_of_queries(
+    customer, memory_sender, django_assert_max_num_queries, settings
+) -> None:
+    """A debit chunk's messages go in one batch: each outcome recorded as for one message, and the
+    database work does not grow with the batch (claim + one UPDATE for the sent ones)."""
+    settings.SMS_DAILY_LIMIT_PER_PHONE = 100
+    rows = [_create(customer, key=f"batch{i}") for i in range(40)]
+    held = rows[0]
+    Notification.objects.filter(pk=held.pk).update(claimed_until=timezone.now() + timedelta(minutes=1))
+    memory_sender.fail_next(1, retryable=False)  # the first row sent (rows[1]) fails for good
+    memory_sender.fail_next(1, retryable=True)  # the next (rows[2]) is to retry
+    ids = [n.pk for n in rows]
+    with django_assert_max_num_queries(8):
+        results = notifications_send(ids)
+    outcomes = [results[pk].outcome for pk in ids]
+    assert outcomes[:3] == [SendOutcome.SKIPPED, SendOutcome.FAILED, SendOutcome.RETRY]
+    assert outcomes[3:] == [SendOutcome.SENT] * 37
+    by_id = {n.pk: n for n in Notification.objects.filter(pk__in=ids)}
+    assert by_id[held.pk].status == NotificationStatus.PENDING and by_id[held.pk].attempts == 0
+    assert by_id[rows[1].pk].status == NotificationStatus.FAILED and by_id[rows[1].pk].last_error
+    assert by_id[rows[2].pk].status == NotificationStatus.PENDING and by_id[rows[2].pk].send_after
+    sent = [by_id[n.pk] for n in rows[3:]]
+    assert all(n.status == NotificationStatus.SENT and n.attempts == 1 and n.sent_at for n in sent)
+    assert all(n.provider_message_id and n.claimed_until is None for n in sent)
+    assert sorted(ref for _, _, ref, _ in memory_sender.outbox) == sorted(str(n.public_id) for n in sent)
+    # Sent is final: the same batch again sends nothing.
+    assert {r.outcome for pk, r in notifications_send(ids[3:]).items()} == {SendOutcome.SKIPPED}
+    assert len(memory_sender.outbox) == 37
+
+
+class _CountingSender:
+    """A slow provider that records how many of our calls it had in flight at once."""
+
+    lock = threading.Lock()
+    in_flight = 0
+    most = 0
+    references: ClassVar[list[str]] = []
+
+    def send(self, phone: str, text: str, *, reference: str = "") -> str:
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most = max(cls.most, cls.in_flight)
+        time.sleep(0.02)
+        with cls.lock:
+            cls.in_flight -= 1
+            cls.references.append(reference)
+        return f"counting-{reference}"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_batch_calls_the_provider_concurrently_and_leaves_no_connection_open(customer, settings) -> None:
+    settings.SMS_DAILY_LIMIT_PER_PHONE = 100
+    settings.SMS_SEND_CONCURRENCY = 4
+    rows = [_create(customer, key=f"slow{i}") for i in range(24)]
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+            return cursor.fetchone()[0]
+
+    before = backends()
+    settings.SMS_SENDER = f"{__name__}._CountingSender"
+    results = notifications_send([n.pk for n in rows])
+    assert {r.outcome for r in results.values()} == {SendOutcome.SENT}
+    assert _CountingSender.most == 4  # four calls in flight, never more
+    assert sorted(_CountingSender.references) == sorted(str(n.public_id) for n in rows)
+    assert Notification.objects.filter(status=NotificationStatus.SENT).count() == 24
+    # The simulated provider writes through the database from the sending threads: their connections close.
+    settings.SMS_SENDER = "simulated"
+    more = [_create(customer, key=f"sim{i}") for i in range(8)]
+    assert {r.outcome for r in notifications_send([n.pk for n in more]).values()} == {SendOutcome.SENT}
+    assert SimulatedSms.objects.count() == 8
+    assert backends() == before
 
 
 def test_retry_then_success(customer, memory_sender) -> None:
