@@ -12,7 +12,9 @@ so it never touches the service's data. For each N and latency it:
 1. loads N customers, each with a bound card, a plan with auto-debit on and an installment due today,
    with set-based SQL (generate_series);
 2. starts real Celery workers on Redis and runs the debit slot as production does (chunks fanned out);
-3. prints debits/s, the ratio to pgbench TPS, p50/p99 per-chunk latency and the workers' peak memory.
+3. prints debits/s, the ratio to pgbench TPS, p50/p99 per-chunk latency and the workers' peak memory, and
+   "+SMS/s": debits per second counted until the last customer's SMS was sent by the sms worker that runs
+   beside them (SMS_SENDER=console, a provider whose cost is on its side).
 It also times the overdue sweep over the same installments (see ``sweep_rates``). Figures go to stdout.
 """
 
@@ -83,7 +85,7 @@ def django_env(latency_ms: int) -> dict:
         DJANGO_SETTINGS_MODULE="config.settings.base",
         DJANGO_DEBUG="false",
         GATEWAY_SIM_LATENCY_MS=str(latency_ms),
-        SMS_SENDER="memory",
+        SMS_SENDER="console",  # a provider whose cost is on its side; INFO lines dropped
         LOG_LEVEL="WARNING",
         CACHE_KEY_PREFIX="bench",
     )
@@ -172,34 +174,25 @@ def load(n: int) -> float:
     return time.perf_counter() - started
 
 
-def start_workers(count: int, latency_ms: int) -> list[subprocess.Popen]:
+CELERY_WORKER = (PY, "-m", "celery", "-A", "config", "worker", "--pool", "solo")
+
+
+def _worker(env: dict, name: str, queue: str) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603
+        [*CELERY_WORKER, "-n", f"{name}@%h", "--loglevel", "WARNING", "-Q", queue],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_workers(count: int, latency_ms: int, sms_workers: int = 1) -> list[subprocess.Popen]:
+    """``count`` debit workers, and ``sms_workers`` on the sms queue sending the debits' messages as they
+    are written (as production runs them), so the figures include telling the customer."""
     env = django_env(latency_ms)
-    workers = []
-    for i in range(count):
-        workers.append(
-            subprocess.Popen(  # noqa: S603
-                [
-                    PY,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "-n",
-                    f"bench{i}@%h",
-                    "--loglevel",
-                    "WARNING",
-                    "-Q",
-                    "bench",
-                ],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+    workers = [_worker(env, f"bench{i}", "bench") for i in range(count)]
+    workers += [_worker(env, f"sms{i}", "sms") for i in range(sms_workers)]
     time.sleep(4)
     return workers
 
@@ -212,6 +205,26 @@ def peak_rss_mb(pid: int) -> float:
     except FileNotFoundError:
         pass
     return 0.0
+
+
+def wait_for_sms(expected: int, stall_seconds: float = 30.0) -> float:
+    """When the last of the run's SMS was sent (perf_counter), polling once a second; gives up after
+    ``stall_seconds`` without progress (no SMS worker running, say)."""
+    from notifications.models import Notification
+
+    codes = ["autodebit_succeeded", "autodebit_failed"]
+    last, last_change = -1, time.perf_counter()
+    while True:
+        sent = Notification.objects.filter(status="sent", template_code__in=codes).count()
+        now = time.perf_counter()
+        if sent >= expected:
+            return now
+        if sent != last:
+            last, last_change = sent, now
+        elif now - last_change > stall_seconds:
+            print(f"  only {sent:,} of {expected:,} SMS sent; gave up waiting", file=sys.stderr)
+            return now
+        time.sleep(1)
 
 
 def debit_run(workers: list[subprocess.Popen]) -> dict:
@@ -229,11 +242,14 @@ def debit_run(workers: list[subprocess.Popen]) -> dict:
     elapsed = time.perf_counter() - started
     run.refresh_from_db()
     latencies.sort()
+    told = wait_for_sms(run.succeeded + run.failed) - started
     return {
         "attempts": run.attempts,
         "succeeded": run.succeeded,
         "seconds": elapsed,
         "rate": run.attempts / elapsed if elapsed else 0.0,
+        "sms_seconds": told,
+        "sms_rate": run.attempts / told if told else 0.0,
         "p50": statistics.median(latencies) if latencies else 0.0,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0,
         "peak_mb": max(peak_rss_mb(w.pid) for w in workers),
@@ -307,13 +323,14 @@ def main() -> None:
     print()
     print(
         f"{'N':>9} {'lat ms':>6} {'debits':>8} {'ok':>8} {'s':>7} {'debits/s':>9} {'x TPS':>6} "
-        f"{'p50 chunk s':>11} {'p99 chunk s':>11} {'peak MB':>8} {'sweep book/s':>12} {'all-late/s':>10}"
+        f"{'p50 chunk s':>11} {'p99 chunk s':>11} {'peak MB':>8} {'+SMS/s':>7} {'sweep book/s':>12} "
+        f"{'all-late/s':>10}"
     )
     for n, latency, _load, f, book, all_late in rows:
         print(
             f"{n:>9,} {latency:>6} {f['attempts']:>8,} {f['succeeded']:>8,} {f['seconds']:>7.1f} "
             f"{f['rate']:>9,.0f} {f['rate'] / tps:>6.2f} {f['p50']:>11.2f} {f['p99']:>11.2f} "
-            f"{f['peak_mb']:>8.0f} {book:>12,.0f} {all_late:>10,.0f}"
+            f"{f['peak_mb']:>8.0f} {f['sms_rate']:>7,.0f} {book:>12,.0f} {all_late:>10,.0f}"
         )
 
 

@@ -316,7 +316,10 @@ class DebitAttempt(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="debitattempt_amount_gt_0"),
         ]
-        indexes = [models.Index(fields=["run", "status"], name="debitattempt_run_status")]
+        # A chunk finds its attempts by run and plan range. Not by status: every attempt is pending once, so
+        # an index on it kept a run's settled attempts' entries until vacuum and each chunk scanned them
+        # all (610 ms per chunk at the end of a 1 M run); with no index on status, settling is HOT too.
+        indexes = [models.Index(fields=["run", "plan"], name="debitattempt_run_plan")]
 
     def __str__(self) -> str:
         return f"{self.installment_id} {self.business_date} #{self.attempt_number} {self.status}"
