@@ -63,8 +63,6 @@ from repayments.services.payments import (
     repayments_settle,
 )
 
-
-
 # --- the setting ------------------------------------------------------------------------------------
 
 
