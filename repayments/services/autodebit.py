@@ -57,6 +57,7 @@ from repayments.services.payments import (
     OPEN_STATUSES,
     PAYABLE_PLAN_STATUSES,
     ZERO,
+    debit_run_count,
     gateway_key,
     installment_rows,
     plan_dues,
@@ -363,46 +364,11 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
     else:
         outcomes = _charge_concurrently(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
     settled = [(debit, result) for debit, result in outcomes if result is not None]
-    succeeded, failed, charged, reasons = _settle_chunk(settled, run.business_date)
-    _count(run, len(pending), succeeded, failed, charged, reasons)
-    return len(pending)
-
-
-def _settle_chunk(
-    settled: list[tuple[PendingDebit, ChargeResult]], business_date: date
-) -> tuple[int, int, Decimal, dict[str, int]]:
-    """Phase 3 for a whole chunk in one transaction, through the same code as a customer's payment."""
-    succeeded = failed = 0
-    charged = ZERO
-    reasons: dict[str, int] = {}
     outcomes = [(debit.repayment_id, result) for debit, result in settled]
-    for done in repayments_settle(outcomes, today=business_date):
-        if done.result.succeeded:
-            succeeded += 1
-            charged += done.amount
-        else:
-            failed += 1
-            reason = str(done.result.status)
-            reasons[reason] = reasons.get(reason, 0) + 1
-    return succeeded, failed, charged, reasons
-
-
-def _count(
-    run: DebitRun, attempts: int, succeeded: int, failed: int, charged: Decimal, reasons: dict
-) -> None:
-    with transaction.atomic():
-        locked = DebitRun.objects.select_for_update().get(pk=run.pk)
-        locked.chunks_done += 1
-        locked.attempts += attempts
-        locked.succeeded += succeeded
-        locked.failed += failed
-        locked.amount_charged += charged
-        for reason, n in reasons.items():
-            locked.failures_by_reason[reason] = locked.failures_by_reason.get(reason, 0) + n
-        if locked.chunks_done >= locked.chunks_total:
-            locked.status = DebitRunStatus.FINISHED
-            locked.finished_at = timezone.now()
-        locked.save()
+    debit_run_count(
+        run.pk, repayments_settle(outcomes, today=run.business_date), attempts=len(pending), chunks_done=1
+    )
+    return len(pending)
 
 
 def debit_run_inline(*, business_date: date, slot: int) -> DebitRun:

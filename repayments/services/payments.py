@@ -54,6 +54,8 @@ from repayments.models import (
     CardType,
     DebitAttempt,
     DebitAttemptStatus,
+    DebitRun,
+    DebitRunStatus,
     Repayment,
     RepaymentChannel,
     RepaymentEvent,
@@ -633,6 +635,7 @@ class Settlement:
     amount: Decimal
     card_id: int | None
     attempt_id: int | None
+    run_id: int | None
     result: ChargeResult
     excess: Decimal = ZERO
 
@@ -646,6 +649,7 @@ _SETTLE_COLUMNS = (
     "card_id",
     "card__last4",
     "debit_attempt__id",
+    "debit_attempt__run_id",
 )
 _SUCCESS_FIELDS = ("status", "gateway_reference", "settled_at", "updated_at")
 _FAILURE_FIELDS = ("status", "gateway_reference", "failure_code", "failure_message", "updated_at")
@@ -683,10 +687,22 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
         failures: list[tuple] = []
         attempts: list[tuple] = []
         declined: list[Settlement] = []
-        for repayment_id, public_id, plan_id, channel, amount, card_id, card_last4, attempt_id in rows:
+        for (
+            repayment_id,
+            public_id,
+            plan_id,
+            channel,
+            amount,
+            card_id,
+            card_last4,
+            attempt_id,
+            run_id,
+        ) in rows:
             result = answers[repayment_id]
             plan = plans[plan_id]
-            done = Settlement(repayment_id, public_id, plan_id, channel, amount, card_id, attempt_id, result)
+            done = Settlement(
+                repayment_id, public_id, plan_id, channel, amount, card_id, attempt_id, run_id, result
+            )
             settled.append(done)
             if result.succeeded:
                 successes.append((repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now))
@@ -766,8 +782,39 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
 
 def repayment_settle(*, repayment_id: int, result: ChargeResult) -> Repayment:
     """Phase 3 for one repayment (a customer's payment, or a timeout reconciled later)."""
-    repayments_settle([(repayment_id, result)], today=timezone.localdate())
+    for done in repayments_settle([(repayment_id, result)], today=timezone.localdate()):
+        if done.run_id is not None:
+            debit_run_count(done.run_id, [done])  # a debit whose answer was lost, reconciled: the run hears
     return Repayment.objects.get(pk=repayment_id)
+
+
+def debit_run_count(
+    run_id: int, settled: list[Settlement], *, attempts: int = 0, chunks_done: int = 0
+) -> None:
+    """Add outcomes to an auto-debit run's counts: a chunk's as it ends, a reconciled debit's when its
+    answer comes. The run row is locked only for this short update, never across a chunk's settle."""
+    reasons: dict[str, int] = {}
+    succeeded = charged = 0
+    for done in settled:
+        if done.result.succeeded:
+            succeeded += 1
+            charged += done.amount
+        else:
+            reason = str(done.result.status)
+            reasons[reason] = reasons.get(reason, 0) + 1
+    with transaction.atomic():
+        run = DebitRun.objects.select_for_update().get(pk=run_id)
+        run.chunks_done += chunks_done
+        run.attempts += attempts
+        run.succeeded += succeeded
+        run.failed += len(settled) - succeeded
+        run.amount_charged += charged
+        for reason, n in reasons.items():
+            run.failures_by_reason[reason] = run.failures_by_reason.get(reason, 0) + n
+        if chunks_done and run.chunks_done >= run.chunks_total:
+            run.status = DebitRunStatus.FINISHED
+            run.finished_at = timezone.now()
+        run.save()
 
 
 def _refund_excess(settled: Settlement) -> None:

@@ -403,6 +403,8 @@ def test_reconciled_debit_settles_its_attempt(customer, card, due_today_plan, to
     assert attempt.status == "succeeded" and attempt.repayment.status == RepaymentStatus.SUCCEEDED
     assert due_today_plan.installments.get(sequence=1).status == "paid"
     assert Notification.objects.filter(template_code="autodebit_succeeded").count() == 1
+    run.refresh_from_db()  # the run's counts hear of it too
+    assert (run.attempts, run.succeeded, run.failed, run.amount_charged) == (1, 1, 0, D("106.00"))
     assert list(ledger_breaches()) == []
 
 
@@ -414,9 +416,11 @@ def test_reconciled_hard_decline_stops_retries_and_switches_auto_debit_off(
     Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
     autodebit_set(customer=customer, plan=plan, enabled=True, card=declining)
     settings.GATEWAY_SIM_TIMEOUT_RATE = 1.0
-    debit_run_inline(business_date=today, slot=1)
+    run = debit_run_inline(business_date=today, slot=1)
     settings.GATEWAY_SIM_TIMEOUT_RATE = 0.0
     assert repayments_reconcile(older_than=timedelta(0)) == 1
+    run.refresh_from_db()
+    assert (run.succeeded, run.failed, run.failures_by_reason) == (0, 1, {"declined": 1})
     attempt = DebitAttempt.objects.get()
     assert (attempt.status, attempt.failure_code) == ("failed", "declined")
     assert not AutoDebitMandate.objects.get(plan=plan).enabled
