@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import CharField, Count, F, Q
+from django.db.models import CharField, Count, F, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -145,6 +145,27 @@ class NotificationRequest:
     category: str | None = None
 
 
+def _counted_today(phones: Iterable[str], local_midnight: datetime) -> QuerySet:
+    """(phone, messages counted against today's limit) for each of ``phones``.
+
+    The numbers come from the database already normalised: passed as plain values (expressions skip the
+    phone field's parsing, a tenth of a debit chunk's Python time) against the bare column, so that
+    notification_phone_day (phone, created_at) serves the lookup. Comparing a cast column instead scanned
+    every message of the day, 1 M of them by the end of a 1 M-debit run, for each chunk.
+    """
+    return (
+        Notification.objects.annotate(phone_text=Cast("phone", CharField()))
+        .filter(
+            phone__in=[Value(phone) for phone in phones],
+            created_at__gte=local_midnight,
+            category__in=[NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL],
+            status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
+        )
+        .values_list("phone_text")
+        .annotate(n=Count("id"))
+    )
+
+
 def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
     """``notification_create`` for many messages in a few queries: the debit engine writes one per debit.
 
@@ -157,19 +178,7 @@ def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
     local_midnight = timezone.localtime(now, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
     phones = {r.recipient.phone for r in requests}
     counted = [NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL]
-    # Compared as text: the numbers come from the database already normalised, and parsing each one again
-    # (what a phone-field lookup does) was a tenth of a debit chunk's Python time.
-    sent_today = dict(
-        Notification.objects.annotate(phone_text=Cast("phone", CharField()))
-        .filter(
-            phone_text__in=phones,
-            created_at__gte=local_midnight,
-            category__in=counted,
-            status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
-        )
-        .values_list("phone_text")
-        .annotate(n=Count("id"))
-    )
+    sent_today = dict(_counted_today(phones, local_midnight))
     release = _reminder_release(now)
     rows = []
     for request in requests:

@@ -299,6 +299,24 @@ def test_batch_calls_the_provider_concurrently_and_leaves_no_connection_open(cus
     assert backends() == before
 
 
+@pytest.mark.postgres
+def test_daily_limit_of_a_batch_is_looked_up_by_phone_index(customer) -> None:
+    """The bulk writer's daily-limit count must not scan the day's messages: by the end of a 1 M-debit
+    run that was a million rows for every chunk of 500."""
+    from notifications.services import _counted_today
+
+    _create(customer)
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    query = _counted_today([str(customer.phone)], midnight)
+    assert dict(query) == {str(customer.phone): 1}
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "notification_phone_day" in plan, plan
+
+
 def test_retry_then_success(customer, memory_sender) -> None:
     n = _create(customer)
     memory_sender.fail_next(2, retryable=True)
