@@ -76,7 +76,13 @@ class Notification(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "send_after"], name="notification_due"),
+            # Only pending rows, which the sweep looks for: a status index over every row tempted the
+            # planner, on stale statistics, to read the whole day's messages for a daily-limit count.
+            models.Index(
+                fields=["send_after"],
+                condition=Q(status=NotificationStatus.PENDING),
+                name="notification_pending",
+            ),
             models.Index(fields=["user", "-created_at"], name="notification_inbox"),
             models.Index(fields=["phone", "created_at"], name="notification_phone_day"),
         ]

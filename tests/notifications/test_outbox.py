@@ -307,7 +307,7 @@ def test_daily_limit_of_a_batch_is_looked_up_by_phone_index(customer) -> None:
 
     _create(customer)
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    query = _counted_today([str(customer.phone)], midnight)
+    query = _counted_today([customer.pk], midnight)
     assert dict(query) == {str(customer.phone): 1}
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
