@@ -1,7 +1,5 @@
 """The customer and staff account (the phone number is the login) and its SMS one-time codes."""
 
-import uuid
-
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -10,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 from accounts.masking import mask_name, mask_phone
+from config.ids import new_public_id
 
 
 class UserManager(BaseUserManager["User"]):
@@ -40,7 +39,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ZH_HANS = "zh-hans", "简体中文"
         EN = "en", "English"
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     phone = PhoneNumberField(_("phone number"), unique=True, region="CN")
     real_name = models.CharField(_("real name"), max_length=64)
     language = models.CharField(

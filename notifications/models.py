@@ -5,13 +5,13 @@ offer), so an event never happens without its message and a rolled-back event ne
 sends it afterwards; the unique dedupe key makes a second write of the same message a no-op.
 """
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
+
+from config.ids import new_public_id
 
 
 class NotificationCategory(models.TextChoices):
@@ -28,7 +28,7 @@ class NotificationStatus(models.TextChoices):
 
 
 class Notification(models.Model):
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -67,6 +67,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.module_loading import import_string
 
+from config.ids import new_public_id
 from repayments.banks import bank_for, luhn_valid
 from repayments.models import SimulatedCardAccount, SimulatedCharge
 
@@ -473,7 +474,7 @@ class SimulatedGateway:
                 with transaction.atomic():
                     row = SimulatedCharge.objects.create(
                         idempotency_key=key,
-                        reference=f"ch_{secrets.token_hex(12)}",
+                        reference=f"ch_{new_public_id().hex}",
                         token=stored_token,
                         amount=amount,
                         status=status,
@@ -524,7 +525,7 @@ class SimulatedGateway:
     def _charge_in_one_statement(
         self, token: str, stored_token: str, amount: Decimal, key: str, soft_failure: bool
     ) -> tuple[ChargeResult, bool, bool]:
-        reference = f"ch_{secrets.token_hex(12)}"
+        reference = f"ch_{new_public_id().hex}"
         params = [token, stored_token, amount, key, reference, soft_failure]
         if connection.in_atomic_block:
             # Inside the caller's transaction (tests): its rows are only visible on its connection.
@@ -628,7 +629,7 @@ class SimulatedGateway:
                 with transaction.atomic():  # savepoint: the same key may be racing on another charge
                     row = SimulatedCharge.objects.create(
                         idempotency_key=key,
-                        reference=f"rf_{secrets.token_hex(12)}",
+                        reference=f"rf_{new_public_id().hex}",
                         token=charge.reference,
                         amount=amount,
                         status=REFUND_STATUS,

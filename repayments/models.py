@@ -5,7 +5,6 @@ the CVV. A repayment is recorded before the gateway is called (pending, with its
 charge can happen without a row; its allocations say exactly which installment component each fen paid.
 """
 
-import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from config.ids import new_public_id
 from installments.models import Installment, InstallmentPlan, money_field
 
 
@@ -28,7 +28,7 @@ class CardStatus(models.TextChoices):
 
 
 class BankCard(models.Model):
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -104,7 +104,7 @@ class RepaymentStatus(models.TextChoices):
 class Repayment(models.Model):
     """还款: money asked for or received for one plan, through one channel, under one idempotency key."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

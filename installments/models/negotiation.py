@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from config.ids import new_public_id
 from installments.models.plans import ZERO, InstallmentPlan, money_field, rate_field
 
 
@@ -56,7 +57,7 @@ OPEN_NEGOTIATION_STATES = (
 class NegotiationApplication(models.Model):
     """One application to negotiate one overdue plan, and (once made) the offer on it."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -164,7 +165,7 @@ class NegotiationApplication(models.Model):
 class NegotiationDocument(models.Model):
     """Proof of income or employment. Type decided by the bytes, the stored name by us."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     application = models.ForeignKey(
         NegotiationApplication, on_delete=models.PROTECT, related_name="documents"
     )

@@ -5,7 +5,6 @@ a customer already signed for. The database states every money invariant it can 
 bug in any writer is refused at the row instead of found in a reconciliation.
 """
 
-import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
+from config.ids import new_public_id, short_ref
 from installments.schedules import FeeMethod
 
 ZERO = Decimal("0.00")
@@ -177,7 +177,7 @@ class PlanKind(models.TextChoices):
 class InstallmentPlan(models.Model):
     """分期计划: one financed purchase (or a re-staged balance) with the terms frozen at creation."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -272,7 +272,7 @@ class InstallmentPlan(models.Model):
     @property
     def display_name(self) -> str:
         """How SMS and pages name the plan: its description, else the order, else a short id."""
-        return self.description or self.merchant_order_ref or str(self.public_id)[:8]
+        return self.description or self.merchant_order_ref or short_ref(self.public_id)
 
 
 class InstallmentStatus(models.TextChoices):

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from config.db import insert_rows, update_rows
 from config.errors import ApplicationError
+from config.ids import short_ref
 from installments.models import (
     CreditEvent,
     CreditEventKind,
@@ -435,7 +436,7 @@ class PlanRow:
 
     @property
     def display_name(self) -> str:
-        return self.description or self.merchant_order_ref or str(self.public_id)[:8]
+        return self.description or self.merchant_order_ref or short_ref(self.public_id)
 
 
 @dataclass(slots=True)
@@ -981,9 +982,7 @@ def repayment_record_offline(
             user=locked_plan.customer,
             code="repayment_received",
             context={
-                "plan": locked_plan.description
-                or locked_plan.merchant_order_ref
-                or str(locked_plan.public_id)[:8],
+                "plan": locked_plan.display_name,
                 "amount": amount,
                 "remaining": _remaining(locked_plan, installments, today),
             },

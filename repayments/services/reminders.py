@@ -16,10 +16,6 @@ from repayments.services.payments import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
 ZERO = Decimal("0.00")
 
 
-def _name(plan) -> str:
-    return plan.description or plan.merchant_order_ref or str(plan.public_id)[:8]
-
-
 def reminders_send(*, business_date: date) -> int:
     """Write today's reminders to the outbox; quiet hours and limits are the outbox's business."""
     written = 0
@@ -39,12 +35,12 @@ def reminders_send(*, business_date: date) -> int:
         days = (inst.due_date - business_date).days
         if mandate is not None and mandate.enabled:
             code = "autodebit_scheduled"
-            context = {"plan": _name(plan), "amount": inst.outstanding, "due_date": inst.due_date}
+            context = {"plan": plan.display_name, "amount": inst.outstanding, "due_date": inst.due_date}
             context["card_last4"] = mandate.card.last4
         else:
             code = "due_reminder"
             context = {
-                "plan": _name(plan),
+                "plan": plan.display_name,
                 "seq": inst.sequence,
                 "amount": inst.outstanding,
                 "due_date": inst.due_date,
@@ -76,7 +72,7 @@ def reminders_send(*, business_date: date) -> int:
         notification_create(
             user=plan.customer,
             code="overdue_reminder",
-            context={"plan": _name(plan), "days": days, "amount": owed},
+            context={"plan": plan.display_name, "days": days, "amount": owed},
             dedupe_key=f"overdue_reminder:{inst.pk}:{days}d",
         )
         written += 1
