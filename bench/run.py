@@ -208,6 +208,11 @@ def main() -> None:
         help="also run the debit run (2 processes per core, 0 ms) at these sizes, e.g. --growth 10000 100000",
     )
     args = parser.parse_args()
+    with ad.autovacuum_on():
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     lines: list[str] = []
 
