@@ -167,24 +167,19 @@ class _ClaimedPlan:
 
 @dataclass(slots=True)
 class PendingDebit:
-    """A recorded attempt still to charge or settle, as a plain row (no model instances on the hot path)."""
+    """A recorded attempt still to charge, as a plain row: what the gateway call needs and the repayment
+    whose answer ``repayments_settle`` records (it reads the rest itself, under its locks)."""
 
-    attempt_id: int
-    plan_id: int
-    amount: Decimal
-    card_id: int
-    gateway_token: str
     repayment_id: int
     repayment_public_id: uuid.UUID
+    amount: Decimal
+    gateway_token: str
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "plan_id",
-        "amount",
-        "card_id",
-        "card__gateway_token",
         "repayment_id",
         "repayment__public_id",
+        "amount",
+        "card__gateway_token",
     )
 
 
