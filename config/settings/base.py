@@ -145,9 +145,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- Redis: broker and cache --------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_FS_DIR = Path(env.str("CELERY_FS_DIR", default=str(VAR_DIR / "celery")))
+# How long a task taken by a worker that then vanished (its main process killed, the machine lost) waits in
+# Redis before another worker takes it again. Celery's default is an hour: a debit chunk lost at 08:00 came
+# back at 09:00, and its slot looked finished meanwhile. Ten minutes is far above the longest chunk (500
+# debits, 128 calls in flight, a bank answering in up to 30 s: about 2 minutes), so a chunk still running
+# is not handed out twice, and well inside the hours between two debit slots, so a lost chunk finishes in
+# its own slot. Reconciliation leaves a debit never sent to the bank alone for this long plus its own wait,
+# so the redelivered chunk charges it rather than reconciliation failing it (repayments_reconcile).
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=600)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -294,6 +303,13 @@ GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
 GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
 GATEWAY_SIM_TIMEOUT_RATE = env.float("GATEWAY_SIM_TIMEOUT_RATE", default=0.0)
 GATEWAY_SIM_SEED = env.int("GATEWAY_SIM_SEED", default=None)
+# A charge's lease: from the moment a caller stamps a repayment to call the gateway until this many seconds
+# later, reconciliation may not decide the bank "never saw" it (the call may still be on its way). Must
+# exceed the gateway client's longest call (its read timeout); the caller ends the lease when its call
+# returns. Reconciliation asks about a pending repayment whose lease is over and that is older than
+# RECONCILE_AFTER_SECONDS.
+CHARGE_LEASE_SECONDS = env.int("CHARGE_LEASE_SECONDS", default=600)
+RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=300)
 # The simulated bank's own database connections per process (callers in flight wait without one).
 GATEWAY_SIM_CONNECTIONS = env.int("GATEWAY_SIM_CONNECTIONS", default=4)
 
