@@ -329,6 +329,12 @@ for _slot_number, _slot_time in enumerate(AUTODEBIT_SLOTS, start=1):
         "args": (_slot_number,),
         "options": {"expires": 3600},
     }
+# The day's closing ledger check (bank versus books), after the last slot's debits have settled.
+CELERY_BEAT_SCHEDULE["ledger-check"] = {
+    "task": "repayments.ledger_check",
+    "schedule": crontab(minute=30, hour=23),
+    "options": {"expires": 3600},
+}
 REMINDER_DAYS_BEFORE_DUE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE_DUE", default=["3", "1"])]
 REMINDER_DAYS_OVERDUE = [
     int(d) for d in env.list("REMINDER_DAYS_OVERDUE", default=["1", "3", "7", "15", "30"])
