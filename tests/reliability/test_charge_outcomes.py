@@ -82,9 +82,13 @@ def portfolio(flat_product, count: int, *, due_today: bool = True) -> tuple[User
             purchase += timedelta(days=1)
     plans = [
         plan_create(
-            customer=customer, product=flat_product, principal="1200.00", tenor=12, purchase_date=purchase,
+            customer=customer,
+            product=flat_product,
+            principal="1200.00",
+            tenor=12,
+            purchase_date=purchase,
             merchant_order_ref=f"L{i}",
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
     return customer, card, plans
@@ -96,7 +100,7 @@ def in_thread(target) -> tuple[threading.Thread, list]:
     def run() -> None:
         try:
             target()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -182,9 +186,13 @@ def test_double_click_on_confirm_shows_one_payment_to_both_submissions(flat_prod
         try:
             results.append(
                 repayment_create(
-                    customer=customer, plan=plan, mode="due_now", card=card, channel="web",
+                    customer=customer,
+                    plan=plan,
+                    mode="due_now",
+                    card=card,
+                    channel="web",
                     idempotency_key="double-click",
-                )  # fmt: skip
+                )
             )
         except ApplicationError as exc:
             results.append(exc.code)
@@ -192,9 +200,9 @@ def test_double_click_on_confirm_shows_one_payment_to_both_submissions(flat_prod
     holder, holder_errors = in_thread(hold_plan_lock)
     assert held.wait(10)
     clicks = [in_thread(submit) for _ in range(2)]
-    assert wait_until(
-        lambda: _waiting_on_locks() >= 2, timeout=10
-    ), "both submissions should be waiting for the plan lock"
+    assert wait_until(lambda: _waiting_on_locks() >= 2, timeout=10), (
+        "both submissions should be waiting for the plan lock"
+    )
     gate.set()
     for thread, errors in [(holder, holder_errors), *clicks]:
         thread.join(timeout=30)
