@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
