@@ -156,7 +156,14 @@ CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS",
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        # kombu looks for such tasks every 10 s but by default scans only on every 10th look (100 s);
+        # scanning each time keeps the wait at the timeout plus 10 s. The scan's lock expires in a
+        # minute, not five, if a worker dies holding it.
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 60,
+    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
