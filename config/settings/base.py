@@ -289,6 +289,9 @@ OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
 # --- Bank-card gateway (repayments) --------------------------------------------------------------
 # simulated (default) or a dotted path to a class implementing repayments.gateway.PaymentGateway.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
+# Production refuses simulated providers (console/memory/simulated SMS, the simulated bank) unless this is
+# true (config/settings/production.py); elsewhere they are the defaults.
+ALLOW_SIMULATED_PROVIDERS = env.bool("ALLOW_SIMULATED_PROVIDERS", default=True)
 GATEWAY_SIM_DEFAULT_BALANCE = env.str("GATEWAY_SIM_DEFAULT_BALANCE", default="10000.00")
 GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
 GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
