@@ -13,7 +13,9 @@ SIMULATED_SMS_SENDERS = frozenset(
         "console",
         "memory",
         "simulated",
+        "file",
         "notifications.senders.ConsoleSender",
+        "notifications.senders.FilePhoneSender",
         "notifications.senders.InMemorySender",
         "notifications.senders.SimulatedSmsGateway",
     }

@@ -15,6 +15,9 @@ Which sender runs is ``settings.SMS_SENDER``:
     Tests: stands for the phone itself, so it keeps the full text, codes included, of what was sent in
     ``InMemorySender.outbox`` (class level, shared by every instance) and
     can be told to fail the next sends with ``InMemorySender.fail_next(n, retryable=...)``.
+``file``
+    Development by hand: appends each message, codes included, to ``SMS_FILE_DIR/<number>.txt`` (default
+    ``var/sms``): the folder is the phone, where a developer reads a code the console log hides.
 ``simulated``
     Dev and CI default for a realistic provider: records each accepted message as a ``SimulatedSms`` row
     and deduplicates by reference across processes through the database. It can be made slow and
@@ -60,6 +63,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import phonenumbers
@@ -119,6 +123,33 @@ class ConsoleSender:
         # A log is no phone: a one-time code is logged as ******, whatever the log level or format.
         sms_logger.info("SMS to %s: %s", mask_phone(phone), shown(text))
         return f"console-{uuid.uuid4().hex}"
+
+
+# --- a phone on disk (development) ----------------------------------------------------------------
+
+
+class FilePhoneSender:
+    """Development by hand: each number's messages, codes included, appended to a file of its own.
+
+    The folder stands for the phones (as ``memory`` does in tests): it is where a developer reads the code
+    a page asks for, since the console sender logs ``******`` instead. Not a log and not our database;
+    production refuses it like every simulated provider. Folder: ``SMS_FILE_DIR`` (``var/sms``).
+    """
+
+    def __init__(self, *, directory: str | None = None) -> None:
+        self.directory = Path(directory or getattr(settings, "SMS_FILE_DIR", "") or "var/sms")
+
+    def send(self, phone: str, text: str, *, reference: str = "") -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{_digits(phone) or 'unknown'}.txt"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with _file_lock, path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {text!s}\n")  # the phone gets the full text
+        sms_logger.info("SMS to %s: %s (on the phone in SMS_FILE_DIR)", mask_phone(phone), shown(text))
+        return f"file-{uuid.uuid4().hex}"
+
+
+_file_lock = threading.Lock()
 
 
 # --- in memory ----------------------------------------------------------------------------------
@@ -402,6 +433,7 @@ def _scrub(raw: bytes, phone: str) -> str:
 SENDERS: dict[str, type] = {
     "console": ConsoleSender,
     "memory": InMemorySender,
+    "file": FilePhoneSender,
     "simulated": SimulatedSmsGateway,
     "http": HttpSmsSender,
 }

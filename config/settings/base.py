@@ -257,7 +257,8 @@ LOGGING = {
 ALLOW_DEMO_DATA = env.bool("ALLOW_DEMO_DATA", default=True)
 
 # --- SMS (notifications) ------------------------------------------------------------------------
-# Which sender delivers SMS: console | memory | simulated | http | a dotted path (notifications/senders.py).
+# Which sender delivers SMS: console | memory | file | simulated | http | a dotted path
+# (notifications/senders.py).
 SMS_SENDER = env.str("SMS_SENDER", default="console")
 SMS_SIGNATURE_ZH = env.str("SMS_SIGNATURE_ZH", default="【分期还款】")
 SMS_SIGNATURE_EN = env.str("SMS_SIGNATURE_EN", default="【FenqiPay】")
@@ -268,6 +269,8 @@ SMS_SIMULATED_SEED = env.int("SMS_SIMULATED_SEED", default=None)
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=5.0)
+# SMS_SENDER=file: where each number's messages (codes included) are written, the developer's "phone".
+SMS_FILE_DIR = env.str("SMS_FILE_DIR", default=str(VAR_DIR / "sms"))
 # Reminders wait out the quiet hours (local time, the window may cross midnight).
 SMS_QUIET_HOURS_START = env.str("SMS_QUIET_HOURS_START", default="21:00")
 SMS_QUIET_HOURS_END = env.str("SMS_QUIET_HOURS_END", default="08:00")

@@ -83,6 +83,7 @@ def _production(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({**REAL_PROVIDERS, "SMS_SENDER": "console"}, ["SMS_SENDER=console"]),
         ({**REAL_PROVIDERS, "SMS_SENDER": "memory"}, ["SMS_SENDER=memory"]),
         ({**REAL_PROVIDERS, "SMS_SENDER": "simulated"}, ["SMS_SENDER=simulated"]),
+        ({**REAL_PROVIDERS, "SMS_SENDER": "file"}, ["SMS_SENDER=file"]),
         ({**REAL_PROVIDERS, "PAYMENT_GATEWAY": "simulated"}, ["PAYMENT_GATEWAY=simulated"]),
         ({**REAL_PROVIDERS, "ALLOW_SIMULATED_PROVIDERS": "false", "SMS_SENDER": "console"}, ["SMS_SENDER"]),
     ],

@@ -65,7 +65,9 @@ def _raw_rows() -> list[str]:
     return out
 
 
-def test_a_code_is_readable_on_the_phone_only(client, customer, codes, phone, settings, caplog) -> None:
+def test_a_code_is_readable_on_the_phone_only(
+    client, customer, codes, phone, settings, caplog, tmp_path
+) -> None:
     caplog.set_level(logging.DEBUG)
     settings.SMS_MAX_ATTEMPTS = 2
     secrets: list[str] = []
@@ -98,11 +100,19 @@ def test_a_code_is_readable_on_the_phone_only(client, customer, codes, phone, se
     Notification.objects.filter(pk=gave_up.pk).update(send_after=None)
     assert notification_send(notification_id=gave_up.pk).outcome == SendOutcome.FAILED
 
-    # sent through the console sender (development's log) and the simulated provider (a table of ours)
+    # sent through the console sender (development's log), the file phone (development by hand) and the
+    # simulated provider (a table of ours)
     settings.SMS_SENDER = "console"
     logged, code = _otp_row(codes, customer, OtpPurpose.BIND_CARD)
     secrets.append(code)
     assert notification_send(notification_id=logged.pk).outcome == SendOutcome.SENT
+    settings.SMS_SENDER = "file"
+    settings.SMS_FILE_DIR = str(tmp_path)
+    on_file, code = _otp_row(codes, customer, OtpPurpose.BIND_CARD)
+    secrets.append(code)
+    assert notification_send(notification_id=on_file.pk).outcome == SendOutcome.SENT
+    phone_file = tmp_path / f"{str(customer.phone).lstrip('+')}.txt"
+    assert code in phone_file.read_text(encoding="utf-8")  # the developer's phone got it
     settings.SMS_SENDER = "simulated"
     simulated, code = _otp_row(codes, customer, OtpPurpose.BIND_CARD)
     secrets.append(code)
