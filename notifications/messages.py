@@ -39,7 +39,8 @@ class MessageTemplate:
     zh: str
     en: str
     sample: dict[str, object] = field(default_factory=dict)
-    # Context keys whose value is a secret: the inbox keeps the text with them replaced by ******.
+    # Context keys whose value is a secret (a one-time code): the outbox row's ``text`` has them replaced by
+    # ******, whatever the status; the full text exists only sealed (notifications/sealing.py) until sent.
     secret_keys: tuple[str, ...] = ()
 
     def text(self, language: str) -> str:
@@ -328,3 +329,9 @@ def render_message(
         values["advice"] = advice[0] if language != EN else advice[1]
     text = signature(language) + body.format_map(values)
     return _LONG_DIGITS.sub(lambda m: "*" * 4 + m.group()[-4:], text)
+
+
+def secret_values(template: MessageTemplate, *, language: str, context: dict[str, object]) -> list[str]:
+    """The secret values as they appear in the rendered text, so an error message can be scrubbed of them."""
+    language = language if language in LANGUAGES else ZH
+    return [_format_value(key, context[key], language) for key in template.secret_keys if key in context]

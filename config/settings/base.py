@@ -273,7 +273,8 @@ LOGGING = {
 ALLOW_DEMO_DATA = env.bool("ALLOW_DEMO_DATA", default=True)
 
 # --- SMS (notifications) ------------------------------------------------------------------------
-# Which sender delivers SMS: console | memory | simulated | http | a dotted path (notifications/senders.py).
+# Which sender delivers SMS: console | memory | file | simulated | http | a dotted path
+# (notifications/senders.py).
 SMS_SENDER = env.str("SMS_SENDER", default="console")
 SMS_SIGNATURE_ZH = env.str("SMS_SIGNATURE_ZH", default="【分期还款】")
 SMS_SIGNATURE_EN = env.str("SMS_SIGNATURE_EN", default="【FenqiPay】")
@@ -284,6 +285,8 @@ SMS_SIMULATED_SEED = env.int("SMS_SIMULATED_SEED", default=None)
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=5.0)
+# SMS_SENDER=file: where each number's messages (codes included) are written, the developer's "phone".
+SMS_FILE_DIR = env.str("SMS_FILE_DIR", default=str(VAR_DIR / "sms"))
 # Reminders wait out the quiet hours (local time, the window may cross midnight).
 SMS_QUIET_HOURS_START = env.str("SMS_QUIET_HOURS_START", default="21:00")
 SMS_QUIET_HOURS_END = env.str("SMS_QUIET_HOURS_END", default="08:00")
@@ -305,6 +308,9 @@ OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
 # --- Bank-card gateway (repayments) --------------------------------------------------------------
 # simulated (default) or a dotted path to a class implementing repayments.gateway.PaymentGateway.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
+# Production refuses simulated providers (console/memory/simulated SMS, the simulated bank) unless this is
+# true (config/settings/production.py); elsewhere they are the defaults.
+ALLOW_SIMULATED_PROVIDERS = env.bool("ALLOW_SIMULATED_PROVIDERS", default=True)
 GATEWAY_SIM_DEFAULT_BALANCE = env.str("GATEWAY_SIM_DEFAULT_BALANCE", default="10000.00")
 GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
 GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
