@@ -187,6 +187,18 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
     )
 
 
+def user_tokens_revoke(*, user: User) -> None:
+    """End every API token of ``user`` ("sign out everywhere"): a password change does the same itself
+    (``User.save``). Raises the token version, which every token carries, and blacklists refresh tokens."""
+    from accounts.tokens import user_refresh_tokens_blacklist
+
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+        user_refresh_tokens_blacklist(user_id=user.pk)
+    user.refresh_from_db(fields=["token_version"])
+    logger.info("api tokens revoked user=%s", user.pk)
+
+
 def password_reset_request(*, phone: str) -> None:
     """Send a reset code if the number belongs to an active customer. Says nothing either way, so the
     page cannot be used to learn who is a customer; throttling errors of a real account still surface."""

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -364,7 +365,8 @@ NEGOTIATION_AFFORDABILITY_SHARE = env.str("NEGOTIATION_AFFORDABILITY_SHARE", def
 # --- REST API (/api/v1/) -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, plus the per-user token version check (accounts/authentication.py).
+        "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -390,7 +392,9 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    # A refresh token works once: refreshing blacklists it (token_blacklist app) and returns a new one.
     "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     # Tokens name the user by the public id, never the database id.
     "USER_ID_FIELD": "public_id",
     "USER_ID_CLAIM": "sub",
