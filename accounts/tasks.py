@@ -13,3 +13,11 @@ def purge_idempotency_keys() -> int:
     """API idempotency keys older than API_IDEMPOTENCY_KEEP_HOURS go (hourly, one run at a time)."""
     with single_run("accounts.purge_idempotency_keys", ttl_seconds=3000) as mine:
         return idempotency_keys_purge() if mine else 0
+
+
+@shared_task(name="accounts.password_reset_send", expires=600)
+def password_reset_send(phone: str) -> bool:
+    """Step 1 of the password reset, off the request so the page answers alike for every number."""
+    from accounts.services import password_reset_code_send
+
+    return password_reset_code_send(phone=phone)

@@ -102,7 +102,9 @@ def test_set_password_anywhere_ends_every_token_issued_before(user) -> None:
     assert refresh(fresh["refresh"]).status_code == 200
 
 
-def test_password_reset_page_ends_every_token(client, user, django_capture_on_commit_callbacks) -> None:
+def test_password_reset_page_ends_every_token(
+    client, user, django_capture_on_commit_callbacks, eager_tasks
+) -> None:
     codes: list[str] = []
 
     def receive(sender, **kwargs) -> None:
