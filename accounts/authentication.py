@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt import authentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import Token
@@ -22,3 +23,9 @@ class JWTAuthentication(authentication.JWTAuthentication):
         if not token_is_current(validated_token, user):
             raise InvalidToken(_("Token is revoked: the password was changed or the account signed out."))
         return user
+
+
+class VersionedJWTScheme(SimpleJWTScheme):
+    """The OpenAPI security scheme of ``JWTAuthentication``: simplejwt's Bearer scheme."""
+
+    target_class = "accounts.authentication.JWTAuthentication"

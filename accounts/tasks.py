@@ -21,3 +21,12 @@ def password_reset_send(phone: str) -> bool:
     from accounts.services import password_reset_code_send
 
     return password_reset_code_send(phone=phone)
+
+
+@shared_task(name="accounts.flush_expired_tokens", expires=3000)
+def flush_expired_tokens() -> int:
+    """Refresh tokens past their expiry leave the blacklist tables (they are refused by their date)."""
+    from accounts.tokens import expired_tokens_flush
+
+    with single_run("accounts.flush_expired_tokens", ttl_seconds=3000) as mine:
+        return expired_tokens_flush() if mine else 0

@@ -94,3 +94,9 @@ def _store_fingerprint_only(sender: type, instance: OutstandingToken, **kwargs: 
     """simplejwt writes the whole refresh token; keep only its fingerprint (see the module docstring)."""
     if instance.token and not instance.token.startswith("sha256:"):
         instance.token = fingerprint(instance.token)
+
+
+def expired_tokens_flush() -> int:
+    """Delete outstanding (and so blacklisted) refresh tokens past their expiry; returns how many went."""
+    deleted, _by_model = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

@@ -264,6 +264,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=17),
         "options": {"expires": 3000},
     },
+    # Expired refresh tokens leave the token blacklist tables (one row per sign-in and per refresh).
+    "flush-expired-tokens": {
+        "task": "accounts.flush_expired_tokens",
+        "schedule": crontab(minute=43, hour=4),
+        "options": {"expires": 3000},
+    },
     "daily-morning": {
         "task": "repayments.daily_morning",
         "schedule": crontab(minute=30, hour=7),

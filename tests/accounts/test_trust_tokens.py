@@ -163,3 +163,21 @@ def test_the_database_keeps_no_usable_refresh_token(user) -> None:
 def test_logout_is_in_the_openapi_schema(client, db) -> None:
     schema = client.get("/api/schema/").content.decode()
     assert "/api/v1/auth/logout/" in schema
+
+
+def test_expired_refresh_tokens_leave_the_blacklist_tables(user) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from accounts.tasks import flush_expired_tokens
+
+    old, live = sign_in(), sign_in()
+    refresh(old["refresh"])  # blacklisted, then expired below
+    OutstandingToken.objects.exclude(user=None).update(expires_at=timezone.now() - timedelta(seconds=1))
+    fresh = sign_in()
+    assert flush_expired_tokens() >= 3
+    assert OutstandingToken.objects.count() == 1
+    assert refresh(fresh["refresh"]).status_code == 200
+    assert live  # signed in before the cut: its row is gone and its token past its (forced) expiry
