@@ -199,6 +199,19 @@ def user_tokens_revoke(*, user: User) -> None:
     logger.info("api tokens revoked user=%s", user.pk)
 
 
+def _otp_verify_decoy(code: str) -> None:
+    """What ``otp_verify`` does for a wrong code (lock the newest code row, hash, count the try), on rows
+    that do not exist: an unknown number at the reset's code step costs what a known one costs."""
+    kind = OtpPurpose.LOGIN_RESET
+    with transaction.atomic():
+        rows = OneTimeCode.objects.select_for_update().filter(
+            user_id=None, purpose=kind, used_at__isnull=True, superseded=False
+        )
+        list(rows.order_by("-created_at", "-pk")[:1])
+        _code_hash(salt=secrets.token_hex(16), user_id=0, purpose=kind.value, code=str(code))
+        OneTimeCode.objects.filter(user_id=None, purpose=kind).update(attempts=F("attempts") + 1)
+
+
 def _reset_refusal() -> ApplicationError:
     """The one answer of the code step to anything but success, for known and unknown numbers alike."""
     return ApplicationError(
@@ -267,10 +280,7 @@ def password_reset(*, phone: str, code: str, new_password: str, client_address: 
     check(User(phone=phone, real_name=""))
     user = User.objects.filter(phone=phone, is_active=True).first()
     if user is None:
-        # The same row lookup a known number makes, so both take about as long.
-        with transaction.atomic():
-            none = OneTimeCode.objects.select_for_update().filter(user_id=None, purpose="login_reset")
-            list(none[:1])
+        _otp_verify_decoy(code)
         raise _reset_refusal()
     try:
         otp_verify(user=user, purpose=OtpPurpose.LOGIN_RESET, code=code)

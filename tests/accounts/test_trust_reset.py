@@ -166,3 +166,28 @@ def test_reset_limits_key_on_the_trusted_client_address(db, post, settings) -> N
     assert statuses == [302, 302, 429]
     two = Client(HTTP_X_FORWARDED_FOR="198.51.100.21", **proxy)
     assert post(two, reverse("accounts:reset_request"), {"phone": "13900009999"}).status_code == 302
+
+
+def test_both_steps_run_the_same_statements_for_known_and_unknown_numbers(customer, post) -> None:
+    """The work behind the answer is the same too (a proxy for the timing, which a test cannot pin)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def shape(queries) -> list[str]:
+        return [
+            re.sub(r"'[^']*'|\"s\d+_x\d+\"|\b\d+\b", "?", q["sql"]).split(" WHERE ")[0][:60] for q in queries
+        ]
+
+    seen = {}
+    for phone in (KNOWN, UNKNOWN):
+        client = Client()
+        with CaptureQueriesContext(connection) as step1:
+            client.post(reverse("accounts:reset_request"), {"phone": phone})  # the task is not run here
+            first = shape(step1.captured_queries)
+        post(client, reverse("accounts:reset_request"), {"phone": phone})  # now a code exists (if known)
+        with CaptureQueriesContext(connection) as step2:
+            client.post(reverse("accounts:reset"), {"code": "000000", **NEW})
+            second = shape(step2.captured_queries)
+        seen[phone] = (first, second)
+    assert seen[KNOWN] == seen[UNKNOWN]
+    assert any("FOR UPDATE" in sql or "UPDATE" in sql for sql in seen[KNOWN][1])

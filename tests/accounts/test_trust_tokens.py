@@ -181,3 +181,15 @@ def test_expired_refresh_tokens_leave_the_blacklist_tables(user) -> None:
     assert OutstandingToken.objects.count() == 1
     assert refresh(fresh["refresh"]).status_code == 200
     assert live  # signed in before the cut: its row is gone and its token past its (forced) expiry
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_refreshes_with_one_token_give_one_new_pair() -> None:
+    """The blacklist row decides: of four refreshes racing with one token, one wins."""
+    from tests.concurrency import at_once
+
+    User.objects.create_user("+8613812345678", PASSWORD, real_name="张三")
+    tokens = sign_in()
+    statuses = at_once(4, lambda _i: refresh(tokens["refresh"]).status_code)
+    assert sorted(statuses) == [200, 401, 401, 401]
