@@ -193,3 +193,22 @@ def test_simultaneous_refreshes_with_one_token_give_one_new_pair() -> None:
     tokens = sign_in()
     statuses = at_once(4, lambda _i: refresh(tokens["refresh"]).status_code)
     assert sorted(statuses) == [200, 401, 401, 401]
+
+
+def test_staff_changing_their_own_password_ends_their_api_tokens(client, db) -> None:
+    """/admin/password_change/ (the web's password change): API tokens die, this session stays."""
+    staff = User.objects.create_superuser("+8613900000000", "admin-pw-1234", real_name="客服")
+    tokens = sign_in("13900000000", "admin-pw-1234")
+    client.force_login(staff)
+    changed = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": "admin-pw-1234",
+            "new_password1": "Admin-new-2026!",
+            "new_password2": "Admin-new-2026!",
+        },
+    )
+    assert changed.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert_token_refused(me(tokens["access"]))
+    assert_token_refused(refresh(tokens["refresh"]))
