@@ -3,40 +3,142 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
-from phonenumber_field.phonenumber import to_python
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from accounts.models import OtpPurpose
-from accounts.services import otp_request
-from config.api import validated
+from accounts.axes import normalise_login
+from accounts.models import OtpPurpose, User
+from accounts.services import otp_request, user_tokens_revoke
+from accounts.tokens import VersionedRefreshToken, refresh_token_spend, token_is_current
+from config.api import ErrorSerializer, validated
+from config.errors import ApplicationError
 
 
 class PhoneTokenSerializer(TokenObtainPairSerializer):
     """phone + password -> access and refresh tokens. The phone may be national (13812345678) or E.164."""
 
+    token_class = VersionedRefreshToken
+
     def validate(self, attrs: dict) -> dict:
-        phone = to_python(attrs.get("phone"), region="CN")
-        if phone is not None and phone.is_valid():
-            attrs["phone"] = phone.as_e164
+        attrs["phone"] = normalise_login(attrs.get("phone")) or ""
+        request = self.context.get("request")
+        if request is not None:
+            # django-axes marks a locked-out sign-in on the request it is given; give it Django's own, which
+            # its middleware reads to answer 429 (DRF's wrapper would keep the mark to itself -> 401).
+            self.context["request"] = getattr(request, "_request", request)
         return super().validate(attrs)
 
 
 class TokenView(TokenObtainPairView):
+    """Sign in. Wrong phone or password: 401 ``authentication_failed``; after ``AXES_FAILURE_LIMIT`` wrong
+    passwords for one number from one address: 429 ``throttled`` with ``Retry-After``."""
+
     serializer_class = PhoneTokenSerializer
     throttle_scope = "login"
     permission_classes = [AllowAny]
 
 
+def _refused(message: str) -> ApplicationError:
+    """401 ``token_not_valid`` in the API's error shape (also from views that authenticate nobody)."""
+    return ApplicationError("token_not_valid", str(message), status=401)
+
+
+class RotatingRefreshSerializer(serializers.Serializer):
+    """A refresh token -> a new access token and a new refresh token; the one given is spent.
+
+    Refused (401 ``token_not_valid``): an expired, forged or already used (blacklisted) token, a token of a
+    deleted or disabled user, a token issued before the user's last password change.
+    """
+
+    refresh = serializers.CharField(write_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            refresh = RefreshToken(attrs["refresh"])
+        except TokenError as exc:
+            raise _refused(str(exc.args[0])) from None
+        user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+        user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id else None
+        if user is None or not user.is_active:
+            raise _refused(_("No active account found for the given token."))
+        if not token_is_current(refresh, user):
+            raise _refused(_("Token is revoked: the password was changed or the account signed out."))
+        try:
+            refresh_token_spend(refresh)
+        except TokenError as exc:
+            raise _refused(str(exc.args[0])) from None
+        new = VersionedRefreshToken.for_user(user)
+        return {"access": str(new.access_token), "refresh": str(new)}
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`; lives 15 minutes.")
+    refresh = serializers.CharField(help_text="Works once: refreshing returns a new one. Lives 7 days.")
+
+
 class TokenRefresh(TokenRefreshView):
+    """Rotate: the refresh token given is blacklisted, a new pair comes back. Reusing it: 401."""
+
+    serializer_class = RotatingRefreshSerializer
     throttle_scope = "login"
     permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=RotatingRefreshSerializer,
+        responses={200: TokenPairSerializer, 401: OpenApiResponse(ErrorSerializer, "token_not_valid")},
+        summary="Exchange a refresh token (once) for a new access and refresh token",
+    )
+    def post(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().post(request, *args, **kwargs)
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh = serializers.CharField(write_only=True, help_text="The refresh token to end.")
+    everywhere = serializers.BooleanField(
+        default=False,
+        help_text="Also end every other token of the account (all devices), as a password change does.",
+    )
+
+
+class LogoutView(APIView):
+    """Sign out: the refresh token is blacklisted (and with ``everywhere``, every token of the account).
+
+    Needs only the refresh token, so a client whose access token expired can still sign out. The access
+    token in hand keeps working until it expires (at most ``JWT_ACCESS_MINUTES``) unless ``everywhere``.
+    """
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_scope = "login"
+
+    @extend_schema(
+        request=LogoutSerializer,
+        responses={204: None, 401: OpenApiResponse(ErrorSerializer, "token_not_valid")},
+        summary="Sign out: end a refresh token (or every token of the account)",
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(LogoutSerializer, request.data)
+        try:
+            refresh = RefreshToken(data["refresh"])
+        except TokenError as exc:
+            raise _refused(str(exc.args[0])) from None
+        user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+        user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id else None
+        if user is not None and token_is_current(refresh, user):
+            refresh.blacklist()
+            if data["everywhere"]:
+                user_tokens_revoke(user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeSerializer(serializers.Serializer):

@@ -1,10 +1,36 @@
-"""django-axes glue: which credential is the username, and a JSON lockout for API clients."""
+"""django-axes glue: which credential is the username, and the lockout answer (page or API JSON).
+
+The username axes counts failures under must be the account, not the string typed: the sign-in query
+(``ModelBackend`` -> ``User.phone``, a ``PhoneNumberField``) finds one account under many spellings
+("+86 139 0000 0001", "13900000001", "008613900000001", full-width digits...). ``username`` therefore
+returns the value that query looks up, so every spelling shares the one counter of its account on every
+surface (/login/, /admin/login/, /api/v1/auth/token/).
+"""
 
 from __future__ import annotations
 
+import math
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+
+def normalise_login(value: object) -> str | None:
+    """The phone as the sign-in query looks it up (E.164 for any valid spelling), else the stripped text."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    from accounts.models import User
+
+    try:
+        prepared = User._meta.get_field("phone").get_prep_value(text)
+    except Exception:  # a lockout key must never fail the sign-in: keep the raw text
+        return text
+    return str(prepared) if prepared else text
 
 
 def username(request: HttpRequest, credentials: dict | None) -> str | None:
@@ -14,7 +40,12 @@ def username(request: HttpRequest, credentials: dict | None) -> str | None:
     if value is None:
         data = getattr(request, "data", None) or request.POST
         value = data.get("username") or data.get("phone")
-    return str(value) if value else None
+    return normalise_login(value)
+
+
+def cool_off_seconds() -> int:
+    """How long a lock lasts from the latest failure (axes restarts the cool-off on each locked try)."""
+    return max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
 
 
 def lockout_response(
@@ -24,6 +55,12 @@ def lockout_response(
         "Sign-in for this number is paused for a while after several wrong passwords. Try again later, "
         "or reset your password with an SMS code."
     )
+    wait = cool_off_seconds()
     if request.path.startswith("/api/"):
-        return JsonResponse({"code": "throttled", "message": message, "fields": {}}, status=429)
-    return render(request, "accounts/locked_out.html", status=429)
+        response: HttpResponse = JsonResponse(
+            {"code": "throttled", "message": message, "fields": {"retry_after": str(wait)}}, status=429
+        )
+    else:
+        response = render(request, "accounts/locked_out.html", status=429)
+    response["Retry-After"] = str(wait)
+    return response

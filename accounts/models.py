@@ -3,6 +3,7 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
@@ -48,6 +49,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("staff status"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    # Every API token carries the version it was issued under ("ver"); a token of an older version is
+    # refused (accounts/authentication.py). Raised whenever the password changes, whoever changes it.
+    token_version = models.PositiveIntegerField(_("API token version"), default=0, editable=False)
 
     objects = UserManager()
 
@@ -68,6 +72,33 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def masked_name(self) -> str:
         return mask_name(self.real_name)
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._revoke_tokens = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """A new password (``set_password`` then ``save``, on any surface: reset, the admin's set-password,
+        ``changepassword``, the shell) revokes every API token issued before.
+
+        ``_password`` is Django's own "the password was set" mark, the one that drives
+        ``password_validation.password_changed``; Django clears it for a mere hash upgrade at sign-in, so
+        re-hashing an unchanged password does not sign anyone out.
+        """
+        password_set = getattr(self, "_password", None) is not None
+        revoke = (password_set or getattr(self, "_revoke_tokens", False)) and not self._state.adding
+        if revoke:
+            self.token_version = F("token_version") + 1
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "token_version"}
+        super().save(*args, **kwargs)
+        if revoke:
+            from accounts.tokens import user_refresh_tokens_blacklist
+
+            self._revoke_tokens = False
+            self.refresh_from_db(fields=["token_version"])
+            user_refresh_tokens_blacklist(user_id=self.pk)
 
     def get_full_name(self) -> str:
         return self.real_name

@@ -187,31 +187,108 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
     )
 
 
-def password_reset_request(*, phone: str) -> None:
-    """Send a reset code if the number belongs to an active customer. Says nothing either way, so the
-    page cannot be used to learn who is a customer; throttling errors of a real account still surface."""
-    user = User.objects.filter(phone=(phone or "").strip(), is_active=True).first()
+def user_tokens_revoke(*, user: User) -> None:
+    """End every API token of ``user`` ("sign out everywhere"): a password change does the same itself
+    (``User.save``). Raises the token version, which every token carries, and blacklists refresh tokens."""
+    from accounts.tokens import user_refresh_tokens_blacklist
+
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+        user_refresh_tokens_blacklist(user_id=user.pk)
+    user.refresh_from_db(fields=["token_version"])
+    logger.info("api tokens revoked user=%s", user.pk)
+
+
+def _otp_verify_decoy(code: str) -> None:
+    """What ``otp_verify`` does for a wrong code (lock the newest code row, hash, count the try), on rows
+    that do not exist: an unknown number at the reset's code step costs what a known one costs."""
+    kind = OtpPurpose.LOGIN_RESET
+    with transaction.atomic():
+        rows = OneTimeCode.objects.select_for_update().filter(
+            user_id=None, purpose=kind, used_at__isnull=True, superseded=False
+        )
+        list(rows.order_by("-created_at", "-pk")[:1])
+        _code_hash(salt=secrets.token_hex(16), user_id=0, purpose=kind.value, code=str(code))
+        OneTimeCode.objects.filter(user_id=None, purpose=kind).update(attempts=F("attempts") + 1)
+
+
+def _reset_refusal() -> ApplicationError:
+    """The one answer of the code step to anything but success, for known and unknown numbers alike."""
+    return ApplicationError(
+        "otp_invalid",
+        _("The code is not correct or no longer valid. Check the SMS, or request a new code."),
+        fields={"code": _("Enter the 6 digits from the SMS.")},
+    )
+
+
+def password_reset_request(*, phone: str, client_address: str) -> None:
+    """Step 1 of the reset: count the request, then have a code sent in the background if the number
+    belongs to an active customer.
+
+    The page must not tell customers from strangers (review finding 6): whatever the number, this does
+    the same work in the request (count the limits, queue a task after commit) and returns the same way.
+    The only error is the reset limits' 429 (``accounts.ratelimit``), counted for every number. Whether a
+    code is issued, and the per-customer code limits, are decided by the task, out of sight.
+    """
+    from accounts.ratelimit import limits_hit, request_limits
+    from accounts.tasks import password_reset_send
+
+    phone = (phone or "").strip()
+    limits_hit(step="request", limits=request_limits(), address=client_address, phone=phone)
+    transaction.on_commit(lambda: password_reset_send.delay(phone))
+
+
+def password_reset_code_send(*, phone: str) -> bool:
+    """Issue a reset code to ``phone`` if it is an active customer's (the task of step 1). Per-customer
+    limits (one a minute, five an hour) still apply; their refusals are logged, never shown."""
+    user = User.objects.filter(phone=phone, is_active=True).first()
     if user is None:
-        logger.info("password reset asked for an unknown number")
-        return
-    otp_request(user=user, purpose=OtpPurpose.LOGIN_RESET)
+        logger.info("password reset asked for an unknown or disabled number")
+        return False
+    try:
+        otp_request(user=user, purpose=OtpPurpose.LOGIN_RESET)
+    except ApplicationError as exc:
+        logger.info("password reset code not sent user=%s reason=%s", user.pk, exc.code)
+        return False
+    return True
 
 
-def password_reset(*, phone: str, code: str, new_password: str) -> User:
-    """Set a new password with the SMS code. Call outside an atomic block (see ``otp_verify``)."""
+def password_reset(*, phone: str, code: str, new_password: str, client_address: str) -> User:
+    """Step 2: set a new password with the SMS code. Call outside an atomic block (see ``otp_verify``).
+
+    Every refusal about the code is the same ``otp_invalid`` for known and unknown numbers (no "N tries
+    left", no "no code waiting"), and both run the same lookups. The password is first checked against
+    the rules without the account's personal data (the same for every number); the check against the
+    name only runs once the code is right, so it tells nothing to someone without the SMS.
+    """
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
 
-    user = User.objects.filter(phone=(phone or "").strip(), is_active=True).first()
+    from accounts.ratelimit import code_limits, limits_hit
+
+    phone = (phone or "").strip()
+    limits_hit(step="code", limits=code_limits(), address=client_address, phone=phone)
+
+    def check(candidate: User) -> None:
+        try:
+            validate_password(new_password, user=candidate)
+        except ValidationError as exc:
+            raise ApplicationError(
+                "invalid_password", " ".join(exc.messages), fields={"new_password": " ".join(exc.messages)}
+            ) from None
+
+    check(User(phone=phone, real_name=""))
+    user = User.objects.filter(phone=phone, is_active=True).first()
     if user is None:
-        raise ApplicationError("otp_not_requested", _("No verification code is waiting. Request a new code."))
+        _otp_verify_decoy(code)
+        raise _reset_refusal()
     try:
-        validate_password(new_password, user=user)
-    except ValidationError as exc:
-        raise ApplicationError(
-            "invalid_password", " ".join(exc.messages), fields={"new_password": " ".join(exc.messages)}
-        ) from None
-    otp_verify(user=user, purpose=OtpPurpose.LOGIN_RESET, code=code)
+        otp_verify(user=user, purpose=OtpPurpose.LOGIN_RESET, code=code)
+    except ApplicationError as exc:
+        if exc.code.startswith("otp_"):
+            raise _reset_refusal() from None
+        raise
+    check(user)
     user.set_password(new_password)
-    user.save(update_fields=["password"])
+    user.save(update_fields=["password"])  # also ends every API token (User.save)
     return user

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import PhoneAuthenticationForm, ResetForm, ResetRequestForm
 from accounts.services import password_reset, password_reset_request
+from config.client_ip import client_ip
 from config.errors import ApplicationError
 from config.web import apply_errors
 
@@ -25,15 +26,26 @@ class LogoutView(auth_views.LogoutView):
     pass
 
 
+def _limited(form: object, exc: ApplicationError, template: str, request: HttpRequest) -> HttpResponse:
+    """The reset limits' 429: the form with the message, and Retry-After (the same for every number)."""
+    apply_errors(form, exc)
+    response = render(request, template, {"form": form}, status=exc.status)
+    if exc.status == 429 and exc.fields.get("retry_after"):
+        response["Retry-After"] = exc.fields["retry_after"]
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def reset_request(request: HttpRequest) -> HttpResponse:
+    """Step 1: the same redirect and message for every valid number (known or not); only the reset
+    limits, counted alike for every number, can refuse."""
     form = ResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         phone = str(form.cleaned_data["phone"])
         try:
-            password_reset_request(phone=phone)
+            password_reset_request(phone=phone, client_address=client_ip(request))
         except ApplicationError as exc:
-            apply_errors(form, exc)
+            return _limited(form, exc, "accounts/reset_request.html", request)
         else:
             request.session["reset_phone"] = phone
             messages.info(request, _("If this number has an account, a code is on its way by SMS."))
@@ -50,9 +62,14 @@ def reset(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             password_reset(
-                phone=phone, code=form.cleaned_data["code"], new_password=form.cleaned_data["new_password"]
+                phone=phone,
+                code=form.cleaned_data["code"],
+                new_password=form.cleaned_data["new_password"],
+                client_address=client_ip(request),
             )
         except ApplicationError as exc:
+            if exc.status == 429:
+                return _limited(form, exc, "accounts/reset.html", request)
             apply_errors(form, exc, rename={"otp": "code"})
         else:
             request.session.pop("reset_phone", None)

@@ -11,6 +11,7 @@ from repayments import api as repayments_api
 v1 = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="token"),
     path("auth/token/refresh/", accounts_api.TokenRefresh.as_view(), name="token_refresh"),
+    path("auth/logout/", accounts_api.LogoutView.as_view(), name="logout"),
     path("me/", accounts_api.MeView.as_view(), name="me"),
     path("otp/", accounts_api.OtpView.as_view(), name="otp"),
     path("cards/", repayments_api.CardListView.as_view(), name="cards"),

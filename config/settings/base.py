@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -126,8 +127,35 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.axes.lockout_response"
+# One counter per account whatever the spelling of the number: the callable returns the phone exactly as
+# the sign-in query looks it up (E.164), on every surface (/login/, /admin/login/, /api/v1/auth/token/).
 AXES_USERNAME_CALLABLE = "accounts.axes.username"
+# The client address axes keys on is the one the API throttles use (see TRUSTED_PROXY_COUNT below).
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.axes_client_ip"
 AXES_VERBOSE = False
+
+# --- Client address behind proxies -----------------------------------------------------------------
+# How many reverse proxies of ours stand in front of gunicorn. 0 (default): X-Forwarded-For is ignored and
+# REMOTE_ADDR is the client. Behind the TLS proxy of docs/operations.md set it to 1: the proxy's appended
+# X-Forwarded-For entry is the client. config/client_ip.py is the one function every limit uses (DRF
+# throttles, django-axes, the password-reset limits); a wrong value either trusts forged headers (too high)
+# or puts every client behind the proxy on one address (too low).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# --- Password reset by SMS (accounts) -------------------------------------------------------------
+# Limits on the two steps of /password-reset/, counted in the cache for every number asked about (known
+# or not, so they reveal nothing) per client address, per number and over the whole site, each "N/period"
+# with period s, min, h or d. Over a limit the page says so (429) whatever the number.
+PASSWORD_RESET_REQUEST_LIMITS = {
+    "address": env.str("PASSWORD_RESET_REQUESTS_PER_ADDRESS", default="5/h"),
+    "phone": env.str("PASSWORD_RESET_REQUESTS_PER_PHONE", default="5/h"),
+    "global": env.str("PASSWORD_RESET_REQUESTS_GLOBAL", default="300/h"),
+}
+PASSWORD_RESET_CODE_LIMITS = {
+    "address": env.str("PASSWORD_RESET_CODE_TRIES_PER_ADDRESS", default="20/h"),
+    "phone": env.str("PASSWORD_RESET_CODE_TRIES_PER_PHONE", default="10/h"),
+    "global": env.str("PASSWORD_RESET_CODE_TRIES_GLOBAL", default="1000/h"),
+}
 
 # --- Language and time --------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -234,6 +262,12 @@ CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
         "task": "accounts.purge_idempotency_keys",
         "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
+    },
+    # Expired refresh tokens leave the token blacklist tables (one row per sign-in and per refresh).
+    "flush-expired-tokens": {
+        "task": "accounts.flush_expired_tokens",
+        "schedule": crontab(minute=43, hour=4),
         "options": {"expires": 3000},
     },
     "daily-morning": {
@@ -370,7 +404,8 @@ NEGOTIATION_AFFORDABILITY_SHARE = env.str("NEGOTIATION_AFFORDABILITY_SHARE", def
 # --- REST API (/api/v1/) -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, plus the per-user token version check (accounts/authentication.py).
+        "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -379,10 +414,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "config.api_pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        # DRF's throttles keyed on config.client_ip (trusts only TRUSTED_PROXY_COUNT proxies).
+        "config.throttling.AnonRateThrottle",
+        "config.throttling.UserRateThrottle",
+        "config.throttling.ScopedRateThrottle",
     ],
+    # The same rule for anything in DRF that reads the client address itself.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="120/min"),
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
@@ -396,7 +434,9 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    # A refresh token works once: refreshing blacklists it (token_blacklist app) and returns a new one.
     "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     # Tokens name the user by the public id, never the database id.
     "USER_ID_FIELD": "public_id",
     "USER_ID_CLAIM": "sub",

@@ -49,8 +49,11 @@ def test_lockout_after_repeated_wrong_passwords(client, customer, settings) -> N
     assert client.get(reverse("repayments:account")).status_code == 302  # still signed out
 
 
-def test_reset_the_password_with_an_sms_code(client, customer, sms_codes) -> None:
-    start = client.post(reverse("accounts:reset_request"), {"phone": "13812345678"})
+def test_reset_the_password_with_an_sms_code(
+    client, customer, sms_codes, eager_tasks, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        start = client.post(reverse("accounts:reset_request"), {"phone": "13812345678"})
     assert start.status_code == 302 and len(sms_codes) == 1
     url = reverse("accounts:reset")
     mismatch = client.post(
@@ -69,7 +72,10 @@ def test_reset_the_password_with_an_sms_code(client, customer, sms_codes) -> Non
     assert customer.check_password("Brand-new-2026")
 
 
-def test_reset_says_the_same_for_unknown_numbers(client, db, sms_codes) -> None:
-    response = client.post(reverse("accounts:reset_request"), {"phone": "13900001111"}, follow=True)
+def test_reset_says_the_same_for_unknown_numbers(
+    client, db, sms_codes, eager_tasks, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("accounts:reset_request"), {"phone": "13900001111"}, follow=True)
     assert response.status_code == 200 and sms_codes == []
     assert "a code is on its way" in response.content.decode() or "验证码" in response.content.decode()

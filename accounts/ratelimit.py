@@ -1,0 +1,74 @@
+"""Cache counters for the password-reset steps: per client address, per phone number and site-wide.
+
+Every number asked about is counted, registered or not, so a limit says nothing about who is a customer.
+Limits come from settings (``PASSWORD_RESET_REQUEST_LIMITS`` and ``PASSWORD_RESET_CODE_LIMITS``, each
+``{"address": "5/h", "phone": "5/h", "global": "300/h"}``), read at call time. Windows are fixed (a
+counter that expires with its period): simple, one round trip per scope, good enough for abuse limits.
+Numbers are keyed by a keyed hash, so the cache holds no phone number.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+
+from config.errors import ApplicationError
+
+_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """ "5/h" -> (5, 3600). Also "5/min", "300/d", "10/30s" (a number of units)."""
+    count, _slash, period = str(rate).strip().partition("/")
+    digits = "".join(ch for ch in period if ch.isdigit())
+    unit = period[len(digits) :].strip().lower()
+    if unit not in _PERIODS or not count.strip().isdigit():
+        raise ValueError(f"Not a rate like '5/h': {rate!r}")
+    return int(count), _PERIODS[unit] * (int(digits) if digits else 1)
+
+
+def _phone_key(phone: str) -> str:
+    return salted_hmac("accounts.ratelimit.phone", phone, algorithm="sha256").hexdigest()[:32]
+
+
+def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -> None:
+    """Count one try of ``step`` for the address, the number and the site; raise 429 ``throttled`` when
+    any of them is over its limit (the try still counts: hammering does not get through sooner)."""
+    subjects = {"address": address, "phone": _phone_key(phone), "global": "all"}
+    now = time.time()
+    waits: list[float] = []
+    for scope, rate in limits.items():
+        if not rate or scope not in subjects:
+            continue
+        allowed, period = parse_rate(rate)
+        window = int(now // period)
+        key = f"pwreset:{step}:{scope}:{subjects[scope]}:{window}"
+        cache.add(key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=period + 1)
+            count = 1
+        if count > allowed:
+            waits.append((window + 1) * period - now)
+    if waits:
+        wait = max(1, math.ceil(max(waits)))
+        raise ApplicationError(
+            "throttled",
+            _("Too many requests. Try again in %(seconds)d seconds.") % {"seconds": wait},
+            fields={"retry_after": str(wait)},
+            status=429,
+        )
+
+
+def request_limits() -> dict[str, str]:
+    return dict(getattr(settings, "PASSWORD_RESET_REQUEST_LIMITS", {}))
+
+
+def code_limits() -> dict[str, str]:
+    return dict(getattr(settings, "PASSWORD_RESET_CODE_LIMITS", {}))
