@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from config.ids import new_public_id
+from installments.documents import EXTENSIONS
 from installments.models.plans import ZERO, InstallmentPlan, money_field, rate_field
 
 
@@ -177,7 +178,7 @@ class NegotiationDocument(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
-    EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+    EXTENSIONS = EXTENSIONS
 
     class Meta:
         verbose_name = _("proof document")
