@@ -9,12 +9,14 @@ Errors always look like ``{"code": "amount_exceeds_outstanding", "message": "...
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.validators import RegexValidator
 from django.http import Http404
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ApplicationError
+from config.money import MONEY_REGEX, is_money_text
 
 ERROR_CODES_BY_STATUS = {
     400: "invalid_request, invalid_amount, idempotency_key_required, idempotency_key_invalid, ...",
@@ -88,18 +90,25 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 class MoneyField(serializers.CharField):
-    """Money in a request: a string with at most two decimals ("50.00"). A JSON number is refused, because
-    a float cannot carry an exact amount; the services then check the amount itself."""
+    """Money in a request: a string of ASCII digits with at most two decimals ("50.00"), by the one rule
+    of ``config.money`` (no exponent, sign, underscore, space or non-ASCII digit). A JSON number is
+    refused, because a float cannot carry an exact amount. Refused as ``invalid_amount`` (400), the code
+    ``parse_money`` gives; the services then check the amount itself."""
 
     def __init__(self, **kwargs: object) -> None:
         kwargs.setdefault("help_text", 'Yuan as a string with at most two decimals, e.g. "50.00".')
-        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("max_length", 15)
+        kwargs["trim_whitespace"] = False  # " 1.00 " is refused, not quietly repaired
         super().__init__(**kwargs)
+        self.validators.append(RegexValidator(MONEY_REGEX))  # publishes the pattern in the schema
 
     def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
-        return super().to_internal_value(data)
+        if not is_money_text(data):
+            message = 'Yuan as ASCII digits with at most two decimals, e.g. "50.00".'
+            raise ApplicationError("invalid_amount", message, fields={self.field_name: message}, status=400)
+        return data
 
 
 def validated(serializer_class: type[serializers.Serializer], data: object) -> dict:

@@ -38,7 +38,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "principal_above_maximum": (422, "the amount is above the product's maximum"),
     "apr_above_maximum": (422, "the APR would be above the maximum"),
     "invalid_terms": (422, "the schedule cannot be built from these terms"),
-    "invalid_amount": (422, "amounts are decimal strings with at most two decimals"),
+    "invalid_amount": (400, "amounts are strings of ASCII digits with at most two decimals"),
     "duplicate_merchant_order": (409, "this order is already financed"),
     "purchase_date_in_future": (422, "the purchase date is in the future"),
     "plan_not_found": (404, "no such plan"),

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from config.ids import new_public_id
+from config.money import AsciiDecimalModelField
 from installments.documents import EXTENSIONS
 from installments.models.plans import ZERO, InstallmentPlan, money_field, rate_field
 
@@ -94,7 +95,7 @@ class NegotiationApplication(models.Model):
     offer_penalties_at_offer = money_field(_("offer: penalties unpaid when offered"))
     offer_monthly_payment = money_field(_("offer: first monthly payment"))
     offer_total_fee = money_field(_("offer: total fee"))
-    offer_apr_percent = models.DecimalField(
+    offer_apr_percent = AsciiDecimalModelField(
         _("offer: APR (%)"), max_digits=6, decimal_places=2, null=True, blank=True
     )
     offer_approval_reasons = models.CharField(_("offer: why approval is needed"), max_length=255, blank=True)

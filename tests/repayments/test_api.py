@@ -181,7 +181,7 @@ def test_payment_refusals_have_stable_codes(api, current_plan, card) -> None:
     )
     assert_error(
         api.post(f"{API}/repayments/", {**body, "amount": "1.234"}, format="json", **key()),
-        422,
+        400,
         "invalid_amount",
     )
     assert not Repayment.objects.exists()
