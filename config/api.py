@@ -9,6 +9,7 @@ Errors always look like ``{"code": "amount_exceeds_outstanding", "message": "...
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.validators import RegexValidator
 from django.http import Http404
 from rest_framework import exceptions, serializers
@@ -63,10 +64,25 @@ def _flatten(detail: object) -> str:
     return str(detail)
 
 
+def request_limit_error(exc: BaseException) -> tuple[int, dict] | None:
+    """Django's request limits (``DATA_UPLOAD_MAX_MEMORY_SIZE``, ``..._NUMBER_FILES``/``_FIELDS``) as the
+    API's error shape: 413 ``request_too_large`` or 400 ``invalid_request``, not Django's HTML 400 page.
+    Used by the exception handler and by ``config.views.bad_request`` (raised outside a view)."""
+    if isinstance(exc, RequestDataTooBig):
+        return 413, {"code": "request_too_large", "message": "The request body is too large.", "fields": {}}
+    if isinstance(exc, (TooManyFilesSent, TooManyFieldsSent)):
+        message = "Too many files or fields in one request."
+        return 400, {"code": "invalid_request", "message": message, "fields": {}}
+    return None
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "message": exc.message, "fields": dict(exc.fields or {})}
         return Response(body, status=exc.status)
+    too_much = request_limit_error(exc)
+    if too_much is not None:
+        return Response(too_much[1], status=too_much[0])
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -14,6 +14,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "method not allowed"),
     "unsupported_media_type": (415, "send JSON (or multipart where documented)"),
     "throttled": (429, "too many requests; retry later"),
+    "request_too_large": (413, "the request body is larger than the server accepts"),
     "idempotency_key_required": (400, "this request needs an Idempotency-Key header"),
     "idempotency_key_invalid": (400, "the Idempotency-Key is empty, too long or not printable"),
     "idempotency_key_in_progress": (409, "a request with this key is still running"),

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
+from config.api import request_limit_error
 from config.tasks import HEARTBEAT_CACHE_KEY
 
 
@@ -72,6 +73,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ready" if ok else "not_ready", "checks": checks}, status=200 if ok else 503
     )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refused before any view (too large, too many files or fields, a bad Host...):
+    the API's JSON error shape under /api/ (413 for a body over the limit), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        status, body = request_limit_error(exception) or (
+            400,
+            {"code": "invalid_request", "message": "Bad request.", "fields": {}},
+        )
+        return JsonResponse(body, status=status)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
