@@ -35,23 +35,37 @@ def _broker_ok() -> bool:
         return False
 
 
+def _cache_ok() -> bool:
+    """The cache (Redis in production: throttles, the worker heartbeat) answers."""
+    try:
+        cache.get(HEARTBEAT_CACHE_KEY)
+        return True
+    except Exception:
+        return False
+
+
 def _heartbeat_age() -> float | None:
-    stamp = cache.get(HEARTBEAT_CACHE_KEY)
+    try:
+        stamp = cache.get(HEARTBEAT_CACHE_KEY)
+    except Exception:  # the cache is down: reported as such by _cache_ok, never a 500 here
+        return None
     return round((timezone.now() - datetime.fromisoformat(stamp)).total_seconds(), 1) if stamp else None
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for a load balancer: the database and the broker answer; 503 when either does not.
-    Also how long ago a worker last ran beat's heartbeat task (null before the first)."""
-    database, broker = _database_ok(), _broker_ok()
-    ok = database and broker
+    """Liveness for a load balancer: the database, the broker and the cache answer; 503 JSON naming
+    what does not. Also how long ago a worker last ran beat's heartbeat task (null before the first,
+    or while the cache is down)."""
+    database, broker, cache_up = _database_ok(), _broker_ok(), _cache_ok()
+    ok = database and broker and cache_up
     return JsonResponse(
         {
             "status": "ok" if ok else "failing",
             "database": connection.vendor if database else "unreachable",
             "broker": "ok" if broker else "unreachable",
-            "worker_heartbeat_age_seconds": _heartbeat_age(),
+            "cache": "ok" if cache_up else "unreachable",
+            "worker_heartbeat_age_seconds": _heartbeat_age() if cache_up else None,
         },
         status=200 if ok else 503,
     )
