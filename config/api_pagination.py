@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.timezone import is_naive
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
 _BIGINT = 2**63
+_DIGITS = re.compile(r"[0-9]{1,4}")
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -25,6 +27,17 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 20
     max_page_size = 100
     page_size_query_param = "page_size"
+
+    def get_page_size(self, request) -> int:  # type: ignore[no-untyped-def]
+        """``page_size`` is 1..max_page_size, given once; anything else is a 400 (DRF would quietly use the
+        default for "abc", "null" or "-1", which hides a client's bug)."""
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
+            return self.page_size
+        text = given[0]
+        if len(given) > 1 or not _DIGITS.fullmatch(text) or not 1 <= int(text) <= self.max_page_size:
+            raise ValidationError({"page_size": f"A whole number from 1 to {self.max_page_size}."})
+        return int(text)
 
     def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
         self._model = getattr(queryset, "model", None)

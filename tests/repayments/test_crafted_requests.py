@@ -129,3 +129,15 @@ def test_a_request_refused_before_any_view_is_json_under_api(client, db, setting
     assert_api_error(response, 400, "invalid_request")
     page = client.get("/plans/", HTTP_HOST="evil.example")
     assert page.status_code == 400 and not page["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("name", LISTS)
+@pytest.mark.parametrize("page_size", ["abc", "null", "0", "-1", "101", "1e1", "\u0665", " 5"])
+def test_a_bad_page_size_is_400_not_quietly_the_default(api, name, page_size) -> None:
+    assert_api_error(api.get(f"/api/v1/{name}/", {"page_size": page_size}), 400, "invalid_request")
+
+
+def test_page_size_given_twice_or_an_empty_filter_is_400(api) -> None:
+    assert_api_error(api.get("/api/v1/plans/?page_size=5&page_size=6"), 400, "invalid_request")
+    assert_api_error(api.get("/api/v1/repayments/?date_to="), 400, "invalid_request")
+    assert api.get("/api/v1/plans/", {"page_size": "100"}).status_code == 200
