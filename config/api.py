@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.validators import RegexValidator
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -122,7 +123,7 @@ class MoneyField(serializers.CharField):
         if not isinstance(data, str):
             raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
         if not is_money_text(data):
-            message = 'Yuan as ASCII digits with at most two decimals, e.g. "50.00".'
+            message = gettext("Enter an amount in yuan, like 100 or 100.50.")
             raise ApplicationError("invalid_amount", message, fields={self.field_name: message}, status=400)
         return data
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.timezone import is_naive
+from django.utils.translation import gettext
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
@@ -36,7 +37,8 @@ class NewestFirstCursorPagination(CursorPagination):
             return self.page_size
         text = given[0]
         if len(given) > 1 or not _DIGITS.fullmatch(text) or not 1 <= int(text) <= self.max_page_size:
-            raise ValidationError({"page_size": f"A whole number from 1 to {self.max_page_size}."})
+            message = gettext("A whole number from 1 to %(max)s.") % {"max": self.max_page_size}
+            raise ValidationError({"page_size": message})
         return int(text)
 
     def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
