@@ -9,12 +9,16 @@ Errors always look like ``{"code": "amount_exceeds_outstanding", "message": "...
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.validators import RegexValidator
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ApplicationError
+from config.money import MONEY_REGEX, is_money_text
 
 ERROR_CODES_BY_STATUS = {
     400: "invalid_request, invalid_amount, idempotency_key_required, idempotency_key_invalid, ...",
@@ -61,10 +65,25 @@ def _flatten(detail: object) -> str:
     return str(detail)
 
 
+def request_limit_error(exc: BaseException) -> tuple[int, dict] | None:
+    """Django's request limits (``DATA_UPLOAD_MAX_MEMORY_SIZE``, ``..._NUMBER_FILES``/``_FIELDS``) as the
+    API's error shape: 413 ``request_too_large`` or 400 ``invalid_request``, not Django's HTML 400 page.
+    Used by the exception handler and by ``config.views.bad_request`` (raised outside a view)."""
+    if isinstance(exc, RequestDataTooBig):
+        return 413, {"code": "request_too_large", "message": "The request body is too large.", "fields": {}}
+    if isinstance(exc, (TooManyFilesSent, TooManyFieldsSent)):
+        message = "Too many files or fields in one request."
+        return 400, {"code": "invalid_request", "message": message, "fields": {}}
+    return None
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "message": exc.message, "fields": dict(exc.fields or {})}
         return Response(body, status=exc.status)
+    too_much = request_limit_error(exc)
+    if too_much is not None:
+        return Response(too_much[1], status=too_much[0])
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -88,18 +107,25 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 class MoneyField(serializers.CharField):
-    """Money in a request: a string with at most two decimals ("50.00"). A JSON number is refused, because
-    a float cannot carry an exact amount; the services then check the amount itself."""
+    """Money in a request: a string of ASCII digits with at most two decimals ("50.00"), by the one rule
+    of ``config.money`` (no exponent, sign, underscore, space or non-ASCII digit). A JSON number is
+    refused, because a float cannot carry an exact amount. Refused as ``invalid_amount`` (400), the code
+    ``parse_money`` gives; the services then check the amount itself."""
 
     def __init__(self, **kwargs: object) -> None:
         kwargs.setdefault("help_text", 'Yuan as a string with at most two decimals, e.g. "50.00".')
-        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("max_length", 15)
+        kwargs["trim_whitespace"] = False  # " 1.00 " is refused, not quietly repaired
         super().__init__(**kwargs)
+        self.validators.append(RegexValidator(MONEY_REGEX))  # publishes the pattern in the schema
 
     def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
-        return super().to_internal_value(data)
+        if not is_money_text(data):
+            message = gettext("Enter an amount in yuan, like 100 or 100.50.")
+            raise ApplicationError("invalid_amount", message, fields={self.field_name: message}, status=400)
+        return data
 
 
 def validated(serializer_class: type[serializers.Serializer], data: object) -> dict:

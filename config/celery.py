@@ -13,6 +13,18 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.setup_logging.connect
+def _logging_from_django(**kwargs: object) -> None:
+    """The worker and beat log through Django's LOGGING (JSON lines with task, run and chunk fields in
+    production), not through handlers of Celery's own. With a receiver on this signal Celery installs
+    none; ``worker_hijack_root_logger = False`` (settings) says the same for the root logger."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
 @signals.task_prerun.connect
 def _log_context_in(task_id: str | None = None, task: object = None, **kwargs: object) -> None:
     """Task name and id on every log line the task writes (run and chunk ids are set by the debit task)."""

@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("installments.urls")),
 ]
 
+handler400 = "config.views.bad_request"
 handler404 = "config.views.not_found"

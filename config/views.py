@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
+from config.api import request_limit_error
 from config.tasks import HEARTBEAT_CACHE_KEY
 
 
@@ -34,23 +35,37 @@ def _broker_ok() -> bool:
         return False
 
 
+def _cache_ok() -> bool:
+    """The cache (Redis in production: throttles, the worker heartbeat) answers."""
+    try:
+        cache.get(HEARTBEAT_CACHE_KEY)
+        return True
+    except Exception:
+        return False
+
+
 def _heartbeat_age() -> float | None:
-    stamp = cache.get(HEARTBEAT_CACHE_KEY)
+    try:
+        stamp = cache.get(HEARTBEAT_CACHE_KEY)
+    except Exception:  # the cache is down: reported as such by _cache_ok, never a 500 here
+        return None
     return round((timezone.now() - datetime.fromisoformat(stamp)).total_seconds(), 1) if stamp else None
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for a load balancer: the database and the broker answer; 503 when either does not.
-    Also how long ago a worker last ran beat's heartbeat task (null before the first)."""
-    database, broker = _database_ok(), _broker_ok()
-    ok = database and broker
+    """Liveness for a load balancer: the database, the broker and the cache answer; 503 JSON naming
+    what does not. Also how long ago a worker last ran beat's heartbeat task (null before the first,
+    or while the cache is down)."""
+    database, broker, cache_up = _database_ok(), _broker_ok(), _cache_ok()
+    ok = database and broker and cache_up
     return JsonResponse(
         {
             "status": "ok" if ok else "failing",
             "database": connection.vendor if database else "unreachable",
             "broker": "ok" if broker else "unreachable",
-            "worker_heartbeat_age_seconds": _heartbeat_age(),
+            "cache": "ok" if cache_up else "unreachable",
+            "worker_heartbeat_age_seconds": _heartbeat_age() if cache_up else None,
         },
         status=200 if ok else 503,
     )
@@ -72,6 +87,18 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ready" if ok else "not_ready", "checks": checks}, status=200 if ok else 503
     )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django refused before any view (too large, too many files or fields, a bad Host...):
+    the API's JSON error shape under /api/ (413 for a body over the limit), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        status, body = request_limit_error(exception) or (
+            400,
+            {"code": "invalid_request", "message": "Bad request.", "fields": {}},
+        )
+        return JsonResponse(body, status=status)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

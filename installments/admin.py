@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from config.errors import ApplicationError
+from config.money import AsciiDecimalField
 from installments.models import CreditEvent, Installment, InstallmentPlan, InstallmentProduct
 from installments.services import plan_create
 
@@ -132,7 +133,7 @@ class PlanCreateForm(forms.Form):
     product = forms.ModelChoiceField(
         queryset=InstallmentProduct.objects.filter(is_active=True), label=_("product")
     )
-    principal = forms.DecimalField(label=_("principal"), max_digits=14, decimal_places=2, min_value=0)
+    principal = AsciiDecimalField(label=_("principal"), max_digits=14, decimal_places=2, min_value=0)
     tenor = forms.IntegerField(label=_("tenor"), min_value=1)
     purchase_date = forms.DateField(label=_("purchase date"), initial=timezone.localdate)
     merchant_order_ref = forms.CharField(label=_("merchant order reference"), max_length=64, required=False)

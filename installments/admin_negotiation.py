@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from config.admin_forms import ServiceFormMixin
 from config.errors import ApplicationError
+from config.money import AsciiDecimalField
 from installments.models import (
     ContactChannel,
     ContactLog,
@@ -148,8 +149,8 @@ class InfoRequestForm(forms.Form):
 
 class OfferForm(forms.Form):
     tenor = forms.IntegerField(label=_("installments"), min_value=1)
-    fee_rate = forms.DecimalField(label=_("fee rate per period"), max_digits=9, decimal_places=6, min_value=0)
-    penalty_waiver = forms.DecimalField(
+    fee_rate = AsciiDecimalField(label=_("fee rate per period"), max_digits=9, decimal_places=6, min_value=0)
+    penalty_waiver = AsciiDecimalField(
         label=_("penalty to waive (¥)"), max_digits=14, decimal_places=2, min_value=0, initial=Decimal("0")
     )
     first_due_date = forms.DateField(
@@ -455,7 +456,7 @@ class ContactLogForm(forms.Form):
     channel = forms.ChoiceField(label=_("channel"), choices=ContactChannel.choices)
     outcome = forms.ChoiceField(label=_("outcome"), choices=ContactOutcome.choices)
     promise_to_pay_date = forms.DateField(label=_("promise-to-pay date"), required=False)
-    promise_amount = forms.DecimalField(
+    promise_amount = AsciiDecimalField(
         label=_("promised amount (¥)"), max_digits=14, decimal_places=2, min_value=0, required=False
     )
     notes = forms.CharField(label=_("notes"), widget=forms.Textarea, required=False)

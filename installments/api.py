@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.idempotency import idempotent
 from config.api import MoneyField, validated
 from config.api_pagination import NewestFirstCursorPagination, paginated
+from config.api_parsers import JSONParser
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from config.errors import ApplicationError
 from installments.models import (

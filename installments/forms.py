@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from config.money import AsciiDecimalField
 from installments.models import NegotiationReason
 
 
@@ -43,7 +44,7 @@ class NegotiationForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    monthly_income = forms.DecimalField(
+    monthly_income = AsciiDecimalField(
         label=_("Monthly income now (yuan)"), max_digits=14, decimal_places=2, min_value=0
     )
     employer = forms.CharField(label=_("Employer"), required=False, max_length=100)

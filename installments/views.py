@@ -4,7 +4,7 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -13,6 +13,7 @@ from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from config.errors import ApplicationError
 from config.web import apply_errors
+from installments.documents import file_response
 from installments.forms import AcceptForm, DocumentForm, NegotiationForm, RestageForm
 from installments.models import NegotiationDocument
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
@@ -53,16 +54,7 @@ def negotiation_document(request: HttpRequest, public_id: str) -> HttpResponse:
     is_owner = document.application.customer_id == request.user.pk
     if not (is_owner or (request.user.is_staff and request.user.has_perm(REVIEW_PERMISSION))):
         raise Http404
-    response = FileResponse(
-        document.file.open("rb"),
-        content_type=document.content_type,
-        as_attachment=True,
-        filename=document.original_name,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return file_response(document)
 
 
 # --- 二次分期 -----------------------------------------------------------------------------------------------

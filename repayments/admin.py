@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from config.admin_forms import ServiceFormMixin
 from config.errors import ApplicationError
+from config.money import AsciiDecimalField
 from installments.models import InstallmentPlan
 from repayments.models import (
     Allocation,
@@ -91,7 +92,7 @@ class OfflinePaymentForm(forms.Form):
         queryset=InstallmentPlan.objects.filter(status__in=["active", "overdue"]).select_related("customer"),
         label=_("plan"),
     )
-    amount = forms.DecimalField(label=_("amount"), max_digits=14, decimal_places=2, min_value=0)
+    amount = AsciiDecimalField(label=_("amount"), max_digits=14, decimal_places=2, min_value=0)
     reference = forms.CharField(label=_("bank transfer reference"), max_length=50)
     note = forms.CharField(label=_("note"), max_length=255, required=False)
 

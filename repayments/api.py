@@ -286,7 +286,8 @@ class RepaymentListView(APIView):
         summary="Repayments and auto-debit results, newest first",
     )
     def get(self, request: Request) -> Response:
-        f = validated(_RepaymentFilter, request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "?date_to=" in a QueryDict as "not given"; it is a 400.
+        f = validated(_RepaymentFilter, request.query_params.dict())
         rows = Repayment.objects.filter(customer=request.user).select_related("plan", "card")
         if f.get("plan"):
             rows = rows.filter(plan__public_id=f["plan"])

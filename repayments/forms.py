@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from config.money import AsciiDecimalField
 from repayments.models import BankCard
 
 
@@ -86,7 +87,7 @@ class PayForm(forms.Form):
         widget=forms.RadioSelect,
         initial="due_now",
     )
-    amount = forms.DecimalField(
+    amount = AsciiDecimalField(
         label=_("Amount (yuan)"), max_digits=14, decimal_places=2, min_value=0.01, required=False
     )
     when = forms.ChoiceField(

@@ -197,6 +197,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="installments"),
+            # A Redis that does not answer costs a request one second, not a hung worker thread:
+            # the throttles then fail open and /healthz says 503 (config/api_throttles.py, views.py).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -243,6 +246,8 @@ CELERY_TASK_ROUTES = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_IMPORTS = ["config.tasks"]
+# Worker and beat log through LOGGING (JSON in production), see config/celery.py's setup_logging receiver.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat reads its schedule from the database (django-celery-beat): staff change times in the admin under
 # "Periodic tasks". The entries below are written there when beat starts; every one has an expiry, and
@@ -411,13 +416,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    # DRF's three, with a JSON parser that turns too-deep nesting into a 400 (config/api_parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api_parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.api_pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
+    # DRF's throttles keyed on config.client_ip (trusts only TRUSTED_PROXY_COUNT proxies), failing open
+    # (one warning a minute) when the cache is down: config/api_throttles.py.
     "DEFAULT_THROTTLE_CLASSES": [
-        # DRF's throttles keyed on config.client_ip (trusts only TRUSTED_PROXY_COUNT proxies).
-        "config.throttling.AnonRateThrottle",
-        "config.throttling.UserRateThrottle",
-        "config.throttling.ScopedRateThrottle",
+        "config.api_throttles.AnonRateThrottle",
+        "config.api_throttles.UserRateThrottle",
+        "config.api_throttles.ScopedRateThrottle",
     ],
     # The same rule for anything in DRF that reads the client address itself.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,

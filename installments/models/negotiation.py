@@ -10,6 +10,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from config.ids import new_public_id
+from config.money import AsciiDecimalModelField
+from installments.documents import EXTENSIONS
 from installments.models.plans import ZERO, InstallmentPlan, money_field, rate_field
 
 
@@ -93,7 +95,7 @@ class NegotiationApplication(models.Model):
     offer_penalties_at_offer = money_field(_("offer: penalties unpaid when offered"))
     offer_monthly_payment = money_field(_("offer: first monthly payment"))
     offer_total_fee = money_field(_("offer: total fee"))
-    offer_apr_percent = models.DecimalField(
+    offer_apr_percent = AsciiDecimalModelField(
         _("offer: APR (%)"), max_digits=6, decimal_places=2, null=True, blank=True
     )
     offer_approval_reasons = models.CharField(_("offer: why approval is needed"), max_length=255, blank=True)
@@ -177,7 +179,7 @@ class NegotiationDocument(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
-    EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+    EXTENSIONS = EXTENSIONS
 
     class Meta:
         verbose_name = _("proof document")

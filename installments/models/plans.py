@@ -15,6 +15,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from config.ids import new_public_id, short_ref
+from config.money import AsciiDecimalModelField
 from installments.schedules import FeeMethod
 
 ZERO = Decimal("0.00")
@@ -23,12 +24,12 @@ ZERO = Decimal("0.00")
 def money_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
     """Amounts are yuan with two decimals, up to 999,999,999,999.99 (DESIGN.md, Money)."""
     kwargs.setdefault("default", ZERO)
-    return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
+    return AsciiDecimalModelField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
 
 
 def rate_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
     """Rates as fractions (0.005 = 0.5%), precise enough for a daily penalty rate like 0.0005."""
-    return models.DecimalField(verbose_name, max_digits=9, decimal_places=6, **kwargs)
+    return AsciiDecimalModelField(verbose_name, max_digits=9, decimal_places=6, **kwargs)
 
 
 def default_tenors() -> list[int]:
@@ -80,7 +81,7 @@ class InstallmentProduct(models.Model):
     )
     penalty_daily_rate = rate_field(_("penalty daily rate"), default=Decimal("0.000500"))
     grace_days = models.PositiveSmallIntegerField(_("grace days"), default=3)
-    max_apr_percent = models.DecimalField(
+    max_apr_percent = AsciiDecimalModelField(
         _("maximum APR (%)"), max_digits=6, decimal_places=2, default=Decimal("24.00")
     )
     min_principal = money_field(_("minimum principal"), default=Decimal("100.00"))
@@ -213,7 +214,7 @@ class InstallmentPlan(models.Model):
     )
     prepayment_fee_rate = rate_field(_("prepayment fee rate"))
     total_fee = money_field(_("total fee"), default=None)
-    apr_percent = models.DecimalField(_("APR (%)"), max_digits=6, decimal_places=2)
+    apr_percent = AsciiDecimalModelField(_("APR (%)"), max_digits=6, decimal_places=2)
     purchase_date = models.DateField(_("purchase date"))
     first_due_date = models.DateField(_("first due date"))
     status = models.CharField(

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -27,7 +28,7 @@ from django.utils.translation import gettext as _
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from config.errors import ApplicationError
-from installments.documents import DocumentError, clean_name, sniff
+from installments.documents import DocumentError, clean_name, verify
 from installments.models import (
     ZERO,
     ContactLog,
@@ -231,7 +232,7 @@ def _store_document(
             raise DocumentError(
                 "file_too_large", _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
             )
-        content_type = sniff(body[:4096], body[-4096:])
+        verified = verify(body)
     except DocumentError as exc:
         raise ApplicationError(exc.code, str(exc), fields={"documents": str(exc)}) from None
     count = NegotiationDocument.objects.filter(application=application).count()
@@ -241,16 +242,16 @@ def _store_document(
             _("At most %(n)s files.") % {"n": settings.NEGOTIATION_DOCUMENT_MAX_FILES},
             fields={"documents": _("Too many files.")},
         )
-    upload.seek(0)
+    # What is stored is what passed the checks (an image re-encoded), under a name of ours.
     document = NegotiationDocument(
         application=application,
         original_name=name,
-        content_type=content_type,
-        size=len(body),
-        sha256=hashlib.sha256(body).hexdigest(),
+        content_type=verified.content_type,
+        size=len(verified.body),
+        sha256=hashlib.sha256(verified.body).hexdigest(),
         uploaded_by=uploaded_by,
     )
-    document.file.save(name, upload, save=False)
+    document.file.save(f"document{document.extension}", ContentFile(verified.body), save=False)
     stored_files.append(document.file.name)
     document.save()
     return document

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import ApplicationError
+from config.money import MONEY_INTEGER_DIGITS, is_money_text
 from installments.models import (
     Installment,
     InstallmentPlan,
@@ -55,26 +56,29 @@ class PlanQuote:
 
 
 def parse_money(value: object, *, field: str = "amount") -> Decimal:
-    """Accept a Decimal, an int or a numeric string with at most two decimals; never a float."""
-    if isinstance(value, float) or isinstance(value, bool):
-        raise ApplicationError(
-            "invalid_amount",
-            _("Amounts must be given as decimal strings."),
-            fields={field: _("Not a decimal.")},
-        )
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ApplicationError(
-            "invalid_amount", _("Enter an amount in yuan."), fields={field: _("Not a number.")}
-        ) from None
+    """An amount from a request or a form, by one rule (``config.money``): a string must be plain ASCII
+    digits with at most two decimals and 12 digits before the point ("50", "50.00"); a Decimal or an int
+    from our own code must fit the same bounds. Never a float, never exponents, signs, underscores,
+    spaces or non-ASCII digits, never NaN or Infinity. Refused with ``invalid_amount`` (400)."""
+    if isinstance(value, str):
+        if not is_money_text(value):
+            raise _invalid_amount(field, _("Enter an amount in yuan, like 100 or 100.50."))
+        return Decimal(value).quantize(Decimal("0.01"))
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise _invalid_amount(field, _("Amounts must be given as decimal strings."))
+    amount = Decimal(value)
     if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise ApplicationError(
-            "invalid_amount",
-            _("Amounts have at most two decimal places."),
-            fields={field: _("At most two decimal places.")},
-        )
+        raise _invalid_amount(field, _("Amounts have at most two decimal places."))
+    if not 0 <= amount < MONEY_LIMIT:
+        raise _invalid_amount(field, _("Enter an amount in yuan, like 100 or 100.50."))
     return amount.quantize(Decimal("0.01"))
+
+
+MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS
+
+
+def _invalid_amount(field: str, message: str) -> ApplicationError:
+    return ApplicationError("invalid_amount", message, fields={field: message}, status=400)
 
 
 def plan_quote(
@@ -101,6 +105,7 @@ def plan_quote(
             "invalid_amount",
             _("The principal must be positive."),
             fields={"principal": _("Must be positive.")},
+            status=400,
         )
     if amount < product.min_principal:
         raise ApplicationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from django.conf import settings
@@ -12,12 +13,38 @@ from accounts.models import User
 from installments.models import InstallmentPlan, NegotiationApplication
 from installments.services.negotiation import negotiation_apply
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+PAGE_TEXT = b"BT /F1 12 Tf 72 720 Td (payslip) Tj ET"
+
+
+def make_pdf(*, content: bytes = PAGE_TEXT, catalog: dict | None = None) -> bytes:
+    """A real one-page PDF written by pypdf; ``catalog`` adds raw entries to its catalog (for attacks)."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(595, 842)
+    stream = DecodedStreamObject()
+    stream.set_data(content)
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    for key, value in (catalog or {}).items():
+        writer._root_object[NameObject(key)] = value
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_image(fmt: str = "JPEG", size: tuple[int, int] = (8, 6), **save: object) -> bytes:
+    """A real image written by Pillow; ``save`` passes options (a JPEG ``comment``, a PNG ``pnginfo``)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+PDF = make_pdf()
+JPEG = make_image("JPEG")
+PNG = make_image("PNG")
 
 
 def upload(name: str = "payslip.pdf", body: bytes = PDF) -> SimpleUploadedFile:

@@ -41,10 +41,20 @@ ADMIN_PASSWORD = "admin-demo-2026"
 STAFF_PASSWORD = "staff-demo-2026"
 # Support staff in the two groups of repayments/staff.py: the agent makes offers, the approver approves.
 STAFF = [("+8613900000001", "客服小陈", AGENT), ("+8613900000002", "审批主管", APPROVER)]
-DEMO_PAYSLIP = (
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-)
+
+
+def demo_payslip() -> bytes:
+    """A one-page PDF written by pypdf: the upload checks parse documents, so the demo's must be real."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
 
 PRODUCTS = [
     {
@@ -230,7 +240,7 @@ class Command(BaseCommand):
             monthly_income="5000.00",
             employer="Demo Logistics Ltd.",
             requested_tenor=24,
-            documents=[ContentFile(DEMO_PAYSLIP, name="payslip-2026-10.pdf")],
+            documents=[ContentFile(demo_payslip(), name="payslip-2026-10.pdf")],
         )
 
     def _product(self, spec: dict[str, object]) -> InstallmentProduct:
