@@ -9,6 +9,7 @@ request. A response of 5xx, 409 or 429 is not kept, so a retry with the same key
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -46,11 +47,19 @@ def request_key(request: Request) -> str:
     return key
 
 
+def _fingerprint_key() -> bytes:
+    return hashlib.sha256(b"accounts.idempotency.fingerprint:" + settings.SECRET_KEY.encode()).digest()
+
+
 def _fingerprint(request: Request) -> str:
     """What the request asks for: method, path and body. A multipart body is hashed from its parsed fields
     and files, streamed: reading it whole would hold every upload in memory (and trip Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE for documents above 2.5 MB)."""
-    digest = hashlib.sha256()
+    DATA_UPLOAD_MAX_MEMORY_SIZE for documents above 2.5 MB).
+
+    Keyed (HMAC with a key derived from SECRET_KEY), never a plain hash: the body of ``POST /cards/``
+    holds a card number, and a card number has so little entropy that a plain SHA-256 of the body, kept
+    in the database, gives the number back to anyone who tries every Luhn-valid number of a BIN."""
+    digest = hmac.new(_fingerprint_key(), digestmod=hashlib.sha256)
     digest.update(request.method.encode())
     digest.update(request.path.encode())
     if request.content_type.startswith("multipart/"):

@@ -9,6 +9,7 @@ Numbers are keyed by a keyed hash, so the cache holds no phone number.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -16,8 +17,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
 
 from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
@@ -36,6 +40,15 @@ def _phone_key(phone: str) -> str:
     return salted_hmac("accounts.ratelimit.phone", phone, algorithm="sha256").hexdigest()[:32]
 
 
+def _count(key: str, period: int) -> int:
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=period + 1)
+        return 1
+
+
 def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -> None:
     """Count one try of ``step`` for the address, the number and the site; raise 429 ``throttled`` when
     any of them is over its limit (the try still counts: hammering does not get through sooner)."""
@@ -48,12 +61,13 @@ def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -
         allowed, period = parse_rate(rate)
         window = int(now // period)
         key = f"pwreset:{step}:{scope}:{subjects[scope]}:{window}"
-        cache.add(key, 0, timeout=period + 1)
         try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
+            count = _count(key, period)
+        except (RedisError, OSError) as exc:
+            # Like the API's throttles (config/api_throttles.py): a cache outage must not take password
+            # reset down with it. The one-time codes' own limits (per user, in the database) still hold.
+            logger.warning("password-reset limits are off: the cache is unreachable (%s)", type(exc).__name__)
+            return
         if count > allowed:
             waits.append((window + 1) * period - now)
     if waits:

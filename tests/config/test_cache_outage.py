@@ -61,3 +61,18 @@ def test_api_sign_in_and_views_work_with_the_cache_down(db, customer, dead_cache
     assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once, not once per request
     assert "throttling is off" in warnings[0].getMessage() and warnings[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_web_sign_in_and_password_reset_work_with_the_cache_down(client, db, customer, dead_cache) -> None:
+    """The reset page's limits live in the cache: with it down they are off (one warning), never a 500;
+    the one-time codes' own limits, in the database, still hold."""
+    assert client.post("/login/", {"username": "13811112222", "password": "secret-pass-1"}).status_code == 302
+    client.logout()
+    for _ in range(2):
+        response = client.post("/password-reset/", {"phone": "13811112222"})
+        assert response.status_code in (200, 302), response.status_code
+    response = client.post(
+        "/password-reset/code/",
+        {"code": "000000", "new_password1": "Another-pass-2026", "new_password2": "Another-pass-2026"},
+    )
+    assert response.status_code < 500

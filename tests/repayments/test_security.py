@@ -108,6 +108,41 @@ def test_no_full_card_number_in_the_database_logs_or_responses(
     ]
 
 
+def test_idempotency_fingerprints_cannot_be_reversed_to_a_card_number(customer, codes) -> None:
+    """The idempotency record of ``POST /cards/`` fingerprints a body that holds a card number. A plain
+    SHA-256 of it (as before) gives the number back to anyone with the table who tries each Luhn-valid
+    number of the BIN (~10^9 hashes); the fingerprint is keyed with a secret the table does not hold."""
+    import hashlib
+
+    from accounts.models import IdempotencyKey
+
+    api = APIClient()
+    api.force_authenticate(customer)
+    api.post("/api/v1/otp/", {"purpose": "bind_card"}, format="json")
+    body = {
+        "number": CMB_DEBIT,
+        "holder_name": customer.real_name,
+        "reserved_phone": "13811112222",
+        "otp_code": codes.codes[-1],
+    }
+    response = api.post("/api/v1/cards/", body, format="json", HTTP_IDEMPOTENCY_KEY="bind-1")
+    assert response.status_code == 201, response.content
+    record = IdempotencyKey.objects.get(key="bind-1")
+    request_body = response.wsgi_request.body if hasattr(response, "wsgi_request") else b""
+    plain = hashlib.sha256(b"POST" + b"/api/v1/cards/" + request_body).hexdigest()
+    assert request_body and CMB_DEBIT.encode() in request_body
+    assert record.fingerprint != plain
+    # The attacker's loop over candidate numbers, run against the stored value: no candidate matches.
+    template = request_body.replace(CMB_DEBIT.encode(), b"%s")
+    candidates = [CMB_DEBIT[:-3] + f"{n:03d}" for n in range(1000)]
+    assert CMB_DEBIT in candidates
+    guesses = {hashlib.sha256(b"POST/api/v1/cards/" + template % c.encode()).hexdigest() for c in candidates}
+    assert record.fingerprint not in guesses
+    # The same request again is still recognised as the same (a replay, not a reuse).
+    again = api.post("/api/v1/cards/", body, format="json", HTTP_IDEMPOTENCY_KEY="bind-1")
+    assert again.status_code == 201 and again.json() == response.json()
+
+
 # --- BOLA over the web pages ----------------------------------------------------------------------------
 
 
