@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.logcontext.RequestIdMiddleware",
+    # Every 429 (API throttles, SMS-code limits, the sign-in lockout page) says when to retry.
+    "config.middleware.RetryAfterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -338,7 +340,12 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # IsAuthenticated, answering in the customer's saved language when the request names none.
+    "DEFAULT_PERMISSION_CLASSES": ["config.api_auth.IsAuthenticatedCustomer"],
+    # JSON bodies only; the two upload endpoints (negotiations/, negotiations/{id}/documents/) add
+    # multipart themselves. The schema then advertises one body type per operation, which generated
+    # clients need (a form + multipart + JSON body made openapi-python-client's package not import).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.api_pagination.NewestFirstCursorPagination",
@@ -368,10 +375,11 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "分期还款 API",
+    # ASCII: generators turn the title into a package name (installment-repayment-api-client).
+    "TITLE": "Installment Repayment API",
     "DESCRIPTION": (
-        "Everything a customer can do on the web, for mobile clients. Money is a string with two decimals "
-        '("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
+        "分期还款: everything a customer can do on the web, for mobile clients. Money is a string with "
+        'two decimals ("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
         '{"code": ..., "message": ..., "fields": {...}}. Money-moving and plan-changing POSTs need an '
         "Idempotency-Key header.\n\n" + markdown_table()
     ),

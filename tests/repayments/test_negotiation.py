@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
-import re
 from pathlib import Path, PurePosixPath
 
 import pytest
