@@ -13,6 +13,13 @@ from config.api import ERROR_CODES_BY_STATUS, ErrorSerializer
 class ApiSchema(AutoSchema):
     """Every operation documents the error responses it can give, with the shared error shape."""
 
+    def get_auth(self) -> list[dict]:
+        """An endpoint anyone may call (sign-in, products) lists no security requirement, rather than
+        "JWT, or cookie, or nothing": generators read any requirement as "needs a token" (openapi-python-
+        client asked for an AuthenticatedClient to sign in)."""
+        auth = super().get_auth()
+        return [] if {} in auth else auth
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         method = self.method.upper()
