@@ -16,6 +16,7 @@ v1 = [
     path("cards/", repayments_api.CardListView.as_view(), name="cards"),
     path("cards/<uuid:public_id>/", repayments_api.CardDetailView.as_view(), name="card"),
     path("cards/<uuid:public_id>/default/", repayments_api.CardDefaultView.as_view(), name="card_default"),
+    path("cards/<uuid:public_id>/unbind/", repayments_api.CardUnbindView.as_view(), name="card_unbind"),
     path("products/", installments_api.ProductListView.as_view(), name="products"),
     path("quotes/", installments_api.QuoteView.as_view(), name="quotes"),
     path("plans/", installments_api.PlanListView.as_view(), name="plans"),

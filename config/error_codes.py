@@ -70,7 +70,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "repayment_not_found": (404, "no such repayment"),
     "repayment_not_cancellable": (409, "only a scheduled payment can be cancelled"),
     "repayment_not_reversible": (409, "only a succeeded payment can be reversed"),
-    "payment_in_progress": (409, "a payment on this plan is being processed"),
+    "payment_in_progress": (409, "a payment on this plan, or with this card, is being processed"),
     "refund_failed": (502, "the bank refused the refund"),
     "reason_required": (400, "a reason is required"),
     "reference_required": (400, "a reference is required"),

@@ -353,16 +353,23 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
         application = self._application(request, pk)
         if not request.user.has_perm(APPROVE_PERMISSION):
             raise PermissionDenied
-        intro = _(
-            "Offer by %(maker)s: %(tenor)s installments of about ¥%(monthly)s, APR %(apr)s%%. "
-            "Needs approval: %(why)s."
-        ) % {
-            "maker": application.offered_by,
-            "tenor": application.offer_tenor,
-            "monthly": application.offer_monthly_payment,
-            "apr": application.offer_apr_percent,
-            "why": application.offer_approval_reasons,
-        }
+        if application.state != S.OFFER_PENDING_APPROVAL:
+            # Nothing waits for approval (sent back, never made, already sent): say so; a POST is refused
+            # by the service with the same words.
+            intro = _("This application is %(state)s; that step is not possible now.") % {
+                "state": application.get_state_display()
+            }
+        else:
+            intro = _(
+                "Offer by %(maker)s: %(tenor)s installments of about ¥%(monthly)s, APR %(apr)s%%. "
+                "Needs approval: %(why)s."
+            ) % {
+                "maker": application.offered_by,
+                "tenor": application.offer_tenor,
+                "monthly": application.offer_monthly_payment,
+                "apr": application.offer_apr_percent,
+                "why": application.offer_approval_reasons,
+            }
         return self._act(
             request, pk, ConfirmForm, _("Approve the offer"), intro,
             lambda app, data: negotiation_approve(staff=request.user, application=app),

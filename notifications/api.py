@@ -18,6 +18,12 @@ class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Notification
         fields = ["id", "template_code", "category", "text", "status", "created_at", "sent_at"]
+        extra_kwargs = {
+            "text": {
+                "help_text": "The SMS as sent, except a one-time code, which is shown as ****** (it is "
+                "readable on the phone only)."
+            }
+        }
 
 
 class InboxPagination(NewestFirstCursorPagination):

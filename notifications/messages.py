@@ -39,7 +39,8 @@ class MessageTemplate:
     zh: str
     en: str
     sample: dict[str, object] = field(default_factory=dict)
-    # Context keys whose value is a secret: the inbox keeps the text with them replaced by ******.
+    # Context keys whose value is a secret (a one-time code): the outbox row's ``text`` has them replaced by
+    # ******, whatever the status; the full text exists only sealed (notifications/sealing.py) until sent.
     secret_keys: tuple[str, ...] = ()
 
     def text(self, language: str) -> str:
@@ -54,6 +55,7 @@ PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "card_expired": ("银行卡已过期", "the card has expired"),
         "failed": ("银行系统繁忙", "the bank was busy"),
         "limit_exceeded": ("超出银行卡限额", "the card's limit was reached"),
+        "not_charged": ("扣款未能发出", "the debit could not be sent"),
         "income_not_verified": ("收入证明不足", "income could not be verified"),
         "not_eligible": ("不符合条件", "not eligible"),
         "other": ("其他原因", "other reasons"),
@@ -161,6 +163,14 @@ TEMPLATES: dict[str, MessageTemplate] = {
             zh="已收到您的还款¥{amount}（{plan}），剩余待还¥{remaining}。",
             en="We received your repayment of CNY {amount} for {plan}. Remaining: CNY {remaining}.",
             sample={"plan": _SAMPLE_PLAN, "amount": Decimal("500.00"), "remaining": Decimal("560.00")},
+        ),
+        MessageTemplate(
+            "repayment_refunded",
+            NotificationCategory.TRANSACTIONAL,
+            zh="¥{amount}已退回您尾号{card_last4}的银行卡（{plan}多扣部分），1-3个工作日到账。",
+            en="CNY {amount} charged beyond what {plan} owed was refunded to card ending {card_last4}; "
+            "it arrives in 1-3 working days.",
+            sample={"plan": _SAMPLE_PLAN, "amount": Decimal("106.00"), "card_last4": "1234"},
         ),
         MessageTemplate(
             "repayment_scheduled",
@@ -319,3 +329,9 @@ def render_message(
         values["advice"] = advice[0] if language != EN else advice[1]
     text = signature(language) + body.format_map(values)
     return _LONG_DIGITS.sub(lambda m: "*" * 4 + m.group()[-4:], text)
+
+
+def secret_values(template: MessageTemplate, *, language: str, context: dict[str, object]) -> list[str]:
+    """The secret values as they appear in the rendered text, so an error message can be scrubbed of them."""
+    language = language if language in LANGUAGES else ZH
+    return [_format_value(key, context[key], language) for key in template.secret_keys if key in context]

@@ -39,10 +39,12 @@ class Notification(models.Model):
     phone = PhoneNumberField(_("phone number"), help_text=_("The number at the time of writing."))
     template_code = models.CharField(_("template"), max_length=40)
     language = models.CharField(_("language"), max_length=8)
+    # What may be shown anywhere (inbox, API, admin, exports): for a secret template (a one-time code) the
+    # text with the secret replaced by ******, whatever the status. Never the clear code.
     text = models.TextField(_("text"))
-    redacted_text = models.TextField(
-        _("redacted text"), blank=True, help_text=_("The text without its secret, kept once it is sent.")
-    )
+    # The full text of a secret template, Fernet-encrypted (notifications/sealing.py), opened only inside
+    # the sender call and wiped once the message is sent or given up on. Empty for every other message.
+    sealed_text = models.TextField(_("sealed text"), blank=True, editable=False)
     category = models.CharField(_("category"), max_length=16, choices=NotificationCategory.choices)
     status = models.CharField(
         _("status"), max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING

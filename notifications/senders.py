@@ -9,10 +9,15 @@ unknown outcome (a timeout after the provider accepted) never delivers the same 
 Which sender runs is ``settings.SMS_SENDER``:
 
 ``console``
-    Development: logs ``SMS to 138****5678: <text>`` at INFO on the ``notifications.sms`` logger.
+    Development: logs ``SMS to 138****5678: <text>`` at INFO on the ``notifications.sms`` logger, with a
+    one-time code as ``******`` (a log is not the phone).
 ``memory``
-    Tests: keeps what was sent in ``InMemorySender.outbox`` (class level, shared by every instance) and
+    Tests: stands for the phone itself, so it keeps the full text, codes included, of what was sent in
+    ``InMemorySender.outbox`` (class level, shared by every instance) and
     can be told to fail the next sends with ``InMemorySender.fail_next(n, retryable=...)``.
+``file``
+    Development by hand: appends each message, codes included, to ``SMS_FILE_DIR/<number>.txt`` (default
+    ``var/sms``): the folder is the phone, where a developer reads a code the console log hides.
 ``simulated``
     Dev and CI default for a realistic provider: records each accepted message as a ``SimulatedSms`` row
     and deduplicates by reference across processes through the database. It can be made slow and
@@ -39,6 +44,8 @@ across sends instead of restarting it on every message; a change of any ``SMS_*`
 ``settings`` fixture, ``override_settings``) drops the cached instance.
 
 Full phone numbers never reach a log line or an exception message: both carry ``mask_phone(phone)``.
+The text of a secret message (a one-time code) arrives as a ``notifications.sealing.SecretText``: a
+sender that logs or stores what it sends keeps ``shown(text)``, the redacted form, and sends ``text``.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import phonenumbers
@@ -68,6 +76,7 @@ from django.utils.module_loading import import_string
 
 from accounts.masking import mask_phone
 from notifications.models import SimulatedSms
+from notifications.sealing import shown
 
 sms_logger = logging.getLogger("notifications.sms")
 
@@ -111,8 +120,36 @@ class ConsoleSender:
     """
 
     def send(self, phone: str, text: str, *, reference: str = "") -> str:
-        sms_logger.info("SMS to %s: %s", mask_phone(phone), text)
+        # A log is no phone: a one-time code is logged as ******, whatever the log level or format.
+        sms_logger.info("SMS to %s: %s", mask_phone(phone), shown(text))
         return f"console-{uuid.uuid4().hex}"
+
+
+# --- a phone on disk (development) ----------------------------------------------------------------
+
+
+class FilePhoneSender:
+    """Development by hand: each number's messages, codes included, appended to a file of its own.
+
+    The folder stands for the phones (as ``memory`` does in tests): it is where a developer reads the code
+    a page asks for, since the console sender logs ``******`` instead. Not a log and not our database;
+    production refuses it like every simulated provider. Folder: ``SMS_FILE_DIR`` (``var/sms``).
+    """
+
+    def __init__(self, *, directory: str | None = None) -> None:
+        self.directory = Path(directory or getattr(settings, "SMS_FILE_DIR", "") or "var/sms")
+
+    def send(self, phone: str, text: str, *, reference: str = "") -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{_digits(phone) or 'unknown'}.txt"
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with _file_lock, path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} {text!s}\n")  # the phone gets the full text
+        sms_logger.info("SMS to %s: %s (on the phone in SMS_FILE_DIR)", mask_phone(phone), shown(text))
+        return f"file-{uuid.uuid4().hex}"
+
+
+_file_lock = threading.Lock()
 
 
 # --- in memory ----------------------------------------------------------------------------------
@@ -165,7 +202,7 @@ class InMemorySender:
                     if sent.reference == reference:
                         return sent.provider_id
             provider_id = f"memory-{uuid.uuid4().hex}"
-            cls.outbox.append(SentSms(phone, text, reference, provider_id))
+            cls.outbox.append(SentSms(phone, str(text), reference, provider_id))  # the phone: full text
             return provider_id
 
 
@@ -255,8 +292,9 @@ class SimulatedSmsGateway:
         try:
             # A savepoint, so a lost race does not poison a caller's transaction on PostgreSQL.
             with transaction.atomic():
+                # Our own database: the provider's record keeps what may be shown, never a live code.
                 SimulatedSms.objects.create(
-                    provider_message_id=provider_id, phone=phone, text=text, client_reference=reference
+                    provider_message_id=provider_id, phone=phone, text=shown(text), client_reference=reference
                 )
         except IntegrityError:
             # Another send with the same reference committed between our lookup and our insert.
@@ -395,6 +433,7 @@ def _scrub(raw: bytes, phone: str) -> str:
 SENDERS: dict[str, type] = {
     "console": ConsoleSender,
     "memory": InMemorySender,
+    "file": FilePhoneSender,
     "simulated": SimulatedSmsGateway,
     "http": HttpSmsSender,
 }

@@ -30,9 +30,18 @@ from accounts.masking import mask_name
 from accounts.models import User
 from config.db import insert_rows, update_rows
 from config.errors import ApplicationError
-from notifications.messages import LANGUAGES, ZH, get_template, render_message
+from notifications.messages import (
+    LANGUAGES,
+    TEMPLATES,
+    ZH,
+    MessageTemplate,
+    get_template,
+    render_message,
+    secret_values,
+)
 from notifications.models import Notification, NotificationCategory, NotificationStatus
 from notifications.quiet_hours import parse_hhmm, quiet_hours_release
+from notifications.sealing import SealBroken, SecretText, seal, unseal
 from notifications.senders import PermanentSendError, get_sender
 
 logger = logging.getLogger(__name__)
@@ -62,6 +71,20 @@ def _sent_today(phone: object, at: datetime) -> int:
     ).count()
 
 
+def _texts(template: MessageTemplate, *, language: str, context: dict[str, object]) -> tuple[str, str]:
+    """(text, sealed_text) of a new outbox row: the text anyone may see, and the full text sealed.
+
+    A template without secrets is stored as is; one with a secret (a one-time code) keeps only its
+    redacted form in ``text`` from the first write on, so no page, API, admin view, export or log line
+    ever shows the code, and the full text sealed for the sender call (notifications/sealing.py).
+    """
+    if not template.secret_keys:
+        return render_message(template, language=language, context=context), ""
+    redacted = render_message(template, language=language, context=context, redact=True)
+    full = render_message(template, language=language, context=context)
+    return redacted, seal(full, secrets=secret_values(template, language=language, context=context))
+
+
 def notification_create(
     *,
     user: User,
@@ -80,13 +103,7 @@ def notification_create(
     category = category or template.category
     language = user.language if user.language in LANGUAGES else ZH
     full_context = {**context, "name": user.masked_name}
-    text = render_message(template, language=language, context=full_context)
-    # A secret (a one-time code) stays in the row only until it is sent or given up on.
-    redacted = (
-        render_message(template, language=language, context=full_context, redact=True)
-        if template.secret_keys
-        else ""
-    )
+    text, sealed_text = _texts(template, language=language, context=full_context)
     now = timezone.now()
     if send_after is None and category == NotificationCategory.REMINDER:
         send_after = _reminder_release(now)
@@ -104,7 +121,8 @@ def notification_create(
                 "template_code": code,
                 "language": language,
                 "text": text,
-                "redacted_text": redacted,
+                # A suppressed message is never sent: nothing to seal for.
+                "sealed_text": sealed_text if status == NotificationStatus.PENDING else "",
                 "category": category,
                 "status": status,
                 "last_error": reason,
@@ -199,18 +217,16 @@ def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
                 reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
             else:
                 sent_today[recipient.phone] = sent_today.get(recipient.phone, 0) + 1
+        text, sealed_text = _texts(template, language=language, context=context)
         rows.append(
             {
                 "user_id": recipient.user_id,
                 "phone": recipient.phone,
                 "template_code": request.code,
                 "language": language,
-                "text": render_message(template, language=language, context=context),
-                "redacted_text": (
-                    render_message(template, language=language, context=context, redact=True)
-                    if template.secret_keys
-                    else ""
-                ),
+                "text": text,
+                # A suppressed message is never sent: nothing to seal for.
+                "sealed_text": sealed_text if status == NotificationStatus.PENDING else "",
                 "category": category,
                 "status": status,
                 "last_error": reason,
@@ -268,7 +284,7 @@ class _Claimed:
     public_id: uuid.UUID
     phone: str
     text: str
-    redacted_text: str
+    sealed_text: str
     attempts: int
 
 
@@ -284,7 +300,7 @@ def _claim(notification_ids: list[int], now: datetime) -> list[_Claimed]:
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .annotate(phone_text=Cast("phone", CharField()))
             .order_by("id")
-            .values_list("pk", "public_id", "phone_text", "text", "redacted_text", "attempts")
+            .values_list("pk", "public_id", "phone_text", "text", "sealed_text", "attempts")
         ]
         if rows:
             Notification.objects.filter(pk__in=[row.pk for row in rows]).update(
@@ -297,30 +313,50 @@ def _claim(notification_ids: list[int], now: datetime) -> list[_Claimed]:
 
 
 def _deliver(claimed: _Claimed) -> tuple[SendResult, dict[str, object]]:
-    """Call the provider with no lock held; returns the outcome and the columns that record it."""
-    final_text = claimed.redacted_text or claimed.text  # a secret stays only until it is sent or given up
+    """Call the provider with no lock held; returns the outcome and the columns that record it.
+
+    A secret message is unsealed here and nowhere else, handed to the sender as a ``SecretText`` (which
+    logs and stores only its redacted form), scrubbed from any error the provider returns, and its sealed
+    copy is wiped (``sealed_text=""``) on every final outcome: sent, failed, or given up after retries.
+    """
+    text: str = claimed.text
+    if claimed.sealed_text:
+        try:
+            text = unseal(claimed.sealed_text, redacted=claimed.text)
+        except SealBroken as exc:
+            logger.error("sms %s not sent: %s", claimed.public_id, exc)
+            return SendResult(SendOutcome.FAILED), {
+                "status": NotificationStatus.FAILED,
+                "last_error": str(exc)[:255],
+                "claimed_until": None,
+                "sealed_text": "",
+            }
+
+    def scrub(exc: BaseException) -> str:
+        return text.scrub(str(exc)) if isinstance(text, SecretText) else str(exc)
+
     try:
-        provider_id = get_sender().send(claimed.phone, claimed.text, reference=str(claimed.public_id))
+        provider_id = get_sender().send(claimed.phone, text, reference=str(claimed.public_id))
     except PermanentSendError as exc:
-        logger.warning("sms %s failed permanently: %s", claimed.public_id, exc)
+        logger.warning("sms %s failed permanently: %s", claimed.public_id, scrub(exc))
         return SendResult(SendOutcome.FAILED), {
             "status": NotificationStatus.FAILED,
-            "last_error": str(exc)[:255],
+            "last_error": scrub(exc)[:255],
             "claimed_until": None,
-            "text": final_text,
+            "sealed_text": "",
         }
     except Exception as exc:  # a retryable error, or a sender bug: both are worth another try
         if claimed.attempts >= settings.SMS_MAX_ATTEMPTS:
             logger.warning("sms %s failed after %s attempts", claimed.public_id, claimed.attempts)
             return SendResult(SendOutcome.FAILED), {
                 "status": NotificationStatus.FAILED,
-                "last_error": f"gave up after {claimed.attempts} attempts: {exc}"[:255],
+                "last_error": f"gave up after {claimed.attempts} attempts: {scrub(exc)}"[:255],
                 "claimed_until": None,
-                "text": final_text,
+                "sealed_text": "",
             }
         delay = retry_delay(claimed.attempts)
         return SendResult(SendOutcome.RETRY, retry_in=delay), {
-            "last_error": str(exc)[:255],
+            "last_error": scrub(exc)[:255],
             "claimed_until": None,
             "send_after": timezone.now() + timedelta(seconds=delay),
         }
@@ -330,7 +366,7 @@ def _deliver(claimed: _Claimed) -> tuple[SendResult, dict[str, object]]:
         "provider_message_id": provider_id[:100],
         "last_error": "",
         "claimed_until": None,
-        "text": final_text,
+        "sealed_text": "",
     }
 
 
@@ -353,7 +389,7 @@ def _deliver_all(claimed: list[_Claimed]) -> list[tuple[_Claimed, SendResult, di
         return [item for part in parts for item in part]
 
 
-_SENT_FIELDS = ("status", "sent_at", "provider_message_id", "last_error", "claimed_until", "text")
+_SENT_FIELDS = ("status", "sent_at", "provider_message_id", "last_error", "claimed_until", "sealed_text")
 
 
 def notifications_send(notification_ids: list[int]) -> dict[int, SendResult]:
@@ -398,11 +434,16 @@ def notifications_due(*, now: datetime | None = None, limit: int = 1000) -> list
     )
 
 
+def _is_secret(template_code: str) -> bool:
+    template = TEMPLATES.get(template_code)
+    return template is None or bool(template.secret_keys)  # an unknown template: assume the worst
+
+
 def notification_resend(*, notification: Notification) -> Notification:
     """Staff resend a failed message: it goes back to pending with fresh attempts."""
     if notification.status != NotificationStatus.FAILED:
         raise ApplicationError("not_failed", _("Only a failed message can be sent again."), status=409)
-    if notification.redacted_text:
+    if notification.sealed_text or _is_secret(notification.template_code):
         raise ApplicationError(
             "secret_expired",
             _("A message with a one-time code is not resent; ask for a new code."),

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -224,10 +224,10 @@ class RunSlotForm(forms.Form):
 class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
         "business_date", "slot", "status", "progress", "attempts", "succeeded", "failed",
-        "amount_charged", "failures_by_reason", "duration",
+        "amount_charged", "failures_by_reason", "duration", "ledger",
     )  # fmt: skip
     list_filter = ("status", "business_date")
-    readonly_fields = (*list_display, "started_at", "finished_at")
+    readonly_fields = (*list_display, "started_at", "finished_at", "ledger_checked_at", "ledger_breach_list")
     fields = readonly_fields
     change_list_template = "admin/repayments/debitrun/change_list.html"
 
@@ -240,6 +240,18 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
     @admin.display(description=_("progress"))
     def progress(self, obj: DebitRun) -> str:
         return f"{obj.chunks_done}/{obj.chunks_total}"
+
+    @admin.display(description=_("ledger"))
+    def ledger(self, obj: DebitRun) -> str:
+        if obj.ledger_checked_at is None:
+            return _("not checked yet")
+        if obj.ledger_breaches:
+            return _("%(n)d breach(es)") % {"n": len(obj.ledger_breaches)}
+        return _("bank = books")
+
+    @admin.display(description=_("ledger breaches"))
+    def ledger_breach_list(self, obj: DebitRun) -> str:
+        return format_html_join("\n", "<div>{}</div>", ((b,) for b in obj.ledger_breaches)) or "–"
 
     @admin.display(description=_("duration"))
     def duration(self, obj: DebitRun) -> str:

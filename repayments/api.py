@@ -90,6 +90,29 @@ class CardListView(APIView):
         return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
 
 
+class CardUnbindSerializer(serializers.Serializer):
+    replacement = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Card id that takes over this card's auto-debits."
+    )
+    otp_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=6,
+        write_only=True,
+        help_text="From POST /otp/ with purpose change_autodebit_card: needed when auto-debits move to the "
+        "replacement card, as for PUT /plans/{id}/auto-debit/.",
+    )
+
+
+def _unbind(request: Request, public_id: str, data: dict) -> Response:
+    card = _card(request, public_id)
+    replacement = _card(request, data["replacement"]) if data.get("replacement") else None
+    card = card_unbind(
+        customer=request.user, card=card, replacement=replacement, otp_code=data.get("otp_code", "")
+    )
+    return Response(CardSerializer(card).data)
+
+
 class CardDetailView(APIView):
     @extend_schema(responses=CardSerializer, summary="One card")
     def get(self, request: Request, public_id: str) -> Response:
@@ -104,14 +127,36 @@ class CardDetailView(APIView):
         ],
         responses=CardSerializer,
         summary="Unbind",
+        description="Removes a card that pays no auto-debit. A card that pays one needs a `replacement` and "
+        "the SMS code of purpose `change_autodebit_card` (`otp_code` in a JSON body, or use "
+        "POST /cards/{id}/unbind/). 409 `payment_in_progress` while a charge on the card is pending.",
     )
     @idempotent
     def delete(self, request: Request, public_id: str) -> Response:
-        card = _card(request, public_id)
-        replacement_id = request.query_params.get("replacement")
-        replacement = _card(request, replacement_id) if replacement_id else None
-        card = card_unbind(customer=request.user, card=card, replacement=replacement)
-        return Response(CardSerializer(card).data)
+        body = request.data if isinstance(request.data, dict) else {}
+        data = validated(
+            CardUnbindSerializer,
+            {
+                "replacement": request.query_params.get("replacement") or None,
+                "otp_code": body.get("otp_code", ""),
+            },
+        )
+        return _unbind(request, public_id, data)
+
+
+class CardUnbindView(APIView):
+    @extend_schema(
+        request=CardUnbindSerializer,
+        responses=CardSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Unbind, handing its auto-debits to another card",
+        description="As DELETE /cards/{id}/, with the replacement card and the SMS code (purpose "
+        "`change_autodebit_card`) in the body. 409 `payment_in_progress` while a charge on the card is "
+        "pending; 409 `card_in_use_by_autodebit` without a replacement for its auto-debits.",
+    )
+    @idempotent
+    def post(self, request: Request, public_id: str) -> Response:
+        return _unbind(request, public_id, validated(CardUnbindSerializer, request.data))
 
 
 class CardDefaultView(APIView):

@@ -58,6 +58,18 @@ class AutoDebitForm(forms.Form):
         self.fields["card"].queryset = BankCard.objects.filter(pk__in=[c.pk for c in cards])
 
 
+class CardUnbindForm(forms.Form):
+    """Removing a card: who takes over its auto-debits, and the SMS code that moving them needs."""
+
+    replacement = forms.UUIDField(label=_("Auto-debits move to"), required=False)
+    code = forms.CharField(
+        label=_("SMS code (only when changing the card)"),
+        max_length=6,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
 ONE_TIME = "one_time"
 
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
-from repayments.models import Allocation, Repayment, RepaymentEvent, RepaymentStatus
+from repayments.models import (
+    Allocation,
+    DebitAttempt,
+    DebitAttemptStatus,
+    Repayment,
+    RepaymentEvent,
+    RepaymentStatus,
+)
 
 ZERO = Decimal("0.00")
 MONEY = DecimalField(max_digits=16, decimal_places=2)
@@ -43,8 +49,20 @@ def ledger_breaches() -> Iterator[str]:
     yield from _installment_status()
     yield from _plan_totals()
     yield from _restaged_balances()
-    if settings.PAYMENT_GATEWAY == "simulated":
+    from repayments.gateway import SimulatedGateway, get_gateway
+
+    if isinstance(get_gateway(), SimulatedGateway):  # its table is the bank's own record
         yield from _gateway_charges_have_repayments()
+
+
+def _owed_by_repayment() -> dict[int, Decimal]:
+    """What each repayment's settle said it owes back (``excess_owed``): usually nothing."""
+    owed: dict[int, Decimal] = {}
+    for repayment_id, data in RepaymentEvent.objects.filter(kind="excess_owed").values_list(
+        "repayment_id", "data"
+    ):
+        owed[repayment_id] = owed.get(repayment_id, ZERO) + _q(data["amount"])
+    return owed
 
 
 def _repayments_match_allocations() -> Iterator[str]:
@@ -54,21 +72,15 @@ def _repayments_match_allocations() -> Iterator[str]:
         .annotate(total=Sum("amount"))
         .values("total")
     )
-    excess = (
-        RepaymentEvent.objects.filter(repayment=OuterRef("pk"), kind="excess_refunded")
-        .values("repayment")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
     rows = Repayment.objects.filter(
         status__in=[RepaymentStatus.SUCCEEDED, RepaymentStatus.REVERSED]
     ).annotate(
         allocated=Coalesce(Subquery(allocated, output_field=MONEY), Value(ZERO), output_field=MONEY),
-        excess_events=Coalesce(Subquery(excess), Value(0)),
     )
+    owed = _owed_by_repayment()
     for r in _differing(rows, ~Q(allocated=F("amount")), [("allocated", "amount")]):
-        if r.excess_events and _q(r.allocated) < _q(r.amount):
-            continue  # the difference was refunded (see the repayment's events)
+        if _q(r.allocated) + owed.get(r.pk, ZERO) == _q(r.amount):
+            continue  # what no installment took is owed back to the card (and refunded or being retried)
         yield f"repayment {r.public_id}: amount {r.amount} but allocations sum to {r.allocated}"
     for r in Repayment.objects.filter(status=RepaymentStatus.SUCCEEDED, gateway_reference="").iterator():
         yield f"repayment {r.public_id}: succeeded without a gateway reference"
@@ -185,22 +197,65 @@ def _restaged_balances() -> Iterator[str]:
 
 
 def _gateway_charges_have_repayments() -> Iterator[str]:
-    from repayments.models import SimulatedCharge
+    """The bank versus our books, charge by charge (the simulated bank's table is the bank's own record):
+    what the bank kept of each charge (charged minus refunded) is what its repayment applied to
+    installments plus what we still owe back; a reversed repayment kept nothing; every succeeded bank
+    charge has a repayment that is not failed, cancelled or scheduled; every succeeded card repayment has
+    its succeeded bank charge; and no installment has two succeeded auto-debits on one date."""
+    from repayments.models import RepaymentChannel, SimulatedCharge
 
     prefix = "repayment:"
     charged = SimulatedCharge.objects.filter(status="succeeded", idempotency_key__startswith=prefix)
     keys = {c.idempotency_key[len(prefix) :]: c for c in charged.iterator()}
-    if not keys:
-        return
     known = {
-        str(public_id): status
-        for public_id, status in Repayment.objects.filter(public_id__in=list(keys)).values_list(
-            "public_id", "status"
+        str(public_id): (pk, status, _q(amount))
+        for pk, public_id, status, amount in Repayment.objects.filter(public_id__in=list(keys)).values_list(
+            "pk", "public_id", "status", "amount"
         )
     }
+    applied = dict(
+        Allocation.objects.filter(waived=False, repayment__status=RepaymentStatus.SUCCEEDED)
+        .values_list("repayment_id")
+        .annotate(total=Sum("amount"))
+    )
+    owed = _owed_by_repayment()
+    refunded_by_us: dict[int, Decimal] = {}
+    for repayment_id, data in RepaymentEvent.objects.filter(kind="excess_refunded").values_list(
+        "repayment_id", "data"
+    ):
+        refunded_by_us[repayment_id] = refunded_by_us.get(repayment_id, ZERO) + _q(data["amount"])
     for public_id, charge in keys.items():
-        status = known.get(public_id)
+        pk, status, _amount = known.get(public_id, (None, None, None))
+        kept = _q(charge.amount) - _q(charge.refunded)
         if status is None:
             yield f"gateway charge {charge.reference}: {charge.amount} charged with no repayment"
         elif status in (RepaymentStatus.FAILED, RepaymentStatus.CANCELLED, RepaymentStatus.SCHEDULED):
             yield f"gateway charge {charge.reference}: charged but repayment {public_id} is {status}"
+        elif status == RepaymentStatus.REVERSED and kept != ZERO:
+            yield f"gateway charge {charge.reference}: repayment {public_id} reversed, the bank kept {kept}"
+        elif status == RepaymentStatus.SUCCEEDED:
+            books = _q(applied.get(pk, ZERO)) + owed.get(pk, ZERO) - refunded_by_us.get(pk, ZERO)
+            if kept != books:
+                yield (
+                    f"gateway charge {charge.reference}: the bank kept {kept} but repayment {public_id} "
+                    f"applied {_q(applied.get(pk, ZERO))} and owes {books - _q(applied.get(pk, ZERO))}"
+                )
+    card_paid = Repayment.objects.filter(status=RepaymentStatus.SUCCEEDED).exclude(
+        channel=RepaymentChannel.STAFF
+    )
+    for public_id, amount in card_paid.values_list("public_id", "amount").iterator():
+        charge = keys.get(str(public_id))
+        if charge is None:
+            yield f"repayment {public_id}: succeeded with no succeeded bank charge"
+        elif _q(charge.amount) != _q(amount):
+            yield f"repayment {public_id}: {amount} but the bank charged {charge.amount}"
+    twice = (
+        DebitAttempt.objects.filter(status=DebitAttemptStatus.SUCCEEDED)
+        .values("installment_id", "business_date")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    for row in twice:
+        yield (
+            f"installment {row['installment_id']}: {row['n']} succeeded auto-debits on {row['business_date']}"
+        )

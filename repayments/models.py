@@ -153,7 +153,11 @@ class Repayment(models.Model):
         verbose_name=_("recorded by (staff)"),
     )
     requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    # Stamped immediately before each gateway call (never when a batch is claimed). Until
+    # ``charge_lease_until`` a caller may still be calling the gateway with this repayment's key, so
+    # reconciliation may not decide "never charged"; the caller moves it back to now once its call is over.
     charge_attempted_at = models.DateTimeField(_("charge attempted at"), null=True, blank=True)
+    charge_lease_until = models.DateTimeField(_("charge lease until"), null=True, blank=True)
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -261,6 +265,9 @@ class DebitRun(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)
     amount_charged = money_field(_("amount charged"))
     failures_by_reason = models.JSONField(_("failures by reason"), default=dict, blank=True)
+    # What the bank-versus-book check found after the run (the daily run writes it; empty = clean).
+    ledger_breaches = models.JSONField(_("ledger breaches"), default=list, blank=True)
+    ledger_checked_at = models.DateTimeField(_("ledger checked at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
@@ -274,6 +281,29 @@ class DebitRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.business_date} slot {self.slot}"
+
+
+class DebitChunk(models.Model):
+    """One id range of a run's plans. Done once: the run counts a chunk when its ``done_at`` is first set,
+    so a redelivered chunk or a second worker on it never counts twice, and a run re-planned later adds
+    chunks instead of overwriting the total."""
+
+    run = models.ForeignKey(DebitRun, on_delete=models.PROTECT, related_name="chunks", db_index=False)
+    first_plan_id = models.BigIntegerField()
+    last_plan_id = models.BigIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("auto-debit chunk")
+        verbose_name_plural = _("auto-debit chunks")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "first_plan_id", "last_plan_id"], name="debitchunk_unique_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.first_plan_id}-{self.last_plan_id}"
 
 
 class DebitAttemptStatus(models.TextChoices):
@@ -311,8 +341,12 @@ class DebitAttempt(models.Model):
         verbose_name_plural = _("auto-debit attempts")
         ordering = ("-created_at", "-id")
         constraints = [
+            # An attempt the bank never received (``not_charged``: its worker died before the call) does not
+            # use up its slot: running the slot again records it anew.
             models.UniqueConstraint(
-                fields=["installment", "business_date", "attempt_number"], name="debitattempt_unique"
+                fields=["installment", "business_date", "attempt_number"],
+                condition=~Q(failure_code="not_charged"),
+                name="debitattempt_unique",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="debitattempt_amount_gt_0"),
         ]

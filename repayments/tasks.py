@@ -72,6 +72,17 @@ def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dic
     return {"attempts": attempts, "seconds": seconds, "worker": self.request.hostname}
 
 
+@shared_task(name="repayments.ledger_check", acks_late=True, expires=3600)
+def ledger_check() -> int:
+    """The day's closing check after the last debit slot: breaches logged and shown on the day's runs."""
+    from django.utils import timezone
+
+    from repayments.services.daily import ledger_check_daily
+
+    with single_run("repayments.ledger_check", ttl_seconds=3600) as mine:
+        return len(ledger_check_daily(business_date=timezone.localdate())) if mine else 0
+
+
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)
 def daily_morning() -> str:
     """Before the first debit slot: the overdue sweep, reminders and expired negotiated-plan offers."""

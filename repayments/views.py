@@ -25,6 +25,7 @@ from repayments.forms import (
     ONE_TIME,
     AutoDebitForm,
     CardBindForm,
+    CardUnbindForm,
     OneTimeCardForm,
     PayForm,
     RecordsFilterForm,
@@ -296,11 +297,22 @@ def card_default(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def card_unbind_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """Remove a card. Handing its auto-debits to another card needs the SMS code of the auto-debit page
+    (``change_autodebit_card``): "Send a code" asks for one, then the customer types it here."""
     card = _own_card(request, public_id)
-    replacement_id = request.POST.get("replacement")
+    if "send_code" in request.POST:
+        _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
+        return redirect("repayments:cards")
+    form = CardUnbindForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("No such card."))
+        return redirect("repayments:cards")
+    replacement_id = form.cleaned_data["replacement"]
     replacement = _own_card(request, replacement_id) if replacement_id else None
     try:
-        card_unbind(customer=request.user, card=card, replacement=replacement)
+        card_unbind(
+            customer=request.user, card=card, replacement=replacement, otp_code=form.cleaned_data["code"]
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

@@ -147,9 +147,25 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # --- Redis: broker and cache --------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_FS_DIR = Path(env.str("CELERY_FS_DIR", default=str(VAR_DIR / "celery")))
+# How long a task taken by a worker that then vanished (its main process killed, the machine lost) waits in
+# Redis before another worker takes it again. Celery's default is an hour: a debit chunk lost at 08:00 came
+# back at 09:00, and its slot looked finished meanwhile. Ten minutes is far above the longest chunk (500
+# debits, 128 calls in flight, a bank answering in up to 30 s: about 2 minutes), so a chunk still running
+# is not handed out twice, and well inside the hours between two debit slots, so a lost chunk finishes in
+# its own slot. Reconciliation leaves a debit never sent to the bank alone for this long plus its own wait,
+# so the redelivered chunk charges it rather than reconciliation failing it (repayments_reconcile).
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=600)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        # kombu looks for such tasks every 10 s but by default scans only on every 10th look (100 s);
+        # scanning each time keeps the wait at the timeout plus 10 s. The scan's lock expires in a
+        # minute, not five, if a worker dies holding it.
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": 60,
+    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -259,7 +275,8 @@ LOGGING = {
 ALLOW_DEMO_DATA = env.bool("ALLOW_DEMO_DATA", default=True)
 
 # --- SMS (notifications) ------------------------------------------------------------------------
-# Which sender delivers SMS: console | memory | simulated | http | a dotted path (notifications/senders.py).
+# Which sender delivers SMS: console | memory | file | simulated | http | a dotted path
+# (notifications/senders.py).
 SMS_SENDER = env.str("SMS_SENDER", default="console")
 SMS_SIGNATURE_ZH = env.str("SMS_SIGNATURE_ZH", default="【分期还款】")
 SMS_SIGNATURE_EN = env.str("SMS_SIGNATURE_EN", default="【FenqiPay】")
@@ -270,6 +287,8 @@ SMS_SIMULATED_SEED = env.int("SMS_SIMULATED_SEED", default=None)
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_SECRET = env.str("SMS_HTTP_SECRET", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=5.0)
+# SMS_SENDER=file: where each number's messages (codes included) are written, the developer's "phone".
+SMS_FILE_DIR = env.str("SMS_FILE_DIR", default=str(VAR_DIR / "sms"))
 # Reminders wait out the quiet hours (local time, the window may cross midnight).
 SMS_QUIET_HOURS_START = env.str("SMS_QUIET_HOURS_START", default="21:00")
 SMS_QUIET_HOURS_END = env.str("SMS_QUIET_HOURS_END", default="08:00")
@@ -291,11 +310,21 @@ OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
 # --- Bank-card gateway (repayments) --------------------------------------------------------------
 # simulated (default) or a dotted path to a class implementing repayments.gateway.PaymentGateway.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
+# Production refuses simulated providers (console/memory/simulated SMS, the simulated bank) unless this is
+# true (config/settings/production.py); elsewhere they are the defaults.
+ALLOW_SIMULATED_PROVIDERS = env.bool("ALLOW_SIMULATED_PROVIDERS", default=True)
 GATEWAY_SIM_DEFAULT_BALANCE = env.str("GATEWAY_SIM_DEFAULT_BALANCE", default="10000.00")
 GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
 GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
 GATEWAY_SIM_TIMEOUT_RATE = env.float("GATEWAY_SIM_TIMEOUT_RATE", default=0.0)
 GATEWAY_SIM_SEED = env.int("GATEWAY_SIM_SEED", default=None)
+# A charge's lease: from the moment a caller stamps a repayment to call the gateway until this many seconds
+# later, reconciliation may not decide the bank "never saw" it (the call may still be on its way). Must
+# exceed the gateway client's longest call (its read timeout); the caller ends the lease when its call
+# returns. Reconciliation asks about a pending repayment whose lease is over and that is older than
+# RECONCILE_AFTER_SECONDS.
+CHARGE_LEASE_SECONDS = env.int("CHARGE_LEASE_SECONDS", default=600)
+RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=300)
 # The simulated bank's own database connections per process (callers in flight wait without one).
 GATEWAY_SIM_CONNECTIONS = env.int("GATEWAY_SIM_CONNECTIONS", default=4)
 
@@ -315,6 +344,12 @@ for _slot_number, _slot_time in enumerate(AUTODEBIT_SLOTS, start=1):
         "args": (_slot_number,),
         "options": {"expires": 3600},
     }
+# The day's closing ledger check (bank versus books), after the last slot's debits have settled.
+CELERY_BEAT_SCHEDULE["ledger-check"] = {
+    "task": "repayments.ledger_check",
+    "schedule": crontab(minute=30, hour=23),
+    "options": {"expires": 3600},
+}
 REMINDER_DAYS_BEFORE_DUE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE_DUE", default=["3", "1"])]
 REMINDER_DAYS_OVERDUE = [
     int(d) for d in env.list("REMINDER_DAYS_OVERDUE", default=["1", "3", "7", "15", "30"])

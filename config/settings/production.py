@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.providers import simulated_providers
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import PAYMENT_GATEWAY, SMS_SENDER, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("dev-", "django-insecure")):
@@ -12,9 +14,23 @@ if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("dev-", "django-insecure")):
         "(python -c 'import secrets; print(secrets.token_urlsafe(64))')."
     )
 
+# Old keys, still accepted after a rotation: sessions, password-reset links and sealed SMS codes.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+
 DEBUG = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 ALLOW_DEMO_DATA = env.bool("ALLOW_DEMO_DATA", default=False)
+
+# The console SMS sender (codes in the log, nothing on a phone) and the simulated bank (no money moves)
+# are refused unless a staging or demo deployment says so; `check --deploy` still warns (config.W001).
+ALLOW_SIMULATED_PROVIDERS = env.bool("ALLOW_SIMULATED_PROVIDERS", default=False)
+_simulated = simulated_providers(sms_sender=SMS_SENDER, payment_gateway=PAYMENT_GATEWAY)
+if _simulated and not ALLOW_SIMULATED_PROVIDERS:
+    raise ImproperlyConfigured(
+        f"Simulated providers in production: {', '.join(_simulated)}. Configure the real SMS sender and bank "
+        "gateway (SMS_SENDER, PAYMENT_GATEWAY), or set ALLOW_SIMULATED_PROVIDERS=true for a staging or demo "
+        "deployment that must not reach real phones or banks."
+    )
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -569,18 +569,31 @@ def negotiation_make_offer(
                 reasons=application.offer_approval_reasons,
             )
         else:
-            _send_offer(application, actor=staff, action="offer_made", fields=offer_fields)
+            _send_offer(
+                application,
+                allowed_from=(S.IN_REVIEW,),
+                actor=staff,
+                action="offer_made",
+                fields=offer_fields,
+            )
     return application
 
 
 def _send_offer(
-    application: NegotiationApplication, *, actor: User, action: str, fields: tuple[str, ...] = ()
+    application: NegotiationApplication,
+    *,
+    allowed_from: tuple[str, ...],
+    actor: User,
+    action: str,
+    fields: tuple[str, ...] = (),
 ) -> None:
+    """Send the offer on ``application``: the maker's own (from ``in_review``, below the approval
+    thresholds) or an approved one (from ``offer_pending_approval``); each caller names its one state."""
     application.offer_expires_at = timezone.now() + timedelta(days=settings.NEGOTIATION_OFFER_VALID_DAYS)
     _move(
         application,
         S.OFFERED,
-        allowed_from=(S.IN_REVIEW, S.OFFER_PENDING_APPROVAL),
+        allowed_from=allowed_from,
         actor=actor,
         action=action,
         fields=tuple(dict.fromkeys((*fields, "offer_expires_at", "approved_by"))),
@@ -598,15 +611,31 @@ def _send_offer(
 
 
 def negotiation_approve(*, staff: User, application: NegotiationApplication) -> NegotiationApplication:
-    """The checker: someone with the approver permission who is not the offer's maker."""
+    """The checker: someone with the approver permission who is not the offer's maker.
+
+    Only an offer waiting for approval (``offer_pending_approval``) can be approved: one the approver sent
+    back (``in_review``) must be made again, and an application without an offer has nothing to send.
+    The row is read again under its lock, so what is sent is the offer stored now, by its current maker.
+    """
     _require(staff, APPROVE_PERMISSION)
-    if application.offered_by_id == staff.pk:
-        raise ApplicationError(
-            "self_approval", _("An offer must be approved by someone other than its maker."), status=403
-        )
     with transaction.atomic():
+        locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
+        if locked.state != S.OFFER_PENDING_APPROVAL:
+            raise ApplicationError(
+                "invalid_state",
+                _("This application is %(state)s; that step is not possible now.")
+                % {"state": locked.get_state_display()},
+                status=409,
+            )
+        if locked.offered_by_id == staff.pk:
+            raise ApplicationError(
+                "self_approval", _("An offer must be approved by someone other than its maker."), status=403
+            )
+        application.refresh_from_db()
         application.approved_by = staff
-        _send_offer(application, actor=staff, action="offer_approved")
+        _send_offer(
+            application, allowed_from=(S.OFFER_PENDING_APPROVAL,), actor=staff, action="offer_approved"
+        )
     return application
 
 

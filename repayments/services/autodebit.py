@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,6 +46,7 @@ from repayments.models import (
     CardStatus,
     DebitAttempt,
     DebitAttemptStatus,
+    DebitChunk,
     DebitRun,
     DebitRunStatus,
     Repayment,
@@ -54,10 +56,14 @@ from repayments.models import (
 )
 from repayments.services.cards import mandate_fallback
 from repayments.services.payments import (
+    NOT_CHARGED,
     OPEN_STATUSES,
     PAYABLE_PLAN_STATUSES,
     ZERO,
-    debit_run_count,
+    charges_claim,
+    charges_release,
+    debit_run_finish_if_done,
+    debit_runs_count,
     gateway_key,
     installment_rows,
     plan_dues,
@@ -127,14 +133,44 @@ class Chunk:
 
 
 def debit_run_plan(*, business_date: date, slot: int) -> tuple[DebitRun, list[Chunk]]:
-    """Create (or find) the run and cut its plans into id-range chunks for workers to claim."""
+    """Create (or find) the run and cut its plans into id-range chunks for workers to claim.
+
+    Planning a slot again (an operator's re-run, a second beat delivery) adds its chunks to the run and
+    opens them again; the run's chunk counts are those of its chunk rows, never overwritten."""
     run, _created = DebitRun.objects.get_or_create(business_date=business_date, slot=slot)
     ids = list(candidate_plans(business_date, slot))
     size = settings.AUTODEBIT_CHUNK_SIZE
     chunks = [Chunk(run.pk, ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
-    DebitRun.objects.filter(pk=run.pk).update(chunks_total=len(chunks))
-    run.chunks_total = len(chunks)
+    with transaction.atomic():
+        run = DebitRun.objects.select_for_update().get(pk=run.pk)
+        DebitChunk.objects.bulk_create(
+            [DebitChunk(run=run, first_plan_id=c.first_plan_id, last_plan_id=c.last_plan_id) for c in chunks],
+            ignore_conflicts=True,
+        )
+        for c in chunks:
+            DebitChunk.objects.filter(
+                run=run, first_plan_id=c.first_plan_id, last_plan_id=c.last_plan_id
+            ).update(done_at=None)
+        run.chunks_total = DebitChunk.objects.filter(run=run).count()
+        run.chunks_done = DebitChunk.objects.filter(run=run, done_at__isnull=False).count()
+        if chunks:
+            run.status, run.finished_at = DebitRunStatus.RUNNING, None
+        run.save(update_fields=["chunks_total", "chunks_done", "status", "finished_at"])
     return run, chunks
+
+
+def debit_chunk_done(chunk: Chunk) -> None:
+    """Count a chunk once, however many times it ran, then finish the run if nothing is left open."""
+    with transaction.atomic():
+        first = DebitChunk.objects.filter(
+            run_id=chunk.run_id,
+            first_plan_id=chunk.first_plan_id,
+            last_plan_id=chunk.last_plan_id,
+            done_at__isnull=True,
+        ).update(done_at=timezone.now())
+        if first:
+            DebitRun.objects.filter(pk=chunk.run_id).update(chunks_done=F("chunks_done") + 1)
+    debit_run_finish_if_done(chunk.run_id)
 
 
 # --- one chunk -----------------------------------------------------------------------------------------
@@ -216,10 +252,18 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         }
         installments = installment_rows(plan_ids, lock=False)
         done = set(
-            DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date).values_list(
-                "installment_id", "attempt_number"
-            )
+            DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date)
+            .exclude(failure_code=NOT_CHARGED)  # never reached the bank: this slot records it anew
+            .values_list("installment_id", "attempt_number")
         )
+        given_up = {
+            (installment_id, number): n
+            for installment_id, number, n in DebitAttempt.objects.filter(
+                plan_id__in=plan_ids, business_date=business_date, failure_code=NOT_CHARGED
+            )
+            .values_list("installment_id", "attempt_number")
+            .annotate(n=Count("id"))
+        }
         hard_declined = set(
             DebitAttempt.objects.filter(plan_id__in=plan_ids, failure_code="declined").values_list(
                 "installment_id", "card_id"
@@ -232,7 +276,6 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         )
         attempts: list[dict[str, object]] = []
         repayments: list[dict[str, object]] = []
-        now = timezone.now()
         for plan in plans:
             mandate_id, card_id, card_status = mandates[plan.pk]
             if card_status != CardStatus.ACTIVE:
@@ -257,6 +300,8 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             if amount <= 0:
                 continue
             key = f"autodebit:{trigger.installment_id}:{business_date}:{number}"
+            if (trigger.installment_id, number) in given_up:
+                key += f":{given_up[trigger.installment_id, number] + 1}"  # a new key: the old one failed
             repayments.append(
                 {
                     "customer_id": plan.customer_id,
@@ -267,7 +312,6 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
                     "status": RepaymentStatus.PENDING,
                     "card_id": card_id,
                     "idempotency_key": key,
-                    "charge_attempted_at": now,
                 }
             )
             attempts.append(
@@ -289,6 +333,8 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         for attempt in attempts:
             attempt["repayment_id"] = ids[attempt["repayment_id"]]
         insert_rows(DebitAttempt, attempts)
+        if attempts:
+            debit_runs_count({}, {run.pk: len(attempts)})  # counted with the rows, once
     return len(attempts)
 
 
@@ -333,11 +379,28 @@ def close_gateway_pool() -> None:
     close_gateway_connections()
 
 
-def _charge_concurrently(
-    pending: list[PendingDebit], workers: int
-) -> list[tuple[PendingDebit, ChargeResult | None]]:
-    """Gateway calls are slow and independent: run them on the worker's pool of gateway threads."""
-    return list(_gateway_pool(workers).map(_charge, pending))
+def _charge_all(pending: list[PendingDebit], workers: int) -> list[tuple[PendingDebit, ChargeResult | None]]:
+    """Charge each debit with its lease taken immediately before its own call, never for the whole chunk
+    at once: with 500 debits and a slow bank, the last call starts minutes after the first, and a lease
+    taken at the start would lapse while that debit waits. Up to ``workers`` calls are in flight on the
+    worker's gateway threads; the leases of the next ones are taken in one statement as calls free up."""
+    if connection.vendor == "sqlite" or workers <= 1 or len(pending) < 2:
+        return [_charge(d) for d in pending if d.repayment_id in charges_claim([d.repayment_id])]
+    pool = _gateway_pool(workers)
+    waiting = deque(pending)
+    running: set[Future] = set()
+    outcomes: list[tuple[PendingDebit, ChargeResult | None]] = []
+    refill = max(1, workers // 8)  # take leases a few at a time rather than one statement per call
+    while waiting or running:
+        free = workers - len(running)
+        if waiting and free and (free >= min(refill, len(waiting)) or not running):
+            batch = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+            claimed = charges_claim([d.repayment_id for d in batch])
+            running.update(pool.submit(_charge, d) for d in batch if d.repayment_id in claimed)
+            continue
+        finished, running = wait(running, return_when=FIRST_COMPLETED)
+        outcomes.extend(f.result() for f in finished)
+    return outcomes
 
 
 def debit_chunk_process(*, chunk: Chunk) -> int:
@@ -354,15 +417,13 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
             repayment__status=RepaymentStatus.PENDING,
         ).values_list(*PendingDebit.COLUMNS)
     ]
-    if connection.vendor == "sqlite" or settings.AUTODEBIT_GATEWAY_CONCURRENCY <= 1 or len(pending) < 2:
-        outcomes = [_charge(d) for d in pending]
-    else:
-        outcomes = _charge_concurrently(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
-    settled = [(debit, result) for debit, result in outcomes if result is not None]
-    outcomes = [(debit.repayment_id, result) for debit, result in settled]
-    debit_run_count(
-        run.pk, repayments_settle(outcomes, today=run.business_date), attempts=len(pending), chunks_done=1
+    outcomes = _charge_all(pending, settings.AUTODEBIT_GATEWAY_CONCURRENCY)
+    charges_release([debit.repayment_id for debit, result in outcomes if result is None])
+    repayments_settle(
+        [(debit.repayment_id, result) for debit, result in outcomes if result is not None],
+        today=run.business_date,
     )
+    debit_chunk_done(chunk)
     return len(pending)
 
 
@@ -371,7 +432,6 @@ def debit_run_inline(*, business_date: date, slot: int) -> DebitRun:
     run, chunks = debit_run_plan(business_date=business_date, slot=slot)
     for chunk in chunks:
         debit_chunk_process(chunk=chunk)
-    if not chunks:
-        DebitRun.objects.filter(pk=run.pk).update(status=DebitRunStatus.FINISHED, finished_at=timezone.now())
+    debit_run_finish_if_done(run.pk)  # a run with no chunks is done at once
     run.refresh_from_db()
     return run

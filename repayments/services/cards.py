@@ -18,13 +18,15 @@ from accounts.masking import mask_phone
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from config.errors import ApplicationError
-from installments.models import InstallmentProduct
+from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid
 from repayments.gateway import CardRejected, card_fingerprint, get_gateway
-from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType
+from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType, Repayment, RepaymentStatus
 
 logger = logging.getLogger(__name__)
+
+PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 
 
 def normalize_card_number(number: str) -> str:
@@ -142,8 +144,36 @@ def card_set_default(*, customer: User, card: BankCard) -> BankCard:
     return card
 
 
-def card_unbind(*, customer: User, card: BankCard, replacement: BankCard | None = None) -> BankCard:
-    """Remove a card; its auto-debits move to ``replacement``, and without one the removal is refused."""
+def _moving_mandates(card: BankCard):
+    """The auto-debits a removal must hand to another card: enabled, on a plan that is still paid."""
+    return AutoDebitMandate.objects.filter(card=card, enabled=True, plan__status__in=PAYABLE_PLAN_STATUSES)
+
+
+def _refuse_while_charging(card: BankCard) -> None:
+    """A charge on the card is on its way to the bank (a pending repayment, whatever the channel): the
+    customer would be told the card is gone and then be charged on it (review finding 20)."""
+    if Repayment.objects.filter(card=card, status=RepaymentStatus.PENDING).exists():
+        raise ApplicationError(
+            "payment_in_progress",
+            _("A payment with this card is being processed. Try again in a few minutes."),
+            status=409,
+        )
+
+
+def card_unbind(
+    *, customer: User, card: BankCard, replacement: BankCard | None = None, otp_code: str = ""
+) -> BankCard:
+    """Remove a card; its auto-debits move to ``replacement``, and without one the removal is refused.
+
+    Moving an auto-debit to another card needs the same SMS code (``change_autodebit_card``) as
+    ``PUT /plans/<id>/auto-debit/``: removing a card is not a way around it (review finding 17). A card
+    with a charge in flight is not removed (``payment_in_progress``, finding 20). Call outside an atomic
+    block: a wrong code must stay counted (see ``otp_verify``).
+
+    Locks: the customer's payable plans (id order), then the customer's cards, as every money path takes
+    the plan first. A debit chunk or payment that holds one of those plans has either committed its
+    pending repayment by the time we hold the lock (and we refuse) or waits and then finds the card gone.
+    """
     _own_active_card(customer, card)
     if replacement is not None:
         _own_active_card(customer, replacement)
@@ -151,22 +181,38 @@ def card_unbind(*, customer: User, card: BankCard, replacement: BankCard | None 
             raise ApplicationError(
                 "card_replacement_same", _("Choose another card to take over."), status=400
             )
+    # Cheap refusals first, so a refused removal does not spend the customer's code.
+    _refuse_while_charging(card)
+    moving = _moving_mandates(card).exists()
+    if moving and replacement is None:
+        raise _in_use()
+    verified = False
+    if moving:
+        otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
+        verified = True
     with transaction.atomic():
+        list(
+            InstallmentPlan.objects.select_for_update()
+            .filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
         cards = {
             c.pk: c for c in BankCard.objects.select_for_update().filter(customer=customer).order_by("id")
         }
         card = cards[card.pk]
         if card.status != CardStatus.ACTIVE:
             raise ApplicationError("card_not_found", _("No such card."), status=404)
-        mandates = AutoDebitMandate.objects.filter(
-            card=card, enabled=True, plan__status__in=["active", "overdue"]
-        )
+        if replacement is not None and cards[replacement.pk].status != CardStatus.ACTIVE:
+            raise ApplicationError("card_not_found", _("No such card."), status=404)
+        _refuse_while_charging(card)
+        mandates = _moving_mandates(card)
         if mandates.exists():
             if replacement is None:
+                raise _in_use()
+            if not verified:  # an auto-debit moved onto this card since the check above
                 raise ApplicationError(
-                    "card_in_use_by_autodebit",
-                    _("This card pays an auto-debit. Choose another card to take over first."),
-                    status=409,
+                    "otp_not_requested", _("No verification code is waiting. Request a new code.")
                 )
             mandates.update(card=replacement)
         was_default = card.is_default
@@ -192,6 +238,14 @@ def card_unbind(*, customer: User, card: BankCard, replacement: BankCard | None 
             dedupe_key=f"card_removed:{card.public_id}",
         )
     return card
+
+
+def _in_use() -> ApplicationError:
+    return ApplicationError(
+        "card_in_use_by_autodebit",
+        _("This card pays an auto-debit. Choose another card to take over first."),
+        status=409,
+    )
 
 
 def mandate_fallback(mandate: AutoDebitMandate, reason: str) -> BankCard | None:

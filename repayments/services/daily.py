@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from installments.services import SweepResult, overdue_sweep
 from installments.services.negotiation import negotiations_expire
+from repayments.ledger import ledger_breaches
 from repayments.models import DebitRun
 from repayments.services.autodebit import debit_run_inline, slots
 from repayments.services.payments import repayments_run_scheduled
@@ -23,6 +25,7 @@ class DailyReport:
     offers_expired: int = 0
     scheduled_payments: int = 0
     runs: list[DebitRun] = field(default_factory=list)
+    breaches: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         sweep = self.sweep or SweepResult()
@@ -40,7 +43,28 @@ class DailyReport:
                 f"  auto-debit slot {run.slot}: {run.attempts} attempts, {run.succeeded} succeeded "
                 f"(¥{run.amount_charged}), {run.failed} failed {run.failures_by_reason or ''}".rstrip()
             )
+        if self.breaches:
+            out.append(f"  LEDGER: {len(self.breaches)} breach(es)")
+            out.extend(f"    {breach}" for breach in self.breaches)
+        else:
+            out.append("  ledger: every invariant holds (bank = books)")
         return out
+
+
+logger = logging.getLogger(__name__)
+
+
+def ledger_check_daily(*, business_date: date) -> list[str]:
+    """The day's closing check: ``check_ledger``'s invariants, bank versus books included. A breach is
+    logged as an error (alerting reads the log) and written on the day's debit runs, where staff see it
+    in the admin."""
+    breaches = list(ledger_breaches())
+    for breach in breaches:
+        logger.error("ledger breach on %s: %s", business_date, breach)
+    DebitRun.objects.filter(business_date=business_date).update(
+        ledger_breaches=breaches[:200], ledger_checked_at=timezone.now()
+    )
+    return breaches
 
 
 def run_daily(*, business_date: date) -> DailyReport:
@@ -53,4 +77,7 @@ def run_daily(*, business_date: date) -> DailyReport:
     report.scheduled_payments = repayments_run_scheduled(today=business_date)
     for slot in range(1, len(slots()) + 1):
         report.runs.append(debit_run_inline(business_date=business_date, slot=slot))
+    report.breaches = ledger_check_daily(business_date=business_date)
+    for run in report.runs:
+        run.refresh_from_db()
     return report

@@ -18,8 +18,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
-from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -268,6 +269,11 @@ def repayment_create(
     try:
         with transaction.atomic():
             locked_plan, installments = _lock_plan(plan.pk)
+            # A second submission of the same key (a double click) waited here for the first: it gets the
+            # first's payment, not "nothing due" computed after the first already claimed the amount.
+            existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _replay(existing, fingerprint)
             if locked_plan.status not in PAYABLE_PLAN_STATUSES:
                 raise ApplicationError(
                     "plan_not_payable", _("Nothing is left to pay on this plan."), status=409
@@ -275,6 +281,7 @@ def repayment_create(
             dues = plan_dues(locked_plan, installments, today=today)
             payoff = payable_total(dues)
             available = payoff - _reserved(locked_plan)
+            now = timezone.now()
             if scheduled_for is not None:
                 next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
                 if next_due is None or scheduled_for > next_due:
@@ -314,7 +321,9 @@ def repayment_create(
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
                 scheduled_for=scheduled_for,
-                charge_attempted_at=None if scheduled_for else timezone.now(),
+                # Made chargeable here, charged right after commit: this is its charge lease.
+                charge_attempted_at=None if scheduled_for else now,
+                charge_lease_until=None if scheduled_for else _lease_ends(now),
             )
             _event(repayment, "scheduled" if scheduled_for else "requested", channel=channel)
             if scheduled_for:
@@ -336,7 +345,7 @@ def repayment_create(
         return _replay(existing, fingerprint)
     if scheduled_for:
         return repayment
-    return repayment_charge(repayment=repayment)
+    return repayment_charge(repayment=repayment, claimed=True)
 
 
 def _replay(existing: Repayment, fingerprint: str) -> Repayment:
@@ -355,8 +364,45 @@ def gateway_key(public_id: uuid.UUID) -> str:
     return f"repayment:{public_id}"
 
 
-def repayment_charge(*, repayment: Repayment) -> Repayment:
-    """Phase 2 and 3 for a pending repayment: charge with no lock held, then settle."""
+def _lease_ends(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.CHARGE_LEASE_SECONDS)
+
+
+def charges_claim(repayment_ids: list[int]) -> set[int]:
+    """Take the charge lease of pending repayments, immediately before their gateway calls: stamp
+    ``charge_attempted_at`` and give reconciliation a time before which it may not decide the bank never
+    saw them. Returns the ids still pending (the others were decided meanwhile and must not be charged).
+
+    One statement, so a caller and reconciliation exclude each other: reconciliation fails a repayment
+    only with its lease over, in a statement that checks the lease again."""
+    if not repayment_ids:
+        return set()
+    now = timezone.now()
+    table = Repayment._meta.db_table
+    marks = ", ".join(["%s"] * len(repayment_ids))
+    sql = (
+        f"UPDATE {table} SET charge_attempted_at = %s, charge_lease_until = %s "  # noqa: S608
+        f"WHERE id IN ({marks}) AND status = %s RETURNING id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [now, _lease_ends(now), *repayment_ids, RepaymentStatus.PENDING])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def charges_release(repayment_ids: list[int]) -> None:
+    """End the leases of calls that came back without an answer (timeout, gateway error): from now on
+    only the gateway's memory of the key decides, so reconciliation may ask it."""
+    if repayment_ids:
+        Repayment.objects.filter(pk__in=repayment_ids, status=RepaymentStatus.PENDING).update(
+            charge_lease_until=timezone.now()
+        )
+
+
+def repayment_charge(*, repayment: Repayment, claimed: bool = False) -> Repayment:
+    """Phase 2 and 3 for a pending repayment: take its lease (unless the caller just did, in the
+    transaction that made it chargeable), charge with no lock held, then settle."""
+    if not claimed and repayment.pk not in charges_claim([repayment.pk]):
+        return Repayment.objects.get(pk=repayment.pk)  # decided meanwhile (reconciled, settled)
     token = repayment.card.gateway_token if repayment.card_id else repayment.one_time_card_token
     try:
         result = get_gateway().charge(
@@ -366,9 +412,11 @@ def repayment_charge(*, repayment: Repayment) -> Repayment:
         logger.warning(
             "gateway timeout for repayment %s: left pending for reconciliation", repayment.public_id
         )
+        charges_release([repayment.pk])
         return repayment
     except GatewayError as exc:
         logger.warning("gateway error for repayment %s: %s", repayment.public_id, exc)
+        charges_release([repayment.pk])
         return repayment
     return repayment_settle(repayment_id=repayment.pk, result=result)
 
@@ -624,10 +672,15 @@ def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment],
         plan.save(update_fields=["status", "updated_at"])
 
 
+NOT_CHARGED = "not_charged"  # the gateway never saw the key: nothing moved
+
+
 @dataclass(slots=True)
 class Settlement:
-    """A charge outcome as ``repayments_settle`` recorded it; ``excess`` is what no installment could take
-    (a waiver or another payment landed while the charge was in flight) and was refunded."""
+    """A charge outcome as ``repayments_settle`` recorded it. ``result`` None: the gateway never saw the
+    charge. ``excess`` is what no installment could take (a waiver or another payment landed while the
+    charge was in flight, or the charge landed after the repayment was given up) and is refunded.
+    ``late``: a success for a repayment already failed or cancelled."""
 
     repayment_id: int
     public_id: uuid.UUID
@@ -637,8 +690,69 @@ class Settlement:
     card_id: int | None
     attempt_id: int | None
     run_id: int | None
-    result: ChargeResult
+    result: ChargeResult | None
     excess: Decimal = ZERO
+    late: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result is not None and self.result.succeeded
+
+    @property
+    def reason(self) -> str:
+        return NOT_CHARGED if self.result is None else str(self.result.status)
+
+
+@dataclass
+class RunCounts:
+    """What one settle transaction changes in a run's counts, written in that same transaction: a count
+    moves only with the attempt whose state it counts, so two processes on one run never count twice."""
+
+    succeeded: int = 0
+    failed: int = 0
+    amount_charged: Decimal = ZERO
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def failure(self, reason: str, n: int = 1) -> None:
+        self.failed += n
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+def debit_runs_count(counts: dict[int, RunCounts], attempts: dict[int, int] | None = None) -> None:
+    """Add to runs' counts inside the caller's transaction. The run rows are locked last and briefly
+    (the caller commits right after), in id order, so chunks of one run settling at once only queue here."""
+    attempts = attempts or {}
+    for run_id in sorted(set(counts) | set(attempts)):
+        run = DebitRun.objects.select_for_update().get(pk=run_id)
+        delta = counts.get(run_id, RunCounts())
+        run.attempts += attempts.get(run_id, 0)
+        run.succeeded += delta.succeeded
+        run.failed += delta.failed
+        run.amount_charged += delta.amount_charged
+        reasons = dict(run.failures_by_reason)
+        for reason, n in delta.reasons.items():
+            left = reasons.get(reason, 0) + n
+            if left:
+                reasons[reason] = left
+            else:
+                reasons.pop(reason, None)
+        run.failures_by_reason = reasons
+        run.save(update_fields=["attempts", "succeeded", "failed", "amount_charged", "failures_by_reason"])
+
+
+def debit_run_finish_if_done(run_id: int) -> bool:
+    """A run is finished when every chunk has run once and no attempt's outcome is still unknown (a
+    timed-out charge counts only when reconciliation settles it, and then finishes the run)."""
+    run = DebitRun.objects.filter(pk=run_id).values("status", "chunks_done", "chunks_total").first()
+    if run is None or run["status"] != DebitRunStatus.RUNNING or run["chunks_done"] < run["chunks_total"]:
+        return False
+    if DebitAttempt.objects.filter(run_id=run_id, status=DebitAttemptStatus.PENDING).exists():
+        return False
+    return bool(
+        DebitRun.objects.filter(
+            pk=run_id, status=DebitRunStatus.RUNNING, chunks_done__gte=F("chunks_total")
+        ).update(status=DebitRunStatus.FINISHED, finished_at=timezone.now())
+    )
 
 
 _SETTLE_COLUMNS = (
@@ -649,22 +763,40 @@ _SETTLE_COLUMNS = (
     "amount",
     "card_id",
     "card__last4",
+    "one_time_card_last4",
+    "status",
+    "failure_code",
+    "charge_lease_until",
     "debit_attempt__id",
     "debit_attempt__run_id",
+    "debit_attempt__status",
 )
-_SUCCESS_FIELDS = ("status", "gateway_reference", "settled_at", "updated_at")
+_SUCCESS_FIELDS = (
+    "status",
+    "gateway_reference",
+    "settled_at",
+    "updated_at",
+    "failure_code",
+    "failure_message",
+)
 _FAILURE_FIELDS = ("status", "gateway_reference", "failure_code", "failure_message", "updated_at")
+_NOT_CHARGED_MESSAGE = "The bank never received the charge."
 
 
-def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) -> list[Settlement]:
+def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today: date) -> list[Settlement]:
     """Phase 3 for one payment or a whole debit chunk: record each gateway answer once, allocate (冲账)
     oldest first, tell the customer, and refund what did not fit.
 
-    One code path for both, so a customer's payment, a reconciled timeout and an auto-debit settle alike:
-    plans and installments are locked in id order (DESIGN.md), then the repayments; a repayment no longer
-    pending (settled by an earlier delivery or by reconciliation) is skipped, so a second call with the same
-    answers changes nothing. Plain rows and bulk statements keep a 500-debit chunk to a handful of queries.
-    Returns what was settled by this call.
+    One code path for every answer, so a customer's payment, a reconciled timeout and an auto-debit settle
+    alike: plans and installments are locked in id order (DESIGN.md), then the repayments. A charge's
+    outcome is decided once and never dropped:
+    * a pending repayment takes the answer; ``None`` (the gateway never saw the key) fails it
+      ``not_charged``, but only once its charge lease is over (no caller can still be calling);
+    * a success for a repayment already failed or cancelled (the charge landed after it was given up) is
+      applied as far as the plan can still take it, and the rest refunded, with an event and an SMS;
+    * anything else already decided is skipped, so a second call with the same answers changes nothing.
+    Plain rows and bulk statements keep a 500-debit chunk to a handful of queries; the run's counts move
+    in the same transaction as its attempts. Returns what this call settled.
     """
     if not outcomes:
         return []
@@ -675,7 +807,10 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
         plans, installments = lock_plan_rows(plan_ids)
         rows = (
             Repayment.objects.select_for_update(of=("self",))
-            .filter(pk__in=answers, status=RepaymentStatus.PENDING)
+            .filter(
+                pk__in=answers,
+                status__in=[RepaymentStatus.PENDING, RepaymentStatus.FAILED, RepaymentStatus.CANCELLED],
+            )
             .order_by("id")
             .values_list(*_SETTLE_COLUMNS)
         )
@@ -688,6 +823,7 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
         failures: list[tuple] = []
         attempts: list[tuple] = []
         declined: list[Settlement] = []
+        runs: dict[int, RunCounts] = {}
         for (
             repayment_id,
             public_id,
@@ -696,56 +832,92 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
             amount,
             card_id,
             card_last4,
+            one_time_last4,
+            status,
+            failure_code,
+            lease_until,
             attempt_id,
             run_id,
+            attempt_status,
         ) in rows:
             result = answers[repayment_id]
+            late = status != RepaymentStatus.PENDING
+            if late and (result is None or not result.succeeded):
+                continue  # decided already, and this answer moved no money
+            if result is None and lease_until is not None and lease_until >= now:
+                continue  # a caller may still be calling the gateway with this key: not ours to decide
             plan = plans[plan_id]
             done = Settlement(
-                repayment_id, public_id, plan_id, channel, amount, card_id, attempt_id, run_id, result
-            )
+                repayment_id, public_id, plan_id, channel, amount, card_id, attempt_id, run_id, result,
+                late=late,
+            )  # fmt: skip
             settled.append(done)
-            if result.succeeded:
-                successes.append((repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now))
+            counts = runs.setdefault(run_id, RunCounts()) if run_id is not None else RunCounts()
+            if done.succeeded:
+                successes.append(
+                    (repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now, "", "")
+                )
                 done.excess = allocate_in_memory(
                     posting, repayment_id, plan, installments[plan_id], amount, today
                 )
-                remaining = sum((d.total for d in plan_dues(plan, installments[plan_id], today=today)), ZERO)
-                context: dict[str, object] = {
-                    "plan": plan.display_name,
-                    "amount": amount - done.excess,
-                    "remaining": remaining,
-                }
-                code = "repayment_received"
-                if channel == RepaymentChannel.AUTO_DEBIT:
-                    code = "autodebit_succeeded"
-                    context["card_last4"] = card_last4
-                messages.append(
-                    NotificationRequest(
-                        recipient=to[plan.customer_id],
-                        code=code,
-                        context=context,
-                        dedupe_key=f"{code}:{public_id}",
-                    )
-                )
+                applied = amount - done.excess
+                data: dict[str, object] = {"reference": result.reference}
+                if late:
+                    data.update(previous_status=status, previous_failure_code=failure_code)
                 events.append(
                     {
                         "repayment_id": repayment_id,
-                        "kind": "succeeded",
-                        "data": {"reference": result.reference},
+                        "kind": "late_succeeded" if late else "succeeded",
+                        "data": data,
                     }
                 )
+                if done.excess > 0:
+                    # Owed from this moment, in the same transaction: a crash before the refund leaves the
+                    # debt on record for reconciliation to pay (repayments_refunds_retry).
+                    events.append(
+                        {
+                            "repayment_id": repayment_id,
+                            "kind": "excess_owed",
+                            "data": {"amount": str(done.excess)},
+                        }
+                    )
+                if applied > 0:
+                    remaining = sum(
+                        (d.total for d in plan_dues(plan, installments[plan_id], today=today)), ZERO
+                    )
+                    context: dict[str, object] = {
+                        "plan": plan.display_name,
+                        "amount": applied,
+                        "remaining": remaining,
+                    }
+                    code = "repayment_received"
+                    if channel == RepaymentChannel.AUTO_DEBIT:
+                        code = "autodebit_succeeded"
+                        context["card_last4"] = card_last4
+                    messages.append(
+                        NotificationRequest(
+                            recipient=to[plan.customer_id],
+                            code=code,
+                            context=context,
+                            dedupe_key=f"{code}:{public_id}",
+                        )
+                    )
                 if attempt_id is not None:
-                    attempts.append((attempt_id, DebitAttemptStatus.SUCCEEDED, ""))
+                    attempts.append((attempt_id, DebitAttemptStatus.SUCCEEDED, failure_code if late else ""))
+                    counts.succeeded += 1
+                    counts.amount_charged += amount
+                    if attempt_status == DebitAttemptStatus.FAILED:
+                        counts.failure(failure_code, -1)  # counted as failed when it was given up
                 continue
-            reason = str(result.status)
+            reason = done.reason
+            message = _NOT_CHARGED_MESSAGE if result is None else (result.message or "")
             failures.append(
                 (
                     repayment_id,
                     RepaymentStatus.FAILED,
-                    result.reference or "",
+                    result.reference if result is not None else "",
                     reason,
-                    (result.message or "")[:255],
+                    message[:255],
                     now,
                 )
             )
@@ -753,15 +925,20 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
             if attempt_id is not None:
                 # A customer sees their own payment fail on the page; an auto-debit fails unseen, so say so.
                 attempts.append((attempt_id, DebitAttemptStatus.FAILED, reason))
+                counts.failure(reason)
                 messages.append(
                     NotificationRequest(
                         recipient=to[plan.customer_id],
                         code="autodebit_failed",
-                        context={"amount": amount, "card_last4": card_last4, "reason": reason},
+                        context={
+                            "amount": amount,
+                            "card_last4": card_last4 or one_time_last4,
+                            "reason": reason,
+                        },
                         dedupe_key=f"autodebit_failed:{attempt_id}",
                     )
                 )
-                if result.hard_decline:
+                if result is not None and result.hard_decline:
                     declined.append(done)
         update_rows(Repayment, _SUCCESS_FIELDS, successes)
         update_rows(Repayment, _FAILURE_FIELDS, failures)
@@ -775,93 +952,121 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult]], *, today: date) 
             )
             if mandate.card_id == done.card_id:
                 mandate_fallback(mandate, "declined")
+        debit_runs_count(runs)
     for done in settled:
         if done.excess > 0:
-            _refund_excess(done)
+            _refund_excess(done.repayment_id, done.excess)
     return settled
 
 
-def repayment_settle(*, repayment_id: int, result: ChargeResult) -> Repayment:
-    """Phase 3 for one repayment (a customer's payment, or a timeout reconciled later)."""
+def repayment_settle(*, repayment_id: int, result: ChargeResult | None) -> Repayment:
+    """Phase 3 for one repayment (a customer's payment, or a charge reconciled later)."""
     for done in repayments_settle([(repayment_id, result)], today=timezone.localdate()):
         if done.run_id is not None:
-            debit_run_count(done.run_id, [done])  # a debit whose answer was lost, reconciled: the run hears
+            debit_run_finish_if_done(done.run_id)  # a debit whose answer was lost may have been the last
     return Repayment.objects.get(pk=repayment_id)
 
 
-def debit_run_count(
-    run_id: int, settled: list[Settlement], *, attempts: int = 0, chunks_done: int = 0
-) -> None:
-    """Add outcomes to an auto-debit run's counts: a chunk's as it ends, a reconciled debit's when its
-    answer comes. The run row is locked only for this short update, never across a chunk's settle."""
-    reasons: dict[str, int] = {}
-    succeeded = charged = 0
-    for done in settled:
-        if done.result.succeeded:
-            succeeded += 1
-            charged += done.amount
-        else:
-            reason = str(done.result.status)
-            reasons[reason] = reasons.get(reason, 0) + 1
-    with transaction.atomic():
-        run = DebitRun.objects.select_for_update().get(pk=run_id)
-        run.chunks_done += chunks_done
-        run.attempts += attempts
-        run.succeeded += succeeded
-        run.failed += len(settled) - succeeded
-        run.amount_charged += charged
-        for reason, n in reasons.items():
-            run.failures_by_reason[reason] = run.failures_by_reason.get(reason, 0) + n
-        if chunks_done and run.chunks_done >= run.chunks_total:
-            run.status = DebitRunStatus.FINISHED
-            run.finished_at = timezone.now()
-        run.save()
-
-
-def _refund_excess(settled: Settlement) -> None:
-    """Money that no installment could take goes back to the card it came from."""
+def _refund_excess(repayment_id: int, excess: Decimal) -> bool:
+    """Money that no installment could take goes back to the card it came from, and the customer is told.
+    A failure leaves the ``excess_owed`` event unanswered; reconciliation tries again."""
+    repayment = Repayment.objects.select_related("plan", "card").get(pk=repayment_id)
     try:
         get_gateway().refund(
-            reference=settled.result.reference,
-            amount=settled.excess,
-            idempotency_key=f"excess:{settled.public_id}",
+            reference=repayment.gateway_reference,
+            amount=excess,
+            idempotency_key=f"excess:{repayment.public_id}",
         )
     except GatewayError:
-        logger.exception("refund of excess %s for repayment %s failed", settled.excess, settled.public_id)
-        return
+        logger.exception("refund of excess %s for repayment %s failed", excess, repayment.public_id)
+        return False
     with transaction.atomic():
+        if RepaymentEvent.objects.filter(repayment_id=repayment_id, kind="excess_refunded").exists():
+            return True  # a concurrent retry recorded it (the gateway answered both with one refund)
         RepaymentEvent.objects.create(
-            repayment_id=settled.repayment_id, kind="excess_refunded", data={"amount": str(settled.excess)}
+            repayment_id=repayment_id, kind="excess_refunded", data={"amount": str(excess)}
         )
+        notification_create(
+            user=repayment.customer,
+            code="repayment_refunded",
+            context={
+                "plan": repayment.plan.display_name,
+                "amount": excess,
+                "card_last4": repayment.card.last4 if repayment.card_id else repayment.one_time_card_last4,
+            },
+            dedupe_key=f"repayment_refunded:{repayment.public_id}",
+        )
+    return True
 
 
-def repayments_reconcile(*, older_than: timedelta = timedelta(minutes=5), limit: int = 500) -> int:
-    """Finish pending repayments whose charge outcome we never heard (timeouts, crashed workers)."""
-    cutoff = timezone.now() - older_than
-    finished = 0
-    stale = Repayment.objects.filter(status=RepaymentStatus.PENDING, charge_attempted_at__lt=cutoff).order_by(
-        "id"
-    )[:limit]
+def repayments_refunds_retry(*, limit: int = 500) -> int:
+    """Refunds we owe (``excess_owed``) whose refund did not go through: try each again, same key."""
+    owed = (
+        RepaymentEvent.objects.filter(kind="excess_owed")
+        .exclude(repayment__events__kind="excess_refunded")
+        .order_by("id")
+        .values_list("repayment_id", "data")[:limit]
+    )
+    return sum(_refund_excess(repayment_id, Decimal(data["amount"])) for repayment_id, data in owed)
+
+
+def repayments_reconcile(
+    *,
+    older_than: timedelta | None = None,
+    unclaimed_after: timedelta | None = None,
+    limit: int = 500,
+) -> int:
+    """Finish pending repayments whose charge outcome we never heard (timeouts, crashed workers).
+
+    A repayment is asked about once its charge lease is over and its last call is ``older_than`` ago. One
+    never sent (an auto-debit recorded by a chunk whose worker died before calling) is left for
+    ``unclaimed_after`` (by default the broker's redelivery time plus ``older_than``), so the redelivered
+    chunk charges it; after that, the gateway's "never saw it" fails it, and its slot run again records it
+    anew. Also retries refunds we owe."""
+    now = timezone.now()
+    if older_than is None:
+        older_than = timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
+    if unclaimed_after is None:
+        unclaimed_after = timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT_SECONDS) + older_than
+    stale = (
+        Repayment.objects.filter(status=RepaymentStatus.PENDING)
+        .filter(
+            Q(charge_attempted_at__lt=now - older_than)
+            & (Q(charge_lease_until__isnull=True) | Q(charge_lease_until__lt=now))
+            | Q(charge_attempted_at__isnull=True, requested_at__lt=now - unclaimed_after)
+        )
+        .order_by("id")
+        .values_list("id", "public_id")[:limit]
+    )
     gateway = get_gateway()
-    for repayment in stale:
+    finished = 0
+    for repayment_id, public_id in stale:
         try:
-            result = gateway.get_charge(idempotency_key=gateway_key(repayment.public_id))
+            result = gateway.get_charge(idempotency_key=gateway_key(public_id))
         except GatewayError:
             continue
-        if result is None:
-            # The gateway never saw the charge: nothing moved, so the payment failed and may be retried.
-            with transaction.atomic():
-                updated = Repayment.objects.filter(pk=repayment.pk, status=RepaymentStatus.PENDING).update(
-                    status=RepaymentStatus.FAILED,
-                    failure_code="not_charged",
-                    failure_message="The bank never received the charge.",
-                    updated_at=timezone.now(),
-                )
-                if updated:
-                    _event(repayment, "failed", code="not_charged")
-        else:
-            repayment_settle(repayment_id=repayment.pk, result=result)
-        finished += 1
+        repayment = repayment_settle(repayment_id=repayment_id, result=result)
+        finished += repayment.status != RepaymentStatus.PENDING
+    # A caller stalled past its lease (a paused process) may still have reached the bank after we gave
+    # its payment up: look once more, for a day, and apply what landed.
+    given_up = (
+        Repayment.objects.filter(
+            status=RepaymentStatus.FAILED,
+            failure_code=NOT_CHARGED,
+            charge_attempted_at__gte=now - timedelta(days=1),
+        )
+        .order_by("id")
+        .values_list("id", "public_id")[:limit]
+    )
+    for repayment_id, public_id in given_up:
+        try:
+            result = gateway.get_charge(idempotency_key=gateway_key(public_id))
+        except GatewayError:
+            continue
+        if result is not None and result.succeeded:
+            repayment_settle(repayment_id=repayment_id, result=result)
+            finished += 1
+    repayments_refunds_retry()
     return finished
 
 
@@ -882,31 +1087,39 @@ def repayment_cancel(*, customer: User, repayment: Repayment) -> Repayment:
 
 
 def repayments_run_scheduled(*, today: date | None = None, limit: int = 500) -> int:
-    """Charge the scheduled payments whose date has come. Each is claimed once (pending) before charging."""
+    """Charge the scheduled payments whose date has come, one after another.
+
+    Each is made chargeable (scheduled -> pending) only in the transaction right before its own gateway
+    call, which stamps its charge lease: a payment waiting behind a slow bank is still ``scheduled``, so
+    reconciliation cannot give it up before it was even sent, and cancelling it stays possible until then.
+    Any number of workers may run this at once; the state change decides which one charges."""
     today = today or timezone.localdate()
     ran = 0
+    after = 0
     while True:
-        with transaction.atomic():
-            batch = list(
-                Repayment.objects.select_for_update(skip_locked=True)
-                .filter(status=RepaymentStatus.SCHEDULED, scheduled_for__lte=today)
-                .order_by("id")[:limit]
-            )
-            for repayment in batch:
-                repayment.status = RepaymentStatus.PENDING
-                repayment.charge_attempted_at = timezone.now()
-            Repayment.objects.bulk_update(batch, ["status", "charge_attempted_at"])
+        batch = list(
+            Repayment.objects.filter(status=RepaymentStatus.SCHEDULED, scheduled_for__lte=today, pk__gt=after)
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
         if not batch:
             return ran
-        for repayment in batch:
-            _run_one_scheduled(repayment, today)
-            ran += 1
+        for repayment_id in batch:
+            ran += _run_one_scheduled(repayment_id, today)
+        after = batch[-1]
 
 
-def _run_one_scheduled(repayment: Repayment, today: date) -> None:
-    """At its date the amount is checked again: due-now and payoff are recomputed, custom is capped."""
+def _run_one_scheduled(repayment_id: int, today: date) -> bool:
+    """At its date the amount is checked again: due-now and payoff are recomputed, custom is capped.
+    Returns whether this call took the payment (another worker or a cancellation may have)."""
+    repayment = Repayment.objects.select_related("card").get(pk=repayment_id)
     with transaction.atomic():
         plan, installments = _lock_plan(repayment.plan_id)
+        current = (
+            Repayment.objects.select_for_update().filter(pk=repayment_id).values_list("status", flat=True)
+        )
+        if current.first() != RepaymentStatus.SCHEDULED:
+            return False
         dues = plan_dues(plan, installments, today=today)
         payable = payable_total(dues) - _reserved(plan, exclude=repayment)
         if repayment.mode == RepaymentMode.DUE_NOW:
@@ -916,15 +1129,25 @@ def _run_one_scheduled(repayment: Repayment, today: date) -> None:
         else:
             amount = min(repayment.amount, payable)
         card_ok = repayment.card_id and repayment.card.status == CardStatus.ACTIVE
+        now = timezone.now()
         if amount <= 0 or not card_ok or plan.status not in PAYABLE_PLAN_STATUSES:
             code = "card_removed" if not card_ok else "nothing_due"
-            Repayment.objects.filter(pk=repayment.pk).update(status=RepaymentStatus.FAILED, failure_code=code)
+            Repayment.objects.filter(pk=repayment_id).update(
+                status=RepaymentStatus.FAILED, failure_code=code, updated_at=now
+            )
             _event(repayment, "failed", code=code)
-            return
-        if amount != repayment.amount:
-            Repayment.objects.filter(pk=repayment.pk).update(amount=amount)
-            repayment.amount = amount
-    repayment_charge(repayment=repayment)
+            return True
+        Repayment.objects.filter(pk=repayment_id).update(
+            status=RepaymentStatus.PENDING,
+            amount=amount,
+            charge_attempted_at=now,
+            charge_lease_until=_lease_ends(now),
+            updated_at=now,
+        )
+        repayment.amount = amount
+        repayment.status = RepaymentStatus.PENDING
+    repayment_charge(repayment=repayment, claimed=True)
+    return True
 
 
 # --- staff ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Production mode refuses to start without a secret and passes check --deploy with no warning."""
+"""Production mode refuses to start without a secret or on simulated providers, and passes check --deploy
+with no warning."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+PROVIDER_SETTINGS = ("SMS_SENDER", "SMS_HTTP_", "PAYMENT_GATEWAY", "ALLOW_SIMULATED_PROVIDERS")
+# What a production deployment configures: the real SMS provider and a bank adapter (a dotted path).
+REAL_PROVIDERS = {
+    "SMS_SENDER": "http",
+    "SMS_HTTP_URL": "https://sms.example.com/send",
+    "SMS_HTTP_SECRET": "provider-signing-secret",
+    "PAYMENT_GATEWAY": "acme_bank.gateway.AcmeGateway",
+}
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", *PROVIDER_SETTINGS))}
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -49,9 +60,50 @@ def test_production_passes_check_deploy_without_warnings() -> None:
         DJANGO_ENV="production",
         DJANGO_ALLOWED_HOSTS="pay.example.com",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        **REAL_PROVIDERS,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def _production(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _manage(
+        *args,
+        DJANGO_ENV="production",
+        DJANGO_ALLOWED_HOSTS="pay.example.com",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        **env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, ["SMS_SENDER=console", "PAYMENT_GATEWAY=simulated"]),  # the defaults (finding 9)
+        ({**REAL_PROVIDERS, "SMS_SENDER": "console"}, ["SMS_SENDER=console"]),
+        ({**REAL_PROVIDERS, "SMS_SENDER": "memory"}, ["SMS_SENDER=memory"]),
+        ({**REAL_PROVIDERS, "SMS_SENDER": "simulated"}, ["SMS_SENDER=simulated"]),
+        ({**REAL_PROVIDERS, "SMS_SENDER": "file"}, ["SMS_SENDER=file"]),
+        ({**REAL_PROVIDERS, "PAYMENT_GATEWAY": "simulated"}, ["PAYMENT_GATEWAY=simulated"]),
+        ({**REAL_PROVIDERS, "ALLOW_SIMULATED_PROVIDERS": "false", "SMS_SENDER": "console"}, ["SMS_SENDER"]),
+    ],
+)
+def test_production_refuses_simulated_providers(env: dict[str, str], named: list[str]) -> None:
+    """Finding 9: no production start on the console SMS sender (codes in the log) or the simulated bank."""
+    result = _production("check", **env)
+    assert result.returncode != 0
+    assert "ALLOW_SIMULATED_PROVIDERS" in result.stderr
+    assert all(name in result.stderr for name in named), result.stderr
+
+
+def test_production_with_simulated_providers_allowed_starts_but_the_deploy_check_warns() -> None:
+    allowed = _production("check", ALLOW_SIMULATED_PROVIDERS="true")
+    assert allowed.returncode == 0, allowed.stderr
+    deploy = _production("check", "--deploy", "--fail-level", "WARNING", ALLOW_SIMULATED_PROVIDERS="true")
+    assert deploy.returncode != 0
+    output = deploy.stdout + deploy.stderr
+    assert "config.W001" in output
+    assert "SMS_SENDER=console" in output and "PAYMENT_GATEWAY=simulated" in output
 
 
 def test_development_check_deploy_does_warn() -> None:

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from notifications.models import SimulatedSms
+from notifications.sealing import SecretText
 from notifications.senders import (
     ConsoleSender,
     HttpSmsSender,
@@ -430,6 +431,16 @@ def test_http_posts_signed_json_and_returns_the_provider_id(provider: FakeProvid
     assert hmac.compare_digest(request.headers["X-Signature"], expected)
     wrong = hmac.new(b"other", f"{timestamp}.".encode() + request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Signature"] != wrong
+
+
+def test_http_sends_a_secret_text_in_full(provider: FakeProvider, caplog) -> None:
+    """The real provider is the way to the phone: a sealed code reaches it whole, and no log has it."""
+    caplog.set_level(logging.DEBUG)
+    text = SecretText("验证码402913，5分钟内有效", redacted="验证码******，5分钟内有效", secrets=("402913",))
+    assert _http(provider).send(PHONE, text, reference="otp-1") == "p-1"
+    [request] = provider.received
+    assert json.loads(request.body)["text"] == "验证码402913，5分钟内有效"
+    assert "402913" not in caplog.text
 
 
 def test_http_reads_its_settings(settings, provider: FakeProvider) -> None:

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 import uuid
 from datetime import timedelta
@@ -247,5 +249,47 @@ def test_redis_restarted_in_the_middle_of_a_run(flat_product, settings, tmp_path
     repayments_reconcile(older_than=timedelta(0))
     charges = SimulatedCharge.objects.filter(token=card.gateway_token, status="succeeded")
     assert charges.count() == count == Repayment.objects.filter(status="succeeded").count()
+    assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
+    assert list(ledger_breaches()) == []
+
+
+def test_chunk_lost_with_its_whole_worker_is_redelivered_within_the_visibility_timeout(
+    flat_product, settings
+) -> None:
+    """Finding 11: the worker's MAIN process is killed (a lost machine) after its chunk recorded and
+    while its calls are in flight. With Celery's default (1 h) the chunk came back an hour later; with
+    CELERY_VISIBILITY_TIMEOUT_SECONDS (here 3 s, 600 s in production) another worker takes it in the same
+    slot, charges each debit once, and the run ends finished with true counts."""
+    count = 6
+    settings.AUTODEBIT_CHUNK_SIZE = 6
+    _customer, card = due_today_portfolio(flat_product, count)
+    before = simulator_balance(card.gateway_token)
+    run, chunks = debit_run_plan(business_date=timezone.localdate(), slot=1)
+    queue = f"lost-{uuid.uuid4().hex[:8]}"
+    env = {"CELERY_VISIBILITY_TIMEOUT_SECONDS": "3", "AUTODEBIT_GATEWAY_CONCURRENCY": "2"}
+    victim = Worker(queue, "lost", GATEWAY_SIM_LATENCY_MS="1500", **env)
+    rescuer = None
+    try:
+        assert wait_until(lambda: victim.children(), timeout=30)
+        for chunk in chunks:
+            debit_chunk.apply_async((chunk.run_id, chunk.first_plan_id, chunk.last_plan_id), queue=queue)
+        assert wait_until(lambda: DebitAttempt.objects.filter(run=run).count() == count, timeout=30)
+        time.sleep(0.5)  # calls in flight
+        for pid in victim.children():
+            os.kill(pid, signal.SIGKILL)
+        victim.process.kill()
+        victim.process.wait(timeout=10)
+        assert Repayment.objects.filter(status="succeeded").count() < count
+        rescuer = Worker(queue, "rescuer", GATEWAY_SIM_LATENCY_MS="50", **env)
+        assert wait_until(lambda: settled(count), timeout=90), "the lost chunk was not redelivered"
+    finally:
+        victim.stop()
+        if rescuer is not None:
+            rescuer.stop()
+    run.refresh_from_db()
+    assert (run.attempts, run.succeeded, run.failed) == (count, count, 0)
+    assert (run.chunks_done, run.chunks_total, run.status) == (1, 1, "finished")
+    charges = SimulatedCharge.objects.filter(token=card.gateway_token, status="succeeded")
+    assert charges.count() == count
     assert simulator_balance(card.gateway_token) == before - Decimal("106.00") * count
     assert list(ledger_breaches()) == []

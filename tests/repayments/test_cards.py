@@ -8,6 +8,7 @@ import pytest
 from django.apps import apps
 from django.db import models
 
+from accounts.models import OtpPurpose
 from config.errors import ApplicationError
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus
@@ -125,7 +126,7 @@ def test_unbind_moves_default_and_sends_sms(customer, bind) -> None:
 
 
 def test_unbind_refused_while_paying_an_autodebit_unless_another_takes_over(
-    customer, bind, current_plan
+    customer, bind, current_plan, codes
 ) -> None:
     first = bind(customer)
     second = bind(customer, number=CMB_DEBIT)
@@ -135,7 +136,8 @@ def test_unbind_refused_while_paying_an_autodebit_unless_another_takes_over(
     assert excinfo.value.code == "card_in_use_by_autodebit"
     first.refresh_from_db()
     assert first.status == CardStatus.ACTIVE
-    card_unbind(customer=customer, card=first, replacement=second)
+    code = codes.request(customer, OtpPurpose.CHANGE_AUTODEBIT_CARD)
+    card_unbind(customer=customer, card=first, replacement=second, otp_code=code)
     assert AutoDebitMandate.objects.get(plan=current_plan).card == second
 
 

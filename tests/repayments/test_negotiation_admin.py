@@ -197,3 +197,56 @@ def test_staff_operations_refuse_customers(client, late_plan) -> None:
     assert client.get(reverse("admin:support_customer", args=[late_plan.customer_id])).status_code == 302
     application.refresh_from_db()
     assert application.state == S.SUBMITTED
+
+
+def _held_offer(client, agent, application: NegotiationApplication) -> None:
+    """The agent reviews and makes an offer past a threshold (36 installments): it waits for approval."""
+    client.force_login(agent)
+    client.post(action_url("review", application))
+    terms = {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "first_due_date": "", "note": ""}
+    client.post(action_url("offer", application), {**terms, "send": "1"})
+    application.refresh_from_db()
+    assert application.state == S.OFFER_PENDING_APPROVAL
+
+
+def test_an_offer_sent_back_cannot_be_approved(client, agent, approver, late_plan) -> None:
+    """Finding 16: approve only from offer_pending_approval; a returned offer must be made again."""
+    application = apply(late_plan)
+    _held_offer(client, agent, application)
+    client.force_login(approver)
+    returned = client.post(action_url("return", application), {"note": "waiver too large, do not send"})
+    assert returned.status_code == 302
+    application.refresh_from_db()
+    assert application.state == S.IN_REVIEW
+    page = client.get(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200 and "not possible now" in page.content.decode()
+    response = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and "not possible now" in response.content.decode()
+    application.refresh_from_db()
+    assert application.state == S.IN_REVIEW and application.approved_by is None
+    assert not application.customer.notifications.filter(template_code="reinstallment_offer").exists()
+    # Made again, it waits for approval again and can then be approved.
+    _held_offer(client, agent, application)
+    client.force_login(approver)
+    assert client.post(action_url("approve", application)).status_code == 302
+    application.refresh_from_db()
+    assert application.state == S.OFFERED and application.approved_by == approver
+
+
+@pytest.mark.parametrize("state", [S.SUBMITTED, S.IN_REVIEW, S.INFO_REQUESTED])
+def test_approve_without_an_offer_is_refused_not_a_500(client, agent, approver, late_plan, state) -> None:
+    """Finding 13: approve on an application with no offer answered 500 (AttributeError on offered_at)."""
+    application = apply(late_plan)
+    if state != S.SUBMITTED:
+        client.force_login(agent)
+        client.post(action_url("review", application))
+    if state == S.INFO_REQUESTED:
+        client.post(action_url("request_info", application), {"message": "payslip please"})
+    application.refresh_from_db()
+    assert application.state == state and application.offered_at is None
+    client.force_login(approver)
+    assert client.get(action_url("approve", application)).status_code == 200
+    response = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200 and "not possible now" in response.content.decode()
+    application.refresh_from_db()
+    assert application.state == state
