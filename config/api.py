@@ -17,19 +17,12 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.error_codes import codes_by_status
 from config.errors import ApplicationError
 from config.money import MONEY_REGEX, is_money_text
 
-ERROR_CODES_BY_STATUS = {
-    400: "invalid_request, invalid_amount, idempotency_key_required, idempotency_key_invalid, ...",
-    401: "not_authenticated, authentication_failed, token_not_valid",
-    403: "permission_denied",
-    404: "not_found (also for anything that is not the caller's)",
-    409: "idempotency_key_in_progress, payment_in_progress, invalid_state, nothing_due, ...",
-    422: "a business rule refused the request: amount_exceeds_outstanding, overdue_beyond_grace, "
-    "idempotency_key_reused, apr_above_maximum, offer_expired, ...",
-    429: "throttled",
-}
+# Generated from the catalogue, so the schema's list per status cannot drift from what the API answers.
+ERROR_CODES_BY_STATUS = codes_by_status()
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -77,10 +70,18 @@ def request_limit_error(exc: BaseException) -> tuple[int, dict] | None:
     return None
 
 
+def _retry_after(status: int, seconds: int | None) -> dict[str, str] | None:
+    """Every 429 says when to come back (RFC 9110 Retry-After, whole seconds), so a client can wait
+    instead of hammering; 60 s when the refusal did not say."""
+    if status != 429:
+        return None
+    return {"Retry-After": str(max(1, int(seconds))) if seconds else "60"}
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "message": exc.message, "fields": dict(exc.fields or {})}
-        return Response(body, status=exc.status)
+        return Response(body, status=exc.status, headers=_retry_after(exc.status, exc.retry_after))
     too_much = request_limit_error(exc)
     if too_much is not None:
         return Response(too_much[1], status=too_much[0])

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.timezone import is_naive
 from django.utils.translation import gettext
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.pagination import BasePagination, Cursor, CursorPagination
+from rest_framework.response import Response
 
 _BIGINT = 2**63
 _DIGITS = re.compile(r"[0-9]{1,4}")
@@ -76,3 +77,24 @@ def paginated(view: object, request: object, rows: object, serializer_class: typ
     paginator = view.pagination_class()  # type: ignore[attr-defined]
     page = paginator.paginate_queryset(rows, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class OnePagePagination(BasePagination):
+    """The list envelope of every other list (``next``, ``previous``, ``results``) for a list that is
+    always one short page: a client parses every list one way. Used where the order is computed rather
+    than stored (bills: most urgent first), so a cursor over a column cannot express it; the list is
+    bounded by the caller's own payable plans."""
+
+    def paginate_queryset(self, queryset: object, request: object, view: object = None) -> list:
+        return list(queryset)  # type: ignore[call-overload]
+
+    def get_paginated_response(self, data: object) -> Response:
+        return Response({"next": None, "previous": None, "results": data})
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        always_null = {"type": "string", "nullable": True, "format": "uri", "description": "Always null."}
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {"next": always_null, "previous": always_null, "results": schema},
+        }

@@ -47,6 +47,11 @@ v1 = [
         name="negotiation_documents",
     ),
     path(
+        "negotiations/<uuid:public_id>/documents/<uuid:document_id>/",
+        installments_api.NegotiationDocumentDownloadView.as_view(),
+        name="negotiation_document",
+    ),
+    path(
         "negotiations/<uuid:public_id>/accept/",
         installments_api.NegotiationAcceptView.as_view(),
         name="negotiation_accept",

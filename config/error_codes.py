@@ -1,5 +1,7 @@
 """Every stable error ``code`` a client can receive, with its HTTP status. Published in the OpenAPI
-description; ``tests/config/test_error_codes.py`` fails when code raises a code missing here."""
+description. This table decides the status: ``ApplicationError`` takes it from here by code, and
+``tests/config/test_error_codes.py`` fails when code raises a code missing here or a path answers a code
+with another status."""
 
 ERROR_CODES: dict[str, tuple[int, str]] = {
     # request shape and auth (DRF, the idempotency layer)
@@ -11,6 +13,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "staff_only": (403, "staff only"),
     "self_approval": (403, "the maker of an offer cannot approve it"),
     "not_found": (404, "no such object, or not the caller's"),
+    "not_acceptable": (406, "ask for application/json"),
     "method_not_allowed": (405, "method not allowed"),
     "unsupported_media_type": (415, "send JSON (or multipart where documented)"),
     "throttled": (429, "too many requests; retry later"),
@@ -22,15 +25,15 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # accounts and SMS codes
     "user_inactive": (403, "the account is disabled"),
     "customer_inactive": (422, "the account is disabled"),
-    "invalid_password": (400, "the new password is too weak"),
-    "otp_invalid_purpose": (422, "unknown purpose"),
+    "invalid_password": (422, "the new password is too weak"),
+    "otp_invalid_purpose": (400, "unknown purpose"),
     "otp_too_soon": (429, "wait before asking for another code"),
     "otp_hourly_limit": (429, "too many codes this hour"),
     "otp_not_requested": (422, "no code is waiting; request one"),
     "otp_expired": (422, "the code expired"),
     "otp_invalid": (422, "wrong code"),
     "otp_too_many_attempts": (422, "too many wrong tries; request a new code"),
-    "secret_expired": (422, "the secret expired"),
+    "secret_expired": (409, "a message with a one-time code is not resent; ask for a new code"),
     # products, quotes, plans
     "product_not_found": (400, "unknown product code"),
     "product_inactive": (422, "the product is no longer offered"),
@@ -93,6 +96,14 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_file": (422, "the file is damaged, mixes formats or has data after its end"),
     "invalid_file_name": (422, "the file name is not acceptable"),
 }
+
+
+def codes_by_status() -> dict[int, str]:
+    """Each HTTP status with the codes it carries, for the schema's error responses."""
+    by_status: dict[int, list[str]] = {}
+    for code, (status, _text) in sorted(ERROR_CODES.items()):
+        by_status.setdefault(status, []).append(code)
+    return {status: ", ".join(codes) for status, codes in sorted(by_status.items())}
 
 
 def markdown_table() -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +21,7 @@ from config.api_pagination import NewestFirstCursorPagination, paginated
 from config.api_parsers import JSONParser
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from config.errors import ApplicationError
+from installments.documents import file_response
 from installments.models import (
     InstallmentPlan,
     InstallmentProduct,
@@ -82,13 +87,18 @@ class ProductSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class ProductPagination(NewestFirstCursorPagination):
+    ordering = ("code", "id")
+
+
 class ProductListView(APIView):
     permission_classes = [AllowAny]
+    pagination_class = ProductPagination
 
     @extend_schema(responses=ProductSerializer(many=True), summary="Products offered")
     def get(self, request: Request) -> Response:
-        products = InstallmentProduct.objects.filter(is_active=True).order_by("code")
-        return Response(ProductSerializer(products, many=True).data)
+        products = InstallmentProduct.objects.filter(is_active=True)
+        return paginated(self, request, products, ProductSerializer)
 
 
 class QuoteRequestSerializer(serializers.Serializer):
@@ -121,7 +131,11 @@ class InstallmentSerializer(serializers.Serializer):
     penalty_due = serializers.DecimalField(**MONEY)
     paid = serializers.DecimalField(source="total_paid", **MONEY)
     waived = serializers.DecimalField(source="total_waived", **MONEY)
-    outstanding = serializers.DecimalField(**MONEY)
+    outstanding = serializers.DecimalField(
+        source="owed",
+        help_text="What is left to pay on it; 0 once restructured (the debt lives on the successor plan).",
+        **MONEY,
+    )
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -261,6 +275,13 @@ class DocumentSerializer(serializers.Serializer):
     content_type = serializers.CharField()
     size = serializers.IntegerField()
     uploaded_at = serializers.DateTimeField()
+    download = serializers.SerializerMethodField(help_text="GET it with the Bearer token: the file.")
+
+    def get_download(self, document: object) -> str:
+        return reverse(
+            "api_v1:negotiation_document",
+            kwargs={"public_id": document.application.public_id, "document_id": document.public_id},
+        )
 
 
 class OfferSerializer(serializers.Serializer):
@@ -325,7 +346,8 @@ def _negotiation(request: Request, public_id: object) -> NegotiationApplication:
 
 
 class NegotiationListView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    # Applying uploads documents (multipart); JSON is accepted for an application without files.
+    parser_classes = [MultiPartParser, JSONParser]
     pagination_class = NewestFirstCursorPagination
 
     @extend_schema(
@@ -371,7 +393,7 @@ class NegotiationDetailView(APIView):
 
 
 class NegotiationDocumentView(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
     @extend_schema(
         request={
@@ -396,6 +418,38 @@ class NegotiationDocumentView(APIView):
             customer=request.user, application_id=application.public_id, upload=upload
         )
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class _ContentFromTheFile(BaseContentNegotiation):
+    """A download answers in the file's own type whatever the client accepts (a phone's HTTP stack
+    often sends ``Accept: application/pdf`` or ``*/*``); errors still come back as JSON."""
+
+    def select_parser(self, request: Request, parsers: list) -> object:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+class NegotiationDocumentDownloadView(APIView):
+    """A proof document the caller uploaded, with the Bearer token (the web page's download needs a
+    session cookie a mobile client does not have). Someone else's document, or a document of someone
+    else's application, answers 404."""
+
+    content_negotiation_class = _ContentFromTheFile
+
+    @extend_schema(
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+        },
+        summary="Download a proof document (an attachment in its stored type)",
+    )
+    def get(self, request: Request, public_id: str, document_id: str) -> FileResponse:
+        application = _negotiation(request, public_id)
+        document = get_object_or_404(application.documents.all(), public_id=document_id)
+        return file_response(document)
 
 
 class AcceptSerializer(serializers.Serializer):

@@ -11,13 +11,15 @@ from datetime import date
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
 from config.api import MoneyField, validated
-from config.api_pagination import NewestFirstCursorPagination, paginated
+from config.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
 from config.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
 from repayments.models import (
@@ -229,11 +231,15 @@ class BillSerializer(serializers.Serializer):
 
 
 class BillsView(APIView):
+    # The list envelope of every list, in one page: bills are ordered by urgency (computed), not a column.
+    pagination_class = OnePagePagination
+
     @extend_schema(
-        responses=BillSerializer(many=True), summary="我的账单: what is due now and next, per plan"
+        responses=BillSerializer(many=True),
+        summary="Bills (我的账单): what is due now and next, per plan, most urgent first (one page)",
     )
     def get(self, request: Request) -> Response:
-        return Response(BillSerializer(customer_bills(customer=request.user), many=True).data)
+        return paginated(self, request, customer_bills(customer=request.user), BillSerializer)
 
 
 # --- repayments ----------------------------------------------------------------------------------------
@@ -244,12 +250,18 @@ class RepaymentSerializer(serializers.ModelSerializer):
     plan_id = serializers.UUIDField(source="plan.public_id")
     amount = serializers.DecimalField(**MONEY)
     card = serializers.CharField(source="card_display")
+    card_id = serializers.UUIDField(
+        source="card.public_id",
+        allow_null=True,
+        default=None,
+        help_text="The bound card charged (as in /cards/); null for a card used once or an offline payment.",
+    )
 
     class Meta:
         model = Repayment
         fields = [
-            "id", "plan_id", "amount", "mode", "channel", "status", "card", "scheduled_for", "failure_code",
-            "failure_message", "requested_at", "settled_at",
+            "id", "plan_id", "amount", "mode", "channel", "status", "card", "card_id", "scheduled_for",
+            "failure_code", "failure_message", "requested_at", "settled_at",
         ]  # fmt: skip
 
 
@@ -274,6 +286,14 @@ class RepaymentPagination(NewestFirstCursorPagination):
 class RepaymentListView(APIView):
     pagination_class = RepaymentPagination
     throttle_scope = "payments"
+
+    def get_throttles(self) -> list:
+        """The payments budget (``API_THROTTLE_PAYMENTS``) is spent by paying only: listing, which a
+        client polls after paying, is covered by the per-user rate and must not use up what paying needs."""
+        throttles = super().get_throttles()
+        if self.request.method in SAFE_METHODS:
+            throttles = [t for t in throttles if not isinstance(t, ScopedRateThrottle)]
+        return throttles
 
     @extend_schema(
         parameters=[

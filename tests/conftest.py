@@ -6,9 +6,18 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import User
 from installments.models import InstallmentProduct
+
+# Property tests fail on their property, never on the machine's load: no per-example deadline (default
+# 200 ms) and no "data generation too slow" health check. CI and developers share two cores, and a GC
+# pause or a busy neighbour is enough to fail an example of a test that kept hypothesis's defaults
+# (test_allocation's two properties did); the other property tests already said so one by one.
+hypothesis_settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("project")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

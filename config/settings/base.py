@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.logcontext.RequestIdMiddleware",
+    # Every 429 (API throttles, SMS-code limits, the sign-in lockout page) says when to retry.
+    "config.middleware.RetryAfterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -413,15 +415,15 @@ REST_FRAMEWORK = {
         "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # IsAuthenticated, answering in the customer's saved language when the request names none.
+    "DEFAULT_PERMISSION_CLASSES": ["config.api_auth.IsAuthenticatedCustomer"],
+    # JSON bodies only; the two upload endpoints (negotiations/, negotiations/{id}/documents/) add
+    # multipart themselves. The schema then advertises one body type per operation, which generated
+    # clients need (a form + multipart + JSON body made openapi-python-client's package not import).
+    # Their JSON parser turns too-deep nesting into a 400 (config/api_parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.api_parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
-    # DRF's three, with a JSON parser that turns too-deep nesting into a 400 (config/api_parsers.py).
-    "DEFAULT_PARSER_CLASSES": [
-        "config.api_parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
     "DEFAULT_PAGINATION_CLASS": "config.api_pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
     # DRF's throttles keyed on config.client_ip (trusts only TRUSTED_PROXY_COUNT proxies), failing open
@@ -455,10 +457,11 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "分期还款 API",
+    # ASCII: generators turn the title into a package name (installment-repayment-api-client).
+    "TITLE": "Installment Repayment API",
     "DESCRIPTION": (
-        "Everything a customer can do on the web, for mobile clients. Money is a string with two decimals "
-        '("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
+        "分期还款: everything a customer can do on the web, for mobile clients. Money is a string with "
+        'two decimals ("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
         '{"code": ..., "message": ..., "fields": {...}}. Money-moving and plan-changing POSTs need an '
         "Idempotency-Key header.\n\n" + markdown_table()
     ),

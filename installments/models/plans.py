@@ -372,6 +372,13 @@ class Installment(models.Model):
     def outstanding(self) -> Decimal:
         return self.total_due - self.total_paid - self.total_waived
 
+    @property
+    def owed(self) -> Decimal:
+        """What the customer still owes on this installment, as they are shown it. A restructured
+        installment owes nothing here: its open amount moved to the successor plan (the ledger's
+        restructuring check still reads ``outstanding``, the amount that moved)."""
+        return ZERO if self.status == InstallmentStatus.RESTRUCTURED else self.outstanding
+
     @staticmethod
     def open_amount() -> models.Expression:
         """``outstanding`` as a database expression, for aggregates and filters over many rows."""

@@ -320,7 +320,7 @@ def negotiation_accept(*, customer: User, application_id: object, otp_code: str)
         _check_acceptable(locked)
         plan, installments = lock_plan(locked.plan_id)
         if plan.status not in (PlanStatus.ACTIVE, PlanStatus.OVERDUE):
-            raise ApplicationError("plan_not_active", _("This plan can no longer be re-staged."), status=409)
+            raise ApplicationError("plan_not_active", _("This plan can no longer be re-staged."))
         open_installments = [
             i for i in installments if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
         ]

@@ -41,7 +41,6 @@ def card_number_check(number: str) -> str:
             "card_invalid_number",
             _("The card number is not valid. Please check it."),
             fields={"number": _("Not a valid card number.")},
-            status=400,
         )
     return digits
 
@@ -60,7 +59,6 @@ def card_bind(
             "card_holder_mismatch",
             _("The card holder must be the account holder."),
             fields={"holder_name": _("Does not match your real name.")},
-            status=400,
         )
     try:
         phone = phonenumbers.parse(reserved_phone, "CN")
@@ -71,7 +69,6 @@ def card_bind(
             "card_phone_invalid",
             _("Enter the phone number reserved at the bank."),
             fields={"reserved_phone": _("Not a valid phone number.")},
-            status=400,
         ) from None
     bank = bank_for(digits)
     if bank.card_type == CardType.CREDIT and not _credit_cards_offered():

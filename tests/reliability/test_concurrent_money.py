@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +20,6 @@ from django.utils import timezone
 from accounts.models import User
 from config.errors import ApplicationError
 from installments.models import Installment
-from installments.schedules import add_months
 from installments.services import plan_create
 from repayments.gateway import simulator_set_balance
 from repayments.ledger import ledger_breaches
@@ -30,6 +28,7 @@ from repayments.services import repayment_create
 from repayments.services.autodebit import autodebit_set, debit_run_inline
 from repayments.services.cards import card_bind_verified
 from tests.repayments.conftest import ICBC_DEBIT
+from tests.schedule_dates import first_due_on, purchase_due_on
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ZERO = Decimal("0.00")
@@ -66,15 +65,14 @@ def test_money_adds_up_at_every_read_under_concurrent_payments_and_debits(flat_p
         customer=customer, number=ICBC_DEBIT, holder_name="周九", reserved_phone="13866665555"
     )
     simulator_set_balance(card.gateway_token, Decimal("1000000.00"))
-    purchase = today - timedelta(days=31)
-    while add_months(purchase, 1) != today:
-        purchase += timedelta(days=1)
+    purchase = purchase_due_on(today)
     plans = []
     for i in range(8):
         plan = plan_create(
             customer=customer, product=flat_product, principal="1200.00", tenor=12, purchase_date=purchase,
             merchant_order_ref=f"J{i}",
         )  # fmt: skip
+        first_due_on(plan, today)
         autodebit_set(customer=customer, plan=plan, enabled=True)
         plans.append(plan)
     assert Installment.objects.filter(due_date=today).count() == 8

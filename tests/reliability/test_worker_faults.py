@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from installments.models import Installment
-from installments.schedules import add_months
 from installments.services import plan_create
 from repayments.gateway import simulator_balance, simulator_set_balance
 from repayments.ledger import ledger_breaches
@@ -31,6 +30,7 @@ from repayments.services.payments import repayments_reconcile
 from repayments.tasks import debit_chunk
 from tests.reliability.workers import Worker, wait_until
 from tests.repayments.conftest import ICBC_DEBIT
+from tests.schedule_dates import first_due_on, purchase_due_on
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
@@ -43,14 +43,13 @@ def due_today_portfolio(flat_product, count: int) -> tuple[User, object]:
         customer=customer, number=ICBC_DEBIT, holder_name="钱七", reserved_phone="13899990000"
     )
     simulator_set_balance(card.gateway_token, Decimal("1000000.00"))
-    purchase = today - timedelta(days=31)
-    while add_months(purchase, 1) != today:
-        purchase += timedelta(days=1)
+    purchase = purchase_due_on(today)
     for i in range(count):
         plan = plan_create(
             customer=customer, product=flat_product, principal="1200.00", tenor=12, purchase_date=purchase,
             merchant_order_ref=f"F{i}",
         )  # fmt: skip
+        first_due_on(plan, today)
         autodebit_set(customer=customer, plan=plan, enabled=True)
     assert Installment.objects.filter(due_date=today).count() == count
     return customer, card

@@ -74,7 +74,7 @@ def test_token_with_phone_and_password_then_refresh(db) -> None:
 
 
 def test_products_quotes_and_plans(api, flat_product) -> None:
-    products = APIClient().get(f"{API}/products/").json()  # public
+    products = APIClient().get(f"{API}/products/").json()["results"]  # public
     assert products[0]["code"] == "baitiao" and products[0]["fee_rate"] == "0.005000"
     quote = api.post(
         f"{API}/quotes/", {"product": "baitiao", "principal": "1200.00", "tenor": 12}, format="json"
@@ -128,7 +128,7 @@ def test_auto_debit_bills_and_repayments(api, current_plan, card) -> None:
     assert api.get(f"{API}/plans/{plan_id}/auto-debit/").json() == {"enabled": False, "card_id": None}
     on = api.put(f"{API}/plans/{plan_id}/auto-debit/", {"enabled": True}, format="json", **key())
     assert on.json() == {"enabled": True, "card_id": str(card.public_id)}
-    bills = api.get(f"{API}/bills/").json()
+    bills = api.get(f"{API}/bills/").json()["results"]
     assert (
         bills[0]["plan_id"] == plan_id
         and bills[0]["remaining"] == "1272.00"

@@ -42,6 +42,7 @@ from repayments.services.autodebit import (
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
 from tests.repayments.conftest import CMB_DEBIT
+from tests.schedule_dates import first_due_on, purchase_due_on
 
 D = Decimal
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -66,12 +67,8 @@ def today():
 @pytest.fixture
 def due_today_plan(customer, flat_product, card, today) -> InstallmentPlan:
     """Installment 1 (106.00) is due today; auto-debit is on with the customer's card."""
-    purchase = today - timedelta(days=31)
-    from installments.schedules import add_months
-
-    while add_months(purchase, 1) != today:
-        purchase += timedelta(days=1)
-    plan = _plan(customer, flat_product, purchase, "DUE-TODAY")
+    plan = _plan(customer, flat_product, purchase_due_on(today), "DUE-TODAY")
+    first_due_on(plan, today)
     autodebit_set(customer=customer, plan=plan, enabled=True)
     return plan
 
@@ -94,7 +91,9 @@ def test_setting_needs_a_card_and_a_code_to_change_it(customer, current_plan, bi
 
 
 def test_run_debits_exactly_the_due_plans_once(customer, flat_product, card, due_today_plan, today) -> None:
-    no_mandate = _plan(customer, flat_product, due_today_plan.purchase_date, "NO-MANDATE")
+    no_mandate = first_due_on(
+        _plan(customer, flat_product, due_today_plan.purchase_date, "NO-MANDATE"), today
+    )
     not_due = _plan(customer, flat_product, today - timedelta(days=3), "NOT-DUE")
     autodebit_set(customer=customer, plan=not_due, enabled=True)
     before = simulator_balance(card.gateway_token)

@@ -25,7 +25,6 @@ from installments.schedules import FeeMethod, build_schedule
 from installments.services import (
     overdue_sweep,
     plan_create,
-    plan_quote,
     plan_restage,
     restage_quote,
     restage_refusals,
@@ -36,6 +35,7 @@ from notifications.models import Notification
 from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
 from repayments.services import repayment_create
 from repayments.services.autodebit import autodebit_set
+from tests.schedule_dates import first_due_on, purchase_due_on
 
 TODAY = timezone.localdate
 
@@ -76,21 +76,15 @@ def test_refused_when_overdue_beyond_grace(overdue_plan) -> None:
 
 def test_overdue_within_grace_is_still_eligible(customer, flat_product) -> None:
     # Bought so that the first installment fell due two days ago (the grace is three days).
-    purchase = next(
-        TODAY() - timedelta(days=back)
-        for back in range(27, 40)
-        if plan_quote(
-            product=flat_product, principal="1200.00", tenor=12, purchase_date=TODAY() - timedelta(days=back)
-        ).first_due_date
-        == TODAY() - timedelta(days=2)
-    )
+    two_days_ago = TODAY() - timedelta(days=2)
     plan = plan_create(
         customer=customer,
         product=flat_product,
         principal=Decimal("1200.00"),
         tenor=12,
-        purchase_date=purchase,
+        purchase_date=purchase_due_on(two_days_ago),
     )
+    first_due_on(plan, two_days_ago)
     overdue_sweep(as_of=TODAY())
     plan.refresh_from_db()
     assert plan.status == PlanStatus.OVERDUE
