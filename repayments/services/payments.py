@@ -249,9 +249,7 @@ def repayment_create(
     if one_time_card is not None:
         digits = card_number_check(one_time_card.number)
         if one_time_card.holder_name.strip() != customer.real_name.strip():
-            raise ApplicationError(
-                "card_holder_mismatch", _("The card holder must be the account holder."), status=400
-            )
+            raise ApplicationError("card_holder_mismatch", _("The card holder must be the account holder."))
         try:
             one_time_token = get_gateway().tokenize_card(
                 number=digits,
