@@ -21,7 +21,6 @@ import schemathesis
 from django.core.cache import cache
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
-from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -31,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import User
+from accounts.tokens import VersionedRefreshToken
 from config.wsgi import application
 from installments.models import InstallmentProduct
 from installments.services import overdue_sweep, plan_create
@@ -63,7 +63,7 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def bearer(db, keep_test_connection) -> dict:
+def bearer(db, request) -> dict:
     product = InstallmentProduct.objects.create(
         code="baitiao", name="白条分期", fee_method="flat_fee", fee_rate=Decimal("0.005"), tenors=[3, 6, 12]
     )
@@ -79,7 +79,15 @@ def bearer(db, keep_test_connection) -> dict:
     card_bind_verified(customer=user, number=ICBC_DEBIT, holder_name="赵六", reserved_phone="13822223333")
     # On SQLite a rolled-back test gives its user id to the next test's user: start with its throttles empty.
     cache.delete_many([f"throttle_{scope}_{user.pk}" for scope in ("user", "payments", "otp", "login")])
-    return {"Authorization": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    headers = {"Authorization": f"Bearer {VersionedRefreshToken.for_user(user).access_token}"}
+    # The token must work, or every generated request answers a documented 401 and the run proves nothing
+    # (it did, for a while, with a token that lacked the version claim).
+    from rest_framework.test import APIClient
+
+    me = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=headers["Authorization"])
+    assert me.status_code == 200, me.content
+    request.getfixturevalue("keep_test_connection")  # after the test client, which reconnects the signals
+    return headers
 
 
 @schema.parametrize()
