@@ -224,8 +224,8 @@ class RunSlotForm(forms.Form):
 @admin.register(DebitRun)
 class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
-        "business_date", "slot", "status", "progress", "attempts", "succeeded", "failed",
-        "amount_charged", "failures_by_reason", "duration", "ledger",
+        "business_date", "slot", "status", "ledger", "progress", "attempts", "succeeded", "failed",
+        "amount_charged", "failures_by_reason", "duration",
     )  # fmt: skip
     list_filter = ("status", "business_date")
     readonly_fields = (*list_display, "started_at", "finished_at", "ledger_checked_at", "ledger_breach_list")
