@@ -53,6 +53,17 @@ def _refused(message: str) -> ApplicationError:
     return ApplicationError("token_not_valid", str(message), status=401)
 
 
+def _refresh_token(text: str) -> tuple[RefreshToken, User | None]:
+    """A refresh token's signature and lifetime checked (401 when not), and the user it names, if any."""
+    try:
+        refresh = RefreshToken(text)
+    except TokenError as exc:
+        raise _refused(str(exc.args[0])) from None
+    user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+    user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id else None
+    return refresh, user
+
+
 class RotatingRefreshSerializer(serializers.Serializer):
     """A refresh token -> a new access token and a new refresh token; the one given is spent.
 
@@ -63,12 +74,7 @@ class RotatingRefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField(write_only=True)
 
     def validate(self, attrs: dict) -> dict:
-        try:
-            refresh = RefreshToken(attrs["refresh"])
-        except TokenError as exc:
-            raise _refused(str(exc.args[0])) from None
-        user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
-        user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id else None
+        refresh, user = _refresh_token(attrs["refresh"])
         if user is None or not user.is_active:
             raise _refused(_("No active account found for the given token."))
         if not token_is_current(refresh, user):
@@ -128,12 +134,7 @@ class LogoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = validated(LogoutSerializer, request.data)
-        try:
-            refresh = RefreshToken(data["refresh"])
-        except TokenError as exc:
-            raise _refused(str(exc.args[0])) from None
-        user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
-        user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id else None
+        refresh, user = _refresh_token(data["refresh"])
         if user is not None and token_is_current(refresh, user):
             refresh.blacklist()
             if data["everywhere"]:

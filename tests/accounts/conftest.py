@@ -4,6 +4,27 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.models import User
+from accounts.signals import otp_issued
+
+
+@pytest.fixture
+def customer(db) -> User:
+    return User.objects.create_user("+8613812345678", "Right-pass-2026", real_name="张三")
+
+
+@pytest.fixture
+def sms_codes():
+    """The codes sent, as the customer's phone receives them."""
+    caught: list[str] = []
+
+    def receive(sender, **kwargs) -> None:
+        caught.append(kwargs["code"])
+
+    otp_issued.connect(receive, dispatch_uid="tests-accounts-sms-codes")
+    yield caught
+    otp_issued.disconnect(dispatch_uid="tests-accounts-sms-codes")
+
 
 @pytest.fixture
 def eager_tasks():

@@ -2,28 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
-
-from accounts.models import User
-from accounts.signals import otp_issued
-
-
-@pytest.fixture
-def customer(db) -> User:
-    return User.objects.create_user("+8613812345678", "Right-pass-2026", real_name="张三")
-
-
-@pytest.fixture
-def sms_codes():
-    caught: list[str] = []
-
-    def receive(sender, **kwargs) -> None:
-        caught.append(kwargs["code"])
-
-    otp_issued.connect(receive, dispatch_uid="test-pages-codes")
-    yield caught
-    otp_issued.disconnect(dispatch_uid="test-pages-codes")
 
 
 def test_sign_in_and_out(client, customer) -> None:

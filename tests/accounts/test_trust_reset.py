@@ -9,29 +9,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import OneTimeCode, User
-from accounts.signals import otp_issued
+from accounts.models import OneTimeCode
 
 KNOWN = "13812345678"
 UNKNOWN = "13912340000"
 NEW = {"new_password": "Brand-new-2026", "new_password2": "Brand-new-2026"}
-
-
-@pytest.fixture
-def customer(db) -> User:
-    return User.objects.create_user("+8613812345678", "Right-pass-2026", real_name="张三")
-
-
-@pytest.fixture
-def sms_codes():
-    caught: list[str] = []
-
-    def receive(sender, **kwargs) -> None:
-        caught.append(kwargs["code"])
-
-    otp_issued.connect(receive, dispatch_uid="test-trust-reset")
-    yield caught
-    otp_issued.disconnect(dispatch_uid="test-trust-reset")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ locked API sign-in answers 429 with Retry-After; the client address comes from o
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
@@ -25,13 +24,6 @@ SPELLINGS = [
     "(+86) 139 0000 0001",
     "１３９０００００００１",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
