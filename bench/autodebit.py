@@ -125,9 +125,9 @@ def setup_django(latency_ms: int) -> None:
 
 LOAD_SQL = """
 INSERT INTO accounts_user (password, last_login, is_superuser, public_id, phone, real_name, language,
-                           is_staff, is_active, date_joined)
+                           is_staff, is_active, date_joined, token_version)
 SELECT '!', NULL, false, md5(random()::text || g)::uuid, '+86139' || lpad(g::text, 8, '0'), '用户', 'zh-hans',
-       false, true, now()
+       false, true, now(), 0
 FROM generate_series(1, %(n)s) g;
 
 INSERT INTO repayments_simulatedcardaccount (token, fingerprint, last4, bank_code, card_type, behaviour,
