@@ -183,6 +183,12 @@ class Repayment(models.Model):
             models.Index(fields=["status", "scheduled_for"], name="repayment_status_scheduled"),
             models.Index(fields=["status", "charge_attempted_at"], name="repayment_status_attempted"),
             models.Index(fields=["plan", "-requested_at"], name="repayment_plan_recent"),
+            # Payments reconciliation gave up on ("the bank never saw it"), looked at again for a day.
+            models.Index(
+                fields=["charge_attempted_at"],
+                condition=Q(failure_code="not_charged"),
+                name="repayment_not_charged",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -373,6 +379,14 @@ class RepaymentEvent(models.Model):
 
     class Meta:
         ordering = ("created_at", "id")
+        # Reconciliation looks every minute for refunds we owe and have not paid; partial indexes keep that
+        # to the few rows concerned instead of a scan of every event ever written.
+        indexes = [
+            models.Index(fields=["repayment"], condition=Q(kind="excess_owed"), name="repaymentevent_owed"),
+            models.Index(
+                fields=["repayment"], condition=Q(kind="excess_refunded"), name="repaymentevent_refunded"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.repayment_id}"
