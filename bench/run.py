@@ -93,9 +93,8 @@ def _ppid(proc: Path) -> int:
 
 def tokens_for(count: int) -> list[tuple[str, str, str]]:
     """(access token, plan id, card id) for the first ``count`` bench customers."""
-    from rest_framework_simplejwt.tokens import RefreshToken
-
     from accounts.models import User
+    from accounts.tokens import VersionedRefreshToken as RefreshToken
     from repayments.models import BankCard
 
     rows = []
@@ -143,9 +142,9 @@ end
 def long_history_customer(installments: int) -> str:
     """A bench customer whose one active plan has ``installments`` rows, all but the last paid."""
     from django.db import connection
-    from rest_framework_simplejwt.tokens import RefreshToken
 
     from accounts.models import User
+    from accounts.tokens import VersionedRefreshToken as RefreshToken
 
     user = User.objects.filter(phone__startswith="+86139").order_by("-id").first()
     plan = user.plans.first()
