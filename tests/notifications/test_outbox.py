@@ -458,10 +458,17 @@ def test_admin_lists_searches_and_resends(client, customer, memory_sender) -> No
 
 
 def _wait_for(predicate, timeout: float = 20.0) -> bool:
+    """Poll while the worker writes. On SQLite the test database is one in-memory database shared with the
+    worker's thread, where a read during a write fails at once ("table is locked") instead of waiting."""
+    from django.db import OperationalError
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except OperationalError:
+            pass
         time.sleep(0.1)
     return False
 
