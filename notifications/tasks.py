@@ -1,9 +1,8 @@
 """Thin tasks over notifications.services; every one is safe to run twice."""
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
-from config.tasks import single_run
+from config.tasks import RETRY_ON_DATABASE_ERRORS, single_run
 from notifications.services import SendOutcome, notification_send, notifications_due, notifications_send
 
 
@@ -12,11 +11,9 @@ from notifications.services import SendOutcome, notification_send, notifications
     bind=True,
     max_retries=None,
     acks_late=True,
-    # A database error mid-send (a failover, a lock on SQLite) tries again shortly rather than waiting for
-    # the sweep: sending is idempotent (the row is claimed, and a sent row is never sent again).
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=1,
-    retry_backoff_max=60,
+    # Sending is idempotent (the row is claimed, a sent row is never sent again): a database error retries
+    # shortly rather than waiting for the sweep.
+    **RETRY_ON_DATABASE_ERRORS,
 )
 def send_notification(self, notification_id: int) -> str:
     result = notification_send(notification_id=notification_id)
@@ -41,10 +38,8 @@ def sweep_notifications() -> int:
 @shared_task(
     name="notifications.send_batch",
     acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=1,
-    retry_backoff_max=60,
     max_retries=8,
+    **RETRY_ON_DATABASE_ERRORS,
 )
 def send_notifications_batch(notification_ids: list[int]) -> int:
     """Send many outbox rows in one task; a row to retry gets its own delayed task (and the sweep)."""

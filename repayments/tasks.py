@@ -3,9 +3,8 @@
 import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
-from config.tasks import single_run
+from config.tasks import RETRY_ON_DATABASE_ERRORS, single_run
 from repayments.services import repayments_reconcile, repayments_run_scheduled
 
 logger = logging.getLogger(__name__)
@@ -49,12 +48,9 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    # A dropped database connection (failover, restart) retries the chunk on a fresh connection; the
-    # chunk is idempotent, so a retry only finishes what the first try left.
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=1,
-    retry_backoff_max=30,
+    # The chunk is idempotent, so a retry after a database error only finishes what the first try left.
     max_retries=8,
+    **RETRY_ON_DATABASE_ERRORS,
 )
 def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""

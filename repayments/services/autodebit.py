@@ -147,10 +147,15 @@ def debit_run_plan(*, business_date: date, slot: int) -> tuple[DebitRun, list[Ch
             [DebitChunk(run=run, first_plan_id=c.first_plan_id, last_plan_id=c.last_plan_id) for c in chunks],
             ignore_conflicts=True,
         )
-        for c in chunks:
-            DebitChunk.objects.filter(
-                run=run, first_plan_id=c.first_plan_id, last_plan_id=c.last_plan_id
-            ).update(done_at=None)
+        planned = {(c.first_plan_id, c.last_plan_id) for c in chunks}
+        reopen = [
+            pk
+            for pk, first, last in DebitChunk.objects.filter(run=run, done_at__isnull=False).values_list(
+                "pk", "first_plan_id", "last_plan_id"
+            )
+            if (first, last) in planned
+        ]
+        DebitChunk.objects.filter(pk__in=reopen).update(done_at=None)  # they run again
         run.chunks_total = DebitChunk.objects.filter(run=run).count()
         run.chunks_done = DebitChunk.objects.filter(run=run, done_at__isnull=False).count()
         if chunks:
