@@ -20,8 +20,8 @@ from accounts.axes import normalise_login
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_request, user_tokens_revoke
 from accounts.tokens import VersionedRefreshToken, refresh_token_spend, token_is_current
-from config.api import ErrorSerializer, validated
-from config.errors import ApplicationError
+from core.api import ErrorSerializer, validated
+from core.errors import ApplicationError
 
 
 class PhoneTokenSerializer(TokenObtainPairSerializer):

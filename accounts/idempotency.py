@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from accounts.models import IdempotencyKey
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

@@ -8,8 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
-from accounts.masking import mask_name, mask_phone
-from config.ids import new_public_id
+from core.ids import new_public_id
+from core.masking import mask_name, mask_phone
 
 
 class UserManager(BaseUserManager["User"]):

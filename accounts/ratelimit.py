@@ -19,7 +19,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -
         try:
             count = _count(key, period)
         except (RedisError, OSError) as exc:
-            # Like the API's throttles (config/api_throttles.py): a cache outage must not take password
+            # Like the API's throttles (core/api_throttles.py): a cache outage must not take password
             # reset down with it. The one-time codes' own limits (per user, in the database) still hold.
             logger.warning("password-reset limits are off: the cache is unreachable (%s)", type(exc).__name__)
             return

@@ -32,7 +32,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import OneTimeCode, OtpPurpose, User
 from accounts.signals import otp_issued
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

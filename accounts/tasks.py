@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from accounts.idempotency import idempotency_keys_purge
-from config.tasks import single_run
+from core.locks import single_run
 
 
 @shared_task(name="accounts.purge_idempotency_keys", expires=3000)

@@ -11,9 +11,9 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import PhoneAuthenticationForm, ResetForm, ResetRequestForm
 from accounts.services import password_reset, password_reset_request
-from config.client_ip import client_ip
-from config.errors import ApplicationError
-from config.web import apply_errors
+from core.client_ip import client_ip
+from core.errors import ApplicationError
+from core.web import apply_errors
 
 
 class LoginView(auth_views.LoginView):

@@ -28,7 +28,7 @@ def _logging_from_django(**kwargs: object) -> None:
 @signals.task_prerun.connect
 def _log_context_in(task_id: str | None = None, task: object = None, **kwargs: object) -> None:
     """Task name and id on every log line the task writes (run and chunk ids are set by the debit task)."""
-    from config import logcontext
+    from core import logcontext
 
     logcontext.task.set(f"{getattr(task, 'name', '')}:{task_id}")
     logcontext.run_id.set("")
@@ -37,7 +37,7 @@ def _log_context_in(task_id: str | None = None, task: object = None, **kwargs: o
 
 @signals.task_postrun.connect
 def _log_context_out(**kwargs: object) -> None:
-    from config import logcontext
+    from core import logcontext
 
     logcontext.task.set("")
     logcontext.run_id.set("")

@@ -1,9 +1,5 @@
 """Operational tasks that belong to no domain app."""
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from celery import shared_task
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
@@ -27,19 +23,3 @@ RETRY_ON_DATABASE_ERRORS: dict[str, object] = {
     "retry_backoff": 1,
     "retry_backoff_max": 30,
 }
-
-
-@contextmanager
-def single_run(name: str, ttl_seconds: int) -> Iterator[bool]:
-    """A lock in the cache (Redis in production) so a periodic task never runs twice at once.
-
-    Yields whether this caller holds the lock; the lock expires by itself if the worker dies.
-    """
-    key = f"lock:{name}"
-    token = uuid.uuid4().hex
-    acquired = cache.add(key, token, timeout=ttl_seconds)
-    try:
-        yield acquired
-    finally:
-        if acquired and cache.get(key) == token:
-            cache.delete(key)

@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
-from config.api import request_limit_error
 from config.tasks import HEARTBEAT_CACHE_KEY
+from core.api import request_limit_error
 
 
 def _database_ok() -> bool:

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from config.errors import ApplicationError
-from config.money import AsciiDecimalField
+from core.errors import ApplicationError
+from core.money_input import AsciiDecimalField
 from installments.models import CreditEvent, Installment, InstallmentPlan, InstallmentProduct
 from installments.services import plan_create
 

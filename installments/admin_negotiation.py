@@ -20,9 +20,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from config.admin_forms import ServiceFormMixin
-from config.errors import ApplicationError
-from config.money import AsciiDecimalField
+from core.admin_forms import ServiceFormMixin
+from core.errors import ApplicationError
+from core.money_input import AsciiDecimalField
 from installments.models import (
     ContactChannel,
     ContactLog,

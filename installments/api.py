@@ -16,11 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from config.api import MoneyField, validated
-from config.api_pagination import NewestFirstCursorPagination, paginated
-from config.api_parsers import JSONParser
-from config.api_schema import IDEMPOTENCY_HEADER, MONEY
-from config.errors import ApplicationError
+from core.api import MoneyField, validated
+from core.api_pagination import NewestFirstCursorPagination, paginated
+from core.api_parsers import JSONParser
+from core.api_schema import IDEMPOTENCY_HEADER, MONEY
+from core.errors import ApplicationError
 from installments.documents import file_response
 from installments.models import (
     InstallmentPlan,

@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from config.money import AsciiDecimalField
+from core.money_input import AsciiDecimalField
 from installments.models import NegotiationReason
 
 

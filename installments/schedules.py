@@ -24,20 +24,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import (
-    ROUND_HALF_EVEN,
     ROUND_HALF_UP,
-    Context,
     Decimal,
-    DivisionByZero,
     InvalidOperation,
-    Overflow,
     localcontext,
 )
 from enum import StrEnum
 from functools import cached_property
 
+from core.money import MONEY_CONTEXT, MONEY_QUANTUM, ZERO, quantize_money
+
 __all__ = [
-    "MONEY_QUANTUM",
     "FeeMethod",
     "Schedule",
     "ScheduleError",
@@ -47,21 +44,10 @@ __all__ = [
     "build_schedule",
     "due_dates",
     "irr_monthly",
-    "quantize_money",
 ]
 
-MONEY_QUANTUM = Decimal("0.01")
+_CONTEXT = MONEY_CONTEXT
 
-# Intermediate math runs at 34 significant digits (IEEE decimal128) regardless of whatever
-# context the calling thread has configured, so results never depend on the caller. Invalid
-# operations trap instead of silently producing NaN.
-_CONTEXT = Context(
-    prec=34,
-    rounding=ROUND_HALF_EVEN,
-    traps=[InvalidOperation, DivisionByZero, Overflow],
-)
-
-_ZERO_MONEY = Decimal("0.00")
 _ONE = Decimal(1)
 _MONTHS_PER_YEAR = Decimal(12)
 _PERCENT_QUANTUM = Decimal("0.01")
@@ -88,11 +74,6 @@ class FeeMethod(StrEnum):
     EQUAL_INSTALLMENT = "equal_installment"
     # 等额本金: constant principal, interest on the declining balance. ``rate`` is ANNUAL.
     EQUAL_PRINCIPAL = "equal_principal"
-
-
-def quantize_money(value: Decimal) -> Decimal:
-    """Round to cents, half up: the single rounding rule for every amount we produce."""
-    return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP, context=_CONTEXT)
 
 
 def add_months(start: date, months: int) -> date:
@@ -228,7 +209,7 @@ def irr_monthly(principal: Decimal, payments: Sequence[Decimal]) -> Decimal:
     with localcontext(_CONTEXT):
         _validate_irr_input(principal, payments)
         flows = list(payments)
-        if sum(flows, _ZERO_MONEY) == principal:
+        if sum(flows, ZERO) == principal:
             return Decimal(0)
 
         def present_value(rate: Decimal) -> Decimal:
@@ -280,7 +261,7 @@ def _apr_percent(principal: Decimal, payments: Sequence[Decimal]) -> Decimal:
 def _money_sum(values: Iterable[Decimal]) -> Decimal:
     """Sum money in our own context so the caller's precision cannot truncate a total."""
     with localcontext(_CONTEXT):
-        return sum(values, _ZERO_MONEY)
+        return sum(values, ZERO)
 
 
 def _even_principal_part(principal: Decimal, tenor: int) -> Decimal:
@@ -407,5 +388,5 @@ def _validate_irr_input(principal: Decimal, payments: Sequence[Decimal]) -> None
     for payment in payments:
         if not isinstance(payment, Decimal) or not payment.is_finite() or payment < 0:
             raise ScheduleError(f"payments must be finite Decimals >= 0, got {payment!r}")
-    if sum(payments, _ZERO_MONEY) < principal:
+    if sum(payments, ZERO) < principal:
         raise ScheduleError("payments sum to less than the principal (negative rate)")

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication, NegotiationState
 from installments.schedules import Schedule
 from installments.services import PlanQuote, plan_quote

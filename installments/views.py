@@ -11,8 +11,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
-from config.errors import ApplicationError
-from config.web import apply_errors
+from core.errors import ApplicationError
+from core.web import apply_errors
 from installments.documents import file_response
 from installments.forms import AcceptForm, DocumentForm, NegotiationForm, RestageForm
 from installments.models import NegotiationDocument

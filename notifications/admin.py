@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts.masking import mask_phone
-from config.errors import ApplicationError
+from core.errors import ApplicationError
+from core.masking import mask_phone
 from notifications.models import Notification, NotificationStatus
 from notifications.services import notification_resend
 

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_pagination import NewestFirstCursorPagination, paginated
+from core.api_pagination import NewestFirstCursorPagination, paginated
 from notifications.models import Notification, NotificationStatus
 
 

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
-from config.ids import new_public_id
+from core.ids import new_public_id
 
 
 class NotificationCategory(models.TextChoices):

@@ -74,7 +74,7 @@ from django.db import IntegrityError, transaction
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from accounts.masking import mask_phone
+from core.masking import mask_phone
 from notifications.models import SimulatedSms
 from notifications.sealing import shown
 

@@ -26,10 +26,10 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.masking import mask_name
 from accounts.models import User
-from config.db import insert_rows, update_rows
-from config.errors import ApplicationError
+from core.db import insert_rows, update_rows
+from core.errors import ApplicationError
+from core.masking import mask_name
 from notifications.messages import (
     LANGUAGES,
     TEMPLATES,

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from config.tasks import RETRY_ON_DATABASE_ERRORS, single_run
+from config.tasks import RETRY_ON_DATABASE_ERRORS
+from core.locks import single_run
 from notifications.services import SendOutcome, notification_send, notifications_due, notifications_send
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-ZERO = Decimal("0.00")
+from core.money import ZERO
+
 COMPONENT_ORDER = ("penalty", "fee", "principal")
 
 

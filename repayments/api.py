@@ -18,9 +18,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts.idempotency import idempotent
-from config.api import MoneyField, validated
-from config.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
-from config.api_schema import IDEMPOTENCY_HEADER, MONEY
+from core.api import MoneyField, validated
+from core.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
+from core.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
 from repayments.models import (
     AutoDebitMandate,

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from config.money import AsciiDecimalField
+from core.money_input import AsciiDecimalField
 from repayments.models import BankCard
 
 

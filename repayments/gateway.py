@@ -67,7 +67,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.module_loading import import_string
 
-from config.ids import new_public_id
+from core.ids import new_public_id
 from repayments.banks import bank_for, luhn_valid
 from repayments.models import SimulatedCardAccount, SimulatedCharge
 

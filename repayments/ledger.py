@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.money import ZERO, quantize_money
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
 from repayments.models import (
     Allocation,
@@ -23,12 +24,11 @@ from repayments.models import (
     RepaymentStatus,
 )
 
-ZERO = Decimal("0.00")
 MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 
 def _q(value: object) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.01"))
+    return quantize_money(Decimal(str(value)))
 
 
 def _differing(queryset: QuerySet, condition: Q, pairs: list[tuple[str, str]]) -> Iterator:

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from config.ids import new_public_id
+from core.ids import new_public_id
 from installments.models import Installment, InstallmentPlan, money_field
 
 

@@ -6,7 +6,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import InstallmentPlan
 from installments.signals import plan_restaged, plan_restaging
 from repayments.models import AutoDebitMandate, Repayment, RepaymentEvent, RepaymentStatus

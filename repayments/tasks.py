@@ -4,7 +4,8 @@ import logging
 
 from celery import shared_task
 
-from config.tasks import RETRY_ON_DATABASE_ERRORS, single_run
+from config.tasks import RETRY_ON_DATABASE_ERRORS
+from core.locks import single_run
 from repayments.services import repayments_reconcile, repayments_run_scheduled
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dic
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
     import time
 
-    from config import logcontext
+    from core import logcontext
     from repayments.services.autodebit import Chunk, debit_chunk_process
 
     logcontext.run_id.set(str(run_id))

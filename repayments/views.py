@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
-from config.errors import ApplicationError
-from config.web import apply_errors
+from core.errors import ApplicationError
+from core.web import apply_errors
 from installments.models import ZERO
 from repayments.forms import (
     ONE_TIME,

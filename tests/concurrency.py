@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.db import connection
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def at_once(count: int, action: Callable[[int], object]) -> list[object]:

@@ -11,7 +11,7 @@ import environ
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
-from config.error_codes import markdown_table
+from core.error_codes import markdown_table
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -49,9 +49,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.logcontext.RequestIdMiddleware",
+    "core.logcontext.RequestIdMiddleware",
     # Every 429 (API throttles, SMS-code limits, the sign-in lockout page) says when to retry.
-    "config.middleware.RetryAfterMiddleware",
+    "core.middleware.RetryAfterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -133,13 +133,13 @@ AXES_LOCKOUT_CALLABLE = "accounts.axes.lockout_response"
 # the sign-in query looks it up (E.164), on every surface (/login/, /admin/login/, /api/v1/auth/token/).
 AXES_USERNAME_CALLABLE = "accounts.axes.username"
 # The client address axes keys on is the one the API throttles use (see TRUSTED_PROXY_COUNT below).
-AXES_CLIENT_IP_CALLABLE = "config.client_ip.axes_client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.axes_client_ip"
 AXES_VERBOSE = False
 
 # --- Client address behind proxies -----------------------------------------------------------------
 # How many reverse proxies of ours stand in front of gunicorn. 0 (default): X-Forwarded-For is ignored and
 # REMOTE_ADDR is the client. Behind the TLS proxy of docs/operations.md set it to 1: the proxy's appended
-# X-Forwarded-For entry is the client. config/client_ip.py is the one function every limit uses (DRF
+# X-Forwarded-For entry is the client. core/client_ip.py is the one function every limit uses (DRF
 # throttles, django-axes, the password-reset limits); a wrong value either trusts forged headers (too high)
 # or puts every client behind the proxy on one address (too low).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
@@ -200,7 +200,7 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="installments"),
             # A Redis that does not answer costs a request one second, not a hung worker thread:
-            # the throttles then fail open and /healthz says 503 (config/api_throttles.py, views.py).
+            # the throttles then fail open and /healthz says 503 (core/api_throttles.py, views.py).
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
@@ -253,7 +253,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat reads its schedule from the database (django-celery-beat): staff change times in the admin under
 # "Periodic tasks". The entries below are written there when beat starts; every one has an expiry, and
-# the tasks take a lock (config.tasks.single_run) so overlapping runs cannot double work.
+# the tasks take a lock (core.locks.single_run) so overlapping runs cannot double work.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "config.tasks.heartbeat", "schedule": 60.0, "options": {"expires": 55}},
@@ -292,7 +292,7 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.logcontext.ContextFilter"}},
+    "filters": {"context": {"()": "core.logcontext.ContextFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task)s] %(message)s"},
         "json": {
@@ -416,22 +416,22 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
     ],
     # IsAuthenticated, answering in the customer's saved language when the request names none.
-    "DEFAULT_PERMISSION_CLASSES": ["config.api_auth.IsAuthenticatedCustomer"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api_auth.IsAuthenticatedCustomer"],
     # JSON bodies only; the two upload endpoints (negotiations/, negotiations/{id}/documents/) add
     # multipart themselves. The schema then advertises one body type per operation, which generated
     # clients need (a form + multipart + JSON body made openapi-python-client's package not import).
-    # Their JSON parser turns too-deep nesting into a 400 (config/api_parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["config.api_parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ApiSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "config.api_pagination.NewestFirstCursorPagination",
+    # Their JSON parser turns too-deep nesting into a 400 (core/api_parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["core.api_parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.ApiSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "core.api_pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 20,
-    # DRF's throttles keyed on config.client_ip (trusts only TRUSTED_PROXY_COUNT proxies), failing open
-    # (one warning a minute) when the cache is down: config/api_throttles.py.
+    # DRF's throttles keyed on core.client_ip (trusts only TRUSTED_PROXY_COUNT proxies), failing open
+    # (one warning a minute) when the cache is down: core/api_throttles.py.
     "DEFAULT_THROTTLE_CLASSES": [
-        "config.api_throttles.AnonRateThrottle",
-        "config.api_throttles.UserRateThrottle",
-        "config.api_throttles.ScopedRateThrottle",
+        "core.api_throttles.AnonRateThrottle",
+        "core.api_throttles.UserRateThrottle",
+        "core.api_throttles.ScopedRateThrottle",
     ],
     # The same rule for anything in DRF that reads the client address itself.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,

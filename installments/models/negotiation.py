@@ -9,8 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from config.ids import new_public_id
-from config.money import AsciiDecimalModelField
+from core.ids import new_public_id
+from core.money_input import AsciiDecimalModelField
 from installments.documents import EXTENSIONS
 from installments.models.plans import ZERO, InstallmentPlan, money_field, rate_field
 

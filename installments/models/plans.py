@@ -14,11 +14,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
-from config.ids import new_public_id, short_ref
-from config.money import AsciiDecimalModelField
+from core.ids import new_public_id, short_ref
+from core.money import ZERO
+from core.money_input import AsciiDecimalModelField
 from installments.schedules import FeeMethod
-
-ZERO = Decimal("0.00")
 
 
 def money_field(verbose_name: str, **kwargs: object) -> models.DecimalField:

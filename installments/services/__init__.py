@@ -4,7 +4,7 @@ A package by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep), ``re
 installments) and ``negotiation`` (negotiated plans with staff review).
 """
 
-from installments.services.plans import PlanQuote, parse_money, plan_create, plan_quote
+from installments.services.plans import PlanQuote, plan_create, plan_quote
 from installments.services.restaging import (
     Refusal,
     RestageQuote,

@@ -27,7 +27,9 @@ from django.utils.translation import gettext as _
 
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
-from config.errors import ApplicationError
+from core.errors import ApplicationError
+from core.money import quantize_money
+from core.money_input import parse_money
 from installments.documents import DocumentError, clean_name, verify
 from installments.models import (
     ZERO,
@@ -45,8 +47,7 @@ from installments.models import (
     ReinstallmentFeeTreatment,
 )
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
-from installments.schedules import Schedule, due_dates, quantize_money
-from installments.services.plans import parse_money
+from installments.schedules import Schedule, due_dates
 from installments.services.restaging import (
     OPEN_INSTALLMENT_STATUSES,
     RestageBalance,

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from config.errors import ApplicationError
-from config.money import MONEY_INTEGER_DIGITS, is_money_text
+from core.errors import ApplicationError
+from core.money_input import parse_money
 from installments.models import (
     Installment,
     InstallmentPlan,
@@ -53,32 +53,6 @@ class PlanQuote:
     @property
     def first_due_date(self) -> date:
         return self.schedule.rows[0].due_date
-
-
-def parse_money(value: object, *, field: str = "amount") -> Decimal:
-    """An amount from a request or a form, by one rule (``config.money``): a string must be plain ASCII
-    digits with at most two decimals and 12 digits before the point ("50", "50.00"); a Decimal or an int
-    from our own code must fit the same bounds. Never a float, never exponents, signs, underscores,
-    spaces or non-ASCII digits, never NaN or Infinity. Refused with ``invalid_amount`` (400)."""
-    if isinstance(value, str):
-        if not is_money_text(value):
-            raise _invalid_amount(field, _("Enter an amount in yuan, like 100 or 100.50."))
-        return Decimal(value).quantize(Decimal("0.01"))
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        raise _invalid_amount(field, _("Amounts must be given as decimal strings."))
-    amount = Decimal(value)
-    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise _invalid_amount(field, _("Amounts have at most two decimal places."))
-    if not 0 <= amount < MONEY_LIMIT:
-        raise _invalid_amount(field, _("Enter an amount in yuan, like 100 or 100.50."))
-    return amount.quantize(Decimal("0.01"))
-
-
-MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS
-
-
-def _invalid_amount(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid_amount", message, fields={field: message}, status=400)
 
 
 def plan_quote(

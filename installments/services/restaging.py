@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import (
     ZERO,
     CreditEvent,

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from core.money import quantize_money
 from installments.models import (
     ZERO,
     CreditEvent,
@@ -20,7 +21,6 @@ from installments.models import (
     InstallmentStatus,
     PlanStatus,
 )
-from installments.schedules import quantize_money
 
 
 @dataclass(frozen=True)

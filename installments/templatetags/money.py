@@ -6,6 +6,8 @@ from decimal import Decimal, InvalidOperation
 
 from django import template
 
+from core.money import quantize_money
+
 register = template.Library()
 
 
@@ -16,4 +18,4 @@ def yuan(value: object) -> str:
     except (InvalidOperation, ValueError):
         return ""
     sign = "-" if amount < 0 else ""
-    return f"{sign}¥{abs(amount).quantize(Decimal('0.01')):,.2f}"
+    return f"{sign}¥{quantize_money(abs(amount)):,.2f}"

@@ -30,8 +30,8 @@ from django.utils.translation import gettext as _
 
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
-from config.db import insert_rows
-from config.errors import ApplicationError
+from core.db import insert_rows
+from core.errors import ApplicationError
 from installments.models import InstallmentPlan
 from repayments.gateway import (
     ChargeResult,

@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.masking import mask_phone
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
-from config.errors import ApplicationError
+from core.errors import ApplicationError
+from core.masking import mask_phone
 from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid

@@ -25,9 +25,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from config.db import insert_rows, update_rows
-from config.errors import ApplicationError
-from config.ids import short_ref
+from core.db import insert_rows, update_rows
+from core.errors import ApplicationError
+from core.ids import short_ref
+from core.money import ZERO, quantize_money
+from core.money_input import parse_money
 from installments.models import (
     CreditEvent,
     CreditEventKind,
@@ -38,8 +40,6 @@ from installments.models import (
     PlanStatus,
     PrepaymentFeePolicy,
 )
-from installments.schedules import quantize_money
-from installments.services import parse_money
 from notifications.services import (
     NotificationRequest,
     notification_create,
@@ -67,7 +67,6 @@ from repayments.models import (
 from repayments.services.cards import card_number_check, mandate_fallback
 
 logger = logging.getLogger(__name__)
-ZERO = Decimal("0.00")
 OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
 PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 

@@ -8,12 +8,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import DecimalField, Sum
 
+from core.money import ZERO, quantize_money
 from installments.models import Installment, InstallmentStatus
-from installments.schedules import quantize_money
 from notifications.services import notification_create
 from repayments.services.payments import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
-
-ZERO = Decimal("0.00")
 
 
 def reminders_send(*, business_date: date) -> int:

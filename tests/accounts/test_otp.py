@@ -16,7 +16,7 @@ from django.db import connection
 from accounts.models import OneTimeCode, OtpPurpose
 from accounts.services import otp_request, otp_verify
 from accounts.signals import otp_issued
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from notifications.models import Notification, NotificationCategory
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

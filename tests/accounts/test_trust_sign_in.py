@@ -92,7 +92,7 @@ def test_web_lockout_page_sends_retry_after(staff, settings) -> None:
     ],
 )
 def test_client_ip_trusts_only_the_configured_proxies(settings, trusted, forwarded, expected) -> None:
-    from config.client_ip import client_ip
+    from core.client_ip import client_ip
 
     settings.TRUSTED_PROXY_COUNT = trusted
     extra = {"REMOTE_ADDR": "10.0.0.9"}

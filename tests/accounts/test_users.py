@@ -4,8 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.masking import mask_name, mask_phone
 from accounts.models import User
+from core.masking import mask_name, mask_phone
 
 
 @pytest.mark.parametrize(

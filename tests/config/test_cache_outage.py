@@ -11,7 +11,7 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
-from config import api_throttles
+from core import api_throttles
 
 DEAD_CACHE = {
     "default": {
@@ -57,7 +57,7 @@ def test_api_sign_in_and_views_work_with_the_cache_down(db, customer, dead_cache
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {signed_in.json()['access']}")
         for path in ("/api/v1/me/", "/api/v1/plans/", "/api/v1/repayments/", "/api/v1/notifications/"):
             assert client.get(path).status_code == 200, path
-    warnings = [r for r in caplog.records if r.name == "config.api_throttles"]
+    warnings = [r for r in caplog.records if r.name == "core.api_throttles"]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once, not once per request
     assert "throttling is off" in warnings[0].getMessage() and warnings[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

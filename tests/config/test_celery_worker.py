@@ -30,7 +30,7 @@ def test_broker_is_redis_when_redis_url_is_set(settings) -> None:
 
 
 def test_single_run_lock_admits_one_holder_at_a_time() -> None:
-    from config.tasks import single_run
+    from core.locks import single_run
 
     with single_run("test-lock", ttl_seconds=30) as first:
         with single_run("test-lock", ttl_seconds=30) as second:

@@ -42,8 +42,8 @@ def test_request_id_is_echoed_and_made_when_missing(client, db) -> None:
 def test_json_log_lines_carry_the_context() -> None:
     from pythonjsonlogger.json import JsonFormatter
 
-    from config import logcontext
-    from config.logcontext import ContextFilter
+    from core import logcontext
+    from core.logcontext import ContextFilter
 
     formatter = JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(run_id)s %(chunk)s"

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
 from installments.services import installments_mark_overdue, plan_create, plan_quote
 

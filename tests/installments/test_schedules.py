@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.money import MONEY_QUANTUM, quantize_money
 from installments.schedules import (
-    MONEY_QUANTUM,
     FeeMethod,
     Schedule,
     ScheduleError,
@@ -28,7 +28,6 @@ from installments.schedules import (
     build_schedule,
     due_dates,
     irr_monthly,
-    quantize_money,
 )
 
 D = Decimal

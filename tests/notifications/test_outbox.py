@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.celery import app
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from notifications.messages import SMS_LIMITS, TEMPLATES, render_message
 from notifications.models import Notification, NotificationCategory, NotificationStatus, SimulatedSms
 from notifications.quiet_hours import quiet_hours_release

@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import OtpPurpose, User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.schedules import add_months
 from installments.services import plan_create
 from notifications.models import Notification

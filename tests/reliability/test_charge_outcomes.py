@@ -21,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import Installment
 from installments.schedules import add_months
 from installments.services import plan_create

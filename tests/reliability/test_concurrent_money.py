@@ -18,7 +18,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import Installment
 from installments.services import plan_create
 from repayments.gateway import simulator_set_balance

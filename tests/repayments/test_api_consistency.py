@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from config.error_codes import ERROR_CODES
+from core.error_codes import ERROR_CODES
 from installments.models import InstallmentPlan, InstallmentStatus, PlanStatus
 from tests.repayments.conftest import ICBC_DEBIT
 from tests.repayments.negotiation_support import PDF

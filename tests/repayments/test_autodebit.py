@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import OtpPurpose
 from config.celery import app
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import Installment, InstallmentPlan
 from installments.services import plan_create
 from notifications.models import Notification

@@ -12,7 +12,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import OtpPurpose
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
 from repayments.services import card_unbind

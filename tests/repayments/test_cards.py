@@ -9,7 +9,7 @@ from django.apps import apps
 from django.db import models
 
 from accounts.models import OtpPurpose
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus
 from repayments.services import card_bind, card_set_default, card_unbind

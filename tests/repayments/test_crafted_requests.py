@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from config.error_codes import ERROR_CODES
+from core.error_codes import ERROR_CODES
 from tests.repayments.conftest import CMB_DEBIT
 from tests.repayments.negotiation_support import PDF
 

@@ -15,7 +15,7 @@ from PIL import Image, PngImagePlugin
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 from rest_framework.test import APIClient
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.documents import download_name, verify
 from installments.models import NegotiationApplication, NegotiationDocument
 from tests.repayments.negotiation_support import (

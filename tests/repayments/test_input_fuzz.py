@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from config.errors import ApplicationError
-from config.money import AsciiDecimalField
-from installments.services import parse_money
+from core.errors import ApplicationError
+from core.money_input import AsciiDecimalField, parse_money
 
 STRICT = re.compile(r"\d{1,12}(\.\d{1,2})?", re.ASCII)
 FAST = settings(max_examples=300, deadline=None)

@@ -19,9 +19,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from config.errors import ApplicationError
-from config.money import AsciiDecimalField
-from installments.services import parse_money
+from core.errors import ApplicationError
+from core.money_input import AsciiDecimalField, parse_money
 from repayments.models import Repayment
 
 # The review's spellings, and more of the kind: each one Decimal() accepts.

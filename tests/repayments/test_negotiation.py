@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import OtpPurpose
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.documents import DocumentError, clean_name
 from installments.models import (
     ContactOutcome,

@@ -14,7 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from accounts.models import User
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import Installment, InstallmentStatus, PlanStatus
 from notifications.models import Notification
 from repayments.gateway import simulator_balance, simulator_set_balance

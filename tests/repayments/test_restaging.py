@@ -10,7 +10,7 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from installments.models import (
     CreditEvent,
     CreditEventKind,

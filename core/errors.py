@@ -5,14 +5,14 @@ customer can read, and optional per-field messages. Web forms, the admin, the AP
 commands all turn it into their own kind of error, so the rule lives in one place: the service.
 
 The HTTP status is not the raise site's to choose: it is the one the published catalogue
-(``config/error_codes.py``) gives the code, so one code always answers one status whatever the path
+(``core/error_codes.py``) gives the code, so one code always answers one status whatever the path
 (a mobile client switches on either). A ``status`` passed by older call sites is ignored; a code missing
 from the catalogue answers ``status`` (or 422) and fails ``tests/config/test_error_codes.py``.
 """
 
 from collections.abc import Mapping
 
-from config.error_codes import ERROR_CODES
+from core.error_codes import ERROR_CODES
 
 
 def error_status(code: str, default: int = 422) -> int:

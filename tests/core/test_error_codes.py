@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from rest_framework import exceptions
 
-from config.api import exception_handler
-from config.error_codes import ERROR_CODES
-from config.errors import ApplicationError
+from core.api import exception_handler
+from core.error_codes import ERROR_CODES
+from core.errors import ApplicationError
 
 ROOT = Path(__file__).resolve().parents[2]
 RAISERS = re.compile(
@@ -34,7 +34,7 @@ def raised_codes() -> set[str]:
 
 def test_every_raised_code_is_published() -> None:
     missing = raised_codes() - set(ERROR_CODES)
-    assert not missing, f"add to config/error_codes.py: {sorted(missing)}"
+    assert not missing, f"add to core/error_codes.py: {sorted(missing)}"
 
 
 def test_the_schema_lists_the_codes(client, db) -> None:

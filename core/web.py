@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 
 
 def apply_errors(form: forms.Form, exc: ApplicationError, *, rename: dict[str, str] | None = None) -> None:

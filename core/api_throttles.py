@@ -1,4 +1,4 @@
-"""DRF's rate throttles: keyed on ``config.client_ip.client_ip`` (the same client address as django-axes
+"""DRF's rate throttles: keyed on ``core.client_ip.client_ip`` (the same client address as django-axes
 and the password-reset limits; DRF's own ``get_ident`` would believe a client-written
 ``X-Forwarded-For``), and failing OPEN when the cache (Redis) cannot be reached.
 
@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from rest_framework import throttling
 from rest_framework.request import Request
 
-from config.client_ip import client_ip
+from core.client_ip import client_ip
 
 logger = logging.getLogger(__name__)
 WARN_EVERY_SECONDS = 60.0

@@ -1,42 +1,42 @@
-"""The one spelling of an amount a request may use, for every surface (API, web forms, admin).
-
-Yuan as ASCII digits, at most 12 before the point and 2 after it: ``^\\d{1,12}(\\.\\d{1,2})?$``.
-``Decimal(str)`` (and Django's ``DecimalField``) would also take ``"1_000"``, ``"1e3"``, ``"+1.00"``,
-``" 1.00 "``, Arabic-Indic or full-width digits, and ``"1e30"`` (which then breaks ``quantize``): none of
-them is refused by a range check, so the spelling itself is the rule. Surrounding whitespace is refused
-too, not stripped: a browser's number box never sends it, and an API client that does has a bug.
-
-``parse_money`` in ``installments.services.plans`` (what services call) and the API's ``MoneyField`` use
-:data:`MONEY_PATTERN`; forms use :class:`AsciiDecimalField`, which builds the same rule from its
-``max_digits``/``decimal_places`` (money: 14/2), and every model ``DecimalField`` hands it to model forms.
-"""
+"""Reading an amount from outside, by the one spelling rule of :mod:`core.money`: ``parse_money`` (what
+services call), the form field and the model field whose admin forms use it. The API's ``MoneyField`` is
+in :mod:`core.api`."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
-MONEY_INTEGER_DIGITS = 12
-MONEY_DECIMAL_PLACES = 2
-MONEY_REGEX = r"^\d{1,12}(\.\d{1,2})?$"  # as published in the OpenAPI schema
+from core.errors import ApplicationError
+from core.money import MONEY_LIMIT, decimal_pattern, is_money_text, quantize_money
 
 
-def decimal_pattern(integer_digits: int, decimal_places: int) -> re.Pattern[str]:
-    """ASCII digits only (``re.ASCII``: no "٣", no "１００"); use ``fullmatch`` (no trailing newline)."""
-    fraction = rf"(?:\.\d{{1,{decimal_places}}})?" if decimal_places else ""
-    return re.compile(rf"\d{{1,{integer_digits}}}{fraction}", re.ASCII)
+def parse_money(value: object, *, field: str = "amount") -> Decimal:
+    """An amount from a request or a form, by one rule (``core.money``): a string must be plain ASCII
+    digits with at most two decimals and 12 digits before the point ("50", "50.00"); a Decimal or an int
+    from our own code must fit the same bounds. Never a float, never exponents, signs, underscores,
+    spaces or non-ASCII digits, never NaN or Infinity. Refused with ``invalid_amount`` (400)."""
+    if isinstance(value, str):
+        if not is_money_text(value):
+            raise _invalid_amount(field, gettext_now("Enter an amount in yuan, like 100 or 100.50."))
+        return quantize_money(Decimal(value))
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise _invalid_amount(field, gettext_now("Amounts must be given as decimal strings."))
+    amount = Decimal(value)
+    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise _invalid_amount(field, gettext_now("Amounts have at most two decimal places."))
+    if not 0 <= amount < MONEY_LIMIT:
+        raise _invalid_amount(field, gettext_now("Enter an amount in yuan, like 100 or 100.50."))
+    return quantize_money(amount)
 
 
-MONEY_PATTERN = decimal_pattern(MONEY_INTEGER_DIGITS, MONEY_DECIMAL_PLACES)
-
-
-def is_money_text(value: object) -> bool:
-    return isinstance(value, str) and MONEY_PATTERN.fullmatch(value) is not None
+def _invalid_amount(field: str, message: str) -> ApplicationError:
+    return ApplicationError("invalid_amount", message, fields={field: message}, status=400)
 
 
 class AsciiDecimalField(forms.DecimalField):

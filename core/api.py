@@ -17,9 +17,9 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.error_codes import codes_by_status
-from config.errors import ApplicationError
-from config.money import MONEY_REGEX, is_money_text
+from core.error_codes import codes_by_status
+from core.errors import ApplicationError
+from core.money import MONEY_REGEX, is_money_text
 
 # Generated from the catalogue, so the schema's list per status cannot drift from what the API answers.
 ERROR_CODES_BY_STATUS = codes_by_status()
@@ -109,7 +109,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 class MoneyField(serializers.CharField):
     """Money in a request: a string of ASCII digits with at most two decimals ("50.00"), by the one rule
-    of ``config.money`` (no exponent, sign, underscore, space or non-ASCII digit). A JSON number is
+    of ``core.money`` (no exponent, sign, underscore, space or non-ASCII digit). A JSON number is
     refused, because a float cannot carry an exact amount. Refused as ``invalid_amount`` (400), the code
     ``parse_money`` gives; the services then check the amount itself."""
 

@@ -7,7 +7,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
-from config.api import ERROR_CODES_BY_STATUS, ErrorSerializer
+from core.api import ERROR_CODES_BY_STATUS, ErrorSerializer
 
 
 class ApiSchema(AutoSchema):

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.db import insert_rows, update_rows
+from core.db import insert_rows, update_rows
 from installments.models import Installment
 from installments.services import plan_create
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from config.ids import new_public_id
+from core.ids import new_public_id
 from notifications.models import Notification
 from repayments.models import Repayment
 
