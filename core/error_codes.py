@@ -1,6 +1,6 @@
 """Every stable error ``code`` a client can receive, with its HTTP status. Published in the OpenAPI
 description. This table decides the status: ``ApplicationError`` takes it from here by code, and
-``tests/config/test_error_codes.py`` fails when code raises a code missing here or a path answers a code
+``tests/core/test_error_codes.py`` fails when code raises a code missing here or a path answers a code
 with another status."""
 
 ERROR_CODES: dict[str, tuple[int, str]] = {

@@ -7,7 +7,7 @@ commands all turn it into their own kind of error, so the rule lives in one plac
 The HTTP status is not the raise site's to choose: it is the one the published catalogue
 (``core/error_codes.py``) gives the code, so one code always answers one status whatever the path
 (a mobile client switches on either). A ``status`` passed by older call sites is ignored; a code missing
-from the catalogue answers ``status`` (or 422) and fails ``tests/config/test_error_codes.py``.
+from the catalogue answers ``status`` (or 422) and fails ``tests/core/test_error_codes.py``.
 """
 
 from collections.abc import Mapping
