@@ -21,6 +21,7 @@ from accounts.models import OtpPurpose, User
 from accounts.services import otp_request, user_tokens_revoke
 from accounts.tokens import VersionedRefreshToken, refresh_token_spend, token_is_current
 from core.api import ErrorSerializer, validated
+from core.error_codes import CommonError
 from core.errors import ApplicationError
 
 
@@ -50,7 +51,7 @@ class TokenView(TokenObtainPairView):
 
 def _refused(message: str) -> ApplicationError:
     """401 ``token_not_valid`` in the API's error shape (also from views that authenticate nobody)."""
-    return ApplicationError("token_not_valid", str(message), status=401)
+    return ApplicationError(CommonError.TOKEN_NOT_VALID, str(message))
 
 
 def _refresh_token(text: str) -> tuple[RefreshToken, User | None]:

@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from core.error_codes import CommonError
+
 
 def normalise_login(value: object) -> str | None:
     """The phone as the sign-in query looks it up (E.164 for any valid spelling), else the stripped text."""
@@ -58,7 +60,8 @@ def lockout_response(
     wait = cool_off_seconds()
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(
-            {"code": "throttled", "message": message, "fields": {"retry_after": str(wait)}}, status=429
+            {"code": CommonError.THROTTLED, "message": message, "fields": {"retry_after": str(wait)}},
+            status=CommonError.THROTTLED.status,
         )
     else:
         response = render(request, "accounts/locked_out.html", status=429)

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from accounts.errors import AccountsError
 from accounts.models import IdempotencyKey
 from core.errors import ApplicationError
 
@@ -36,13 +37,12 @@ def request_key(request: Request) -> str:
     key = (request.headers.get(HEADER) or "").strip()
     if not key:
         raise ApplicationError(
-            "idempotency_key_required",
+            AccountsError.IDEMPOTENCY_KEY_REQUIRED,
             _("This request needs an Idempotency-Key header (for example a UUID)."),
-            status=400,
         )
     if len(key) > 100 or not key.isprintable():
         raise ApplicationError(
-            "idempotency_key_invalid", _("An Idempotency-Key is 1 to 100 printable characters."), status=400
+            AccountsError.IDEMPOTENCY_KEY_INVALID, _("An Idempotency-Key is 1 to 100 printable characters.")
         )
     return key
 
@@ -94,17 +94,15 @@ def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyKey | Res
         record = IdempotencyKey.objects.select_for_update().get(user=request.user, key=key)
         if record.fingerprint != fingerprint:
             raise ApplicationError(
-                "idempotency_key_reused",
+                AccountsError.IDEMPOTENCY_KEY_REUSED,
                 _("This Idempotency-Key was used for a different request."),
-                status=422,
             )
         if record.state == IdempotencyKey.State.DONE:
             return Response(record.response_body, status=record.response_status, headers={REPLAYED: "true"})
         if record.created_at > timezone.now() - STALE_AFTER:
             raise ApplicationError(
-                "idempotency_key_in_progress",
+                AccountsError.IDEMPOTENCY_KEY_IN_PROGRESS,
                 _("A request with this Idempotency-Key is still being processed. Retry shortly."),
-                status=409,
             )
         record.created_at = timezone.now()  # the first try died: this one takes the key over
         record.save(update_fields=["created_at"])

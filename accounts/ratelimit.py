@@ -19,6 +19,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from core.error_codes import CommonError
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -73,10 +74,9 @@ def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -
     if waits:
         wait = max(1, math.ceil(max(waits)))
         raise ApplicationError(
-            "throttled",
+            CommonError.THROTTLED,
             _("Too many requests. Try again in %(seconds)d seconds.") % {"seconds": wait},
             fields={"retry_after": str(wait)},
-            status=429,
         )
 
 

@@ -30,8 +30,10 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.errors import AccountsError
 from accounts.models import OneTimeCode, OtpPurpose, User
 from accounts.signals import otp_issued
+from core.error_codes import ErrorCode
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -50,10 +52,9 @@ def _parse_purpose(purpose: str) -> OtpPurpose:
         return OtpPurpose(purpose)
     except ValueError:
         raise ApplicationError(
-            "otp_invalid_purpose",
+            AccountsError.OTP_INVALID_PURPOSE,
             _("Unknown purpose for a verification code."),
             fields={"purpose": _("Choose one of: %(choices)s.") % {"choices": ", ".join(OtpPurpose.values)}},
-            status=400,
         ) from None
 
 
@@ -62,9 +63,9 @@ def _code_hash(*, salt: str, user_id: int, purpose: str, code: str) -> str:
     return salted_hmac(f"accounts.otp:{salt}", f"{user_id}:{purpose}:{code}", algorithm="sha256").hexdigest()
 
 
-def _wait_error(code: str, message: str, seconds: float) -> ApplicationError:
+def _wait_error(code: ErrorCode, message: str, seconds: float) -> ApplicationError:
     wait = max(1, math.ceil(seconds))
-    return ApplicationError(code, message % {"seconds": wait}, fields={"retry_after": str(wait)}, status=429)
+    return ApplicationError(code, message % {"seconds": wait}, fields={"retry_after": str(wait)})
 
 
 def otp_request(*, user: User, purpose: str) -> OneTimeCode:
@@ -81,7 +82,7 @@ def otp_request(*, user: User, purpose: str) -> OneTimeCode:
     with transaction.atomic():
         locked = User.objects.select_for_update().only("pk", "is_active").get(pk=user.pk)
         if not locked.is_active:
-            raise ApplicationError("user_inactive", _("This account is disabled."), status=403)
+            raise ApplicationError(AccountsError.USER_INACTIVE, _("This account is disabled."))
 
         now = timezone.now()
         window = timedelta(hours=1)
@@ -95,13 +96,13 @@ def otp_request(*, user: User, purpose: str) -> OneTimeCode:
             # The oldest request in the window must age out before one more fits (and then the interval).
             frees_at = recent[len(recent) - max_per_hour] + window
             raise _wait_error(
-                "otp_hourly_limit",
+                AccountsError.OTP_HOURLY_LIMIT,
                 _("Too many codes requested in the last hour. Try again in %(seconds)d seconds."),
                 max((frees_at - now).total_seconds(), too_soon_wait),
             )
         if too_soon_wait > 0:
             raise _wait_error(
-                "otp_too_soon",
+                AccountsError.OTP_TOO_SOON,
                 _("A code was just sent. Wait %(seconds)d seconds before requesting another."),
                 too_soon_wait,
             )
@@ -146,14 +147,15 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
         )
         if otp is None:
             raise ApplicationError(
-                "otp_not_requested", _("No verification code is waiting. Request a new code.")
+                AccountsError.OTP_NOT_REQUESTED, _("No verification code is waiting. Request a new code.")
             )
         now = timezone.now()
         if now >= otp.expires_at:
-            raise ApplicationError("otp_expired", _("This code has expired. Request a new code."))
+            raise ApplicationError(AccountsError.OTP_EXPIRED, _("This code has expired. Request a new code."))
         if otp.attempts >= max_attempts:
             raise ApplicationError(
-                "otp_too_many_attempts", _("Too many wrong tries for this code. Request a new code.")
+                AccountsError.OTP_TOO_MANY_ATTEMPTS,
+                _("Too many wrong tries for this code. Request a new code."),
             )
         expected = otp.code_hash
         actual = _code_hash(salt=otp.salt, user_id=user.pk, purpose=kind.value, code=given)
@@ -162,7 +164,7 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
             # on a database without row locks.
             if not OneTimeCode.objects.filter(pk=otp.pk, used_at__isnull=True).update(used_at=now):
                 raise ApplicationError(
-                    "otp_not_requested", _("No verification code is waiting. Request a new code.")
+                    AccountsError.OTP_NOT_REQUESTED, _("No verification code is waiting. Request a new code.")
                 )
             logger.info("otp verified id=%s user=%s purpose=%s", otp.pk, user.pk, kind.value)
             return
@@ -173,10 +175,10 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
     logger.info("otp wrong try id=%s user=%s purpose=%s left=%s", otp.pk, user.pk, kind.value, left)
     if left <= 0:
         raise ApplicationError(
-            "otp_too_many_attempts", _("Too many wrong tries for this code. Request a new code.")
+            AccountsError.OTP_TOO_MANY_ATTEMPTS, _("Too many wrong tries for this code. Request a new code.")
         )
     raise ApplicationError(
-        "otp_invalid",
+        AccountsError.OTP_INVALID,
         ngettext(
             "The code is not correct. %(left)d try left.",
             "The code is not correct. %(left)d tries left.",
@@ -215,7 +217,7 @@ def _otp_verify_decoy(code: str) -> None:
 def _reset_refusal() -> ApplicationError:
     """The one answer of the code step to anything but success, for known and unknown numbers alike."""
     return ApplicationError(
-        "otp_invalid",
+        AccountsError.OTP_INVALID,
         _("The code is not correct or no longer valid. Check the SMS, or request a new code."),
         fields={"code": _("Enter the 6 digits from the SMS.")},
     )
@@ -274,7 +276,9 @@ def password_reset(*, phone: str, code: str, new_password: str, client_address: 
             validate_password(new_password, user=candidate)
         except ValidationError as exc:
             raise ApplicationError(
-                "invalid_password", " ".join(exc.messages), fields={"new_password": " ".join(exc.messages)}
+                AccountsError.INVALID_PASSWORD,
+                " ".join(exc.messages),
+                fields={"new_password": " ".join(exc.messages)},
             ) from None
 
     check(User(phone=phone, real_name=""))

@@ -17,12 +17,9 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.error_codes import codes_by_status
+from core.error_codes import CommonError, ErrorCode
 from core.errors import ApplicationError
 from core.money import MONEY_REGEX, is_money_text
-
-# Generated from the catalogue, so the schema's list per status cannot drift from what the API answers.
-ERROR_CODES_BY_STATUS = codes_by_status()
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -35,19 +32,22 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+_DRF_CODES: dict[type[exceptions.APIException], ErrorCode] = {
+    exceptions.ValidationError: CommonError.INVALID_REQUEST,
+    exceptions.ParseError: CommonError.INVALID_REQUEST,
+    exceptions.NotAuthenticated: CommonError.NOT_AUTHENTICATED,
+    exceptions.AuthenticationFailed: CommonError.AUTHENTICATION_FAILED,
+    exceptions.PermissionDenied: CommonError.PERMISSION_DENIED,
+    exceptions.NotFound: CommonError.NOT_FOUND,
+    exceptions.MethodNotAllowed: CommonError.METHOD_NOT_ALLOWED,
+    exceptions.NotAcceptable: CommonError.NOT_ACCEPTABLE,
+    exceptions.UnsupportedMediaType: CommonError.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.Throttled: CommonError.THROTTLED,
+}
+
+
 def _drf_code(exc: exceptions.APIException) -> str:
-    return {
-        exceptions.ValidationError: "invalid_request",
-        exceptions.ParseError: "invalid_request",
-        exceptions.NotAuthenticated: "not_authenticated",
-        exceptions.AuthenticationFailed: "authentication_failed",
-        exceptions.PermissionDenied: "permission_denied",
-        exceptions.NotFound: "not_found",
-        exceptions.MethodNotAllowed: "method_not_allowed",
-        exceptions.NotAcceptable: "not_acceptable",
-        exceptions.UnsupportedMediaType: "unsupported_media_type",
-        exceptions.Throttled: "throttled",
-    }.get(type(exc), getattr(exc, "default_code", "error"))
+    return _DRF_CODES.get(type(exc), getattr(exc, "default_code", "error"))
 
 
 def _flatten(detail: object) -> str:
@@ -63,10 +63,12 @@ def request_limit_error(exc: BaseException) -> tuple[int, dict] | None:
     API's error shape: 413 ``request_too_large`` or 400 ``invalid_request``, not Django's HTML 400 page.
     Used by the exception handler and by ``config.views.bad_request`` (raised outside a view)."""
     if isinstance(exc, RequestDataTooBig):
-        return 413, {"code": "request_too_large", "message": "The request body is too large.", "fields": {}}
+        code = CommonError.REQUEST_TOO_LARGE
+        return code.status, {"code": code, "message": "The request body is too large.", "fields": {}}
     if isinstance(exc, (TooManyFilesSent, TooManyFieldsSent)):
         message = "Too many files or fields in one request."
-        return 400, {"code": "invalid_request", "message": message, "fields": {}}
+        code = CommonError.INVALID_REQUEST
+        return code.status, {"code": code, "message": message, "fields": {}}
     return None
 
 
@@ -80,7 +82,7 @@ def _retry_after(status: int, seconds: int | None) -> dict[str, str] | None:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
-        body = {"code": exc.code, "message": exc.message, "fields": dict(exc.fields or {})}
+        body = exc.as_dict()
         return Response(body, status=exc.status, headers=_retry_after(exc.status, exc.retry_after))
     too_much = request_limit_error(exc)
     if too_much is not None:
@@ -99,10 +101,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         message = "Please correct the marked fields." if fields else _flatten(exc.detail)
     else:
         message = _flatten(exc.detail)
-    if code == "not_authenticated" or isinstance(exc, exceptions.AuthenticationFailed):
+    if code == CommonError.NOT_AUTHENTICATED or isinstance(exc, exceptions.AuthenticationFailed):
         detail_code = getattr(exc, "get_codes", lambda: None)()
-        if isinstance(detail_code, dict) and detail_code.get("code") == "token_not_valid":
-            code = "token_not_valid"
+        if isinstance(detail_code, dict) and detail_code.get("code") == CommonError.TOKEN_NOT_VALID:
+            code = CommonError.TOKEN_NOT_VALID
     response.data = {"code": code, "message": message, "fields": fields}
     return response
 
@@ -125,7 +127,7 @@ class MoneyField(serializers.CharField):
             raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
         if not is_money_text(data):
             message = gettext("Enter an amount in yuan, like 100 or 100.50.")
-            raise ApplicationError("invalid_amount", message, fields={self.field_name: message}, status=400)
+            raise ApplicationError(CommonError.INVALID_AMOUNT, message, fields={self.field_name: message})
         return data
 
 

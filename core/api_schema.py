@@ -7,7 +7,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
-from core.api import ERROR_CODES_BY_STATUS, ErrorSerializer
+from core.api import ErrorSerializer
+from core.error_codes import codes_by_status, markdown_table
 
 
 class ApiSchema(AutoSchema):
@@ -30,11 +31,19 @@ class ApiSchema(AutoSchema):
             key = str(code)
             if key not in responses:
                 responses[key] = self._get_response_for_code(
-                    OpenApiResponse(ErrorSerializer, description=ERROR_CODES_BY_STATUS.get(code, "error")),
+                    OpenApiResponse(ErrorSerializer, description=codes_by_status().get(code, "error")),
                     key,
                     direction=direction,
                 )
         return responses
+
+
+def append_error_catalogue(result: dict, generator: object, request: object, public: bool) -> dict:
+    """drf-spectacular post-processing hook: the schema's description ends with the error-code table,
+    generated from the apps' enums when the schema is built (the apps are loaded by then)."""
+    info = result.setdefault("info", {})
+    info["description"] = f"{info.get('description', '')}\n\n{markdown_table()}"
+    return result
 
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

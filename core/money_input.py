@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
+from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money import MONEY_LIMIT, decimal_pattern, is_money_text, quantize_money
 
@@ -36,7 +37,7 @@ def parse_money(value: object, *, field: str = "amount") -> Decimal:
 
 
 def _invalid_amount(field: str, message: str) -> ApplicationError:
-    return ApplicationError("invalid_amount", message, fields={field: message}, status=400)
+    return ApplicationError(CommonError.INVALID_AMOUNT, message, fields={field: message})
 
 
 class AsciiDecimalField(forms.DecimalField):

@@ -20,8 +20,10 @@ from core.api import MoneyField, validated
 from core.api_pagination import NewestFirstCursorPagination, paginated
 from core.api_parsers import JSONParser
 from core.api_schema import IDEMPOTENCY_HEADER, MONEY
+from core.error_codes import CommonError
 from core.errors import ApplicationError
 from installments.documents import file_response
+from installments.errors import InstallmentsError
 from installments.models import (
     InstallmentPlan,
     InstallmentProduct,
@@ -49,7 +51,9 @@ def _product(code: str) -> InstallmentProduct:
     product = InstallmentProduct.objects.filter(code=code, is_active=True).first()
     if product is None:
         raise ApplicationError(
-            "product_not_found", "No such product.", fields={"product": "Unknown product code."}, status=400
+            InstallmentsError.PRODUCT_NOT_FOUND,
+            "No such product.",
+            fields={"product": "Unknown product code."},
         )
     return product
 
@@ -409,10 +413,9 @@ class NegotiationDocumentView(APIView):
         upload = request.FILES.get("document")
         if upload is None:
             raise ApplicationError(
-                "invalid_request",
+                CommonError.INVALID_REQUEST,
                 "Attach the file as 'document'.",
                 fields={"document": "Required."},
-                status=400,
             )
         document = negotiation_document_add(
             customer=request.user, application_id=application.public_id, upload=upload

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 
+from core.error_codes import ErrorCode
+from installments.errors import InstallmentsError
+
 if TYPE_CHECKING:
     from django.http import FileResponse
 
@@ -69,7 +72,7 @@ _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_\-\u3400-\u4dbf\u4e00-\u9fff]+")
 class DocumentError(ValueError):
     """Refused upload; ``code`` is stable for clients."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.code = code
 
@@ -93,7 +96,7 @@ def clean_name(name: str) -> str:
         or _BAD_NAME.search(name)
         or any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name)
     ):
-        raise DocumentError("invalid_file_name", _("The file name is not acceptable."))
+        raise DocumentError(InstallmentsError.INVALID_FILE_NAME, _("The file name is not acceptable."))
     return name
 
 
@@ -110,26 +113,34 @@ def sniff(head: bytes, tail: bytes) -> str:
     if head.startswith(b"%PDF-"):
         # Trailing whitespace after %%EOF is allowed by readers; anything else is a second payload.
         if b"%%EOF" not in tail[-1024:] or tail.rstrip()[-5:] != b"%%EOF":
-            raise DocumentError("invalid_file", _("This PDF is damaged or has data after its end."))
+            raise DocumentError(
+                InstallmentsError.INVALID_FILE, _("This PDF is damaged or has data after its end.")
+            )
         return PDF
     if head.startswith(b"\xff\xd8\xff"):
         if tail.rstrip(b"\x00")[-2:] != b"\xff\xd9":
-            raise DocumentError("invalid_file", _("This JPEG is damaged or has data after its end."))
+            raise DocumentError(
+                InstallmentsError.INVALID_FILE, _("This JPEG is damaged or has data after its end.")
+            )
         if b"%PDF-" in head[:1024] or b"%PDF-" in tail:
-            raise DocumentError("invalid_file", _("This file mixes formats."))
+            raise DocumentError(InstallmentsError.INVALID_FILE, _("This file mixes formats."))
         return JPEG
     if head.startswith(_PNG_SIGNATURE):
         if head[12:16] != b"IHDR" or not tail.endswith(_PNG_IEND):
-            raise DocumentError("invalid_file", _("This PNG is damaged or has data after its end."))
+            raise DocumentError(
+                InstallmentsError.INVALID_FILE, _("This PNG is damaged or has data after its end.")
+            )
         return PNG
-    raise DocumentError("unsupported_file_type", _("Only PDF, JPEG or PNG files are accepted."))
+    raise DocumentError(
+        InstallmentsError.UNSUPPORTED_FILE_TYPE, _("Only PDF, JPEG or PNG files are accepted.")
+    )
 
 
 def verify(body: bytes) -> Verified:
     """Every check on a whole file; the bytes to store, or DocumentError."""
     content_type = sniff(body[:4096], body[-4096:])
     if _MARKUP.search(body):
-        raise DocumentError("invalid_file", _("This file mixes formats."))
+        raise DocumentError(InstallmentsError.INVALID_FILE, _("This file mixes formats."))
     if content_type == PDF:
         _check_pdf(body)
         return Verified(PDF, body)
@@ -142,17 +153,19 @@ def _check_pdf(body: bytes) -> None:
     from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
     if _PDF_BAD_RAW.search(body):
-        raise DocumentError("invalid_file", _("PDFs with scripts, actions or attachments are not accepted."))
+        raise DocumentError(
+            InstallmentsError.INVALID_FILE, _("PDFs with scripts, actions or attachments are not accepted.")
+        )
     try:
         reader = PdfReader(io.BytesIO(body), strict=False)
         if reader.is_encrypted:
-            raise DocumentError("invalid_file", _("Encrypted PDFs are not accepted."))
+            raise DocumentError(InstallmentsError.INVALID_FILE, _("Encrypted PDFs are not accepted."))
         if len(reader.pages) < 1:
-            raise DocumentError("invalid_file", _("This PDF has no page."))
+            raise DocumentError(InstallmentsError.INVALID_FILE, _("This PDF has no page."))
         ids = {(idnum, gen) for gen, table in reader.xref.items() for idnum in table}
         ids |= {(idnum, 0) for idnum in reader.xref_objStm}
         if len(ids) > _PDF_MAX_OBJECTS:
-            raise DocumentError("invalid_file", _("This PDF is too complex."))
+            raise DocumentError(InstallmentsError.INVALID_FILE, _("This PDF is too complex."))
         roots: list[object] = [reader.trailer]
         roots += [reader.get_object(IndirectObject(idnum, gen, reader)) for idnum, gen in ids]
         seen: set[int] = set()
@@ -165,7 +178,8 @@ def _check_pdf(body: bytes) -> None:
             if isinstance(node, DictionaryObject):
                 if _PDF_BAD_KEYS.intersection(node.keys()) or str(node.get("/S", "")) in _PDF_BAD_ACTIONS:
                     raise DocumentError(
-                        "invalid_file", _("PDFs with scripts, actions or attachments are not accepted.")
+                        InstallmentsError.INVALID_FILE,
+                        _("PDFs with scripts, actions or attachments are not accepted."),
                     )
                 stack.extend(node.values())
             elif isinstance(node, ArrayObject):
@@ -173,7 +187,7 @@ def _check_pdf(body: bytes) -> None:
     except DocumentError:
         raise
     except Exception:  # any parser failure on untrusted bytes is a damaged file, never a 500
-        raise DocumentError("invalid_file", _("This PDF is damaged.")) from None
+        raise DocumentError(InstallmentsError.INVALID_FILE, _("This PDF is damaged.")) from None
 
 
 def _reencode_image(body: bytes, content_type: str) -> bytes:
@@ -186,7 +200,7 @@ def _reencode_image(body: bytes, content_type: str) -> bytes:
         with Image.open(io.BytesIO(body), formats=[expected]) as image:
             width, height = image.size
             if width < 1 or height < 1 or width * height > MAX_PIXELS:
-                raise DocumentError("invalid_file", _("This image is too large."))
+                raise DocumentError(InstallmentsError.INVALID_FILE, _("This image is too large."))
             image.load()  # decodes everything: a truncated or corrupt image raises here
             upright = ImageOps.exif_transpose(image)
             keep = ("L", "RGB") if content_type == JPEG else ("L", "LA", "RGB", "RGBA")
@@ -201,7 +215,7 @@ def _reencode_image(body: bytes, content_type: str) -> bytes:
     except DocumentError:
         raise
     except Exception:  # Pillow's errors on crafted input (OSError, SyntaxError, bombs...) all mean damaged
-        raise DocumentError("invalid_file", _("This image is damaged.")) from None
+        raise DocumentError(InstallmentsError.INVALID_FILE, _("This image is damaged.")) from None
 
 
 def file_response(document: NegotiationDocument) -> FileResponse:

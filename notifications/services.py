@@ -30,6 +30,7 @@ from accounts.models import User
 from core.db import insert_rows, update_rows
 from core.errors import ApplicationError
 from core.masking import mask_name
+from notifications.errors import NotificationsError
 from notifications.messages import (
     LANGUAGES,
     TEMPLATES,
@@ -442,12 +443,11 @@ def _is_secret(template_code: str) -> bool:
 def notification_resend(*, notification: Notification) -> Notification:
     """Staff resend a failed message: it goes back to pending with fresh attempts."""
     if notification.status != NotificationStatus.FAILED:
-        raise ApplicationError("not_failed", _("Only a failed message can be sent again."), status=409)
+        raise ApplicationError(NotificationsError.NOT_FAILED, _("Only a failed message can be sent again."))
     if notification.sealed_text or _is_secret(notification.template_code):
         raise ApplicationError(
-            "secret_expired",
+            NotificationsError.SECRET_EXPIRED,
             _("A message with a one-time code is not resent; ask for a new code."),
-            status=409,
         )
     with transaction.atomic():
         Notification.objects.filter(pk=notification.pk, status=NotificationStatus.FAILED).update(

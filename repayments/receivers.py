@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from core.errors import ApplicationError
 from installments.models import InstallmentPlan
 from installments.signals import plan_restaged, plan_restaging
+from repayments.errors import RepaymentsError
 from repayments.models import AutoDebitMandate, Repayment, RepaymentEvent, RepaymentStatus
 
 
@@ -18,9 +19,8 @@ def refuse_while_money_in_flight(sender: type, plan: InstallmentPlan, **kwargs: 
     as debts: wait until it settles (seconds, or the next reconciliation)."""
     if Repayment.objects.filter(plan=plan, status=RepaymentStatus.PENDING).exists():
         raise ApplicationError(
-            "payment_in_progress",
+            RepaymentsError.PAYMENT_IN_PROGRESS,
             _("A payment on this plan is being processed. Try again in a few minutes."),
-            status=409,
         )
 
 

@@ -27,10 +27,12 @@ from django.utils.translation import gettext as _
 
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
+from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money import quantize_money
 from core.money_input import parse_money
 from installments.documents import DocumentError, clean_name, verify
+from installments.errors import InstallmentsError
 from installments.models import (
     ZERO,
     ContactLog,
@@ -101,10 +103,9 @@ def _move(
     locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
     if locked.state not in allowed_from:
         raise ApplicationError(
-            "invalid_state",
+            InstallmentsError.INVALID_STATE,
             _("This application is %(state)s; that step is not possible now.")
             % {"state": locked.get_state_display()},
-            status=409,
         )
     previous = locked.state
     application.state = to
@@ -114,7 +115,7 @@ def _move(
 
 def _require(staff: User, permission: str) -> None:
     if not (staff.is_active and staff.is_staff and staff.has_perm(permission)):
-        raise ApplicationError("permission_denied", _("You do not have permission to do this."), status=403)
+        raise ApplicationError(CommonError.PERMISSION_DENIED, _("You do not have permission to do this."))
 
 
 def _sms(application: NegotiationApplication, code: str, key: str, **context: object) -> None:
@@ -133,7 +134,7 @@ def _own(customer: User, application_id: object) -> NegotiationApplication:
         .first()
     )
     if application is None:
-        raise ApplicationError("negotiation_not_found", _("No such application."), status=404)
+        raise ApplicationError(InstallmentsError.NEGOTIATION_NOT_FOUND, _("No such application."))
     return application
 
 
@@ -163,12 +164,11 @@ def negotiation_apply(
     The application and its documents are written together: a refused document refuses the whole."""
     plan = InstallmentPlan.objects.select_related("product").filter(pk=plan_id, customer=customer).first()
     if plan is None:
-        raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
     if plan.status != PlanStatus.OVERDUE:
         raise ApplicationError(
-            "plan_not_overdue",
+            InstallmentsError.PLAN_NOT_OVERDUE,
             _("A negotiated plan is for an overdue plan. For a plan in good standing, use 二次分期."),
-            status=422,
         )
     errors: dict[str, str] = {}
     if reason not in NegotiationReason.values:
@@ -192,7 +192,9 @@ def negotiation_apply(
     if len(documents) > settings.NEGOTIATION_DOCUMENT_MAX_FILES:
         errors["documents"] = _("At most %(n)s files.") % {"n": settings.NEGOTIATION_DOCUMENT_MAX_FILES}
     if errors:
-        raise ApplicationError("invalid_application", _("Please correct the marked fields."), fields=errors)
+        raise ApplicationError(
+            InstallmentsError.INVALID_APPLICATION, _("Please correct the marked fields."), fields=errors
+        )
     try:
         with _FilesRemovedOnError() as stored, transaction.atomic():
             application = NegotiationApplication.objects.create(
@@ -210,9 +212,8 @@ def negotiation_apply(
             _sms(application, "reinstallment_submitted", "submitted")
     except IntegrityError:
         raise ApplicationError(
-            "negotiation_already_open",
+            InstallmentsError.NEGOTIATION_ALREADY_OPEN,
             _("An application for this plan is already open."),
-            status=409,
         ) from None
     return application
 
@@ -225,13 +226,15 @@ def _store_document(
         name = clean_name(upload.name or "")
         if upload.size is None or upload.size > limit:
             raise DocumentError(
-                "file_too_large", _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+                InstallmentsError.FILE_TOO_LARGE,
+                _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
             )
         upload.seek(0)
         body = upload.read(limit + 1)
         if len(body) > limit:
             raise DocumentError(
-                "file_too_large", _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)}
+                InstallmentsError.FILE_TOO_LARGE,
+                _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
             )
         verified = verify(body)
     except DocumentError as exc:
@@ -239,7 +242,7 @@ def _store_document(
     count = NegotiationDocument.objects.filter(application=application).count()
     if count >= settings.NEGOTIATION_DOCUMENT_MAX_FILES:
         raise ApplicationError(
-            "too_many_files",
+            InstallmentsError.TOO_MANY_FILES,
             _("At most %(n)s files.") % {"n": settings.NEGOTIATION_DOCUMENT_MAX_FILES},
             fields={"documents": _("Too many files.")},
         )
@@ -279,7 +282,7 @@ def negotiation_document_add(
     application = _own(customer, application_id)
     if application.state not in (S.SUBMITTED, S.INFO_REQUESTED, S.IN_REVIEW):
         raise ApplicationError(
-            "invalid_state", _("Documents can no longer be added to this application."), status=409
+            InstallmentsError.INVALID_STATE, _("Documents can no longer be added to this application.")
         )
     with _FilesRemovedOnError() as stored, transaction.atomic():
         document = _store_document(application, upload, uploaded_by=customer, stored_files=stored)
@@ -321,7 +324,9 @@ def negotiation_accept(*, customer: User, application_id: object, otp_code: str)
         _check_acceptable(locked)
         plan, installments = lock_plan(locked.plan_id)
         if plan.status not in (PlanStatus.ACTIVE, PlanStatus.OVERDUE):
-            raise ApplicationError("plan_not_active", _("This plan can no longer be re-staged."))
+            raise ApplicationError(
+                InstallmentsError.PLAN_NOT_ACTIVE, _("This plan can no longer be re-staged.")
+            )
         open_installments = [
             i for i in installments if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
         ]
@@ -353,10 +358,10 @@ def negotiation_accept(*, customer: User, application_id: object, otp_code: str)
 def _check_acceptable(application: NegotiationApplication) -> None:
     if application.state == S.OFFERED and application.offer_expires_at <= timezone.now():
         raise ApplicationError(
-            "offer_expired", _("This offer has expired. Contact us for a new one."), status=409
+            InstallmentsError.OFFER_EXPIRED, _("This offer has expired. Contact us for a new one.")
         )
     if application.state != S.OFFERED:
-        raise ApplicationError("invalid_state", _("There is no offer to accept."), status=409)
+        raise ApplicationError(InstallmentsError.INVALID_STATE, _("There is no offer to accept."))
 
 
 def _accepted_balance(
@@ -422,7 +427,9 @@ def negotiation_offer_preview(
     if not today < first_due <= latest:
         errors["first_due_date"] = _("Between tomorrow and %(latest)s.") % {"latest": latest}
     if errors:
-        raise ApplicationError("invalid_offer", _("Please correct the offer terms."), fields=errors)
+        raise ApplicationError(
+            InstallmentsError.INVALID_OFFER, _("Please correct the offer terms."), fields=errors
+        )
     installments = _open_installments(plan)
     balance = restage_balance(
         installments,
@@ -432,7 +439,7 @@ def negotiation_offer_preview(
     )
     if balance.new_principal <= 0:
         raise ApplicationError(
-            "nothing_to_restage", _("Nothing is left to re-stage on this plan."), status=409
+            InstallmentsError.NOTHING_TO_RESTAGE, _("Nothing is left to re-stage on this plan.")
         )
     schedule = restage_schedule(
         principal=balance.new_principal,
@@ -443,7 +450,7 @@ def negotiation_offer_preview(
     )
     if schedule.apr_percent > product.max_apr_percent:
         raise ApplicationError(
-            "apr_above_maximum",
+            InstallmentsError.APR_ABOVE_MAXIMUM,
             _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
             % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
             fields={"fee_rate": _("Too high.")},
@@ -501,7 +508,7 @@ def negotiation_request_info(
     message = (message or "").strip()
     if not message:
         raise ApplicationError(
-            "message_required", _("Say what is needed."), fields={"message": _("Required.")}
+            InstallmentsError.MESSAGE_REQUIRED, _("Say what is needed."), fields={"message": _("Required.")}
         )
     with transaction.atomic():
         application.info_request = message[:1000]
@@ -624,14 +631,14 @@ def negotiation_approve(*, staff: User, application: NegotiationApplication) -> 
         locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
         if locked.state != S.OFFER_PENDING_APPROVAL:
             raise ApplicationError(
-                "invalid_state",
+                InstallmentsError.INVALID_STATE,
                 _("This application is %(state)s; that step is not possible now.")
                 % {"state": locked.get_state_display()},
-                status=409,
             )
         if locked.offered_by_id == staff.pk:
             raise ApplicationError(
-                "self_approval", _("An offer must be approved by someone other than its maker."), status=403
+                InstallmentsError.SELF_APPROVAL,
+                _("An offer must be approved by someone other than its maker."),
             )
         application.refresh_from_db()
         application.approved_by = staff
@@ -647,7 +654,9 @@ def negotiation_return_offer(
     """The approver sends a held offer back to review with a reason, instead of approving it."""
     _require(staff, APPROVE_PERMISSION)
     if not (note or "").strip():
-        raise ApplicationError("reason_required", _("A reason is required."), fields={"note": _("Required.")})
+        raise ApplicationError(
+            InstallmentsError.REASON_REQUIRED, _("A reason is required."), fields={"note": _("Required.")}
+        )
     with transaction.atomic():
         _move(
             application,
@@ -669,7 +678,9 @@ def negotiation_reject(
     _require(staff, REVIEW_PERMISSION)
     if reason not in REJECTION_REASONS:
         raise ApplicationError(
-            "reason_required", _("Choose a reason."), fields={"reason": ", ".join(REJECTION_REASONS)}
+            InstallmentsError.REASON_REQUIRED,
+            _("Choose a reason."),
+            fields={"reason": ", ".join(REJECTION_REASONS)},
         )
     with transaction.atomic():
         application.rejection_reason = reason
@@ -721,9 +732,11 @@ def contact_log_create(
         errors["promise_to_pay_date"] = _("Cannot be in the past.")
     amount = parse_money(promise_amount, field="promise_amount") if promise_amount not in (None, "") else ZERO
     if errors:
-        raise ApplicationError("invalid_contact", _("Please correct the marked fields."), fields=errors)
+        raise ApplicationError(
+            InstallmentsError.INVALID_CONTACT, _("Please correct the marked fields."), fields=errors
+        )
     if application is not None and application.customer_id != customer.pk:
-        raise ApplicationError("negotiation_not_found", _("No such application."), status=404)
+        raise ApplicationError(InstallmentsError.NEGOTIATION_NOT_FOUND, _("No such application."))
     return ContactLog.objects.create(
         customer=customer,
         application=application,

@@ -11,8 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money_input import parse_money
+from installments.errors import InstallmentsError
 from installments.models import (
     Installment,
     InstallmentPlan,
@@ -66,30 +68,29 @@ def plan_quote(
     amount = parse_money(principal, field="principal")
     purchase_date = purchase_date or timezone.localdate()
     if not product.is_active:
-        raise ApplicationError("product_inactive", _("This product is no longer offered."))
+        raise ApplicationError(InstallmentsError.PRODUCT_INACTIVE, _("This product is no longer offered."))
     if tenor not in product.tenors:
         raise ApplicationError(
-            "tenor_not_offered",
+            InstallmentsError.TENOR_NOT_OFFERED,
             _("%(tenor)s periods is not offered; choose one of %(tenors)s.")
             % {"tenor": tenor, "tenors": ", ".join(str(t) for t in product.tenors)},
             fields={"tenor": _("Not offered by this product.")},
         )
     if amount <= 0:
         raise ApplicationError(
-            "invalid_amount",
+            CommonError.INVALID_AMOUNT,
             _("The principal must be positive."),
             fields={"principal": _("Must be positive.")},
-            status=400,
         )
     if amount < product.min_principal:
         raise ApplicationError(
-            "principal_below_minimum",
+            InstallmentsError.PRINCIPAL_BELOW_MINIMUM,
             _("The minimum amount for this product is %(min)s.") % {"min": product.min_principal},
             fields={"principal": _("Below the minimum.")},
         )
     if amount > product.max_principal:
         raise ApplicationError(
-            "principal_above_maximum",
+            InstallmentsError.PRINCIPAL_ABOVE_MAXIMUM,
             _("The maximum amount for this product is %(max)s.") % {"max": product.max_principal},
             fields={"principal": _("Above the maximum.")},
         )
@@ -102,10 +103,10 @@ def plan_quote(
             purchase_date=purchase_date,
         )
     except ScheduleError as exc:
-        raise ApplicationError("invalid_terms", str(exc)) from exc
+        raise ApplicationError(InstallmentsError.INVALID_TERMS, str(exc)) from exc
     if schedule.apr_percent > product.max_apr_percent:
         raise ApplicationError(
-            "apr_above_maximum",
+            InstallmentsError.APR_ABOVE_MAXIMUM,
             _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
             % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
         )
@@ -130,11 +131,11 @@ def plan_create(
 ) -> InstallmentPlan:
     """Create a plan and all its installments in one transaction: no plan is ever half-written."""
     if not customer.is_active:
-        raise ApplicationError("customer_inactive", _("This account is disabled."))
+        raise ApplicationError(InstallmentsError.CUSTOMER_INACTIVE, _("This account is disabled."))
     purchase_date = purchase_date or timezone.localdate()
     if purchase_date > timezone.localdate():
         raise ApplicationError(
-            "purchase_date_in_future",
+            InstallmentsError.PURCHASE_DATE_IN_FUTURE,
             _("The purchase date cannot be in the future."),
             fields={"purchase_date": _("In the future.")},
         )
@@ -181,10 +182,9 @@ def plan_create(
             ).exists()
         ):
             raise ApplicationError(
-                "duplicate_merchant_order",
+                InstallmentsError.DUPLICATE_MERCHANT_ORDER,
                 _("Order %(ref)s is already paid by installments.") % {"ref": merchant_order_ref},
                 fields={"merchant_order_ref": _("Already financed.")},
-                status=409,
             ) from exc
         raise
     return plan

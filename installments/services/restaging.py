@@ -21,7 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core.error_codes import ErrorCode
 from core.errors import ApplicationError
+from installments.errors import InstallmentsError
 from installments.models import (
     ZERO,
     CreditEvent,
@@ -46,7 +48,7 @@ RESTAGEABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 class Refusal:
     """Why a plan cannot be re-staged: a stable code for clients and a sentence for people."""
 
-    code: str
+    code: ErrorCode
     message: str
 
 
@@ -186,15 +188,20 @@ def restage_refusals(
     refusals: list[Refusal] = []
     if not product.reinstallment_allowed:
         refusals.append(
-            Refusal("reinstallment_not_offered", _("This product does not offer secondary installments."))
+            Refusal(
+                InstallmentsError.REINSTALLMENT_NOT_OFFERED,
+                _("This product does not offer secondary installments."),
+            )
         )
     if plan.status not in RESTAGEABLE_PLAN_STATUSES:
-        refusals.append(Refusal("plan_not_active", _("Only an active plan can be re-staged.")))
+        refusals.append(
+            Refusal(InstallmentsError.PLAN_NOT_ACTIVE, _("Only an active plan can be re-staged."))
+        )
     late = [i for i in installments if (today - i.due_date).days > plan.grace_days]
     if late:
         refusals.append(
             Refusal(
-                "overdue_beyond_grace",
+                InstallmentsError.OVERDUE_BEYOND_GRACE,
                 _(
                     "Installment %(seq)s is %(days)s days overdue. Repay what is overdue first, "
                     "or apply for a negotiated plan (协商还款)."
@@ -205,7 +212,7 @@ def restage_refusals(
     if _restage_count(plan) >= product.reinstallment_max_times:
         refusals.append(
             Refusal(
-                "restage_limit_reached",
+                InstallmentsError.RESTAGE_LIMIT_REACHED,
                 _("This money has already been re-staged %(n)s time(s), the most this product allows.")
                 % {"n": product.reinstallment_max_times},
             )
@@ -214,7 +221,7 @@ def restage_refusals(
     if principal < product.reinstallment_min_principal:
         refusals.append(
             Refusal(
-                "principal_below_minimum",
+                InstallmentsError.PRINCIPAL_BELOW_MINIMUM,
                 _("At least ¥%(min)s of principal must be left to re-stage; this plan has ¥%(left)s.")
                 % {"min": product.reinstallment_min_principal, "left": principal},
             )
@@ -241,7 +248,7 @@ def restage_schedule(
             first_due_date=first_due_date,
         )
     except ScheduleError as exc:
-        raise ApplicationError("invalid_terms", str(exc)) from exc
+        raise ApplicationError(InstallmentsError.INVALID_TERMS, str(exc)) from exc
 
 
 def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> RestageQuote:
@@ -254,7 +261,7 @@ def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> Restag
     installments = _open_installments(plan)
     refusals = restage_refusals(plan, today=today, installments=installments)
     if refusals:
-        raise ApplicationError(refusals[0].code, refusals[0].message, status=422)
+        raise ApplicationError(refusals[0].code, refusals[0].message)
     product = plan.product
     balance = restage_balance(installments, today=today, fee_treatment=product.reinstallment_fee_treatment)
     options = []
@@ -305,7 +312,7 @@ def restage_locked(
     plan_restaging.send(sender=InstallmentPlan, plan=plan)
     if balance.new_principal <= 0:
         raise ApplicationError(
-            "nothing_to_restage", _("Nothing is left to re-stage on this plan."), status=409
+            InstallmentsError.NOTHING_TO_RESTAGE, _("Nothing is left to re-stage on this plan.")
         )
     schedule = restage_schedule(
         principal=balance.new_principal,
@@ -400,12 +407,12 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
     today = today or timezone.localdate()
     with transaction.atomic():
         if not InstallmentPlan.objects.filter(pk=plan_id, customer=customer).exists():
-            raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+            raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
         plan, installments = lock_plan(plan_id)
         product = plan.product
         if tenor not in product.reinstallment_tenors:
             raise ApplicationError(
-                "tenor_not_offered",
+                InstallmentsError.TENOR_NOT_OFFERED,
                 _("%(tenor)s periods is not offered; choose one of %(tenors)s.")
                 % {"tenor": tenor, "tenors": ", ".join(str(t) for t in sorted(product.reinstallment_tenors))},
                 fields={"tenor": _("Not offered for secondary installments.")},
@@ -415,7 +422,7 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
         ]
         refusals = restage_refusals(plan, today=today, installments=open_installments)
         if refusals:
-            raise ApplicationError(refusals[0].code, refusals[0].message, status=422)
+            raise ApplicationError(refusals[0].code, refusals[0].message)
         balance = restage_balance(
             open_installments, today=today, fee_treatment=product.reinstallment_fee_treatment
         )
@@ -424,10 +431,9 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
         )
         if schedule.apr_percent > product.max_apr_percent:
             raise ApplicationError(
-                "apr_above_maximum",
+                InstallmentsError.APR_ABOVE_MAXIMUM,
                 _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
                 % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
-                status=422,
             )
         return restage_locked(
             plan=plan,

@@ -32,7 +32,9 @@ from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from core.db import insert_rows
 from core.errors import ApplicationError
+from installments.errors import InstallmentsError
 from installments.models import InstallmentPlan
+from repayments.errors import RepaymentsError
 from repayments.gateway import (
     ChargeResult,
     GatewayError,
@@ -78,7 +80,7 @@ def autodebit_set(
 ) -> AutoDebitMandate:
     """Turn auto-debit on or off for a plan, or move it to another card (which needs the SMS code)."""
     if plan.customer_id != customer.pk:
-        raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
     current = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
     if card is None:
         card = (
@@ -87,10 +89,12 @@ def autodebit_set(
     if enabled:
         if card is None or card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
             raise ApplicationError(
-                "card_required", _("Bind a bank card first, then turn on auto-debit."), status=400
+                RepaymentsError.CARD_REQUIRED, _("Bind a bank card first, then turn on auto-debit.")
             )
         if plan.status not in PAYABLE_PLAN_STATUSES:
-            raise ApplicationError("plan_not_payable", _("Nothing is left to pay on this plan."), status=409)
+            raise ApplicationError(
+                RepaymentsError.PLAN_NOT_PAYABLE, _("Nothing is left to pay on this plan.")
+            )
     if current and card and current.card_id != card.pk:
         otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
     with transaction.atomic():

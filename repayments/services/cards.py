@@ -14,13 +14,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.errors import AccountsError
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
+from core.error_codes import error_code
 from core.errors import ApplicationError
 from core.masking import mask_phone
 from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid
+from repayments.errors import RepaymentsError
 from repayments.gateway import CardRejected, card_fingerprint, get_gateway
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType, Repayment, RepaymentStatus
 
@@ -38,7 +41,7 @@ def card_number_check(number: str) -> str:
     digits = normalize_card_number(number)
     if not luhn_valid(digits):
         raise ApplicationError(
-            "card_invalid_number",
+            RepaymentsError.CARD_INVALID_NUMBER,
             _("The card number is not valid. Please check it."),
             fields={"number": _("Not a valid card number.")},
         )
@@ -56,7 +59,7 @@ def card_bind(
     digits = card_number_check(number)
     if holder_name.strip() != customer.real_name.strip():
         raise ApplicationError(
-            "card_holder_mismatch",
+            RepaymentsError.CARD_HOLDER_MISMATCH,
             _("The card holder must be the account holder."),
             fields={"holder_name": _("Does not match your real name.")},
         )
@@ -66,20 +69,20 @@ def card_bind(
             raise ValueError
     except (phonenumbers.NumberParseException, ValueError):
         raise ApplicationError(
-            "card_phone_invalid",
+            RepaymentsError.CARD_PHONE_INVALID,
             _("Enter the phone number reserved at the bank."),
             fields={"reserved_phone": _("Not a valid phone number.")},
         ) from None
     bank = bank_for(digits)
     if bank.card_type == CardType.CREDIT and not _credit_cards_offered():
         raise ApplicationError(
-            "credit_card_not_supported",
+            RepaymentsError.CREDIT_CARD_NOT_SUPPORTED,
             _("Only debit cards (储蓄卡) can be bound."),
             fields={"number": _("Credit cards are not accepted.")},
         )
     fingerprint = card_fingerprint(digits)
     if BankCard.objects.filter(customer=customer, fingerprint=fingerprint, status=CardStatus.ACTIVE).exists():
-        raise ApplicationError("card_already_bound", _("This card is already bound."), status=409)
+        raise ApplicationError(RepaymentsError.CARD_ALREADY_BOUND, _("This card is already bound."))
     # The code is checked last among the customer's inputs, so a typo elsewhere does not spend it.
     otp_verify(user=customer, purpose=OtpPurpose.BIND_CARD, code=otp_code)
     return card_bind_verified(
@@ -98,7 +101,7 @@ def card_bind_verified(*, customer: User, number: str, holder_name: str, reserve
             number=digits, holder_name=holder_name.strip(), reserved_phone=reserved_phone
         )
     except CardRejected as exc:
-        raise ApplicationError(f"card_{exc.code}", str(exc), status=422) from None
+        raise ApplicationError(error_code(f"card_{exc.code}"), str(exc)) from None
     try:
         with transaction.atomic():
             first = not BankCard.objects.filter(customer=customer, status=CardStatus.ACTIVE).exists()
@@ -120,14 +123,14 @@ def card_bind_verified(*, customer: User, number: str, holder_name: str, reserve
                 dedupe_key=f"card_bound:{card.public_id}",
             )
     except IntegrityError:
-        raise ApplicationError("card_already_bound", _("This card is already bound."), status=409) from None
+        raise ApplicationError(RepaymentsError.CARD_ALREADY_BOUND, _("This card is already bound.")) from None
     logger.info("card bound: customer=%s bank=%s last4=%s", customer.pk, card.bank_code, card.last4)
     return card
 
 
 def _own_active_card(customer: User, card: BankCard) -> BankCard:
     if card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
-        raise ApplicationError("card_not_found", _("No such card."), status=404)
+        raise ApplicationError(RepaymentsError.CARD_NOT_FOUND, _("No such card."))
     return card
 
 
@@ -154,9 +157,8 @@ def _refuse_while_charging(card: BankCard) -> None:
     customer would be told the card is gone and then be charged on it (review finding 20)."""
     if Repayment.objects.filter(card=card, status=RepaymentStatus.PENDING).exists():
         raise ApplicationError(
-            "payment_in_progress",
+            RepaymentsError.PAYMENT_IN_PROGRESS,
             _("A payment with this card is being processed. Try again in a few minutes."),
-            status=409,
         )
 
 
@@ -179,7 +181,7 @@ def card_unbind(
         _own_active_card(customer, replacement)
         if replacement.pk == card.pk:
             raise ApplicationError(
-                "card_replacement_same", _("Choose another card to take over."), status=400
+                RepaymentsError.CARD_REPLACEMENT_SAME, _("Choose another card to take over.")
             )
     # Cheap refusals first, so a refused removal does not spend the customer's code.
     _refuse_while_charging(card)
@@ -202,9 +204,9 @@ def card_unbind(
         }
         card = cards[card.pk]
         if card.status != CardStatus.ACTIVE:
-            raise ApplicationError("card_not_found", _("No such card."), status=404)
+            raise ApplicationError(RepaymentsError.CARD_NOT_FOUND, _("No such card."))
         if replacement is not None and cards[replacement.pk].status != CardStatus.ACTIVE:
-            raise ApplicationError("card_not_found", _("No such card."), status=404)
+            raise ApplicationError(RepaymentsError.CARD_NOT_FOUND, _("No such card."))
         _refuse_while_charging(card)
         mandates = _moving_mandates(card)
         if mandates.exists():
@@ -212,7 +214,7 @@ def card_unbind(
                 raise _in_use()
             if not verified:  # an auto-debit moved onto this card since the check above
                 raise ApplicationError(
-                    "otp_not_requested", _("No verification code is waiting. Request a new code.")
+                    AccountsError.OTP_NOT_REQUESTED, _("No verification code is waiting. Request a new code.")
                 )
             mandates.update(card=replacement)
         was_default = card.is_default
@@ -242,9 +244,8 @@ def card_unbind(
 
 def _in_use() -> ApplicationError:
     return ApplicationError(
-        "card_in_use_by_autodebit",
+        RepaymentsError.CARD_IN_USE_BY_AUTODEBIT,
         _("This card pays an auto-debit. Choose another card to take over first."),
-        status=409,
     )
 
 

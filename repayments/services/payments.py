@@ -24,12 +24,15 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.errors import AccountsError
 from accounts.models import User
 from core.db import insert_rows, update_rows
+from core.error_codes import CommonError, error_code
 from core.errors import ApplicationError
 from core.ids import short_ref
 from core.money import ZERO, quantize_money
 from core.money_input import parse_money
+from installments.errors import InstallmentsError
 from installments.models import (
     CreditEvent,
     CreditEventKind,
@@ -47,6 +50,7 @@ from notifications.services import (
     recipients,
 )
 from repayments.allocation import Due, OverpaymentError, allocate, payable_total
+from repayments.errors import RepaymentsError
 from repayments.gateway import CardRejected, ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from repayments.models import (
     Allocation,
@@ -186,22 +190,21 @@ def repayment_create(
     idempotency_key = (idempotency_key or "").strip()
     if not idempotency_key or len(idempotency_key) > 100:
         raise ApplicationError(
-            "idempotency_key_invalid", _("An idempotency key of 1-100 characters is required."), status=400
+            AccountsError.IDEMPOTENCY_KEY_INVALID, _("An idempotency key of 1-100 characters is required.")
         )
     if mode not in RepaymentMode.values:
-        raise ApplicationError("invalid_mode", _("Choose what to pay."), fields={"mode": mode}, status=400)
+        raise ApplicationError(RepaymentsError.INVALID_MODE, _("Choose what to pay."), fields={"mode": mode})
     if mode == RepaymentMode.CUSTOM:
         if amount is None:
             raise ApplicationError(
-                "invalid_amount", _("Enter an amount."), fields={"amount": _("Required.")}, status=400
+                CommonError.INVALID_AMOUNT, _("Enter an amount."), fields={"amount": _("Required.")}
             )
         amount = parse_money(amount, field="amount")
         if amount < Decimal("0.01"):
             raise ApplicationError(
-                "invalid_amount",
+                CommonError.INVALID_AMOUNT,
                 _("The amount must be at least ¥0.01."),
                 fields={"amount": _("Too small.")},
-                status=400,
             )
     fingerprint = _fingerprint(
         plan=plan.pk,
@@ -216,39 +219,39 @@ def repayment_create(
         return _replay(existing, fingerprint)
 
     if plan.customer_id != customer.pk:
-        raise ApplicationError("plan_not_found", _("No such plan."), status=404)
+        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
     if (card is None) == (one_time_card is None):
         raise ApplicationError(
-            "card_required", _("Pay with one bound card or one card used once."), status=400
+            RepaymentsError.CARD_REQUIRED, _("Pay with one bound card or one card used once.")
         )
     if card is not None:
         if card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
-            raise ApplicationError("card_not_found", _("No such card."), status=404)
+            raise ApplicationError(RepaymentsError.CARD_NOT_FOUND, _("No such card."))
         if card.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
             raise ApplicationError(
-                "credit_card_not_allowed", _("This plan cannot be repaid with a credit card.")
+                RepaymentsError.CREDIT_CARD_NOT_ALLOWED, _("This plan cannot be repaid with a credit card.")
             )
     today = timezone.localdate()
     if scheduled_for is not None:
         if one_time_card is not None:
             raise ApplicationError(
-                "one_time_card_pay_now_only",
+                RepaymentsError.ONE_TIME_CARD_PAY_NOW_ONLY,
                 _("A card used once can only pay now; bind it to schedule a payment."),
-                status=400,
             )
         if scheduled_for <= today:
             raise ApplicationError(
-                "scheduled_date_invalid",
+                RepaymentsError.SCHEDULED_DATE_INVALID,
                 _("Choose a date after today, or pay now."),
                 fields={"scheduled_for": _("Not after today.")},
-                status=400,
             )
 
     one_time_token = None
     if one_time_card is not None:
         digits = card_number_check(one_time_card.number)
         if one_time_card.holder_name.strip() != customer.real_name.strip():
-            raise ApplicationError("card_holder_mismatch", _("The card holder must be the account holder."))
+            raise ApplicationError(
+                RepaymentsError.CARD_HOLDER_MISMATCH, _("The card holder must be the account holder.")
+            )
         try:
             one_time_token = get_gateway().tokenize_card(
                 number=digits,
@@ -257,10 +260,10 @@ def repayment_create(
                 single_use=True,
             )
         except CardRejected as exc:
-            raise ApplicationError(f"card_{exc.code}", str(exc)) from None
+            raise ApplicationError(error_code(f"card_{exc.code}"), str(exc)) from None
         if one_time_token.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
             raise ApplicationError(
-                "credit_card_not_allowed", _("This plan cannot be repaid with a credit card.")
+                RepaymentsError.CREDIT_CARD_NOT_ALLOWED, _("This plan cannot be repaid with a credit card.")
             )
 
     try:
@@ -273,7 +276,7 @@ def repayment_create(
                 return _replay(existing, fingerprint)
             if locked_plan.status not in PAYABLE_PLAN_STATUSES:
                 raise ApplicationError(
-                    "plan_not_payable", _("Nothing is left to pay on this plan."), status=409
+                    RepaymentsError.PLAN_NOT_PAYABLE, _("Nothing is left to pay on this plan.")
                 )
             dues = plan_dues(locked_plan, installments, today=today)
             payoff = payable_total(dues)
@@ -283,23 +286,22 @@ def repayment_create(
                 next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
                 if next_due is None or scheduled_for > next_due:
                     raise ApplicationError(
-                        "scheduled_date_invalid",
+                        RepaymentsError.SCHEDULED_DATE_INVALID,
                         _("A payment can be scheduled up to the next due date (%(date)s).")
                         % {"date": next_due},
                         fields={"scheduled_for": _("After the next due date.")},
-                        status=400,
                     )
             if mode == RepaymentMode.DUE_NOW:
                 # A payment still pending (an auto-debit in flight) already covers part of what is due.
                 due = sum((d.total for d in dues if d.due_date <= (scheduled_for or today)), ZERO)
                 amount = due - (ZERO if scheduled_for else _reserved(locked_plan))
                 if amount <= 0:
-                    raise ApplicationError("nothing_due", _("Nothing is due now on this plan."), status=409)
+                    raise ApplicationError(RepaymentsError.NOTHING_DUE, _("Nothing is due now on this plan."))
             elif mode == RepaymentMode.PAYOFF:
                 amount = payoff
             if amount > available:
                 raise ApplicationError(
-                    "amount_exceeds_outstanding",
+                    RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
                     _("The most you can pay on this plan now is ¥%(max)s.")
                     % {"max": f"{max(available, ZERO):,.2f}"},
                     fields={"amount": _("More than what is left to pay.")},
@@ -348,7 +350,7 @@ def repayment_create(
 def _replay(existing: Repayment, fingerprint: str) -> Repayment:
     if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
         raise ApplicationError(
-            "idempotency_key_reused", _("This idempotency key was used for a different payment."), status=422
+            AccountsError.IDEMPOTENCY_KEY_REUSED, _("This idempotency key was used for a different payment.")
         )
     return existing
 
@@ -1069,14 +1071,14 @@ def repayments_reconcile(
 
 def repayment_cancel(*, customer: User, repayment: Repayment) -> Repayment:
     if repayment.customer_id != customer.pk:
-        raise ApplicationError("repayment_not_found", _("No such repayment."), status=404)
+        raise ApplicationError(RepaymentsError.REPAYMENT_NOT_FOUND, _("No such repayment."))
     with transaction.atomic():
         updated = Repayment.objects.filter(pk=repayment.pk, status=RepaymentStatus.SCHEDULED).update(
             status=RepaymentStatus.CANCELLED, updated_at=timezone.now()
         )
         if not updated:
             raise ApplicationError(
-                "repayment_not_cancellable", _("Only a scheduled payment can be cancelled."), status=409
+                RepaymentsError.REPAYMENT_NOT_CANCELLABLE, _("Only a scheduled payment can be cancelled.")
             )
         _event(repayment, "cancelled", actor=customer)
     repayment.refresh_from_db()
@@ -1155,25 +1157,24 @@ def repayment_record_offline(
 ) -> Repayment:
     """A payment that reached us outside the gateway (bank transfer): recorded and allocated at once."""
     if not staff.is_staff:
-        raise ApplicationError("staff_only", _("Only staff can record an offline payment."), status=403)
+        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can record an offline payment."))
     reference = reference.strip()
     if not reference:
         raise ApplicationError(
-            "reference_required",
+            RepaymentsError.REFERENCE_REQUIRED,
             _("Enter the bank transfer reference."),
             fields={"reference": _("Required.")},
-            status=400,
         )
     amount = parse_money(amount, field="amount")
     if amount <= 0:
-        raise ApplicationError("invalid_amount", _("The amount must be positive."), status=400)
+        raise ApplicationError(CommonError.INVALID_AMOUNT, _("The amount must be positive."))
     today = timezone.localdate()
     with transaction.atomic():
         locked_plan, installments = _lock_plan(plan.pk)
         available = payable_total(plan_dues(locked_plan, installments, today=today)) - _reserved(locked_plan)
         if amount > available:
             raise ApplicationError(
-                "amount_exceeds_outstanding",
+                RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
                 _("The most that can be recorded on this plan now is ¥%(max)s.")
                 % {"max": f"{max(available, ZERO):,.2f}"},
             )
@@ -1194,7 +1195,7 @@ def repayment_record_offline(
                 )
         except IntegrityError:
             raise ApplicationError(
-                "duplicate_reference", _("This transfer is already recorded."), status=409
+                RepaymentsError.DUPLICATE_REFERENCE, _("This transfer is already recorded.")
             ) from None
         _apply_allocation(repayment, locked_plan, installments, amount, today)
         _event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
@@ -1214,22 +1215,21 @@ def repayment_record_offline(
 def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repayment:
     """Undo a succeeded repayment: refund it (card payments) and take its allocations off the installments."""
     if not staff.is_staff:
-        raise ApplicationError("staff_only", _("Only staff can reverse a repayment."), status=403)
+        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can reverse a repayment."))
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError(
-            "reason_required", _("A reason is required."), fields={"reason": _("Required.")}, status=400
+            InstallmentsError.REASON_REQUIRED, _("A reason is required."), fields={"reason": _("Required.")}
         )
     if repayment.status != RepaymentStatus.SUCCEEDED:
         raise ApplicationError(
-            "repayment_not_reversible", _("Only a succeeded repayment can be reversed."), status=409
+            RepaymentsError.REPAYMENT_NOT_REVERSIBLE, _("Only a succeeded repayment can be reversed.")
         )
     if repayment.plan.status == PlanStatus.RESTRUCTURED:
         # Its balance moved to a new plan at re-staging; reopening the old installments would count it twice.
         raise ApplicationError(
-            "plan_restructured",
+            RepaymentsError.PLAN_RESTRUCTURED,
             _("This plan was re-staged; a payment made before that can no longer be reversed here."),
-            status=409,
         )
     if repayment.channel != RepaymentChannel.STAFF:
         try:
@@ -1240,7 +1240,7 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
             )
         except GatewayError as exc:
             raise ApplicationError(
-                "refund_failed", _("The bank refused the refund: %(error)s") % {"error": exc}, status=502
+                RepaymentsError.REFUND_FAILED, _("The bank refused the refund: %(error)s") % {"error": exc}
             ) from None
     today = timezone.localdate()
     with transaction.atomic():

@@ -3,61 +3,32 @@
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
 from rest_framework import exceptions
 
 from core.api import exception_handler
-from core.error_codes import ERROR_CODES
+from core.error_codes import CommonError, ErrorCode, catalogue, merged
 from core.errors import ApplicationError
 
 ROOT = Path(__file__).resolve().parents[2]
-RAISERS = re.compile(
-    r"(?:ApplicationError|Refusal|DocumentError|_wait_error|CardRejected)\(\s*f?\"([a-z_]+)\"", re.S
-)
+APPS = ("accounts", "config", "core", "installments", "notifications", "repayments", "simulators")
+# Everything that takes an error code as its first argument.
+RAISERS = {"ApplicationError", "Refusal", "DocumentError", "_wait_error"}
+CATALOGUE = catalogue()
 
 
-def raised_codes() -> set[str]:
-    codes = set()
-    for app in ("accounts", "config", "installments", "notifications", "repayments"):
-        for path in (ROOT / app).rglob("*.py"):
-            if "migrations" in path.parts:
-                continue
-            for code in RAISERS.findall(path.read_text(encoding="utf-8")):
-                codes.add(code)
-    # CardRejected codes reach clients prefixed: ApplicationError(f"card_{exc.code}").
-    card_codes = {f"card_{c}" for c in ("invalid_number", "not_supported", "holder_mismatch")}
-    return {c for c in codes if c not in {"invalid_number", "not_supported", "holder_mismatch"}} | card_codes
-
-
-def test_every_raised_code_is_published() -> None:
-    missing = raised_codes() - set(ERROR_CODES)
-    assert not missing, f"add to core/error_codes.py: {sorted(missing)}"
-
-
-def test_the_schema_lists_the_codes(client, db) -> None:
-    text = client.get("/api/schema/").content.decode()
-    for code in ("amount_exceeds_outstanding", "idempotency_key_reused", "overdue_beyond_grace"):
-        assert code in text
-
-
-def _raise_sites() -> list[tuple[str, int, str, int | None]]:
-    """(path, line, code, status literal or None) of every ApplicationError(...) with a literal code."""
+def _raise_sites() -> list[tuple[str, int, ast.expr]]:
+    """(path, line, first argument) of every call that raises an error code, in application code."""
     sites = []
-    for app in ("accounts", "config", "installments", "notifications", "repayments"):
+    for app in APPS:
         for path in (ROOT / app).rglob("*.py"):
             if "migrations" in path.parts:
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not (isinstance(node, ast.Call) and _name(node.func) == "ApplicationError"):
-                    continue
-                if not (node.args and isinstance(node.args[0], ast.Constant)):
-                    continue  # a code computed at run time (DocumentError, Refusal): published above
-                status = next((k.value for k in node.keywords if k.arg == "status"), None)
-                literal = status.value if isinstance(status, ast.Constant) else None
-                sites.append((str(path.relative_to(ROOT)), node.lineno, node.args[0].value, literal))
+                if isinstance(node, ast.Call) and _name(node.func) in RAISERS and node.args:
+                    sites.append((str(path.relative_to(ROOT)), node.lineno, node.args[0]))
     return sites
 
 
@@ -65,29 +36,60 @@ def _name(func: ast.expr) -> str | None:
     return func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
 
 
-def test_every_raise_site_answers_the_published_status() -> None:
-    """What a raise site produces (with whatever status it passes) is the catalogue's status: a mobile
-    client sees one status per code on every path. This listed 14 sites on main (invalid_amount as 400
-    in payments, reason_required as 422 in negotiation, card_holder_mismatch as 400, ...)."""
+def test_every_raise_site_names_an_enum_member() -> None:
+    """A raise site names ``<App>Error.MEMBER``, never a string: the status travels with the code, so one
+    code answers one status on every path (14 sites answered another status while codes were strings)."""
     sites = _raise_sites()
-    assert len(sites) > 80  # the scan found the raise sites
-
-    def answered(code: str, status: int | None) -> int:
-        return ApplicationError(code, "m", **({} if status is None else {"status": status})).status
-
-    wrong = [
-        f"{path}:{line} {code} answers {answered(code, status)}, published {ERROR_CODES[code][0]}"
-        for path, line, code, status in sites
-        if code in ERROR_CODES and answered(code, status) != ERROR_CODES[code][0]
-    ]
-    assert not wrong, "\n".join(wrong)
+    assert len(sites) > 100  # the scan found the raise sites
+    literal = [f"{path}:{line}" for path, line, arg in sites if isinstance(arg, ast.Constant)]
+    assert not literal, "use the app's ErrorCode enum: " + ", ".join(literal)
 
 
-@pytest.mark.parametrize("code", sorted(ERROR_CODES))
-def test_the_status_comes_from_the_catalogue(code: str) -> None:
-    """A raise site cannot pick another status for a published code, now or later."""
-    for passed in (None, 400, 409, 422, 599):
-        assert ApplicationError(code, "m", status=passed).status == ERROR_CODES[code][0]
+def test_every_member_named_at_a_raise_site_exists() -> None:
+    enums = {cls.__name__: cls for cls in [CommonError, *ErrorCode.__subclasses__()]}
+    missing = []
+    for path, line, arg in _raise_sites():
+        if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id in enums:
+            if arg.attr not in enums[arg.value.id].__members__:
+                missing.append(f"{path}:{line} {arg.value.id}.{arg.attr}")
+    assert not missing
+
+
+def test_codes_are_unique_and_carry_a_status_and_meaning() -> None:
+    assert len(CATALOGUE) > 80
+    for value, code in CATALOGUE.items():
+        assert value == code.value and value.islower() and " " not in value
+        assert 400 <= code.status < 600, value
+        assert code.meaning, value
+
+
+def test_a_code_declared_twice_fails_the_catalogue() -> None:
+    class Clash(ErrorCode):
+        NOTHING_DUE = "nothing_due", 418, "a second declaration"
+
+    with pytest.raises(RuntimeError, match="declared twice"):
+        merged([*{type(code) for code in CATALOGUE.values()}, Clash])
+
+
+def test_the_schema_lists_the_codes(client, db) -> None:
+    text = client.get("/api/schema/").content.decode()
+    for code in ("amount_exceeds_outstanding", "idempotency_key_reused", "overdue_beyond_grace"):
+        assert f"| `{code}` | {CATALOGUE[code].status} |" in text
+
+
+@pytest.mark.parametrize("code", sorted(CATALOGUE))
+def test_the_status_comes_from_the_code(code: str) -> None:
+    """A raise site cannot pick another status, now or later: there is no argument to pass one."""
+    member = CATALOGUE[code]
+    assert ApplicationError(member, "m").status == member.status
+    assert ApplicationError(code, "m").code is member  # a computed code is looked up
+    with pytest.raises(TypeError):
+        ApplicationError(member, "m", status=599)  # type: ignore[call-arg]
+
+
+def test_an_unpublished_computed_code_is_a_bug() -> None:
+    with pytest.raises(KeyError):
+        ApplicationError("card_made_up", "m")
 
 
 @pytest.mark.parametrize(
@@ -109,8 +111,8 @@ def test_the_status_comes_from_the_catalogue(code: str) -> None:
 def test_drf_errors_answer_their_published_code_and_status(exc: exceptions.APIException) -> None:
     response = exception_handler(exc, {})
     code = response.data["code"]
-    assert code in ERROR_CODES, code
-    assert response.status_code == ERROR_CODES[code][0], (code, response.status_code)
+    assert code in CATALOGUE, code
+    assert response.status_code == CATALOGUE[code].status, (code, response.status_code)
 
 
 def test_the_schema_lists_each_code_under_its_status(client, db) -> None:

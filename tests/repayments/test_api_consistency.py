@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from core.error_codes import ERROR_CODES
+from core.error_codes import catalogue
 from installments.models import InstallmentPlan, InstallmentStatus, PlanStatus
 from tests.repayments.conftest import ICBC_DEBIT
 from tests.repayments.negotiation_support import PDF
@@ -48,7 +48,7 @@ def assert_published(response, code: str) -> None:
     """The answer carries ``code`` with the status the catalogue publishes for it."""
     body = response.json()
     assert body["code"] == code, body
-    assert response.status_code == ERROR_CODES[code][0], (code, response.status_code)
+    assert response.status_code == catalogue()[code].status, (code, response.status_code)
 
 
 # --- one code, one status --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from core.error_codes import ERROR_CODES
+from core.error_codes import catalogue
 from tests.repayments.conftest import CMB_DEBIT
 from tests.repayments.negotiation_support import PDF
 
@@ -27,7 +27,7 @@ def assert_api_error(response, status: int, code: str) -> None:
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"code", "message", "fields"} and body["code"] == code, body
-    assert ERROR_CODES[code][0] == status
+    assert catalogue()[code].status == status
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""The error codes of installments, each with the HTTP status it always answers (core.error_codes)."""
+
+from core.error_codes import ErrorCode
+
+
+class InstallmentsError(ErrorCode):
+    SELF_APPROVAL = "self_approval", 403, "the maker of an offer cannot approve it"
+    CUSTOMER_INACTIVE = "customer_inactive", 422, "the account is disabled"
+    PRODUCT_NOT_FOUND = "product_not_found", 400, "unknown product code"
+    PRODUCT_INACTIVE = "product_inactive", 422, "the product is no longer offered"
+    TENOR_NOT_OFFERED = "tenor_not_offered", 422, "the number of installments is not offered"
+    PRINCIPAL_BELOW_MINIMUM = "principal_below_minimum", 422, "the amount is below the product's minimum"
+    PRINCIPAL_ABOVE_MAXIMUM = "principal_above_maximum", 422, "the amount is above the product's maximum"
+    APR_ABOVE_MAXIMUM = "apr_above_maximum", 422, "the APR would be above the maximum"
+    INVALID_TERMS = "invalid_terms", 422, "the schedule cannot be built from these terms"
+    DUPLICATE_MERCHANT_ORDER = "duplicate_merchant_order", 409, "this order is already financed"
+    PURCHASE_DATE_IN_FUTURE = "purchase_date_in_future", 422, "the purchase date is in the future"
+    PLAN_NOT_FOUND = "plan_not_found", 404, "no such plan"
+    PLAN_NOT_ACTIVE = "plan_not_active", 422, "the plan is not active"
+    PLAN_NOT_OVERDUE = "plan_not_overdue", 422, "a negotiated plan is for an overdue plan"
+    REASON_REQUIRED = "reason_required", 400, "a reason is required"
+    REINSTALLMENT_NOT_OFFERED = (
+        "reinstallment_not_offered",
+        422,
+        "the product does not offer secondary installments",
+    )
+    OVERDUE_BEYOND_GRACE = (
+        "overdue_beyond_grace",
+        422,
+        "repay what is overdue first, or apply for a negotiated plan",
+    )
+    RESTAGE_LIMIT_REACHED = "restage_limit_reached", 422, "re-staged as often as the product allows"
+    NOTHING_TO_RESTAGE = "nothing_to_restage", 409, "nothing is left to re-stage"
+    NEGOTIATION_NOT_FOUND = "negotiation_not_found", 404, "no such application"
+    NEGOTIATION_ALREADY_OPEN = "negotiation_already_open", 409, "an application for this plan is already open"
+    INVALID_APPLICATION = "invalid_application", 422, "correct the marked fields"
+    INVALID_STATE = "invalid_state", 409, "not possible in the application's current state"
+    INVALID_OFFER = "invalid_offer", 422, "correct the offer terms"
+    OFFER_EXPIRED = "offer_expired", 409, "the offer expired"
+    MESSAGE_REQUIRED = "message_required", 400, "say what is needed"
+    INVALID_CONTACT = "invalid_contact", 422, "correct the marked fields"
+    TOO_MANY_FILES = "too_many_files", 422, "at most 5 documents"
+    FILE_TOO_LARGE = "file_too_large", 422, "a document is larger than 5 MB"
+    UNSUPPORTED_FILE_TYPE = "unsupported_file_type", 422, "only PDF, JPEG or PNG by content"
+    INVALID_FILE = "invalid_file", 422, "the file is damaged, mixes formats or has data after its end"
+    INVALID_FILE_NAME = "invalid_file_name", 422, "the file name is not acceptable"
