@@ -57,6 +57,8 @@ def simulated_providers(*, sms_sender: str, payment_gateway: str) -> list[str]:
     which are simulations)."""
     found = []
     for setting, value in (("SMS_SENDER", sms_sender), ("PAYMENT_GATEWAY", payment_gateway)):
-        if provider_path(setting, value) in SIMULATED_PROVIDERS:
+        path = provider_path(setting, value)
+        # Anything in the simulators app is one: production without it does not even install the app.
+        if path in SIMULATED_PROVIDERS or path.startswith("simulators."):
             found.append(f"{setting}={value or PROVIDER_DEFAULTS[setting]}")
     return found

@@ -85,6 +85,14 @@ def _production(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({**REAL_PROVIDERS, "SMS_SENDER": "simulated"}, ["SMS_SENDER=simulated"]),
         ({**REAL_PROVIDERS, "SMS_SENDER": "file"}, ["SMS_SENDER=file"]),
         ({**REAL_PROVIDERS, "PAYMENT_GATEWAY": "simulated"}, ["PAYMENT_GATEWAY=simulated"]),
+        (
+            {**REAL_PROVIDERS, "PAYMENT_GATEWAY": "simulators.bank.SimulatedGateway"},
+            ["PAYMENT_GATEWAY=simulators.bank.SimulatedGateway"],
+        ),
+        (
+            {**REAL_PROVIDERS, "SMS_SENDER": "simulators.sms.SimulatedSmsGateway"},
+            ["SMS_SENDER=simulators.sms.SimulatedSmsGateway"],
+        ),
         ({**REAL_PROVIDERS, "ALLOW_SIMULATED_PROVIDERS": "false", "SMS_SENDER": "console"}, ["SMS_SENDER"]),
     ],
 )
