@@ -23,7 +23,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-_built: dict[str, tuple[str, Any]] = {}  # setting -> (its dotted path, the instance)
+_built: dict[str, tuple[str, Any]] = {}  # setting -> (its value when built, the instance)
 _reads: dict[str, tuple[str, ...]] = {}  # setting -> prefixes of the settings its provider reads
 _lock = threading.Lock()
 
