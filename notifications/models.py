@@ -1,4 +1,4 @@
-"""The SMS outbox, and the simulated provider's record of what it was asked to deliver.
+"""The SMS outbox.
 
 A notification row is written in the same transaction as the event it reports (a repayment, a debit, an
 offer), so an event never happens without its message and a rolled-back event never sends one. A task
@@ -91,28 +91,3 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_code} -> {self.user_id} ({self.status})"
-
-
-class SimulatedSms(models.Model):
-    """What the simulated SMS gateway accepted: the provider's side, kept apart from our outbox."""
-
-    provider_message_id = models.CharField(max_length=100, unique=True)
-    phone = models.CharField(max_length=32)
-    text = models.TextField()
-    client_reference = models.CharField(max_length=100, blank=True)
-    accepted_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = _("simulated SMS")
-        verbose_name_plural = _("simulated SMS")
-        ordering = ("-accepted_at", "-id")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["client_reference"],
-                condition=~Q(client_reference=""),
-                name="simulated_sms_unique_client_reference",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.provider_message_id

@@ -19,29 +19,18 @@ Which sender runs is ``settings.SMS_SENDER``:
     Development by hand: appends each message, codes included, to ``SMS_FILE_DIR/<number>.txt`` (default
     ``var/sms``): the folder is the phone, where a developer reads a code the console log hides.
 ``simulated``
-    Dev and CI default for a realistic provider: records each accepted message as a ``SimulatedSms`` row
-    and deduplicates by reference across processes through the database. It can be made slow and
-    unreliable by configuration, deterministically when seeded:
-
-    * ``SMS_SIMULATED_LATENCY_MS`` (default 0): sleep this long before answering, success or not.
-    * ``SMS_SIMULATED_FAILURE_RATE`` (default 0.0): share of sends refused as retryable (provider busy).
-    * ``SMS_SIMULATED_PERMANENT_FAILURE_RATE`` (default 0.0): share refused permanently (content rejected).
-    * ``SMS_SIMULATED_SEED`` (default none, i.e. random): seeds ``random.Random`` so a run is reproducible.
-
-    Magic numbers, checked before the random failures so a demo or a test can count on them:
-
-    * a number ending in ``0000`` is always refused permanently (invalid number);
-    * a number ending in ``9999`` always fails retryably (carrier busy).
-
-    A number that is not E.164 (``+`` and 8 to 15 digits) is refused permanently, as a real provider would.
+    Dev and CI default for a realistic provider: the simulated SMS gateway, a plugin in its own app
+    (``simulators.sms.SimulatedSmsGateway``): latency, failures and magic numbers on demand, and a record
+    of what it accepted.
 ``http``
     A real provider: a signed JSON POST to ``SMS_HTTP_URL``; see ``HttpSmsSender``.
 a dotted path
     Any class whose instances have ``send(phone, text, *, reference="") -> str``; built with no arguments.
+    The short names above stand for dotted paths (config/providers.py).
 
-``get_sender()`` keeps one instance per configuration, so a seeded simulated gateway draws one sequence
-across sends instead of restarting it on every message; a change of any ``SMS_*`` setting (the
-``settings`` fixture, ``override_settings``) drops the cached instance.
+``get_sender()`` keeps one instance per configuration (``core.providers``), so a seeded simulated gateway
+draws one sequence across sends instead of restarting it on every message; a change of any ``SMS_*``
+setting (the ``settings`` fixture, ``override_settings``) drops the cached instance.
 
 Full phone numbers never reach a log line or an exception message: both carry ``mask_phone(phone)``.
 The text of a secret message (a one-time code) arrives as a ``notifications.sealing.SecretText``: a
@@ -55,7 +44,6 @@ import hmac
 import http.client
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -69,18 +57,12 @@ from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.db import IntegrityError, transaction
-from django.dispatch import receiver
-from django.utils.module_loading import import_string
 
 from core.masking import mask_phone
-from notifications.models import SimulatedSms
+from core.providers import forget_provider, load_provider
 from notifications.sealing import shown
 
 sms_logger = logging.getLogger("notifications.sms")
-
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 class SendError(Exception):
@@ -204,105 +186,6 @@ class InMemorySender:
             provider_id = f"memory-{uuid.uuid4().hex}"
             cls.outbox.append(SentSms(phone, str(text), reference, provider_id))  # the phone: full text
             return provider_id
-
-
-# --- simulated gateway --------------------------------------------------------------------------
-
-
-class SimulatedSmsGateway:
-    """Dev and CI: a provider with a memory (the ``SimulatedSms`` table), latency and failures on demand.
-
-    The rows are the provider's side of the story, so tests and the admin can check what was "delivered"
-    independently of our outbox's own status.
-    """
-
-    REJECT_SUFFIX = "0000"
-    BUSY_SUFFIX = "9999"
-
-    def __init__(
-        self,
-        *,
-        latency_ms: int | None = None,
-        failure_rate: float | None = None,
-        permanent_failure_rate: float | None = None,
-        seed: int | None = None,
-    ) -> None:
-        self.latency_ms = int(
-            latency_ms if latency_ms is not None else getattr(settings, "SMS_SIMULATED_LATENCY_MS", 0)
-        )
-        self.failure_rate = float(
-            failure_rate if failure_rate is not None else getattr(settings, "SMS_SIMULATED_FAILURE_RATE", 0.0)
-        )
-        self.permanent_failure_rate = float(
-            permanent_failure_rate
-            if permanent_failure_rate is not None
-            else getattr(settings, "SMS_SIMULATED_PERMANENT_FAILURE_RATE", 0.0)
-        )
-        if seed is None:
-            seed = getattr(settings, "SMS_SIMULATED_SEED", None)
-        if self.latency_ms < 0:
-            raise ImproperlyConfigured("SMS_SIMULATED_LATENCY_MS must be >= 0")
-        for name, rate in (
-            ("SMS_SIMULATED_FAILURE_RATE", self.failure_rate),
-            ("SMS_SIMULATED_PERMANENT_FAILURE_RATE", self.permanent_failure_rate),
-        ):
-            if not 0.0 <= rate <= 1.0:
-                raise ImproperlyConfigured(f"{name} must be between 0 and 1, not {rate}")
-        # Not for security: a reproducible sequence of simulated failures.
-        self._random = random.Random(seed)  # noqa: S311
-        self._random_lock = threading.Lock()
-
-    def send(self, phone: str, text: str, *, reference: str = "") -> str:
-        masked = mask_phone(phone)
-        if self.latency_ms:
-            time.sleep(self.latency_ms / 1000)
-        if not _E164.match(phone):
-            raise PermanentSendError(f"invalid number {masked}: not E.164")
-        digits = _digits(phone)
-        if digits.endswith(self.REJECT_SUFFIX):
-            raise PermanentSendError(f"invalid number {masked} (simulated: ends in {self.REJECT_SUFFIX})")
-        if digits.endswith(self.BUSY_SUFFIX):
-            raise RetryableSendError(f"carrier busy for {masked} (simulated: ends in {self.BUSY_SUFFIX})")
-        if not text:
-            raise PermanentSendError(f"empty text to {masked}")
-        if len(reference) > 100:
-            raise PermanentSendError("reference longer than 100 characters")
-        # One draw per send keeps a seeded sequence stable whatever the rates are set to.
-        with self._random_lock:
-            draw = self._random.random()
-        if draw < self.permanent_failure_rate:
-            raise PermanentSendError(f"content rejected for {masked} (simulated)")
-        if draw < self.permanent_failure_rate + self.failure_rate:
-            raise RetryableSendError(f"provider busy for {masked} (simulated)")
-        return self._accept(phone, text, reference)
-
-    def _find_accepted(self, reference: str) -> str | None:
-        return (
-            SimulatedSms.objects.filter(client_reference=reference)
-            .values_list("provider_message_id", flat=True)
-            .first()
-        )
-
-    def _accept(self, phone: str, text: str, reference: str) -> str:
-        if reference:
-            existing = self._find_accepted(reference)
-            if existing is not None:
-                return existing
-        provider_id = f"sim-{uuid.uuid4().hex}"
-        try:
-            # A savepoint, so a lost race does not poison a caller's transaction on PostgreSQL.
-            with transaction.atomic():
-                # Our own database: the provider's record keeps what may be shown, never a live code.
-                SimulatedSms.objects.create(
-                    provider_message_id=provider_id, phone=phone, text=shown(text), client_reference=reference
-                )
-        except IntegrityError:
-            # Another send with the same reference committed between our lookup and our insert.
-            existing = self._find_accepted(reference) if reference else None
-            if existing is None:
-                raise
-            return existing
-        return provider_id
 
 
 # --- HTTP provider ------------------------------------------------------------------------------
@@ -430,54 +313,12 @@ def _scrub(raw: bytes, phone: str) -> str:
 
 # --- choosing one -------------------------------------------------------------------------------
 
-SENDERS: dict[str, type] = {
-    "console": ConsoleSender,
-    "memory": InMemorySender,
-    "file": FilePhoneSender,
-    "simulated": SimulatedSmsGateway,
-    "http": HttpSmsSender,
-}
-
-_cache: dict[str, SmsSender] = {}
-_cache_lock = threading.Lock()
-
 
 def get_sender() -> SmsSender:
-    """The configured sender, built once per configuration (see the module docstring for why)."""
-    name = getattr(settings, "SMS_SENDER", "simulated") or "simulated"
-    with _cache_lock:
-        sender = _cache.get(name)
-        if sender is None:
-            sender = _build_sender(name)
-            _cache.clear()
-            _cache[name] = sender
-    return sender
-
-
-def _build_sender(name: str) -> SmsSender:
-    if name in SENDERS:
-        return SENDERS[name]()
-    if "." not in name:
-        raise ImproperlyConfigured(
-            f"SMS_SENDER={name!r} is neither one of {', '.join(SENDERS)} nor a dotted path to a class"
-        )
-    try:
-        cls = import_string(name)
-    except ImportError as exc:
-        raise ImproperlyConfigured(f"SMS_SENDER={name!r} cannot be imported: {exc}") from exc
-    sender = cls()
-    if not callable(getattr(sender, "send", None)):
-        raise ImproperlyConfigured(f"SMS_SENDER={name!r} has no send(phone, text, *, reference) method")
-    return sender
+    """The configured sender, built once per configuration (``core.providers``; see the module docstring)."""
+    return load_provider("SMS_SENDER", default="simulated", methods=("send",), reads=("SMS_",))
 
 
 def reset_sender_cache() -> None:
     """Forget the built sender, so the next ``get_sender()`` reads the settings again."""
-    with _cache_lock:
-        _cache.clear()
-
-
-@receiver(setting_changed)
-def _settings_changed(*, setting: str, **kwargs: object) -> None:
-    if setting.startswith("SMS_"):
-        reset_sender_cache()
+    forget_provider("SMS_SENDER")

@@ -15,11 +15,13 @@ from django.db.models.functions import Coalesce
 
 from core.money import ZERO, quantize_money
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
+from repayments.gateway import ChargeBook, get_gateway
 from repayments.models import (
     Allocation,
     DebitAttempt,
     DebitAttemptStatus,
     Repayment,
+    RepaymentChannel,
     RepaymentEvent,
     RepaymentStatus,
 )
@@ -49,10 +51,9 @@ def ledger_breaches() -> Iterator[str]:
     yield from _installment_status()
     yield from _plan_totals()
     yield from _restaged_balances()
-    from repayments.gateway import SimulatedGateway, get_gateway
-
-    if isinstance(get_gateway(), SimulatedGateway):  # its table is the bank's own record
-        yield from _gateway_charges_have_repayments()
+    gateway = get_gateway()
+    if isinstance(gateway, ChargeBook):  # a bank whose books we can read whole (the simulated one)
+        yield from _gateway_charges_have_repayments(gateway)
 
 
 def _owed_by_repayment() -> dict[int, Decimal]:
@@ -196,17 +197,14 @@ def _restaged_balances() -> Iterator[str]:
             yield f"plan {p.public_id}: left {_q(p.left_open)} open but its successor took {_q(p.taken)}"
 
 
-def _gateway_charges_have_repayments() -> Iterator[str]:
-    """The bank versus our books, charge by charge (the simulated bank's table is the bank's own record):
+def _gateway_charges_have_repayments(bank: ChargeBook) -> Iterator[str]:
+    """The bank versus our books, charge by charge (``bank.succeeded_charges`` is the bank's own record):
     what the bank kept of each charge (charged minus refunded) is what its repayment applied to
     installments plus what we still owe back; a reversed repayment kept nothing; every succeeded bank
     charge has a repayment that is not failed, cancelled or scheduled; every succeeded card repayment has
     its succeeded bank charge; and no installment has two succeeded auto-debits on one date."""
-    from repayments.models import RepaymentChannel, SimulatedCharge
-
     prefix = "repayment:"
-    charged = SimulatedCharge.objects.filter(status="succeeded", idempotency_key__startswith=prefix)
-    keys = {c.idempotency_key[len(prefix) :]: c for c in charged.iterator()}
+    keys = {c.idempotency_key[len(prefix) :]: c for c in bank.succeeded_charges(key_prefix=prefix)}
     known = {
         str(public_id): (pk, status, _q(amount))
         for pk, public_id, status, amount in Repayment.objects.filter(public_id__in=list(keys)).values_list(

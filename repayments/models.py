@@ -5,11 +5,9 @@ the CVV. A repayment is recorded before the gateway is called (pending, with its
 charge can happen without a row; its allocations say exactly which installment component each fen paid.
 """
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import new_public_id
@@ -390,50 +388,3 @@ class RepaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.repayment_id}"
-
-
-# --- The simulated bank-card gateway's own books -----------------------------------------------------
-# The simulator stands in for a bank: it is not our ledger, and our code reads it only through gateway.py.
-
-
-class SimulatedCardAccount(models.Model):
-    token = models.CharField(max_length=64, unique=True)
-    fingerprint = models.CharField(max_length=64, db_index=True)
-    last4 = models.CharField(max_length=4)
-    bank_code = models.CharField(max_length=16)
-    card_type = models.CharField(max_length=8)
-    behaviour = models.CharField(max_length=24, default="normal")
-    balance = money_field("balance", default=Decimal("0.00"))
-    single_use = models.BooleanField(default=False)
-    closed = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=Q(balance__gte=0), name="simcard_balance_gte_0")]
-
-    def __str__(self) -> str:
-        return f"sim card {self.last4}"
-
-
-class SimulatedCharge(models.Model):
-    idempotency_key = models.CharField(max_length=100)
-    reference = models.CharField(max_length=64)
-    token = models.CharField(max_length=64)
-    amount = money_field("amount", default=None)
-    status = models.CharField(max_length=24)
-    refunded = money_field("refunded")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        # Unique constraints, not unique=True: no LIKE-only second index to write for every charge.
-        constraints = [
-            models.UniqueConstraint(fields=["idempotency_key"], name="simcharge_unique_idempotency_key"),
-            models.UniqueConstraint(fields=["reference"], name="simcharge_unique_reference"),
-            models.CheckConstraint(
-                condition=Q(refunded__lte=F("amount")), name="simcharge_refund_lte_amount"
-            ),
-            models.CheckConstraint(condition=Q(refunded__gte=0), name="simcharge_refunded_gte_0"),
-        ]
-
-    def __str__(self) -> str:
-        return f"sim charge {self.reference} {self.status}"

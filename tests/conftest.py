@@ -87,5 +87,7 @@ def gateway_pool_closed():
     connections; a test that used them closes them, so the test database can be flushed or dropped."""
     yield
     from repayments.services.autodebit import close_gateway_pool
+    from simulators.bank import close_bank_connections
 
     close_gateway_pool()
+    close_bank_connections()  # also when a test built its own SimulatedGateway rather than get_gateway()'s

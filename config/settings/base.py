@@ -11,6 +11,8 @@ import environ
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
+from config import providers
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -44,6 +46,8 @@ INSTALLED_APPS = [
     "installments",
     "repayments",
     "notifications",
+    # The simulated bank and SMS gateway; production installs them only when it may run on them.
+    "simulators",
 ]
 
 MIDDLEWARE = [
@@ -308,12 +312,16 @@ LOGGING = {
 }
 
 # --- Business settings --------------------------------------------------------------------------
-# Demo data is refused in production; see installments/management/commands/seed_demo.py.
+# Demo data is refused in production; see simulators/management/commands/seed_demo.py.
 ALLOW_DEMO_DATA = env.bool("ALLOW_DEMO_DATA", default=True)
+
+# --- Providers ----------------------------------------------------------------------------------
+# SMS_SENDER and PAYMENT_GATEWAY name a class by dotted path or by one of these short names (core.providers).
+PROVIDER_ALIASES = providers.PROVIDER_ALIASES
 
 # --- SMS (notifications) ------------------------------------------------------------------------
 # Which sender delivers SMS: console | memory | file | simulated | http | a dotted path
-# (notifications/senders.py).
+# (notifications/senders.py; simulated is simulators.sms.SimulatedSmsGateway).
 SMS_SENDER = env.str("SMS_SENDER", default="console")
 SMS_SIGNATURE_ZH = env.str("SMS_SIGNATURE_ZH", default="【分期还款】")
 SMS_SIGNATURE_EN = env.str("SMS_SIGNATURE_EN", default="【FenqiPay】")
@@ -345,7 +353,8 @@ OTP_MIN_INTERVAL_SECONDS = env.int("OTP_MIN_INTERVAL_SECONDS", default=60)
 OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
 
 # --- Bank-card gateway (repayments) --------------------------------------------------------------
-# simulated (default) or a dotted path to a class implementing repayments.gateway.PaymentGateway.
+# simulated (default: simulators.bank.SimulatedGateway) or a dotted path to a class implementing
+# repayments.gateway.PaymentGateway.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
 # Production refuses simulated providers (console/memory/simulated SMS, the simulated bank) unless this is
 # true (config/settings/production.py); elsewhere they are the defaults.

@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.providers import simulated_providers
 
 from .base import *  # noqa: F403
-from .base import PAYMENT_GATEWAY, SMS_SENDER, env
+from .base import INSTALLED_APPS, PAYMENT_GATEWAY, SMS_SENDER, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("dev-", "django-insecure")):
@@ -31,6 +31,9 @@ if _simulated and not ALLOW_SIMULATED_PROVIDERS:
         "gateway (SMS_SENDER, PAYMENT_GATEWAY), or set ALLOW_SIMULATED_PROVIDERS=true for a staging or demo "
         "deployment that must not reach real phones or banks."
     )
+if not ALLOW_SIMULATED_PROVIDERS:
+    # Nothing may run on them, so their app (models, tables, migrations) is not installed at all.
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "simulators"]
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

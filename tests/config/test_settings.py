@@ -85,6 +85,14 @@ def _production(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({**REAL_PROVIDERS, "SMS_SENDER": "simulated"}, ["SMS_SENDER=simulated"]),
         ({**REAL_PROVIDERS, "SMS_SENDER": "file"}, ["SMS_SENDER=file"]),
         ({**REAL_PROVIDERS, "PAYMENT_GATEWAY": "simulated"}, ["PAYMENT_GATEWAY=simulated"]),
+        (
+            {**REAL_PROVIDERS, "PAYMENT_GATEWAY": "simulators.bank.SimulatedGateway"},
+            ["PAYMENT_GATEWAY=simulators.bank.SimulatedGateway"],
+        ),
+        (
+            {**REAL_PROVIDERS, "SMS_SENDER": "simulators.sms.SimulatedSmsGateway"},
+            ["SMS_SENDER=simulators.sms.SimulatedSmsGateway"],
+        ),
         ({**REAL_PROVIDERS, "ALLOW_SIMULATED_PROVIDERS": "false", "SMS_SENDER": "console"}, ["SMS_SENDER"]),
     ],
 )
@@ -117,3 +125,28 @@ def test_language_and_time_zone(settings) -> None:
     assert settings.USE_TZ is True
     assert settings.LANGUAGE_CODE == "zh-hans"
     assert "en" in dict(settings.LANGUAGES)
+
+
+@pytest.mark.parametrize(("allowed", "installed"), [("false", False), ("true", True)])
+def test_production_installs_the_simulators_only_when_allowed(allowed: str, installed: bool) -> None:
+    """Without ALLOW_SIMULATED_PROVIDERS nothing may run on them: their app, models and tables stay out."""
+    result = _production(
+        "shell",
+        "-c",
+        "from django.conf import settings; print('simulators' in settings.INSTALLED_APPS)",
+        **REAL_PROVIDERS,
+        ALLOW_SIMULATED_PROVIDERS=allowed,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == str(installed)  # after "N objects imported automatically"
+
+
+def test_production_without_the_simulators_has_no_pending_model_changes() -> None:
+    """The simulators' models left repayments and notifications by state alone; without the simulators app
+    the remaining apps' migrations still describe their models exactly."""
+    result = _production("makemigrations", "--check", "--dry-run", **REAL_PROVIDERS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_simulators_are_installed_in_development_and_tests(settings) -> None:
+    assert "simulators" in settings.INSTALLED_APPS

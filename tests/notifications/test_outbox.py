@@ -22,7 +22,7 @@ from accounts.models import User
 from config.celery import app
 from core.errors import ApplicationError
 from notifications.messages import SMS_LIMITS, TEMPLATES, render_message
-from notifications.models import Notification, NotificationCategory, NotificationStatus, SimulatedSms
+from notifications.models import Notification, NotificationCategory, NotificationStatus
 from notifications.quiet_hours import quiet_hours_release
 from notifications.selectors import notification_inbox
 from notifications.senders import InMemorySender
@@ -35,6 +35,7 @@ from notifications.services import (
     notifications_send,
 )
 from notifications.tasks import sweep_notifications
+from simulators.models import SimulatedSms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOON = datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)

@@ -18,11 +18,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import OtpPurpose, User
 from notifications.messages import TEMPLATES, render_message
-from notifications.models import Notification, NotificationStatus, SimulatedSms
+from notifications.models import Notification, NotificationStatus
 from notifications.sealing import REDACTED, SealBroken, SecretText, seal, shown, unseal
 from notifications.senders import ConsoleSender, InMemorySender
 from notifications.services import SendOutcome, notification_create, notification_send
 from repayments.staff import AGENT
+from simulators.models import SimulatedSms
 from tests.repayments.conftest import CodeCatcher
 from tests.repayments.negotiation_support import staff_user
 

@@ -18,7 +18,6 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from notifications.models import SimulatedSms
 from notifications.sealing import SecretText
 from notifications.senders import (
     ConsoleSender,
@@ -27,10 +26,11 @@ from notifications.senders import (
     PermanentSendError,
     RetryableSendError,
     SendError,
-    SimulatedSmsGateway,
     SmsSender,
     get_sender,
 )
+from simulators.models import SimulatedSms
+from simulators.sms import SimulatedSmsGateway
 
 PHONE = "+8613812345678"
 NATIONAL = "13812345678"  # a substring of every unmasked form of PHONE
@@ -546,6 +546,8 @@ def test_http_refuses_incomplete_configuration(kwargs: dict[str, object]) -> Non
         ("simulated", SimulatedSmsGateway),
         ("http", HttpSmsSender),
         ("notifications.senders.ConsoleSender", ConsoleSender),
+        ("simulators.sms.SimulatedSmsGateway", SimulatedSmsGateway),
+        ("notifications.senders.SimulatedSmsGateway", SimulatedSmsGateway),  # its path before simulators/
     ],
 )
 def test_get_sender_by_name(settings, name: str, cls: type) -> None:

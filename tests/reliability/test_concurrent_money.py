@@ -21,12 +21,13 @@ from accounts.models import User
 from core.errors import ApplicationError
 from installments.models import Installment
 from installments.services import plan_create
-from repayments.gateway import simulator_set_balance
 from repayments.ledger import ledger_breaches
-from repayments.models import Allocation, Repayment, RepaymentStatus, SimulatedCharge
+from repayments.models import Allocation, Repayment, RepaymentStatus
 from repayments.services import repayment_create
 from repayments.services.autodebit import autodebit_set, debit_run_inline
 from repayments.services.cards import card_bind_verified
+from simulators.bank import simulator_set_balance
+from simulators.models import SimulatedCharge
 from tests.repayments.conftest import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 

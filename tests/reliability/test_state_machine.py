@@ -26,11 +26,12 @@ from installments.models import InstallmentProduct
 from installments.services import overdue_sweep, plan_create, plan_restage
 from repayments.gateway import GatewayError
 from repayments.ledger import ledger_breaches
-from repayments.models import Repayment, RepaymentStatus, SimulatedCharge
+from repayments.models import Repayment, RepaymentStatus
 from repayments.services import repayment_create, repayment_record_offline, repayment_reverse
 from repayments.services.autodebit import autodebit_set, debit_run_inline
 from repayments.services.cards import card_bind_verified
 from repayments.services.payments import repayments_reconcile
+from simulators.models import SimulatedCharge
 from tests.repayments.conftest import ICBC_DEBIT, luhn_complete
 
 TIMEOUT_CARD = "6222020000000031"  # the simulated bank records the charge, then times out

@@ -21,13 +21,14 @@ from django.utils import timezone
 from accounts.models import User
 from installments.models import Installment
 from installments.services import plan_create
-from repayments.gateway import simulator_balance, simulator_set_balance
 from repayments.ledger import ledger_breaches
-from repayments.models import DebitAttempt, Repayment, SimulatedCharge
+from repayments.models import DebitAttempt, Repayment
 from repayments.services.autodebit import autodebit_set, debit_run_plan
 from repayments.services.cards import card_bind_verified
 from repayments.services.payments import repayments_reconcile
 from repayments.tasks import debit_chunk
+from simulators.bank import simulator_balance, simulator_set_balance
+from simulators.models import SimulatedCharge
 from tests.reliability.workers import Worker, wait_until
 from tests.repayments.conftest import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import User
-from repayments.gateway import simulator_balance
 from repayments.models import Repayment, RepaymentStatus
 from repayments.services import repayment_create
+from simulators.bank import simulator_balance
 
 
 @pytest.fixture

@@ -412,8 +412,8 @@ def test_schema_and_docs_use_local_assets(client, db) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_requests_with_one_key_charge_once(customer, card, current_plan) -> None:
-    from repayments.gateway import simulator_balance
     from repayments.ledger import ledger_breaches
+    from simulators.bank import simulator_balance
     from tests.concurrency import at_once
 
     before = simulator_balance(card.gateway_token)

@@ -21,7 +21,6 @@ from core.errors import ApplicationError
 from installments.models import Installment, InstallmentPlan
 from installments.services import plan_create
 from notifications.models import Notification
-from repayments.gateway import simulator_balance, simulator_set_balance
 from repayments.ledger import ledger_breaches
 from repayments.models import (
     AutoDebitMandate,
@@ -41,6 +40,7 @@ from repayments.services.autodebit import (
 )
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
+from simulators.bank import simulator_balance, simulator_set_balance
 from tests.repayments.conftest import CMB_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 

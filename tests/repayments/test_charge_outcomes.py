@@ -19,7 +19,7 @@ from installments.models import InstallmentStatus
 from installments.schedules import add_months
 from installments.services import plan_create
 from notifications.models import Notification
-from repayments.gateway import ChargeStatus, get_gateway, simulator_balance
+from repayments.gateway import ChargeStatus, get_gateway
 from repayments.ledger import ledger_breaches
 from repayments.models import (
     DebitAttempt,
@@ -28,7 +28,6 @@ from repayments.models import (
     Repayment,
     RepaymentEvent,
     RepaymentStatus,
-    SimulatedCharge,
 )
 from repayments.services import repayment_create
 from repayments.services.autodebit import _record_attempts as record_attempts
@@ -44,6 +43,8 @@ from repayments.services.payments import (
     repayment_settle,
     repayments_reconcile,
 )
+from simulators.bank import simulator_balance
+from simulators.models import SimulatedCharge
 
 D = Decimal
 

@@ -13,7 +13,6 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from repayments import gateway as gateway_module
 from repayments.gateway import (
     CardRejected,
     ChargeResult,
@@ -21,17 +20,20 @@ from repayments.gateway import (
     GatewayError,
     GatewayTimeout,
     RefundError,
-    SimulatedGateway,
     card_fingerprint,
-    close_gateway_connections,
     get_gateway,
     reset_gateway_cache,
+)
+from simulators import bank as bank_module
+from simulators.bank import (
+    SimulatedGateway,
+    close_bank_connections,
     simulator_balance,
     simulator_charges,
     simulator_close_card,
     simulator_set_balance,
 )
-from repayments.models import SimulatedCardAccount, SimulatedCharge
+from simulators.models import SimulatedCardAccount, SimulatedCharge
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -325,7 +327,7 @@ def test_the_loser_of_a_race_on_the_key_gets_the_winners_result(monkeypatch) -> 
     token = _tokenize()
     gateway = SimulatedGateway()
     winner = gateway.charge(token=token, amount=D("8.00"), idempotency_key="race")
-    real_lookup = gateway_module._charge_row
+    real_lookup = bank_module._charge_row
     misses = {"left": 2}  # the look-up before the lock and the one after it
 
     def blind_lookup(key: str) -> SimulatedCharge | None:
@@ -334,7 +336,7 @@ def test_the_loser_of_a_race_on_the_key_gets_the_winners_result(monkeypatch) -> 
             return None
         return real_lookup(key)
 
-    monkeypatch.setattr(gateway_module, "_charge_row", blind_lookup)
+    monkeypatch.setattr(bank_module, "_charge_row", blind_lookup)
     loser = gateway.charge(token=token, amount=D("8.00"), idempotency_key="race")
     assert misses["left"] == 0 and loser == winner
     assert simulator_balance(token) == D("9992.00")
@@ -441,7 +443,8 @@ def test_get_gateway_keeps_one_seeded_sequence_across_calls(settings) -> None:
     ("name", "ok"),
     [
         ("simulated", True),
-        ("repayments.gateway.SimulatedGateway", True),
+        ("simulators.bank.SimulatedGateway", True),
+        ("repayments.gateway.SimulatedGateway", True),  # its path before the simulators app: still accepted
         ("stripe", False),
         ("nowhere.Gateway", False),
         ("decimal.Decimal", False),  # importable, but not a gateway
@@ -615,7 +618,7 @@ def test_sixty_callers_in_flight_share_the_banks_few_connections(settings) -> No
     """Callers wait out the latency with no connection; the bank's statement runs on at most
     GATEWAY_SIM_CONNECTIONS connections of its own, whatever the number of callers."""
     settings.GATEWAY_SIM_CONNECTIONS = 3
-    close_gateway_connections()
+    close_bank_connections()
     token = _tokenize()
     gateway = SimulatedGateway(latency_ms=50)
     backends: set[int] = set()
@@ -631,18 +634,18 @@ def test_sixty_callers_in_flight_share_the_banks_few_connections(settings) -> No
     assert all(isinstance(r, ChargeResult) and r.succeeded for r in results), results
     assert 1 <= len(backends) <= 3
     assert simulator_balance(token) == D("9940.00")
-    close_gateway_connections()
+    close_bank_connections()
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_bank_connection_killed_between_charges_is_replaced(settings) -> None:
     settings.GATEWAY_SIM_CONNECTIONS = 1
-    close_gateway_connections()
+    close_bank_connections()
     token = _tokenize()
     gateway = SimulatedGateway()
     first = gateway.charge(token=token, amount=D("5.00"), idempotency_key="before")
-    backend = gateway_module._bank_connections().run(
+    backend = bank_module._bank_connections().run(
         lambda c: (c.execute("SELECT pg_backend_pid()"), c.fetchone())[1][0]
     )
     with connection.cursor() as cursor:
@@ -651,4 +654,4 @@ def test_a_bank_connection_killed_between_charges_is_replaced(settings) -> None:
     again = gateway.charge(token=token, amount=D("5.00"), idempotency_key="after")  # a replay, not a charge
     assert first.succeeded and second.succeeded and again.reference == second.reference
     assert simulator_balance(token) == D("9990.00")
-    close_gateway_connections()
+    close_bank_connections()

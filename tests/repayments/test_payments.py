@@ -17,7 +17,6 @@ from accounts.models import User
 from core.errors import ApplicationError
 from installments.models import Installment, InstallmentStatus, PlanStatus
 from notifications.models import Notification
-from repayments.gateway import simulator_balance, simulator_set_balance
 from repayments.ledger import ledger_breaches
 from repayments.models import Allocation, BankCard, Repayment, RepaymentStatus
 from repayments.services import (
@@ -30,6 +29,7 @@ from repayments.services import (
     repayments_reconcile,
     repayments_run_scheduled,
 )
+from simulators.bank import simulator_balance, simulator_set_balance
 from tests.concurrency import at_once
 from tests.repayments.conftest import CMB_DEBIT
 

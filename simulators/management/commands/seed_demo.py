@@ -29,11 +29,11 @@ from installments.schedules import add_months
 from installments.services import overdue_sweep, plan_create
 from installments.services.negotiation import negotiation_apply
 from notifications.services import notification_create
-from repayments.gateway import simulator_set_balance
 from repayments.models import AutoDebitMandate, BankCard
 from repayments.services.autodebit import autodebit_set
 from repayments.services.cards import card_bind_verified
 from repayments.staff import AGENT, APPROVER
+from simulators.bank import simulator_set_balance
 
 DEMO_PASSWORD = "demo-pass-2026"
 ADMIN_PHONE = "+8613900000000"
