@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from config.tasks import RETRY_ON_DATABASE_ERRORS
 from core.locks import single_run
+from core.tasks import RETRY_ON_DATABASE_ERRORS
 from notifications.services import SendOutcome, notification_send, notifications_due, notifications_send
 
 

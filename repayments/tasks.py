@@ -4,8 +4,8 @@ import logging
 
 from celery import shared_task
 
-from config.tasks import RETRY_ON_DATABASE_ERRORS
 from core.locks import single_run
+from core.tasks import RETRY_ON_DATABASE_ERRORS
 from repayments.services import repayments_reconcile, repayments_run_scheduled
 
 logger = logging.getLogger(__name__)

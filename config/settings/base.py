@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "installments",
     "repayments",
     "notifications",
+    # Last: the composition root (registers the deployment checks, config/apps.py).
+    "config",
 ]
 
 MIDDLEWARE = [
