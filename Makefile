@@ -18,11 +18,12 @@ run: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/honcho --procfile Procfile start
 
-## Lint, check the import layers, check migrations and run the whole test suite.
+## Lint, check the import layers and the types, check migrations and run the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -30,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

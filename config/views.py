@@ -89,7 +89,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """A request Django refused before any view (too large, too many files or fields, a bad Host...):
     the API's JSON error shape under /api/ (413 for a body over the limit), Django's page elsewhere."""
     if request.path.startswith("/api/"):

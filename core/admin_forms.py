@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -17,7 +19,7 @@ class ServiceFormMixin:
         title: str,
         intro: str = "",
         *,
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
         template: str = "admin/service_form.html",
     ) -> HttpResponse:
         context = {

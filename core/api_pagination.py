@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -48,7 +50,7 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def decode_cursor(self, request) -> Cursor | None:  # type: ignore[no-untyped-def]
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not self._position_ok(cursor.position):
+        if cursor is not None and cursor.position is not None and not self._position_ok(str(cursor.position)):
             raise NotFound(self.invalid_cursor_message)
         return cursor
 
@@ -85,13 +87,13 @@ class OnePagePagination(BasePagination):
     than stored (bills: most urgent first), so a cursor over a column cannot express it; the list is
     bounded by the caller's own payable plans."""
 
-    def paginate_queryset(self, queryset: object, request: object, view: object = None) -> list:
-        return list(queryset)  # type: ignore[call-overload]
+    def paginate_queryset(self, queryset: Iterable[Any], request: object, view: object = None) -> list[Any]:
+        return list(queryset)
 
     def get_paginated_response(self, data: object) -> Response:
         return Response({"next": None, "previous": None, "results": data})
 
-    def get_paginated_response_schema(self, schema: dict) -> dict:
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         always_null = {"type": "string", "nullable": True, "format": "uri", "description": "Always null."}
         return {
             "type": "object",

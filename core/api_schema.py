@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -13,14 +15,14 @@ from core.api import ERROR_CODES_BY_STATUS, ErrorSerializer
 class ApiSchema(AutoSchema):
     """Every operation documents the error responses it can give, with the shared error shape."""
 
-    def get_auth(self) -> list[dict]:
+    def get_auth(self) -> list[dict[str, Any]]:
         """An endpoint anyone may call (sign-in, products) lists no security requirement, rather than
         "JWT, or cookie, or nothing": generators read any requirement as "needs a token" (openapi-python-
         client asked for an AuthenticatedClient to sign in)."""
         auth = super().get_auth()
         return [] if {} in auth else auth
 
-    def _get_response_bodies(self, direction: str = "response") -> dict:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         method = self.method.upper()
         extra = [400, 401, 403, 404, 405, 429]

@@ -3,6 +3,8 @@ audited (RepaymentEvent: who, when, why) and follows the same rules as the custo
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -10,7 +12,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -130,7 +132,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
         url = reverse("admin:repayments_repayment_reverse", args=[obj.pk])
         return format_html('<a class="button" href="{}">{}</a>', url, _("Reverse this repayment"))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "customer/<int:user_id>/",
@@ -216,7 +218,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
 class RunSlotForm(forms.Form):
     slot = forms.TypedChoiceField(label=_("slot"), coerce=int, choices=())
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["slot"].choices = [(i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)]
 
@@ -259,7 +261,7 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
         end = obj.finished_at or timezone.now()
         return f"{(end - obj.started_at).total_seconds():.1f} s"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "run-now/", self.admin_site.admin_view(self.run_now_view), name="repayments_debitrun_run_now"

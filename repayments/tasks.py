@@ -2,7 +2,7 @@
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from core.locks import single_run
 from core.tasks import RETRY_ON_DATABASE_ERRORS
@@ -53,7 +53,7 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
     max_retries=8,
     **RETRY_ON_DATABASE_ERRORS,
 )
-def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
+def debit_chunk(self: Task, run_id: int, first_plan_id: int, last_plan_id: int) -> dict[str, object]:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
     import time
 

@@ -6,6 +6,7 @@ fresh clone needs nothing but Python. ``DATABASE_URL`` and ``REDIS_URL`` switch 
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -291,7 +292,7 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # LOG_FORMAT=json (production default) writes one JSON object per line with the request id, or the task,
 # auto-debit run and chunk; "plain" is easier to read in a terminal.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "core.logcontext.ContextFilter"}},
