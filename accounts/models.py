@@ -96,7 +96,8 @@ class User(AbstractBaseUser, PermissionsMixin):
                 kwargs["update_fields"] = {*update_fields, "token_version"}
         super().save(*args, **kwargs)
         if revoke:
-            from accounts.tokens import user_refresh_tokens_blacklist
+            # accounts.tokens imports this module (and simplejwt's blacklist models): imported at call time.
+            from accounts.tokens import user_refresh_tokens_blacklist  # noqa: PLC0415
 
             self._revoke_tokens = False
             self.refresh_from_db(fields=["token_version"])

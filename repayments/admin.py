@@ -35,6 +35,7 @@ from repayments.models import (
 from repayments.selectors import customer_workspace
 from repayments.services import repayment_record_offline, repayment_reverse
 from repayments.services.autodebit import slots
+from repayments.tasks import debit_slot
 
 
 @admin.register(BankCard)
@@ -275,8 +276,6 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = RunSlotForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            from repayments.tasks import debit_slot
-
             slot = form.cleaned_data["slot"]
             transaction.on_commit(lambda: debit_slot.delay(slot, timezone.localdate().isoformat()))
             messages.success(request, _("Slot %(slot)s of today is queued.") % {"slot": slot})
