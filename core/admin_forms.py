@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class ServiceFormMixin:
@@ -16,8 +19,8 @@ class ServiceFormMixin:
         self,
         request: HttpRequest,
         form: forms.Form,
-        title: str,
-        intro: str = "",
+        title: StrOrPromise,
+        intro: StrOrPromise = "",
         *,
         extra: dict[str, Any] | None = None,
         template: str = "admin/service_form.html",

@@ -27,7 +27,7 @@ class NewestFirstCursorPagination(CursorPagination):
     checked against the ordering field here, and a bad one is the same 404 ``not_found`` as a garbage
     cursor."""
 
-    ordering = "-created_at"
+    ordering: str | tuple[str, ...] = "-created_at"
     page_size = 20
     max_page_size = 100
     page_size_query_param = "page_size"
@@ -74,11 +74,12 @@ class NewestFirstCursorPagination(CursorPagination):
         return not isinstance(value, int) or -_BIGINT <= value < _BIGINT
 
 
-def paginated(view: object, request: object, rows: object, serializer_class: type) -> object:
+def paginated(view: object, request: object, rows: object, serializer_class: type) -> Response:
     """One page of ``rows`` serialized, with the view's pagination class (the ``next``/``previous`` links)."""
     paginator = view.pagination_class()  # type: ignore[attr-defined]
     page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    response: Response = paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return response
 
 
 class OnePagePagination(BasePagination):

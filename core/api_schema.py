@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
@@ -46,8 +46,16 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=True,
     description="Unique per request (a UUID); the same key and body replay the first response.",
 )
-# Money in responses: a string with two decimals.
-MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
+
+
+class MoneyFieldOptions(TypedDict):
+    max_digits: int
+    decimal_places: int
+    coerce_to_string: bool
+
+
+# Money in responses: a string with two decimals (``serializers.DecimalField(**MONEY)``).
+MONEY: MoneyFieldOptions = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
 
 
 class TokenViewSchema(OpenApiViewExtension):

@@ -3,7 +3,7 @@ audited (RepaymentEvent: who, when, why) and follows the same rules as the custo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
 from core.admin_forms import ServiceFormMixin
 from core.errors import ApplicationError
@@ -36,6 +37,9 @@ from repayments.selectors import customer_workspace
 from repayments.services import repayment_record_offline, repayment_reverse
 from repayments.services.autodebit import slots
 from repayments.tasks import debit_slot
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @admin.register(BankCard)
@@ -159,7 +163,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 repayment = repayment_record_offline(
-                    staff=request.user,
+                    staff=signed_in_user(request),
                     plan=data["plan"],
                     amount=data["amount"],
                     reference=data["reference"],
@@ -178,7 +182,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("For money received by bank transfer. It is allocated at once, oldest installment first."),
         )
 
-    def customer_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+    def customer_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
         """One customer's plans, installments, repayments, debits, messages, documents and contacts."""
         if not (
             request.user.has_perm("installments.review_negotiation") or self.has_view_permission(request)
@@ -193,7 +197,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/support/customer.html", context)
 
-    def reverse_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def reverse_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):
             raise PermissionDenied
         repayment = get_object_or_404(Repayment, pk=pk)
@@ -221,7 +225,9 @@ class RunSlotForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["slot"].choices = [(i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)]
+        cast(forms.ChoiceField, self.fields["slot"]).choices = [
+            (i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)
+        ]
 
 
 @admin.register(DebitRun)
@@ -246,7 +252,7 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
         return f"{obj.chunks_done}/{obj.chunks_total}"
 
     @admin.display(description=_("ledger"))
-    def ledger(self, obj: DebitRun) -> str:
+    def ledger(self, obj: DebitRun) -> StrOrPromise:
         if obj.ledger_checked_at is None:
             return _("not checked yet")
         if obj.ledger_breaches:
