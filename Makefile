@@ -18,16 +18,20 @@ run: $(STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/honcho --procfile Procfile start
 
-## Lint, check migrations and run the whole test suite.
+## Lint, check the import layers and the types, check migrations and run the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -40,7 +44,7 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
 
 ## Refresh the Chinese translation catalogue from the code, then compile it (needs GNU gettext).
 messages: $(STAMP)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt import authentication
@@ -18,10 +20,12 @@ class JWTAuthentication(authentication.JWTAuthentication):
     The comparison uses the user row simplejwt loads anyway: no extra query per request.
     """
 
-    def get_user(self, validated_token: Token) -> User:
-        user = super().get_user(validated_token)
+    # simplejwt types the user as its AuthUser TypeVar (any user model); AUTH_USER_MODEL is User.
+    def get_user(self, validated_token: Token) -> User:  # type: ignore[override]
+        user = cast(User, super().get_user(validated_token))
         if not token_is_current(validated_token, user):
-            raise InvalidToken(_("Token is revoked: the password was changed or the account signed out."))
+            # DRF renders the lazy text in the request's language; the stubs ask for a plain str.
+            raise InvalidToken(_("Token is revoked: the password was changed or the account signed out."))  # type: ignore[arg-type]
         return user
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from core.error_codes import CommonError
 
 
@@ -26,10 +28,11 @@ def normalise_login(value: object) -> str | None:
     text = str(value).strip()
     if not text:
         return None
-    from accounts.models import User
-
+    field = User._meta.get_field("phone")
+    if not isinstance(field, models.Field):  # always a PhoneNumberField; narrows the type
+        return text
     try:
-        prepared = User._meta.get_field("phone").get_prep_value(text)
+        prepared = field.get_prep_value(text)
     except Exception:  # a lockout key must never fail the sign-in: keep the raw text
         return text
     return str(prepared) if prepared else text

@@ -123,7 +123,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
             response = handler(view, request, *args, **kwargs)
         except Exception as exc:
             try:
-                response = view.handle_exception(exc)  # type: ignore[attr-defined]  (re-raises a 5xx)
+                response = view.handle_exception(exc)  # type: ignore[attr-defined]  # re-raises a 5xx
             except Exception:
                 claimed.delete()
                 raise

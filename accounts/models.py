@@ -1,5 +1,7 @@
 """The customer and staff account (the phone number is the login) and its SMS one-time codes."""
 
+from typing import Any
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -77,7 +79,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().set_unusable_password()
         self._revoke_tokens = True
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         """A new password (``set_password`` then ``save``, on any surface: reset, the admin's set-password,
         ``changepassword``, the shell) revokes every API token issued before.
 
@@ -94,7 +96,8 @@ class User(AbstractBaseUser, PermissionsMixin):
                 kwargs["update_fields"] = {*update_fields, "token_version"}
         super().save(*args, **kwargs)
         if revoke:
-            from accounts.tokens import user_refresh_tokens_blacklist
+            # accounts.tokens imports this module (and simplejwt's blacklist models): imported at call time.
+            from accounts.tokens import user_refresh_tokens_blacklist  # noqa: PLC0415
 
             self._revoke_tokens = False
             self.refresh_from_db(fields=["token_version"])

@@ -23,6 +23,8 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,7 +34,9 @@ from django.utils.translation import ngettext
 
 from accounts.errors import AccountsError
 from accounts.models import OneTimeCode, OtpPurpose, User
+from accounts.ratelimit import code_limits, limits_hit, request_limits
 from accounts.signals import otp_issued
+from accounts.tokens import user_refresh_tokens_blacklist
 from core.error_codes import ErrorCode
 from core.errors import ApplicationError
 
@@ -192,8 +196,6 @@ def otp_verify(*, user: User, purpose: str, code: str) -> None:
 def user_tokens_revoke(*, user: User) -> None:
     """End every API token of ``user`` ("sign out everywhere"): a password change does the same itself
     (``User.save``). Raises the token version, which every token carries, and blacklists refresh tokens."""
-    from accounts.tokens import user_refresh_tokens_blacklist
-
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
         user_refresh_tokens_blacklist(user_id=user.pk)
@@ -232,8 +234,8 @@ def password_reset_request(*, phone: str, client_address: str) -> None:
     The only error is the reset limits' 429 (``accounts.ratelimit``), counted for every number. Whether a
     code is issued, and the per-customer code limits, are decided by the task, out of sight.
     """
-    from accounts.ratelimit import limits_hit, request_limits
-    from accounts.tasks import password_reset_send
+    # Services enqueue tasks and tasks call services: this one import is at call time to break the cycle.
+    from accounts.tasks import password_reset_send  # noqa: PLC0415
 
     phone = (phone or "").strip()
     limits_hit(step="request", limits=request_limits(), address=client_address, phone=phone)
@@ -263,11 +265,6 @@ def password_reset(*, phone: str, code: str, new_password: str, client_address: 
     the rules without the account's personal data (the same for every number); the check against the
     name only runs once the code is right, so it tells nothing to someone without the SMS.
     """
-    from django.contrib.auth.password_validation import validate_password
-    from django.core.exceptions import ValidationError
-
-    from accounts.ratelimit import code_limits, limits_hit
-
     phone = (phone or "").strip()
     limits_hit(step="code", limits=code_limits(), address=client_address, phone=phone)
 

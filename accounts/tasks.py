@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 
 from accounts.idempotency import idempotency_keys_purge
+from accounts.services import password_reset_code_send
+from accounts.tokens import expired_tokens_flush
 from core.locks import single_run
 
 
@@ -18,15 +20,11 @@ def purge_idempotency_keys() -> int:
 @shared_task(name="accounts.password_reset_send", expires=600)
 def password_reset_send(phone: str) -> bool:
     """Step 1 of the password reset, off the request so the page answers alike for every number."""
-    from accounts.services import password_reset_code_send
-
     return password_reset_code_send(phone=phone)
 
 
 @shared_task(name="accounts.flush_expired_tokens", expires=3000)
 def flush_expired_tokens() -> int:
     """Refresh tokens past their expiry leave the blacklist tables (they are refused by their date)."""
-    from accounts.tokens import expired_tokens_flush
-
     with single_run("accounts.flush_expired_tokens", ttl_seconds=3000) as mine:
         return expired_tokens_flush() if mine else 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import cast
 
 from django.db import transaction
 from django.db.models.signals import pre_save
@@ -38,9 +39,10 @@ VERSION_CLAIM = "ver"
 class VersionedRefreshToken(RefreshToken):
     """A refresh token (and the access tokens made from it) stamped with the user's token version."""
 
+    # simplejwt types ``user`` as its AuthUser TypeVar (any user model); ours is always a User.
     @classmethod
-    def for_user(cls, user: User) -> VersionedRefreshToken:
-        token = super().for_user(user)
+    def for_user(cls, user: User) -> VersionedRefreshToken:  # type: ignore[override]
+        token = cast(VersionedRefreshToken, super().for_user(user))  # made by cls, so ours
         token[VERSION_CLAIM] = user.token_version
         return token
 

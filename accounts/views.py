@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
@@ -26,7 +27,7 @@ class LogoutView(auth_views.LogoutView):
     pass
 
 
-def _limited(form: object, exc: ApplicationError, template: str, request: HttpRequest) -> HttpResponse:
+def _limited(form: forms.Form, exc: ApplicationError, template: str, request: HttpRequest) -> HttpResponse:
     """The reset limits' 429: the form with the message, and Retry-After (the same for every number)."""
     apply_errors(form, exc)
     response = render(request, template, {"form": form}, status=exc.status)

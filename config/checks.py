@@ -1,4 +1,4 @@
-"""System checks of the deployment as a whole (registered by repayments' AppConfig.ready)."""
+"""System checks of the deployment as a whole (registered by config.apps.ProjectConfig.ready)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.http import require_GET
 
+from config.celery import app
 from config.tasks import HEARTBEAT_CACHE_KEY
 from core.api import request_limit_error
 
@@ -25,8 +26,6 @@ def _database_ok() -> bool:
 
 def _broker_ok() -> bool:
     """The Celery broker answers within a second (Redis in production, the local-disk broker otherwise)."""
-    from config.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=1, interval_start=0)
@@ -89,7 +88,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """A request Django refused before any view (too large, too many files or fields, a bad Host...):
     the API's JSON error shape under /api/ (413 for a body over the limit), Django's page elsewhere."""
     if request.path.startswith("/api/"):

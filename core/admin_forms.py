@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class ServiceFormMixin:
@@ -14,10 +19,10 @@ class ServiceFormMixin:
         self,
         request: HttpRequest,
         form: forms.Form,
-        title: str,
-        intro: str = "",
+        title: StrOrPromise,
+        intro: StrOrPromise = "",
         *,
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
         template: str = "admin/service_form.html",
     ) -> HttpResponse:
         context = {

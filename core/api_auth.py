@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.utils import translation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    # Not at run time: DRF's views module reads this class from the settings while it loads.
+    from rest_framework.views import APIView
 
 
 def caller_language(request: Request) -> str | None:
@@ -25,7 +31,7 @@ class IsAuthenticatedCustomer(IsAuthenticated):
     JWT is read by DRF, after Django's LocaleMiddleware has already chosen from the headers), which is
     the first point where the customer is known; LocaleMiddleware's Content-Language follows."""
 
-    def has_permission(self, request: Request, view: object) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         allowed = super().has_permission(request, view)
         language = caller_language(request) if allowed else None
         if language:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,7 +27,7 @@ class NewestFirstCursorPagination(CursorPagination):
     checked against the ordering field here, and a bad one is the same 404 ``not_found`` as a garbage
     cursor."""
 
-    ordering = "-created_at"
+    ordering: str | tuple[str, ...] = "-created_at"
     page_size = 20
     max_page_size = 100
     page_size_query_param = "page_size"
@@ -48,7 +50,7 @@ class NewestFirstCursorPagination(CursorPagination):
 
     def decode_cursor(self, request) -> Cursor | None:  # type: ignore[no-untyped-def]
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not self._position_ok(cursor.position):
+        if cursor is not None and cursor.position is not None and not self._position_ok(str(cursor.position)):
             raise NotFound(self.invalid_cursor_message)
         return cursor
 
@@ -72,11 +74,12 @@ class NewestFirstCursorPagination(CursorPagination):
         return not isinstance(value, int) or -_BIGINT <= value < _BIGINT
 
 
-def paginated(view: object, request: object, rows: object, serializer_class: type) -> object:
+def paginated(view: object, request: object, rows: object, serializer_class: type) -> Response:
     """One page of ``rows`` serialized, with the view's pagination class (the ``next``/``previous`` links)."""
     paginator = view.pagination_class()  # type: ignore[attr-defined]
     page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+    response: Response = paginator.get_paginated_response(serializer_class(page, many=True).data)
+    return response
 
 
 class OnePagePagination(BasePagination):
@@ -85,13 +88,13 @@ class OnePagePagination(BasePagination):
     than stored (bills: most urgent first), so a cursor over a column cannot express it; the list is
     bounded by the caller's own payable plans."""
 
-    def paginate_queryset(self, queryset: object, request: object, view: object = None) -> list:
-        return list(queryset)  # type: ignore[call-overload]
+    def paginate_queryset(self, queryset: Iterable[Any], request: object, view: object = None) -> list[Any]:
+        return list(queryset)
 
     def get_paginated_response(self, data: object) -> Response:
         return Response({"next": None, "previous": None, "results": data})
 
-    def get_paginated_response_schema(self, schema: dict) -> dict:
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         always_null = {"type": "string", "nullable": True, "format": "uri", "description": "Always null."}
         return {
             "type": "object",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal, TypedDict
+
 from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -14,14 +16,14 @@ from core.error_codes import codes_by_status, markdown_table
 class ApiSchema(AutoSchema):
     """Every operation documents the error responses it can give, with the shared error shape."""
 
-    def get_auth(self) -> list[dict]:
+    def get_auth(self) -> list[dict[str, Any]]:
         """An endpoint anyone may call (sign-in, products) lists no security requirement, rather than
         "JWT, or cookie, or nothing": generators read any requirement as "needs a token" (openapi-python-
         client asked for an AuthenticatedClient to sign in)."""
         auth = super().get_auth()
         return [] if {} in auth else auth
 
-    def _get_response_bodies(self, direction: str = "response") -> dict:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         method = self.method.upper()
         extra = [400, 401, 403, 404, 405, 429]
@@ -38,7 +40,9 @@ class ApiSchema(AutoSchema):
         return responses
 
 
-def append_error_catalogue(result: dict, generator: object, request: object, public: bool) -> dict:
+def append_error_catalogue(
+    result: dict[str, Any], generator: object, request: object, public: bool
+) -> dict[str, Any]:
     """drf-spectacular post-processing hook: the schema's description ends with the error-code table,
     generated from the apps' enums when the schema is built (the apps are loaded by then)."""
     info = result.setdefault("info", {})
@@ -53,8 +57,16 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     required=True,
     description="Unique per request (a UUID); the same key and body replay the first response.",
 )
-# Money in responses: a string with two decimals.
-MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
+
+
+class MoneyFieldOptions(TypedDict):
+    max_digits: int
+    decimal_places: int
+    coerce_to_string: bool
+
+
+# Money in responses: a string with two decimals (``serializers.DecimalField(**MONEY)``).
+MONEY: MoneyFieldOptions = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
 
 
 class TokenViewSchema(OpenApiViewExtension):

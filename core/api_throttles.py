@@ -39,7 +39,8 @@ def _warn_once_a_minute(throttle: object, exc: BaseException) -> None:
 class FailOpenMixin:
     def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
         try:
-            return super().allow_request(request, view)  # type: ignore[misc]
+            allowed: bool = super().allow_request(request, view)  # type: ignore[misc]
+            return allowed
         except (RedisError, OSError) as exc:
             _warn_once_a_minute(self, exc)
             return True

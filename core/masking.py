@@ -13,10 +13,11 @@ def mask_phone(phone: PhoneNumber | str | None) -> str:
     if not phone:
         return ""
     if isinstance(phone, str):
+        text = phone
         try:
-            phone = phonenumbers.parse(phone, "CN")
+            phone = phonenumbers.parse(text, "CN")
         except phonenumbers.NumberParseException:
-            digits = "".join(ch for ch in phone if ch.isdigit())
+            digits = "".join(ch for ch in text if ch.isdigit())
             return _mask_digits(digits)
     return _mask_digits(phonenumbers.national_significant_number(phone))
 

@@ -4,7 +4,9 @@ in :mod:`core.api`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -48,11 +50,12 @@ class AsciiDecimalField(forms.DecimalField):
         "invalid": _("Enter a number with digits and at most one point, like 100 or 100.50."),
     }
 
-    def __init__(self, *, max_digits: int = 14, decimal_places: int = 2, **kwargs: object) -> None:
+    def __init__(self, *, max_digits: int = 14, decimal_places: int = 2, **kwargs: Any) -> None:
         super().__init__(max_digits=max_digits, decimal_places=decimal_places, **kwargs)
         self.pattern = decimal_pattern(max_digits - decimal_places, decimal_places)
 
-    def to_python(self, value: object) -> Decimal | None:
+    # The stubs give forms.DecimalField IntegerField's to_python (int | None); Django returns a Decimal.
+    def to_python(self, value: object) -> Decimal | None:  # type: ignore[override]
         if value in self.empty_values:
             return None
         text = str(value) if isinstance(value, (int, Decimal)) and not isinstance(value, bool) else value
@@ -61,14 +64,14 @@ class AsciiDecimalField(forms.DecimalField):
         return Decimal(text)
 
 
-class AsciiDecimalModelField(models.DecimalField):
+class AsciiDecimalModelField(models.DecimalField):  # type: ignore[type-arg]  # generic only in the stubs
     """A model ``DecimalField`` whose model-form field is :class:`AsciiDecimalField` (so the admin's
     edit pages follow the rule too). Deconstructs as Django's own field: no migration."""
 
-    def formfield(self, **kwargs: object) -> forms.Field:
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         kwargs.setdefault("form_class", AsciiDecimalField)
         return super().formfield(**kwargs)
 
-    def deconstruct(self) -> tuple:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.DecimalField", args, kwargs

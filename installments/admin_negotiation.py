@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,11 +15,12 @@ from django.db.models import DecimalField, OuterRef, QuerySet, Subquery, Sum, Va
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
 from core.admin_forms import ServiceFormMixin
 from core.errors import ApplicationError
@@ -49,6 +51,9 @@ from installments.services.negotiation import (
     negotiation_start_review,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 S = NegotiationState
 MONEY = DecimalField(max_digits=16, decimal_places=2)
 
@@ -75,9 +80,10 @@ class DaysOverdueFilter(admin.SimpleListFilter):
         return [(key, key) for key in self.RANGES]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() not in self.RANGES:
+        value = self.value()
+        if value is None or value not in self.RANGES:
             return queryset
-        low, high = self.RANGES[self.value()]
+        low, high = self.RANGES[value]
         queryset = queryset.filter(plan__days_past_due__gte=low)
         return queryset if high is None else queryset.filter(plan__days_past_due__lte=high)
 
@@ -96,9 +102,10 @@ class OutstandingFilter(admin.SimpleListFilter):
         return [(key, f"¥{key}") for key in self.RANGES]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() not in self.RANGES:
+        value = self.value()
+        if value is None or value not in self.RANGES:
             return queryset
-        low, high = self.RANGES[self.value()]
+        low, high = self.RANGES[value]
         if low is not None:
             queryset = queryset.filter(outstanding__gte=low)
         if high is not None:
@@ -210,7 +217,8 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             },
         ),
     )  # fmt: skip
-    readonly_fields = [f for _, spec in fieldsets for f in spec["fields"]]
+    # The stubs allow nested field groups in a fieldset; these are flat names.
+    readonly_fields = [f for _, spec in fieldsets for f in spec["fields"]]  # type: ignore[misc]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
@@ -251,7 +259,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
     @admin.display(description=_("actions"))
     def action_buttons(self, obj: NegotiationApplication) -> str:
         """The buttons this state allows; the services refuse anything else anyway."""
-        buttons = {
+        by_state: dict[str, list[tuple[str, StrOrPromise]]] = {
             S.SUBMITTED: [("review", _("Start review")), ("reject", _("Reject"))],
             S.IN_REVIEW: [
                 ("offer", _("Make an offer")),
@@ -264,10 +272,10 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                 ("return", _("Send back to review")),
                 ("reject", _("Reject")),
             ],
-        }.get(obj.state, [])
-        links = [
+        }
+        links: list[tuple[str, StrOrPromise]] = [
             (reverse(f"admin:installments_negotiation_{name}", args=[obj.pk]), label)
-            for name, label in buttons
+            for name, label in by_state.get(obj.state, [])
         ]
         links.append(
             (reverse("admin:installments_contactlog_add") + f"?application={obj.pk}", _("Log a call"))
@@ -276,7 +284,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
 
     # --- action pages -------------------------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         views = {
             "review": self.review_view,
             "request_info": self.request_info_view,
@@ -297,12 +305,14 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _application(self, request: HttpRequest, pk: int) -> NegotiationApplication:
+    def _application(self, request: AuthenticatedHttpRequest, pk: int) -> NegotiationApplication:
         if not request.user.has_perm(REVIEW_PERMISSION):
             raise PermissionDenied
         return get_object_or_404(NegotiationApplication.objects.select_related("plan", "customer"), pk=pk)
 
-    def _done(self, request: HttpRequest, application: NegotiationApplication, message: str) -> HttpResponse:
+    def _done(
+        self, request: AuthenticatedHttpRequest, application: NegotiationApplication, message: str
+    ) -> HttpResponse:
         self.log_change(request, application, message)
         messages.success(request, message)
         return HttpResponseRedirect(
@@ -311,13 +321,13 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
 
     def _act(
         self,
-        request: HttpRequest,
+        request: AuthenticatedHttpRequest,
         pk: int,
         form_class: type[forms.Form],
-        title: str,
-        intro: str,
+        title: StrOrPromise,
+        intro: StrOrPromise,
         call: Callable[[NegotiationApplication, dict], object],
-        done: str,
+        done: StrOrPromise,
     ) -> HttpResponse:
         application = self._application(request, pk)
         form = form_class(request.POST if request.method == "POST" else None)
@@ -333,14 +343,14 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                 return self._done(request, application, str(done))
         return self.form_page(request, form, f"{title}: {application}", intro)
 
-    def review_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def review_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return self._act(
             request, pk, ConfirmForm, _("Start review"), _("The application is assigned to you."),
             lambda app, data: negotiation_start_review(staff=request.user, application=app),
             _("Review started."),
         )  # fmt: skip
 
-    def request_info_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def request_info_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return self._act(
             request, pk, InfoRequestForm, _("Request information"),
             _("The customer gets an SMS and sees your message when they sign in."),
@@ -350,7 +360,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("Information requested."),
         )  # fmt: skip
 
-    def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def approve_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         application = self._application(request, pk)
         if not request.user.has_perm(APPROVE_PERMISSION):
             raise PermissionDenied
@@ -377,7 +387,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("Offer approved and sent to the customer."),
         )  # fmt: skip
 
-    def return_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def return_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return self._act(
             request, pk, ReturnForm, _("Send the offer back"), _("It goes back to review with your reason."),
             lambda app, data: negotiation_return_offer(
@@ -386,7 +396,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("Offer sent back to review."),
         )  # fmt: skip
 
-    def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def reject_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return self._act(
             request, pk, RejectForm, _("Reject the application"),
             _("The customer gets an SMS with the reason."),
@@ -396,7 +406,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("Application rejected."),
         )  # fmt: skip
 
-    def offer_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def offer_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         """Preview first (schedule, APR, affordability, whether approval is needed), then send."""
         application = self._application(request, pk)
         initial = {
@@ -461,8 +471,9 @@ class ContactLogForm(forms.Form):
     )
     notes = forms.CharField(label=_("notes"), widget=forms.Textarea, required=False)
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         application = data.get("application")
         if application is not None:
             data["customer"] = application.customer
@@ -509,7 +520,7 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 entry = contact_log_create(
-                    staff=request.user,
+                    staff=signed_in_user(request),
                     customer=data["customer"],
                     application=data["application"],
                     channel=data["channel"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -9,12 +11,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.idempotency import idempotent
 from core.api import MoneyField, validated
 from core.api_pagination import NewestFirstCursorPagination, paginated
@@ -28,6 +32,7 @@ from installments.models import (
     InstallmentPlan,
     InstallmentProduct,
     NegotiationApplication,
+    NegotiationDocument,
     NegotiationReason,
 )
 from installments.selectors import offer_schedule
@@ -41,7 +46,7 @@ from installments.services.negotiation import (
 )
 
 
-def _plan(request: Request, public_id: object) -> InstallmentPlan:
+def _plan(request: AuthenticatedRequest, public_id: object) -> InstallmentPlan:
     return get_object_or_404(
         InstallmentPlan.objects.select_related("product"), customer=request.user, public_id=public_id
     )
@@ -117,7 +122,7 @@ class QuoteView(APIView):
         responses={200: ScheduleSerializer},
         summary="What a purchase would cost: schedule, total fee, APR (writes nothing)",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         v = validated(QuoteRequestSerializer, request.data)
         quote = plan_quote(product=_product(v["product"]), principal=v["principal"], tenor=v["tenor"])
         return Response(ScheduleSerializer(quote.schedule).data)
@@ -179,7 +184,7 @@ class PlanListView(APIView):
     pagination_class = NewestFirstCursorPagination
 
     @extend_schema(responses=PlanSerializer(many=True), summary="The caller's plans, newest first")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         plans = InstallmentPlan.objects.filter(customer=request.user).select_related("product", "source_plan")
         return paginated(self, request, plans, PlanSerializer)
 
@@ -190,7 +195,7 @@ class PlanListView(APIView):
         summary="Buy on installments",
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         v = validated(PlanCreateSerializer, request.data)
         plan = plan_create(
             customer=request.user,
@@ -205,7 +210,7 @@ class PlanListView(APIView):
 
 class PlanDetailView(APIView):
     @extend_schema(responses=PlanDetailSerializer, summary="A plan with its schedule")
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         return Response(PlanDetailSerializer(_plan(request, public_id)).data)
 
 
@@ -245,7 +250,7 @@ class RestageQuoteView(APIView):
         responses=RestageQuoteSerializer,
         summary="二次分期 quote: each tenor next to keeping the plan (422 with the reason when not eligible)",
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         quote = restage_quote(plan=_plan(request, public_id))
         return Response(RestageQuoteSerializer(quote).data)
 
@@ -263,7 +268,7 @@ class RestageView(APIView):
         summary="二次分期: re-stage what is left of a plan",
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(RestageRequestSerializer, request.data)
         plan = _plan(request, data["plan_id"])
         new_plan = plan_restage(customer=request.user, plan_id=plan.pk, tenor=data["tenor"])
@@ -281,7 +286,7 @@ class DocumentSerializer(serializers.Serializer):
     uploaded_at = serializers.DateTimeField()
     download = serializers.SerializerMethodField(help_text="GET it with the Bearer token: the file.")
 
-    def get_download(self, document: object) -> str:
+    def get_download(self, document: NegotiationDocument) -> str:
         return reverse(
             "api_v1:negotiation_document",
             kwargs={"public_id": document.application.public_id, "document_id": document.public_id},
@@ -341,7 +346,7 @@ class NegotiationApplySerializer(serializers.Serializer):
     )
 
 
-def _negotiation(request: Request, public_id: object) -> NegotiationApplication:
+def _negotiation(request: AuthenticatedRequest, public_id: object) -> NegotiationApplication:
     return get_object_or_404(
         NegotiationApplication.objects.select_related("plan", "result_plan").prefetch_related("documents"),
         customer=request.user,
@@ -357,7 +362,7 @@ class NegotiationListView(APIView):
     @extend_schema(
         responses=NegotiationSerializer(many=True), summary="The caller's negotiated-plan applications"
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         rows = (
             NegotiationApplication.objects.filter(customer=request.user)
             .select_related("plan", "result_plan")
@@ -372,7 +377,7 @@ class NegotiationListView(APIView):
         summary="协商还款: apply, with proof documents",
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         v = validated(NegotiationApplySerializer, request.data)
         plan = _plan(request, v["plan_id"])
         application = negotiation_apply(
@@ -392,7 +397,7 @@ class NegotiationDetailView(APIView):
     @extend_schema(
         responses=NegotiationSerializer, summary="An application, with the offer when there is one"
     )
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
 
 
@@ -408,7 +413,7 @@ class NegotiationDocumentView(APIView):
         summary="Add a proof document",
     )
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)
         upload = request.FILES.get("document")
         if upload is None:
@@ -427,11 +432,14 @@ class _ContentFromTheFile(BaseContentNegotiation):
     """A download answers in the file's own type whatever the client accepts (a phone's HTTP stack
     often sends ``Accept: application/pdf`` or ``*/*``); errors still come back as JSON."""
 
-    def select_parser(self, request: Request, parsers: list) -> object:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
-    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class NegotiationDocumentDownloadView(APIView):
@@ -449,7 +457,7 @@ class NegotiationDocumentDownloadView(APIView):
         },
         summary="Download a proof document (an attachment in its stored type)",
     )
-    def get(self, request: Request, public_id: str, document_id: str) -> FileResponse:
+    def get(self, request: AuthenticatedRequest, public_id: str, document_id: str) -> FileResponse:
         application = _negotiation(request, public_id)
         document = get_object_or_404(application.documents.all(), public_id=document_id)
         return file_response(document)
@@ -469,7 +477,7 @@ class NegotiationAcceptView(APIView):
         summary="Accept the offer with the SMS code: the negotiated plan replaces the old one",
     )
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)
         data = validated(AcceptSerializer, request.data)
         plan = negotiation_accept(
@@ -483,7 +491,7 @@ class NegotiationAcceptView(APIView):
 class NegotiationDeclineView(APIView):
     @extend_schema(request=None, responses=NegotiationSerializer, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)
         negotiation_decline(customer=request.user, application_id=application.public_id)
         return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
@@ -492,7 +500,7 @@ class NegotiationDeclineView(APIView):
 class NegotiationResubmitView(APIView):
     @extend_schema(request=None, responses=NegotiationSerializer, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)
         negotiation_resubmit(customer=request.user, application_id=application.public_id)
         return Response(NegotiationSerializer(_negotiation(request, public_id)).data)

@@ -21,14 +21,13 @@ import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.http import FileResponse
 from django.utils.translation import gettext as _
 
 from core.error_codes import ErrorCode
 from installments.errors import InstallmentsError
 
 if TYPE_CHECKING:
-    from django.http import FileResponse
-
     from installments.models import NegotiationDocument
 
 PDF = "application/pdf"
@@ -149,8 +148,10 @@ def verify(body: bytes) -> Verified:
 
 def _check_pdf(body: bytes) -> None:
     """pypdf opens the file and walks every object; active content or attachments refuse it."""
-    from pypdf import PdfReader
-    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+    # pypdf and Pillow (about 70 ms to import) load when a document is verified, not in every process
+    # (the models import this module).
+    from pypdf import PdfReader  # noqa: PLC0415
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject  # noqa: PLC0415
 
     if _PDF_BAD_RAW.search(body):
         raise DocumentError(
@@ -193,7 +194,7 @@ def _check_pdf(body: bytes) -> None:
 def _reencode_image(body: bytes, content_type: str) -> bytes:
     """Pillow decodes every pixel, then the image is written anew without metadata: EXIF (after
     applying its rotation), ICC profiles, comments and text chunks are not kept."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps  # noqa: PLC0415  (loaded on use, as pypdf above)
 
     expected = {JPEG: "JPEG", PNG: "PNG"}[content_type]
     try:
@@ -221,8 +222,6 @@ def _reencode_image(body: bytes, content_type: str) -> bytes:
 def file_response(document: NegotiationDocument) -> FileResponse:
     """A stored document as a download, the one way every surface serves one: always an attachment,
     the stored (sniffed) type, our safe name with our extension, nothing a browser may sniff or run."""
-    from django.http import FileResponse
-
     content_type = document.content_type
     if content_type not in EXTENSIONS:
         content_type = "application/octet-stream"

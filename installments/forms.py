@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +19,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     """Several files in one input (Django's documented recipe)."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png"}))
         super().__init__(*args, **kwargs)
 
@@ -31,9 +33,9 @@ class MultipleFileField(forms.FileField):
 class RestageForm(forms.Form):
     tenor = forms.TypedChoiceField(label=_("Number of installments"), coerce=int, widget=forms.RadioSelect)
 
-    def __init__(self, *args: object, tenors: list[int], **kwargs: object) -> None:
+    def __init__(self, *args: Any, tenors: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenor"].choices = [(t, str(t)) for t in tenors]
+        cast(forms.ChoiceField, self.fields["tenor"]).choices = [(t, str(t)) for t in tenors]
 
 
 class NegotiationForm(forms.Form):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -52,7 +53,7 @@ def plan_list_for_customer(*, customer: User) -> QuerySet[InstallmentPlan]:
     )
 
 
-def plan_for_customer(*, customer: User, public_id: object) -> InstallmentPlan:
+def plan_for_customer(*, customer: User, public_id: UUID | str) -> InstallmentPlan:
     """One of the customer's plans; another customer's (or a made-up) id is a 404."""
     plan = (
         InstallmentPlan.objects.filter(customer=customer, public_id=public_id)
@@ -64,7 +65,7 @@ def plan_for_customer(*, customer: User, public_id: object) -> InstallmentPlan:
     return plan
 
 
-def negotiation_for_customer(*, customer: User, public_id: object) -> NegotiationApplication:
+def negotiation_for_customer(*, customer: User, public_id: UUID | str) -> NegotiationApplication:
     application = (
         NegotiationApplication.objects.filter(customer=customer, public_id=public_id)
         .select_related("plan", "plan__product", "result_plan")
@@ -79,7 +80,11 @@ def negotiation_for_customer(*, customer: User, public_id: object) -> Negotiatio
 def offer_schedule(application: NegotiationApplication) -> Schedule | None:
     """The schedule an open offer stands for, as the customer is shown it on the web and in the API
     (the offer's day in local time is the new plan's start)."""
-    if application.state != NegotiationState.OFFERED or application.offered_at is None:
+    if (
+        application.state != NegotiationState.OFFERED
+        or application.offered_at is None
+        or application.offer_tenor is None
+    ):
         return None
     return restage_schedule(
         principal=application.offer_principal,

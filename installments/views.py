@@ -5,10 +5,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from core.errors import ApplicationError
@@ -43,7 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def negotiation_document(request: HttpRequest, public_id: str) -> HttpResponse:
+def negotiation_document(request: HttpRequest, public_id: str) -> HttpResponseBase:
     """A proof document, to its owner or to staff who review applications; anyone else gets 404 (not
     403: whether a document exists is itself not theirs to know)."""
     if not request.user.is_authenticated:
@@ -62,7 +64,7 @@ def negotiation_document(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def restage(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def restage(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Eligibility, the quote table next to keeping the plan, and applying."""
     plan = plan_for_customer(customer=request.user, public_id=public_id)
     refusals = restage_refusals(plan)
@@ -89,7 +91,7 @@ def restage(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def negotiate(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def negotiate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     plan = plan_for_customer(customer=request.user, public_id=public_id)
     open_application = plan.negotiations.filter(state__in=OPEN_NEGOTIATION_STATES).first()
     if open_application is not None:
@@ -124,7 +126,7 @@ def negotiate(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def negotiation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The application's status; more documents while it is with us; the offer with accept or decline."""
     application = negotiation_for_customer(customer=request.user, public_id=public_id)
     document_form = DocumentForm()
@@ -167,7 +169,7 @@ def negotiation(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
                 messages.info(request, _("You declined the offer."))
                 return redirect("installments:negotiation", public_id=application.public_id)
         except ApplicationError as exc:
-            target = {"document": document_form, "accept": accept_form}.get(action)
+            target = {"document": document_form, "accept": accept_form}.get(action or "")
             if target is not None:
                 apply_errors(target, exc, rename={"otp": "code", "documents": "document"})
             else:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from core.api_pagination import NewestFirstCursorPagination, paginated
 from notifications.models import Notification, NotificationStatus
 
@@ -34,6 +34,6 @@ class InboxView(APIView):
     pagination_class = InboxPagination
 
     @extend_schema(responses=NotificationSerializer(many=True), summary="短信: every SMS sent to the caller")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         rows = Notification.objects.filter(user=request.user).exclude(status=NotificationStatus.SUPPRESSED)
         return paginated(self, request, rows, NotificationSerializer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.dispatch import receiver
 
+from accounts.models import OneTimeCode, User
 from accounts.signals import otp_issued
 from notifications.models import NotificationCategory
 from notifications.services import notification_create
@@ -11,7 +12,14 @@ from notifications.services import notification_create
 
 @receiver(otp_issued, dispatch_uid="notifications.otp_issued")
 def send_otp(
-    sender: object, *, user, purpose: str, code: str, otp, ttl_minutes: int, **kwargs: object
+    sender: object,
+    *,
+    user: User,
+    purpose: str,
+    code: str,
+    otp: OneTimeCode,
+    ttl_minutes: int,
+    **kwargs: object,
 ) -> None:
     notification_create(
         user=user,

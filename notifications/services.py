@@ -245,14 +245,15 @@ def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
         ).values_list("id", flat=True)
     )
     if due:
-        from notifications.tasks import send_notifications_batch
+        # Services enqueue tasks and tasks call services: the tasks are imported at call time.
+        from notifications.tasks import send_notifications_batch  # noqa: PLC0415
 
         transaction.on_commit(lambda: send_notifications_batch.delay(due))
     return len(rows)
 
 
 def _enqueue_after_commit(notification_id: int) -> None:
-    from notifications.tasks import send_notification
+    from notifications.tasks import send_notification  # noqa: PLC0415  (the same cycle)
 
     transaction.on_commit(lambda: send_notification.delay(notification_id))
 

@@ -1,9 +1,9 @@
 """Thin tasks over notifications.services; every one is safe to run twice."""
 
-from celery import shared_task
+from celery import Task, shared_task
 
-from config.tasks import RETRY_ON_DATABASE_ERRORS
 from core.locks import single_run
+from core.tasks import RETRY_ON_DATABASE_ERRORS
 from notifications.services import SendOutcome, notification_send, notifications_due, notifications_send
 
 
@@ -16,7 +16,7 @@ from notifications.services import SendOutcome, notification_send, notifications
     # shortly rather than waiting for the sweep.
     **RETRY_ON_DATABASE_ERRORS,
 )
-def send_notification(self, notification_id: int) -> str:
+def send_notification(self: Task, notification_id: int) -> str:
     result = notification_send(notification_id=notification_id)
     if result.outcome == SendOutcome.RETRY:
         # The row also records when to retry, so the sweep resends it should this message be lost.

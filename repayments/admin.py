@@ -3,6 +3,8 @@ audited (RepaymentEvent: who, when, why) and follows the same rules as the custo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -10,11 +12,12 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
 from core.admin_forms import ServiceFormMixin
 from core.errors import ApplicationError
@@ -33,6 +36,10 @@ from repayments.models import (
 from repayments.selectors import customer_workspace
 from repayments.services import repayment_record_offline, repayment_reverse
 from repayments.services.autodebit import slots
+from repayments.tasks import debit_slot
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 @admin.register(BankCard)
@@ -130,7 +137,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
         url = reverse("admin:repayments_repayment_reverse", args=[obj.pk])
         return format_html('<a class="button" href="{}">{}</a>', url, _("Reverse this repayment"))
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "customer/<int:user_id>/",
@@ -156,7 +163,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 repayment = repayment_record_offline(
-                    staff=request.user,
+                    staff=signed_in_user(request),
                     plan=data["plan"],
                     amount=data["amount"],
                     reference=data["reference"],
@@ -175,7 +182,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("For money received by bank transfer. It is allocated at once, oldest installment first."),
         )
 
-    def customer_view(self, request: HttpRequest, user_id: int) -> HttpResponse:
+    def customer_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
         """One customer's plans, installments, repayments, debits, messages, documents and contacts."""
         if not (
             request.user.has_perm("installments.review_negotiation") or self.has_view_permission(request)
@@ -190,7 +197,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/support/customer.html", context)
 
-    def reverse_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+    def reverse_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):
             raise PermissionDenied
         repayment = get_object_or_404(Repayment, pk=pk)
@@ -216,9 +223,11 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
 class RunSlotForm(forms.Form):
     slot = forms.TypedChoiceField(label=_("slot"), coerce=int, choices=())
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["slot"].choices = [(i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)]
+        cast(forms.ChoiceField, self.fields["slot"]).choices = [
+            (i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)
+        ]
 
 
 @admin.register(DebitRun)
@@ -243,7 +252,7 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
         return f"{obj.chunks_done}/{obj.chunks_total}"
 
     @admin.display(description=_("ledger"))
-    def ledger(self, obj: DebitRun) -> str:
+    def ledger(self, obj: DebitRun) -> StrOrPromise:
         if obj.ledger_checked_at is None:
             return _("not checked yet")
         if obj.ledger_breaches:
@@ -259,7 +268,7 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
         end = obj.finished_at or timezone.now()
         return f"{(end - obj.started_at).total_seconds():.1f} s"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "run-now/", self.admin_site.admin_view(self.run_now_view), name="repayments_debitrun_run_now"
@@ -273,8 +282,6 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = RunSlotForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            from repayments.tasks import debit_slot
-
             slot = form.cleaned_data["slot"]
             transaction.on_commit(lambda: debit_slot.delay(slot, timezone.localdate().isoformat()))
             messages.success(request, _("Slot %(slot)s of today is queued.") % {"slot": slot})

@@ -12,11 +12,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from accounts.idempotency import idempotent
 from core.api import MoneyField, validated
 from core.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
@@ -29,18 +29,19 @@ from repayments.models import (
     Repayment,
     RepaymentChannel,
     RepaymentMode,
+    RepaymentStatus,
 )
-from repayments.selectors import customer_bills
+from repayments.selectors import Bill, customer_bills
 from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
 from repayments.services.autodebit import autodebit_set
 from repayments.services.payments import repayment_cancel, repayment_create
 
 
-def _plan(request: Request, public_id: object) -> InstallmentPlan:
+def _plan(request: AuthenticatedRequest, public_id: object) -> InstallmentPlan:
     return get_object_or_404(InstallmentPlan, customer=request.user, public_id=public_id)
 
 
-def _card(request: Request, public_id: object) -> BankCard:
+def _card(request: AuthenticatedRequest, public_id: object) -> BankCard:
     return get_object_or_404(BankCard, customer=request.user, public_id=public_id, status=CardStatus.ACTIVE)
 
 
@@ -73,7 +74,7 @@ class CardListView(APIView):
     pagination_class = CardPagination
 
     @extend_schema(responses=CardSerializer(many=True), summary="Bound cards")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         cards = BankCard.objects.filter(customer=request.user, status=CardStatus.ACTIVE)
         return paginated(self, request, cards, CardSerializer)
 
@@ -84,7 +85,7 @@ class CardListView(APIView):
         summary="Bind",
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(CardBindSerializer, request.data)
         card = card_bind(customer=request.user, **data)
         return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
@@ -104,7 +105,7 @@ class CardUnbindSerializer(serializers.Serializer):
     )
 
 
-def _unbind(request: Request, public_id: str, data: dict) -> Response:
+def _unbind(request: AuthenticatedRequest, public_id: str, data: dict) -> Response:
     card = _card(request, public_id)
     replacement = _card(request, data["replacement"]) if data.get("replacement") else None
     card = card_unbind(
@@ -115,7 +116,7 @@ def _unbind(request: Request, public_id: str, data: dict) -> Response:
 
 class CardDetailView(APIView):
     @extend_schema(responses=CardSerializer, summary="One card")
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         return Response(CardSerializer(_card(request, public_id)).data)
 
     @extend_schema(
@@ -132,7 +133,7 @@ class CardDetailView(APIView):
         "POST /cards/{id}/unbind/). 409 `payment_in_progress` while a charge on the card is pending.",
     )
     @idempotent
-    def delete(self, request: Request, public_id: str) -> Response:
+    def delete(self, request: AuthenticatedRequest, public_id: str) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         data = validated(
             CardUnbindSerializer,
@@ -155,7 +156,7 @@ class CardUnbindView(APIView):
         "pending; 409 `card_in_use_by_autodebit` without a replacement for its auto-debits.",
     )
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         return _unbind(request, public_id, validated(CardUnbindSerializer, request.data))
 
 
@@ -164,7 +165,7 @@ class CardDefaultView(APIView):
         request=None, responses=CardSerializer, parameters=[IDEMPOTENCY_HEADER], summary="Make default"
     )
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         card = card_set_default(customer=request.user, card=_card(request, public_id))
         return Response(CardSerializer(card).data)
 
@@ -188,7 +189,7 @@ class AutoDebitView(APIView):
         }
 
     @extend_schema(responses=AutoDebitSerializer, summary="设置自动扣款: the plan's auto-debit")
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         plan = _plan(request, public_id)
         mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
         return Response(AutoDebitSerializer(self._body(mandate)).data)
@@ -197,7 +198,7 @@ class AutoDebitView(APIView):
         request=AutoDebitSerializer, responses=AutoDebitSerializer, parameters=[IDEMPOTENCY_HEADER]
     )
     @idempotent
-    def put(self, request: Request, public_id: str) -> Response:
+    def put(self, request: AuthenticatedRequest, public_id: str) -> Response:
         plan = _plan(request, public_id)
         data = validated(AutoDebitSerializer, request.data)
         card_id = data.get("card_id")
@@ -226,7 +227,7 @@ class BillSerializer(serializers.Serializer):
     autodebit_enabled = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.BooleanField())
-    def get_autodebit_enabled(self, bill: object) -> bool:
+    def get_autodebit_enabled(self, bill: Bill) -> bool:
         return bool(bill.mandate and bill.mandate.enabled)
 
 
@@ -238,7 +239,7 @@ class BillsView(APIView):
         responses=BillSerializer(many=True),
         summary="Bills (我的账单): what is due now and next, per plan, most urgent first (one page)",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return paginated(self, request, customer_bills(customer=request.user), BillSerializer)
 
 
@@ -298,14 +299,14 @@ class RepaymentListView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("plan", str, description="A plan id."),
-            OpenApiParameter("status", str, enum=[s for s, _ in Repayment._meta.get_field("status").choices]),
+            OpenApiParameter("status", str, enum=list(RepaymentStatus.values)),
             OpenApiParameter("date_from", date, description="Requested on or after (YYYY-MM-DD)."),
             OpenApiParameter("date_to", date, description="Requested on or before."),
         ],
         responses=RepaymentSerializer(many=True),
         summary="Repayments and auto-debit results, newest first",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         # A plain dict, not the QueryDict: DRF reads "?date_to=" in a QueryDict as "not given"; it is a 400.
         f = validated(_RepaymentFilter, request.query_params.dict())
         rows = Repayment.objects.filter(customer=request.user).select_related("plan", "card")
@@ -326,7 +327,7 @@ class RepaymentListView(APIView):
         summary="立即还款: pay now or on a date",
     )
     @idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         v = validated(RepaymentCreateSerializer, request.data)
         one_time = v.get("one_time_card")
         repayment = repayment_create(
@@ -347,14 +348,14 @@ class RepaymentListView(APIView):
 
 class _RepaymentFilter(serializers.Serializer):
     plan = serializers.UUIDField(required=False)
-    status = serializers.ChoiceField(choices=Repayment._meta.get_field("status").choices, required=False)
+    status = serializers.ChoiceField(choices=RepaymentStatus.choices, required=False)
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
     cursor = serializers.CharField(required=False)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
 
-def _repayment(request: Request, public_id: object) -> Repayment:
+def _repayment(request: AuthenticatedRequest, public_id: object) -> Repayment:
     return get_object_or_404(
         Repayment.objects.select_related("plan", "card"), customer=request.user, public_id=public_id
     )
@@ -362,13 +363,13 @@ def _repayment(request: Request, public_id: object) -> Repayment:
 
 class RepaymentDetailView(APIView):
     @extend_schema(responses=RepaymentSerializer, summary="One repayment")
-    def get(self, request: Request, public_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         return Response(RepaymentSerializer(_repayment(request, public_id)).data)
 
 
 class RepaymentCancelView(APIView):
     @extend_schema(request=None, responses=RepaymentSerializer, parameters=[IDEMPOTENCY_HEADER])
     @idempotent
-    def post(self, request: Request, public_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         repayment = repayment_cancel(customer=request.user, repayment=_repayment(request, public_id))
         return Response(RepaymentSerializer(repayment).data)

@@ -9,7 +9,6 @@ class RepaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from config import checks  # noqa: F401  (registers the deployment's system checks)
         from repayments import receivers  # noqa: F401  (connects the re-staging receivers)
         from repayments.staff import ensure_staff_groups
 

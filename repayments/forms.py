@@ -3,12 +3,17 @@ rules; these forms only shape input. A card number is never rendered back into a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.money_input import AsciiDecimalField
 from repayments.models import BankCard
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class SecretTextInput(forms.TextInput):
@@ -54,9 +59,10 @@ class AutoDebitForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
-    def __init__(self, *args: object, cards: list[BankCard], **kwargs: object) -> None:
+    def __init__(self, *args: Any, cards: list[BankCard], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["card"].queryset = BankCard.objects.filter(pk__in=[c.pk for c in cards])
+        card_field = cast(CardChoiceField, self.fields["card"])
+        card_field.queryset = BankCard.objects.filter(pk__in=[c.pk for c in cards])
 
 
 class CardUnbindForm(forms.Form):
@@ -101,19 +107,20 @@ class PayForm(forms.Form):
     )
     card = forms.ChoiceField(label=_("Card"), widget=forms.RadioSelect)
 
-    def __init__(self, *args: object, cards: list[BankCard], **kwargs: object) -> None:
+    def __init__(self, *args: Any, cards: list[BankCard], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [(str(c.public_id), str(c)) for c in cards]
+        choices: list[tuple[str, StrOrPromise]] = [(str(c.public_id), str(c)) for c in cards]
         choices.append((ONE_TIME, _("A card used once (not bound)")))
-        self.fields["card"].choices = choices
+        cast(forms.ChoiceField, self.fields["card"]).choices = choices
         if cards:
             default = next((c for c in cards if c.is_default), cards[0])
             self.fields["card"].initial = str(default.public_id)
         else:
             self.fields["card"].initial = ONE_TIME
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("mode") == "custom" and not data.get("amount"):
             self.add_error("amount", _("Enter the amount to pay."))
         if data.get("when") == "date":
@@ -148,8 +155,8 @@ class RecordsFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
     )
 
-    def __init__(self, *args: object, plans: list, **kwargs: object) -> None:
+    def __init__(self, *args: Any, plans: list, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plan"].choices = [("", _("All plans"))] + [
+        cast(forms.ChoiceField, self.fields["plan"]).choices = [("", _("All plans"))] + [
             (str(p.public_id), p.display_name) for p in plans
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -170,7 +171,7 @@ def account_overview(*, customer: User, today: date | None = None, months: int =
                 if key in by_month:
                     by_month[key] += inst.outstanding
     upcoming = [b for b in bills if b.next_due_date]
-    soonest = min(upcoming, key=lambda b: b.next_due_date) if upcoming else None
+    soonest = min(upcoming, key=lambda b: b.next_due_date or date.max) if upcoming else None
     next_date = soonest.next_due_date if soonest else None
     return AccountOverview(
         bills=bills,
@@ -184,7 +185,7 @@ def account_overview(*, customer: User, today: date | None = None, months: int =
     )
 
 
-def customer_plan(*, customer: User, public_id: object) -> InstallmentPlan:
+def customer_plan(*, customer: User, public_id: UUID | str) -> InstallmentPlan:
     """One of the customer's plans by its public id; anyone else's is "not found" (404)."""
     plan = (
         InstallmentPlan.objects.filter(customer=customer, public_id=public_id)
@@ -206,7 +207,7 @@ class PlanPage:
     secondary_plans: list[InstallmentPlan]
 
 
-def plan_page(*, customer: User, public_id: object, today: date | None = None) -> PlanPage:
+def plan_page(*, customer: User, public_id: UUID | str, today: date | None = None) -> PlanPage:
     today = today or timezone.localdate()
     plan = customer_plan(customer=customer, public_id=public_id)
     mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
@@ -234,11 +235,11 @@ class RecordRow:
     status_label: str
     detail: str
     card: str
-    public_id: object | None
+    public_id: UUID | str | None
 
 
 def customer_records(
-    *, customer: User, plan_public_id: object | None = None, month: date | None = None, limit: int = 200
+    *, customer: User, plan_public_id: UUID | str | None = None, month: date | None = None, limit: int = 200
 ) -> list[RecordRow]:
     """All repayments and auto-debit results, newest first, optionally for one plan and one month."""
     repayments = Repayment.objects.filter(customer=customer).select_related("plan", "card")

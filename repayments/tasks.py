@@ -1,12 +1,21 @@
 """Thin periodic tasks over repayments.services; each is safe to run twice or on many workers at once."""
 
 import logging
+import time
+from datetime import date
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.utils import timezone
 
-from config.tasks import RETRY_ON_DATABASE_ERRORS
+from core import logcontext
 from core.locks import single_run
+from core.tasks import RETRY_ON_DATABASE_ERRORS
+from installments.services import overdue_sweep
+from installments.services.negotiation import negotiations_expire
 from repayments.services import repayments_reconcile, repayments_run_scheduled
+from repayments.services.autodebit import Chunk, debit_chunk_process, debit_run_plan
+from repayments.services.daily import ledger_check_daily
+from repayments.services.reminders import reminders_send
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +37,6 @@ def run_scheduled_repayments() -> int:
 @shared_task(name="repayments.debit_slot", acks_late=True, expires=3600)
 def debit_slot(slot: int, business_date: str | None = None) -> int:
     """Plan one auto-debit slot and fan its chunks out to the workers."""
-    from datetime import date
-
-    from django.utils import timezone
-
-    from repayments.services.autodebit import debit_run_plan
-
     day = date.fromisoformat(business_date) if business_date else timezone.localdate()
     with single_run(f"repayments.debit_slot:{day}:{slot}", ttl_seconds=600) as mine:
         if not mine:
@@ -53,13 +56,8 @@ def debit_slot(slot: int, business_date: str | None = None) -> int:
     max_retries=8,
     **RETRY_ON_DATABASE_ERRORS,
 )
-def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dict:
+def debit_chunk(self: Task, run_id: int, first_plan_id: int, last_plan_id: int) -> dict[str, object]:
     """One chunk of a run; a redelivery or a second worker on the same chunk charges nothing twice."""
-    import time
-
-    from core import logcontext
-    from repayments.services.autodebit import Chunk, debit_chunk_process
-
     logcontext.run_id.set(str(run_id))
     logcontext.chunk.set(f"{first_plan_id}-{last_plan_id}")
     started = time.perf_counter()
@@ -72,10 +70,6 @@ def debit_chunk(self, run_id: int, first_plan_id: int, last_plan_id: int) -> dic
 @shared_task(name="repayments.ledger_check", acks_late=True, expires=3600)
 def ledger_check() -> int:
     """The day's closing check after the last debit slot: breaches logged and shown on the day's runs."""
-    from django.utils import timezone
-
-    from repayments.services.daily import ledger_check_daily
-
     with single_run("repayments.ledger_check", ttl_seconds=3600) as mine:
         return len(ledger_check_daily(business_date=timezone.localdate())) if mine else 0
 
@@ -83,12 +77,6 @@ def ledger_check() -> int:
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)
 def daily_morning() -> str:
     """Before the first debit slot: the overdue sweep, reminders and expired negotiated-plan offers."""
-    from django.utils import timezone
-
-    from installments.services import overdue_sweep
-    from installments.services.negotiation import negotiations_expire
-    from repayments.services.reminders import reminders_send
-
     today = timezone.localdate()
     with single_run(f"repayments.daily_morning:{today}", ttl_seconds=3600) as mine:
         if not mine:

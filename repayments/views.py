@@ -11,11 +11,12 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from core.errors import ApplicationError
@@ -37,15 +38,15 @@ from repayments.services.autodebit import autodebit_set
 from repayments.services.payments import repayment_cancel, repayment_create
 
 
-def _active_cards(request: HttpRequest) -> list[BankCard]:
+def _active_cards(request: AuthenticatedHttpRequest) -> list[BankCard]:
     return list(BankCard.objects.filter(customer=request.user, status=CardStatus.ACTIVE))
 
 
-def _own_card(request: HttpRequest, public_id: object) -> BankCard:
+def _own_card(request: AuthenticatedHttpRequest, public_id: object) -> BankCard:
     return get_object_or_404(BankCard, customer=request.user, public_id=public_id, status=CardStatus.ACTIVE)
 
 
-def _send_code(request: HttpRequest, purpose: str) -> None:
+def _send_code(request: AuthenticatedHttpRequest, purpose: str) -> None:
     try:
         otp_request(user=request.user, purpose=purpose)
     except ApplicationError as exc:
@@ -70,7 +71,7 @@ def _chart(months: list, peak: Decimal) -> list[dict]:
 
 @login_required
 @require_GET
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     overview = account_overview(customer=request.user)
     return render(
         request,
@@ -81,7 +82,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def bills(request: HttpRequest) -> HttpResponse:
+def bills(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "repayments/bills.html", {"bills": customer_bills(customer=request.user)})
 
 
@@ -90,7 +91,7 @@ def bills(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def plan_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def plan_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     page = plan_page(customer=request.user, public_id=public_id)
     cards = _active_cards(request)
     mandate = page.bill.mandate
@@ -103,7 +104,7 @@ def plan_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def plan_autodebit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     plan = customer_plan(customer=request.user, public_id=public_id)
     if "send_code" in request.POST:
         _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
@@ -145,7 +146,7 @@ def _amount_for(form: PayForm, balance: object) -> Decimal:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def pay(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Three steps: choose (what, when, card) -> confirm (a one-time card's number is typed here) -> result.
     The confirmation carries a fresh idempotency key: submitting it twice pays once."""
     plan = customer_plan(customer=request.user, public_id=public_id)
@@ -199,7 +200,7 @@ def pay(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_GET
-def repayment_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def repayment_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     repayment = (
         Repayment.objects.filter(customer=request.user, public_id=public_id)
         .select_related("plan", "card")
@@ -217,7 +218,7 @@ def repayment_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
 
 @login_required
 @require_POST
-def repayment_cancel_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def repayment_cancel_view(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     repayment = get_object_or_404(Repayment, customer=request.user, public_id=public_id)
     try:
         repayment_cancel(customer=request.user, repayment=repayment)
@@ -233,7 +234,7 @@ def repayment_cancel_view(request: HttpRequest, public_id: uuid.UUID) -> HttpRes
 
 @login_required
 @require_GET
-def records(request: HttpRequest) -> HttpResponse:
+def records(request: AuthenticatedHttpRequest) -> HttpResponse:
     plans = list(request.user.plans.order_by("-created_at"))
     form = RecordsFilterForm(request.GET or None, plans=plans)
     plan_id = month = None
@@ -249,13 +250,13 @@ def records(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def cards(request: HttpRequest) -> HttpResponse:
+def cards(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "repayments/cards.html", {"cards": _active_cards(request)})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def card_bind_view(request: HttpRequest) -> HttpResponse:
+def card_bind_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "send_code" in request.POST:
         _send_code(request, OtpPurpose.BIND_CARD)
         return redirect("repayments:card_bind")
@@ -283,7 +284,7 @@ def card_bind_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def card_default(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def card_default(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     card = _own_card(request, public_id)
     try:
         card_set_default(customer=request.user, card=card)
@@ -296,7 +297,7 @@ def card_default(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def card_unbind_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+def card_unbind_view(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Remove a card. Handing its auto-debits to another card needs the SMS code of the auto-debit page
     (``change_autodebit_card``): "Send a code" asks for one, then the customer types it here."""
     card = _own_card(request, public_id)

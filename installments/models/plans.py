@@ -5,7 +5,10 @@ a customer already signed for. The database states every money invariant it can 
 bug in any writer is refused at the row instead of found in a reconciliation.
 """
 
+from __future__ import annotations
+
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -19,14 +22,17 @@ from core.money import ZERO
 from core.money_input import AsciiDecimalModelField
 from installments.schedules import FeeMethod
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
-def money_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
+
+def money_field(verbose_name: StrOrPromise, **kwargs: Any) -> models.DecimalField:
     """Amounts are yuan with two decimals, up to 999,999,999,999.99 (DESIGN.md, Money)."""
     kwargs.setdefault("default", ZERO)
     return AsciiDecimalModelField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
 
 
-def rate_field(verbose_name: str, **kwargs: object) -> models.DecimalField:
+def rate_field(verbose_name: StrOrPromise, **kwargs: Any) -> models.DecimalField:
     """Rates as fractions (0.005 = 0.5%), precise enough for a daily penalty rate like 0.0005."""
     return AsciiDecimalModelField(verbose_name, max_digits=9, decimal_places=6, **kwargs)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from accounts.models import User
 from accounts.signals import otp_issued
+from config.celery import app
 
 
 @pytest.fixture
@@ -29,8 +31,6 @@ def sms_codes():
 @pytest.fixture
 def eager_tasks():
     """Celery tasks run in the calling process (the password reset sends its code from a task)."""
-    from config.celery import app
-
     saved = app.conf.task_always_eager, app.conf.task_eager_propagates
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield
@@ -40,8 +40,6 @@ def eager_tasks():
 @pytest.fixture(autouse=True)
 def _limits_start_empty():
     """Throttles, lockouts and reset limits count in the cache: each test starts from zero."""
-    from django.core.cache import cache
-
     cache.clear()
     yield
     cache.clear()

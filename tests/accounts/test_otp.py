@@ -88,7 +88,8 @@ def test_request_sends_an_sms_and_verifies_once(customer, issued) -> None:
     assert re.fullmatch(r"\d{6}", code)
     sms = Notification.objects.get(dedupe_key=f"otp:{otp.pk}")
     assert sms.category == NotificationCategory.SECURITY
-    assert code not in sms.text and "******" in sms.text  # the row shows no code; the phone gets it
+    assert code not in sms.text
+    assert "******" in sms.text
     otp_verify(user=customer, purpose=OtpPurpose.BIND_CARD, code=f" {code[:3]} {code[3:]} ")
     otp.refresh_from_db()
     assert otp.used_at is not None
@@ -138,7 +139,8 @@ def test_throttle_one_a_minute_and_five_an_hour(customer, issued) -> None:
         traveller.shift(timedelta(seconds=1))
         with pytest.raises(ApplicationError) as excinfo:
             otp_request(user=customer, purpose=OtpPurpose.BIND_CARD)
-        assert excinfo.value.code == "otp_too_soon" and excinfo.value.status == 429
+        assert excinfo.value.code == "otp_too_soon"
+        assert excinfo.value.status == 429
         assert "59" in excinfo.value.message
         # Another purpose has its own budget.
         otp_request(user=customer, purpose=OtpPurpose.LOGIN_RESET)
@@ -148,7 +150,8 @@ def test_throttle_one_a_minute_and_five_an_hour(customer, issued) -> None:
     with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
         with pytest.raises(ApplicationError) as excinfo:
             otp_request(user=customer, purpose=OtpPurpose.BIND_CARD)
-        assert excinfo.value.code == "otp_hourly_limit" and excinfo.value.status == 429
+        assert excinfo.value.code == "otp_hourly_limit"
+        assert excinfo.value.status == 429
         assert "1800" in excinfo.value.message  # the first code leaves the rolling hour at T0 + 60 min
     with time_machine.travel(T0 + timedelta(minutes=60), tick=False):
         otp_request(user=customer, purpose=OtpPurpose.BIND_CARD)
@@ -166,7 +169,8 @@ def test_new_code_supersedes_the_old_one(customer, issued) -> None:
         # The old code is still within its 5 minutes, unused, and would be the newest left: it must not work.
         _refused("otp_not_requested", user=customer, purpose=OtpPurpose.BIND_CARD, code=old)
     first.refresh_from_db()
-    assert first.superseded and first.used_at is None
+    assert first.superseded
+    assert first.used_at is None
 
 
 def test_codes_are_per_user_and_purpose(customer, other_customer, issued) -> None:
@@ -180,7 +184,8 @@ def test_codes_are_per_user_and_purpose(customer, other_customer, issued) -> Non
 def test_bad_purpose_and_inactive_user_are_refused(customer) -> None:
     with pytest.raises(ApplicationError) as excinfo:
         otp_request(user=customer, purpose="launch_rockets")
-    assert excinfo.value.code == "otp_invalid_purpose" and excinfo.value.status == 400
+    assert excinfo.value.code == "otp_invalid_purpose"
+    assert excinfo.value.status == 400
     customer.is_active = False
     customer.save()
     with pytest.raises(ApplicationError) as excinfo:

@@ -8,11 +8,14 @@ from django.urls import reverse
 def test_sign_in_and_out(client, customer) -> None:
     login = reverse("accounts:login")
     page = client.get(login).content.decode()
-    assert 'autocomplete="current-password"' in page and "csrfmiddlewaretoken" in page
+    assert 'autocomplete="current-password"' in page
+    assert "csrfmiddlewaretoken" in page
     wrong = client.post(login, {"username": "13812345678", "password": "nope"})
-    assert wrong.status_code == 200 and "form-errors" in wrong.content.decode()
+    assert wrong.status_code == 200
+    assert "form-errors" in wrong.content.decode()
     ok = client.post(login, {"username": "13812345678", "password": "Right-pass-2026"})
-    assert ok.status_code == 302 and ok["Location"] == reverse("repayments:account")
+    assert ok.status_code == 302
+    assert ok["Location"] == reverse("repayments:account")
     assert client.get(reverse("repayments:account")).status_code == 200
     client.post(reverse("accounts:logout"))
     assert client.get(reverse("repayments:account")).status_code == 302
@@ -33,16 +36,19 @@ def test_reset_the_password_with_an_sms_code(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         start = client.post(reverse("accounts:reset_request"), {"phone": "13812345678"})
-    assert start.status_code == 302 and len(sms_codes) == 1
+    assert start.status_code == 302
+    assert len(sms_codes) == 1
     url = reverse("accounts:reset")
     mismatch = client.post(
         url, {"code": sms_codes[0], "new_password": "Brand-new-2026", "new_password2": "x"}
     )
-    assert mismatch.status_code == 200 and "id_new_password2_error" in mismatch.content.decode()
+    assert mismatch.status_code == 200
+    assert "id_new_password2_error" in mismatch.content.decode()
     wrong_code = client.post(
         url, {"code": "000000", "new_password": "Brand-new-2026", "new_password2": "Brand-new-2026"}
     )
-    assert wrong_code.status_code == 200 and "id_code_error" in wrong_code.content.decode()
+    assert wrong_code.status_code == 200
+    assert "id_code_error" in wrong_code.content.decode()
     done = client.post(
         url, {"code": sms_codes[0], "new_password": "Brand-new-2026", "new_password2": "Brand-new-2026"}
     )
@@ -56,5 +62,6 @@ def test_reset_says_the_same_for_unknown_numbers(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("accounts:reset_request"), {"phone": "13900001111"}, follow=True)
-    assert response.status_code == 200 and sms_codes == []
+    assert response.status_code == 200
+    assert sms_codes == []
     assert "a code is on its way" in response.content.decode() or "验证码" in response.content.decode()

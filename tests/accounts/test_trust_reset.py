@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import OneTimeCode
@@ -43,7 +45,8 @@ def test_asking_twice_answers_alike_for_known_and_unknown_numbers(customer, post
     assert len(sms_codes) == 1  # the second request within the minute sends nothing, silently
     for a, b in zip(known, unknown, strict=True):
         assert (a.status_code, a.get("Location")) == (b.status_code, b.get("Location"))
-        assert a.status_code == 302 and a["Location"] == reverse("accounts:reset")
+        assert a.status_code == 302
+        assert a["Location"] == reverse("accounts:reset")
 
 
 def test_a_wrong_code_answers_alike_for_known_and_unknown_numbers(customer, post, sms_codes) -> None:
@@ -53,7 +56,8 @@ def test_a_wrong_code_answers_alike_for_known_and_unknown_numbers(customer, post
         pages = [post(client, reverse("accounts:reset"), {"code": "000000", **NEW}) for _ in range(2)]
         answers[phone] = [(r.status_code, _page(r)) for r in pages]
     assert answers[KNOWN] == answers[UNKNOWN]
-    assert answers[KNOWN][0][0] == 200 and 'id="id_code_error"' in answers[KNOWN][0][1]
+    assert answers[KNOWN][0][0] == 200
+    assert 'id="id_code_error"' in answers[KNOWN][0][1]
 
 
 def test_no_code_waiting_answers_like_a_wrong_code(customer, post) -> None:
@@ -152,8 +156,6 @@ def test_reset_limits_key_on_the_trusted_client_address(db, post, settings) -> N
 
 def test_both_steps_run_the_same_statements_for_known_and_unknown_numbers(customer, post) -> None:
     """The work behind the answer is the same too (a proxy for the timing, which a test cannot pin)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     def shape(queries) -> list[str]:
         return [

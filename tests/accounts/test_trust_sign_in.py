@@ -12,6 +12,7 @@ from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from core.client_ip import client_ip
 
 API = "/api/v1"
 STAFF_PASSWORD = "staff-demo-2026"
@@ -62,7 +63,8 @@ def test_api_lockout_answers_429_with_retry_after(staff, settings) -> None:
         f"{API}/auth/token/", {"phone": "+8613900000001", "password": STAFF_PASSWORD}, format="json"
     )
     assert locked.status_code == 429
-    assert locked.json()["code"] == "throttled" and set(locked.json()) == {"code", "message", "fields"}
+    assert locked.json()["code"] == "throttled"
+    assert set(locked.json()) == {"code", "message", "fields"}
     assert int(locked["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
     assert "access" not in locked.json()
 
@@ -72,7 +74,8 @@ def test_web_lockout_page_sends_retry_after(staff, settings) -> None:
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post("/login/", {"username": "13900000001", "password": "wrong"})
     locked = client.post("/login/", {"username": "13900000001", "password": STAFF_PASSWORD})
-    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    assert locked.status_code == 429
+    assert int(locked["Retry-After"]) > 0
 
 
 # --- the client address ----------------------------------------------------------------------------
@@ -92,8 +95,6 @@ def test_web_lockout_page_sends_retry_after(staff, settings) -> None:
     ],
 )
 def test_client_ip_trusts_only_the_configured_proxies(settings, trusted, forwarded, expected) -> None:
-    from core.client_ip import client_ip
-
     settings.TRUSTED_PROXY_COUNT = trusted
     extra = {"REMOTE_ADDR": "10.0.0.9"}
     if forwarded is not None:

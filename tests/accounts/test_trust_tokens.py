@@ -7,13 +7,18 @@ A refresh token works once (rotation blacklists it), logout ends it, and a passw
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import User
 from accounts.signals import otp_issued
+from accounts.tasks import flush_expired_tokens
+from tests.concurrency import at_once
 
 API = "/api/v1"
 PASSWORD = "Api-pass-2026"
@@ -43,14 +48,16 @@ def me(access: str):
 def assert_token_refused(response) -> None:
     assert response.status_code == 401, response.content
     body = response.json()
-    assert body["code"] == "token_not_valid" and set(body) == {"code", "message", "fields"}
+    assert body["code"] == "token_not_valid"
+    assert set(body) == {"code", "message", "fields"}
 
 
 def test_a_rotated_refresh_token_cannot_be_used_again(user) -> None:
     tokens = sign_in()
     first = refresh(tokens["refresh"])
     assert first.status_code == 200
-    assert set(first.json()) == {"access", "refresh"} and first.json()["refresh"] != tokens["refresh"]
+    assert set(first.json()) == {"access", "refresh"}
+    assert first.json()["refresh"] != tokens["refresh"]
     assert_token_refused(refresh(tokens["refresh"]))
     assert_token_refused(refresh(tokens["refresh"]))
     # the new one works, once
@@ -143,13 +150,13 @@ def test_refresh_token_of_a_deleted_user_is_401_json(user) -> None:
 
 
 def test_the_database_keeps_no_usable_refresh_token(user) -> None:
-    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-
     tokens = sign_in()
     rotated = refresh(tokens["refresh"]).json()
     stored = list(OutstandingToken.objects.values_list("token", flat=True))
-    assert stored and all(re.fullmatch(r"sha256:[0-9a-f]{64}", text) for text in stored)
-    assert tokens["refresh"] not in stored and rotated["refresh"] not in stored
+    assert stored
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", text) for text in stored)
+    assert tokens["refresh"] not in stored
+    assert rotated["refresh"] not in stored
 
 
 def test_logout_is_in_the_openapi_schema(client, db) -> None:
@@ -158,13 +165,6 @@ def test_logout_is_in_the_openapi_schema(client, db) -> None:
 
 
 def test_expired_refresh_tokens_leave_the_blacklist_tables(user) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
-
-    from accounts.tasks import flush_expired_tokens
-
     old, live = sign_in(), sign_in()
     refresh(old["refresh"])  # blacklisted, then expired below
     OutstandingToken.objects.exclude(user=None).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -179,8 +179,6 @@ def test_expired_refresh_tokens_leave_the_blacklist_tables(user) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_refreshes_with_one_token_give_one_new_pair() -> None:
     """The blacklist row decides: of four refreshes racing with one token, one wins."""
-    from tests.concurrency import at_once
-
     User.objects.create_user("+8613812345678", PASSWORD, real_name="张三")
     tokens = sign_in()
     statuses = at_once(4, lambda _i: refresh(tokens["refresh"]).status_code)

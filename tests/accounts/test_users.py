@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from accounts.models import User
 from core.masking import mask_name, mask_phone
@@ -44,7 +45,8 @@ def test_phone_is_the_login_and_stored_in_e164(db: None) -> None:
     assert user.check_password("pw-123456789")
     assert user.masked_phone == "138****5678"
     assert user.masked_name == "张*"
-    assert "5678" in str(user) and "1234" not in str(user)
+    assert "5678" in str(user)
+    assert "1234" not in str(user)
 
 
 def test_invalid_phone_is_refused(db: None) -> None:
@@ -61,8 +63,6 @@ def test_phone_is_unique(db: None) -> None:
 
 
 def test_authenticate_with_phone(client, db: None) -> None:
-    from django.urls import reverse
-
     User.objects.create_user("+8613812345678", "pw-123456789", real_name="张三")
     url = reverse("accounts:login")
     assert client.post(url, {"username": "13812345678", "password": "wrong"}).status_code == 200

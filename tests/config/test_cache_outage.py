@@ -34,7 +34,8 @@ def test_healthz_is_503_json_naming_the_cache(client, db, dead_cache) -> None:
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "failing" and body["cache"] == "unreachable"
+    assert body["status"] == "failing"
+    assert body["cache"] == "unreachable"
     assert body["worker_heartbeat_age_seconds"] is None
 
 
@@ -51,7 +52,8 @@ def test_api_sign_in_and_views_work_with_the_cache_down(db, customer, dead_cache
         signed_in = anonymous.post(
             "/api/v1/auth/token/", {"phone": "13811112222", "password": "secret-pass-1"}, format="json"
         )
-        assert wrong.status_code == 401 and wrong.json()["code"] == "authentication_failed"
+        assert wrong.status_code == 401
+        assert wrong.json()["code"] == "authentication_failed"
         assert signed_in.status_code == 200, signed_in.content
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {signed_in.json()['access']}")
@@ -59,7 +61,8 @@ def test_api_sign_in_and_views_work_with_the_cache_down(db, customer, dead_cache
             assert client.get(path).status_code == 200, path
     warnings = [r for r in caplog.records if r.name == "core.api_throttles"]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]  # once, not once per request
-    assert "throttling is off" in warnings[0].getMessage() and warnings[0].exc_info is None
+    assert "throttling is off" in warnings[0].getMessage()
+    assert warnings[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 

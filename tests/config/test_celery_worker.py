@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import uuid
+
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 
 from config.celery import app
 from config.tasks import HEARTBEAT_CACHE_KEY, heartbeat
+from core.locks import single_run
 
 
 @pytest.mark.celery_worker
@@ -30,11 +37,10 @@ def test_broker_is_redis_when_redis_url_is_set(settings) -> None:
 
 
 def test_single_run_lock_admits_one_holder_at_a_time() -> None:
-    from core.locks import single_run
-
     with single_run("test-lock", ttl_seconds=30) as first:
         with single_run("test-lock", ttl_seconds=30) as second:
-            assert first is True and second is False
+            assert first is True
+            assert second is False
     with single_run("test-lock", ttl_seconds=30) as again:
         assert again is True
 
@@ -43,12 +49,6 @@ def test_single_run_lock_admits_one_holder_at_a_time() -> None:
 def test_a_real_worker_logs_json_lines_with_the_task_field(tmp_path) -> None:
     """Finding 15: with LOG_FORMAT=json the worker's log is JSON lines (Celery no longer replaces the
     root handler), and a task's lines carry its task field."""
-    import json
-    import os
-    import subprocess
-    import sys
-    import uuid
-
     queue = f"json-log-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     stderr = (tmp_path / "worker.err").open("w+")
@@ -70,5 +70,6 @@ def test_a_real_worker_logs_json_lines_with_the_task_field(tmp_path) -> None:
     records = [json.loads(line) for line in lines]  # every line is JSON
     assert any(r["logger"] == "celery.apps.worker" for r in records)
     done = [r for r in records if r["logger"] == "celery.app.trace"]
-    assert done and done[0]["task"].startswith("config.tasks.heartbeat:")
+    assert done
+    assert done[0]["task"].startswith("config.tasks.heartbeat:")
     assert {"time", "level", "message", "run_id", "chunk"} <= set(done[0])

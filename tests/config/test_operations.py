@@ -6,24 +6,30 @@ import json
 import logging
 
 import pytest
+from pythonjsonlogger.json import JsonFormatter
+
+from config.celery import app
+from core import logcontext
+from core.logcontext import ContextFilter
 
 
 def test_healthz_reports_database_and_broker(client, db) -> None:
     response = client.get("/healthz")
     body = response.json()
-    assert response.status_code == 200 and body["status"] == "ok" and body["broker"] == "ok"
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    assert body["broker"] == "ok"
 
 
 def test_healthz_fails_when_the_broker_is_unreachable(client, db, settings) -> None:
-    from config.celery import app
-
     old = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:
         response = client.get("/healthz")
     finally:
         app.conf.broker_url = old
-    assert response.status_code == 503 and response.json()["broker"] == "unreachable"
+    assert response.status_code == 503
+    assert response.json()["broker"] == "unreachable"
 
 
 def test_readyz(client, db) -> None:
@@ -36,15 +42,11 @@ def test_request_id_is_echoed_and_made_when_missing(client, db) -> None:
     given = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
     assert given["X-Request-ID"] == "abc-123"
     made = client.get("/healthz", HTTP_X_REQUEST_ID="<script>")
-    assert made["X-Request-ID"] != "<script>" and len(made["X-Request-ID"]) == 32
+    assert made["X-Request-ID"] != "<script>"
+    assert len(made["X-Request-ID"]) == 32
 
 
 def test_json_log_lines_carry_the_context() -> None:
-    from pythonjsonlogger.json import JsonFormatter
-
-    from core import logcontext
-    from core.logcontext import ContextFilter
-
     formatter = JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(run_id)s %(chunk)s"
     )
@@ -56,7 +58,9 @@ def test_json_log_lines_carry_the_context() -> None:
         logcontext.run_id.reset(token_run)
         logcontext.chunk.reset(token_chunk)
     line = json.loads(formatter.format(record))
-    assert line["run_id"] == "42" and line["chunk"] == "1-500" and line["message"] == "debit chunk done"
+    assert line["run_id"] == "42"
+    assert line["chunk"] == "1-500"
+    assert line["message"] == "debit chunk done"
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])

@@ -111,7 +111,8 @@ def test_production_with_simulated_providers_allowed_starts_but_the_deploy_check
     assert deploy.returncode != 0
     output = deploy.stdout + deploy.stderr
     assert "config.W001" in output
-    assert "SMS_SENDER=console" in output and "PAYMENT_GATEWAY=simulated" in output
+    assert "SMS_SENDER=console" in output
+    assert "PAYMENT_GATEWAY=simulated" in output
 
 
 def test_development_check_deploy_does_warn() -> None:

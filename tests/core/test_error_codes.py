@@ -58,7 +58,9 @@ def test_every_member_named_at_a_raise_site_exists() -> None:
 def test_codes_are_unique_and_carry_a_status_and_meaning() -> None:
     assert len(CATALOGUE) > 80
     for value, code in CATALOGUE.items():
-        assert value == code.value and value.islower() and " " not in value
+        assert value == code.value
+        assert value.islower()
+        assert " " not in value
         assert 400 <= code.status < 600, value
         assert code.meaning, value
 

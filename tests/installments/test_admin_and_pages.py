@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from installments.models import Installment, InstallmentPlan, NegotiationApplication, PlanStatus
+from installments.services import plan_create
 
 
 @pytest.fixture
@@ -38,7 +39,8 @@ def test_staff_creates_a_plan_through_the_service(client, staff, customer, flat_
     assert plan.total_fee == Decimal("72.00")
     assert plan.installments.count() == 12
     detail = client.get(response["Location"]).content.decode()
-    assert "100.00" in detail and "6.00" in detail  # installments are listed inline
+    assert "100.00" in detail
+    assert "6.00" in detail
     assert "72.00" in detail
 
 
@@ -62,8 +64,6 @@ def test_admin_shows_service_refusal_as_form_error(client, staff, customer, flat
 
 
 def test_plan_money_is_read_only_in_admin(client, staff, customer, flat_product) -> None:
-    from installments.services import plan_create
-
     plan = plan_create(customer=customer, product=flat_product, principal="1200.00", tenor=3)
     client.force_login(staff)
     url = reverse("admin:installments_installmentplan_change", args=[plan.pk])
@@ -87,7 +87,8 @@ def test_seed_demo_is_idempotent(client, db, capsys) -> None:
     call_command("seed_demo")
     assert (User.objects.count(), InstallmentPlan.objects.count()) == counts
     out = capsys.readouterr().out
-    assert "+8613900000000" in out and "/admin/" in out
+    assert "+8613900000000" in out
+    assert "/admin/" in out
     statuses = set(InstallmentPlan.objects.values_list("status", flat=True))
     assert {PlanStatus.ACTIVE, PlanStatus.OVERDUE} <= statuses
     today = timezone.localdate()
@@ -105,4 +106,5 @@ def test_seed_demo_is_idempotent(client, db, capsys) -> None:
     assert User.objects.get(phone="+8613900000002").has_perm("installments.approve_negotiation")
     client.force_login(agent)
     queue = client.get("/admin/installments/negotiationapplication/")
-    assert queue.status_code == 200 and "Sofa" in queue.content.decode()
+    assert queue.status_code == 200
+    assert "Sofa" in queue.content.decode()

@@ -339,7 +339,7 @@ def test_valid_baseline_and_whole_number_principal_is_accepted() -> None:
 
 def test_schedule_error_is_value_error() -> None:
     assert issubclass(ScheduleError, ValueError)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="tenor"):
         due_dates(date(2024, 1, 1), 0)
 
 

@@ -95,7 +95,9 @@ def test_a_generated_client_signs_in_pays_replays_and_lists(
     tokens = _api("auth.auth_token_create").sync(
         client=anonymous, body=models.SignInRequest(phone="13811112222", password="secret-pass-1")
     )
-    assert isinstance(tokens, models.SignInTokens) and tokens.access and tokens.refresh
+    assert isinstance(tokens, models.SignInTokens)
+    assert tokens.access
+    assert tokens.refresh
     api = generated.AuthenticatedClient(
         base_url=live_server.url, token=tokens.access, raise_on_unexpected_status=True
     )
@@ -104,7 +106,8 @@ def test_a_generated_client_signs_in_pays_replays_and_lists(
     bills = _api("bills.bills_list").sync(client=api)
     assert [b.plan_id for b in bills.results] == [current_plan.public_id]
     plan = _api("plans.plans_retrieve").sync(client=api, public_id=bills.results[0].plan_id)
-    assert plan.id == current_plan.public_id and len(plan.installments) == 12
+    assert plan.id == current_plan.public_id
+    assert len(plan.installments) == 12
 
     # Pay, then replay the same request with the same Idempotency-Key: the same repayment, charged once.
     key = str(uuid.uuid4())
@@ -113,10 +116,12 @@ def test_a_generated_client_signs_in_pays_replays_and_lists(
     )
     paid = _api("repayments.repayments_create").sync_detailed(client=api, body=body, idempotency_key=key)
     assert paid.status_code == 201, paid.content
-    assert paid.parsed.status == "succeeded" and paid.parsed.amount == "50.00"
+    assert paid.parsed.status == "succeeded"
+    assert paid.parsed.amount == "50.00"
     assert paid.parsed.card_id == card.public_id
     replay = _api("repayments.repayments_create").sync_detailed(client=api, body=body, idempotency_key=key)
-    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.status_code == 201
+    assert replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.parsed.id == paid.parsed.id
     assert Repayment.objects.filter(customer=customer).count() == 1
 
@@ -128,7 +133,8 @@ def test_a_generated_client_signs_in_pays_replays_and_lists(
         ),
         idempotency_key=str(uuid.uuid4()),
     )
-    assert refused.status_code == 422 and refused.parsed.code == "amount_exceeds_outstanding"
+    assert refused.status_code == 422
+    assert refused.parsed.code == "amount_exceeds_outstanding"
 
     # Lists: one envelope for all.
     repayments = _api("repayments.repayments_list").sync(client=api)

@@ -51,7 +51,8 @@ BAD_SPELLINGS = [
 def test_parse_money_refuses_every_lenient_spelling(text) -> None:
     with pytest.raises(ApplicationError) as exc:
         parse_money(text)
-    assert exc.value.code == "invalid_amount" and exc.value.status == 400
+    assert exc.value.code == "invalid_amount"
+    assert exc.value.status == 400
 
 
 @pytest.mark.parametrize("value", [Decimal("1E+30"), Decimal("NaN"), Decimal("-1"), 1.5, True, None, 10**13])
@@ -108,7 +109,8 @@ def test_api_amounts_refuse_lenient_spellings(api, current_plan, card, late_plan
     for response, field in ((payment, "amount"), (quote, "principal"), (applied, "monthly_income")):
         assert response.status_code == 400, (field, response.content)
         body = response.json()
-        assert body["code"] == "invalid_amount" and field in body["fields"], body
+        assert body["code"] == "invalid_amount", body
+        assert field in body["fields"], body
     assert not Repayment.objects.exists()
 
 

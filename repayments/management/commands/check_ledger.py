@@ -1,5 +1,7 @@
 """Verify every money invariant over the whole database; exit 1 listing each breach."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from repayments.ledger import ledger_breaches
@@ -8,7 +10,7 @@ from repayments.ledger import ledger_breaches
 class Command(BaseCommand):
     help = "Check the ledger's invariants (allocations, installments, plans, gateway charges)."
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         breaches = list(ledger_breaches())
         for breach in breaches:
             self.stderr.write(f"BREACH {breach}")

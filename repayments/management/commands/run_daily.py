@@ -4,8 +4,9 @@ For operators (a missed day) and demos. Every step is idempotent, so re-running 
 """
 
 from datetime import date
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from repayments.services.daily import run_daily
@@ -14,10 +15,10 @@ from repayments.services.daily import run_daily
 class Command(BaseCommand):
     help = "Run the daily schedule for one business date (default: today, Asia/Shanghai)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--date", help="business date YYYY-MM-DD (default today)")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         raw = options.get("date")
         try:
             business_date = date.fromisoformat(raw) if raw else timezone.localdate()

@@ -1,0 +1,1 @@
+"""Settings by concern, star-imported by ``config/settings/base.py`` (see its docstring for the map)."""

@@ -1,0 +1,22 @@
+"""The daily collection (repayments): auto-debit slots and chunks, grace-day retries, SMS reminders.
+
+Their beat entries are built from ``AUTODEBIT_SLOTS`` in ``components/celery.py``.
+"""
+
+from config.settings.env import env
+
+# Debit times on a due date (local); slot 1 also retries plans in their grace days, once a day.
+AUTODEBIT_SLOTS = env.list("AUTODEBIT_SLOTS", default=["08:00", "14:00", "20:00"])
+# A deployment-wide off switch for the grace-day retry. Each product has its own switch too
+# (InstallmentProduct.autodebit_retry_in_grace): a plan is retried only when both are on. The setting
+# duplicates the product field and is to go once repayments/services/autodebit.py stops reading it
+# (issue 16; that file is being rewritten on another branch).
+AUTODEBIT_RETRY_IN_GRACE = env.bool("AUTODEBIT_RETRY_IN_GRACE", default=True)
+AUTODEBIT_MAX_GRACE_DAYS = env.int("AUTODEBIT_MAX_GRACE_DAYS", default=7)
+AUTODEBIT_CHUNK_SIZE = env.int("AUTODEBIT_CHUNK_SIZE", default=500)
+# Gateway calls in flight per worker process; the threads only wait (the simulator keeps its own connections).
+AUTODEBIT_GATEWAY_CONCURRENCY = env.int("AUTODEBIT_GATEWAY_CONCURRENCY", default=128)
+REMINDER_DAYS_BEFORE_DUE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE_DUE", default=["3", "1"])]
+REMINDER_DAYS_OVERDUE = [
+    int(d) for d in env.list("REMINDER_DAYS_OVERDUE", default=["1", "3", "7", "15", "30"])
+]

@@ -1,0 +1,29 @@
+"""The bank-card gateway (repayments): which one, the simulated bank's knobs, charge leases and
+reconciliation."""
+
+from config import providers
+from config.settings.env import env
+
+# SMS_SENDER and PAYMENT_GATEWAY name a class by dotted path or by one of these short names (core.providers).
+PROVIDER_ALIASES = providers.PROVIDER_ALIASES
+
+# simulated (default, simulators.bank.SimulatedGateway) or a dotted path to a class implementing
+# repayments.gateway.PaymentGateway.
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
+# Production refuses simulated providers (console/memory/simulated SMS, the simulated bank) unless this is
+# true (config/settings/production.py); elsewhere they are the defaults.
+ALLOW_SIMULATED_PROVIDERS = env.bool("ALLOW_SIMULATED_PROVIDERS", default=True)
+GATEWAY_SIM_DEFAULT_BALANCE = env.str("GATEWAY_SIM_DEFAULT_BALANCE", default="10000.00")
+GATEWAY_SIM_LATENCY_MS = env.int("GATEWAY_SIM_LATENCY_MS", default=0)
+GATEWAY_SIM_FAILURE_RATE = env.float("GATEWAY_SIM_FAILURE_RATE", default=0.0)
+GATEWAY_SIM_TIMEOUT_RATE = env.float("GATEWAY_SIM_TIMEOUT_RATE", default=0.0)
+GATEWAY_SIM_SEED = env.int("GATEWAY_SIM_SEED", default=None)
+# A charge's lease: from the moment a caller stamps a repayment to call the gateway until this many seconds
+# later, reconciliation may not decide the bank "never saw" it (the call may still be on its way). Must
+# exceed the gateway client's longest call (its read timeout); the caller ends the lease when its call
+# returns. Reconciliation asks about a pending repayment whose lease is over and that is older than
+# RECONCILE_AFTER_SECONDS.
+CHARGE_LEASE_SECONDS = env.int("CHARGE_LEASE_SECONDS", default=600)
+RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=300)
+# The simulated bank's own database connections per process (callers in flight wait without one).
+GATEWAY_SIM_CONNECTIONS = env.int("GATEWAY_SIM_CONNECTIONS", default=4)

@@ -1,0 +1,30 @@
+"""Log lines: plain text for a terminal, or one JSON object per line with the request id, or the task,
+auto-debit run and chunk (production's default, config/settings/production.py)."""
+
+from typing import Any
+
+from config.settings.env import env
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# LOG_FORMAT=json (production default) writes one JSON object per line with the request id, or the task,
+# auto-debit run and chunk; "plain" is easier to read in a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "core.logcontext.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s "
+            "%(request_id)s %(task)s %(run_id)s %(chunk)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
