@@ -11,6 +11,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from core.money import quantize_money
+from installments.ledger import PAYABLE_PLAN_STATUSES
 from installments.models import (
     ZERO,
     CreditEvent,
@@ -32,10 +33,6 @@ class SweepResult:
     penalty_amount: Decimal = ZERO
     plans_updated: int = 0
     credit_events: int = 0
-
-
-# Statuses the sweep works on; paid off, restructured and cancelled plans are history and left alone.
-_SWEPT_PLAN_STATUSES = (PlanStatus.ACTIVE.value, PlanStatus.OVERDUE.value)
 
 
 def _days_between(vendor: str, later: str, earlier: str) -> str:
@@ -81,7 +78,7 @@ def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
             InstallmentStatus.PENDING.value,
             InstallmentStatus.PENDING.value,
             as_of,
-            *_SWEPT_PLAN_STATUSES,
+            *PAYABLE_PLAN_STATUSES,  # paid off, restructured and cancelled plans are history
         ],
     )
     return cursor.rowcount

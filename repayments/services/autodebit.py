@@ -32,6 +32,9 @@ from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from core.db import insert_rows
 from core.errors import ApplicationError
+from core.money import ZERO
+from installments.allocation import due_now_total
+from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES, installment_rows, plan_dues
 from installments.models import InstallmentPlan
 from repayments.gateway import (
     ChargeResult,
@@ -57,16 +60,11 @@ from repayments.models import (
 from repayments.services.cards import mandate_fallback
 from repayments.services.payments import (
     NOT_CHARGED,
-    OPEN_STATUSES,
-    PAYABLE_PLAN_STATUSES,
-    ZERO,
     charges_claim,
     charges_release,
     debit_run_finish_if_done,
     debit_runs_count,
     gateway_key,
-    installment_rows,
-    plan_dues,
     repayments_settle,
 )
 
@@ -255,7 +253,7 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
                 plan_id__in=plan_ids
             ).values_list("plan_id", "id", "card_id", "card__status")
         }
-        installments = installment_rows(plan_ids, lock=False)
+        installments = installment_rows(plan_ids)
         done = set(
             DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date)
             .exclude(failure_code=NOT_CHARGED)  # never reached the bank: this slot records it anew
@@ -301,7 +299,7 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             if (trigger.installment_id, card_id) in hard_declined:
                 continue  # no retry after a hard decline on this card
             # A customer's payment still pending already covers part of what is due: debit only the rest.
-            amount = sum((d.total for d in due_now), ZERO) - reserved.get(plan.pk, ZERO)
+            amount = due_now_total(due_now, today=business_date) - reserved.get(plan.pk, ZERO)
             if amount <= 0:
                 continue
             key = f"autodebit:{trigger.installment_id}:{business_date}:{number}"

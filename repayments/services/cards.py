@@ -18,15 +18,14 @@ from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from core.errors import ApplicationError
 from core.masking import mask_phone
-from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
+from installments.ledger import PAYABLE_PLAN_STATUSES
+from installments.models import InstallmentPlan, InstallmentProduct
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid
 from repayments.gateway import CardRejected, card_fingerprint, get_gateway
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType, Repayment, RepaymentStatus
 
 logger = logging.getLogger(__name__)
-
-PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 
 
 def normalize_card_number(number: str) -> str:

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -27,18 +26,25 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core.db import insert_rows, update_rows
 from core.errors import ApplicationError
-from core.ids import short_ref
-from core.money import ZERO, quantize_money
+from core.money import ZERO
 from core.money_input import parse_money
+from installments.allocation import due_now_total, payable_total
+from installments.ledger import (
+    PAYABLE_PLAN_STATUSES,
+    Entry,
+    Posted,
+    Posting,
+    installment_rows,
+    lock_plan,
+    lock_plans,
+    plan_dues,
+    plan_remaining,
+    post,
+    unpost,
+)
 from installments.models import (
-    CreditEvent,
-    CreditEventKind,
-    DelinquencyBucket,
-    Installment,
     InstallmentPlan,
-    InstallmentStatus,
     PlanStatus,
-    PrepaymentFeePolicy,
 )
 from notifications.services import (
     NotificationRequest,
@@ -46,7 +52,6 @@ from notifications.services import (
     notifications_create_bulk,
     recipients,
 )
-from repayments.allocation import Due, OverpaymentError, allocate, payable_total
 from repayments.gateway import CardRejected, ChargeResult, GatewayError, GatewayTimeout, get_gateway
 from repayments.models import (
     Allocation,
@@ -67,46 +72,9 @@ from repayments.models import (
 from repayments.services.cards import card_number_check, mandate_fallback
 
 logger = logging.getLogger(__name__)
-OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
-PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 
 
 # --- what a plan owes -------------------------------------------------------------------------------
-
-
-def plan_dues(plan: InstallmentPlan, installments: list[Installment], *, today: date) -> list[Due]:
-    """Open installments as allocation input, with the plan's prepayment policy applied to periods after
-    the current one (the first not yet due): ``waive_future_fees`` waives their fee when prepaid,
-    ``percent_of_principal`` replaces it by an early-repayment fee of the plan's rate x the principal
-    prepaid (never more than the period's own fee), ``charge_remaining_fees`` keeps every fee."""
-    policy = plan.prepayment_fee_policy
-    waive = policy in (PrepaymentFeePolicy.WAIVE_FUTURE_FEES, PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL)
-    dues = []
-    current_seen = False
-    for inst in sorted(installments, key=lambda i: i.sequence):
-        if inst.status not in OPEN_STATUSES:
-            continue
-        future = inst.due_date > today
-        waivable = waive and future and current_seen
-        if future:
-            current_seen = True
-        principal = inst.principal_due - inst.principal_paid - inst.principal_waived
-        fee_if_prepaid = ZERO
-        if waivable and policy == PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL:
-            fee_if_prepaid = quantize_money(plan.prepayment_fee_rate * principal)
-        dues.append(
-            Due(
-                installment_id=inst.pk,
-                sequence=inst.sequence,
-                due_date=inst.due_date,
-                penalty=inst.penalty_due - inst.penalty_paid - inst.penalty_waived,
-                fee=inst.fee_due - inst.fee_paid - inst.fee_waived,
-                principal=principal,
-                fee_waivable=waivable,
-                fee_if_prepaid=fee_if_prepaid,
-            )
-        )
-    return dues
 
 
 @dataclass(frozen=True)
@@ -123,8 +91,8 @@ class PlanBalance:
         return max(self.payoff - self.reserved, ZERO)
 
 
-def _reserved(plan: InstallmentPlan, exclude: Repayment | None = None) -> Decimal:
-    pending = Repayment.objects.filter(plan=plan, status=RepaymentStatus.PENDING)
+def _reserved(plan_id: int, exclude: Repayment | None = None) -> Decimal:
+    pending = Repayment.objects.filter(plan_id=plan_id, status=RepaymentStatus.PENDING)
     if exclude is not None:
         pending = pending.exclude(pk=exclude.pk)
     return pending.aggregate(total=Sum("amount"))["total"] or ZERO
@@ -132,14 +100,13 @@ def _reserved(plan: InstallmentPlan, exclude: Repayment | None = None) -> Decima
 
 def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBalance:
     today = today or timezone.localdate()
-    installments = list(plan.installments.all())
-    dues = plan_dues(plan, installments, today=today)
-    due_now = sum((d.total for d in dues if d.due_date <= today), ZERO)
+    dues = plan_dues(plan, installment_rows([plan.pk]).get(plan.pk, []), today=today)
+    due_now = due_now_total(dues, today=today)
     upcoming = [d.due_date for d in dues if d.due_date > today]
     return PlanBalance(
         due_now=due_now,
         payoff=payable_total(dues),
-        reserved=_reserved(plan),
+        reserved=_reserved(plan.pk),
         next_due_date=min(upcoming) if upcoming else None,
     )
 
@@ -157,13 +124,6 @@ class OneTimeCard:
 
 def _fingerprint(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _lock_plan(plan_id: int) -> tuple[InstallmentPlan, list[Installment]]:
-    """DESIGN.md lock order: the plan row, then its installments by sequence."""
-    plan = InstallmentPlan.objects.select_for_update().get(pk=plan_id)
-    installments = list(Installment.objects.select_for_update().filter(plan=plan).order_by("sequence"))
-    return plan, installments
 
 
 def _event(repayment: Repayment, kind: str, *, actor: User | None = None, reason: str = "", **data) -> None:
@@ -265,7 +225,7 @@ def repayment_create(
 
     try:
         with transaction.atomic():
-            locked_plan, installments = _lock_plan(plan.pk)
+            locked_plan, installments = lock_plan(plan.pk, no_key=True)
             # A second submission of the same key (a double click) waited here for the first: it gets the
             # first's payment, not "nothing due" computed after the first already claimed the amount.
             existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
@@ -277,7 +237,7 @@ def repayment_create(
                 )
             dues = plan_dues(locked_plan, installments, today=today)
             payoff = payable_total(dues)
-            available = payoff - _reserved(locked_plan)
+            available = payoff - _reserved(locked_plan.pk)
             now = timezone.now()
             if scheduled_for is not None:
                 next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
@@ -291,8 +251,8 @@ def repayment_create(
                     )
             if mode == RepaymentMode.DUE_NOW:
                 # A payment still pending (an auto-debit in flight) already covers part of what is due.
-                due = sum((d.total for d in dues if d.due_date <= (scheduled_for or today)), ZERO)
-                amount = due - (ZERO if scheduled_for else _reserved(locked_plan))
+                due = due_now_total(dues, today=scheduled_for or today)
+                amount = due - (ZERO if scheduled_for else _reserved(locked_plan.pk))
                 if amount <= 0:
                     raise ApplicationError("nothing_due", _("Nothing is due now on this plan."), status=409)
             elif mode == RepaymentMode.PAYOFF:
@@ -306,7 +266,7 @@ def repayment_create(
                 )
             repayment = Repayment.objects.create(
                 customer=customer,
-                plan=locked_plan,
+                plan=plan,
                 amount=amount,
                 mode=mode,
                 channel=channel,
@@ -418,255 +378,19 @@ def repayment_charge(*, repayment: Repayment, claimed: bool = False) -> Repaymen
     return repayment_settle(repayment_id=repayment.pk, result=result)
 
 
-@dataclass
-class Posting:
-    """What settling payments changes, collected in memory so a whole chunk is written in a few queries.
-
-    Installments and plans may be model instances or the plain rows of ``lock_plan_rows`` (the debit
-    engine's settle phase, where building 10,000 model instances per chunk cost more than its SQL)."""
-
-    installments: dict[int, Installment | InstallmentRow] = field(default_factory=dict)
-    allocations: list[dict[str, object]] = field(default_factory=list)
-    plans: dict[int, InstallmentPlan | PlanRow] = field(default_factory=dict)
-    credit_events: list[CreditEvent] = field(default_factory=list)
-
-    INSTALLMENT_FIELDS = ("principal_paid", "fee_paid", "penalty_paid", "fee_waived", "status", "paid_at")
-    PLAN_FIELDS = ("status", "updated_at", "days_past_due", "delinquency_bucket")
-
-    def write(self) -> None:
-        update_rows(
-            Installment,
-            self.INSTALLMENT_FIELDS,
-            [(i.pk, *(getattr(i, f) for f in self.INSTALLMENT_FIELDS)) for i in self.installments.values()],
-        )
-        insert_rows(Allocation, self.allocations)
-        update_rows(
-            InstallmentPlan,
-            self.PLAN_FIELDS,
-            [(p.pk, *(getattr(p, f) for f in self.PLAN_FIELDS)) for p in self.plans.values()],
-        )
-        if self.credit_events:
-            CreditEvent.objects.bulk_create(self.credit_events, ignore_conflicts=True)
-
-
-@dataclass(slots=True)
-class PlanRow:
-    """The columns of a plan that settling reads and writes, without a model instance."""
-
-    pk: int
-    customer_id: int
-    status: str
-    delinquency_bucket: str
-    days_past_due: int
-    prepayment_fee_policy: str
-    prepayment_fee_rate: Decimal
-    updated_at: datetime
-    description: str
-    merchant_order_ref: str
-    public_id: uuid.UUID
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "customer_id",
-        "status",
-        "delinquency_bucket",
-        "days_past_due",
-        "prepayment_fee_policy",
-        "prepayment_fee_rate",
-        "updated_at",
-        "description",
-        "merchant_order_ref",
-        "public_id",
-    )
-
-    @property
-    def display_name(self) -> str:
-        return self.description or self.merchant_order_ref or short_ref(self.public_id)
-
-
-@dataclass(slots=True)
-class InstallmentRow:
-    """An installment's columns as a plain row; ``outstanding`` as on the model."""
-
-    pk: int
-    plan_id: int
-    sequence: int
-    due_date: date
-    principal_due: Decimal
-    fee_due: Decimal
-    penalty_due: Decimal
-    principal_paid: Decimal
-    fee_paid: Decimal
-    penalty_paid: Decimal
-    principal_waived: Decimal
-    fee_waived: Decimal
-    penalty_waived: Decimal
-    status: str
-    paid_at: datetime | None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "plan_id",
-        "sequence",
-        "due_date",
-        "principal_due",
-        "fee_due",
-        "penalty_due",
-        "principal_paid",
-        "fee_paid",
-        "penalty_paid",
-        "principal_waived",
-        "fee_waived",
-        "penalty_waived",
-        "status",
-        "paid_at",
-    )
-
-    @property
-    def outstanding(self) -> Decimal:
-        return (
-            self.principal_due
-            + self.fee_due
-            + self.penalty_due
-            - self.principal_paid
-            - self.fee_paid
-            - self.penalty_paid
-            - self.principal_waived
-            - self.fee_waived
-            - self.penalty_waived
-        )
-
-
-def installment_rows(plan_ids: list[int], *, lock: bool) -> dict[int, list[InstallmentRow]]:
-    """Each plan's installments in sequence order, locked (``FOR UPDATE``) when settling."""
-    query = Installment.objects.filter(plan_id__in=plan_ids).order_by("plan_id", "sequence")
-    if lock:
-        query = query.select_for_update()
-    rows: dict[int, list[InstallmentRow]] = {}
-    for values in query.values_list(*InstallmentRow.COLUMNS):
-        row = InstallmentRow(*values)
-        rows.setdefault(row.plan_id, []).append(row)
-    return rows
-
-
-def lock_plan_rows(plan_ids: list[int]) -> tuple[dict[int, PlanRow], dict[int, list[InstallmentRow]]]:
-    """Lock plans, then their installments, in id order (DESIGN.md's lock order), as plain rows."""
-    plans = {
-        values[0]: PlanRow(*values)
-        for values in InstallmentPlan.objects.select_for_update()
-        .filter(pk__in=plan_ids)
-        .order_by("id")
-        .values_list(*PlanRow.COLUMNS)
-    }
-    return plans, installment_rows(plan_ids, lock=True)
-
-
-def allocate_in_memory(
-    posting: Posting,
-    repayment_id: int,
-    plan: InstallmentPlan | PlanRow,
-    installments: list[Installment] | list[InstallmentRow],
-    amount: Decimal,
-    today: date,
-) -> Decimal:
-    """Post ``amount`` onto the locked installments in memory; returns what did not fit (normally zero)."""
-    dues = plan_dues(plan, installments, today=today)
-    applied = min(amount, payable_total(dues))
-    if applied <= 0:
-        return amount
-    try:
-        result = allocate(applied, dues)
-    except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
-        return amount
-    by_id = {i.pk: i for i in installments}
-    now = timezone.now()
-    for split in result.splits:
-        inst = by_id[split.installment_id]
-        setattr(inst, f"{split.component}_paid", getattr(inst, f"{split.component}_paid") + split.amount)
-        posting.installments[inst.pk] = inst
-        posting.allocations.append(
-            {
-                "repayment_id": repayment_id,
-                "installment_id": inst.pk,
-                "component": split.component,
-                "amount": split.amount,
-                "waived": False,
-            }
-        )
-    for waiver in result.waivers:
-        inst = by_id[waiver.installment_id]
-        setattr(
-            inst, f"{waiver.component}_waived", getattr(inst, f"{waiver.component}_waived") + waiver.amount
-        )
-        posting.installments[inst.pk] = inst
-        posting.allocations.append(
-            {
-                "repayment_id": repayment_id,
-                "installment_id": inst.pk,
-                "component": waiver.component,
-                "amount": waiver.amount,
-                "waived": True,
-            }
-        )
-    for inst in installments:
-        if (
-            inst.pk in posting.installments
-            and inst.status != InstallmentStatus.PAID
-            and inst.outstanding == 0
-        ):
-            inst.status = InstallmentStatus.PAID
-            inst.paid_at = now
-    status = _plan_status(installments)
-    if status != plan.status:
-        plan.status = status
-        plan.updated_at = now
-        posting.plans[plan.pk] = plan
-        if status == PlanStatus.PAID_OFF and plan.delinquency_bucket != DelinquencyBucket.M0:
-            # The sweep leaves paid-off plans alone, so the cure of a late plan paid in full is written here.
-            posting.credit_events.append(
-                CreditEvent(
-                    customer_id=plan.customer_id,
-                    plan_id=plan.pk,
-                    kind=CreditEventKind.CURED,
-                    from_bucket=plan.delinquency_bucket,
-                    to_bucket=DelinquencyBucket.M0,
-                    business_date=today,
-                )
-            )
-            plan.delinquency_bucket = DelinquencyBucket.M0
-            plan.days_past_due = 0
-    return amount - applied
-
-
-def _apply_allocation(
-    repayment: Repayment, plan: InstallmentPlan, installments: list[Installment], amount: Decimal, today: date
-) -> Decimal:
-    """Post ``amount`` onto the locked installments and write it; returns what did not fit."""
-    posting = Posting()
-    excess = allocate_in_memory(posting, repayment.pk, plan, installments, amount, today)
-    posting.write()
-    return excess
-
-
-def _remaining(plan: InstallmentPlan, installments: list[Installment], today: date) -> Decimal:
-    """剩余待还 on the schedule: every open amount, future fees included (payoff may waive some)."""
-    return sum((d.total for d in plan_dues(plan, installments, today=today)), ZERO)
-
-
-def _plan_status(installments: list[Installment]) -> str:
-    open_ = [i for i in installments if i.status in OPEN_STATUSES]
-    if not open_:
-        return PlanStatus.PAID_OFF
-    if any(i.status == InstallmentStatus.OVERDUE for i in open_):
-        return PlanStatus.OVERDUE
-    return PlanStatus.ACTIVE
-
-
-def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment], today: date) -> None:
-    status = _plan_status(installments)
-    if status != plan.status:
-        plan.status = status
-        plan.save(update_fields=["status", "updated_at"])
+def allocation_rows(repayment_id: int, posted: Posted) -> list[dict[str, object]]:
+    """The repayment's own record of what the ledger posted: one row per split and per waiver."""
+    return [
+        {
+            "repayment_id": repayment_id,
+            "installment_id": line.installment_id,
+            "component": line.component,
+            "amount": line.amount,
+            "waived": waived,
+        }
+        for lines, waived in ((posted.splits, False), (posted.waivers, True))
+        for line in lines
+    ]
 
 
 NOT_CHARGED = "not_charged"  # the gateway never saw the key: nothing moved
@@ -801,7 +525,7 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today:
     settled: list[Settlement] = []
     with transaction.atomic():
         plan_ids = sorted(set(Repayment.objects.filter(pk__in=answers).values_list("plan_id", flat=True)))
-        plans, installments = lock_plan_rows(plan_ids)
+        plans, installments = lock_plans(plan_ids, no_key=True)
         rows = (
             Repayment.objects.select_for_update(of=("self",))
             .filter(
@@ -813,6 +537,7 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today:
         )
         to = recipients(plan.customer_id for plan in plans.values())
         posting = Posting()
+        allocations: list[dict[str, object]] = []
         now = timezone.now()
         events: list[dict[str, object]] = []
         messages: list[NotificationRequest] = []
@@ -854,9 +579,9 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today:
                 successes.append(
                     (repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now, "", "")
                 )
-                done.excess = allocate_in_memory(
-                    posting, repayment_id, plan, installments[plan_id], amount, today
-                )
+                posted = post(posting, plan, installments[plan_id], amount, today=today)
+                allocations.extend(allocation_rows(repayment_id, posted))
+                done.excess = posted.excess
                 applied = amount - done.excess
                 data: dict[str, object] = {"reference": result.reference}
                 if late:
@@ -879,9 +604,7 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today:
                         }
                     )
                 if applied > 0:
-                    remaining = sum(
-                        (d.total for d in plan_dues(plan, installments[plan_id], today=today)), ZERO
-                    )
+                    remaining = plan_remaining(plan, installments[plan_id], today=today)
                     context: dict[str, object] = {
                         "plan": plan.display_name,
                         "amount": applied,
@@ -940,6 +663,7 @@ def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today:
         update_rows(Repayment, _SUCCESS_FIELDS, successes)
         update_rows(Repayment, _FAILURE_FIELDS, failures)
         posting.write()
+        insert_rows(Allocation, allocations)
         update_rows(DebitAttempt, ("status", "failure_code"), attempts)
         insert_rows(RepaymentEvent, events)
         notifications_create_bulk(messages)
@@ -1111,16 +835,16 @@ def _run_one_scheduled(repayment_id: int, today: date) -> bool:
     Returns whether this call took the payment (another worker or a cancellation may have)."""
     repayment = Repayment.objects.select_related("card").get(pk=repayment_id)
     with transaction.atomic():
-        plan, installments = _lock_plan(repayment.plan_id)
+        plan, installments = lock_plan(repayment.plan_id, no_key=True)
         current = (
             Repayment.objects.select_for_update().filter(pk=repayment_id).values_list("status", flat=True)
         )
         if current.first() != RepaymentStatus.SCHEDULED:
             return False
         dues = plan_dues(plan, installments, today=today)
-        payable = payable_total(dues) - _reserved(plan, exclude=repayment)
+        payable = payable_total(dues) - _reserved(plan.pk, exclude=repayment)
         if repayment.mode == RepaymentMode.DUE_NOW:
-            amount = sum((d.total for d in dues if d.due_date <= today), ZERO)
+            amount = due_now_total(dues, today=today)
         elif repayment.mode == RepaymentMode.PAYOFF:
             amount = payable
         else:
@@ -1169,8 +893,8 @@ def repayment_record_offline(
         raise ApplicationError("invalid_amount", _("The amount must be positive."), status=400)
     today = timezone.localdate()
     with transaction.atomic():
-        locked_plan, installments = _lock_plan(plan.pk)
-        available = payable_total(plan_dues(locked_plan, installments, today=today)) - _reserved(locked_plan)
+        locked_plan, installments = lock_plan(plan.pk, no_key=True)
+        available = payable_total(plan_dues(locked_plan, installments, today=today)) - _reserved(plan.pk)
         if amount > available:
             raise ApplicationError(
                 "amount_exceeds_outstanding",
@@ -1180,8 +904,8 @@ def repayment_record_offline(
         try:
             with transaction.atomic():
                 repayment = Repayment.objects.create(
-                    customer=locked_plan.customer,
-                    plan=locked_plan,
+                    customer_id=locked_plan.customer_id,
+                    plan=plan,
                     amount=amount,
                     mode=RepaymentMode.CUSTOM,
                     channel=RepaymentChannel.STAFF,
@@ -1196,15 +920,18 @@ def repayment_record_offline(
             raise ApplicationError(
                 "duplicate_reference", _("This transfer is already recorded."), status=409
             ) from None
-        _apply_allocation(repayment, locked_plan, installments, amount, today)
+        posting = Posting()
+        posted = post(posting, locked_plan, installments, amount, today=today)
+        posting.write()
+        insert_rows(Allocation, allocation_rows(repayment.pk, posted))
         _event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
         notification_create(
-            user=locked_plan.customer,
+            user=plan.customer,
             code="repayment_received",
             context={
                 "plan": locked_plan.display_name,
                 "amount": amount,
-                "remaining": _remaining(locked_plan, installments, today),
+                "remaining": plan_remaining(locked_plan, installments, today=today),
             },
             dedupe_key=f"repayment_received:{repayment.public_id}",
         )
@@ -1244,36 +971,17 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
             ) from None
     today = timezone.localdate()
     with transaction.atomic():
-        plan, installments = _lock_plan(repayment.plan_id)
+        plan, installments = lock_plan(repayment.plan_id, no_key=True)
         repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
         if repayment.status != RepaymentStatus.SUCCEEDED:
             return repayment
-        by_id = {i.pk: i for i in installments}
-        for allocation in repayment.allocations.all():
-            inst = by_id[allocation.installment_id]
-            field = f"{allocation.component}_{'waived' if allocation.waived else 'paid'}"
-            setattr(inst, field, getattr(inst, field) - allocation.amount)
-        for inst in installments:
-            if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
-                inst.status = (
-                    InstallmentStatus.OVERDUE if inst.due_date < today else InstallmentStatus.PENDING
-                )
-                inst.paid_at = None
-        Installment.objects.bulk_update(
-            installments,
-            [
-                "principal_paid",
-                "fee_paid",
-                "penalty_paid",
-                "principal_waived",
-                "fee_waived",
-                "penalty_waived",
-                "status",
-                "paid_at",
-            ],
-        )
+        posting = Posting()
+        entries = [
+            Entry(a.installment_id, a.component, a.amount, a.waived) for a in repayment.allocations.all()
+        ]
+        unpost(posting, plan, installments, entries, today=today)
+        posting.write()
         repayment.status = RepaymentStatus.REVERSED
         repayment.save(update_fields=["status", "updated_at"])
         _event(repayment, "reversed", actor=staff, reason=reason)
-        _refresh_plan_status(plan, installments, today)
     return repayment
