@@ -34,7 +34,7 @@ from core.db import insert_rows
 from core.errors import ApplicationError
 from core.money import ZERO
 from installments.allocation import due_now_total
-from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES, installment_rows, plan_dues
+from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES, installment_rows, lock_plans, plan_dues
 from installments.models import InstallmentPlan
 from repayments.gateway import (
     ChargeResult,
@@ -229,10 +229,10 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         in_range = candidate_plans(business_date, slot).filter(
             id__gte=chunk.first_plan_id, id__lte=chunk.last_plan_id
         )
+        claimed, _none = lock_plans(in_range, no_key=False, installments=False, skip_locked=True)
         plans = [
             _ClaimedPlan(*values)
-            for values in InstallmentPlan.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=in_range)
+            for values in InstallmentPlan.objects.filter(pk__in=list(claimed))
             .order_by("id")
             .values_list(
                 "id",

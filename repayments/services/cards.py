@@ -18,7 +18,7 @@ from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from core.errors import ApplicationError
 from core.masking import mask_phone
-from installments.ledger import PAYABLE_PLAN_STATUSES
+from installments.ledger import PAYABLE_PLAN_STATUSES, lock_plans
 from installments.models import InstallmentPlan, InstallmentProduct
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid
@@ -190,11 +190,10 @@ def card_unbind(
         otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
         verified = True
     with transaction.atomic():
-        list(
-            InstallmentPlan.objects.select_for_update()
-            .filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES)
-            .order_by("id")
-            .values_list("id", flat=True)
+        lock_plans(
+            InstallmentPlan.objects.filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES).values("id"),
+            no_key=False,
+            installments=False,
         )
         cards = {
             c.pk: c for c in BankCard.objects.select_for_update().filter(customer=customer).order_by("id")
