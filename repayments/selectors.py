@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from installments.ledger import OPEN_STATUSES
+from installments.allocation import due_now_total, payable_total
+from installments.ledger import OPEN_STATUSES, installment_rows, plan_dues
 from installments.models import (
     ZERO,
     ContactLog,
@@ -22,7 +23,7 @@ from installments.models import (
 )
 from installments.schedules import add_months
 from notifications.models import Notification
-from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment
+from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment, RepaymentStatus
 
 
 @dataclass(frozen=True)
@@ -261,3 +262,40 @@ def customer_records(
         for r in repayments.order_by("-requested_at", "-id")[:limit]
     ]
     return rows
+
+
+# --- what a plan owes, as 立即还款 offers it -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanBalance:
+    """The three amounts 立即还款 offers: due now, full payoff, and the most a custom amount may be."""
+
+    due_now: Decimal
+    payoff: Decimal
+    reserved: Decimal  # claimed by pending payments not settled yet
+    next_due_date: date | None
+
+    @property
+    def available(self) -> Decimal:
+        return max(self.payoff - self.reserved, ZERO)
+
+
+def reserved_amount(plan_id: int, exclude: Repayment | None = None) -> Decimal:
+    """What pending payments on the plan already claim (a charge in flight): not payable again."""
+    pending = Repayment.objects.filter(plan_id=plan_id, status=RepaymentStatus.PENDING)
+    if exclude is not None:
+        pending = pending.exclude(pk=exclude.pk)
+    return pending.aggregate(total=Sum("amount"))["total"] or ZERO
+
+
+def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBalance:
+    today = today or timezone.localdate()
+    dues = plan_dues(plan, installment_rows([plan.pk]).get(plan.pk, []), today=today)
+    upcoming = [d.due_date for d in dues if d.due_date > today]
+    return PlanBalance(
+        due_now=due_now_total(dues, today=today),
+        payoff=payable_total(dues),
+        reserved=reserved_amount(plan.pk),
+        next_due_date=min(upcoming) if upcoming else None,
+    )

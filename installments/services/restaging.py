@@ -41,7 +41,7 @@ from installments.models import (
     ReinstallmentFeeTreatment,
 )
 from installments.schedules import FeeMethod, Schedule, ScheduleError, build_schedule
-from installments.signals import plan_restaged, plan_restaging
+from installments.signals import RESTAGE, plan_changed, plan_changing
 from notifications.services import notification_create
 
 
@@ -299,8 +299,10 @@ def restage_locked(
 ) -> InstallmentPlan:
     """Close the source plan's unpaid installments and open the new plan. Call inside an atomic block,
     with the plan and its installments locked by ``plan_locked_for_restage``; everything here commits
-    together (the ledger writes the source plan's side)."""
-    plan_restaging.send(sender=InstallmentPlan, plan=plan)
+    together (the ledger writes the source plan's side). Sends ``plan_changing`` first (``repayments``
+    refuses while a payment is in flight) and ``plan_changed`` last (it moves the auto-debit mandate and
+    cancels scheduled payments): installments/signals.py."""
+    plan_changing.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE)
     if balance.new_principal <= 0:
         raise ApplicationError(
             "nothing_to_restage", _("Nothing is left to re-stage on this plan."), status=409
@@ -352,7 +354,7 @@ def restage_locked(
         )
         for row in schedule.rows
     )
-    plan_restaged.send(sender=InstallmentPlan, source=plan, plan=new_plan)
+    plan_changed.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan)
     notification_create(
         user=plan.customer,
         code="reinstallment_approved",

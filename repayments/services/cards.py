@@ -244,25 +244,3 @@ def _in_use() -> ApplicationError:
         _("This card pays an auto-debit. Choose another card to take over first."),
         status=409,
     )
-
-
-def mandate_fallback(mandate: AutoDebitMandate, reason: str) -> BankCard | None:
-    """The plan's card is gone or hard-declined: use the default card, else switch auto-debit off."""
-    default = (
-        BankCard.objects.filter(
-            customer_id=mandate.plan.customer_id, is_default=True, status=CardStatus.ACTIVE
-        )
-        .exclude(pk=mandate.card_id)
-        .first()
-    )
-    if default is not None:
-        AutoDebitMandate.objects.filter(pk=mandate.pk).update(card=default)
-        return default
-    AutoDebitMandate.objects.filter(pk=mandate.pk).update(enabled=False)
-    notification_create(
-        user=mandate.plan.customer,
-        code="autodebit_disabled",
-        context={"plan": mandate.plan.display_name, "card_last4": mandate.card.last4, "reason": reason},
-        dedupe_key=f"autodebit_disabled:{mandate.pk}:{mandate.card_id}",
-    )
-    return None

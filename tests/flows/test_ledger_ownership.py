@@ -22,8 +22,13 @@ from django.utils import timezone
 from accounts.models import User
 from installments.models import Installment, InstallmentPlan
 from installments.services import plan_create, plan_restage
-from repayments.services import repayment_create, repayment_record_offline, repayment_reverse
-from repayments.services.autodebit import autodebit_set, debit_run_inline
+from repayments.services import (
+    autodebit_set,
+    debit_run_inline,
+    repayment_create,
+    repayment_record_offline,
+    repayment_reverse,
+)
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,8 +19,7 @@ from installments.services import plan_create
 from notifications.models import Notification
 from repayments.gateway import simulator_set_balance
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentStatus
-from repayments.services import card_unbind
-from repayments.services.autodebit import autodebit_set, debit_run_inline
+from repayments.services import autodebit_set, card_unbind, debit_run_inline
 from repayments.services.cards import card_bind_verified
 from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT, CodeCatcher
 

@@ -35,10 +35,15 @@ from repayments.models import (
     RepaymentStatus,
     SimulatedCharge,
 )
-from repayments.services import repayment_create
-from repayments.services.autodebit import autodebit_set, debit_chunk_process, debit_run_plan
+from repayments.services import (
+    autodebit_set,
+    debit_chunk_process,
+    debit_run_plan,
+    repayment_create,
+    repayments_reconcile,
+    repayments_run_scheduled,
+)
 from repayments.services.cards import card_bind_verified
-from repayments.services.payments import repayments_reconcile, repayments_run_scheduled
 from tests.reliability.workers import wait_until
 from tests.repayments.conftest import ICBC_DEBIT
 

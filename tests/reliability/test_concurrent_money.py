@@ -24,8 +24,7 @@ from installments.services import plan_create
 from repayments.gateway import simulator_set_balance
 from repayments.ledger import ledger_breaches
 from repayments.models import Allocation, Repayment, RepaymentStatus, SimulatedCharge
-from repayments.services import repayment_create
-from repayments.services.autodebit import autodebit_set, debit_run_inline
+from repayments.services import autodebit_set, debit_run_inline, repayment_create
 from repayments.services.cards import card_bind_verified
 from tests.repayments.conftest import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on

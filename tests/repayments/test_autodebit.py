@@ -31,14 +31,15 @@ from repayments.models import (
     RepaymentEvent,
     RepaymentStatus,
 )
-from repayments.services import repayment_create, repayments_reconcile
-from repayments.services.autodebit import (
-    _record_attempts,
+from repayments.services import (
     autodebit_set,
     debit_chunk_process,
     debit_run_inline,
     debit_run_plan,
+    repayment_create,
+    repayments_reconcile,
 )
+from repayments.services.autodebit import _record_attempts
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
 from tests.repayments.conftest import CMB_DEBIT

@@ -31,8 +31,8 @@ from installments.services.negotiation import negotiation_apply
 from notifications.services import notification_create
 from repayments.gateway import simulator_set_balance
 from repayments.models import AutoDebitMandate, BankCard
-from repayments.services.autodebit import autodebit_set
 from repayments.services.cards import card_bind_verified
+from repayments.services.mandates import autodebit_set
 from repayments.staff import AGENT, APPROVER
 
 DEMO_PASSWORD = "demo-pass-2026"
