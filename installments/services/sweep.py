@@ -11,7 +11,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from core.money import quantize_money
-from installments.ledger import PAYABLE_PLAN_STATUSES
+from installments.ledger import BUCKET_LIMITS, PAYABLE_PLAN_STATUSES
 from installments.models import (
     ZERO,
     CreditEvent,
@@ -155,19 +155,31 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
 
 
 def _plan_targets_sql(vendor: str) -> str:
-    """Each swept plan's current and recomputed delinquency, as one SELECT (used by steps 3 and 4)."""
+    """Each swept plan's current and recomputed delinquency, as one SELECT (used by steps 3 and 4).
+
+    The status is ``installments.ledger.plan_status`` stated in SQL (any installment overdue: overdue;
+    else any pending: active; else restructured if any installment is, paid off otherwise) and the bucket
+    is ``ledger.bucket_for`` (``BUCKET_LIMITS``); tests/installments/test_ledger.py holds them together.
+    The EXISTS probes use the (plan, sequence) index and stop at the first row; the last two are reached
+    only for a plan with nothing open, which a payment has already marked paid off."""
     t = _sql_tables()
     days = _days_between(vendor, "%(as_of)s", "MIN(due_date)")
+    buckets = " ".join(
+        f"WHEN COALESCE(o.days, 0) <= {limit} THEN %(bucket_{limit})s" for limit, _bucket in BUCKET_LIMITS
+    )
     return f"""
         SELECT p.id AS plan_id, p.customer_id, p.status AS old_status,
                p.delinquency_bucket AS old_bucket, p.days_past_due AS old_days,
                COALESCE(o.days, 0) AS new_days,
-               CASE WHEN o.plan_id IS NULL THEN %(active)s ELSE %(plan_overdue)s END AS new_status,
-               CASE WHEN COALESCE(o.days, 0) <= 0 THEN %(m0)s
-                    WHEN o.days <= 30 THEN %(m1)s
-                    WHEN o.days <= 60 THEN %(m2)s
-                    WHEN o.days <= 90 THEN %(m3)s
-                    ELSE %(m3plus)s END AS new_bucket
+               CASE WHEN o.plan_id IS NOT NULL THEN %(plan_overdue)s
+                    WHEN EXISTS (SELECT 1 FROM {t["inst"]} x
+                                 WHERE x.plan_id = p.id AND x.status = %(pending)s)
+                        THEN %(active)s
+                    WHEN EXISTS (SELECT 1 FROM {t["inst"]} x
+                                 WHERE x.plan_id = p.id AND x.status = %(inst_restructured)s)
+                        THEN %(restructured)s
+                    ELSE %(paid_off)s END AS new_status,
+               CASE {buckets} ELSE %(m3plus)s END AS new_bucket
         FROM {t["plan"]} p
         LEFT JOIN (
             SELECT plan_id, {days} AS days FROM {t["inst"]}
@@ -177,11 +189,14 @@ def _plan_targets_sql(vendor: str) -> str:
     """  # noqa: S608 (constant SQL, values are parameters)
 
 
+# ``installments.ledger.credit_event_kind`` in SQL: the same rule, over the targets above.
 _EVENT_KIND_SQL = """
     SELECT tg.*, CASE
         WHEN new_status = %(plan_overdue)s AND (old_status <> %(plan_overdue)s OR old_bucket = %(m0)s)
             THEN %(became_late)s
-        WHEN new_status = %(active)s AND (old_status <> %(active)s OR old_bucket <> %(m0)s)
+        WHEN new_status = %(active)s AND (old_status = %(plan_overdue)s OR old_bucket <> %(m0)s)
+            THEN %(cured)s
+        WHEN new_status = %(paid_off)s AND old_bucket <> %(m0)s
             THEN %(cured)s
         WHEN old_bucket <> new_bucket THEN %(bucket_changed)s
     END AS kind
@@ -193,12 +208,14 @@ def _plan_params(as_of: str) -> dict[str, object]:
     return {
         "as_of": as_of,
         "overdue": InstallmentStatus.OVERDUE.value,
+        "pending": InstallmentStatus.PENDING.value,
+        "inst_restructured": InstallmentStatus.RESTRUCTURED.value,
         "active": PlanStatus.ACTIVE.value,
         "plan_overdue": PlanStatus.OVERDUE.value,
+        "restructured": PlanStatus.RESTRUCTURED.value,
+        "paid_off": PlanStatus.PAID_OFF.value,
+        **{f"bucket_{limit}": bucket.value for limit, bucket in BUCKET_LIMITS},
         "m0": DelinquencyBucket.M0.value,
-        "m1": DelinquencyBucket.M1.value,
-        "m2": DelinquencyBucket.M2.value,
-        "m3": DelinquencyBucket.M3.value,
         "m3plus": DelinquencyBucket.M3_PLUS.value,
         "became_late": CreditEventKind.BECAME_LATE.value,
         "cured": CreditEventKind.CURED.value,
