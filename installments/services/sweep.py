@@ -58,19 +58,16 @@ def _sweep_lock(cursor: CursorWrapper) -> None:
 
 
 def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
-    """Step 1. On PostgreSQL the rows are locked in (plan, sequence) order, the order repayments lock them
-    in, so the sweep cannot deadlock with a repayment in progress."""
-    lock = "ORDER BY i.plan_id, i.sequence FOR UPDATE OF i" if connection.vendor == "postgresql" else ""
+    """Step 1 on SQLite (a single writer: nothing to lock); PostgreSQL runs ``_sweep_installments_pg``."""
     cursor.execute(
-        f"""
-        UPDATE {{inst}} SET status = %s
+        """
+        UPDATE {inst} SET status = %s
         WHERE status = %s AND id IN (
-            SELECT i.id FROM {{inst}} i JOIN {{plan}} p ON p.id = i.plan_id
+            SELECT i.id FROM {inst} i JOIN {plan} p ON p.id = i.plan_id
             WHERE i.status = %s AND i.due_date < %s AND p.status IN (%s, %s)
               AND (i.principal_due - i.principal_paid - i.principal_waived)
                 + (i.fee_due - i.fee_paid - i.fee_waived)
                 + (i.penalty_due - i.penalty_paid - i.penalty_waived) > 0
-            {lock}
         )
         """.format(**_sql_tables()),  # noqa: S608 (constant SQL, values are parameters)
         [
@@ -85,11 +82,10 @@ def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
 
 
 def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
-    """Step 2: one UPDATE charging each overdue installment past its grace days for the days not yet charged.
-
-    PostgreSQL computes in exact ``numeric`` (ROUND is half away from zero, i.e. half up for these positive
-    amounts). SQLite stores decimals as REAL, so there the amount is computed in integer micro-yuan x cents
-    and rounded half up to whole cents with integer division: no float rounding reaches a stored amount.
+    """Step 2 on SQLite: one UPDATE charging each overdue installment past its grace days for the days not
+    yet charged (PostgreSQL does steps 1 and 2 in ``_sweep_installments_pg``). SQLite stores decimals as
+    REAL, so the amount is computed in integer micro-yuan x cents and rounded half up to whole cents with
+    integer division: no float rounding reaches a stored amount.
     """
     vendor = connection.vendor
     since = "COALESCE(i.penalty_accrued_through, i.due_date)"
@@ -110,27 +106,6 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
         "plan_overdue": PlanStatus.OVERDUE.value,
     }
     tables = _sql_tables()
-    if vendor == "postgresql":
-        cursor.execute(
-            f"""
-            WITH calc AS (
-                SELECT i.id, ROUND(p.penalty_daily_rate * {base} * {days}, 2) AS amount
-                FROM {tables["inst"]} i JOIN {tables["plan"]} p ON p.id = i.plan_id
-                WHERE {where}
-                ORDER BY i.plan_id, i.sequence
-                FOR UPDATE OF i
-            ), upd AS (
-                UPDATE {tables["inst"]} t
-                SET penalty_due = t.penalty_due + calc.amount, penalty_accrued_through = %(as_of)s
-                FROM calc WHERE t.id = calc.id
-                RETURNING calc.amount
-            )
-            SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM upd
-            """,  # noqa: S608 (constant SQL, values are parameters)
-            params,
-        )
-        count, total = cursor.fetchone()
-        return count, quantize_money(Decimal(total))
     cents = (
         f"((CAST(ROUND(p.penalty_daily_rate * 1000000) AS INTEGER) * CAST(ROUND({base} * 100) AS INTEGER)"
         f" * {days} + 500000) / 1000000)"
@@ -260,12 +235,13 @@ def _update_plans(cursor: CursorWrapper, as_of: str) -> tuple[int, int]:
     return cursor.rowcount, events
 
 
-def _sweep_installments_pg(cursor: CursorWrapper, as_of: str, accrue: bool) -> tuple[int, int, Decimal]:
+def _sweep_installments_pg(cursor: CursorWrapper, as_of: str) -> tuple[int, int, Decimal]:
     """Steps 1 and 2 as one statement on PostgreSQL: each installment row is rewritten once, not twice.
 
     Marking writes a new row version and so does charging the penalty; a late installment past its grace
     days on the first sweep would otherwise be written twice, with every index entry, in one run. The
-    amounts are the same expression as ``_accrue_penalties`` (exact ``numeric``, ROUND half away from zero).
+    amounts are those of ``_accrue_penalties`` on SQLite, in exact ``numeric`` (ROUND is half away from zero,
+    i.e. half up for these positive amounts).
     """
     t = _sql_tables()
     since = "COALESCE(i.penalty_accrued_through, i.due_date)"
@@ -274,10 +250,7 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: str, accrue: bool) -> t
         " + (i.fee_due - i.fee_paid - i.fee_waived))"
     )
     total = f"({base} + (i.penalty_due - i.penalty_paid - i.penalty_waived))"
-    chargeable = (
-        f"%(accrue)s AND (%(as_of)s::date - i.due_date) > p.grace_days"
-        f" AND {since} < %(as_of)s::date AND {base} > 0"
-    )
+    chargeable = f"(%(as_of)s::date - i.due_date) > p.grace_days AND {since} < %(as_of)s::date AND {base} > 0"
     cursor.execute(
         f"""
         WITH calc AS (
@@ -304,7 +277,6 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: str, accrue: bool) -> t
         """,  # noqa: S608 (constant SQL, values are parameters)
         {
             "as_of": as_of,
-            "accrue": accrue,
             "pending": InstallmentStatus.PENDING.value,
             "overdue": InstallmentStatus.OVERDUE.value,
             "active": PlanStatus.ACTIVE.value,
@@ -356,21 +328,16 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
     Installments (steps 1-2) and plans (steps 3-4) are separate short transactions: the plan step reads
     whatever the installments are when it runs, so a repayment committed in between is simply reflected.
     """
-    return _sweep(as_of=as_of, accrue_penalties=True)
-
-
-def _sweep(*, as_of: date, accrue_penalties: bool) -> SweepResult:
     day = connection.ops.adapt_datefield_value(as_of)
     postgres = connection.vendor == "postgresql"
     accrued, amount = 0, ZERO
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
         if postgres:
-            marked, accrued, amount = _sweep_installments_pg(cursor, day, accrue_penalties)
+            marked, accrued, amount = _sweep_installments_pg(cursor, day)
         else:
             marked = _mark_overdue(cursor, day)
-            if accrue_penalties:
-                accrued, amount = _accrue_penalties(cursor, day)
+            accrued, amount = _accrue_penalties(cursor, day)
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
         plans, events = _update_plans_pg(cursor, day) if postgres else _update_plans(cursor, day)
@@ -381,13 +348,3 @@ def _sweep(*, as_of: date, accrue_penalties: bool) -> SweepResult:
         plans_updated=plans,
         credit_events=events,
     )
-
-
-def installments_mark_overdue(*, as_of: date) -> int:
-    """Deprecated: the sweep without penalty accrual, for callers written before penalties existed.
-
-    ``run_daily``, the Celery task, ``seed_demo`` and the repayments tests still call this, and their
-    expected amounts assume no penalty; they should move to ``overdue_sweep`` together with those
-    expectations. Returns how many installments became overdue, as before.
-    """
-    return _sweep(as_of=as_of, accrue_penalties=False).marked_overdue

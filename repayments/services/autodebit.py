@@ -318,7 +318,8 @@ _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, size, p
 def _gateway_pool(size: int) -> ThreadPoolExecutor:
     """One pool of gateway threads per worker process, kept between chunks (starting 100 threads per chunk
     is waste). Keyed by process id, so a forked child builds its own. The threads only wait on the
-    gateway: the simulator does its bookkeeping on its own connections (``SimulatedGateway._bank_pool``)."""
+    gateway: the simulator does its bookkeeping on its own connections
+    (``SimulatedGateway._bank_connections()``)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid() or _pool[1] != size:
