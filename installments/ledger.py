@@ -170,15 +170,15 @@ class PlanTerms(Protocol):
     prepayment_fee_rate: Decimal
 
 
-def installment_rows(
-    plan_ids: Iterable[int], *, lock: bool = False, open_only: bool = False
-) -> dict[int, list[InstallmentRow]]:
-    """Each plan's installments in sequence order; ``lock`` only through ``lock_plans``."""
-    query = Installment.objects.filter(plan_id__in=plan_ids).order_by("plan_id", "sequence")
+def installment_rows(plan_ids: Iterable[int], *, open_only: bool = False) -> dict[int, list[InstallmentRow]]:
+    """Each plan's installments in sequence order, read without a lock (``lock_plans`` locks)."""
+    query = Installment.objects.filter(plan_id__in=plan_ids)
     if open_only:
         query = query.filter(status__in=OPEN_STATUSES)
-    if lock:
-        query = query.select_for_update(no_key=True)
+    return _by_plan(query.order_by("plan_id", "sequence"))
+
+
+def _by_plan(query: QuerySet) -> dict[int, list[InstallmentRow]]:
     rows: dict[int, list[InstallmentRow]] = {}
     for values in query.values_list(*InstallmentRow.COLUMNS):
         row = InstallmentRow(*values)
@@ -222,7 +222,12 @@ def lock_plans(
     }
     if not installments or not plans:
         return plans, {}
-    return plans, installment_rows(list(plans), lock=True)
+    locked = (
+        Installment.objects.select_for_update(no_key=no_key)
+        .filter(plan_id__in=list(plans))
+        .order_by("plan_id", "sequence")
+    )
+    return plans, _by_plan(locked)
 
 
 def lock_plan(plan_id: int, *, no_key: bool) -> tuple[PlanRow, list[InstallmentRow]]:
