@@ -160,7 +160,17 @@ class InstallmentRow:
 
     @property
     def outstanding(self) -> Decimal:
-        return self.open("principal") + self.open("fee") + self.open("penalty")
+        return (
+            self.principal_due
+            + self.fee_due
+            + self.penalty_due
+            - self.principal_paid
+            - self.fee_paid
+            - self.penalty_paid
+            - self.principal_waived
+            - self.fee_waived
+            - self.penalty_waived
+        )
 
 
 class PlanTerms(Protocol):
