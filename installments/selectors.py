@@ -45,14 +45,6 @@ def product_offers(*, principal: Decimal = EXAMPLE_PRINCIPAL) -> list[ProductOff
     return offers
 
 
-def plan_list_for_customer(*, customer: User) -> QuerySet[InstallmentPlan]:
-    return (
-        InstallmentPlan.objects.filter(customer=customer)
-        .select_related("product")
-        .order_by("-purchase_date", "-id")
-    )
-
-
 def plan_for_customer(*, customer: User, public_id: UUID | str) -> InstallmentPlan:
     """One of the customer's plans; another customer's (or a made-up) id is a 404."""
     plan = (

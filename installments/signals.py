@@ -1,17 +1,27 @@
-"""Events other apps react to when a plan is re-staged, without ``installments`` importing them.
+"""The plan-change pair: how other apps take part in a change to a plan, without ``installments``
+importing them.
 
-Both are sent inside the re-staging transaction, after the source plan and its installments are locked,
-so whatever a receiver writes commits or rolls back with the new plan. A receiver that raises
-(an ``ApplicationError``) refuses the re-staging and nothing is written.
+Every operation that changes what a plan owes other than by a payment (a re-staging today; a merchant
+refund, a write-off or a hardship freeze when they come) MUST send both, with its ``kind``:
+
+* ``plan_changing(plan=..., kind=...)``: after the plan and its installments are locked, before anything
+  is written. A receiver that raises (an ``ApplicationError``) refuses the change and nothing is written.
+  ``repayments`` refuses while money is in flight on the plan (a charge sent and not yet settled would
+  land on debts that changed).
+* ``plan_changed(plan=..., kind=..., successor=...)``: after the change is written, in the same
+  transaction, so whatever a receiver writes commits or rolls back with it. ``successor`` is the plan that
+  took the balance over (a re-staging), else None. ``repayments`` moves the auto-debit mandate to the
+  successor and cancels payments scheduled on the plan.
+
+Kinds: ``"restage"`` (secondary and negotiated plans); later ``"refund"``, ``"write_off"``, ``"freeze"``.
+Payments themselves are not plan changes: they go through ``installments.ledger.post``.
 """
 
 from __future__ import annotations
 
 import django.dispatch
 
-# Sent with: plan (the locked source plan). ``repayments`` refuses while money is in flight on it.
-plan_restaging = django.dispatch.Signal()
+RESTAGE = "restage"
 
-# Sent with: source (the source plan, now restructured) and plan (the new plan). ``repayments`` moves the
-# auto-debit setting over and cancels payments scheduled on the source plan.
-plan_restaged = django.dispatch.Signal()
+plan_changing = django.dispatch.Signal()  # plan (locked), kind
+plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None)

@@ -33,7 +33,7 @@ from repayments.models import (
 )
 from repayments.selectors import Bill, customer_bills
 from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
-from repayments.services.autodebit import autodebit_set
+from repayments.services.mandates import autodebit_set
 from repayments.services.payments import repayment_cancel, repayment_create
 
 

@@ -7,25 +7,24 @@ from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from installments.allocation import due_now_total, payable_total
+from installments.ledger import OPEN_STATUSES, installment_rows, plan_dues
 from installments.models import (
     ZERO,
     ContactLog,
     Installment,
     InstallmentPlan,
-    InstallmentStatus,
     NegotiationApplication,
     PlanStatus,
 )
 from installments.schedules import add_months
 from notifications.models import Notification
-from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment
-
-OPEN_INSTALLMENT_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
+from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment, RepaymentStatus
 
 
 @dataclass(frozen=True)
@@ -96,9 +95,7 @@ class Bill:
 
 
 def _bill(plan: InstallmentPlan, today: date, mandate: AutoDebitMandate | None) -> Bill:
-    open_rows = [
-        i for i in plan.installments.all() if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
-    ]
+    open_rows = [i for i in plan.installments.all() if i.status in OPEN_STATUSES and i.outstanding > 0]
     due = [i for i in open_rows if i.due_date <= today]
     late = [i for i in due if i.due_date < today]
     upcoming = [i for i in open_rows if i.due_date > today]
@@ -120,7 +117,7 @@ def customer_bills(*, customer: User, today: date | None = None) -> list[Bill]:
     today = today or timezone.localdate()
     # Only the open installments: a plan's paid history does not change what is due, and loading it made
     # the page's cost grow with the history (bench/run.py: 700 rows ran at 0.40x of 3 rows).
-    open_rows = Installment.objects.filter(status__in=OPEN_INSTALLMENT_STATUSES).order_by("sequence")
+    open_rows = Installment.objects.filter(status__in=OPEN_STATUSES).order_by("sequence")
     plans = (
         InstallmentPlan.objects.filter(customer=customer, status__in=[PlanStatus.ACTIVE, PlanStatus.OVERDUE])
         .select_related("product", "autodebit__card")
@@ -166,7 +163,7 @@ def account_overview(*, customer: User, today: date | None = None, months: int =
         by_month[key] = ZERO
     for bill in bills:
         for inst in bill.plan.installments.all():
-            if inst.status in OPEN_INSTALLMENT_STATUSES and inst.outstanding > 0:
+            if inst.status in OPEN_STATUSES and inst.outstanding > 0:
                 key = max(inst.due_date, today).replace(day=1)  # overdue counts in this month
                 if key in by_month:
                     by_month[key] += inst.outstanding
@@ -266,3 +263,40 @@ def customer_records(
         for r in repayments.order_by("-requested_at", "-id")[:limit]
     ]
     return rows
+
+
+# --- what a plan owes, as 立即还款 offers it -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanBalance:
+    """The three amounts 立即还款 offers: due now, full payoff, and the most a custom amount may be."""
+
+    due_now: Decimal
+    payoff: Decimal
+    reserved: Decimal  # claimed by pending payments not settled yet
+    next_due_date: date | None
+
+    @property
+    def available(self) -> Decimal:
+        return max(self.payoff - self.reserved, ZERO)
+
+
+def reserved_amount(plan_id: int, exclude: Repayment | None = None) -> Decimal:
+    """What pending payments on the plan already claim (a charge in flight): not payable again."""
+    pending = Repayment.objects.filter(plan_id=plan_id, status=RepaymentStatus.PENDING)
+    if exclude is not None:
+        pending = pending.exclude(pk=exclude.pk)
+    return pending.aggregate(total=Sum("amount"))["total"] or ZERO
+
+
+def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBalance:
+    today = today or timezone.localdate()
+    dues = plan_dues(plan, installment_rows([plan.pk]).get(plan.pk, []), today=today)
+    upcoming = [d.due_date for d in dues if d.due_date > today]
+    return PlanBalance(
+        due_now=due_now_total(dues, today=today),
+        payoff=payable_total(dues),
+        reserved=reserved_amount(plan.pk),
+        next_due_date=min(upcoming) if upcoming else None,
+    )

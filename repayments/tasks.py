@@ -10,12 +10,9 @@ from django.utils import timezone
 from core import logcontext
 from core.locks import single_run
 from core.tasks import RETRY_ON_DATABASE_ERRORS
-from installments.services import overdue_sweep
-from installments.services.negotiation import negotiations_expire
 from repayments.services import repayments_reconcile, repayments_run_scheduled
 from repayments.services.autodebit import Chunk, debit_chunk_process, debit_run_plan
-from repayments.services.daily import ledger_check_daily
-from repayments.services.reminders import reminders_send
+from repayments.services.daily import day_open, ledger_check_daily
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +73,9 @@ def ledger_check() -> int:
 
 @shared_task(name="repayments.daily_morning", acks_late=True, expires=3600)
 def daily_morning() -> str:
-    """Before the first debit slot: the overdue sweep, reminders and expired negotiated-plan offers."""
+    """Before the first debit slot: open the business day (sweep, reminders, expired offers)."""
     today = timezone.localdate()
     with single_run(f"repayments.daily_morning:{today}", ttl_seconds=3600) as mine:
         if not mine:
             return "already running"
-        sweep = overdue_sweep(as_of=today)
-        written = reminders_send(business_date=today)
-        expired = negotiations_expire()
-        return f"{today}: {sweep}, {written} reminders, {expired} offers expired"
+        return f"{today}: {day_open(business_date=today)}"

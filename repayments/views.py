@@ -32,9 +32,16 @@ from repayments.forms import (
     RecordsFilterForm,
 )
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentChannel
-from repayments.selectors import account_overview, customer_bills, customer_plan, customer_records, plan_page
-from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind, plan_balance
-from repayments.services.autodebit import autodebit_set
+from repayments.selectors import (
+    account_overview,
+    customer_bills,
+    customer_plan,
+    customer_records,
+    plan_balance,
+    plan_page,
+)
+from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
+from repayments.services.mandates import autodebit_set
 from repayments.services.payments import repayment_cancel, repayment_create
 
 

@@ -159,10 +159,6 @@ class NegotiationApplication(models.Model):
     def __str__(self) -> str:
         return f"{self.plan.display_name} · {self.get_state_display()}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_NEGOTIATION_STATES
-
 
 class NegotiationDocument(models.Model):
     """Proof of income or employment. Type decided by the bytes, the stored name by us."""

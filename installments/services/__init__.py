@@ -1,7 +1,8 @@
-"""Every write to products, plans and installments goes through here (DESIGN.md, services own writes).
+"""The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
+``restaging`` (secondary installments) and ``negotiation`` (negotiated plans with staff review).
 
-A package by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep), ``restaging`` (secondary
-installments) and ``negotiation`` (negotiated plans with staff review).
+Money and status on existing plans and installments are written by ``installments.ledger`` only (posting a
+payment, taking it back, closing a re-staged plan); the services here call it, as ``repayments`` does.
 """
 
 from installments.services.plans import PlanQuote, plan_create, plan_quote
@@ -12,16 +13,14 @@ from installments.services.restaging import (
     restage_quote,
     restage_refusals,
 )
-from installments.services.sweep import SweepResult, installments_mark_overdue, overdue_sweep
+from installments.services.sweep import SweepResult, overdue_sweep
 
 __all__ = [
     "PlanQuote",
     "Refusal",
     "RestageQuote",
     "SweepResult",
-    "installments_mark_overdue",
     "overdue_sweep",
-    "parse_money",
     "plan_create",
     "plan_quote",
     "plan_restage",

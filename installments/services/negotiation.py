@@ -33,11 +33,11 @@ from core.money import quantize_money
 from core.money_input import parse_money
 from installments.documents import DocumentError, clean_name, verify
 from installments.errors import InstallmentsError
+from installments.ledger import PAYABLE_PLAN_STATUSES, InstallmentRow, open_installments, owing
 from installments.models import (
     ZERO,
     ContactLog,
     ContactOutcome,
-    Installment,
     InstallmentPlan,
     NegotiationApplication,
     NegotiationDocument,
@@ -51,9 +51,8 @@ from installments.models import (
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import Schedule, due_dates
 from installments.services.restaging import (
-    OPEN_INSTALLMENT_STATUSES,
     RestageBalance,
-    lock_plan,
+    plan_locked_for_restage,
     restage_balance,
     restage_locked,
     restage_schedule,
@@ -136,14 +135,6 @@ def _own(customer: User, application_id: object) -> NegotiationApplication:
     if application is None:
         raise ApplicationError(InstallmentsError.NEGOTIATION_NOT_FOUND, _("No such application."))
     return application
-
-
-def _open_installments(plan: InstallmentPlan) -> list[Installment]:
-    return [
-        i
-        for i in plan.installments.order_by("sequence")
-        if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
-    ]
 
 
 # --- the customer's side -------------------------------------------------------------------------------
@@ -322,17 +313,16 @@ def negotiation_accept(*, customer: User, application_id: object, otp_code: str)
     with transaction.atomic():
         locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
         _check_acceptable(locked)
-        plan, installments = lock_plan(locked.plan_id)
-        if plan.status not in (PlanStatus.ACTIVE, PlanStatus.OVERDUE):
+        plan, locked_plan, installments = plan_locked_for_restage(locked.plan_id)
+        if plan.status not in PAYABLE_PLAN_STATUSES:
             raise ApplicationError(
                 InstallmentsError.PLAN_NOT_ACTIVE, _("This plan can no longer be re-staged.")
             )
-        open_installments = [
-            i for i in installments if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
-        ]
-        balance = _accepted_balance(locked, open_installments, today)
+        owed = owing(installments)
+        balance = _accepted_balance(locked, owed, today)
         new_plan = restage_locked(
             plan=plan,
+            locked=locked_plan,
             installments=installments,
             kind=PlanKind.NEGOTIATED,
             tenor=locked.offer_tenor,
@@ -365,7 +355,7 @@ def _check_acceptable(application: NegotiationApplication) -> None:
 
 
 def _accepted_balance(
-    application: NegotiationApplication, installments: list[Installment], today: date
+    application: NegotiationApplication, installments: list[InstallmentRow], today: date
 ) -> RestageBalance:
     """The customer accepts the figures they were shown: penalty accrued since the offer is waived too,
     so the new principal is never above the offer's (it is lower if they paid something meanwhile)."""
@@ -430,7 +420,7 @@ def negotiation_offer_preview(
         raise ApplicationError(
             InstallmentsError.INVALID_OFFER, _("Please correct the offer terms."), fields=errors
         )
-    installments = _open_installments(plan)
+    installments = open_installments(plan.pk)
     balance = restage_balance(
         installments,
         today=today,

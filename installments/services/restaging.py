@@ -24,11 +24,17 @@ from accounts.models import User
 from core.error_codes import ErrorCode
 from core.errors import ApplicationError
 from installments.errors import InstallmentsError
+from installments.ledger import (
+    PAYABLE_PLAN_STATUSES,
+    InstallmentRow,
+    PlanRow,
+    lock_plan,
+    open_installments,
+    owing,
+    restructure,
+)
 from installments.models import (
     ZERO,
-    CreditEvent,
-    CreditEventKind,
-    DelinquencyBucket,
     Installment,
     InstallmentPlan,
     InstallmentStatus,
@@ -37,11 +43,8 @@ from installments.models import (
     ReinstallmentFeeTreatment,
 )
 from installments.schedules import FeeMethod, Schedule, ScheduleError, build_schedule
-from installments.signals import plan_restaged, plan_restaging
+from installments.signals import RESTAGE, plan_changed, plan_changing
 from notifications.services import notification_create
-
-OPEN_INSTALLMENT_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
-RESTAGEABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 
 
 @dataclass(frozen=True)
@@ -124,16 +127,8 @@ class RestageQuote:
 # --- reads ---------------------------------------------------------------------------------------------
 
 
-def _open_installments(plan: InstallmentPlan) -> list[Installment]:
-    return [
-        i
-        for i in plan.installments.order_by("sequence")
-        if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
-    ]
-
-
 def restage_balance(
-    installments: list[Installment],
+    installments: list[InstallmentRow],
     *,
     today: date,
     fee_treatment: str,
@@ -158,7 +153,7 @@ def restage_balance(
     )
 
 
-def _current_summary(installments: list[Installment]) -> CurrentPlanSummary:
+def _current_summary(installments: list[InstallmentRow]) -> CurrentPlanSummary:
     if not installments:
         return CurrentPlanSummary(ZERO, 0, ZERO, None)
     return CurrentPlanSummary(
@@ -179,12 +174,12 @@ def _restage_count(plan: InstallmentPlan) -> int:
 
 
 def restage_refusals(
-    plan: InstallmentPlan, *, today: date | None = None, installments: list[Installment] | None = None
+    plan: InstallmentPlan, *, today: date | None = None, installments: list[InstallmentRow] | None = None
 ) -> list[Refusal]:
     """Every reason this plan cannot be re-staged by its customer today; empty when it can."""
     today = today or timezone.localdate()
     product = plan.product
-    installments = _open_installments(plan) if installments is None else installments
+    installments = open_installments(plan.pk) if installments is None else installments
     refusals: list[Refusal] = []
     if not product.reinstallment_allowed:
         refusals.append(
@@ -193,7 +188,7 @@ def restage_refusals(
                 _("This product does not offer secondary installments."),
             )
         )
-    if plan.status not in RESTAGEABLE_PLAN_STATUSES:
+    if plan.status not in PAYABLE_PLAN_STATUSES:
         refusals.append(
             Refusal(InstallmentsError.PLAN_NOT_ACTIVE, _("Only an active plan can be re-staged."))
         )
@@ -258,7 +253,7 @@ def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> Restag
     as unavailable with its reason, so the customer sees why it is missing.
     """
     today = today or timezone.localdate()
-    installments = _open_installments(plan)
+    installments = open_installments(plan.pk)
     refusals = restage_refusals(plan, today=today, installments=installments)
     if refusals:
         raise ApplicationError(refusals[0].code, refusals[0].message)
@@ -289,17 +284,19 @@ def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> Restag
 # --- writes --------------------------------------------------------------------------------------------
 
 
-def lock_plan(plan_id: int) -> tuple[InstallmentPlan, list[Installment]]:
-    """Lock in DESIGN.md's order: the plan row, then its installments by sequence."""
-    plan = InstallmentPlan.objects.select_for_update().select_related("product", "customer").get(pk=plan_id)
-    installments = list(Installment.objects.select_for_update().filter(plan=plan).order_by("sequence"))
-    return plan, installments
+def plan_locked_for_restage(plan_id: int) -> tuple[InstallmentPlan, PlanRow, list[InstallmentRow]]:
+    """The ledger's locks on the plan and its installments, then the plan with its product and customer
+    read (not locked: a product row is shared by every plan of that product)."""
+    row, installments = lock_plan(plan_id, no_key=True)
+    plan = InstallmentPlan.objects.select_related("product", "customer").get(pk=plan_id)
+    return plan, row, installments
 
 
 def restage_locked(
     *,
     plan: InstallmentPlan,
-    installments: list[Installment],
+    locked: PlanRow,
+    installments: list[InstallmentRow],
     kind: str,
     tenor: int,
     fee_rate: Decimal,
@@ -308,8 +305,11 @@ def restage_locked(
     first_due_date: date | None = None,
 ) -> InstallmentPlan:
     """Close the source plan's unpaid installments and open the new plan. Call inside an atomic block,
-    with ``plan`` and ``installments`` locked by ``lock_plan``; everything here commits together."""
-    plan_restaging.send(sender=InstallmentPlan, plan=plan)
+    with the plan and its installments locked by ``plan_locked_for_restage``; everything here commits
+    together (the ledger writes the source plan's side). Sends ``plan_changing`` first (``repayments``
+    refuses while a payment is in flight) and ``plan_changed`` last (it moves the auto-debit mandate and
+    cancels scheduled payments): installments/signals.py."""
+    plan_changing.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE)
     if balance.new_principal <= 0:
         raise ApplicationError(
             InstallmentsError.NOTHING_TO_RESTAGE, _("Nothing is left to re-stage on this plan.")
@@ -321,26 +321,14 @@ def restage_locked(
         start=today,
         first_due_date=first_due_date,
     )
-    fee_waiver = balance.waived_fees > 0
-    penalty_left = balance.waived_penalties
-    changed = []
-    for inst in installments:
-        if inst.status not in OPEN_INSTALLMENT_STATUSES or inst.outstanding <= 0:
-            continue
-        if fee_waiver and inst.due_date > today:
-            inst.fee_waived = inst.fee_due - inst.fee_paid
-        if penalty_left > 0:
-            take = min(penalty_left, inst.penalty_due - inst.penalty_paid - inst.penalty_waived)
-            inst.penalty_waived += take
-            penalty_left -= take
-        inst.status = InstallmentStatus.RESTRUCTURED
-        changed.append(inst)
-    Installment.objects.bulk_update(changed, ["fee_waived", "penalty_waived", "status"])
-    old_bucket = plan.delinquency_bucket
-    plan.status = PlanStatus.RESTRUCTURED
-    plan.days_past_due = 0
-    plan.delinquency_bucket = DelinquencyBucket.M0
-    plan.save(update_fields=["status", "days_past_due", "delinquency_bucket", "updated_at"])
+    restructure(
+        locked,
+        installments,
+        waive_fees_due_after=today if balance.waived_fees > 0 else None,
+        penalty_waiver=balance.waived_penalties,
+        today=today,
+    )
+    plan.status = locked.status
     product = plan.product
     new_plan = InstallmentPlan.objects.create(
         customer=plan.customer,
@@ -373,15 +361,7 @@ def restage_locked(
         )
         for row in schedule.rows
     )
-    CreditEvent.objects.create(
-        customer=plan.customer,
-        plan=plan,
-        kind=CreditEventKind.RESTRUCTURED,
-        from_bucket=old_bucket,
-        to_bucket=DelinquencyBucket.M0,
-        business_date=today,
-    )
-    plan_restaged.send(sender=InstallmentPlan, source=plan, plan=new_plan)
+    plan_changed.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan)
     notification_create(
         user=plan.customer,
         code="reinstallment_approved",
@@ -408,7 +388,7 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
     with transaction.atomic():
         if not InstallmentPlan.objects.filter(pk=plan_id, customer=customer).exists():
             raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
-        plan, installments = lock_plan(plan_id)
+        plan, locked, installments = plan_locked_for_restage(plan_id)
         product = plan.product
         if tenor not in product.reinstallment_tenors:
             raise ApplicationError(
@@ -417,15 +397,11 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
                 % {"tenor": tenor, "tenors": ", ".join(str(t) for t in sorted(product.reinstallment_tenors))},
                 fields={"tenor": _("Not offered for secondary installments.")},
             )
-        open_installments = [
-            i for i in installments if i.status in OPEN_INSTALLMENT_STATUSES and i.outstanding > 0
-        ]
-        refusals = restage_refusals(plan, today=today, installments=open_installments)
+        owed = owing(installments)
+        refusals = restage_refusals(plan, today=today, installments=owed)
         if refusals:
             raise ApplicationError(refusals[0].code, refusals[0].message)
-        balance = restage_balance(
-            open_installments, today=today, fee_treatment=product.reinstallment_fee_treatment
-        )
+        balance = restage_balance(owed, today=today, fee_treatment=product.reinstallment_fee_treatment)
         schedule = restage_schedule(
             principal=balance.new_principal, tenor=tenor, fee_rate=product.reinstallment_fee_rate, start=today
         )
@@ -437,6 +413,7 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
             )
         return restage_locked(
             plan=plan,
+            locked=locked,
             installments=installments,
             kind=PlanKind.SECONDARY,
             tenor=tenor,

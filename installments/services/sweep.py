@@ -11,6 +11,7 @@ from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from core.money import quantize_money
+from installments.ledger import BUCKET_LIMITS, PAYABLE_PLAN_STATUSES
 from installments.models import (
     ZERO,
     CreditEvent,
@@ -32,10 +33,6 @@ class SweepResult:
     penalty_amount: Decimal = ZERO
     plans_updated: int = 0
     credit_events: int = 0
-
-
-# Statuses the sweep works on; paid off, restructured and cancelled plans are history and left alone.
-_SWEPT_PLAN_STATUSES = (PlanStatus.ACTIVE.value, PlanStatus.OVERDUE.value)
 
 
 def _days_between(vendor: str, later: str, earlier: str) -> str:
@@ -61,19 +58,16 @@ def _sweep_lock(cursor: CursorWrapper) -> None:
 
 
 def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
-    """Step 1. On PostgreSQL the rows are locked in (plan, sequence) order, the order repayments lock them
-    in, so the sweep cannot deadlock with a repayment in progress."""
-    lock = "ORDER BY i.plan_id, i.sequence FOR UPDATE OF i" if connection.vendor == "postgresql" else ""
+    """Step 1 on SQLite (a single writer: nothing to lock); PostgreSQL runs ``_sweep_installments_pg``."""
     cursor.execute(
-        f"""
-        UPDATE {{inst}} SET status = %s
+        """
+        UPDATE {inst} SET status = %s
         WHERE status = %s AND id IN (
-            SELECT i.id FROM {{inst}} i JOIN {{plan}} p ON p.id = i.plan_id
+            SELECT i.id FROM {inst} i JOIN {plan} p ON p.id = i.plan_id
             WHERE i.status = %s AND i.due_date < %s AND p.status IN (%s, %s)
               AND (i.principal_due - i.principal_paid - i.principal_waived)
                 + (i.fee_due - i.fee_paid - i.fee_waived)
                 + (i.penalty_due - i.penalty_paid - i.penalty_waived) > 0
-            {lock}
         )
         """.format(**_sql_tables()),  # noqa: S608 (constant SQL, values are parameters)
         [
@@ -81,18 +75,17 @@ def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
             InstallmentStatus.PENDING.value,
             InstallmentStatus.PENDING.value,
             as_of,
-            *_SWEPT_PLAN_STATUSES,
+            *PAYABLE_PLAN_STATUSES,  # paid off, restructured and cancelled plans are history
         ],
     )
     return cursor.rowcount
 
 
 def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
-    """Step 2: one UPDATE charging each overdue installment past its grace days for the days not yet charged.
-
-    PostgreSQL computes in exact ``numeric`` (ROUND is half away from zero, i.e. half up for these positive
-    amounts). SQLite stores decimals as REAL, so there the amount is computed in integer micro-yuan x cents
-    and rounded half up to whole cents with integer division: no float rounding reaches a stored amount.
+    """Step 2 on SQLite: one UPDATE charging each overdue installment past its grace days for the days not
+    yet charged (PostgreSQL does steps 1 and 2 in ``_sweep_installments_pg``). SQLite stores decimals as
+    REAL, so the amount is computed in integer micro-yuan x cents and rounded half up to whole cents with
+    integer division: no float rounding reaches a stored amount.
     """
     vendor = connection.vendor
     since = "COALESCE(i.penalty_accrued_through, i.due_date)"
@@ -113,27 +106,6 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
         "plan_overdue": PlanStatus.OVERDUE.value,
     }
     tables = _sql_tables()
-    if vendor == "postgresql":
-        cursor.execute(
-            f"""
-            WITH calc AS (
-                SELECT i.id, ROUND(p.penalty_daily_rate * {base} * {days}, 2) AS amount
-                FROM {tables["inst"]} i JOIN {tables["plan"]} p ON p.id = i.plan_id
-                WHERE {where}
-                ORDER BY i.plan_id, i.sequence
-                FOR UPDATE OF i
-            ), upd AS (
-                UPDATE {tables["inst"]} t
-                SET penalty_due = t.penalty_due + calc.amount, penalty_accrued_through = %(as_of)s
-                FROM calc WHERE t.id = calc.id
-                RETURNING calc.amount
-            )
-            SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM upd
-            """,  # noqa: S608 (constant SQL, values are parameters)
-            params,
-        )
-        count, total = cursor.fetchone()
-        return count, quantize_money(Decimal(total))
     cents = (
         f"((CAST(ROUND(p.penalty_daily_rate * 1000000) AS INTEGER) * CAST(ROUND({base} * 100) AS INTEGER)"
         f" * {days} + 500000) / 1000000)"
@@ -158,19 +130,31 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
 
 
 def _plan_targets_sql(vendor: str) -> str:
-    """Each swept plan's current and recomputed delinquency, as one SELECT (used by steps 3 and 4)."""
+    """Each swept plan's current and recomputed delinquency, as one SELECT (used by steps 3 and 4).
+
+    The status is ``installments.ledger.plan_status`` stated in SQL (any installment overdue: overdue;
+    else any pending: active; else restructured if any installment is, paid off otherwise) and the bucket
+    is ``ledger.bucket_for`` (``BUCKET_LIMITS``); tests/installments/test_ledger.py holds them together.
+    The EXISTS probes use the (plan, sequence) index and stop at the first row; the last two are reached
+    only for a plan with nothing open, which a payment has already marked paid off."""
     t = _sql_tables()
     days = _days_between(vendor, "%(as_of)s", "MIN(due_date)")
+    buckets = " ".join(
+        f"WHEN COALESCE(o.days, 0) <= {limit} THEN %(bucket_{limit})s" for limit, _bucket in BUCKET_LIMITS
+    )
     return f"""
         SELECT p.id AS plan_id, p.customer_id, p.status AS old_status,
                p.delinquency_bucket AS old_bucket, p.days_past_due AS old_days,
                COALESCE(o.days, 0) AS new_days,
-               CASE WHEN o.plan_id IS NULL THEN %(active)s ELSE %(plan_overdue)s END AS new_status,
-               CASE WHEN COALESCE(o.days, 0) <= 0 THEN %(m0)s
-                    WHEN o.days <= 30 THEN %(m1)s
-                    WHEN o.days <= 60 THEN %(m2)s
-                    WHEN o.days <= 90 THEN %(m3)s
-                    ELSE %(m3plus)s END AS new_bucket
+               CASE WHEN o.plan_id IS NOT NULL THEN %(plan_overdue)s
+                    WHEN EXISTS (SELECT 1 FROM {t["inst"]} x
+                                 WHERE x.plan_id = p.id AND x.status = %(pending)s)
+                        THEN %(active)s
+                    WHEN EXISTS (SELECT 1 FROM {t["inst"]} x
+                                 WHERE x.plan_id = p.id AND x.status = %(inst_restructured)s)
+                        THEN %(restructured)s
+                    ELSE %(paid_off)s END AS new_status,
+               CASE {buckets} ELSE %(m3plus)s END AS new_bucket
         FROM {t["plan"]} p
         LEFT JOIN (
             SELECT plan_id, {days} AS days FROM {t["inst"]}
@@ -180,11 +164,14 @@ def _plan_targets_sql(vendor: str) -> str:
     """  # noqa: S608 (constant SQL, values are parameters)
 
 
+# ``installments.ledger.credit_event_kind`` in SQL: the same rule, over the targets above.
 _EVENT_KIND_SQL = """
     SELECT tg.*, CASE
         WHEN new_status = %(plan_overdue)s AND (old_status <> %(plan_overdue)s OR old_bucket = %(m0)s)
             THEN %(became_late)s
-        WHEN new_status = %(active)s AND (old_status <> %(active)s OR old_bucket <> %(m0)s)
+        WHEN new_status = %(active)s AND (old_status = %(plan_overdue)s OR old_bucket <> %(m0)s)
+            THEN %(cured)s
+        WHEN new_status = %(paid_off)s AND old_bucket <> %(m0)s
             THEN %(cured)s
         WHEN old_bucket <> new_bucket THEN %(bucket_changed)s
     END AS kind
@@ -196,12 +183,14 @@ def _plan_params(as_of: str) -> dict[str, object]:
     return {
         "as_of": as_of,
         "overdue": InstallmentStatus.OVERDUE.value,
+        "pending": InstallmentStatus.PENDING.value,
+        "inst_restructured": InstallmentStatus.RESTRUCTURED.value,
         "active": PlanStatus.ACTIVE.value,
         "plan_overdue": PlanStatus.OVERDUE.value,
+        "restructured": PlanStatus.RESTRUCTURED.value,
+        "paid_off": PlanStatus.PAID_OFF.value,
+        **{f"bucket_{limit}": bucket.value for limit, bucket in BUCKET_LIMITS},
         "m0": DelinquencyBucket.M0.value,
-        "m1": DelinquencyBucket.M1.value,
-        "m2": DelinquencyBucket.M2.value,
-        "m3": DelinquencyBucket.M3.value,
         "m3plus": DelinquencyBucket.M3_PLUS.value,
         "became_late": CreditEventKind.BECAME_LATE.value,
         "cured": CreditEventKind.CURED.value,
@@ -246,12 +235,13 @@ def _update_plans(cursor: CursorWrapper, as_of: str) -> tuple[int, int]:
     return cursor.rowcount, events
 
 
-def _sweep_installments_pg(cursor: CursorWrapper, as_of: str, accrue: bool) -> tuple[int, int, Decimal]:
+def _sweep_installments_pg(cursor: CursorWrapper, as_of: str) -> tuple[int, int, Decimal]:
     """Steps 1 and 2 as one statement on PostgreSQL: each installment row is rewritten once, not twice.
 
     Marking writes a new row version and so does charging the penalty; a late installment past its grace
     days on the first sweep would otherwise be written twice, with every index entry, in one run. The
-    amounts are the same expression as ``_accrue_penalties`` (exact ``numeric``, ROUND half away from zero).
+    amounts are those of ``_accrue_penalties`` on SQLite, in exact ``numeric`` (ROUND is half away from zero,
+    i.e. half up for these positive amounts).
     """
     t = _sql_tables()
     since = "COALESCE(i.penalty_accrued_through, i.due_date)"
@@ -260,10 +250,7 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: str, accrue: bool) -> t
         " + (i.fee_due - i.fee_paid - i.fee_waived))"
     )
     total = f"({base} + (i.penalty_due - i.penalty_paid - i.penalty_waived))"
-    chargeable = (
-        f"%(accrue)s AND (%(as_of)s::date - i.due_date) > p.grace_days"
-        f" AND {since} < %(as_of)s::date AND {base} > 0"
-    )
+    chargeable = f"(%(as_of)s::date - i.due_date) > p.grace_days AND {since} < %(as_of)s::date AND {base} > 0"
     cursor.execute(
         f"""
         WITH calc AS (
@@ -290,7 +277,6 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: str, accrue: bool) -> t
         """,  # noqa: S608 (constant SQL, values are parameters)
         {
             "as_of": as_of,
-            "accrue": accrue,
             "pending": InstallmentStatus.PENDING.value,
             "overdue": InstallmentStatus.OVERDUE.value,
             "active": PlanStatus.ACTIVE.value,
@@ -342,21 +328,16 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
     Installments (steps 1-2) and plans (steps 3-4) are separate short transactions: the plan step reads
     whatever the installments are when it runs, so a repayment committed in between is simply reflected.
     """
-    return _sweep(as_of=as_of, accrue_penalties=True)
-
-
-def _sweep(*, as_of: date, accrue_penalties: bool) -> SweepResult:
     day = connection.ops.adapt_datefield_value(as_of)
     postgres = connection.vendor == "postgresql"
     accrued, amount = 0, ZERO
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
         if postgres:
-            marked, accrued, amount = _sweep_installments_pg(cursor, day, accrue_penalties)
+            marked, accrued, amount = _sweep_installments_pg(cursor, day)
         else:
             marked = _mark_overdue(cursor, day)
-            if accrue_penalties:
-                accrued, amount = _accrue_penalties(cursor, day)
+            accrued, amount = _accrue_penalties(cursor, day)
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
         plans, events = _update_plans_pg(cursor, day) if postgres else _update_plans(cursor, day)
@@ -367,13 +348,3 @@ def _sweep(*, as_of: date, accrue_penalties: bool) -> SweepResult:
         plans_updated=plans,
         credit_events=events,
     )
-
-
-def installments_mark_overdue(*, as_of: date) -> int:
-    """Deprecated: the sweep without penalty accrual, for callers written before penalties existed.
-
-    ``run_daily``, the Celery task, ``seed_demo`` and the repayments tests still call this, and their
-    expected amounts assume no penalty; they should move to ``overdue_sweep`` together with those
-    expectations. Returns how many installments became overdue, as before.
-    """
-    return _sweep(as_of=as_of, accrue_penalties=False).marked_overdue

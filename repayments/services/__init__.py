@@ -1,28 +1,50 @@
-"""Every write of the repayments app: cards (cards.py) and payments (payments.py)."""
+"""Every write of the repayments app, by phase and concern; this package exports the public services.
 
+``cards`` (bind, default, unbind), ``payments`` (record and charge a payment, scheduled payments),
+``settlement`` (phase 3: record the answer, post to the plan ledger, refund any excess), ``reconcile``
+(answers never heard), ``staff`` (offline payments, reversal), ``mandates`` (the auto-debit setting and
+its card), ``autodebit`` (the debit engine and its runs), ``reminders`` and ``daily`` (the business day).
+Plan and installment rows are never written here: ``installments.ledger`` owns them.
+"""
+
+from repayments.services.autodebit import debit_chunk_process, debit_run_inline, debit_run_plan
 from repayments.services.cards import card_bind, card_number_check, card_set_default, card_unbind
+from repayments.services.mandates import autodebit_set, mandate_fallback, mandates_carry_over
 from repayments.services.payments import (
     OneTimeCard,
-    PlanBalance,
-    plan_balance,
+    charges_claim,
+    charges_release,
     repayment_cancel,
     repayment_charge,
     repayment_create,
-    repayment_record_offline,
-    repayment_reverse,
-    repayment_settle,
-    repayments_reconcile,
     repayments_run_scheduled,
 )
+from repayments.services.reconcile import repayments_reconcile
+from repayments.services.settlement import (
+    Settlement,
+    gateway_key,
+    repayment_settle,
+    repayments_refunds_retry,
+    repayments_settle,
+)
+from repayments.services.staff import repayment_record_offline, repayment_reverse
 
 __all__ = [
     "OneTimeCard",
-    "PlanBalance",
+    "Settlement",
+    "autodebit_set",
     "card_bind",
     "card_number_check",
     "card_set_default",
     "card_unbind",
-    "plan_balance",
+    "charges_claim",
+    "charges_release",
+    "debit_chunk_process",
+    "debit_run_inline",
+    "debit_run_plan",
+    "gateway_key",
+    "mandate_fallback",
+    "mandates_carry_over",
     "repayment_cancel",
     "repayment_charge",
     "repayment_create",
@@ -30,5 +52,7 @@ __all__ = [
     "repayment_reverse",
     "repayment_settle",
     "repayments_reconcile",
+    "repayments_refunds_retry",
     "repayments_run_scheduled",
+    "repayments_settle",
 ]

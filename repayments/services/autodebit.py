@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import ClassVar
@@ -26,15 +26,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from accounts.models import OtpPurpose, User
-from accounts.services import otp_verify
-from core.db import insert_rows
-from core.errors import ApplicationError
-from installments.errors import InstallmentsError
+from core.db import insert_rows, update_rows
+from core.money import ZERO
+from installments.allocation import due_now_total
+from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES, installment_rows, lock_plans, plan_dues
 from installments.models import InstallmentPlan
-from repayments.errors import RepaymentsError
+from notifications.services import NotificationRequest, notifications_create_bulk, recipients
 from repayments.gateway import (
     ChargeResult,
     GatewayError,
@@ -44,7 +42,6 @@ from repayments.gateway import (
 )
 from repayments.models import (
     AutoDebitMandate,
-    BankCard,
     CardStatus,
     DebitAttempt,
     DebitAttemptStatus,
@@ -56,53 +53,9 @@ from repayments.models import (
     RepaymentMode,
     RepaymentStatus,
 )
-from repayments.services.cards import mandate_fallback
-from repayments.services.payments import (
-    NOT_CHARGED,
-    OPEN_STATUSES,
-    PAYABLE_PLAN_STATUSES,
-    ZERO,
-    charges_claim,
-    charges_release,
-    debit_run_finish_if_done,
-    debit_runs_count,
-    gateway_key,
-    installment_rows,
-    plan_dues,
-    repayments_settle,
-)
-
-# --- the setting ------------------------------------------------------------------------------------
-
-
-def autodebit_set(
-    *, customer: User, plan: InstallmentPlan, enabled: bool, card: BankCard | None = None, otp_code: str = ""
-) -> AutoDebitMandate:
-    """Turn auto-debit on or off for a plan, or move it to another card (which needs the SMS code)."""
-    if plan.customer_id != customer.pk:
-        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
-    current = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
-    if card is None:
-        card = (
-            current.card if current else BankCard.objects.filter(customer=customer, is_default=True).first()
-        )
-    if enabled:
-        if card is None or card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
-            raise ApplicationError(
-                RepaymentsError.CARD_REQUIRED, _("Bind a bank card first, then turn on auto-debit.")
-            )
-        if plan.status not in PAYABLE_PLAN_STATUSES:
-            raise ApplicationError(
-                RepaymentsError.PLAN_NOT_PAYABLE, _("Nothing is left to pay on this plan.")
-            )
-    if current and card and current.card_id != card.pk:
-        otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
-    with transaction.atomic():
-        mandate, _created = AutoDebitMandate.objects.update_or_create(
-            plan=plan, defaults={"card": card or current.card, "enabled": enabled}
-        )
-    return mandate
-
+from repayments.services.mandates import mandate_fallback
+from repayments.services.payments import charges_claim, charges_release
+from repayments.services.settlement import NOT_CHARGED, Settlement, gateway_key, repayments_settle
 
 # --- which plans a slot debits -----------------------------------------------------------------------
 
@@ -235,10 +188,10 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
         in_range = candidate_plans(business_date, slot).filter(
             id__gte=chunk.first_plan_id, id__lte=chunk.last_plan_id
         )
+        claimed, _none = lock_plans(in_range, no_key=False, installments=False, skip_locked=True)
         plans = [
             _ClaimedPlan(*values)
-            for values in InstallmentPlan.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=in_range)
+            for values in InstallmentPlan.objects.filter(pk__in=list(claimed))
             .order_by("id")
             .values_list(
                 "id",
@@ -259,7 +212,7 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
                 plan_id__in=plan_ids
             ).values_list("plan_id", "id", "card_id", "card__status")
         }
-        installments = installment_rows(plan_ids, lock=False)
+        installments = installment_rows(plan_ids)
         done = set(
             DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date)
             .exclude(failure_code=NOT_CHARGED)  # never reached the bank: this slot records it anew
@@ -305,7 +258,7 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             if (trigger.installment_id, card_id) in hard_declined:
                 continue  # no retry after a hard decline on this card
             # A customer's payment still pending already covers part of what is due: debit only the rest.
-            amount = sum((d.total for d in due_now), ZERO) - reserved.get(plan.pk, ZERO)
+            amount = due_now_total(due_now, today=business_date) - reserved.get(plan.pk, ZERO)
             if amount <= 0:
                 continue
             key = f"autodebit:{trigger.installment_id}:{business_date}:{number}"
@@ -365,7 +318,8 @@ _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, size, p
 def _gateway_pool(size: int) -> ThreadPoolExecutor:
     """One pool of gateway threads per worker process, kept between chunks (starting 100 threads per chunk
     is waste). Keyed by process id, so a forked child builds its own. The threads only wait on the
-    gateway: the simulator does its bookkeeping on its own connections (``SimulatedGateway._bank_pool``)."""
+    gateway: the simulator does its bookkeeping on its own connections
+    (``SimulatedGateway._bank_connections()``)."""
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid() or _pool[1] != size:
@@ -431,9 +385,137 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
     repayments_settle(
         [(debit.repayment_id, result) for debit, result in outcomes if result is not None],
         today=run.business_date,
+        after_settle=DebitsSettled(),
     )
     debit_chunk_done(chunk)
     return len(pending)
+
+
+# --- after settling: attempts, run counts, the customer told -----------------------------------------------
+
+
+@dataclass
+class RunCounts:
+    """What one settle transaction changes in a run's counts, written in that same transaction: a count
+    moves only with the attempt whose state it counts, so two processes on one run never count twice."""
+
+    succeeded: int = 0
+    failed: int = 0
+    amount_charged: Decimal = ZERO
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def failure(self, reason: str, n: int = 1) -> None:
+        self.failed += n
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+def debit_runs_count(counts: dict[int, RunCounts], attempts: dict[int, int] | None = None) -> None:
+    """Add to runs' counts inside the caller's transaction. The run rows are locked last and briefly
+    (the caller commits right after), in id order, so chunks of one run settling at once only queue here."""
+    attempts = attempts or {}
+    for run_id in sorted(set(counts) | set(attempts)):
+        run = DebitRun.objects.select_for_update().get(pk=run_id)
+        delta = counts.get(run_id, RunCounts())
+        run.attempts += attempts.get(run_id, 0)
+        run.succeeded += delta.succeeded
+        run.failed += delta.failed
+        run.amount_charged += delta.amount_charged
+        reasons = dict(run.failures_by_reason)
+        for reason, n in delta.reasons.items():
+            left = reasons.get(reason, 0) + n
+            if left:
+                reasons[reason] = left
+            else:
+                reasons.pop(reason, None)
+        run.failures_by_reason = reasons
+        run.save(update_fields=["attempts", "succeeded", "failed", "amount_charged", "failures_by_reason"])
+
+
+def debit_run_finish_if_done(run_id: int) -> bool:
+    """A run is finished when every chunk has run once and no attempt's outcome is still unknown (a
+    timed-out charge counts only when reconciliation settles it, and then finishes the run)."""
+    run = DebitRun.objects.filter(pk=run_id).values("status", "chunks_done", "chunks_total").first()
+    if run is None or run["status"] != DebitRunStatus.RUNNING or run["chunks_done"] < run["chunks_total"]:
+        return False
+    if DebitAttempt.objects.filter(run_id=run_id, status=DebitAttemptStatus.PENDING).exists():
+        return False
+    return bool(
+        DebitRun.objects.filter(
+            pk=run_id, status=DebitRunStatus.RUNNING, chunks_done__gte=F("chunks_total")
+        ).update(status=DebitRunStatus.FINISHED, finished_at=timezone.now())
+    )
+
+
+class DebitsSettled:
+    """The debit engine's step after a settle, inside the settle's transaction (``after_settle``): each
+    settled debit's attempt takes the outcome, the run's counts move with it (issue 15: a count moves only
+    with the attempt whose state it counts), the customer gets the auto-debit SMS, and a hard decline
+    moves the mandate off the card. Settlements that are not debits are left alone. ``run_ids`` are the
+    runs touched, for the caller to finish once the transaction is over."""
+
+    def __init__(self) -> None:
+        self.run_ids: set[int] = set()
+
+    def __call__(self, settled: list[Settlement]) -> None:
+        by_repayment = {done.repayment_id: done for done in settled}
+        rows = DebitAttempt.objects.filter(repayment_id__in=by_repayment).values_list(
+            "repayment_id", "id", "run_id", "status", "failure_code"
+        )
+        if not rows:
+            return
+        to = recipients(done.customer_id for done in settled)
+        attempts: list[tuple] = []
+        messages: list[NotificationRequest] = []
+        declined: list[Settlement] = []
+        runs: dict[int, RunCounts] = {}
+        for repayment_id, attempt_id, run_id, attempt_status, failure_code in rows:
+            done = by_repayment[repayment_id]
+            counts = runs.setdefault(run_id, RunCounts())
+            self.run_ids.add(run_id)
+            if done.succeeded:
+                attempts.append((attempt_id, DebitAttemptStatus.SUCCEEDED, failure_code if done.late else ""))
+                counts.succeeded += 1
+                counts.amount_charged += done.amount
+                if attempt_status == DebitAttemptStatus.FAILED:
+                    counts.failure(failure_code, -1)  # counted as failed when it was given up
+                if done.applied > 0:
+                    messages.append(
+                        NotificationRequest(
+                            recipient=to[done.customer_id],
+                            code="autodebit_succeeded",
+                            context={
+                                "plan": done.plan_name,
+                                "amount": done.applied,
+                                "remaining": done.remaining,
+                                "card_last4": done.card_last4,
+                            },
+                            dedupe_key=f"autodebit_succeeded:{done.public_id}",
+                        )
+                    )
+                continue
+            reason = done.reason
+            # A customer sees their own payment fail on the page; an auto-debit fails unseen, so say so.
+            attempts.append((attempt_id, DebitAttemptStatus.FAILED, reason))
+            counts.failure(reason)
+            messages.append(
+                NotificationRequest(
+                    recipient=to[done.customer_id],
+                    code="autodebit_failed",
+                    context={"amount": done.amount, "card_last4": done.card_last4, "reason": reason},
+                    dedupe_key=f"autodebit_failed:{attempt_id}",
+                )
+            )
+            if done.result is not None and done.result.hard_decline:
+                declined.append(done)
+        update_rows(DebitAttempt, ("status", "failure_code"), attempts)
+        notifications_create_bulk(messages)
+        for done in declined:
+            mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(
+                plan_id=done.plan_id
+            )
+            if mandate.card_id == done.card_id:
+                mandate_fallback(mandate, "declined")
+        debit_runs_count(runs)
 
 
 def debit_run_inline(*, business_date: date, slot: int) -> DebitRun:

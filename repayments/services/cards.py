@@ -20,7 +20,8 @@ from accounts.services import otp_verify
 from core.error_codes import error_code
 from core.errors import ApplicationError
 from core.masking import mask_phone
-from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
+from installments.ledger import PAYABLE_PLAN_STATUSES, lock_plans
+from installments.models import InstallmentPlan, InstallmentProduct
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid
 from repayments.errors import RepaymentsError
@@ -28,8 +29,6 @@ from repayments.gateway import CardRejected, card_fingerprint, get_gateway
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType, Repayment, RepaymentStatus
 
 logger = logging.getLogger(__name__)
-
-PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
 
 
 def normalize_card_number(number: str) -> str:
@@ -193,11 +192,10 @@ def card_unbind(
         otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
         verified = True
     with transaction.atomic():
-        list(
-            InstallmentPlan.objects.select_for_update()
-            .filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES)
-            .order_by("id")
-            .values_list("id", flat=True)
+        lock_plans(
+            InstallmentPlan.objects.filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES).values("id"),
+            no_key=False,
+            installments=False,
         )
         cards = {
             c.pk: c for c in BankCard.objects.select_for_update().filter(customer=customer).order_by("id")
@@ -247,25 +245,3 @@ def _in_use() -> ApplicationError:
         RepaymentsError.CARD_IN_USE_BY_AUTODEBIT,
         _("This card pays an auto-debit. Choose another card to take over first."),
     )
-
-
-def mandate_fallback(mandate: AutoDebitMandate, reason: str) -> BankCard | None:
-    """The plan's card is gone or hard-declined: use the default card, else switch auto-debit off."""
-    default = (
-        BankCard.objects.filter(
-            customer_id=mandate.plan.customer_id, is_default=True, status=CardStatus.ACTIVE
-        )
-        .exclude(pk=mandate.card_id)
-        .first()
-    )
-    if default is not None:
-        AutoDebitMandate.objects.filter(pk=mandate.pk).update(card=default)
-        return default
-    AutoDebitMandate.objects.filter(pk=mandate.pk).update(enabled=False)
-    notification_create(
-        user=mandate.plan.customer,
-        code="autodebit_disabled",
-        context={"plan": mandate.plan.display_name, "card_last4": mandate.card.last4, "reason": reason},
-        dedupe_key=f"autodebit_disabled:{mandate.pk}:{mandate.card_id}",
-    )
-    return None

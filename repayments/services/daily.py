@@ -67,13 +67,42 @@ def ledger_check_daily(*, business_date: date) -> list[str]:
     return breaches
 
 
-def run_daily(*, business_date: date) -> DailyReport:
-    report = DailyReport(business_date=business_date)
-    report.sweep = overdue_sweep(as_of=business_date)
-    report.reminders = reminders_send(business_date=business_date)
-    # Offers expire by the clock; a run for a given date expires what was past its date by that morning.
+@dataclass(frozen=True)
+class DayOpening:
+    """What opening a business day did, before its first debit slot."""
+
+    sweep: SweepResult
+    reminders: int
+    offers_expired: int
+
+    def __str__(self) -> str:
+        return f"{self.sweep}, {self.reminders} reminders, {self.offers_expired} offers expired"
+
+
+def day_open(*, business_date: date) -> DayOpening:
+    """Open a business day: the overdue sweep, the day's reminders, and the negotiated-plan offers that
+    expired before the day began. One service for ``run_daily`` and the morning beat task, so both use the
+    same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a given date
+    gives the same result whenever it runs (an offer is refused by the clock once past its time anyway;
+    this only records its expiry and tells the customer)."""
     start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
-    report.offers_expired = negotiations_expire(now=start_of_day)
+    return DayOpening(
+        sweep=overdue_sweep(as_of=business_date),
+        reminders=reminders_send(business_date=business_date),
+        offers_expired=negotiations_expire(now=start_of_day),
+    )
+
+
+def run_daily(*, business_date: date) -> DailyReport:
+    """The whole business day in this process: open it, run scheduled payments and every debit slot,
+    then the closing ledger check (``manage.py run_daily``, demos, tests)."""
+    opening = day_open(business_date=business_date)
+    report = DailyReport(
+        business_date=business_date,
+        sweep=opening.sweep,
+        reminders=opening.reminders,
+        offers_expired=opening.offers_expired,
+    )
     report.scheduled_payments = repayments_run_scheduled(today=business_date)
     for slot in range(1, len(slots()) + 1):
         report.runs.append(debit_run_inline(business_date=business_date, slot=slot))

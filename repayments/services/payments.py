@@ -1,10 +1,10 @@
-"""立即还款: a customer's (or staff's) payment on a plan, in phases that never lose or double a fen.
+"""立即还款: a customer's payment on a plan, phases 1 and 2 (record and charge), and scheduled payments.
 
 1. Record: under the plan lock, check the amount against what is open minus what other pending payments
    already claim, and write the repayment ``pending`` with its idempotency key (or ``scheduled``).
 2. Charge: call the gateway with no lock held, keyed by the repayment, so a retry cannot charge twice.
-3. Settle: under the plan lock again, record the outcome and allocate (冲账) oldest first.
-A gateway timeout leaves the repayment pending; ``repayments_reconcile`` asks the gateway later.
+3. Settle (``settlement.py``): under the plan lock again, record the outcome and post it to the ledger.
+A gateway timeout leaves the repayment pending; ``repayments_reconcile`` (``reconcile.py``) asks later.
 """
 
 from __future__ import annotations
@@ -12,140 +12,49 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountsError
 from accounts.models import User
-from core.db import insert_rows, update_rows
 from core.error_codes import CommonError, error_code
 from core.errors import ApplicationError
-from core.ids import short_ref
-from core.money import ZERO, quantize_money
+from core.money import ZERO
 from core.money_input import parse_money
+from installments.allocation import due_now_total, payable_total
 from installments.errors import InstallmentsError
+from installments.ledger import (
+    PAYABLE_PLAN_STATUSES,
+    lock_plan,
+    plan_dues,
+)
 from installments.models import (
-    CreditEvent,
-    CreditEventKind,
-    DelinquencyBucket,
-    Installment,
     InstallmentPlan,
-    InstallmentStatus,
-    PlanStatus,
-    PrepaymentFeePolicy,
 )
 from notifications.services import (
-    NotificationRequest,
     notification_create,
-    notifications_create_bulk,
-    recipients,
 )
-from repayments.allocation import Due, OverpaymentError, allocate, payable_total
 from repayments.errors import RepaymentsError
-from repayments.gateway import CardRejected, ChargeResult, GatewayError, GatewayTimeout, get_gateway
+from repayments.gateway import CardRejected, GatewayError, GatewayTimeout, get_gateway
 from repayments.models import (
-    Allocation,
-    AutoDebitMandate,
     BankCard,
     CardStatus,
     CardType,
-    DebitAttempt,
-    DebitAttemptStatus,
-    DebitRun,
-    DebitRunStatus,
     Repayment,
-    RepaymentChannel,
-    RepaymentEvent,
     RepaymentMode,
     RepaymentStatus,
 )
-from repayments.services.cards import card_number_check, mandate_fallback
+from repayments.selectors import reserved_amount
+from repayments.services.cards import card_number_check
+from repayments.services.settlement import gateway_key, repayment_event, repayment_settle
 
 logger = logging.getLogger(__name__)
-OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
-PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
-
-
-# --- what a plan owes -------------------------------------------------------------------------------
-
-
-def plan_dues(plan: InstallmentPlan, installments: list[Installment], *, today: date) -> list[Due]:
-    """Open installments as allocation input, with the plan's prepayment policy applied to periods after
-    the current one (the first not yet due): ``waive_future_fees`` waives their fee when prepaid,
-    ``percent_of_principal`` replaces it by an early-repayment fee of the plan's rate x the principal
-    prepaid (never more than the period's own fee), ``charge_remaining_fees`` keeps every fee."""
-    policy = plan.prepayment_fee_policy
-    waive = policy in (PrepaymentFeePolicy.WAIVE_FUTURE_FEES, PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL)
-    dues = []
-    current_seen = False
-    for inst in sorted(installments, key=lambda i: i.sequence):
-        if inst.status not in OPEN_STATUSES:
-            continue
-        future = inst.due_date > today
-        waivable = waive and future and current_seen
-        if future:
-            current_seen = True
-        principal = inst.principal_due - inst.principal_paid - inst.principal_waived
-        fee_if_prepaid = ZERO
-        if waivable and policy == PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL:
-            fee_if_prepaid = quantize_money(plan.prepayment_fee_rate * principal)
-        dues.append(
-            Due(
-                installment_id=inst.pk,
-                sequence=inst.sequence,
-                due_date=inst.due_date,
-                penalty=inst.penalty_due - inst.penalty_paid - inst.penalty_waived,
-                fee=inst.fee_due - inst.fee_paid - inst.fee_waived,
-                principal=principal,
-                fee_waivable=waivable,
-                fee_if_prepaid=fee_if_prepaid,
-            )
-        )
-    return dues
-
-
-@dataclass(frozen=True)
-class PlanBalance:
-    """The three amounts 立即还款 offers: due now, full payoff, and the most a custom amount may be."""
-
-    due_now: Decimal
-    payoff: Decimal
-    reserved: Decimal  # claimed by pending payments not settled yet
-    next_due_date: date | None
-
-    @property
-    def available(self) -> Decimal:
-        return max(self.payoff - self.reserved, ZERO)
-
-
-def _reserved(plan: InstallmentPlan, exclude: Repayment | None = None) -> Decimal:
-    pending = Repayment.objects.filter(plan=plan, status=RepaymentStatus.PENDING)
-    if exclude is not None:
-        pending = pending.exclude(pk=exclude.pk)
-    return pending.aggregate(total=Sum("amount"))["total"] or ZERO
-
-
-def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBalance:
-    today = today or timezone.localdate()
-    installments = list(plan.installments.all())
-    dues = plan_dues(plan, installments, today=today)
-    due_now = sum((d.total for d in dues if d.due_date <= today), ZERO)
-    upcoming = [d.due_date for d in dues if d.due_date > today]
-    return PlanBalance(
-        due_now=due_now,
-        payoff=payable_total(dues),
-        reserved=_reserved(plan),
-        next_due_date=min(upcoming) if upcoming else None,
-    )
 
 
 # --- recording a request ----------------------------------------------------------------------------
@@ -161,17 +70,6 @@ class OneTimeCard:
 
 def _fingerprint(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _lock_plan(plan_id: int) -> tuple[InstallmentPlan, list[Installment]]:
-    """DESIGN.md lock order: the plan row, then its installments by sequence."""
-    plan = InstallmentPlan.objects.select_for_update().get(pk=plan_id)
-    installments = list(Installment.objects.select_for_update().filter(plan=plan).order_by("sequence"))
-    return plan, installments
-
-
-def _event(repayment: Repayment, kind: str, *, actor: User | None = None, reason: str = "", **data) -> None:
-    RepaymentEvent.objects.create(repayment=repayment, kind=kind, actor=actor, reason=reason, data=data)
 
 
 def repayment_create(
@@ -268,7 +166,7 @@ def repayment_create(
 
     try:
         with transaction.atomic():
-            locked_plan, installments = _lock_plan(plan.pk)
+            locked_plan, installments = lock_plan(plan.pk, no_key=True)
             # A second submission of the same key (a double click) waited here for the first: it gets the
             # first's payment, not "nothing due" computed after the first already claimed the amount.
             existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
@@ -280,7 +178,7 @@ def repayment_create(
                 )
             dues = plan_dues(locked_plan, installments, today=today)
             payoff = payable_total(dues)
-            available = payoff - _reserved(locked_plan)
+            available = payoff - reserved_amount(locked_plan.pk)
             now = timezone.now()
             if scheduled_for is not None:
                 next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
@@ -293,8 +191,8 @@ def repayment_create(
                     )
             if mode == RepaymentMode.DUE_NOW:
                 # A payment still pending (an auto-debit in flight) already covers part of what is due.
-                due = sum((d.total for d in dues if d.due_date <= (scheduled_for or today)), ZERO)
-                amount = due - (ZERO if scheduled_for else _reserved(locked_plan))
+                due = due_now_total(dues, today=scheduled_for or today)
+                amount = due - (ZERO if scheduled_for else reserved_amount(locked_plan.pk))
                 if amount <= 0:
                     raise ApplicationError(RepaymentsError.NOTHING_DUE, _("Nothing is due now on this plan."))
             elif mode == RepaymentMode.PAYOFF:
@@ -308,7 +206,7 @@ def repayment_create(
                 )
             repayment = Repayment.objects.create(
                 customer=customer,
-                plan=locked_plan,
+                plan=plan,
                 amount=amount,
                 mode=mode,
                 channel=channel,
@@ -324,7 +222,7 @@ def repayment_create(
                 charge_attempted_at=None if scheduled_for else now,
                 charge_lease_until=None if scheduled_for else _lease_ends(now),
             )
-            _event(repayment, "scheduled" if scheduled_for else "requested", channel=channel)
+            repayment_event(repayment, "scheduled" if scheduled_for else "requested", channel=channel)
             if scheduled_for:
                 notification_create(
                     user=customer,
@@ -356,11 +254,6 @@ def _replay(existing: Repayment, fingerprint: str) -> Repayment:
 
 
 # --- charging and settling --------------------------------------------------------------------------
-
-
-def gateway_key(public_id: uuid.UUID) -> str:
-    """The idempotency key of a repayment's charge at the gateway."""
-    return f"repayment:{public_id}"
 
 
 def _lease_ends(now: datetime) -> datetime:
@@ -420,655 +313,6 @@ def repayment_charge(*, repayment: Repayment, claimed: bool = False) -> Repaymen
     return repayment_settle(repayment_id=repayment.pk, result=result)
 
 
-@dataclass
-class Posting:
-    """What settling payments changes, collected in memory so a whole chunk is written in a few queries.
-
-    Installments and plans may be model instances or the plain rows of ``lock_plan_rows`` (the debit
-    engine's settle phase, where building 10,000 model instances per chunk cost more than its SQL)."""
-
-    installments: dict[int, Installment | InstallmentRow] = field(default_factory=dict)
-    allocations: list[dict[str, object]] = field(default_factory=list)
-    plans: dict[int, InstallmentPlan | PlanRow] = field(default_factory=dict)
-    credit_events: list[CreditEvent] = field(default_factory=list)
-
-    INSTALLMENT_FIELDS = ("principal_paid", "fee_paid", "penalty_paid", "fee_waived", "status", "paid_at")
-    PLAN_FIELDS = ("status", "updated_at", "days_past_due", "delinquency_bucket")
-
-    def write(self) -> None:
-        update_rows(
-            Installment,
-            self.INSTALLMENT_FIELDS,
-            [(i.pk, *(getattr(i, f) for f in self.INSTALLMENT_FIELDS)) for i in self.installments.values()],
-        )
-        insert_rows(Allocation, self.allocations)
-        update_rows(
-            InstallmentPlan,
-            self.PLAN_FIELDS,
-            [(p.pk, *(getattr(p, f) for f in self.PLAN_FIELDS)) for p in self.plans.values()],
-        )
-        if self.credit_events:
-            CreditEvent.objects.bulk_create(self.credit_events, ignore_conflicts=True)
-
-
-@dataclass(slots=True)
-class PlanRow:
-    """The columns of a plan that settling reads and writes, without a model instance."""
-
-    pk: int
-    customer_id: int
-    status: str
-    delinquency_bucket: str
-    days_past_due: int
-    prepayment_fee_policy: str
-    prepayment_fee_rate: Decimal
-    updated_at: datetime
-    description: str
-    merchant_order_ref: str
-    public_id: uuid.UUID
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "customer_id",
-        "status",
-        "delinquency_bucket",
-        "days_past_due",
-        "prepayment_fee_policy",
-        "prepayment_fee_rate",
-        "updated_at",
-        "description",
-        "merchant_order_ref",
-        "public_id",
-    )
-
-    @property
-    def display_name(self) -> str:
-        return self.description or self.merchant_order_ref or short_ref(self.public_id)
-
-
-@dataclass(slots=True)
-class InstallmentRow:
-    """An installment's columns as a plain row; ``outstanding`` as on the model."""
-
-    pk: int
-    plan_id: int
-    sequence: int
-    due_date: date
-    principal_due: Decimal
-    fee_due: Decimal
-    penalty_due: Decimal
-    principal_paid: Decimal
-    fee_paid: Decimal
-    penalty_paid: Decimal
-    principal_waived: Decimal
-    fee_waived: Decimal
-    penalty_waived: Decimal
-    status: str
-    paid_at: datetime | None
-
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "id",
-        "plan_id",
-        "sequence",
-        "due_date",
-        "principal_due",
-        "fee_due",
-        "penalty_due",
-        "principal_paid",
-        "fee_paid",
-        "penalty_paid",
-        "principal_waived",
-        "fee_waived",
-        "penalty_waived",
-        "status",
-        "paid_at",
-    )
-
-    @property
-    def outstanding(self) -> Decimal:
-        return (
-            self.principal_due
-            + self.fee_due
-            + self.penalty_due
-            - self.principal_paid
-            - self.fee_paid
-            - self.penalty_paid
-            - self.principal_waived
-            - self.fee_waived
-            - self.penalty_waived
-        )
-
-
-def installment_rows(plan_ids: list[int], *, lock: bool) -> dict[int, list[InstallmentRow]]:
-    """Each plan's installments in sequence order, locked (``FOR UPDATE``) when settling."""
-    query = Installment.objects.filter(plan_id__in=plan_ids).order_by("plan_id", "sequence")
-    if lock:
-        query = query.select_for_update()
-    rows: dict[int, list[InstallmentRow]] = {}
-    for values in query.values_list(*InstallmentRow.COLUMNS):
-        row = InstallmentRow(*values)
-        rows.setdefault(row.plan_id, []).append(row)
-    return rows
-
-
-def lock_plan_rows(plan_ids: list[int]) -> tuple[dict[int, PlanRow], dict[int, list[InstallmentRow]]]:
-    """Lock plans, then their installments, in id order (DESIGN.md's lock order), as plain rows."""
-    plans = {
-        values[0]: PlanRow(*values)
-        for values in InstallmentPlan.objects.select_for_update()
-        .filter(pk__in=plan_ids)
-        .order_by("id")
-        .values_list(*PlanRow.COLUMNS)
-    }
-    return plans, installment_rows(plan_ids, lock=True)
-
-
-def allocate_in_memory(
-    posting: Posting,
-    repayment_id: int,
-    plan: InstallmentPlan | PlanRow,
-    installments: list[Installment] | list[InstallmentRow],
-    amount: Decimal,
-    today: date,
-) -> Decimal:
-    """Post ``amount`` onto the locked installments in memory; returns what did not fit (normally zero)."""
-    dues = plan_dues(plan, installments, today=today)
-    applied = min(amount, payable_total(dues))
-    if applied <= 0:
-        return amount
-    try:
-        result = allocate(applied, dues)
-    except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
-        return amount
-    by_id = {i.pk: i for i in installments}
-    now = timezone.now()
-    for split in result.splits:
-        inst = by_id[split.installment_id]
-        setattr(inst, f"{split.component}_paid", getattr(inst, f"{split.component}_paid") + split.amount)
-        posting.installments[inst.pk] = inst
-        posting.allocations.append(
-            {
-                "repayment_id": repayment_id,
-                "installment_id": inst.pk,
-                "component": split.component,
-                "amount": split.amount,
-                "waived": False,
-            }
-        )
-    for waiver in result.waivers:
-        inst = by_id[waiver.installment_id]
-        setattr(
-            inst, f"{waiver.component}_waived", getattr(inst, f"{waiver.component}_waived") + waiver.amount
-        )
-        posting.installments[inst.pk] = inst
-        posting.allocations.append(
-            {
-                "repayment_id": repayment_id,
-                "installment_id": inst.pk,
-                "component": waiver.component,
-                "amount": waiver.amount,
-                "waived": True,
-            }
-        )
-    for inst in installments:
-        if (
-            inst.pk in posting.installments
-            and inst.status != InstallmentStatus.PAID
-            and inst.outstanding == 0
-        ):
-            inst.status = InstallmentStatus.PAID
-            inst.paid_at = now
-    status = _plan_status(installments)
-    if status != plan.status:
-        plan.status = status
-        plan.updated_at = now
-        posting.plans[plan.pk] = plan
-        if status == PlanStatus.PAID_OFF and plan.delinquency_bucket != DelinquencyBucket.M0:
-            # The sweep leaves paid-off plans alone, so the cure of a late plan paid in full is written here.
-            posting.credit_events.append(
-                CreditEvent(
-                    customer_id=plan.customer_id,
-                    plan_id=plan.pk,
-                    kind=CreditEventKind.CURED,
-                    from_bucket=plan.delinquency_bucket,
-                    to_bucket=DelinquencyBucket.M0,
-                    business_date=today,
-                )
-            )
-            plan.delinquency_bucket = DelinquencyBucket.M0
-            plan.days_past_due = 0
-    return amount - applied
-
-
-def _apply_allocation(
-    repayment: Repayment, plan: InstallmentPlan, installments: list[Installment], amount: Decimal, today: date
-) -> Decimal:
-    """Post ``amount`` onto the locked installments and write it; returns what did not fit."""
-    posting = Posting()
-    excess = allocate_in_memory(posting, repayment.pk, plan, installments, amount, today)
-    posting.write()
-    return excess
-
-
-def _remaining(plan: InstallmentPlan, installments: list[Installment], today: date) -> Decimal:
-    """剩余待还 on the schedule: every open amount, future fees included (payoff may waive some)."""
-    return sum((d.total for d in plan_dues(plan, installments, today=today)), ZERO)
-
-
-def _plan_status(installments: list[Installment]) -> str:
-    open_ = [i for i in installments if i.status in OPEN_STATUSES]
-    if not open_:
-        return PlanStatus.PAID_OFF
-    if any(i.status == InstallmentStatus.OVERDUE for i in open_):
-        return PlanStatus.OVERDUE
-    return PlanStatus.ACTIVE
-
-
-def _refresh_plan_status(plan: InstallmentPlan, installments: list[Installment], today: date) -> None:
-    status = _plan_status(installments)
-    if status != plan.status:
-        plan.status = status
-        plan.save(update_fields=["status", "updated_at"])
-
-
-NOT_CHARGED = "not_charged"  # the gateway never saw the key: nothing moved
-
-
-@dataclass(slots=True)
-class Settlement:
-    """A charge outcome as ``repayments_settle`` recorded it. ``result`` None: the gateway never saw the
-    charge. ``excess`` is what no installment could take (a waiver or another payment landed while the
-    charge was in flight, or the charge landed after the repayment was given up) and is refunded.
-    ``late``: a success for a repayment already failed or cancelled."""
-
-    repayment_id: int
-    public_id: uuid.UUID
-    plan_id: int
-    channel: str
-    amount: Decimal
-    card_id: int | None
-    attempt_id: int | None
-    run_id: int | None
-    result: ChargeResult | None
-    excess: Decimal = ZERO
-    late: bool = False
-
-    @property
-    def succeeded(self) -> bool:
-        return self.result is not None and self.result.succeeded
-
-    @property
-    def reason(self) -> str:
-        return NOT_CHARGED if self.result is None else str(self.result.status)
-
-
-@dataclass
-class RunCounts:
-    """What one settle transaction changes in a run's counts, written in that same transaction: a count
-    moves only with the attempt whose state it counts, so two processes on one run never count twice."""
-
-    succeeded: int = 0
-    failed: int = 0
-    amount_charged: Decimal = ZERO
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def failure(self, reason: str, n: int = 1) -> None:
-        self.failed += n
-        self.reasons[reason] = self.reasons.get(reason, 0) + n
-
-
-def debit_runs_count(counts: dict[int, RunCounts], attempts: dict[int, int] | None = None) -> None:
-    """Add to runs' counts inside the caller's transaction. The run rows are locked last and briefly
-    (the caller commits right after), in id order, so chunks of one run settling at once only queue here."""
-    attempts = attempts or {}
-    for run_id in sorted(set(counts) | set(attempts)):
-        run = DebitRun.objects.select_for_update().get(pk=run_id)
-        delta = counts.get(run_id, RunCounts())
-        run.attempts += attempts.get(run_id, 0)
-        run.succeeded += delta.succeeded
-        run.failed += delta.failed
-        run.amount_charged += delta.amount_charged
-        reasons = dict(run.failures_by_reason)
-        for reason, n in delta.reasons.items():
-            left = reasons.get(reason, 0) + n
-            if left:
-                reasons[reason] = left
-            else:
-                reasons.pop(reason, None)
-        run.failures_by_reason = reasons
-        run.save(update_fields=["attempts", "succeeded", "failed", "amount_charged", "failures_by_reason"])
-
-
-def debit_run_finish_if_done(run_id: int) -> bool:
-    """A run is finished when every chunk has run once and no attempt's outcome is still unknown (a
-    timed-out charge counts only when reconciliation settles it, and then finishes the run)."""
-    run = DebitRun.objects.filter(pk=run_id).values("status", "chunks_done", "chunks_total").first()
-    if run is None or run["status"] != DebitRunStatus.RUNNING or run["chunks_done"] < run["chunks_total"]:
-        return False
-    if DebitAttempt.objects.filter(run_id=run_id, status=DebitAttemptStatus.PENDING).exists():
-        return False
-    return bool(
-        DebitRun.objects.filter(
-            pk=run_id, status=DebitRunStatus.RUNNING, chunks_done__gte=F("chunks_total")
-        ).update(status=DebitRunStatus.FINISHED, finished_at=timezone.now())
-    )
-
-
-_SETTLE_COLUMNS = (
-    "id",
-    "public_id",
-    "plan_id",
-    "channel",
-    "amount",
-    "card_id",
-    "card__last4",
-    "one_time_card_last4",
-    "status",
-    "failure_code",
-    "charge_lease_until",
-    "debit_attempt__id",
-    "debit_attempt__run_id",
-    "debit_attempt__status",
-)
-_SUCCESS_FIELDS = (
-    "status",
-    "gateway_reference",
-    "settled_at",
-    "updated_at",
-    "failure_code",
-    "failure_message",
-)
-_FAILURE_FIELDS = ("status", "gateway_reference", "failure_code", "failure_message", "updated_at")
-_NOT_CHARGED_MESSAGE = "The bank never received the charge."
-
-
-def repayments_settle(outcomes: list[tuple[int, ChargeResult | None]], *, today: date) -> list[Settlement]:
-    """Phase 3 for one payment or a whole debit chunk: record each gateway answer once, allocate (冲账)
-    oldest first, tell the customer, and refund what did not fit.
-
-    One code path for every answer, so a customer's payment, a reconciled timeout and an auto-debit settle
-    alike: plans and installments are locked in id order (DESIGN.md), then the repayments. A charge's
-    outcome is decided once and never dropped:
-    * a pending repayment takes the answer; ``None`` (the gateway never saw the key) fails it
-      ``not_charged``, but only once its charge lease is over (no caller can still be calling);
-    * a success for a repayment already failed or cancelled (the charge landed after it was given up) is
-      applied as far as the plan can still take it, and the rest refunded, with an event and an SMS;
-    * anything else already decided is skipped, so a second call with the same answers changes nothing.
-    Plain rows and bulk statements keep a 500-debit chunk to a handful of queries; the run's counts move
-    in the same transaction as its attempts. Returns what this call settled.
-    """
-    if not outcomes:
-        return []
-    answers = dict(outcomes)
-    settled: list[Settlement] = []
-    with transaction.atomic():
-        plan_ids = sorted(set(Repayment.objects.filter(pk__in=answers).values_list("plan_id", flat=True)))
-        plans, installments = lock_plan_rows(plan_ids)
-        rows = (
-            Repayment.objects.select_for_update(of=("self",))
-            .filter(
-                pk__in=answers,
-                status__in=[RepaymentStatus.PENDING, RepaymentStatus.FAILED, RepaymentStatus.CANCELLED],
-            )
-            .order_by("id")
-            .values_list(*_SETTLE_COLUMNS)
-        )
-        to = recipients(plan.customer_id for plan in plans.values())
-        posting = Posting()
-        now = timezone.now()
-        events: list[dict[str, object]] = []
-        messages: list[NotificationRequest] = []
-        successes: list[tuple] = []
-        failures: list[tuple] = []
-        attempts: list[tuple] = []
-        declined: list[Settlement] = []
-        runs: dict[int, RunCounts] = {}
-        for (
-            repayment_id,
-            public_id,
-            plan_id,
-            channel,
-            amount,
-            card_id,
-            card_last4,
-            one_time_last4,
-            status,
-            failure_code,
-            lease_until,
-            attempt_id,
-            run_id,
-            attempt_status,
-        ) in rows:
-            result = answers[repayment_id]
-            late = status != RepaymentStatus.PENDING
-            if late and (result is None or not result.succeeded):
-                continue  # decided already, and this answer moved no money
-            if result is None and lease_until is not None and lease_until >= now:
-                continue  # a caller may still be calling the gateway with this key: not ours to decide
-            plan = plans[plan_id]
-            done = Settlement(
-                repayment_id, public_id, plan_id, channel, amount, card_id, attempt_id, run_id, result,
-                late=late,
-            )  # fmt: skip
-            settled.append(done)
-            counts = runs.setdefault(run_id, RunCounts()) if run_id is not None else RunCounts()
-            if done.succeeded:
-                successes.append(
-                    (repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now, "", "")
-                )
-                done.excess = allocate_in_memory(
-                    posting, repayment_id, plan, installments[plan_id], amount, today
-                )
-                applied = amount - done.excess
-                data: dict[str, object] = {"reference": result.reference}
-                if late:
-                    data.update(previous_status=status, previous_failure_code=failure_code)
-                events.append(
-                    {
-                        "repayment_id": repayment_id,
-                        "kind": "late_succeeded" if late else "succeeded",
-                        "data": data,
-                    }
-                )
-                if done.excess > 0:
-                    # Owed from this moment, in the same transaction: a crash before the refund leaves the
-                    # debt on record for reconciliation to pay (repayments_refunds_retry).
-                    events.append(
-                        {
-                            "repayment_id": repayment_id,
-                            "kind": "excess_owed",
-                            "data": {"amount": str(done.excess)},
-                        }
-                    )
-                if applied > 0:
-                    remaining = sum(
-                        (d.total for d in plan_dues(plan, installments[plan_id], today=today)), ZERO
-                    )
-                    context: dict[str, object] = {
-                        "plan": plan.display_name,
-                        "amount": applied,
-                        "remaining": remaining,
-                    }
-                    code = "repayment_received"
-                    if channel == RepaymentChannel.AUTO_DEBIT:
-                        code = "autodebit_succeeded"
-                        context["card_last4"] = card_last4
-                    messages.append(
-                        NotificationRequest(
-                            recipient=to[plan.customer_id],
-                            code=code,
-                            context=context,
-                            dedupe_key=f"{code}:{public_id}",
-                        )
-                    )
-                if attempt_id is not None:
-                    attempts.append((attempt_id, DebitAttemptStatus.SUCCEEDED, failure_code if late else ""))
-                    counts.succeeded += 1
-                    counts.amount_charged += amount
-                    if attempt_status == DebitAttemptStatus.FAILED:
-                        counts.failure(failure_code, -1)  # counted as failed when it was given up
-                continue
-            reason = done.reason
-            message = _NOT_CHARGED_MESSAGE if result is None else (result.message or "")
-            failures.append(
-                (
-                    repayment_id,
-                    RepaymentStatus.FAILED,
-                    result.reference if result is not None else "",
-                    reason,
-                    message[:255],
-                    now,
-                )
-            )
-            events.append({"repayment_id": repayment_id, "kind": "failed", "data": {"code": reason}})
-            if attempt_id is not None:
-                # A customer sees their own payment fail on the page; an auto-debit fails unseen, so say so.
-                attempts.append((attempt_id, DebitAttemptStatus.FAILED, reason))
-                counts.failure(reason)
-                messages.append(
-                    NotificationRequest(
-                        recipient=to[plan.customer_id],
-                        code="autodebit_failed",
-                        context={
-                            "amount": amount,
-                            "card_last4": card_last4 or one_time_last4,
-                            "reason": reason,
-                        },
-                        dedupe_key=f"autodebit_failed:{attempt_id}",
-                    )
-                )
-                if result is not None and result.hard_decline:
-                    declined.append(done)
-        update_rows(Repayment, _SUCCESS_FIELDS, successes)
-        update_rows(Repayment, _FAILURE_FIELDS, failures)
-        posting.write()
-        update_rows(DebitAttempt, ("status", "failure_code"), attempts)
-        insert_rows(RepaymentEvent, events)
-        notifications_create_bulk(messages)
-        for done in declined:
-            mandate = AutoDebitMandate.objects.select_related("card", "plan__customer").get(
-                plan_id=done.plan_id
-            )
-            if mandate.card_id == done.card_id:
-                mandate_fallback(mandate, "declined")
-        debit_runs_count(runs)
-    for done in settled:
-        if done.excess > 0:
-            _refund_excess(done.repayment_id, done.excess)
-    return settled
-
-
-def repayment_settle(*, repayment_id: int, result: ChargeResult | None) -> Repayment:
-    """Phase 3 for one repayment (a customer's payment, or a charge reconciled later)."""
-    for done in repayments_settle([(repayment_id, result)], today=timezone.localdate()):
-        if done.run_id is not None:
-            debit_run_finish_if_done(done.run_id)  # a debit whose answer was lost may have been the last
-    return Repayment.objects.get(pk=repayment_id)
-
-
-def _refund_excess(repayment_id: int, excess: Decimal) -> bool:
-    """Money that no installment could take goes back to the card it came from, and the customer is told.
-    A failure leaves the ``excess_owed`` event unanswered; reconciliation tries again."""
-    repayment = Repayment.objects.select_related("plan", "card").get(pk=repayment_id)
-    try:
-        get_gateway().refund(
-            reference=repayment.gateway_reference,
-            amount=excess,
-            idempotency_key=f"excess:{repayment.public_id}",
-        )
-    except GatewayError:
-        logger.exception("refund of excess %s for repayment %s failed", excess, repayment.public_id)
-        return False
-    with transaction.atomic():
-        if RepaymentEvent.objects.filter(repayment_id=repayment_id, kind="excess_refunded").exists():
-            return True  # a concurrent retry recorded it (the gateway answered both with one refund)
-        RepaymentEvent.objects.create(
-            repayment_id=repayment_id, kind="excess_refunded", data={"amount": str(excess)}
-        )
-        notification_create(
-            user=repayment.customer,
-            code="repayment_refunded",
-            context={
-                "plan": repayment.plan.display_name,
-                "amount": excess,
-                "card_last4": repayment.card.last4 if repayment.card_id else repayment.one_time_card_last4,
-            },
-            dedupe_key=f"repayment_refunded:{repayment.public_id}",
-        )
-    return True
-
-
-def repayments_refunds_retry(*, limit: int = 500) -> int:
-    """Refunds we owe (``excess_owed``) whose refund did not go through: try each again, same key."""
-    owed = (
-        RepaymentEvent.objects.filter(kind="excess_owed")
-        .exclude(repayment__events__kind="excess_refunded")
-        .order_by("id")
-        .values_list("repayment_id", "data")[:limit]
-    )
-    return sum(_refund_excess(repayment_id, Decimal(data["amount"])) for repayment_id, data in owed)
-
-
-def repayments_reconcile(
-    *,
-    older_than: timedelta | None = None,
-    unclaimed_after: timedelta | None = None,
-    limit: int = 500,
-) -> int:
-    """Finish pending repayments whose charge outcome we never heard (timeouts, crashed workers).
-
-    A repayment is asked about once its charge lease is over and its last call is ``older_than`` ago. One
-    never sent (an auto-debit recorded by a chunk whose worker died before calling) is left for
-    ``unclaimed_after`` (by default the broker's redelivery time plus ``older_than``), so the redelivered
-    chunk charges it; after that, the gateway's "never saw it" fails it, and its slot run again records it
-    anew. Also retries refunds we owe."""
-    now = timezone.now()
-    if older_than is None:
-        older_than = timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
-    if unclaimed_after is None:
-        unclaimed_after = timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT_SECONDS) + older_than
-    stale = (
-        Repayment.objects.filter(status=RepaymentStatus.PENDING)
-        .filter(
-            Q(charge_attempted_at__lt=now - older_than)
-            & (Q(charge_lease_until__isnull=True) | Q(charge_lease_until__lt=now))
-            | Q(charge_attempted_at__isnull=True, requested_at__lt=now - unclaimed_after)
-        )
-        .order_by("id")
-        .values_list("id", "public_id")[:limit]
-    )
-    gateway = get_gateway()
-    finished = 0
-    for repayment_id, public_id in stale:
-        try:
-            result = gateway.get_charge(idempotency_key=gateway_key(public_id))
-        except GatewayError:
-            continue
-        repayment = repayment_settle(repayment_id=repayment_id, result=result)
-        finished += repayment.status != RepaymentStatus.PENDING
-    # A caller stalled past its lease (a paused process) may still have reached the bank after we gave
-    # its payment up: look once more, for a day, and apply what landed.
-    given_up = (
-        Repayment.objects.filter(
-            status=RepaymentStatus.FAILED,
-            failure_code=NOT_CHARGED,
-            charge_attempted_at__gte=now - timedelta(days=1),
-        )
-        .order_by("id")
-        .values_list("id", "public_id")[:limit]
-    )
-    for repayment_id, public_id in given_up:
-        try:
-            result = gateway.get_charge(idempotency_key=gateway_key(public_id))
-        except GatewayError:
-            continue
-        if result is not None and result.succeeded:
-            repayment_settle(repayment_id=repayment_id, result=result)
-            finished += 1
-    repayments_refunds_retry()
-    return finished
-
-
 def repayment_cancel(*, customer: User, repayment: Repayment) -> Repayment:
     if repayment.customer_id != customer.pk:
         raise ApplicationError(RepaymentsError.REPAYMENT_NOT_FOUND, _("No such repayment."))
@@ -1080,7 +324,7 @@ def repayment_cancel(*, customer: User, repayment: Repayment) -> Repayment:
             raise ApplicationError(
                 RepaymentsError.REPAYMENT_NOT_CANCELLABLE, _("Only a scheduled payment can be cancelled.")
             )
-        _event(repayment, "cancelled", actor=customer)
+        repayment_event(repayment, "cancelled", actor=customer)
     repayment.refresh_from_db()
     return repayment
 
@@ -1113,16 +357,16 @@ def _run_one_scheduled(repayment_id: int, today: date) -> bool:
     Returns whether this call took the payment (another worker or a cancellation may have)."""
     repayment = Repayment.objects.select_related("card").get(pk=repayment_id)
     with transaction.atomic():
-        plan, installments = _lock_plan(repayment.plan_id)
+        plan, installments = lock_plan(repayment.plan_id, no_key=True)
         current = (
             Repayment.objects.select_for_update().filter(pk=repayment_id).values_list("status", flat=True)
         )
         if current.first() != RepaymentStatus.SCHEDULED:
             return False
         dues = plan_dues(plan, installments, today=today)
-        payable = payable_total(dues) - _reserved(plan, exclude=repayment)
+        payable = payable_total(dues) - reserved_amount(plan.pk, exclude=repayment)
         if repayment.mode == RepaymentMode.DUE_NOW:
-            amount = sum((d.total for d in dues if d.due_date <= today), ZERO)
+            amount = due_now_total(dues, today=today)
         elif repayment.mode == RepaymentMode.PAYOFF:
             amount = payable
         else:
@@ -1134,7 +378,7 @@ def _run_one_scheduled(repayment_id: int, today: date) -> bool:
             Repayment.objects.filter(pk=repayment_id).update(
                 status=RepaymentStatus.FAILED, failure_code=code, updated_at=now
             )
-            _event(repayment, "failed", code=code)
+            repayment_event(repayment, "failed", code=code)
             return True
         Repayment.objects.filter(pk=repayment_id).update(
             status=RepaymentStatus.PENDING,
@@ -1147,133 +391,3 @@ def _run_one_scheduled(repayment_id: int, today: date) -> bool:
         repayment.status = RepaymentStatus.PENDING
     repayment_charge(repayment=repayment, claimed=True)
     return True
-
-
-# --- staff ------------------------------------------------------------------------------------------
-
-
-def repayment_record_offline(
-    *, staff: User, plan: InstallmentPlan, amount: Decimal | str, reference: str, note: str = ""
-) -> Repayment:
-    """A payment that reached us outside the gateway (bank transfer): recorded and allocated at once."""
-    if not staff.is_staff:
-        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can record an offline payment."))
-    reference = reference.strip()
-    if not reference:
-        raise ApplicationError(
-            RepaymentsError.REFERENCE_REQUIRED,
-            _("Enter the bank transfer reference."),
-            fields={"reference": _("Required.")},
-        )
-    amount = parse_money(amount, field="amount")
-    if amount <= 0:
-        raise ApplicationError(CommonError.INVALID_AMOUNT, _("The amount must be positive."))
-    today = timezone.localdate()
-    with transaction.atomic():
-        locked_plan, installments = _lock_plan(plan.pk)
-        available = payable_total(plan_dues(locked_plan, installments, today=today)) - _reserved(locked_plan)
-        if amount > available:
-            raise ApplicationError(
-                RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
-                _("The most that can be recorded on this plan now is ¥%(max)s.")
-                % {"max": f"{max(available, ZERO):,.2f}"},
-            )
-        try:
-            with transaction.atomic():
-                repayment = Repayment.objects.create(
-                    customer=locked_plan.customer,
-                    plan=locked_plan,
-                    amount=amount,
-                    mode=RepaymentMode.CUSTOM,
-                    channel=RepaymentChannel.STAFF,
-                    status=RepaymentStatus.SUCCEEDED,
-                    idempotency_key=f"offline:{reference}",
-                    gateway_reference=f"offline:{reference}"[:64],
-                    settled_at=timezone.now(),
-                    note=note[:255],
-                    created_by=staff,
-                )
-        except IntegrityError:
-            raise ApplicationError(
-                RepaymentsError.DUPLICATE_REFERENCE, _("This transfer is already recorded.")
-            ) from None
-        _apply_allocation(repayment, locked_plan, installments, amount, today)
-        _event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
-        notification_create(
-            user=locked_plan.customer,
-            code="repayment_received",
-            context={
-                "plan": locked_plan.display_name,
-                "amount": amount,
-                "remaining": _remaining(locked_plan, installments, today),
-            },
-            dedupe_key=f"repayment_received:{repayment.public_id}",
-        )
-    return repayment
-
-
-def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repayment:
-    """Undo a succeeded repayment: refund it (card payments) and take its allocations off the installments."""
-    if not staff.is_staff:
-        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can reverse a repayment."))
-    reason = (reason or "").strip()
-    if not reason:
-        raise ApplicationError(
-            InstallmentsError.REASON_REQUIRED, _("A reason is required."), fields={"reason": _("Required.")}
-        )
-    if repayment.status != RepaymentStatus.SUCCEEDED:
-        raise ApplicationError(
-            RepaymentsError.REPAYMENT_NOT_REVERSIBLE, _("Only a succeeded repayment can be reversed.")
-        )
-    if repayment.plan.status == PlanStatus.RESTRUCTURED:
-        # Its balance moved to a new plan at re-staging; reopening the old installments would count it twice.
-        raise ApplicationError(
-            RepaymentsError.PLAN_RESTRUCTURED,
-            _("This plan was re-staged; a payment made before that can no longer be reversed here."),
-        )
-    if repayment.channel != RepaymentChannel.STAFF:
-        try:
-            get_gateway().refund(
-                reference=repayment.gateway_reference,
-                amount=repayment.amount,
-                idempotency_key=f"reversal:{repayment.public_id}",
-            )
-        except GatewayError as exc:
-            raise ApplicationError(
-                RepaymentsError.REFUND_FAILED, _("The bank refused the refund: %(error)s") % {"error": exc}
-            ) from None
-    today = timezone.localdate()
-    with transaction.atomic():
-        plan, installments = _lock_plan(repayment.plan_id)
-        repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
-        if repayment.status != RepaymentStatus.SUCCEEDED:
-            return repayment
-        by_id = {i.pk: i for i in installments}
-        for allocation in repayment.allocations.all():
-            inst = by_id[allocation.installment_id]
-            field = f"{allocation.component}_{'waived' if allocation.waived else 'paid'}"
-            setattr(inst, field, getattr(inst, field) - allocation.amount)
-        for inst in installments:
-            if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
-                inst.status = (
-                    InstallmentStatus.OVERDUE if inst.due_date < today else InstallmentStatus.PENDING
-                )
-                inst.paid_at = None
-        Installment.objects.bulk_update(
-            installments,
-            [
-                "principal_paid",
-                "fee_paid",
-                "penalty_paid",
-                "principal_waived",
-                "fee_waived",
-                "penalty_waived",
-                "status",
-                "paid_at",
-            ],
-        )
-        repayment.status = RepaymentStatus.REVERSED
-        repayment.save(update_fields=["status", "updated_at"])
-        _event(repayment, "reversed", actor=staff, reason=reason)
-        _refresh_plan_status(plan, installments, today)
-    return repayment

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.db.models import DecimalField, Sum
 
 from core.money import ZERO, quantize_money
+from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
 from installments.models import Installment, InstallmentStatus
 from notifications.services import notification_create
-from repayments.services.payments import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
 
 
 def reminders_send(*, business_date: date) -> int:

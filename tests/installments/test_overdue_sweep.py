@@ -18,7 +18,7 @@ from installments.models import (
     InstallmentStatus,
     PlanStatus,
 )
-from installments.services import SweepResult, installments_mark_overdue, overdue_sweep, plan_create
+from installments.services import SweepResult, overdue_sweep, plan_create
 
 D = date(2025, 2, 10)  # the first due date of a plan bought on 2025-01-10
 
@@ -200,15 +200,14 @@ def test_plan_already_overdue_keeps_accruing(plan) -> None:
     assert first(plan).penalty_due == Decimal("0.21")
 
 
-def test_alias_marks_without_penalties(plan) -> None:
-    """The old entry point keeps its old meaning until its callers move to ``overdue_sweep``."""
-    assert installments_mark_overdue(as_of=D + timedelta(days=32)) == 2
-    assert installments_mark_overdue(as_of=D + timedelta(days=32)) == 0
+def test_marking_is_idempotent_and_charges_every_day_since_due(plan) -> None:
+    first_run = overdue_sweep(as_of=D + timedelta(days=32))
+    assert first_run.marked_overdue == 2
+    assert overdue_sweep(as_of=D + timedelta(days=32)).marked_overdue == 0
     assert _state(plan) == (32, "M2", "overdue")
-    assert not plan.installments.filter(penalty_due__gt=0).exists()
-    # The full sweep then charges every day since due, per installment and rounded each:
+    # Every day since due, per installment and rounded each:
     # #1 0.0005 x 106 x 32 = 1.696 -> 1.70, #2 (due D+28) 0.0005 x 106 x 4 = 0.212 -> 0.21.
-    assert overdue_sweep(as_of=D + timedelta(days=32)).penalty_amount == Decimal("1.91")
+    assert first_run.penalty_amount == Decimal("1.91")
 
 
 def test_query_count_does_not_grow_with_rows(customer, flat_product, django_assert_max_num_queries) -> None:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
-from installments.services import installments_mark_overdue, plan_create, plan_quote
+from installments.services import overdue_sweep, plan_create, plan_quote
 
 
 def test_quote_writes_nothing_and_matches_known_values(flat_product) -> None:
@@ -174,8 +174,8 @@ def test_mark_overdue_is_idempotent(customer, flat_product) -> None:
         tenor=3,
         purchase_date=today - timedelta(days=70),
     )
-    assert installments_mark_overdue(as_of=today) == 2
-    assert installments_mark_overdue(as_of=today) == 0
+    assert overdue_sweep(as_of=today).marked_overdue == 2
+    assert overdue_sweep(as_of=today).marked_overdue == 0
     plan.refresh_from_db()
     assert plan.status == PlanStatus.OVERDUE
     statuses = list(plan.installments.order_by("sequence").values_list("status", flat=True))

@@ -18,8 +18,7 @@ from installments.schedules import add_months
 from installments.services import plan_create
 from notifications.models import Notification
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentStatus
-from repayments.services import card_unbind
-from repayments.services.autodebit import autodebit_set, debit_run_inline
+from repayments.services import autodebit_set, card_unbind, debit_run_inline
 from repayments.services.cards import card_bind_verified
 from simulators.bank import simulator_set_balance
 from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT, CodeCatcher

@@ -27,11 +27,22 @@ from installments.schedules import add_months
 from installments.services import plan_create
 from repayments.gateway import reset_gateway_cache
 from repayments.ledger import ledger_breaches
-from repayments.models import DebitAttempt, DebitRun, DebitRunStatus, Repayment, RepaymentStatus
-from repayments.services import repayment_create
-from repayments.services.autodebit import autodebit_set, debit_chunk_process, debit_run_plan
+from repayments.models import (
+    DebitAttempt,
+    DebitRun,
+    DebitRunStatus,
+    Repayment,
+    RepaymentStatus,
+)
+from repayments.services import (
+    autodebit_set,
+    debit_chunk_process,
+    debit_run_plan,
+    repayment_create,
+    repayments_reconcile,
+    repayments_run_scheduled,
+)
 from repayments.services.cards import card_bind_verified
-from repayments.services.payments import repayments_reconcile, repayments_run_scheduled
 from simulators.bank import SimulatedGateway, simulator_set_balance
 from simulators.models import SimulatedCharge
 from tests.reliability.workers import wait_until

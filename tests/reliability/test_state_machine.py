@@ -27,10 +27,15 @@ from installments.services import overdue_sweep, plan_create, plan_restage
 from repayments.gateway import GatewayError
 from repayments.ledger import ledger_breaches
 from repayments.models import Repayment, RepaymentStatus
-from repayments.services import repayment_create, repayment_record_offline, repayment_reverse
-from repayments.services.autodebit import autodebit_set, debit_run_inline
+from repayments.services import (
+    autodebit_set,
+    debit_run_inline,
+    repayment_create,
+    repayment_record_offline,
+    repayment_reverse,
+    repayments_reconcile,
+)
 from repayments.services.cards import card_bind_verified
-from repayments.services.payments import repayments_reconcile
 from simulators.models import SimulatedCharge
 from tests.repayments.conftest import ICBC_DEBIT, luhn_complete
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repayments.allocation import COMPONENT_ORDER, Due, OverpaymentError, allocate, payable_total
+from installments.allocation import COMPONENT_ORDER, Due, OverpaymentError, allocate, payable_total
 
 D = Decimal
 START = date(2026, 1, 15)

@@ -19,7 +19,7 @@ from accounts.models import OtpPurpose
 from config.celery import app
 from core.errors import ApplicationError
 from installments.models import Installment, InstallmentPlan
-from installments.services import plan_create
+from installments.services import overdue_sweep, plan_create
 from notifications.models import Notification
 from repayments.ledger import ledger_breaches
 from repayments.models import (
@@ -30,14 +30,15 @@ from repayments.models import (
     RepaymentEvent,
     RepaymentStatus,
 )
-from repayments.services import repayment_create, repayments_reconcile
-from repayments.services.autodebit import (
-    _record_attempts,
+from repayments.services import (
     autodebit_set,
     debit_chunk_process,
     debit_run_inline,
     debit_run_plan,
+    repayment_create,
+    repayments_reconcile,
 )
+from repayments.services.autodebit import _record_attempts
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
 from simulators.bank import simulator_balance, simulator_set_balance
@@ -197,9 +198,7 @@ def test_reminders_fire_on_their_days(customer, flat_product, card, today) -> No
     sent = {}
     day = first_due - timedelta(days=4)
     while day <= first_due + timedelta(days=31):
-        from installments.services import installments_mark_overdue
-
-        installments_mark_overdue(as_of=day)
+        overdue_sweep(as_of=day)
         sent[day] = reminders_send(business_date=day)
         day += timedelta(days=1)
     reminder_days = sorted(d for d, n in sent.items() if n)

@@ -29,20 +29,18 @@ from repayments.models import (
     RepaymentEvent,
     RepaymentStatus,
 )
-from repayments.services import repayment_create
-from repayments.services.autodebit import _record_attempts as record_attempts
-from repayments.services.autodebit import (
+from repayments.services import (
     autodebit_set,
+    charges_claim,
     debit_run_inline,
     debit_run_plan,
-)
-from repayments.services.daily import ledger_check_daily, run_daily
-from repayments.services.payments import (
-    charges_claim,
     gateway_key,
+    repayment_create,
     repayment_settle,
     repayments_reconcile,
 )
+from repayments.services.autodebit import _record_attempts as record_attempts
+from repayments.services.daily import ledger_check_daily, run_daily
 from simulators.bank import simulator_balance
 from simulators.models import SimulatedCharge
 

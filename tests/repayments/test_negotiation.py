@@ -42,7 +42,7 @@ from installments.services.negotiation import (
     negotiation_start_review,
     negotiations_expire,
 )
-from installments.signals import plan_restaged
+from installments.signals import plan_changed
 from notifications.models import Notification
 from tests.repayments.negotiation_support import JPEG, PDF, PNG, apply, staff_user, stored_files, upload
 
@@ -249,7 +249,7 @@ def test_accept_is_atomic(late_plan, agent, codes) -> None:
     def explode(**kwargs) -> None:
         raise RuntimeError("injected half-way")
 
-    plan_restaged.connect(explode, dispatch_uid="test-explode")
+    plan_changed.connect(explode, dispatch_uid="test-explode")
     try:
         with pytest.raises(RuntimeError):
             negotiation_accept(
@@ -258,7 +258,7 @@ def test_accept_is_atomic(late_plan, agent, codes) -> None:
                 otp_code=codes.request(late_plan.customer, OtpPurpose.ACCEPT_NEGOTIATION),
             )
     finally:
-        plan_restaged.disconnect(dispatch_uid="test-explode")
+        plan_changed.disconnect(dispatch_uid="test-explode")
     application.refresh_from_db()
     late_plan.refresh_from_db()
     assert application.state == S.OFFERED and application.result_plan is None

@@ -19,9 +19,9 @@ from installments.models import Installment, InstallmentStatus, PlanStatus
 from notifications.models import Notification
 from repayments.ledger import ledger_breaches
 from repayments.models import Allocation, BankCard, Repayment, RepaymentStatus
+from repayments.selectors import plan_balance
 from repayments.services import (
     OneTimeCard,
-    plan_balance,
     repayment_cancel,
     repayment_create,
     repayment_record_offline,

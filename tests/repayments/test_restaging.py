@@ -30,11 +30,11 @@ from installments.services import (
     restage_refusals,
 )
 from installments.services.restaging import restage_balance
-from installments.signals import plan_restaged
+from installments.signals import plan_changed
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
 from repayments.services import repayment_create
-from repayments.services.autodebit import autodebit_set
+from repayments.services.mandates import autodebit_set
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 TODAY = timezone.localdate
@@ -213,12 +213,12 @@ def test_apply_is_atomic_when_a_step_fails_half_way(current_plan) -> None:
     def explode(**kwargs) -> None:
         raise RuntimeError("injected after the new plan was written")
 
-    plan_restaged.connect(explode, dispatch_uid="test-explode")
+    plan_changed.connect(explode, dispatch_uid="test-explode")
     try:
         with pytest.raises(RuntimeError):
             plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
     finally:
-        plan_restaged.disconnect(dispatch_uid="test-explode")
+        plan_changed.disconnect(dispatch_uid="test-explode")
     current_plan.refresh_from_db()
     assert current_plan.status == PlanStatus.ACTIVE
     assert set(current_plan.installments.values_list("status", flat=True)) == {InstallmentStatus.PENDING}

@@ -30,8 +30,8 @@ from installments.services import overdue_sweep, plan_create
 from installments.services.negotiation import negotiation_apply
 from notifications.services import notification_create
 from repayments.models import AutoDebitMandate, BankCard
-from repayments.services.autodebit import autodebit_set
 from repayments.services.cards import card_bind_verified
+from repayments.services.mandates import autodebit_set
 from repayments.staff import AGENT, APPROVER
 from simulators.bank import simulator_set_balance
 

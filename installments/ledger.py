@@ -1,0 +1,536 @@
+"""The plan ledger: the one owner of what a plan owes and what state it is in.
+
+Only this module locks plans, works out what they owe (``plan_dues``) and writes installment amounts
+or plan status, bucket and days past due (with the credit events those changes imply). Every money
+movement on a plan is one of its operations, called inside the caller's transaction:
+
+* ``post``: money received, allocated oldest first (penalty -> fee -> principal), with prepayment
+  waivers; returns the splits so the caller records its own allocation rows;
+* ``unpost``: the exact inverse of a post (a staff reversal), installments reopened and the plan's
+  delinquency restated at once rather than at the next sweep;
+* ``restructure``: a re-staging closes what is left of a plan.
+
+Plan status has one definition, ``plan_status``; the overdue sweep states the same rule in SQL
+(``installments/services/sweep.py``) and a test holds the two together. Locks are taken in DESIGN.md's
+order by ``lock_plans`` only: plan rows by id, then their installments by (plan, sequence).
+
+Plans and installments are handled as plain rows (``PlanRow``, ``InstallmentRow``): a debit chunk
+settles 500 plans at once, and building model instances for them cost more than their SQL. Reads that
+need the models (pages, quotes) pass model instances, which have the same attribute names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from core.db import update_rows
+from core.ids import short_ref
+from core.money import ZERO, quantize_money
+from installments.allocation import Due, OverpaymentError, Split, Waiver, allocate, payable_total
+from installments.models import (
+    CreditEvent,
+    CreditEventKind,
+    DelinquencyBucket,
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+    PlanStatus,
+    PrepaymentFeePolicy,
+)
+
+# Installments still owing money, and plans money may still be paid into (or debited, re-staged).
+OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
+PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
+
+# Days past due at which a plan enters each bucket (DESIGN.md glossary); the sweep's SQL uses the same.
+BUCKET_LIMITS = (
+    (0, DelinquencyBucket.M0),
+    (30, DelinquencyBucket.M1),
+    (60, DelinquencyBucket.M2),
+    (90, DelinquencyBucket.M3),
+)
+
+
+# --- the row shapes ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PlanRow:
+    """The columns of a plan that the ledger reads and writes, without a model instance."""
+
+    pk: int
+    customer_id: int
+    status: str
+    delinquency_bucket: str
+    days_past_due: int
+    prepayment_fee_policy: str
+    prepayment_fee_rate: Decimal
+    updated_at: datetime
+    description: str
+    merchant_order_ref: str
+    public_id: uuid.UUID
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "customer_id",
+        "status",
+        "delinquency_bucket",
+        "days_past_due",
+        "prepayment_fee_policy",
+        "prepayment_fee_rate",
+        "updated_at",
+        "description",
+        "merchant_order_ref",
+        "public_id",
+    )
+    WRITTEN: ClassVar[tuple[str, ...]] = ("status", "updated_at", "days_past_due", "delinquency_bucket")
+
+    @property
+    def display_name(self) -> str:
+        return self.description or self.merchant_order_ref or short_ref(self.public_id)
+
+
+@dataclass(slots=True)
+class InstallmentRow:
+    """An installment's columns as a plain row; ``outstanding`` as on the model."""
+
+    pk: int
+    plan_id: int
+    sequence: int
+    due_date: date
+    principal_due: Decimal
+    fee_due: Decimal
+    penalty_due: Decimal
+    principal_paid: Decimal
+    fee_paid: Decimal
+    penalty_paid: Decimal
+    principal_waived: Decimal
+    fee_waived: Decimal
+    penalty_waived: Decimal
+    status: str
+    paid_at: datetime | None
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "plan_id",
+        "sequence",
+        "due_date",
+        "principal_due",
+        "fee_due",
+        "penalty_due",
+        "principal_paid",
+        "fee_paid",
+        "penalty_paid",
+        "principal_waived",
+        "fee_waived",
+        "penalty_waived",
+        "status",
+        "paid_at",
+    )
+    WRITTEN: ClassVar[tuple[str, ...]] = (
+        "principal_paid",
+        "fee_paid",
+        "penalty_paid",
+        "principal_waived",
+        "fee_waived",
+        "penalty_waived",
+        "status",
+        "paid_at",
+    )
+
+    def open(self, component: str) -> Decimal:
+        """What is left of one component (principal, fee or penalty): due - paid - waived."""
+        due: Decimal = getattr(self, f"{component}_due")
+        paid: Decimal = getattr(self, f"{component}_paid")
+        waived: Decimal = getattr(self, f"{component}_waived")
+        return due - paid - waived
+
+    @property
+    def principal_outstanding(self) -> Decimal:
+        return self.open("principal")
+
+    @property
+    def outstanding(self) -> Decimal:
+        return (
+            self.principal_due
+            + self.fee_due
+            + self.penalty_due
+            - self.principal_paid
+            - self.fee_paid
+            - self.penalty_paid
+            - self.principal_waived
+            - self.fee_waived
+            - self.penalty_waived
+        )
+
+
+class PlanTerms(Protocol):
+    """What ``plan_dues`` reads of a plan: a ``PlanRow``, an ``InstallmentPlan`` or a claimed plan."""
+
+    prepayment_fee_policy: str
+    prepayment_fee_rate: Decimal
+
+
+def installment_rows(plan_ids: Iterable[int], *, open_only: bool = False) -> dict[int, list[InstallmentRow]]:
+    """Each plan's installments in sequence order, read without a lock (``lock_plans`` locks)."""
+    query = Installment.objects.filter(plan_id__in=plan_ids)
+    if open_only:
+        query = query.filter(status__in=OPEN_STATUSES)
+    return _by_plan(query.order_by("plan_id", "sequence"))
+
+
+def _by_plan(query: QuerySet[Installment]) -> dict[int, list[InstallmentRow]]:
+    rows: dict[int, list[InstallmentRow]] = {}
+    for values in query.values_list(*InstallmentRow.COLUMNS):
+        row = InstallmentRow(*values)
+        rows.setdefault(row.plan_id, []).append(row)
+    return rows
+
+
+def owing(installments: Iterable[InstallmentRow]) -> list[InstallmentRow]:
+    """The installments that still owe money (open, with something outstanding), in the given order."""
+    return [i for i in installments if i.status in OPEN_STATUSES and i.outstanding > 0]
+
+
+def open_installments(plan_id: int) -> list[InstallmentRow]:
+    """A plan's installments that still owe money, by sequence, read without a lock (quotes, offers)."""
+    return owing(installment_rows([plan_id], open_only=True).get(plan_id, []))
+
+
+# --- locks ---------------------------------------------------------------------------------------------
+
+
+def lock_plans(
+    plan_ids: Iterable[int] | QuerySet[Any, int],
+    *,
+    no_key: bool,
+    installments: bool = True,
+    skip_locked: bool = False,
+) -> tuple[dict[int, PlanRow], dict[int, list[InstallmentRow]]]:
+    """Lock plans in DESIGN.md's order: the plan rows by id, then their installments by (plan, sequence).
+
+    Only the plan and installment rows are locked (``of=("self",)``), never a product or customer row
+    that a join would reach. ``no_key=True`` takes ``FOR NO KEY UPDATE``: plans and installments keep
+    their keys, and a row inserted meanwhile that points at the plan (a credit event, a mandate, a
+    notification's plan) does not wait for us; ``no_key=False`` is the full ``FOR UPDATE`` for callers
+    that also hold other writers of the plan away (a claim). ``skip_locked`` returns only the plans
+    nobody else holds (a debit chunk's claim). ``installments=False`` locks the plan rows only.
+    """
+    plans = {
+        values[0]: PlanRow(*values)
+        for values in InstallmentPlan.objects.select_for_update(
+            of=("self",), no_key=no_key, skip_locked=skip_locked
+        )
+        .filter(pk__in=plan_ids)
+        .order_by("id")
+        .values_list(*PlanRow.COLUMNS)
+    }
+    if not installments or not plans:
+        return plans, {}
+    locked = (
+        Installment.objects.select_for_update(no_key=no_key)
+        .filter(plan_id__in=list(plans))
+        .order_by("plan_id", "sequence")
+    )
+    return plans, _by_plan(locked)
+
+
+def lock_plan(plan_id: int, *, no_key: bool) -> tuple[PlanRow, list[InstallmentRow]]:
+    """``lock_plans`` for one plan; a missing plan raises ``InstallmentPlan.DoesNotExist``."""
+    plans, rows = lock_plans([plan_id], no_key=no_key)
+    if plan_id not in plans:
+        raise InstallmentPlan.DoesNotExist(f"no plan {plan_id}")
+    return plans[plan_id], rows.get(plan_id, [])
+
+
+# --- what a plan owes ------------------------------------------------------------------------------------
+
+
+def plan_dues(plan: PlanTerms, installments: Sequence[InstallmentRow], *, today: date) -> list[Due]:
+    """Open installments as allocation input, with the plan's prepayment policy applied to periods after
+    the current one (the first not yet due): ``waive_future_fees`` waives their fee when prepaid,
+    ``percent_of_principal`` replaces it by an early-repayment fee of the plan's rate x the principal
+    prepaid (never more than the period's own fee), ``charge_remaining_fees`` keeps every fee."""
+    policy = plan.prepayment_fee_policy
+    waive = policy in (PrepaymentFeePolicy.WAIVE_FUTURE_FEES, PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL)
+    dues = []
+    current_seen = False
+    for inst in sorted(installments, key=lambda i: i.sequence):
+        if inst.status not in OPEN_STATUSES:
+            continue
+        future = inst.due_date > today
+        waivable = waive and future and current_seen
+        if future:
+            current_seen = True
+        principal = inst.principal_due - inst.principal_paid - inst.principal_waived
+        fee_if_prepaid = ZERO
+        if waivable and policy == PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL:
+            fee_if_prepaid = quantize_money(plan.prepayment_fee_rate * principal)
+        dues.append(
+            Due(
+                installment_id=inst.pk,
+                sequence=inst.sequence,
+                due_date=inst.due_date,
+                penalty=inst.penalty_due - inst.penalty_paid - inst.penalty_waived,
+                fee=inst.fee_due - inst.fee_paid - inst.fee_waived,
+                principal=principal,
+                fee_waivable=waivable,
+                fee_if_prepaid=fee_if_prepaid,
+            )
+        )
+    return dues
+
+
+def plan_remaining(plan: PlanTerms, installments: Sequence[InstallmentRow], *, today: date) -> Decimal:
+    """剩余待还 on the schedule: every open amount, future fees included (payoff may waive some)."""
+    return sum((d.total for d in plan_dues(plan, installments, today=today)), ZERO)
+
+
+# --- plan status and delinquency ---------------------------------------------------------------------------
+
+
+def plan_status(statuses: Iterable[str]) -> str:
+    """The plan's status from its installments' statuses; the one rule (the sweep's SQL states it too).
+
+    Any installment overdue: overdue. Else any pending: active. Else, nothing is open: restructured if
+    its balance moved to a successor plan, paid off otherwise."""
+    seen = set(statuses)
+    if InstallmentStatus.OVERDUE in seen:
+        return PlanStatus.OVERDUE
+    if InstallmentStatus.PENDING in seen:
+        return PlanStatus.ACTIVE
+    if InstallmentStatus.RESTRUCTURED in seen:
+        return PlanStatus.RESTRUCTURED
+    return PlanStatus.PAID_OFF
+
+
+def delinquency(installments: Iterable[InstallmentRow], *, today: date) -> tuple[int, str]:
+    """Days past due (the oldest overdue installment's) and the bucket they put the plan in."""
+    overdue = [i.due_date for i in installments if i.status == InstallmentStatus.OVERDUE]
+    days = (today - min(overdue)).days if overdue else 0
+    return days, bucket_for(days)
+
+
+def bucket_for(days: int) -> str:
+    for limit, bucket in BUCKET_LIMITS:
+        if days <= limit:
+            return bucket
+    return DelinquencyBucket.M3_PLUS
+
+
+def credit_event_kind(old_status: str, old_bucket: str, new_status: str, new_bucket: str) -> str | None:
+    """The credit event a change of plan state is; the sweep's SQL (``_EVENT_KIND_SQL``) is the same rule."""
+    m0 = DelinquencyBucket.M0
+    if new_status == PlanStatus.OVERDUE and (old_status != PlanStatus.OVERDUE or old_bucket == m0):
+        return CreditEventKind.BECAME_LATE
+    if new_status == PlanStatus.ACTIVE and (old_status == PlanStatus.OVERDUE or old_bucket != m0):
+        return CreditEventKind.CURED
+    if new_status == PlanStatus.PAID_OFF and old_bucket != m0:
+        return CreditEventKind.CURED
+    if old_bucket != new_bucket:
+        return CreditEventKind.BUCKET_CHANGED
+    return None
+
+
+# --- posting ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What one ``post`` did: the splits and waivers the caller records, and what did not fit."""
+
+    splits: tuple[Split, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
+    excess: Decimal = ZERO
+
+
+@dataclass
+class Posting:
+    """The ledger's changes collected in memory, so a whole debit chunk is written in a few statements.
+
+    ``post`` and ``unpost`` change the rows they are given and note them here; ``write`` sends them, in
+    the caller's transaction, under the locks ``lock_plans`` took."""
+
+    installments: dict[int, InstallmentRow] = field(default_factory=dict)
+    plans: dict[int, PlanRow] = field(default_factory=dict)
+    credit_events: list[CreditEvent] = field(default_factory=list)
+
+    def write(self) -> None:
+        update_rows(
+            Installment,
+            InstallmentRow.WRITTEN,
+            [(i.pk, *(getattr(i, f) for f in InstallmentRow.WRITTEN)) for i in self.installments.values()],
+        )
+        update_rows(
+            InstallmentPlan,
+            PlanRow.WRITTEN,
+            [(p.pk, *(getattr(p, f) for f in PlanRow.WRITTEN)) for p in self.plans.values()],
+        )
+        if self.credit_events:
+            CreditEvent.objects.bulk_create(self.credit_events, ignore_conflicts=True)
+            self.credit_events = []
+        self.installments.clear()
+        self.plans.clear()
+
+
+def post(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], amount: Decimal, *, today: date
+) -> Posted:
+    """Post ``amount`` onto a locked plan's installments in memory (``posting.write`` sends it): oldest
+    first, penalty -> fee -> principal, prepayment waivers applied. What no installment can take is
+    returned as ``excess`` (normally zero) for the caller to refund."""
+    dues = plan_dues(plan, installments, today=today)
+    applied = min(amount, payable_total(dues))
+    if applied <= 0:
+        return Posted(excess=amount)
+    try:
+        result = allocate(applied, dues)
+    except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
+        return Posted(excess=amount)
+    by_id = {i.pk: i for i in installments}
+    for split in result.splits:
+        inst = by_id[split.installment_id]
+        attr = f"{split.component}_paid"
+        setattr(inst, attr, getattr(inst, attr) + split.amount)
+        posting.installments[inst.pk] = inst
+    for waiver in result.waivers:
+        inst = by_id[waiver.installment_id]
+        attr = f"{waiver.component}_waived"
+        setattr(inst, attr, getattr(inst, attr) + waiver.amount)
+        posting.installments[inst.pk] = inst
+    now = timezone.now()
+    for inst in installments:
+        if inst.pk in posting.installments and inst.status != InstallmentStatus.PAID and not inst.outstanding:
+            inst.status = InstallmentStatus.PAID
+            inst.paid_at = now
+    _restate(posting, plan, installments, today=today, now=now)
+    return Posted(splits=result.splits, waivers=result.waivers, excess=amount - applied)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One allocation line to take back: ``amount`` of ``component``, paid or (``waived``) waived."""
+
+    installment_id: int
+    component: str
+    amount: Decimal
+    waived: bool
+
+
+def unpost(
+    posting: Posting,
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    entries: Iterable[Entry],
+    *,
+    today: date,
+) -> None:
+    """Take a post back off a locked plan's installments in memory: paid and waived amounts return,
+    installments no longer paid reopen (overdue if past their due date), and the plan's status,
+    delinquency and credit events are restated as the sweep would state them."""
+    by_id = {i.pk: i for i in installments}
+    for entry in entries:
+        inst = by_id[entry.installment_id]
+        attr = f"{entry.component}_{'waived' if entry.waived else 'paid'}"
+        setattr(inst, attr, getattr(inst, attr) - entry.amount)
+        posting.installments[inst.pk] = inst
+    for inst in installments:
+        if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
+            inst.status = InstallmentStatus.OVERDUE if inst.due_date < today else InstallmentStatus.PENDING
+            inst.paid_at = None
+            posting.installments[inst.pk] = inst
+    _restate(posting, plan, installments, today=today, now=timezone.now(), delinquency_too=True)
+
+
+def _restate(
+    posting: Posting,
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    *,
+    today: date,
+    now: datetime,
+    delinquency_too: bool = False,
+) -> None:
+    """Set the plan's status from its installments. A plan paid off is cured at once (the sweep leaves
+    paid-off plans alone); ``delinquency_too`` (a reversal) also restates days past due and bucket with
+    their credit event, since money taken back can make a plan late again. A payment that clears the
+    overdue installments of a plan still open leaves its bucket to the next sweep, which cures it."""
+    status = plan_status(i.status for i in installments)
+    old_status, old_bucket, old_days = plan.status, plan.delinquency_bucket, plan.days_past_due
+    days, bucket = old_days, old_bucket
+    if delinquency_too:
+        days, bucket = delinquency(installments, today=today)
+    elif status == PlanStatus.PAID_OFF:
+        days, bucket = 0, DelinquencyBucket.M0
+    if (status, days, bucket) == (old_status, old_days, old_bucket):
+        return
+    plan.status, plan.days_past_due, plan.delinquency_bucket = status, days, bucket
+    plan.updated_at = now
+    posting.plans[plan.pk] = plan
+    if not delinquency_too and status != PlanStatus.PAID_OFF:
+        return  # the bucket is the sweep's to move, and its event with it
+    kind = credit_event_kind(old_status, old_bucket, status, bucket)
+    if kind is not None:
+        posting.credit_events.append(
+            CreditEvent(
+                customer_id=plan.customer_id,
+                plan_id=plan.pk,
+                kind=kind,
+                from_bucket=old_bucket,
+                to_bucket=bucket,
+                business_date=today,
+            )
+        )
+
+
+# --- re-staging ---------------------------------------------------------------------------------------------
+
+
+def restructure(
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    *,
+    waive_fees_due_after: date | None,
+    penalty_waiver: Decimal,
+    today: date,
+) -> None:
+    """Close what is left of a locked plan whose balance moves to a successor (二次分期, 协商还款): fees of
+    periods due after ``waive_fees_due_after`` are waived, ``penalty_waiver`` is spread oldest first, every
+    open installment becomes restructured and so does the plan, back in bucket M0, with a credit event."""
+    posting = Posting()
+    penalty_left = penalty_waiver
+    for inst in installments:
+        if inst.status not in OPEN_STATUSES:
+            continue
+        if waive_fees_due_after is not None and inst.due_date > waive_fees_due_after:
+            inst.fee_waived = inst.fee_due - inst.fee_paid
+        if penalty_left > 0:
+            take = min(penalty_left, inst.open("penalty"))
+            inst.penalty_waived += take
+            penalty_left -= take
+        inst.status = InstallmentStatus.RESTRUCTURED
+        posting.installments[inst.pk] = inst
+    old_bucket = plan.delinquency_bucket
+    plan.status = plan_status(i.status for i in installments)
+    plan.days_past_due, plan.delinquency_bucket = 0, DelinquencyBucket.M0
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=CreditEventKind.RESTRUCTURED,
+            from_bucket=old_bucket,
+            to_bucket=DelinquencyBucket.M0,
+            business_date=today,
+        )
+    )
+    posting.write()

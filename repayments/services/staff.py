@@ -1,0 +1,140 @@
+"""Staff money operations: a payment that reached us outside the gateway (bank transfer), recorded and
+posted at once, and the reversal of a succeeded payment (refund, then the ledger takes it back off)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from core.db import insert_rows
+from core.error_codes import CommonError
+from core.errors import ApplicationError
+from core.money import ZERO
+from core.money_input import parse_money
+from installments.allocation import payable_total
+from installments.errors import InstallmentsError
+from installments.ledger import Entry, Posting, lock_plan, plan_dues, plan_remaining, post, unpost
+from installments.models import InstallmentPlan, PlanStatus
+from notifications.services import notification_create
+from repayments.errors import RepaymentsError
+from repayments.gateway import GatewayError, get_gateway
+from repayments.models import Allocation, Repayment, RepaymentChannel, RepaymentMode, RepaymentStatus
+from repayments.selectors import reserved_amount
+from repayments.services.settlement import allocation_rows, repayment_event
+
+
+def repayment_record_offline(
+    *, staff: User, plan: InstallmentPlan, amount: Decimal | str, reference: str, note: str = ""
+) -> Repayment:
+    """A payment that reached us outside the gateway (bank transfer): recorded and allocated at once."""
+    if not staff.is_staff:
+        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can record an offline payment."))
+    reference = reference.strip()
+    if not reference:
+        raise ApplicationError(
+            RepaymentsError.REFERENCE_REQUIRED,
+            _("Enter the bank transfer reference."),
+            fields={"reference": _("Required.")},
+        )
+    amount = parse_money(amount, field="amount")
+    if amount <= 0:
+        raise ApplicationError(CommonError.INVALID_AMOUNT, _("The amount must be positive."))
+    today = timezone.localdate()
+    with transaction.atomic():
+        locked_plan, installments = lock_plan(plan.pk, no_key=True)
+        available = payable_total(plan_dues(locked_plan, installments, today=today)) - reserved_amount(
+            plan.pk
+        )
+        if amount > available:
+            raise ApplicationError(
+                RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
+                _("The most that can be recorded on this plan now is ¥%(max)s.")
+                % {"max": f"{max(available, ZERO):,.2f}"},
+            )
+        try:
+            with transaction.atomic():
+                repayment = Repayment.objects.create(
+                    customer_id=locked_plan.customer_id,
+                    plan=plan,
+                    amount=amount,
+                    mode=RepaymentMode.CUSTOM,
+                    channel=RepaymentChannel.STAFF,
+                    status=RepaymentStatus.SUCCEEDED,
+                    idempotency_key=f"offline:{reference}",
+                    gateway_reference=f"offline:{reference}"[:64],
+                    settled_at=timezone.now(),
+                    note=note[:255],
+                    created_by=staff,
+                )
+        except IntegrityError:
+            raise ApplicationError(
+                RepaymentsError.DUPLICATE_REFERENCE, _("This transfer is already recorded.")
+            ) from None
+        posting = Posting()
+        posted = post(posting, locked_plan, installments, amount, today=today)
+        posting.write()
+        insert_rows(Allocation, allocation_rows(repayment.pk, posted))
+        repayment_event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
+        notification_create(
+            user=plan.customer,
+            code="repayment_received",
+            context={
+                "plan": locked_plan.display_name,
+                "amount": amount,
+                "remaining": plan_remaining(locked_plan, installments, today=today),
+            },
+            dedupe_key=f"repayment_received:{repayment.public_id}",
+        )
+    return repayment
+
+
+def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repayment:
+    """Undo a succeeded repayment: refund it (card payments) and take its allocations off the installments."""
+    if not staff.is_staff:
+        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can reverse a repayment."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            InstallmentsError.REASON_REQUIRED, _("A reason is required."), fields={"reason": _("Required.")}
+        )
+    if repayment.status != RepaymentStatus.SUCCEEDED:
+        raise ApplicationError(
+            RepaymentsError.REPAYMENT_NOT_REVERSIBLE, _("Only a succeeded repayment can be reversed.")
+        )
+    if repayment.plan.status == PlanStatus.RESTRUCTURED:
+        # Its balance moved to a new plan at re-staging; reopening the old installments would count it twice.
+        raise ApplicationError(
+            RepaymentsError.PLAN_RESTRUCTURED,
+            _("This plan was re-staged; a payment made before that can no longer be reversed here."),
+        )
+    if repayment.channel != RepaymentChannel.STAFF:
+        try:
+            get_gateway().refund(
+                reference=repayment.gateway_reference,
+                amount=repayment.amount,
+                idempotency_key=f"reversal:{repayment.public_id}",
+            )
+        except GatewayError as exc:
+            raise ApplicationError(
+                RepaymentsError.REFUND_FAILED, _("The bank refused the refund: %(error)s") % {"error": exc}
+            ) from None
+    today = timezone.localdate()
+    with transaction.atomic():
+        plan, installments = lock_plan(repayment.plan_id, no_key=True)
+        repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+        if repayment.status != RepaymentStatus.SUCCEEDED:
+            return repayment
+        posting = Posting()
+        entries = [
+            Entry(a.installment_id, a.component, a.amount, a.waived) for a in repayment.allocations.all()
+        ]
+        unpost(posting, plan, installments, entries, today=today)
+        posting.write()
+        repayment.status = RepaymentStatus.REVERSED
+        repayment.save(update_fields=["status", "updated_at"])
+        repayment_event(repayment, "reversed", actor=staff, reason=reason)
+    return repayment
