@@ -26,7 +26,7 @@ v1 = [
     path(
         "plans/<uuid:public_id>/reinstallment-quotes/",
         installments_api.RestageQuoteView.as_view(),
-        name="plan_reinstallment_quotes",
+        name="plan_restage_quotes",
     ),
     path("bills/", repayments_api.BillsView.as_view(), name="bills"),
     path("repayments/", repayments_api.RepaymentListView.as_view(), name="repayments"),
@@ -36,7 +36,7 @@ v1 = [
         repayments_api.RepaymentCancelView.as_view(),
         name="repayment_cancel",
     ),
-    path("reinstallments/", installments_api.RestageView.as_view(), name="reinstallments"),
+    path("reinstallments/", installments_api.RestageView.as_view(), name="restages"),
     path("negotiations/", installments_api.NegotiationListView.as_view(), name="negotiations"),
     path(
         "negotiations/<uuid:public_id>/", installments_api.NegotiationDetailView.as_view(), name="negotiation"

@@ -68,12 +68,12 @@ class InstallmentProductAdmin(admin.ModelAdmin):
             _("Re-installment (二次分期)"),
             {
                 "fields": (
-                    "reinstallment_allowed",
-                    "reinstallment_max_times",
-                    "reinstallment_min_principal",
-                    "reinstallment_tenors",
-                    "reinstallment_fee_rate",
-                    "reinstallment_fee_treatment",
+                    "restage_allowed",
+                    "restage_max_times",
+                    "restage_min_principal",
+                    "restage_tenors",
+                    "restage_fee_rate",
+                    "restage_fee_treatment",
                     "negotiated_max_tenor",
                 )
             },

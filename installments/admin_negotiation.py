@@ -411,7 +411,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
         application = self._application(request, pk)
         initial = {
             "tenor": application.requested_tenor,
-            "fee_rate": application.plan.product.reinstallment_fee_rate,
+            "fee_rate": application.plan.product.restage_fee_rate,
             "penalty_waiver": Decimal("0.00"),
         }
         form = OfferForm(request.POST or None, initial=initial)

@@ -87,6 +87,11 @@ class ProductSerializer(serializers.ModelSerializer):
     max_principal = serializers.DecimalField(**MONEY)
     fee_rate = serializers.DecimalField(max_digits=9, decimal_places=6, coerce_to_string=True)
     max_apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    # Published v1 names of the product's restage terms (the code calls them restage_*).
+    reinstallment_allowed = serializers.BooleanField(source="restage_allowed", read_only=True)
+    reinstallment_tenors = serializers.ListField(
+        source="restage_tenors", child=serializers.IntegerField(), read_only=True
+    )
 
     class Meta:
         model = InstallmentProduct

@@ -208,7 +208,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"bank": "CMB", "card_last4": "1234"},
         ),
         MessageTemplate(
-            "reinstallment_submitted",
+            "negotiation_submitted",
             NotificationCategory.TRANSACTIONAL,
             zh="您的{plan}分期申请已提交，我们将在3个工作日内审核并短信通知您。",
             en="Your installment application for {plan} was submitted. We will reply by SMS "
@@ -216,7 +216,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"plan": _SAMPLE_PLAN},
         ),
         MessageTemplate(
-            "reinstallment_offer",
+            "negotiation_offer",
             NotificationCategory.TRANSACTIONAL,
             zh="您的{plan}协商方案：{tenor}期，每期约¥{amount}，请于{expires}前登录查看并确认。",
             en="Your offer for {plan}: {tenor} installments of about CNY {amount}. "
@@ -229,7 +229,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             },
         ),
         MessageTemplate(
-            "reinstallment_approved",
+            "plan_restaged",
             NotificationCategory.TRANSACTIONAL,
             zh="您的{plan}新分期已生效：{tenor}期，首期{first_due}应还¥{amount}。",
             en="Your new plan for {plan} is active: {tenor} installments, the first of CNY {amount} "
@@ -242,7 +242,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             },
         ),
         MessageTemplate(
-            "reinstallment_rejected",
+            "negotiation_rejected",
             NotificationCategory.TRANSACTIONAL,
             zh="很抱歉，您的{plan}分期申请未通过：{reason}。如有疑问请联系客服。",
             en="Sorry, your installment application for {plan} was not approved: {reason}. "

@@ -147,7 +147,7 @@ class Migration(migrations.Migration):
                 (
                     "reinstallment_tenors",
                     models.JSONField(
-                        default=installments.models.default_reinstallment_tenors,
+                        default=installments.models.default_restage_tenors,
                         verbose_name="re-installment tenors",
                     ),
                 ),

@@ -41,7 +41,7 @@ def default_tenors() -> list[int]:
     return [3, 6, 12, 24]
 
 
-def default_reinstallment_tenors() -> list[int]:
+def default_restage_tenors() -> list[int]:
     return [6, 12, 24]
 
 
@@ -108,20 +108,18 @@ class InstallmentProduct(models.Model):
         _("auto-debit: retry daily during grace days"), default=True
     )
     # Re-installment (二次分期) rules, used by the secondary-plan flow.
-    reinstallment_allowed = models.BooleanField(_("re-installment allowed"), default=True)
-    reinstallment_max_times = models.PositiveSmallIntegerField(
-        _("re-installment: max times per plan"), default=1
-    )
-    reinstallment_min_principal = money_field(
+    restage_allowed = models.BooleanField(_("re-installment allowed"), default=True)
+    restage_max_times = models.PositiveSmallIntegerField(_("re-installment: max times per plan"), default=1)
+    restage_min_principal = money_field(
         _("re-installment: minimum outstanding principal"), default=Decimal("100.00")
     )
-    reinstallment_tenors = models.JSONField(_("re-installment tenors"), default=default_reinstallment_tenors)
-    reinstallment_fee_rate = rate_field(
+    restage_tenors = models.JSONField(_("re-installment tenors"), default=default_restage_tenors)
+    restage_fee_rate = rate_field(
         _("re-installment fee rate"),
         default=Decimal("0.006000"),
         help_text=_("Secondary plans charge a flat fee per period: this fraction of their principal."),
     )
-    reinstallment_fee_treatment = models.CharField(
+    restage_fee_treatment = models.CharField(
         _("re-installment: source plan's unpaid fees"),
         max_length=24,
         choices=ReinstallmentFeeTreatment.choices,
@@ -144,11 +142,9 @@ class InstallmentProduct(models.Model):
                 condition=Q(max_principal__gte=F("min_principal")), name="product_principal_range"
             ),
             models.CheckConstraint(condition=Q(prepayment_fee_rate__gte=0), name="product_prepay_rate_gte_0"),
+            models.CheckConstraint(condition=Q(restage_fee_rate__gte=0), name="product_reinst_rate_gte_0"),
             models.CheckConstraint(
-                condition=Q(reinstallment_fee_rate__gte=0), name="product_reinst_rate_gte_0"
-            ),
-            models.CheckConstraint(
-                condition=Q(reinstallment_min_principal__gte=0), name="product_reinst_min_gte_0"
+                condition=Q(restage_min_principal__gte=0), name="product_reinst_min_gte_0"
             ),
         ]
 

@@ -200,7 +200,7 @@ def negotiation_apply(
             _log(application, "submitted", actor=customer)
             for upload in documents:
                 _store_document(application, upload, uploaded_by=customer, stored_files=stored)
-            _sms(application, "reinstallment_submitted", "submitted")
+            _sms(application, "negotiation_submitted", "submitted")
     except IntegrityError:
         raise ApplicationError(
             InstallmentsError.NEGOTIATION_ALREADY_OPEN,
@@ -601,7 +601,7 @@ def _send_offer(
     )
     _sms(
         application,
-        "reinstallment_offer",
+        "negotiation_offer",
         f"offer:{application.offered_at.isoformat()}",
         tenor=application.offer_tenor,
         amount=application.offer_monthly_payment,
@@ -683,7 +683,7 @@ def negotiation_reject(
             note=note.strip(),
             fields=("rejection_reason",),
         )
-        _sms(application, "reinstallment_rejected", "rejected", reason=reason)
+        _sms(application, "negotiation_rejected", "rejected", reason=reason)
     return application
 
 

@@ -181,7 +181,7 @@ def restage_refusals(
     product = plan.product
     installments = open_installments(plan.pk) if installments is None else installments
     refusals: list[Refusal] = []
-    if not product.reinstallment_allowed:
+    if not product.restage_allowed:
         refusals.append(
             Refusal(
                 InstallmentsError.REINSTALLMENT_NOT_OFFERED,
@@ -204,21 +204,21 @@ def restage_refusals(
                 % {"seq": late[0].sequence, "days": (today - late[0].due_date).days},
             )
         )
-    if _restage_count(plan) >= product.reinstallment_max_times:
+    if _restage_count(plan) >= product.restage_max_times:
         refusals.append(
             Refusal(
                 InstallmentsError.RESTAGE_LIMIT_REACHED,
                 _("This money has already been re-staged %(n)s time(s), the most this product allows.")
-                % {"n": product.reinstallment_max_times},
+                % {"n": product.restage_max_times},
             )
         )
     principal = sum((i.principal_outstanding for i in installments), ZERO)
-    if principal < product.reinstallment_min_principal:
+    if principal < product.restage_min_principal:
         refusals.append(
             Refusal(
                 InstallmentsError.PRINCIPAL_BELOW_MINIMUM,
                 _("At least ¥%(min)s of principal must be left to re-stage; this plan has ¥%(left)s.")
-                % {"min": product.reinstallment_min_principal, "left": principal},
+                % {"min": product.restage_min_principal, "left": principal},
             )
         )
     return refusals
@@ -258,11 +258,11 @@ def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> Restag
     if refusals:
         raise ApplicationError(refusals[0].code, refusals[0].message)
     product = plan.product
-    balance = restage_balance(installments, today=today, fee_treatment=product.reinstallment_fee_treatment)
+    balance = restage_balance(installments, today=today, fee_treatment=product.restage_fee_treatment)
     options = []
-    for tenor in sorted(product.reinstallment_tenors):
+    for tenor in sorted(product.restage_tenors):
         schedule = restage_schedule(
-            principal=balance.new_principal, tenor=tenor, fee_rate=product.reinstallment_fee_rate, start=today
+            principal=balance.new_principal, tenor=tenor, fee_rate=product.restage_fee_rate, start=today
         )
         over = schedule.apr_percent > product.max_apr_percent
         options.append(
@@ -364,14 +364,14 @@ def restage_locked(
     plan_changed.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan)
     notification_create(
         user=plan.customer,
-        code="reinstallment_approved",
+        code="plan_restaged",
         context={
             "plan": plan.display_name,
             "tenor": tenor,
             "amount": schedule.rows[0].total,
             "first_due": schedule.rows[0].due_date,
         },
-        dedupe_key=f"reinstallment_approved:{new_plan.public_id}",
+        dedupe_key=f"plan_restaged:{new_plan.public_id}",
     )
     return new_plan
 
@@ -390,20 +390,20 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
             raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
         plan, locked, installments = plan_locked_for_restage(plan_id)
         product = plan.product
-        if tenor not in product.reinstallment_tenors:
+        if tenor not in product.restage_tenors:
             raise ApplicationError(
                 InstallmentsError.TENOR_NOT_OFFERED,
                 _("%(tenor)s periods is not offered; choose one of %(tenors)s.")
-                % {"tenor": tenor, "tenors": ", ".join(str(t) for t in sorted(product.reinstallment_tenors))},
+                % {"tenor": tenor, "tenors": ", ".join(str(t) for t in sorted(product.restage_tenors))},
                 fields={"tenor": _("Not offered for secondary installments.")},
             )
         owed = owing(installments)
         refusals = restage_refusals(plan, today=today, installments=owed)
         if refusals:
             raise ApplicationError(refusals[0].code, refusals[0].message)
-        balance = restage_balance(owed, today=today, fee_treatment=product.reinstallment_fee_treatment)
+        balance = restage_balance(owed, today=today, fee_treatment=product.restage_fee_treatment)
         schedule = restage_schedule(
-            principal=balance.new_principal, tenor=tenor, fee_rate=product.reinstallment_fee_rate, start=today
+            principal=balance.new_principal, tenor=tenor, fee_rate=product.restage_fee_rate, start=today
         )
         if schedule.apr_percent > product.max_apr_percent:
             raise ApplicationError(
@@ -417,7 +417,7 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
             installments=installments,
             kind=PlanKind.SECONDARY,
             tenor=tenor,
-            fee_rate=product.reinstallment_fee_rate,
+            fee_rate=product.restage_fee_rate,
             today=today,
             balance=balance,
         )

@@ -81,7 +81,7 @@ def test_apply_with_documents(late_plan) -> None:
         assert re.fullmatch(r"[0-9a-f]{32}", stored.stem), stored.name
         assert stored.suffix == extension[doc.content_type]
     assert application.events.filter(action="submitted").exists()
-    assert Notification.objects.filter(template_code="reinstallment_submitted").count() == 1
+    assert Notification.objects.filter(template_code="negotiation_submitted").count() == 1
 
 
 def test_apply_refusals(late_plan, current_plan, other_customer) -> None:
@@ -195,7 +195,7 @@ def test_whole_flow_info_request_offer_accept(late_plan, agent, codes) -> None:
     application.refresh_from_db()
     assert application.state == S.OFFERED
     assert application.offer_expires_at > timezone.now()
-    assert Notification.objects.filter(template_code="reinstallment_offer").count() == 1
+    assert Notification.objects.filter(template_code="negotiation_offer").count() == 1
 
     new_plan = negotiation_accept(
         customer=customer,
@@ -325,7 +325,7 @@ def test_reject_with_reason(late_plan, agent) -> None:
     assert exc.value.code == "reason_required"
     negotiation_reject(staff=agent, application=application, reason="income_not_verified", note="流水不符")
     assert application.state == S.REJECTED
-    sms = Notification.objects.get(template_code="reinstallment_rejected")
+    sms = Notification.objects.get(template_code="negotiation_rejected")
     assert "收入证明不足" in sms.text or "income could not be verified" in sms.text
 
 
@@ -337,7 +337,7 @@ def test_generous_offer_waits_for_a_second_person(late_plan, agent, approver, ap
     offered(application, approver, tenor=36)  # above the tenor threshold (24)
     assert application.state == S.OFFER_PENDING_APPROVAL
     assert "36" in application.offer_approval_reasons
-    assert not Notification.objects.filter(template_code="reinstallment_offer").exists()
+    assert not Notification.objects.filter(template_code="negotiation_offer").exists()
     # The maker cannot approve their own offer, even holding the approver permission.
     with pytest.raises(ApplicationError) as exc:
         negotiation_approve(staff=approver, application=application)
@@ -351,7 +351,7 @@ def test_generous_offer_waits_for_a_second_person(late_plan, agent, approver, ap
     negotiation_approve(staff=approver2, application=application)
     application.refresh_from_db()
     assert application.state == S.OFFERED and application.approved_by == approver2
-    assert Notification.objects.filter(template_code="reinstallment_offer").count() == 1
+    assert Notification.objects.filter(template_code="negotiation_offer").count() == 1
 
 
 @pytest.mark.parametrize(

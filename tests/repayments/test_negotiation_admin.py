@@ -153,7 +153,7 @@ def test_customer_workspace(client, agent, late_plan) -> None:
     assert late_plan.customer.masked_phone in page
     assert str(late_plan.customer.phone) not in page.replace("%2B", "+").split("customer_phone=")[0]
     assert application.documents.get().original_name in page
-    assert "reinstallment_submitted" not in page  # the SMS text is shown, not template codes
+    assert "negotiation_submitted" not in page  # the SMS text is shown, not template codes
     assert "分期申请已提交" in page or "submitted" in page
 
 
@@ -224,7 +224,7 @@ def test_an_offer_sent_back_cannot_be_approved(client, agent, approver, late_pla
     assert response.status_code == 200 and "not possible now" in response.content.decode()
     application.refresh_from_db()
     assert application.state == S.IN_REVIEW and application.approved_by is None
-    assert not application.customer.notifications.filter(template_code="reinstallment_offer").exists()
+    assert not application.customer.notifications.filter(template_code="negotiation_offer").exists()
     # Made again, it waits for approval again and can then be approved.
     _held_offer(client, agent, application)
     client.force_login(approver)

@@ -53,7 +53,7 @@ def test_current_plan_is_eligible(current_plan) -> None:
 
 
 def test_refused_when_the_product_does_not_offer_it(current_plan) -> None:
-    current_plan.product.reinstallment_allowed = False
+    current_plan.product.restage_allowed = False
     current_plan.product.save()
     assert codes_of(current_plan) == ["reinstallment_not_offered"]
     with pytest.raises(ApplicationError) as exc:
@@ -94,13 +94,13 @@ def test_overdue_within_grace_is_still_eligible(customer, flat_product) -> None:
 def test_refused_after_the_product_limit(current_plan) -> None:
     secondary = plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
     assert codes_of(secondary) == ["restage_limit_reached"]
-    secondary.product.reinstallment_max_times = 2
+    secondary.product.restage_max_times = 2
     secondary.product.save()
     assert codes_of(secondary) == []
 
 
 def test_refused_below_the_minimum_principal(current_plan) -> None:
-    current_plan.product.reinstallment_min_principal = Decimal("1200.01")
+    current_plan.product.restage_min_principal = Decimal("1200.01")
     current_plan.product.save()
     assert codes_of(current_plan) == ["principal_below_minimum"]
 
@@ -116,13 +116,13 @@ def test_quote_matches_the_schedule_math_and_writes_nothing(current_plan) -> Non
     assert quote.balance.principal == Decimal("1200.00")
     assert quote.balance.waived_fees == Decimal("72.00")
     assert quote.balance.new_principal == Decimal("1200.00")
-    assert [o.tenor for o in quote.options] == sorted(product.reinstallment_tenors)
+    assert [o.tenor for o in quote.options] == sorted(product.restage_tenors)
     for option in quote.options:
         expected = build_schedule(
             fee_method=FeeMethod.FLAT_FEE,
             principal=Decimal("1200.00"),
             tenor=option.tenor,
-            rate=product.reinstallment_fee_rate,
+            rate=product.restage_fee_rate,
             purchase_date=TODAY(),
         )
         assert option.schedule == expected
@@ -137,7 +137,7 @@ def test_quote_matches_the_schedule_math_and_writes_nothing(current_plan) -> Non
 
 
 def test_quote_capitalizing_fees_moves_them_into_the_principal(current_plan) -> None:
-    current_plan.product.reinstallment_fee_treatment = ReinstallmentFeeTreatment.CAPITALIZE_FEES
+    current_plan.product.restage_fee_treatment = ReinstallmentFeeTreatment.CAPITALIZE_FEES
     current_plan.product.save()
     quote = restage_quote(plan=current_plan)
     assert quote.balance.waived == Decimal("0.00")
@@ -146,7 +146,7 @@ def test_quote_capitalizing_fees_moves_them_into_the_principal(current_plan) -> 
 
 def test_tenors_above_the_maximum_apr_are_shown_unavailable(current_plan) -> None:
     product = current_plan.product
-    product.reinstallment_fee_rate = Decimal("0.015")  # about 33% APR on 6 periods
+    product.restage_fee_rate = Decimal("0.015")  # about 33% APR on 6 periods
     product.save()
     quote = restage_quote(plan=current_plan)
     assert any(not o.available for o in quote.options)
@@ -201,7 +201,7 @@ def test_apply_moves_the_balance_and_carries_auto_debit(current_plan, card) -> N
     # Outstanding before = the new principal + what was waived.
     assert quote.balance.outstanding == new.principal + quote.balance.waived
     assert CreditEvent.objects.filter(plan=current_plan, kind=CreditEventKind.RESTRUCTURED).count() == 1
-    assert Notification.objects.filter(user=customer, template_code="reinstallment_approved").count() == 1
+    assert Notification.objects.filter(user=customer, template_code="plan_restaged").count() == 1
     mandate = AutoDebitMandate.objects.get(plan=new)
     assert mandate.enabled and mandate.card_id == card.pk
     assert not AutoDebitMandate.objects.get(plan=current_plan).enabled
