@@ -39,8 +39,8 @@ from repayments.services import repayment_create
 from repayments.services.autodebit import autodebit_set, debit_chunk_process, debit_run_plan
 from repayments.services.cards import card_bind_verified
 from repayments.services.payments import repayments_reconcile, repayments_run_scheduled
+from tests.cards import ICBC_DEBIT
 from tests.reliability.workers import wait_until
-from tests.repayments.conftest import ICBC_DEBIT
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 LATENCY_MS = 800

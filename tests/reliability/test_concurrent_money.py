@@ -27,7 +27,7 @@ from repayments.models import Allocation, Repayment, RepaymentStatus, SimulatedC
 from repayments.services import repayment_create
 from repayments.services.autodebit import autodebit_set, debit_run_inline
 from repayments.services.cards import card_bind_verified
-from tests.repayments.conftest import ICBC_DEBIT
+from tests.cards import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

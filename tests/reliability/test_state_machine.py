@@ -31,7 +31,7 @@ from repayments.services import repayment_create, repayment_record_offline, repa
 from repayments.services.autodebit import autodebit_set, debit_run_inline
 from repayments.services.cards import card_bind_verified
 from repayments.services.payments import repayments_reconcile
-from tests.repayments.conftest import ICBC_DEBIT, luhn_complete
+from tests.cards import ICBC_DEBIT, luhn_complete
 
 TIMEOUT_CARD = "6222020000000031"  # the simulated bank records the charge, then times out
 

@@ -28,8 +28,8 @@ from repayments.services.autodebit import autodebit_set, debit_run_plan
 from repayments.services.cards import card_bind_verified
 from repayments.services.payments import repayments_reconcile
 from repayments.tasks import debit_chunk
+from tests.cards import ICBC_DEBIT
 from tests.reliability.workers import Worker, wait_until
-from tests.repayments.conftest import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
