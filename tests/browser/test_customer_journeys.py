@@ -16,8 +16,9 @@ from installments.services import overdue_sweep, plan_create
 from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
 from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
 from repayments.staff import AGENT
-from tests.repayments.conftest import ICBC_DEBIT, CodeCatcher
-from tests.repayments.negotiation_support import PDF, staff_user
+from tests.cards import ICBC_DEBIT
+from tests.installments.negotiation_support import PDF, staff_user
+from tests.otp import CodeCatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "Browser-pass-2026"

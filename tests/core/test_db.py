@@ -14,6 +14,7 @@ from installments.models import Installment
 from installments.services import plan_create
 
 
+@pytest.mark.ledger_corrupted
 def test_update_rows_updates_only_the_given_rows_and_fields(customer, flat_product) -> None:
     plan = plan_create(
         customer=customer, product=flat_product, principal="1200.00", tenor=3, purchase_date=date(2026, 1, 5)
@@ -71,6 +72,7 @@ def test_insert_rows_fills_defaults_and_returns_the_new_rows_in_order(customer, 
         insert_rows(Repayment, [{"customer_id": customer.pk, "amount": Decimal("1.00")}])
 
 
+@pytest.mark.ledger_corrupted
 def test_update_rows_writes_tuples_by_primary_key(customer, flat_product) -> None:
     plan = plan_create(
         customer=customer, product=flat_product, principal="1200.00", tenor=3, purchase_date=date(2026, 1, 5)

@@ -16,7 +16,7 @@ from installments.services.negotiation import OfferTerms, negotiation_make_offer
 from notifications.models import Notification
 from repayments.services.daily import run_daily
 from repayments.tasks import daily_morning
-from tests.repayments.negotiation_support import apply
+from tests.installments.negotiation_support import apply
 
 
 def offered(plan: InstallmentPlan, agent, expires_at: datetime) -> NegotiationApplication:

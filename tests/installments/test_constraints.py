@@ -62,6 +62,7 @@ def test_one_installment_per_plan_and_sequence(plan) -> None:
     )
 
 
+@pytest.mark.ledger_corrupted
 def test_paid_equal_to_due_is_allowed(plan) -> None:
     row = plan.installments.get(sequence=1)
     Installment.objects.filter(pk=row.pk).update(principal_paid=F("principal_due"), fee_paid=F("fee_due"))

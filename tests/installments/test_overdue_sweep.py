@@ -78,6 +78,7 @@ def test_skipped_days_are_charged_at_once(plan) -> None:
     assert first(plan).penalty_due == Decimal("0.53")
 
 
+@pytest.mark.ledger_corrupted
 def test_partial_payment_before_accrual_reduces_the_base(plan) -> None:
     overdue_sweep(as_of=D + timedelta(days=1))
     plan.installments.filter(sequence=1).update(principal_paid=Decimal("50.00"))
@@ -86,6 +87,7 @@ def test_partial_payment_before_accrual_reduces_the_base(plan) -> None:
     assert first(plan).penalty_due == Decimal("0.11")
 
 
+@pytest.mark.ledger_corrupted
 def test_penalty_rounds_half_up(plan) -> None:
     overdue_sweep(as_of=D + timedelta(days=1))
     plan.installments.filter(sequence=1).update(principal_paid=Decimal("100.00"), fee_paid=Decimal("3.50"))
@@ -94,6 +96,7 @@ def test_penalty_rounds_half_up(plan) -> None:
     assert first(plan).penalty_due == Decimal("0.01")
 
 
+@pytest.mark.ledger_corrupted
 def test_nothing_outstanding_is_not_marked(plan) -> None:
     plan.installments.filter(sequence=1).update(
         principal_paid=F("principal_due"), fee_waived=F("fee_due")
@@ -115,6 +118,7 @@ def _events(plan: InstallmentPlan) -> list[tuple[str, str, str, date]]:
     )
 
 
+@pytest.mark.ledger_corrupted
 def test_buckets_across_month_ends_credit_events_and_cure(customer, flat_product) -> None:
     plan = plan_create(
         customer=customer,
@@ -164,6 +168,7 @@ def test_buckets_across_month_ends_credit_events_and_cure(customer, flat_product
     assert set(CreditEvent.objects.values_list("customer_id", flat=True)) == {customer.pk}
 
 
+@pytest.mark.ledger_corrupted
 def test_cured_by_a_repayment_that_already_set_the_plan_active(plan) -> None:
     """Repayments move the plan back to active themselves; the sweep still records the cure."""
     overdue_sweep(as_of=D + timedelta(days=2))
@@ -179,6 +184,7 @@ def test_cured_by_a_repayment_that_already_set_the_plan_active(plan) -> None:
     assert [e[0] for e in _events(plan)] == ["became_late", "cured"]
 
 
+@pytest.mark.ledger_corrupted
 @pytest.mark.parametrize("status", [PlanStatus.PAID_OFF, PlanStatus.RESTRUCTURED, PlanStatus.CANCELLED])
 def test_closed_plans_are_untouched(plan, status) -> None:
     InstallmentPlan.objects.filter(pk=plan.pk).update(status=status)

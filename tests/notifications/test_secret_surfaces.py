@@ -24,8 +24,8 @@ from notifications.senders import ConsoleSender, InMemorySender
 from notifications.services import SendOutcome, notification_create, notification_send
 from repayments.staff import AGENT
 from simulators.models import SimulatedSms
-from tests.repayments.conftest import CodeCatcher
-from tests.repayments.negotiation_support import staff_user
+from tests.installments.negotiation_support import staff_user
+from tests.otp import CodeCatcher
 
 SECRET_TEMPLATES = [t for t in TEMPLATES.values() if t.secret_keys]
 # Placeholder names that can only hold a secret: a template using one must declare it secret.

@@ -21,7 +21,8 @@ from repayments.models import BankCard, CardStatus, Repayment, RepaymentStatus
 from repayments.services import autodebit_set, card_unbind, debit_run_inline
 from repayments.services.cards import card_bind_verified
 from simulators.bank import simulator_set_balance
-from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT, CodeCatcher
+from tests.cards import CMB_DEBIT, ICBC_DEBIT
+from tests.otp import CodeCatcher
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -45,8 +45,8 @@ from repayments.services import (
 from repayments.services.cards import card_bind_verified
 from simulators.bank import SimulatedGateway, simulator_set_balance
 from simulators.models import SimulatedCharge
+from tests.cards import ICBC_DEBIT
 from tests.reliability.workers import wait_until
-from tests.repayments.conftest import ICBC_DEBIT
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 LATENCY_MS = 800

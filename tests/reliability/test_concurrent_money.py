@@ -27,7 +27,7 @@ from repayments.services import autodebit_set, debit_run_inline, repayment_creat
 from repayments.services.cards import card_bind_verified
 from simulators.bank import simulator_set_balance
 from simulators.models import SimulatedCharge
-from tests.repayments.conftest import ICBC_DEBIT
+from tests.cards import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

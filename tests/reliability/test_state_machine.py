@@ -37,7 +37,7 @@ from repayments.services import (
 )
 from repayments.services.cards import card_bind_verified
 from simulators.models import SimulatedCharge
-from tests.repayments.conftest import ICBC_DEBIT, luhn_complete
+from tests.cards import ICBC_DEBIT, luhn_complete
 
 TIMEOUT_CARD = "6222020000000031"  # the simulated bank records the charge, then times out
 

@@ -28,8 +28,8 @@ from repayments.services.cards import card_bind_verified
 from repayments.tasks import debit_chunk
 from simulators.bank import simulator_balance, simulator_set_balance
 from simulators.models import SimulatedCharge
+from tests.cards import ICBC_DEBIT
 from tests.reliability.workers import Worker, wait_until
-from tests.repayments.conftest import ICBC_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]

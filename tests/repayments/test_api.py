@@ -15,8 +15,8 @@ from accounts.models import IdempotencyKey, OtpPurpose, User
 from installments.models import NegotiationApplication, PlanKind
 from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
 from repayments.models import BankCard, Repayment, RepaymentStatus
-from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT
-from tests.repayments.negotiation_support import PDF, make_pdf
+from tests.cards import CMB_DEBIT, ICBC_DEBIT
+from tests.installments.negotiation_support import PDF, make_pdf
 
 API = "/api/v1"
 

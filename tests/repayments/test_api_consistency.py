@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from core.error_codes import catalogue
 from installments.models import InstallmentPlan, InstallmentStatus, PlanStatus
-from tests.repayments.conftest import ICBC_DEBIT
-from tests.repayments.negotiation_support import PDF
+from tests.cards import ICBC_DEBIT
+from tests.installments.negotiation_support import PDF
 
 API = "/api/v1"
 

@@ -35,7 +35,7 @@ from config.wsgi import application
 from installments.models import InstallmentProduct
 from installments.services import overdue_sweep, plan_create
 from repayments.services.cards import card_bind_verified
-from tests.repayments.conftest import ICBC_DEBIT
+from tests.cards import ICBC_DEBIT
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

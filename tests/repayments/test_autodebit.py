@@ -42,7 +42,7 @@ from repayments.services.autodebit import _record_attempts
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
 from simulators.bank import simulator_balance, simulator_set_balance
-from tests.repayments.conftest import CMB_DEBIT
+from tests.cards import CMB_DEBIT
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 D = Decimal

@@ -16,7 +16,7 @@ from core.errors import ApplicationError
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
 from repayments.services import card_unbind
-from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT
+from tests.cards import CMB_DEBIT, ICBC_DEBIT
 
 API = "/api/v1"
 

@@ -13,7 +13,7 @@ from core.errors import ApplicationError
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus
 from repayments.services import card_bind, card_set_default, card_unbind
-from tests.repayments.conftest import CMB_DEBIT, ICBC_CREDIT, ICBC_DEBIT, luhn_complete
+from tests.cards import CMB_DEBIT, ICBC_CREDIT, ICBC_DEBIT, luhn_complete
 
 
 def test_bind_stores_token_bank_and_last_four_only(customer, bind) -> None:

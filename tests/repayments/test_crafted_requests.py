@@ -12,8 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from core.error_codes import catalogue
-from tests.repayments.conftest import CMB_DEBIT
-from tests.repayments.negotiation_support import PDF
+from tests.cards import CMB_DEBIT
+from tests.installments.negotiation_support import PDF
 
 LISTS = ["repayments", "cards", "plans", "notifications", "negotiations"]
 

@@ -5,23 +5,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import pytest
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import OtpPurpose
-from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
-from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, Repayment, RepaymentStatus
-from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT
-from tests.repayments.negotiation_support import PDF
-
-
-@pytest.fixture
-def signed_in(client, customer) -> Client:
-    client.force_login(customer)
-    return client
+from tests.cards import CMB_DEBIT, ICBC_DEBIT
 
 
 def text(response) -> str:
@@ -241,56 +231,6 @@ def test_schedule_and_cancel_a_payment(signed_in, current_plan, card) -> None:
     signed_in.post(reverse("repayments:repayment_cancel", args=[repayment.public_id]))
     repayment.refresh_from_db()
     assert repayment.status == RepaymentStatus.CANCELLED
-
-
-# --- 二次分期 and 协商还款 --------------------------------------------------------------------------------
-
-
-def test_restage_page(signed_in, current_plan) -> None:
-    url = reverse("installments:restage", args=[current_plan.public_id])
-    page = text(signed_in.get(url))
-    assert 'id="restage-quote"' in page
-    response = signed_in.post(url, {"tenor": "24"})
-    assert response.status_code == 302
-    new = InstallmentPlan.objects.get(source_plan=current_plan)
-    assert new.kind == PlanKind.SECONDARY and response["Location"].endswith(f"{new.public_id}/")
-
-
-def test_restage_refusal_is_explained(signed_in, overdue_plan) -> None:
-    page = text(signed_in.get(reverse("installments:restage", args=[overdue_plan.public_id])))
-    assert 'data-code="overdue_beyond_grace"' in page
-
-
-def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, agent, codes) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    url = reverse("installments:negotiate", args=[late_plan.public_id])
-    response = signed_in.post(
-        url,
-        {
-            "reason": "income_drop",
-            "monthly_income": "6000",
-            "requested_tenor": "12",
-            "employer": "某公司",
-            "documents": [SimpleUploadedFile("payslip.pdf", PDF)],
-        },
-    )
-    assert response.status_code == 302
-    application = NegotiationApplication.objects.get()
-    assert application.documents.count() == 1
-    negotiation_start_review(staff=agent, application=application)
-    negotiation_make_offer(
-        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
-    page_url = reverse("installments:negotiation", args=[application.public_id])
-    page = text(signed_in.get(page_url))
-    assert 'id="offer"' in page and "%" in page
-    signed_in.post(page_url, {"action": "send_code"})
-    code = codes.codes[-1]
-    accepted = signed_in.post(page_url, {"action": "accept", "code": code})
-    assert accepted.status_code == 302
-    application.refresh_from_db()
-    assert application.state == "accepted"
 
 
 def test_inbox_shows_the_customers_sms(signed_in, customer, codes) -> None:

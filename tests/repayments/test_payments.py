@@ -30,8 +30,8 @@ from repayments.services import (
     repayments_run_scheduled,
 )
 from simulators.bank import simulator_balance, simulator_set_balance
+from tests.cards import CMB_DEBIT
 from tests.concurrency import at_once
-from tests.repayments.conftest import CMB_DEBIT
 
 D = Decimal
 

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from installments.models import NegotiationApplication
 from repayments.models import Repayment, RepaymentStatus
 from repayments.services import OneTimeCard, repayment_create
-from tests.repayments.conftest import CMB_DEBIT, ICBC_DEBIT, luhn_complete
-from tests.repayments.negotiation_support import PDF, apply, upload
+from tests.cards import CMB_DEBIT, ICBC_DEBIT, luhn_complete
+from tests.installments.negotiation_support import PDF, apply, upload
 
 DIGIT_RUNS = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){15,18}\d(?![0-9A-Za-z])")
 

@@ -52,6 +52,7 @@ def test_the_simulators_keep_their_tables() -> None:
     assert SimulatedSms._meta.db_table == "notifications_simulatedsms"
 
 
+@pytest.mark.ledger_corrupted  # writes bank charges or ledger rows with no repayment behind them on purpose
 def test_the_simulated_bank_is_the_default_gateway_and_lists_its_charges_for_check_ledger(db) -> None:
     gateway = get_gateway()
     assert isinstance(gateway, SimulatedGateway)
@@ -82,6 +83,7 @@ class _BareGateway:
     def refund(self, **kwargs: object) -> None: ...
 
 
+@pytest.mark.ledger_corrupted  # writes bank charges or ledger rows with no repayment behind them on purpose
 def test_check_ledger_compares_only_a_bank_whose_books_it_can_read(settings, db) -> None:
     from repayments.gateway import close_gateway_connections
     from repayments.ledger import ledger_breaches

@@ -1,17 +1,24 @@
-"""Shared by the negotiation tests: valid sample documents, an upload helper, staff users, applying."""
+"""Shared by the negotiation tests: valid sample documents, an upload helper, staff users, applying, an
+offer."""
 
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import User
 from installments.models import InstallmentPlan, NegotiationApplication
-from installments.services.negotiation import negotiation_apply
+from installments.services.negotiation import (
+    OfferTerms,
+    negotiation_apply,
+    negotiation_make_offer,
+    negotiation_start_review,
+)
+from tests.factories import StaffFactory
 
 PAGE_TEXT = b"BT /F1 12 Tf 72 720 Td (payslip) Tj ET"
 
@@ -57,10 +64,7 @@ def stored_files() -> list[Path]:
 
 
 def staff_user(phone: str, *groups: str) -> User:
-    user = User.objects.create_user(phone, "staff-pass-1", real_name="客服", is_staff=True)
-    for name in groups:
-        user.groups.add(Group.objects.get(name=name))
-    return User.objects.get(pk=user.pk)  # fresh permission cache
+    return StaffFactory(phone=phone, groups=groups)
 
 
 def apply(plan: InstallmentPlan, **kwargs) -> NegotiationApplication:
@@ -75,3 +79,10 @@ def apply(plan: InstallmentPlan, **kwargs) -> NegotiationApplication:
     }
     values.update(kwargs)
     return negotiation_apply(**values)
+
+
+def offered(application, agent, **terms) -> NegotiationApplication:
+    negotiation_start_review(staff=agent, application=application)
+    values = {"tenor": 12, "fee_rate": Decimal("0.004"), "penalty_waiver": Decimal("0")}
+    values.update(terms)
+    return negotiation_make_offer(staff=agent, application=application, terms=OfferTerms(**values))

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from core.errors import ApplicationError
 from installments.documents import download_name, verify
 from installments.models import NegotiationApplication, NegotiationDocument
-from tests.repayments.negotiation_support import (
+from tests.installments.negotiation_support import (
     PDF,
     apply,
     make_image,

@@ -44,16 +44,18 @@ from installments.services.negotiation import (
 )
 from installments.signals import plan_changed
 from notifications.models import Notification
-from tests.repayments.negotiation_support import JPEG, PDF, PNG, apply, staff_user, stored_files, upload
+from tests.installments.negotiation_support import (
+    JPEG,
+    PDF,
+    PNG,
+    apply,
+    offered,
+    staff_user,
+    stored_files,
+    upload,
+)
 
 S = NegotiationState
-
-
-def offered(application, agent, **terms) -> NegotiationApplication:
-    negotiation_start_review(staff=agent, application=application)
-    values = {"tenor": 12, "fee_rate": Decimal("0.004"), "penalty_waiver": Decimal("0")}
-    values.update(terms)
-    return negotiation_make_offer(staff=agent, application=application, terms=OfferTerms(**values))
 
 
 def unpaid(plan: InstallmentPlan) -> Decimal:
@@ -461,17 +463,3 @@ def test_contact_log(late_plan, agent) -> None:
         notes="客户承诺周五还款",
     )
     assert entry.promise_amount == Decimal("212.00") and entry.staff == agent
-
-
-def test_the_daily_run_expires_offers(late_plan, agent) -> None:
-    from repayments.services.daily import run_daily
-
-    application = apply(late_plan)
-    offered(application, agent)
-    report = run_daily(
-        business_date=timezone.localdate() + timedelta(days=settings.NEGOTIATION_OFFER_VALID_DAYS + 1)
-    )
-    assert report.offers_expired == 1
-    assert any("offers expired: 1" in line for line in report.lines())
-    application.refresh_from_db()
-    assert application.state == S.EXPIRED

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from installments.models import ContactLog, NegotiationApplication, NegotiationState
-from tests.repayments.negotiation_support import PDF, apply, staff_user, upload
+from tests.installments.negotiation_support import PDF, apply, staff_user, upload
 
 S = NegotiationState
 

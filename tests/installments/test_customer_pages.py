@@ -1,0 +1,63 @@
+"""The customer's 二次分期 and 协商还款 pages through the Django test client (the plan, bills and payment
+pages are in tests/repayments/test_customer_pages.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.urls import reverse
+
+from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
+from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from tests.installments.negotiation_support import PDF
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+def test_restage_page(signed_in, current_plan) -> None:
+    url = reverse("installments:restage", args=[current_plan.public_id])
+    page = text(signed_in.get(url))
+    assert 'id="restage-quote"' in page
+    response = signed_in.post(url, {"tenor": "24"})
+    assert response.status_code == 302
+    new = InstallmentPlan.objects.get(source_plan=current_plan)
+    assert new.kind == PlanKind.SECONDARY and response["Location"].endswith(f"{new.public_id}/")
+
+
+def test_restage_refusal_is_explained(signed_in, overdue_plan) -> None:
+    page = text(signed_in.get(reverse("installments:restage", args=[overdue_plan.public_id])))
+    assert 'data-code="overdue_beyond_grace"' in page
+
+
+def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, agent, codes) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = reverse("installments:negotiate", args=[late_plan.public_id])
+    response = signed_in.post(
+        url,
+        {
+            "reason": "income_drop",
+            "monthly_income": "6000",
+            "requested_tenor": "12",
+            "employer": "某公司",
+            "documents": [SimpleUploadedFile("payslip.pdf", PDF)],
+        },
+    )
+    assert response.status_code == 302
+    application = NegotiationApplication.objects.get()
+    assert application.documents.count() == 1
+    negotiation_start_review(staff=agent, application=application)
+    negotiation_make_offer(
+        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
+    )
+    page_url = reverse("installments:negotiation", args=[application.public_id])
+    page = text(signed_in.get(page_url))
+    assert 'id="offer"' in page and "%" in page
+    signed_in.post(page_url, {"action": "send_code"})
+    code = codes.codes[-1]
+    accepted = signed_in.post(page_url, {"action": "accept", "code": code})
+    assert accepted.status_code == 302
+    application.refresh_from_db()
+    assert application.state == "accepted"
