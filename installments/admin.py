@@ -18,7 +18,13 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
-from installments.models import CreditEvent, Installment, InstallmentPlan, InstallmentProduct
+from installments.models import (
+    INSTALLMENT_MONEY_FIELDS,
+    CreditEvent,
+    Installment,
+    InstallmentPlan,
+    InstallmentProduct,
+)
 from installments.services import plan_create
 
 
@@ -88,19 +94,11 @@ class InstallmentInline(admin.TabularInline):
     model = Installment
     extra = 0
     can_delete = False
-    fields = (
+    fields: tuple[str, ...] = (
         "sequence",
         "due_date",
         "status",
-        "principal_due",
-        "fee_due",
-        "penalty_due",
-        "principal_paid",
-        "fee_paid",
-        "penalty_paid",
-        "principal_waived",
-        "fee_waived",
-        "penalty_waived",
+        *INSTALLMENT_MONEY_FIELDS,
         "penalty_accrued_through",
         "paid_at",
     )

@@ -36,6 +36,7 @@ from core.ids import short_ref
 from core.money import ZERO, quantize_money
 from installments.allocation import Due, OverpaymentError, Split, Waiver, allocate, payable_total
 from installments.models import (
+    INSTALLMENT_MONEY_FIELDS,
     CreditEvent,
     CreditEventKind,
     DelinquencyBucket,
@@ -123,15 +124,7 @@ class InstallmentRow:
         "plan_id",
         "sequence",
         "due_date",
-        "principal_due",
-        "fee_due",
-        "penalty_due",
-        "principal_paid",
-        "fee_paid",
-        "penalty_paid",
-        "principal_waived",
-        "fee_waived",
-        "penalty_waived",
+        *INSTALLMENT_MONEY_FIELDS,
         "status",
         "paid_at",
     )

@@ -11,6 +11,7 @@ from installments.models.negotiation import (
     NegotiationState,
 )
 from installments.models.plans import (
+    INSTALLMENT_MONEY_FIELDS,
     ZERO,
     CreditEvent,
     CreditEventKind,
@@ -31,6 +32,7 @@ from installments.models.plans import (
 )
 
 __all__ = [
+    "INSTALLMENT_MONEY_FIELDS",
     "ZERO",
     "ContactChannel",
     "ContactLog",

@@ -285,6 +285,13 @@ class InstallmentStatus(models.TextChoices):
     WAIVED = "waived", _("waived")
 
 
+# An installment's money columns, component by component (the ledger's rows, the admin and the constraints
+# name them from here).
+INSTALLMENT_MONEY_FIELDS: tuple[str, ...] = tuple(
+    f"{part}_{kind}" for kind in ("due", "paid", "waived") for part in ("principal", "fee", "penalty")
+)
+
+
 class Installment(models.Model):
     """期: one scheduled due amount. Due, paid and waived are kept per component (冲账 needs them)."""
 
@@ -328,17 +335,7 @@ class Installment(models.Model):
             models.CheckConstraint(condition=Q(sequence__gte=1), name="installment_sequence_gte_1"),
             *[
                 models.CheckConstraint(condition=Q(**{f"{field}__gte": 0}), name=f"installment_{field}_gte_0")
-                for field in (
-                    "principal_due",
-                    "fee_due",
-                    "penalty_due",
-                    "principal_paid",
-                    "fee_paid",
-                    "penalty_paid",
-                    "principal_waived",
-                    "fee_waived",
-                    "penalty_waived",
-                )
+                for field in INSTALLMENT_MONEY_FIELDS
             ],
             *[
                 models.CheckConstraint(
