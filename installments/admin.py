@@ -6,6 +6,8 @@ fields are read-only: a staff member changes a plan only through the services la
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -94,7 +96,7 @@ class InstallmentInline(admin.TabularInline):
     model = Installment
     extra = 0
     can_delete = False
-    fields: tuple[str, ...] = (
+    fields: ClassVar[tuple[str, ...]] = (
         "sequence",
         "due_date",
         "status",
