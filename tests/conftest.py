@@ -6,10 +6,12 @@ test that used the database the ledger's invariants are checked (``ledger_stays_
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -19,9 +21,12 @@ from hypothesis import settings as hypothesis_settings
 from accounts.models import User
 from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
 from installments.services import overdue_sweep, plan_create
+from repayments.ledger import ledger_breaches
 from repayments.models import BankCard
 from repayments.services import card_bind
+from repayments.services.autodebit import close_gateway_pool
 from repayments.staff import AGENT, APPROVER
+from simulators.bank import close_bank_connections
 from tests.cards import ICBC_DEBIT
 from tests.factories import BoundCardFactory, CustomerFactory, ProductFactory, StaffFactory
 from tests.otp import CodeCatcher
@@ -35,8 +40,6 @@ hypothesis_settings.load_profile("project")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from django.conf import settings
-
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" in engine:
         return
@@ -50,10 +53,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def private_media_removed():
     """Proof documents uploaded by tests live in a temporary directory, removed after the run."""
     yield
-    import shutil
-
-    from django.conf import settings
-
     shutil.rmtree(settings.PRIVATE_MEDIA_ROOT, ignore_errors=True)
 
 
@@ -100,9 +99,6 @@ def gateway_pool_closed():
     """The debit engine keeps its gateway threads between chunks and the simulated bank its own database
     connections; a test that used them closes them, so the test database can be flushed or dropped."""
     yield
-    from repayments.services.autodebit import close_gateway_pool
-    from simulators.bank import close_bank_connections
-
     close_gateway_pool()
     close_bank_connections()  # also when a test built its own SimulatedGateway rather than get_gateway()'s
 
@@ -227,6 +223,4 @@ def ledger_stays_clean(request):
     # Set the database up before this fixture, so it is still there when this fixture finishes.
     request.getfixturevalue("transactional_db" if "transactional_db" in names else "db")
     yield
-    from repayments.ledger import ledger_breaches
-
     assert list(ledger_breaches()) == []

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts.models import OtpPurpose, User
+from accounts.models import OneTimeCode, OtpPurpose, User
 from accounts.services import otp_request
 from accounts.signals import otp_issued
 
@@ -26,8 +26,6 @@ class CodeCatcher:
 
     def request(self, user: User, purpose: str = OtpPurpose.BIND_CARD) -> str:
         # Throttling is per minute; tests move the code's creation back so they can ask again at once.
-        from accounts.models import OneTimeCode
-
         OneTimeCode.objects.filter(user=user).update(created_at=timezone.now() - timedelta(hours=2))
         otp_request(user=user, purpose=purpose)
         return self.codes[-1]

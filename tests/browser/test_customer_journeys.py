@@ -95,7 +95,8 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
     page.locator("#confirm-pay").click()
     expect(page.locator("main h1")).to_contain_text(re.compile("Payment received|还款成功|已收到"))
     repayment = Repayment.objects.get(customer=shopper)
-    assert repayment.status == RepaymentStatus.SUCCEEDED and repayment.amount == Decimal("50.00")
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    assert repayment.amount == Decimal("50.00")
 
     # The record and the SMS.
     page.goto(f"{base}/records/")
@@ -115,7 +116,8 @@ def test_apply_for_a_secondary_plan(page: Page, live_server, shopper) -> None:
     page.locator("input[name=tenor][value='24']").check()
     page.locator("main form button[type=submit]").click()
     secondary = InstallmentPlan.objects.get(source_plan=plan)
-    assert secondary.kind == PlanKind.SECONDARY and secondary.tenor == 24
+    assert secondary.kind == PlanKind.SECONDARY
+    assert secondary.tenor == 24
     expect(page).to_have_url(f"{base}/plans/{secondary.public_id}/")
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from core.db import insert_rows, update_rows
 from installments.models import Installment
 from installments.services import plan_create
+from repayments.models import Repayment, RepaymentEvent
 
 
 @pytest.mark.ledger_corrupted
@@ -30,14 +31,15 @@ def test_update_rows_updates_only_the_given_rows_and_fields(customer, flat_produ
         Installment, fields, [(i.pk, *(getattr(i, f) for f in fields)) for i in (first, second, third)]
     )
     rows = {i.sequence: i for i in Installment.objects.filter(plan=plan)}
-    assert rows[1].principal_paid == Decimal("400.00") and rows[1].paid_at is None
-    assert rows[2].status == "paid" and rows[2].paid_at == now and rows[2].fee_paid == Decimal("6.00")
+    assert rows[1].principal_paid == Decimal("400.00")
+    assert rows[1].paid_at is None
+    assert rows[2].status == "paid"
+    assert rows[2].paid_at == now
+    assert rows[2].fee_paid == Decimal("6.00")
     assert rows[3].due_date == date(2026, 4, 5)
 
 
 def test_insert_rows_fills_defaults_and_returns_the_new_rows_in_order(customer, flat_product) -> None:
-    from repayments.models import Repayment, RepaymentEvent
-
     plan = plan_create(
         customer=customer, product=flat_product, principal="1200.00", tenor=3, purchase_date=date(2026, 1, 5)
     )
@@ -57,7 +59,9 @@ def test_insert_rows_fills_defaults_and_returns_the_new_rows_in_order(customer, 
     saved = {r.pk: r for r in Repayment.objects.filter(pk__in=[pk for pk, _ in returned])}
     assert [saved[pk].amount for pk, _ in returned] == [Decimal("1.50"), Decimal("2.50"), Decimal("3.50")]
     first = saved[returned[0][0]]
-    assert first.status == "pending" and first.note == "" and first.requested_at is not None
+    assert first.status == "pending"
+    assert first.note == ""
+    assert first.requested_at is not None
     assert len({r.public_id for r in saved.values()}) == 3  # a callable default runs once per row
     insert_rows(
         RepaymentEvent, [{"repayment_id": first.pk, "kind": "succeeded", "data": {"reference": "ch_1"}}]

@@ -9,14 +9,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from installments.models import NegotiationState
+from repayments.services.daily import run_daily
 from tests.installments.negotiation_support import apply, offered
 
 S = NegotiationState
 
 
 def test_the_daily_run_expires_offers(late_plan, agent) -> None:
-    from repayments.services.daily import run_daily
-
     application = apply(late_plan)
     offered(application, agent)
     report = run_daily(

@@ -137,6 +137,7 @@ def test_the_check_sees_a_write_from_outside(customer, current_plan) -> None:
     """The check itself: a write sent from this test module (not installments/) is reported."""
     with ledger_writes() as writes:
         InstallmentPlan.objects.filter(pk=current_plan.pk).update(updated_at=timezone.now())
-    assert writes and writes[0][0] == InstallmentPlan._meta.db_table
+    assert writes
+    assert writes[0][0] == InstallmentPlan._meta.db_table
     with pytest.raises(AssertionError, match="written outside installments/"):
         assert_ledger_owned(writes)

@@ -55,9 +55,11 @@ def test_apply_moves_the_balance_and_carries_auto_debit(current_plan, card) -> N
 
     current_plan.refresh_from_db()
     assert current_plan.status == PlanStatus.RESTRUCTURED
-    assert new.kind == PlanKind.SECONDARY and new.source_plan_id == current_plan.pk
+    assert new.kind == PlanKind.SECONDARY
+    assert new.source_plan_id == current_plan.pk
     assert new.principal == quote.balance.new_principal
-    assert new.tenor == 24 and new.installments.count() == 24
+    assert new.tenor == 24
+    assert new.installments.count() == 24
     assert sum(i.principal_due for i in new.installments.all()) == new.principal
     # What was paid stays where it was; everything unpaid is restructured.
     statuses = list(current_plan.installments.order_by("sequence").values_list("status", flat=True))
@@ -68,7 +70,8 @@ def test_apply_moves_the_balance_and_carries_auto_debit(current_plan, card) -> N
     assert CreditEvent.objects.filter(plan=current_plan, kind=CreditEventKind.RESTRUCTURED).count() == 1
     assert Notification.objects.filter(user=customer, template_code="plan_restaged").count() == 1
     mandate = AutoDebitMandate.objects.get(plan=new)
-    assert mandate.enabled and mandate.card_id == card.pk
+    assert mandate.enabled
+    assert mandate.card_id == card.pk
     assert not AutoDebitMandate.objects.get(plan=current_plan).enabled
     scheduled.refresh_from_db()
     assert scheduled.status == RepaymentStatus.CANCELLED
@@ -87,7 +90,8 @@ def test_refused_while_a_payment_is_in_flight(current_plan, card) -> None:
     )
     with pytest.raises(ApplicationError) as exc:
         plan_restage(customer=current_plan.customer, plan_id=current_plan.pk, tenor=12)
-    assert exc.value.code == "payment_in_progress" and exc.value.status == 409
+    assert exc.value.code == "payment_in_progress"
+    assert exc.value.status == 409
     current_plan.refresh_from_db()
     assert current_plan.status == PlanStatus.ACTIVE
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+from pypdf import PdfWriter
+from pypdf.generic import DecodedStreamObject, NameObject
 
 from accounts.models import User
 from installments.models import InstallmentPlan, NegotiationApplication
@@ -25,9 +28,6 @@ PAGE_TEXT = b"BT /F1 12 Tf 72 720 Td (payslip) Tj ET"
 
 def make_pdf(*, content: bytes = PAGE_TEXT, catalog: dict | None = None) -> bytes:
     """A real one-page PDF written by pypdf; ``catalog`` adds raw entries to its catalog (for attacks)."""
-    from pypdf import PdfWriter
-    from pypdf.generic import DecodedStreamObject, NameObject
-
     writer = PdfWriter()
     page = writer.add_blank_page(595, 842)
     stream = DecodedStreamObject()
@@ -42,8 +42,6 @@ def make_pdf(*, content: bytes = PAGE_TEXT, catalog: dict | None = None) -> byte
 
 def make_image(fmt: str = "JPEG", size: tuple[int, int] = (8, 6), **save: object) -> bytes:
     """A real image written by Pillow; ``save`` passes options (a JPEG ``comment``, a PNG ``pnginfo``)."""
-    from PIL import Image
-
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, format=fmt, **save)
     return out.getvalue()

@@ -9,8 +9,9 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from psycopg2 import errorcodes
 
 from installments.models import Installment, InstallmentPlan, InstallmentProduct, PlanKind
 from installments.services import plan_create
@@ -94,8 +95,6 @@ def test_product_invariants_are_constraints(flat_product) -> None:
 @pytest.mark.postgres
 def test_postgresql_holds_every_declared_constraint(db) -> None:
     """Each model constraint exists in PostgreSQL's catalog, so no writer can get around it."""
-    from django.db import connection
-
     declared = {
         c.name
         for model in (Installment, InstallmentPlan, InstallmentProduct)
@@ -109,8 +108,6 @@ def test_postgresql_holds_every_declared_constraint(db) -> None:
 
 @pytest.mark.postgres
 def test_postgresql_reports_a_check_violation(plan) -> None:
-    from psycopg2 import errorcodes
-
     with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
         plan.installments.filter(sequence=1).update(principal_paid=Decimal("999.00"))
     assert excinfo.value.__cause__.pgcode == errorcodes.CHECK_VIOLATION

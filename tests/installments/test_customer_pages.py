@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
@@ -23,7 +24,8 @@ def test_restage_page(signed_in, current_plan) -> None:
     response = signed_in.post(url, {"tenor": "24"})
     assert response.status_code == 302
     new = InstallmentPlan.objects.get(source_plan=current_plan)
-    assert new.kind == PlanKind.SECONDARY and response["Location"].endswith(f"{new.public_id}/")
+    assert new.kind == PlanKind.SECONDARY
+    assert response["Location"].endswith(f"{new.public_id}/")
 
 
 def test_restage_refusal_is_explained(signed_in, overdue_plan) -> None:
@@ -32,8 +34,6 @@ def test_restage_refusal_is_explained(signed_in, overdue_plan) -> None:
 
 
 def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, agent, codes) -> None:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     url = reverse("installments:negotiate", args=[late_plan.public_id])
     response = signed_in.post(
         url,
@@ -54,7 +54,8 @@ def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, a
     )
     page_url = reverse("installments:negotiation", args=[application.public_id])
     page = text(signed_in.get(page_url))
-    assert 'id="offer"' in page and "%" in page
+    assert 'id="offer"' in page
+    assert "%" in page
     signed_in.post(page_url, {"action": "send_code"})
     code = codes.codes[-1]
     accepted = signed_in.post(page_url, {"action": "accept", "code": code})

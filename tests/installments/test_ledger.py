@@ -148,7 +148,8 @@ def test_a_reversal_of_a_payoff_makes_a_cured_plan_late_again_at_once() -> None:
     reversing = Posting()
     unpost(reversing, plan, [row], _entries(posted), today=TODAY)
     assert (plan.status, plan.delinquency_bucket, plan.days_past_due) == (PlanStatus.OVERDUE, "M2", 40)
-    assert row.status == InstallmentStatus.OVERDUE and row.paid_at is None
+    assert row.status == InstallmentStatus.OVERDUE
+    assert row.paid_at is None
     assert [(e.kind, e.from_bucket, e.to_bucket) for e in reversing.credit_events] == [
         (CreditEventKind.BECAME_LATE, "M0", "M2")
     ]
@@ -239,14 +240,16 @@ def test_the_sweep_sql_and_the_ledger_agree_on_status_bucket_and_event(
 def test_lock_plans_locks_only_plan_and_installment_rows(swept_plan, is_postgres) -> None:
     with CaptureQueriesContext(connection) as queries:
         plan, rows = lock_plan(swept_plan.pk, no_key=True)
-    assert plan.pk == swept_plan.pk and [r.sequence for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert plan.pk == swept_plan.pk
+    assert [r.sequence for r in rows] == [1, 2, 3, 4, 5, 6]
     sql = [q["sql"] for q in queries.captured_queries]
     assert len(sql) == 2
     assert all("installments_installmentproduct" not in s and "accounts_user" not in s for s in sql)
     if is_postgres:
         assert all("FOR NO KEY UPDATE" in s for s in sql)
         assert 'OF "installments_installmentplan"' in sql[0]
-        assert "ORDER BY" in sql[0] and "ORDER BY" in sql[1]
+        assert "ORDER BY" in sql[0]
+        assert "ORDER BY" in sql[1]
     with pytest.raises(InstallmentPlan.DoesNotExist):
         lock_plan(swept_plan.pk + 1000, no_key=True)
 

@@ -92,7 +92,8 @@ def test_apply_refusals(late_plan, current_plan, other_customer) -> None:
     assert exc.value.code == "plan_not_overdue"
     with pytest.raises(ApplicationError) as exc:
         apply(late_plan, customer=other_customer)
-    assert exc.value.code == "plan_not_found" and exc.value.status == 404
+    assert exc.value.code == "plan_not_found"
+    assert exc.value.status == 404
     with pytest.raises(ApplicationError) as exc:
         apply(late_plan, reason="bored", requested_tenor=99, monthly_income="-5")
     assert exc.value.code == "invalid_application"
@@ -100,7 +101,8 @@ def test_apply_refusals(late_plan, current_plan, other_customer) -> None:
     apply(late_plan)
     with pytest.raises(ApplicationError) as exc:
         apply(late_plan)
-    assert exc.value.code == "negotiation_already_open" and exc.value.status == 409
+    assert exc.value.code == "negotiation_already_open"
+    assert exc.value.status == 409
     assert NegotiationApplication.objects.count() == 1
 
 
@@ -142,7 +144,8 @@ def test_a_traversal_name_never_reaches_the_file_system(late_plan) -> None:
     document = application.documents.get()
     root = Path(settings.PRIVATE_MEDIA_ROOT).resolve()
     assert Path(document.file.path).resolve().is_relative_to(root)
-    assert "evil" not in document.file.name and ".." not in document.file.name
+    assert "evil" not in document.file.name
+    assert ".." not in document.file.name
 
 
 def test_oversize_and_too_many_documents(late_plan, settings) -> None:
@@ -206,10 +209,13 @@ def test_whole_flow_info_request_offer_accept(late_plan, agent, codes) -> None:
     )
     application.refresh_from_db()
     late_plan.refresh_from_db()
-    assert application.state == S.ACCEPTED and application.result_plan == new_plan
-    assert new_plan.kind == PlanKind.NEGOTIATED and new_plan.tenor == 12
+    assert application.state == S.ACCEPTED
+    assert application.result_plan == new_plan
+    assert new_plan.kind == PlanKind.NEGOTIATED
+    assert new_plan.tenor == 12
     assert new_plan.principal == application.offer_principal
-    assert late_plan.status == PlanStatus.RESTRUCTURED and late_plan.delinquency_bucket == "M0"
+    assert late_plan.status == PlanStatus.RESTRUCTURED
+    assert late_plan.delinquency_bucket == "M0"
     assert not late_plan.installments.filter(
         status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE]
     )
@@ -263,7 +269,8 @@ def test_accept_is_atomic(late_plan, agent, codes) -> None:
         plan_changed.disconnect(dispatch_uid="test-explode")
     application.refresh_from_db()
     late_plan.refresh_from_db()
-    assert application.state == S.OFFERED and application.result_plan is None
+    assert application.state == S.OFFERED
+    assert application.result_plan is None
     assert late_plan.status == PlanStatus.OVERDUE
     assert not late_plan.installments.filter(status=InstallmentStatus.RESTRUCTURED).exists()
     assert not late_plan.installments.filter(penalty_waived__gt=0).exists()
@@ -352,7 +359,8 @@ def test_generous_offer_waits_for_a_second_person(late_plan, agent, approver, ap
     assert application.state == S.OFFER_PENDING_APPROVAL
     negotiation_approve(staff=approver2, application=application)
     application.refresh_from_db()
-    assert application.state == S.OFFERED and application.approved_by == approver2
+    assert application.state == S.OFFERED
+    assert application.approved_by == approver2
     assert Notification.objects.filter(template_code="negotiation_offer").count() == 1
 
 
@@ -387,7 +395,8 @@ def test_staff_without_permission_and_customers_are_refused(late_plan, customer)
     for user in (plain_staff, customer):
         with pytest.raises(ApplicationError) as exc:
             negotiation_start_review(staff=user, application=application)
-        assert exc.value.code == "permission_denied" and exc.value.status == 403
+        assert exc.value.code == "permission_denied"
+        assert exc.value.status == 403
 
 
 def test_invalid_state_moves_are_refused(late_plan, agent, approver2) -> None:
@@ -462,4 +471,5 @@ def test_contact_log(late_plan, agent) -> None:
         promise_amount="212.00",
         notes="客户承诺周五还款",
     )
-    assert entry.promise_amount == Decimal("212.00") and entry.staff == agent
+    assert entry.promise_amount == Decimal("212.00")
+    assert entry.staff == agent

@@ -47,13 +47,16 @@ def test_review_offer_approve_through_the_admin(client, agent, approver, late_pl
     client.force_login(agent)
     assert client.post(action_url("review", application)).status_code == 302
     application.refresh_from_db()
-    assert application.state == S.IN_REVIEW and application.assigned_to == agent
+    assert application.state == S.IN_REVIEW
+    assert application.assigned_to == agent
 
     terms = {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "first_due_date": "", "note": ""}
     preview = client.post(action_url("offer", application), {**terms, "preview": "1"})
     page = preview.content.decode()
-    assert preview.status_code == 200 and 'id="offer-preview"' in page
-    assert "36" in page and "%" in page
+    assert preview.status_code == 200
+    assert 'id="offer-preview"' in page
+    assert "36" in page
+    assert "%" in page
     application.refresh_from_db()
     assert application.state == S.IN_REVIEW  # a preview writes nothing
 
@@ -66,7 +69,8 @@ def test_review_offer_approve_through_the_admin(client, agent, approver, late_pl
     client.force_login(approver)
     assert client.post(action_url("approve", application)).status_code == 302
     application.refresh_from_db()
-    assert application.state == S.OFFERED and application.approved_by == approver
+    assert application.state == S.OFFERED
+    assert application.approved_by == approver
 
 
 def test_self_approval_is_refused_in_the_admin(client, approver, late_plan) -> None:
@@ -83,7 +87,8 @@ def test_self_approval_is_refused_in_the_admin(client, approver, late_plan) -> N
     assert response.status_code == 200
     assert "someone other than its maker" in response.content.decode()
     chinese = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="zh-hans")
-    assert "errorlist" in chinese.content.decode() and "maker" not in chinese.content.decode()
+    assert "errorlist" in chinese.content.decode()
+    assert "maker" not in chinese.content.decode()
     application.refresh_from_db()
     assert application.state == S.OFFER_PENDING_APPROVAL
 
@@ -129,7 +134,8 @@ def test_contact_log_from_the_admin(client, agent, late_plan) -> None:
     response = client.post(
         url, {"application": application.pk, "channel": "call_out", "outcome": "promise_to_pay", "notes": "x"}
     )
-    assert response.status_code == 200 and not ContactLog.objects.exists()  # a promise needs its date
+    assert response.status_code == 200
+    assert not ContactLog.objects.exists()  # a promise needs its date
     response = client.post(
         url,
         {
@@ -141,7 +147,8 @@ def test_contact_log_from_the_admin(client, agent, late_plan) -> None:
     )
     assert response.status_code == 302
     entry = ContactLog.objects.get()
-    assert entry.customer == late_plan.customer and entry.staff == agent
+    assert entry.customer == late_plan.customer
+    assert entry.staff == agent
 
 
 def test_customer_workspace(client, agent, late_plan) -> None:
@@ -193,7 +200,8 @@ def test_staff_operations_refuse_customers(client, late_plan) -> None:
     client.force_login(late_plan.customer)  # a customer, signed in
     for name in ("review", "offer", "approve", "reject"):
         response = client.post(action_url(name, application), {"tenor": "12", "reason": "other", "send": "1"})
-        assert response.status_code == 302 and "/admin/login/" in response["Location"], name
+        assert response.status_code == 302, name
+        assert "/admin/login/" in response["Location"], name
     assert client.get(reverse("admin:support_customer", args=[late_plan.customer_id])).status_code == 302
     application.refresh_from_db()
     assert application.state == S.SUBMITTED
@@ -219,18 +227,22 @@ def test_an_offer_sent_back_cannot_be_approved(client, agent, approver, late_pla
     application.refresh_from_db()
     assert application.state == S.IN_REVIEW
     page = client.get(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
-    assert page.status_code == 200 and "not possible now" in page.content.decode()
+    assert page.status_code == 200
+    assert "not possible now" in page.content.decode()
     response = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 200 and "not possible now" in response.content.decode()
+    assert response.status_code == 200
+    assert "not possible now" in response.content.decode()
     application.refresh_from_db()
-    assert application.state == S.IN_REVIEW and application.approved_by is None
+    assert application.state == S.IN_REVIEW
+    assert application.approved_by is None
     assert not application.customer.notifications.filter(template_code="negotiation_offer").exists()
     # Made again, it waits for approval again and can then be approved.
     _held_offer(client, agent, application)
     client.force_login(approver)
     assert client.post(action_url("approve", application)).status_code == 302
     application.refresh_from_db()
-    assert application.state == S.OFFERED and application.approved_by == approver
+    assert application.state == S.OFFERED
+    assert application.approved_by == approver
 
 
 @pytest.mark.parametrize("state", [S.SUBMITTED, S.IN_REVIEW, S.INFO_REQUESTED])
@@ -243,10 +255,12 @@ def test_approve_without_an_offer_is_refused_not_a_500(client, agent, approver, 
     if state == S.INFO_REQUESTED:
         client.post(action_url("request_info", application), {"message": "payslip please"})
     application.refresh_from_db()
-    assert application.state == state and application.offered_at is None
+    assert application.state == state
+    assert application.offered_at is None
     client.force_login(approver)
     assert client.get(action_url("approve", application)).status_code == 200
     response = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
-    assert response.status_code == 200 and "not possible now" in response.content.decode()
+    assert response.status_code == 200
+    assert "not possible now" in response.content.decode()
     application.refresh_from_db()
     assert application.state == state

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import User
 from installments.models import (
     CreditEvent,
     Installment,
@@ -233,7 +234,8 @@ def test_query_count_does_not_grow_with_rows(customer, flat_product, django_asse
     make(9, date(2024, 2, 10))  # 108 more
     with django_assert_max_num_queries(12), CaptureQueriesContext(connection) as large:
         large_result = overdue_sweep(as_of=date(2025, 3, 1))
-    assert small_result.marked_overdue == 10 and small_result.penalties_accrued == 10
+    assert small_result.marked_overdue == 10
+    assert small_result.penalties_accrued == 10
     assert large_result.marked_overdue == 2 + 9 * 12
     assert large_result.penalties_accrued == 12 + 9 * 12
     assert large_result.plans_updated == 10
@@ -241,8 +243,6 @@ def test_query_count_does_not_grow_with_rows(customer, flat_product, django_asse
 
 
 def test_admin_shows_delinquency_and_credit_events_read_only(client, plan) -> None:
-    from accounts.models import User
-
     staff = User.objects.create_superuser("+8613900000009", "admin-pw-1234", real_name="客服")
     client.force_login(staff)
     overdue_sweep(as_of=D + timedelta(days=5))
@@ -252,6 +252,7 @@ def test_admin_shows_delinquency_and_credit_events_read_only(client, plan) -> No
     event = CreditEvent.objects.get()
     assert client.get("/admin/installments/creditevent/").status_code == 200
     detail = client.get(f"/admin/installments/creditevent/{event.pk}/change/")
-    assert detail.status_code == 200 and b'name="kind"' not in detail.content
+    assert detail.status_code == 200
+    assert b'name="kind"' not in detail.content
     assert client.post(f"/admin/installments/creditevent/{event.pk}/delete/").status_code == 403
     assert client.get("/admin/installments/creditevent/add/").status_code == 403

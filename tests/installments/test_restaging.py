@@ -177,7 +177,8 @@ def test_apply_is_atomic_when_a_step_fails_half_way(current_plan) -> None:
 def test_another_customers_plan_is_not_found(current_plan, other_customer) -> None:
     with pytest.raises(ApplicationError) as exc:
         plan_restage(customer=other_customer, plan_id=current_plan.pk, tenor=12)
-    assert exc.value.code == "plan_not_found" and exc.value.status == 404
+    assert exc.value.code == "plan_not_found"
+    assert exc.value.status == 404
 
 
 def test_tenor_not_offered(current_plan) -> None:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from celery.contrib.testing.worker import start_worker
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,11 +28,13 @@ from notifications.selectors import notification_inbox
 from notifications.senders import InMemorySender
 from notifications.services import (
     SendOutcome,
+    _counted_today,
     notification_create,
     notification_resend,
     notification_send,
     notifications_due,
     notifications_send,
+    retry_delay,
 )
 from notifications.tasks import sweep_notifications
 from simulators.models import SimulatedSms
@@ -66,7 +68,8 @@ def test_every_template_renders_in_both_languages(code: str, language: str) -> N
     text = render_message(template, language=language, context={**template.sample, "name": "张*"})
     signature = "【分期还款】" if language == "zh-hans" else "【FenqiPay】"
     assert text.startswith(signature)
-    assert "{" not in text and "}" not in text
+    assert "{" not in text
+    assert "}" not in text
     assert len(text) <= SMS_LIMITS[language], (len(text), text)
     if language == "en":
         assert not re.search(r"[\u4e00-\u9fff]", template.en), template.en
@@ -83,8 +86,10 @@ def test_values_are_formatted_for_the_language() -> None:
     }
     zh = render_message(template, language="zh-hans", context=context)
     en = render_message(template, language="en", context=context)
-    assert "¥1,234.50" in zh and "12月5日" in zh
-    assert "CNY 1,234.50" in en and "5 Dec" in en
+    assert "¥1,234.50" in zh
+    assert "12月5日" in zh
+    assert "CNY 1,234.50" in en
+    assert "5 Dec" in en
 
 
 def test_failed_debit_says_why_and_what_to_do() -> None:
@@ -92,8 +97,10 @@ def test_failed_debit_says_why_and_what_to_do() -> None:
     context = {"amount": Decimal("106.00"), "card_last4": "1234", "reason": "insufficient_funds"}
     zh = render_message(template, language="zh-hans", context=context)
     en = render_message(template, language="en", context=context)
-    assert "余额不足" in zh and "充值" in zh
-    assert "insufficient balance" in en and "top up" in en
+    assert "余额不足" in zh
+    assert "充值" in zh
+    assert "insufficient balance" in en
+    assert "top up" in en
 
 
 def test_missing_context_and_floats_are_refused() -> None:
@@ -124,7 +131,8 @@ def test_text_is_in_the_users_language_and_masked(customer, django_capture_on_co
     assert n.language == "en"
     assert "Dear 张*" in n.text
     assert "张三" not in n.text
-    assert "6222021234567890123" not in n.text and "****0123" in n.text
+    assert "6222021234567890123" not in n.text
+    assert "****0123" in n.text
     assert str(customer.phone)[3:] not in n.text
     assert callbacks == []  # send_after in the future: the sweep sends it, not an immediate task
 
@@ -139,9 +147,13 @@ def test_same_dedupe_key_writes_one_message(customer, django_capture_on_commit_c
 
 
 def test_rolled_back_event_writes_no_message(customer) -> None:
-    with pytest.raises(RuntimeError), transaction.atomic():
-        _create(customer, key="rolled-back")
-        raise RuntimeError("the repayment failed")
+    def event_that_fails() -> None:
+        with transaction.atomic():
+            _create(customer, key="rolled-back")
+            raise RuntimeError("the repayment failed")
+
+    with pytest.raises(RuntimeError, match="the repayment failed"):
+        event_that_fails()
     assert not Notification.objects.filter(dedupe_key="rolled-back").exists()
 
 
@@ -151,18 +163,18 @@ def test_rolled_back_event_writes_no_message(customer) -> None:
 @pytest.mark.parametrize(
     ("local", "release"),
     [
-        (datetime(2026, 11, 28, 20, 59), None),
-        (datetime(2026, 11, 28, 21, 0), datetime(2026, 11, 29, 8, 0)),
-        (datetime(2026, 11, 28, 23, 59), datetime(2026, 11, 29, 8, 0)),
-        (datetime(2026, 12, 31, 22, 0), datetime(2027, 1, 1, 8, 0)),
-        (datetime(2026, 11, 29, 0, 30), datetime(2026, 11, 29, 8, 0)),
-        (datetime(2026, 11, 29, 7, 59), datetime(2026, 11, 29, 8, 0)),
-        (datetime(2026, 11, 29, 8, 0), None),
+        (datetime(2026, 11, 28, 20, 59, tzinfo=SHANGHAI), None),
+        (datetime(2026, 11, 28, 21, 0, tzinfo=SHANGHAI), datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)),
+        (datetime(2026, 11, 28, 23, 59, tzinfo=SHANGHAI), datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)),
+        (datetime(2026, 12, 31, 22, 0, tzinfo=SHANGHAI), datetime(2027, 1, 1, 8, 0, tzinfo=SHANGHAI)),
+        (datetime(2026, 11, 29, 0, 30, tzinfo=SHANGHAI), datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)),
+        (datetime(2026, 11, 29, 7, 59, tzinfo=SHANGHAI), datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)),
+        (datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI), None),
     ],
 )
 def test_quiet_hours_window_crosses_midnight(local: datetime, release: datetime | None) -> None:
-    got = quiet_hours_release(local.replace(tzinfo=SHANGHAI), start=dtime(21), end=dtime(8), tz=SHANGHAI)
-    assert got == (release.replace(tzinfo=SHANGHAI) if release else None)
+    got = quiet_hours_release(local, start=dtime(21), end=dtime(8), tz=SHANGHAI)
+    assert got == release
 
 
 def test_quiet_hours_daytime_window_and_none() -> None:
@@ -218,7 +230,9 @@ def test_send_once_and_never_again(customer, memory_sender) -> None:
     assert notification_send(notification_id=n.pk).outcome == SendOutcome.SENT
     assert notification_send(notification_id=n.pk).outcome == SendOutcome.SKIPPED
     n.refresh_from_db()
-    assert n.status == NotificationStatus.SENT and n.attempts == 1 and n.provider_message_id
+    assert n.status == NotificationStatus.SENT
+    assert n.attempts == 1
+    assert n.provider_message_id
     assert len(memory_sender.outbox) == 1
     assert memory_sender.outbox[0][1] == n.text
 
@@ -241,9 +255,12 @@ def test_batch_sends_each_due_row_once_in_a_fixed_number_of_queries(
     assert outcomes[:3] == [SendOutcome.SKIPPED, SendOutcome.FAILED, SendOutcome.RETRY]
     assert outcomes[3:] == [SendOutcome.SENT] * 37
     by_id = {n.pk: n for n in Notification.objects.filter(pk__in=ids)}
-    assert by_id[held.pk].status == NotificationStatus.PENDING and by_id[held.pk].attempts == 0
-    assert by_id[rows[1].pk].status == NotificationStatus.FAILED and by_id[rows[1].pk].last_error
-    assert by_id[rows[2].pk].status == NotificationStatus.PENDING and by_id[rows[2].pk].send_after
+    assert by_id[held.pk].status == NotificationStatus.PENDING
+    assert by_id[held.pk].attempts == 0
+    assert by_id[rows[1].pk].status == NotificationStatus.FAILED
+    assert by_id[rows[1].pk].last_error
+    assert by_id[rows[2].pk].status == NotificationStatus.PENDING
+    assert by_id[rows[2].pk].send_after
     sent = [by_id[n.pk] for n in rows[3:]]
     assert all(n.status == NotificationStatus.SENT and n.attempts == 1 and n.sent_at for n in sent)
     assert all(n.provider_message_id and n.claimed_until is None for n in sent)
@@ -304,8 +321,6 @@ def test_batch_calls_the_provider_concurrently_and_leaves_no_connection_open(cus
 def test_daily_limit_of_a_batch_is_looked_up_by_phone_index(customer) -> None:
     """The bulk writer's daily-limit count must not scan the day's messages: by the end of a 1 M-debit
     run that was a million rows for every chunk of 500."""
-    from notifications.services import _counted_today
-
     _create(customer)
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     query = _counted_today([customer.pk], midnight)
@@ -322,15 +337,20 @@ def test_retry_then_success(customer, memory_sender) -> None:
     n = _create(customer)
     memory_sender.fail_next(2, retryable=True)
     first = notification_send(notification_id=n.pk)
-    assert first.outcome == SendOutcome.RETRY and first.retry_in > 0
+    assert first.outcome == SendOutcome.RETRY
+    assert first.retry_in > 0
     n.refresh_from_db()
-    assert n.status == NotificationStatus.PENDING and n.attempts == 1 and n.last_error
+    assert n.status == NotificationStatus.PENDING
+    assert n.attempts == 1
+    assert n.last_error
     assert notification_send(notification_id=n.pk).outcome == SendOutcome.SKIPPED  # backoff not over
     for _ in range(2):
         Notification.objects.filter(pk=n.pk).update(send_after=None)
         notification_send(notification_id=n.pk)
     n.refresh_from_db()
-    assert n.status == NotificationStatus.SENT and n.attempts == 3 and n.last_error == ""
+    assert n.status == NotificationStatus.SENT
+    assert n.attempts == 3
+    assert n.last_error == ""
     assert len(memory_sender.outbox) == 1
 
 
@@ -344,13 +364,12 @@ def test_retries_exhausted_mark_failed(customer, memory_sender, settings) -> Non
         outcomes.append(notification_send(notification_id=n.pk).outcome)
     assert outcomes == [SendOutcome.RETRY, SendOutcome.RETRY, SendOutcome.FAILED, SendOutcome.SKIPPED]
     n.refresh_from_db()
-    assert n.status == NotificationStatus.FAILED and "gave up after 3" in n.last_error
+    assert n.status == NotificationStatus.FAILED
+    assert "gave up after 3" in n.last_error
     assert memory_sender.outbox == []
 
 
 def test_backoff_grows_with_jitter(settings) -> None:
-    from notifications.services import retry_delay
-
     settings.SMS_RETRY_BASE_SECONDS = 10
     settings.SMS_RETRY_MAX_SECONDS = 60
     delays = {attempt: [retry_delay(attempt) for _ in range(50)] for attempt in (1, 2, 3, 8)}
@@ -384,7 +403,8 @@ def test_one_time_code_is_redacted_once_sent(customer, memory_sender) -> None:
     assert notification_send(notification_id=n.pk).outcome == SendOutcome.SENT
     assert "402913" in memory_sender.outbox[0][1]
     n.refresh_from_db()
-    assert "402913" not in n.text and "******" in n.text
+    assert "402913" not in n.text
+    assert "******" in n.text
     assert not Notification.objects.filter(text__contains="402913").exists()
 
 
@@ -446,11 +466,13 @@ def test_admin_lists_searches_and_resends(client, customer, memory_sender) -> No
     client.force_login(staff)
     url = reverse("admin:notifications_notification_changelist")
     body = client.get(url, {"q": "13811112222"}).content.decode()
-    assert "138****2222" in body and "+8613811112222" not in body
+    assert "138****2222" in body
+    assert "+8613811112222" not in body
     response = client.post(url, {"action": "resend_failed", "_selected_action": [n.pk]})
     assert response.status_code == 302
     n.refresh_from_db()
-    assert n.status == NotificationStatus.PENDING and n.attempts == 0
+    assert n.status == NotificationStatus.PENDING
+    assert n.attempts == 0
     detail = client.get(reverse("admin:notifications_notification_change", args=[n.pk])).content.decode()
     assert "已收到您的还款" in detail
 
@@ -461,8 +483,6 @@ def test_admin_lists_searches_and_resends(client, customer, memory_sender) -> No
 def _wait_for(predicate, timeout: float = 20.0) -> bool:
     """Poll while the worker writes. On SQLite the test database is one in-memory database shared with the
     worker's thread, where a read during a write fails at once ("table is locked") instead of waiting."""
-    from django.db import OperationalError
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -20,7 +20,7 @@ from accounts.models import OtpPurpose, User
 from notifications.messages import TEMPLATES, render_message
 from notifications.models import Notification, NotificationStatus
 from notifications.sealing import REDACTED, SealBroken, SecretText, seal, shown, unseal
-from notifications.senders import ConsoleSender, InMemorySender
+from notifications.senders import ConsoleSender, InMemorySender, PermanentSendError
 from notifications.services import SendOutcome, notification_create, notification_send
 from repayments.staff import AGENT
 from simulators.models import SimulatedSms
@@ -87,7 +87,8 @@ def test_a_code_is_readable_on_the_phone_only(
     sent, code = _otp_row(codes, customer, OtpPurpose.ACCEPT_NEGOTIATION)
     secrets.append(code)
     assert notification_send(notification_id=sent.pk).outcome == SendOutcome.SENT
-    assert code in phone.outbox[-1].text and REDACTED not in phone.outbox[-1].text
+    assert code in phone.outbox[-1].text
+    assert REDACTED not in phone.outbox[-1].text
 
     # failed at once (provider refused it) and given up on after every retry
     failed, code = _otp_row(codes, customer, OtpPurpose.PHONE_VERIFY)
@@ -126,7 +127,8 @@ def test_a_code_is_readable_on_the_phone_only(
         NotificationStatus.SENT,
         NotificationStatus.FAILED,
     }
-    assert rows[retrying.pk].status == NotificationStatus.PENDING and rows[retrying.pk].attempts == 1
+    assert rows[retrying.pk].status == NotificationStatus.PENDING
+    assert rows[retrying.pk].attempts == 1
 
     surfaces: dict[str, str] = {}
     # the customer's own pages and API (a stolen session or token)
@@ -169,7 +171,8 @@ def test_a_code_is_readable_on_the_phone_only(
     # the sealed copy: ciphertext while the row may still be sent, wiped on every final outcome
     for row in rows.values():
         if row.status == NotificationStatus.PENDING:
-            assert row.sealed_text and "【" not in row.sealed_text
+            assert row.sealed_text
+            assert "【" not in row.sealed_text
             assert any(code in unseal(row.sealed_text, redacted=row.text) for code in secrets)
         else:
             assert row.sealed_text == ""
@@ -183,7 +186,8 @@ def test_a_retry_sends_the_full_code_after_a_failure(customer, codes, phone) -> 
     assert notification_send(notification_id=row.pk).outcome == SendOutcome.SENT
     assert code in phone.outbox[-1].text
     row.refresh_from_db()
-    assert code not in row.text and row.sealed_text == ""
+    assert code not in row.text
+    assert row.sealed_text == ""
 
 
 @pytest.mark.parametrize("template", SECRET_TEMPLATES, ids=lambda t: t.code)
@@ -196,8 +200,10 @@ def test_every_secret_template_is_stored_redacted(customer, phone, template, lan
     n = notification_create(user=customer, code=template.code, context=context, dedupe_key=key)
     full = render_message(template, language=language, context={**context, "name": customer.masked_name})
     for key in template.secret_keys:
-        assert str(context[key]) in full and str(context[key]) not in n.text
-    assert REDACTED in n.text and full not in n.sealed_text
+        assert str(context[key]) in full
+        assert str(context[key]) not in n.text
+    assert REDACTED in n.text
+    assert full not in n.sealed_text
     assert notification_send(notification_id=n.pk).outcome == SendOutcome.SENT
     assert phone.outbox[-1].text == full
 
@@ -218,8 +224,10 @@ def test_console_sender_logs_the_redacted_text(caplog) -> None:
         secrets=("402913",),
     )
     ConsoleSender().send("+8613811112222", text)
-    assert "402913" not in caplog.text and "验证码******" in caplog.text
-    assert shown(text) == text.redacted and "402913" not in repr(text)
+    assert "402913" not in caplog.text
+    assert "验证码******" in caplog.text
+    assert shown(text) == text.redacted
+    assert "402913" not in repr(text)
 
 
 def test_a_sealed_text_opens_after_a_key_rotation_and_not_without_its_key(settings) -> None:
@@ -238,13 +246,13 @@ def test_a_provider_error_echoing_the_text_is_scrubbed(customer, codes, settings
     row, code = _otp_row(codes, customer, OtpPurpose.BIND_CARD)
     assert notification_send(notification_id=row.pk).outcome == SendOutcome.FAILED
     row.refresh_from_db()
-    assert "rejected" in row.last_error and code not in row.last_error and code not in caplog.text
+    assert "rejected" in row.last_error
+    assert code not in row.last_error
+    assert code not in caplog.text
 
 
 class EchoingProvider:
     """A provider whose error message quotes the text it was given."""
 
     def send(self, phone: str, text: str, *, reference: str = "") -> str:
-        from notifications.senders import PermanentSendError
-
         raise PermanentSendError(f"rejected: {text!s}")

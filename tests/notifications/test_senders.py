@@ -79,7 +79,8 @@ def test_memory_dedupes_by_reference_across_instances() -> None:
     first = InMemorySender().send(PHONE, "hello", reference="ref-1")
     again = InMemorySender().send(PHONE, "hello", reference="ref-1")
     other = InMemorySender().send(PHONE, "hello", reference="ref-2")
-    assert again == first and other != first
+    assert again == first
+    assert other != first
     assert [sent.reference for sent in InMemorySender.outbox] == ["ref-1", "ref-2"]
 
 
@@ -135,7 +136,8 @@ def test_memory_is_thread_safe_and_dedupes_concurrent_sends() -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(ids)) == 1 and len(ids) == 8
+    assert len(set(ids)) == 1
+    assert len(ids) == 8
     assert len(InMemorySender.outbox) == 1
 
 
@@ -230,7 +232,8 @@ def test_simulated_two_threads_same_reference_make_one_row(monkeypatch: pytest.M
     for t in threads:
         t.join(15)
     assert errors == []
-    assert len(ids) == threads_n and len(set(ids)) == 1
+    assert len(ids) == threads_n
+    assert len(set(ids)) == 1
     assert list(SimulatedSms.objects.values_list("provider_message_id", flat=True)) == ids[:1]
 
 
@@ -251,7 +254,8 @@ def test_simulated_magic_and_invalid_numbers(phone: str, error: type[SendError])
         SimulatedSmsGateway(seed=1).send(phone, "hello", reference="ref-1")
     assert type(excinfo.value) is error
     if phone.startswith("+86138"):
-        assert phone[1:] not in str(excinfo.value) and phone[3:] not in str(excinfo.value)
+        assert phone[1:] not in str(excinfo.value)
+        assert phone[3:] not in str(excinfo.value)
     assert not SimulatedSms.objects.exists()
 
 
@@ -476,7 +480,8 @@ def test_http_status_maps_to_the_error_class(
         _http(provider).send(PHONE, "hello", reference="msg-1")
     assert type(excinfo.value) is error
     message = str(excinfo.value)
-    assert str(status) in message and MASKED in message
+    assert str(status) in message
+    assert MASKED in message
     assert_no_full_phone(message)
     assert len(provider.received) == 1
 
@@ -581,6 +586,8 @@ def test_get_sender_is_rebuilt_when_a_setting_changes(settings) -> None:
     assert get_sender() is first
     settings.SMS_SIMULATED_LATENCY_MS = 5
     second = get_sender()
-    assert second is not first and isinstance(second, SimulatedSmsGateway) and second.latency_ms == 5
+    assert second is not first
+    assert isinstance(second, SimulatedSmsGateway)
+    assert second.latency_ms == 5
     settings.SMS_SENDER = "console"
     assert type(get_sender()) is ConsoleSender

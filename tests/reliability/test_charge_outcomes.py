@@ -17,12 +17,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ApplicationError
-from installments.models import Installment
+from installments.models import Installment, InstallmentPlan
 from installments.schedules import add_months
 from installments.services import plan_create
 from repayments.gateway import reset_gateway_cache
@@ -179,10 +179,6 @@ def test_double_click_on_confirm_shows_one_payment_to_both_submissions(flat_prod
     held = threading.Event()
 
     def hold_plan_lock() -> None:
-        from django.db import transaction
-
-        from installments.models import InstallmentPlan
-
         with transaction.atomic():
             InstallmentPlan.objects.select_for_update().get(pk=plan.pk)
             held.set()

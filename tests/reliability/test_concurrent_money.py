@@ -136,5 +136,6 @@ def test_money_adds_up_at_every_read_under_concurrent_payments_and_debits(flat_p
         assert succeeded == allocated
         assert charged == succeeded + pending_charged
     final = reads[-1]
-    assert final[0] > 0 and final[3] == 0
+    assert final[0] > 0
+    assert final[3] == 0
     assert list(ledger_breaches()) == []

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
+import socket
+import subprocess
 import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from celery import Celery
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -153,8 +158,6 @@ def test_timeouts_and_soft_failures_across_a_run_lose_and_double_nothing(flat_pr
 
 def test_database_connections_dropped_mid_run(flat_product, settings) -> None:
     """Every worker database connection is terminated twice while the run is going."""
-    from django.db import connection
-
     count = 40
     settings.AUTODEBIT_CHUNK_SIZE = 5
     _customer, card = due_today_portfolio(flat_product, count)
@@ -189,12 +192,6 @@ def test_database_connections_dropped_mid_run(flat_product, settings) -> None:
 def test_redis_restarted_in_the_middle_of_a_run(flat_product, settings, tmp_path) -> None:
     """The broker (a Redis of the test's own, with its append-only file) is restarted while chunks run;
     the worker reconnects, and running the slot again (as beat or an operator would) finishes the rest."""
-    import shutil
-    import socket
-    import subprocess
-
-    from celery import Celery
-
     if not shutil.which("redis-server"):
         pytest.skip("needs redis-server")
     with socket.socket() as probe:

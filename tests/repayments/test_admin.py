@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from repayments.models import Repayment, RepaymentStatus
 from repayments.services import repayment_create
+from repayments.services.autodebit import debit_run_inline
 from simulators.bank import simulator_balance
 
 
@@ -23,7 +25,8 @@ def test_offline_payment_from_the_admin(client, staff, overdue_plan) -> None:
     response = client.post(url, {"plan": overdue_plan.pk, "amount": "106.00", "reference": "TRF-9"})
     repayment = Repayment.objects.get()
     assert response.status_code == 302
-    assert repayment.channel == "staff" and repayment.created_by == staff
+    assert repayment.channel == "staff"
+    assert repayment.created_by == staff
     assert repayment.allocations.count() == 2
     response = client.post(url, {"plan": overdue_plan.pk, "amount": "5000.00", "reference": "TRF-10"})
     assert response.status_code == 200
@@ -60,14 +63,11 @@ def test_cards_are_read_only_and_masked_in_admin(client, staff, card) -> None:
 def test_debit_runs_list_and_run_now(
     client, staff, customer, card, django_capture_on_commit_callbacks
 ) -> None:
-    from django.utils import timezone
-
-    from repayments.services.autodebit import debit_run_inline
-
     debit_run_inline(business_date=timezone.localdate(), slot=1)
     client.force_login(staff)
     body = client.get(reverse("admin:repayments_debitrun_changelist")).content.decode()
-    assert "0/0" in body and reverse("admin:repayments_debitrun_run_now") in body
+    assert "0/0" in body
+    assert reverse("admin:repayments_debitrun_run_now") in body
     url = reverse("admin:repayments_debitrun_run_now")
     assert client.get(url).status_code == 200
     with django_capture_on_commit_callbacks() as callbacks:

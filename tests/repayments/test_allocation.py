@@ -75,7 +75,7 @@ def test_overpayment_is_refused_not_lost() -> None:
 
 @pytest.mark.parametrize("bad", [D("0"), D("-1.00"), D("1.001"), 1, "5.00"])
 def test_bad_amounts_are_refused(bad) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="amount must be a positive Decimal with at most two decimals"):
         allocate(bad, [_due(1, "0", "6.00", "100.00")])
 
 

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 
+from accounts.idempotency import _fingerprint, idempotency_keys_purge
 from accounts.models import IdempotencyKey, OtpPurpose, User
+from accounts.tasks import purge_idempotency_keys
 from installments.models import NegotiationApplication, PlanKind
 from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from repayments.ledger import ledger_breaches
 from repayments.models import BankCard, Repayment, RepaymentStatus
+from simulators.bank import simulator_balance
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
+from tests.concurrency import at_once
 from tests.installments.negotiation_support import PDF, make_pdf
 
 API = "/api/v1"
@@ -42,7 +52,8 @@ def key() -> dict:
 def assert_error(response, status: int, code: str) -> None:
     assert response.status_code == status, response.content
     body = response.json()
-    assert set(body) == {"code", "message", "fields"} and body["code"] == code, body
+    assert set(body) == {"code", "message", "fields"}, body
+    assert body["code"] == code, body
 
 
 # --- auth -----------------------------------------------------------------------------------------------
@@ -53,18 +64,22 @@ def test_token_with_phone_and_password_then_refresh(db) -> None:
     client = APIClient()
     assert_error(client.get(f"{API}/me/"), 401, "not_authenticated")
     wrong = client.post(f"{API}/auth/token/", {"phone": "13812345678", "password": "nope"}, format="json")
-    assert wrong.status_code == 401 and wrong.json()["code"] == "authentication_failed"
+    assert wrong.status_code == 401
+    assert wrong.json()["code"] == "authentication_failed"
     tokens = client.post(
         f"{API}/auth/token/", {"phone": "13812345678", "password": "Api-pass-2026"}, format="json"
     )
     assert tokens.status_code == 200
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
     me = client.get(f"{API}/me/").json()
-    assert me["phone"] == "138****5678" and "5678" in me["phone"] and "1234" not in me["phone"]
+    assert me["phone"] == "138****5678"
+    assert "5678" in me["phone"]
+    assert "1234" not in me["phone"]
     refreshed = APIClient().post(
         f"{API}/auth/token/refresh/", {"refresh": tokens.json()["refresh"]}, format="json"
     )
-    assert refreshed.status_code == 200 and "access" in refreshed.json()
+    assert refreshed.status_code == 200
+    assert "access" in refreshed.json()
     bad = APIClient()
     bad.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
     assert bad.get(f"{API}/me/").status_code == 401
@@ -75,17 +90,16 @@ def test_token_with_phone_and_password_then_refresh(db) -> None:
 
 def test_products_quotes_and_plans(api, flat_product) -> None:
     products = APIClient().get(f"{API}/products/").json()["results"]  # public
-    assert products[0]["code"] == "baitiao" and products[0]["fee_rate"] == "0.005000"
+    assert products[0]["code"] == "baitiao"
+    assert products[0]["fee_rate"] == "0.005000"
     quote = api.post(
         f"{API}/quotes/", {"product": "baitiao", "principal": "1200.00", "tenor": 12}, format="json"
     )
     assert quote.status_code == 200
     body = quote.json()
-    assert (
-        body["total_fee"] == "72.00"
-        and body["apr_percent"] == "10.90"
-        and body["rows"][0]["total"] == "106.00"
-    )
+    assert body["total_fee"] == "72.00"
+    assert body["apr_percent"] == "10.90"
+    assert body["rows"][0]["total"] == "106.00"
     assert_error(
         api.post(f"{API}/quotes/", {"product": "baitiao", "principal": "1200.00", "tenor": 7}, format="json"),
         422,
@@ -100,9 +114,11 @@ def test_products_quotes_and_plans(api, flat_product) -> None:
     )
     assert created.status_code == 201
     plan = created.json()
-    assert len(plan["installments"]) == 12 and plan["principal"] == "1200.00"
+    assert len(plan["installments"]) == 12
+    assert plan["principal"] == "1200.00"
     listed = api.get(f"{API}/plans/").json()
-    assert [p["id"] for p in listed["results"]] == [plan["id"]] and "next" in listed
+    assert [p["id"] for p in listed["results"]] == [plan["id"]]
+    assert "next" in listed
     assert api.get(f"{API}/plans/{plan['id']}/").json()["installments"][0]["principal_due"] == "100.00"
 
 
@@ -110,7 +126,8 @@ def test_cards_bind_default_unbind(api, customer, codes) -> None:
     api.post(f"{API}/otp/", {"purpose": "bind_card"}, format="json")
     body = {"number": ICBC_DEBIT, "holder_name": customer.real_name, "reserved_phone": "13811112222"}
     bound = api.post(f"{API}/cards/", {**body, "otp_code": codes.codes[-1]}, format="json", **key())
-    assert bound.status_code == 201 and ICBC_DEBIT not in bound.content.decode()
+    assert bound.status_code == 201
+    assert ICBC_DEBIT not in bound.content.decode()
     assert bound.json()["last4"] == ICBC_DEBIT[-4:]
     codes.request(customer)
     second = api.post(
@@ -129,20 +146,18 @@ def test_auto_debit_bills_and_repayments(api, current_plan, card) -> None:
     on = api.put(f"{API}/plans/{plan_id}/auto-debit/", {"enabled": True}, format="json", **key())
     assert on.json() == {"enabled": True, "card_id": str(card.public_id)}
     bills = api.get(f"{API}/bills/").json()["results"]
-    assert (
-        bills[0]["plan_id"] == plan_id
-        and bills[0]["remaining"] == "1272.00"
-        and bills[0]["autodebit_enabled"]
-    )
+    assert bills[0]["plan_id"] == plan_id
+    assert bills[0]["remaining"] == "1272.00"
+    assert bills[0]["autodebit_enabled"]
     paid = api.post(
         f"{API}/repayments/",
         {"plan_id": plan_id, "mode": "custom", "amount": "50.00", "card_id": str(card.public_id)},
         format="json",
         **key(),
     )
-    assert (
-        paid.status_code == 201 and paid.json()["status"] == "succeeded" and paid.json()["amount"] == "50.00"
-    )
+    assert paid.status_code == 201
+    assert paid.json()["status"] == "succeeded"
+    assert paid.json()["amount"] == "50.00"
     scheduled = api.post(
         f"{API}/repayments/",
         {
@@ -189,7 +204,8 @@ def test_payment_refusals_have_stable_codes(api, current_plan, card) -> None:
 
 def test_reinstallment_quote_and_apply(api, current_plan, overdue_plan) -> None:
     quote = api.get(f"{API}/plans/{current_plan.public_id}/reinstallment-quotes/").json()
-    assert quote["new_principal"] == "1200.00" and quote["options"][0]["schedule"]["rows"]
+    assert quote["new_principal"] == "1200.00"
+    assert quote["options"][0]["schedule"]["rows"]
     assert_error(
         api.get(f"{API}/plans/{overdue_plan.public_id}/reinstallment-quotes/"), 422, "overdue_beyond_grace"
     )
@@ -199,7 +215,8 @@ def test_reinstallment_quote_and_apply(api, current_plan, overdue_plan) -> None:
         format="json",
         **key(),
     )
-    assert created.status_code == 201 and created.json()["kind"] == PlanKind.SECONDARY
+    assert created.status_code == 201
+    assert created.json()["kind"] == PlanKind.SECONDARY
     assert created.json()["source_plan_id"] == str(current_plan.public_id)
 
 
@@ -232,16 +249,15 @@ def test_negotiation_apply_upload_offer_accept(api, late_plan, agent, codes) -> 
         staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
     )
     detail = api.get(f"{API}/negotiations/{application_id}/").json()
-    assert (
-        detail["state"] == "offered"
-        and detail["offer"]["tenor"] == 12
-        and len(detail["offer_schedule"]["rows"]) == 12
-    )
+    assert detail["state"] == "offered"
+    assert detail["offer"]["tenor"] == 12
+    assert len(detail["offer_schedule"]["rows"]) == 12
     api.post(f"{API}/otp/", {"purpose": OtpPurpose.ACCEPT_NEGOTIATION}, format="json")
     accepted = api.post(
         f"{API}/negotiations/{application_id}/accept/", {"otp_code": codes.codes[-1]}, format="json", **key()
     )
-    assert accepted.status_code == 201 and accepted.json()["kind"] == PlanKind.NEGOTIATED
+    assert accepted.status_code == 201
+    assert accepted.json()["kind"] == PlanKind.NEGOTIATED
 
 
 def test_notifications_inbox(api, customer, codes) -> None:
@@ -265,7 +281,8 @@ def test_idempotency_semantics(api, customer, current_plan, card) -> None:
     first = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     again = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert first.status_code == again.status_code == 201
-    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first
     assert Repayment.objects.count() == 1
     assert_error(
@@ -277,8 +294,6 @@ def test_idempotency_semantics(api, customer, current_plan, card) -> None:
     running = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
     assert running.status_code in (409, 422)
     # A running key with the same body is "in progress".
-    from accounts.idempotency import _fingerprint  # the fingerprint of exactly this request
-
     IdempotencyKey.objects.filter(key="k-2").delete()
     probe = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
     record = IdempotencyKey.objects.get(key="k-3")
@@ -287,7 +302,8 @@ def test_idempotency_semantics(api, customer, current_plan, card) -> None:
     assert_error(
         api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="k-3"), 409, "idempotency_key_in_progress"
     )
-    assert probe.status_code == 201 and callable(_fingerprint)
+    assert probe.status_code == 201
+    assert callable(_fingerprint)
     # Keys are per user: another customer may use the same key string.
     other = User.objects.create_user("+8613911110000", "x-Pass-2026", real_name="李四")
     other_client = APIClient()
@@ -308,12 +324,6 @@ def test_errors_are_not_kept_when_the_request_can_succeed_later(api, current_pla
 
 
 def test_old_keys_are_purged(customer) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from accounts.idempotency import idempotency_keys_purge
-
     IdempotencyKey.objects.create(
         user=customer,
         key="old",
@@ -333,9 +343,6 @@ def test_old_keys_are_purged(customer) -> None:
 def test_bola_matrix_from_the_schema(
     api, customer, other_customer, current_plan, card, late_plan, agent
 ) -> None:
-    from django.urls import reverse
-    from drf_spectacular.generators import SchemaGenerator
-
     repayment = Repayment.objects.create(
         customer=customer,
         plan=current_plan,
@@ -373,7 +380,8 @@ def test_bola_matrix_from_the_schema(
     # Nothing of the owner's changed.
     card.refresh_from_db()
     repayment.refresh_from_db()
-    assert card.status == "active" and repayment.status == RepaymentStatus.SCHEDULED
+    assert card.status == "active"
+    assert repayment.status == RepaymentStatus.SCHEDULED
     assert reverse("api_v1:plans") == f"{API}/plans/"
 
 
@@ -381,8 +389,6 @@ def test_bola_matrix_from_the_schema(
 
 
 def test_throttles_answer_429(api, monkeypatch, customer) -> None:
-    from rest_framework.throttling import SimpleRateThrottle
-
     rates = {**SimpleRateThrottle.THROTTLE_RATES, "otp": "2/min", "login": "2/min"}
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
     for _ in range(2):
@@ -403,19 +409,18 @@ def test_schema_and_docs_use_local_assets(client, db) -> None:
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     text = schema.content.decode()
-    assert "/api/v1/repayments/" in text and "Idempotency-Key" in text
+    assert "/api/v1/repayments/" in text
+    assert "Idempotency-Key" in text
     assert re.search(r"amount_exceeds_outstanding", text)
     docs = client.get("/api/docs/").content.decode()
-    assert "swagger-ui" in docs and "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
+    assert "swagger-ui" in docs
+    assert "cdn" not in docs.lower()
+    assert "/static/drf_spectacular_sidecar/" in docs
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_requests_with_one_key_charge_once(customer, card, current_plan) -> None:
-    from repayments.ledger import ledger_breaches
-    from simulators.bank import simulator_balance
-    from tests.concurrency import at_once
-
     before = simulator_balance(card.gateway_token)
     body = {
         "plan_id": str(current_plan.public_id),
@@ -440,16 +445,11 @@ def test_twenty_concurrent_requests_with_one_key_charge_once(customer, card, cur
     client = APIClient()
     client.force_authenticate(customer)
     replay = client.post(f"{API}/repayments/", body, format="json", HTTP_IDEMPOTENCY_KEY="one-key")
-    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert replay.status_code == 201
+    assert replay["Idempotent-Replayed"] == "true"
 
 
 def test_the_purge_task_runs_the_purge(customer) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from accounts.tasks import purge_idempotency_keys
-
     IdempotencyKey.objects.create(
         user=customer,
         key="old",
@@ -476,4 +476,5 @@ def test_a_document_above_django_s_memory_limit_uploads_through_the_api(api, lat
     assert response.json()["documents"][0]["size"] == len(big)
     body["documents"] = [SimpleUploadedFile("big.pdf", big)]
     replay = api.post(f"{API}/negotiations/", body, format="multipart", HTTP_IDEMPOTENCY_KEY="big-upload")
-    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
+    assert replay.status_code == 201
+    assert replay["Idempotent-Replayed"] == "true"

@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import User
 from core.error_codes import catalogue
@@ -96,7 +97,8 @@ def test_every_list_has_the_same_envelope(customer, current_plan, card) -> None:
     api = signed_in(customer)
     for path in ("products/", "bills/", "plans/", "cards/", "repayments/", "negotiations/", "notifications/"):
         body = api.get(f"{API}/{path}").json()
-        assert isinstance(body, dict) and {"next", "previous", "results"} <= set(body), (path, body)
+        assert isinstance(body, dict), (path, body)
+        assert {"next", "previous", "results"} <= set(body), (path, body)
     assert api.get(f"{API}/bills/").json()["results"][0]["plan_id"] == str(current_plan.public_id)
     assert [p["code"] for p in APIClient().get(f"{API}/products/").json()["results"]] == ["baitiao"]
 
@@ -119,8 +121,6 @@ def test_the_schema_documents_every_list_with_the_envelope(client, db) -> None:
 
 
 def test_every_429_carries_retry_after(customer, monkeypatch, client) -> None:
-    from rest_framework.throttling import SimpleRateThrottle
-
     api = signed_in(customer)
     # An SMS-code limit from the service (otp_too_soon): it said when in a field, not in the header.
     first = api.post(f"{API}/otp/", {"purpose": "bind_card"}, format="json")
@@ -160,7 +160,8 @@ def test_a_restructured_plan_s_installments_owe_nothing(customer, current_plan) 
     old = api.get(f"{API}/plans/{current_plan.public_id}/").json()
     assert old["status"] == PlanStatus.RESTRUCTURED
     restructured = [i for i in old["installments"] if i["status"] == InstallmentStatus.RESTRUCTURED]
-    assert restructured and {i["outstanding"] for i in restructured} == {"0.00"}
+    assert restructured
+    assert {i["outstanding"] for i in restructured} == {"0.00"}
     successor = api.get(f"{API}/plans/{new.json()['id']}/").json()
     assert successor["source_plan_id"] == str(current_plan.public_id)
     assert sum(float(i["outstanding"]) for i in successor["installments"]) > 0
@@ -210,8 +211,6 @@ def test_proof_documents_download_with_the_bearer_token(customer, other_customer
 def test_listing_repayments_does_not_spend_the_payments_throttle(
     customer, current_plan, card, monkeypatch
 ) -> None:
-    from rest_framework.throttling import SimpleRateThrottle
-
     rates = {**SimpleRateThrottle.THROTTLE_RATES, "payments": "2/min"}
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
     api = signed_in(customer)

@@ -18,9 +18,12 @@ from decimal import Decimal
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.cache import cache
+from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
+from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -52,9 +55,6 @@ negative_schema.config.checks.update(included_check_names=["all"])
 def keep_test_connection():
     """Requests go through the WSGI handler, which closes the database connection after each one; inside a
     test's transaction that would lose it (Django's own test client disconnects the same signals)."""
-    from django.core import signals
-    from django.db import close_old_connections
-
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     yield
@@ -82,8 +82,6 @@ def bearer(db, request) -> dict:
     headers = {"Authorization": f"Bearer {VersionedRefreshToken.for_user(user).access_token}"}
     # The token must work, or every generated request answers a documented 401 and the run proves nothing
     # (it did, for a while, with a token that lacked the version claim).
-    from rest_framework.test import APIClient
-
     me = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=headers["Authorization"])
     assert me.status_code == 200, me.content
     request.getfixturevalue("keep_test_connection")  # after the test client, which reconnects the signals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time as _time
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -41,8 +42,10 @@ from repayments.services import (
 from repayments.services.autodebit import _record_attempts
 from repayments.services.daily import run_daily
 from repayments.services.reminders import reminders_send
+from repayments.tasks import debit_slot
 from simulators.bank import simulator_balance, simulator_set_balance
 from tests.cards import CMB_DEBIT
+from tests.concurrency import at_once
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 D = Decimal
@@ -80,7 +83,8 @@ def test_setting_needs_a_card_and_a_code_to_change_it(customer, current_plan, bi
     assert excinfo.value.code == "card_required"
     first = bind(customer)
     mandate = autodebit_set(customer=customer, plan=current_plan, enabled=True)
-    assert mandate.card == first and mandate.enabled
+    assert mandate.card == first
+    assert mandate.enabled
     second = bind(customer, number=CMB_DEBIT)
     with pytest.raises(ApplicationError) as excinfo:
         autodebit_set(customer=customer, plan=current_plan, enabled=True, card=second, otp_code="000000")
@@ -103,8 +107,10 @@ def test_run_debits_exactly_the_due_plans_once(customer, flat_product, card, due
     assert run.status == "finished"
     assert simulator_balance(card.gateway_token) == before - D("106.00")
     attempt = DebitAttempt.objects.get()
-    assert attempt.plan == due_today_plan and attempt.attempt_number == 1
-    assert attempt.repayment.channel == "auto_debit" and attempt.repayment.status == RepaymentStatus.SUCCEEDED
+    assert attempt.plan == due_today_plan
+    assert attempt.attempt_number == 1
+    assert attempt.repayment.channel == "auto_debit"
+    assert attempt.repayment.status == RepaymentStatus.SUCCEEDED
     assert Notification.objects.filter(template_code="autodebit_succeeded").count() == 1
     # Later slots and a re-run of the same slot charge nothing more: the installment is paid.
     debit_run_inline(business_date=today, slot=1)
@@ -128,7 +134,8 @@ def test_customer_who_paid_is_not_debited(customer, card, due_today_plan, today)
         customer=customer, plan=due_today_plan, mode="due_now", card=card, channel="web", idempotency_key="p"
     )
     run = debit_run_inline(business_date=today, slot=1)
-    assert run.attempts == 0 and not DebitAttempt.objects.exists()
+    assert run.attempts == 0
+    assert not DebitAttempt.objects.exists()
 
 
 def test_retries_follow_the_slots_and_grace_days(customer, card, due_today_plan, today) -> None:
@@ -160,8 +167,6 @@ def test_retries_follow_the_slots_and_grace_days(customer, card, due_today_plan,
 def test_hard_decline_stops_and_falls_back_to_the_default_card(customer, bind, flat_product, today) -> None:
     declining = bind(customer, number="6222020000000007")
     plan = _plan(customer, flat_product, today - timedelta(days=31), "DECLINE")
-    from installments.models import Installment
-
     Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
     autodebit_set(customer=customer, plan=plan, enabled=True, card=declining)
     debit_run_inline(business_date=today, slot=1)
@@ -178,13 +183,12 @@ def test_hard_decline_moves_to_another_default_card(customer, bind, flat_product
     good = bind(customer)
     declining = bind(customer, number="6222020000000007")
     plan = _plan(customer, flat_product, today - timedelta(days=31), "DECLINE2")
-    from installments.models import Installment
-
     Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
     autodebit_set(customer=customer, plan=plan, enabled=True, card=declining)
     debit_run_inline(business_date=today, slot=1)
     mandate = AutoDebitMandate.objects.get(plan=plan)
-    assert mandate.card == good and mandate.enabled
+    assert mandate.card == good
+    assert mandate.enabled
     debit_run_inline(business_date=today, slot=2)
     assert list(DebitAttempt.objects.order_by("id").values_list("card_id", "status")) == [
         (declining.pk, "failed"),
@@ -209,7 +213,8 @@ def test_reminders_fire_on_their_days(customer, flat_product, card, today) -> No
     )
     window = [d for d in expected if first_due - timedelta(days=4) <= d <= first_due + timedelta(days=31)]
     assert reminder_days == window
-    assert first_due - timedelta(days=3) in window and first_due + timedelta(days=30) in window
+    assert first_due - timedelta(days=3) in window
+    assert first_due + timedelta(days=30) in window
     first_late = Notification.objects.filter(template_code="overdue_reminder").order_by("id").first()
     assert "¥106.00" in first_late.text  # what is owed on the overdue installment
     # Running a day again writes nothing new (deduped).
@@ -227,8 +232,6 @@ def test_two_workers_on_one_run_do_not_double_charge(customer, flat_product, bin
     plans = []
     for i in range(12):
         plan = _plan(customer, flat_product, today - timedelta(days=31), f"W{i}")
-        from installments.models import Installment
-
         Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
         autodebit_set(customer=customer, plan=plan, enabled=True)
         plans.append(plan)
@@ -258,18 +261,15 @@ def test_two_workers_on_one_run_do_not_double_charge(customer, flat_product, bin
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
 def test_real_worker_runs_a_slot(customer, card, due_today_plan, today, settings) -> None:
-    from repayments.tasks import debit_slot
-
     settings.AUTODEBIT_CHUNK_SIZE = 1
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         assert debit_slot.delay(1, today.isoformat()).get(timeout=30) == 1
         deadline = timezone.now() + timedelta(seconds=20)
         while timezone.now() < deadline and not DebitRun.objects.filter(status="finished").exists():
-            import time as _time
-
             _time.sleep(0.1)
     run = DebitRun.objects.get()
-    assert run.status == "finished" and run.succeeded == 1
+    assert run.status == "finished"
+    assert run.succeeded == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -315,13 +315,9 @@ def test_forty_days_of_run_daily_leave_the_ledger_clean(
 def test_manual_payment_racing_an_autodebit_settles_the_installment_once(
     customer, flat_product, bind, today
 ) -> None:
-    from tests.concurrency import at_once
-
     card = bind(customer)
     for round_ in range(5):
         plan = _plan(customer, flat_product, today - timedelta(days=31), f"RACE{round_}")
-        from installments.models import Installment
-
         Installment.objects.filter(plan=plan, sequence=1).update(due_date=today)
         autodebit_set(customer=customer, plan=plan, enabled=True)
         before = simulator_balance(card.gateway_token)
@@ -342,7 +338,8 @@ def test_manual_payment_racing_an_autodebit_settles_the_installment_once(
         charged = before - simulator_balance(card.gateway_token)
         assert charged == D("106.00"), (round_, charged)
         first = plan.installments.get(sequence=1)
-        assert first.status == "paid" and first.principal_paid == D("100.00")
+        assert first.status == "paid"
+        assert first.principal_paid == D("100.00")
         assert plan.installments.get(sequence=2).principal_paid == D("0")
     assert list(ledger_breaches()) == []
 
@@ -375,14 +372,17 @@ def test_debit_that_no_longer_fits_is_applied_and_the_rest_refunded(
     )
     debit_chunk_process(chunk=chunks[0])
     first = due_today_plan.installments.get(sequence=1)
-    assert first.status == "paid" and first.principal_paid == D("100.00") and first.fee_paid == D("0")
+    assert first.status == "paid"
+    assert first.principal_paid == D("100.00")
+    assert first.fee_paid == D("0")
     repayment = Repayment.objects.get()
     assert repayment.status == RepaymentStatus.SUCCEEDED
     assert sum(a.amount for a in repayment.allocations.all()) == D("100.00")
     assert simulator_balance(card.gateway_token) == before - D("100.00")  # 6.00 went back
     assert RepaymentEvent.objects.get(repayment=repayment, kind="excess_refunded").data == {"amount": "6.00"}
     sms = Notification.objects.get(template_code="autodebit_succeeded")
-    assert "100.00" in sms.text and "106.00" not in sms.text
+    assert "100.00" in sms.text
+    assert "106.00" not in sms.text
     assert DebitRun.objects.get().succeeded == 1
     assert due_today_plan.__class__.objects.get(pk=due_today_plan.pk).status == "paid_off"
 
@@ -394,11 +394,13 @@ def test_reconciled_debit_settles_its_attempt(customer, card, due_today_plan, to
     run = debit_run_inline(business_date=today, slot=1)
     assert (run.attempts, run.succeeded, run.failed) == (1, 0, 0)
     attempt = DebitAttempt.objects.get()
-    assert attempt.status == "pending" and attempt.repayment.status == RepaymentStatus.PENDING
+    assert attempt.status == "pending"
+    assert attempt.repayment.status == RepaymentStatus.PENDING
     settings.GATEWAY_SIM_TIMEOUT_RATE = 0.0
     assert repayments_reconcile(older_than=timedelta(0)) == 1
     attempt.refresh_from_db()
-    assert attempt.status == "succeeded" and attempt.repayment.status == RepaymentStatus.SUCCEEDED
+    assert attempt.status == "succeeded"
+    assert attempt.repayment.status == RepaymentStatus.SUCCEEDED
     assert due_today_plan.installments.get(sequence=1).status == "paid"
     assert Notification.objects.filter(template_code="autodebit_succeeded").count() == 1
     run.refresh_from_db()  # the run's counts hear of it too

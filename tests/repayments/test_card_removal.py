@@ -102,7 +102,8 @@ def test_api_removal_with_a_replacement_needs_the_code(api, customer, two_cards,
     first, second = two_cards
     url = f"{API}/cards/{first.public_id}/?replacement={second.public_id}"
     refused = api.delete(url, **key())
-    assert refused.status_code == 422 and refused.json()["code"] == "otp_not_requested"
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "otp_not_requested"
     _kept(first, current_plan)
     code = codes.request(customer, OtpPurpose.CHANGE_AUTODEBIT_CARD)
     done = api.delete(url, {"otp_code": code}, format="json", **key())
@@ -116,7 +117,8 @@ def test_api_unbind_endpoint_takes_the_replacement_and_code_in_its_body(
     first, second = two_cards
     url = f"{API}/cards/{first.public_id}/unbind/"
     refused = api.post(url, {"replacement": str(second.public_id)}, format="json", **key())
-    assert refused.status_code == 422 and refused.json()["code"] == "otp_not_requested"
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "otp_not_requested"
     code = codes.request(customer, OtpPurpose.CHANGE_AUTODEBIT_CARD)
     done = api.post(url, {"replacement": str(second.public_id), "otp_code": code}, format="json", **key())
     assert done.status_code == 200, done.json()
@@ -128,9 +130,11 @@ def test_web_removal_sends_and_takes_the_code(client, customer, two_cards, curre
     client.force_login(customer)
     url = reverse("repayments:card_unbind", args=[first.public_id])
     page = client.get(reverse("repayments:cards")).content.decode()
-    assert 'name="code"' in page and 'name="send_code"' in page
+    assert 'name="code"' in page
+    assert 'name="send_code"' in page
     refused = client.post(url, {"replacement": str(second.public_id)}, follow=True)
-    assert refused.status_code == 200 and list(refused.context["messages"])
+    assert refused.status_code == 200
+    assert list(refused.context["messages"])
     _kept(first, current_plan)
     client.post(url, {"send_code": "1"})
     code = codes.codes[-1]
@@ -152,21 +156,22 @@ def test_a_card_with_a_charge_in_flight_is_not_removed(
     code = codes.request(customer, OtpPurpose.CHANGE_AUTODEBIT_CARD)
     with pytest.raises(ApplicationError) as excinfo:
         card_unbind(customer=customer, card=first, replacement=second, otp_code=code)
-    assert excinfo.value.code == "payment_in_progress" and excinfo.value.status == 409
+    assert excinfo.value.code == "payment_in_progress"
+    assert excinfo.value.status == 409
     _kept(first, current_plan)
     # the refusal came before the code was checked: the customer's code is still good afterwards
     url = f"{API}/cards/{first.public_id}/?replacement={second.public_id}"
     response = api.delete(url, {"otp_code": code}, format="json", **key())
-    assert response.status_code == 409 and response.json()["code"] == "payment_in_progress"
+    assert response.status_code == 409
+    assert response.json()["code"] == "payment_in_progress"
     client.force_login(customer)
     web = client.post(
         reverse("repayments:card_unbind", args=[first.public_id]),
         {"replacement": str(second.public_id), "code": code},
         follow=True,
     )
-    assert web.status_code == 200 and any(
-        "being processed" in str(m) or "处理中" in str(m) for m in web.context["messages"]
-    )
+    assert web.status_code == 200
+    assert any("being processed" in str(m) or "处理中" in str(m) for m in web.context["messages"])
     _kept(first, current_plan)
     # once the bank has answered (here: declined), the card can go
     Repayment.objects.filter(pk=pending.pk).update(status=RepaymentStatus.FAILED, failure_code="declined")
@@ -195,10 +200,12 @@ def test_a_malformed_replacement_is_a_400_on_the_api(api, two_cards, current_pla
     first, _second = two_cards
     deleted = api.delete(f"{API}/cards/{first.public_id}/?{urlencode({'replacement': replacement})}", **key())
     assert deleted.status_code == 400, deleted.content
-    assert deleted.json()["code"] == "invalid_request" and "replacement" in deleted.json()["fields"]
+    assert deleted.json()["code"] == "invalid_request"
+    assert "replacement" in deleted.json()["fields"]
     posted = api.post(f"{API}/cards/{first.public_id}/unbind/", {"replacement": replacement}, format="json",
                       **key())  # fmt: skip
-    assert posted.status_code == 400 and "replacement" in posted.json()["fields"]
+    assert posted.status_code == 400
+    assert "replacement" in posted.json()["fields"]
     _kept(first, current_plan)
 
 
@@ -209,5 +216,6 @@ def test_a_malformed_replacement_is_a_form_error_on_the_page(
     client.force_login(customer)
     response = client.post(reverse("repayments:card_unbind", args=[first.public_id]), {"replacement": "x"},
                            follow=True)  # fmt: skip
-    assert response.status_code == 200 and list(response.context["messages"])
+    assert response.status_code == 200
+    assert list(response.context["messages"])
     _kept(first, current_plan)

@@ -18,23 +18,29 @@ from tests.cards import CMB_DEBIT, ICBC_CREDIT, ICBC_DEBIT, luhn_complete
 
 def test_bind_stores_token_bank_and_last_four_only(customer, bind) -> None:
     card = bind(customer, number=f"{ICBC_DEBIT[:4]} {ICBC_DEBIT[4:8]} {ICBC_DEBIT[8:12]} {ICBC_DEBIT[12:]}")
-    assert card.bank_name == "工商银行" and card.card_type == "debit"
+    assert card.bank_name == "工商银行"
+    assert card.card_type == "debit"
     assert card.last4 == ICBC_DEBIT[-4:]
-    assert card.is_default and card.status == CardStatus.ACTIVE
-    assert card.gateway_token and ICBC_DEBIT not in card.gateway_token
+    assert card.is_default
+    assert card.status == CardStatus.ACTIVE
+    assert card.gateway_token
+    assert ICBC_DEBIT not in card.gateway_token
     assert card.reserved_phone_masked == "138****2222"
     sms = Notification.objects.get(template_code="card_bound")
-    assert f"尾号{card.last4}" in sms.text and ICBC_DEBIT not in sms.text
+    assert f"尾号{card.last4}" in sms.text
+    assert ICBC_DEBIT not in sms.text
 
 
 def test_second_card_is_not_default_until_chosen(customer, bind) -> None:
     first = bind(customer)
     second = bind(customer, number=CMB_DEBIT)
-    assert not second.is_default and second.bank_name == "招商银行"
+    assert not second.is_default
+    assert second.bank_name == "招商银行"
     card_set_default(customer=customer, card=second)
     first.refresh_from_db()
     second.refresh_from_db()
-    assert second.is_default and not first.is_default
+    assert second.is_default
+    assert not first.is_default
 
 
 def test_unknown_bin_is_other_bank(customer, bind) -> None:
@@ -64,7 +70,8 @@ def test_bind_refusals_store_nothing_and_keep_the_code(customer, codes, kwargs, 
     with pytest.raises(ApplicationError) as excinfo:
         card_bind(**args)
     assert excinfo.value.code == code
-    assert ICBC_DEBIT not in str(excinfo.value) and ICBC_DEBIT not in str(excinfo.value.fields)
+    assert ICBC_DEBIT not in str(excinfo.value)
+    assert ICBC_DEBIT not in str(excinfo.value.fields)
     assert not BankCard.objects.exists()
     # The SMS code was not spent on a typo: binding with the right details still works.
     args.update(number=ICBC_DEBIT, holder_name=customer.real_name, reserved_phone="13811112222")
@@ -109,7 +116,8 @@ def test_same_card_twice_is_refused(customer, bind) -> None:
     bind(customer)
     with pytest.raises(ApplicationError) as excinfo:
         bind(customer)
-    assert excinfo.value.code == "card_already_bound" and excinfo.value.status == 409
+    assert excinfo.value.code == "card_already_bound"
+    assert excinfo.value.status == 409
 
 
 def test_unbind_moves_default_and_sends_sms(customer, bind) -> None:
@@ -118,7 +126,9 @@ def test_unbind_moves_default_and_sends_sms(customer, bind) -> None:
     card_unbind(customer=customer, card=first)
     first.refresh_from_db()
     second.refresh_from_db()
-    assert first.status == CardStatus.REMOVED and not first.is_default and first.removed_at
+    assert first.status == CardStatus.REMOVED
+    assert not first.is_default
+    assert first.removed_at
     assert second.is_default
     assert Notification.objects.filter(template_code="card_removed").count() == 1
     # The same card can be bound again after removal.
@@ -149,7 +159,8 @@ def test_other_customers_card_is_not_found(customer, other_customer, bind) -> No
     ):
         with pytest.raises(ApplicationError) as excinfo:
             action()
-        assert excinfo.value.code == "card_not_found" and excinfo.value.status == 404
+        assert excinfo.value.code == "card_not_found"
+        assert excinfo.value.status == 404
 
 
 def test_no_full_card_number_in_any_table_or_log(customer, other_customer, bind, caplog) -> None:

@@ -15,11 +15,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.models import User
+from config.celery import app
 from installments.models import InstallmentStatus
 from installments.schedules import add_months
 from installments.services import plan_create
 from notifications.models import Notification
-from repayments.gateway import ChargeStatus, get_gateway
+from repayments.gateway import ChargeStatus, GatewayError, get_gateway
 from repayments.ledger import ledger_breaches
 from repayments.models import (
     DebitAttempt,
@@ -127,7 +129,8 @@ def test_a_success_after_the_plan_was_paid_is_refunded_with_an_sms(customer, car
     kinds = set(stalled.events.values_list("kind", flat=True))
     assert {"late_succeeded", "excess_owed", "excess_refunded"} <= kinds
     sms = Notification.objects.get(template_code="repayment_refunded")
-    assert "1,166.00" in sms.text and card.last4 in sms.text
+    assert "1,166.00" in sms.text
+    assert card.last4 in sms.text
     assert simulator_balance(card.gateway_token) == before - payoff.amount
     assert list(ledger_breaches()) == []
 
@@ -146,8 +149,6 @@ def test_a_refund_that_failed_is_owed_and_retried_by_reconciliation(
     refund = gateway.refund
 
     def bank_down(**kwargs):
-        from repayments.gateway import GatewayError
-
         raise GatewayError("the bank is down")
 
     monkeypatch.setattr(gateway, "refund", bank_down)
@@ -275,8 +276,6 @@ def test_daily_run_writes_breaches_on_its_runs_and_logs_them(customer, card, cur
 
 
 def test_admin_shows_the_ledger_on_the_run(client, customer, card, current_plan) -> None:
-    from accounts.models import User
-
     run_daily(business_date=timezone.localdate())
     staff = User.objects.create_superuser("+8613900000009", "admin-pw-1234", real_name="客服")
     client.force_login(staff)
@@ -288,8 +287,6 @@ def test_admin_shows_the_ledger_on_the_run(client, customer, card, current_plan)
 def test_settings_redeliver_a_lost_chunk_within_the_slot(settings) -> None:
     """Finding 11: Celery's visibility timeout on Redis is set (not the 1 h default), and it is shorter
     than the time reconciliation leaves an unsent debit for the redelivered chunk."""
-    from config.celery import app
-
     if settings.REDIS_URL:
         assert (
             app.conf.broker_transport_options["visibility_timeout"]

@@ -26,7 +26,8 @@ def assert_api_error(response, status: int, code: str) -> None:
     assert response.status_code == status, response.content[:300]
     assert response["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"code", "message", "fields"} and body["code"] == code, body
+    assert set(body) == {"code", "message", "fields"}, body
+    assert body["code"] == code, body
     assert catalogue()[code].status == status
 
 
@@ -87,7 +88,8 @@ def test_deeply_nested_json_is_400_on_a_money_endpoint(api) -> None:
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
     )
-    assert response.status_code == 400 and response.json()["code"] == "invalid_request"
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_request"
 
 
 def test_a_10_mb_json_body_is_413_json(api, current_plan) -> None:
@@ -97,7 +99,8 @@ def test_a_10_mb_json_body_is_413_json(api, current_plan) -> None:
     )
     assert_api_error(response, 413, "request_too_large")
     anonymous = APIClient().post("/api/v1/auth/token/", body, content_type="application/json")
-    assert anonymous.status_code in (400, 413) and anonymous.json()["code"] in (
+    assert anonymous.status_code in (400, 413)
+    assert anonymous.json()["code"] in (
         "invalid_request",
         "request_too_large",
     )
@@ -128,7 +131,8 @@ def test_a_request_refused_before_any_view_is_json_under_api(client, db, setting
     response = client.get("/api/v1/plans/", HTTP_HOST="evil.example")
     assert_api_error(response, 400, "invalid_request")
     page = client.get("/plans/", HTTP_HOST="evil.example")
-    assert page.status_code == 400 and not page["Content-Type"].startswith("application/json")
+    assert page.status_code == 400
+    assert not page["Content-Type"].startswith("application/json")
 
 
 @pytest.mark.parametrize("name", LISTS)

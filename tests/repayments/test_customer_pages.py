@@ -7,10 +7,13 @@ from decimal import Decimal
 
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import OtpPurpose
+from installments.services import plan_create
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, Repayment, RepaymentStatus
+from repayments.services import repayment_create
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 
 
@@ -29,15 +32,18 @@ def test_pages_need_sign_in(client, current_plan) -> None:
         reverse("repayments:pay", args=[current_plan.public_id]),
     ]:
         response = client.get(url)
-        assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:login")), url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("accounts:login")), url
 
 
 def test_account_bills_plan_and_records_render(signed_in, current_plan, overdue_plan, card) -> None:
     page = text(signed_in.get(reverse("repayments:account")))
-    assert "<svg" in page and "¥" in page
+    assert "<svg" in page
+    assert "¥" in page
     assert "overdue" in page.lower() or "逾期" in page
     bills = text(signed_in.get(reverse("repayments:bills")))
-    assert current_plan.display_name in bills and overdue_plan.display_name in bills
+    assert current_plan.display_name in bills
+    assert overdue_plan.display_name in bills
     assert bills.index(overdue_plan.display_name) < bills.index(
         current_plan.display_name
     )  # most urgent first
@@ -85,7 +91,8 @@ def test_another_customers_objects_are_404(client, other_customer, current_plan,
         assert client.post(url, {"enabled": "on"}).status_code == 404, url
     repayment.refresh_from_db()
     card.refresh_from_db()
-    assert repayment.status == RepaymentStatus.SCHEDULED and card.status == "active"
+    assert repayment.status == RepaymentStatus.SCHEDULED
+    assert card.status == "active"
 
 
 def test_csrf_is_enforced(customer, current_plan) -> None:
@@ -105,14 +112,16 @@ def test_bind_a_card_with_the_sms_code(signed_in, customer, codes) -> None:
     code = codes.codes[-1]
     form = {"number": CMB_DEBIT, "holder_name": customer.real_name, "reserved_phone": "13811112222"}
     wrong = signed_in.post(url, {**form, "code": "000000"})
-    assert wrong.status_code == 200 and CMB_DEBIT not in text(wrong)  # never echoed back
+    assert wrong.status_code == 200
+    assert CMB_DEBIT not in text(wrong)  # never echoed back
     assert not BankCard.objects.filter(customer=customer).exists()
     response = signed_in.post(url, {**form, "code": code})
     assert response.status_code == 302
     card = BankCard.objects.get(customer=customer)
     assert card.last4 == CMB_DEBIT[-4:]
     cards_page = text(signed_in.get(reverse("repayments:cards")))
-    assert CMB_DEBIT not in cards_page and CMB_DEBIT[-4:] in cards_page
+    assert CMB_DEBIT not in cards_page
+    assert CMB_DEBIT[-4:] in cards_page
 
 
 def test_default_and_unbind(signed_in, customer, bind) -> None:
@@ -151,7 +160,8 @@ def test_pay_part_of_a_bill_confirm_and_result(signed_in, current_plan, card) ->
         "card": str(card.public_id),
     }
     confirm = signed_in.post(url, choose)
-    assert confirm.status_code == 200 and "¥50.00" in text(confirm)
+    assert confirm.status_code == 200
+    assert "¥50.00" in text(confirm)
     assert not Repayment.objects.exists()  # nothing paid before the confirmation
     key = re.search(r'name="key" value="([0-9a-f]+)"', text(confirm)).group(1)
     final = {**choose, "step": "confirm", "key": key}
@@ -160,7 +170,8 @@ def test_pay_part_of_a_bill_confirm_and_result(signed_in, current_plan, card) ->
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"]
     repayment = Repayment.objects.get()
-    assert repayment.status == RepaymentStatus.SUCCEEDED and repayment.amount == Decimal("50.00")
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    assert repayment.amount == Decimal("50.00")
     result = text(signed_in.get(first["Location"]))
     assert "¥50.00" in result
     records = text(signed_in.get(reverse("repayments:records")))
@@ -175,7 +186,8 @@ def test_pay_with_a_card_used_once_never_shows_the_number(signed_in, customer, c
     bad = signed_in.post(
         url, {**choose, "step": "confirm", "key": key, "number": CMB_DEBIT, "holder_name": "别人"}
     )
-    assert bad.status_code == 200 and CMB_DEBIT not in text(bad)
+    assert bad.status_code == 200
+    assert CMB_DEBIT not in text(bad)
     ok = signed_in.post(
         url,
         {
@@ -227,7 +239,8 @@ def test_schedule_and_cancel_a_payment(signed_in, current_plan, card) -> None:
     key = re.search(r'name="key" value="([0-9a-f]+)"', text(confirm)).group(1)
     done = signed_in.post(url, {**choose, "step": "confirm", "key": key})
     repayment = Repayment.objects.get()
-    assert done.status_code == 302 and repayment.status == RepaymentStatus.SCHEDULED
+    assert done.status_code == 302
+    assert repayment.status == RepaymentStatus.SCHEDULED
     signed_in.post(reverse("repayments:repayment_cancel", args=[repayment.public_id]))
     repayment.refresh_from_db()
     assert repayment.status == RepaymentStatus.CANCELLED
@@ -241,11 +254,6 @@ def test_inbox_shows_the_customers_sms(signed_in, customer, codes) -> None:
 
 
 def test_records_filter_by_plan_and_month(signed_in, customer, current_plan, card, flat_product) -> None:
-    from django.utils import timezone
-
-    from installments.services import plan_create
-    from repayments.services import repayment_create
-
     other = plan_create(
         customer=customer, product=flat_product, principal="600.00", tenor=6, description="Bike"
     )
@@ -261,9 +269,11 @@ def test_records_filter_by_plan_and_month(signed_in, customer, current_plan, car
         )
     url = reverse("repayments:records")
     both = text(signed_in.get(url))
-    assert "¥11.00" in both and "¥22.00" in both
+    assert "¥11.00" in both
+    assert "¥22.00" in both
     one = text(signed_in.get(url, {"plan": str(other.public_id)}))
-    assert "¥22.00" in one and "¥11.00" not in one
+    assert "¥22.00" in one
+    assert "¥11.00" not in one
     this_month = timezone.localdate().strftime("%Y-%m")
     assert "¥11.00" in text(signed_in.get(url, {"month": this_month}))
     assert "¥11.00" not in text(signed_in.get(url, {"month": "2001-01"}))

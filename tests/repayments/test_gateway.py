@@ -131,7 +131,8 @@ def test_same_number_gives_a_new_token_but_the_same_fingerprint() -> None:
     assert first.token != second.token
     assert first.fingerprint == second.fingerprint == card_fingerprint(ICBC_DEBIT)
     assert third.fingerprint != first.fingerprint
-    assert len(first.fingerprint) == 64 and ICBC_DEBIT not in first.fingerprint
+    assert len(first.fingerprint) == 64
+    assert ICBC_DEBIT not in first.fingerprint
 
 
 def test_fingerprint_is_keyed_by_the_secret_key(settings) -> None:
@@ -154,7 +155,8 @@ def test_tokenize_refusals_say_why_and_never_echo_the_number(number: str, holder
     with pytest.raises(CardRejected) as excinfo:
         SimulatedGateway().tokenize_card(number=number, holder_name=holder, reserved_phone="+8613811112222")
     assert excinfo.value.code == code
-    assert number not in str(excinfo.value) and number not in repr(excinfo.value)
+    assert number not in str(excinfo.value)
+    assert number not in repr(excinfo.value)
     assert not SimulatedCardAccount.objects.exists()
 
 
@@ -192,8 +194,11 @@ def test_charge_success_deducts_the_balance() -> None:
     token = _tokenize()
     simulator_set_balance(token, D("100.00"))
     result = SimulatedGateway().charge(token=token, amount=D("30.25"), idempotency_key="pay-1")
-    assert result.succeeded and not result.retryable and not result.hard_decline
-    assert result.status == ChargeStatus.SUCCEEDED and result.reference.startswith("ch_")
+    assert result.succeeded
+    assert not result.retryable
+    assert not result.hard_decline
+    assert result.status == ChargeStatus.SUCCEEDED
+    assert result.reference.startswith("ch_")
     assert (result.amount, result.idempotency_key, result.message) == (D("30.25"), "pay-1", "")
     assert simulator_balance(token) == D("69.75")
 
@@ -204,7 +209,10 @@ def test_insufficient_funds_leaves_the_balance_and_an_exact_balance_is_enough() 
     gateway = SimulatedGateway()
     short = gateway.charge(token=token, amount=D("10.01"), idempotency_key="a")
     assert short.status == ChargeStatus.INSUFFICIENT_FUNDS
-    assert not (short.succeeded or short.retryable or short.hard_decline) and short.message
+    assert not short.succeeded
+    assert not short.retryable
+    assert not short.hard_decline
+    assert short.message
     assert simulator_balance(token) == D("10.00")
     assert gateway.charge(token=token, amount=D("10.00"), idempotency_key="b").succeeded
     assert simulator_balance(token) == D("0.00")
@@ -235,7 +243,9 @@ def test_timeout_card_records_the_charge_and_moves_money_then_times_out() -> Non
         gateway.charge(token=token, amount=D("5.00"), idempotency_key="t")
     assert simulator_balance(token) == D("9995.00")
     recorded = gateway.get_charge(idempotency_key="t")
-    assert recorded is not None and recorded.succeeded and recorded.amount == D("5.00")
+    assert recorded is not None
+    assert recorded.succeeded
+    assert recorded.amount == D("5.00")
     # Asking again with the key is how a caller recovers: it answers, and charges nothing more.
     assert gateway.charge(token=token, amount=D("5.00"), idempotency_key="t") == recorded
     assert simulator_balance(token) == D("9995.00")
@@ -248,7 +258,8 @@ def test_closed_card_is_a_hard_decline() -> None:
     assert simulator_close_card(token) is True
     assert simulator_close_card("tok_nope") is False
     result = SimulatedGateway().charge(token=token, amount=D("1.00"), idempotency_key="c")
-    assert result.status == ChargeStatus.DECLINED and result.hard_decline
+    assert result.status == ChargeStatus.DECLINED
+    assert result.hard_decline
     assert simulator_balance(token) == D("10000.00")
 
 
@@ -272,9 +283,12 @@ def test_timeout_rate_one_raises_but_the_charge_happened() -> None:
     gateway = SimulatedGateway(timeout_rate=1.0)
     with pytest.raises(GatewayTimeout) as excinfo:
         gateway.charge(token=token, amount=D("12.34"), idempotency_key="tt")
-    assert isinstance(excinfo.value, GatewayError) and excinfo.value.code == "timeout"
+    assert isinstance(excinfo.value, GatewayError)
+    assert excinfo.value.code == "timeout"
     recorded = gateway.get_charge(idempotency_key="tt")
-    assert recorded is not None and recorded.succeeded and recorded.amount == D("12.34")
+    assert recorded is not None
+    assert recorded.succeeded
+    assert recorded.amount == D("12.34")
     assert simulator_balance(token) == D("9987.66")
 
 
@@ -299,7 +313,8 @@ def test_same_key_twice_charges_once_and_answers_the_same() -> None:
     gateway = SimulatedGateway()
     first = gateway.charge(token=token, amount=D("30.00"), idempotency_key="k")
     again = SimulatedGateway().charge(token=token, amount=D("30.00"), idempotency_key="k")
-    assert first == again and first.succeeded
+    assert first == again
+    assert first.succeeded
     assert simulator_balance(token) == D("9970.00")
     assert SimulatedCharge.objects.count() == 1
 
@@ -314,14 +329,13 @@ def test_same_key_with_other_parameters_is_refused() -> None:
     assert excinfo.value.code == "idempotency_key_reused"
     with pytest.raises(GatewayError, match="idempotency key reused"):
         gateway.charge(token=other, amount=D("30.00"), idempotency_key="k")
-    assert simulator_balance(token) == D("9970.00") and simulator_balance(other) == D("10000.00")
+    assert simulator_balance(token) == D("9970.00")
+    assert simulator_balance(other) == D("10000.00")
 
 
 def test_the_loser_of_a_race_on_the_key_gets_the_winners_result(monkeypatch) -> None:
     """Two calls that both found no charge for the key: the second insert hits the unique key, and its
     savepoint must leave the transaction usable so it can answer with the first result."""
-    from django.db import connection
-
     if connection.vendor == "postgresql":
         pytest.skip("PostgreSQL charges in one statement (ON CONFLICT); the threaded tests cover its race")
     token = _tokenize()
@@ -338,7 +352,8 @@ def test_the_loser_of_a_race_on_the_key_gets_the_winners_result(monkeypatch) -> 
 
     monkeypatch.setattr(bank_module, "_charge_row", blind_lookup)
     loser = gateway.charge(token=token, amount=D("8.00"), idempotency_key="race")
-    assert misses["left"] == 0 and loser == winner
+    assert misses["left"] == 0
+    assert loser == winner
     assert simulator_balance(token) == D("9992.00")
     assert SimulatedCharge.objects.count() == 1
 
@@ -374,7 +389,7 @@ def test_single_use_token_is_dead_after_its_first_successful_charge() -> None:
 )
 def test_bad_amounts_raise_value_error_and_record_nothing(bad: object) -> None:
     token = _tokenize()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^an amount "):
         SimulatedGateway().charge(token=token, amount=bad, idempotency_key="bad")  # type: ignore[arg-type]
     assert not SimulatedCharge.objects.exists()
 
@@ -382,13 +397,14 @@ def test_bad_amounts_raise_value_error_and_record_nothing(bad: object) -> None:
 def test_amount_without_cents_is_taken_as_yuan() -> None:
     token = _tokenize()
     result = SimulatedGateway().charge(token=token, amount=D("5"), idempotency_key="whole")
-    assert result.succeeded and str(result.amount) == "5.00"
+    assert result.succeeded
+    assert str(result.amount) == "5.00"
     assert simulator_balance(token) == D("9995.00")
 
 
 @pytest.mark.parametrize("key", ["", "k" * 101, None])
 def test_bad_idempotency_keys_raise(key: object) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="an idempotency key is a non-empty string"):
         SimulatedGateway().charge(token=_tokenize(), amount=D("1.00"), idempotency_key=key)  # type: ignore[arg-type]
 
 
@@ -543,7 +559,7 @@ def test_simulator_helpers() -> None:
     assert (simulator_balance(first.token), simulator_balance(second.token)) == (D("3.00"), D("7.50"))
     assert simulator_balance(other) == D("10000.00")
     assert simulator_set_balance("tok_unknown", D("1.00")) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a balance is a Decimal of at least 0"):
         simulator_set_balance(first.token, D("-1.00"))
     with pytest.raises(SimulatedCardAccount.DoesNotExist):
         simulator_balance("tok_unknown")
@@ -607,7 +623,8 @@ def test_concurrent_refunds_never_exceed_the_charge() -> None:
         12, lambda i: gateway.refund(reference=charge.reference, amount=D("10.00"), idempotency_key=f"r{i}")
     )
     refused = [r for r in results if isinstance(r, RefundError)]
-    assert len(refused) == 7 and {r.code for r in refused} == {"exceeds_charge"}
+    assert len(refused) == 7
+    assert {r.code for r in refused} == {"exceeds_charge"}
     assert SimulatedCharge.objects.get(reference=charge.reference).refunded == D("50.00")
     assert simulator_balance(token) == D("10000.00")
 
@@ -652,6 +669,8 @@ def test_a_bank_connection_killed_between_charges_is_replaced(settings) -> None:
         cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
     second = gateway.charge(token=token, amount=D("5.00"), idempotency_key="after")
     again = gateway.charge(token=token, amount=D("5.00"), idempotency_key="after")  # a replay, not a charge
-    assert first.succeeded and second.succeeded and again.reference == second.reference
+    assert first.succeeded
+    assert second.succeeded
+    assert again.reference == second.reference
     assert simulator_balance(token) == D("9990.00")
     close_bank_connections()

@@ -6,16 +6,20 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from accounts.models import User
+from config.celery import app
 from core.errors import ApplicationError
-from installments.models import Installment, InstallmentStatus, PlanStatus
+from installments.models import CreditEvent, Installment, InstallmentStatus, PlanStatus
+from installments.services import overdue_sweep, plan_create
 from notifications.models import Notification
 from repayments.ledger import ledger_breaches
 from repayments.models import Allocation, BankCard, Repayment, RepaymentStatus
@@ -29,6 +33,7 @@ from repayments.services import (
     repayments_reconcile,
     repayments_run_scheduled,
 )
+from repayments.tasks import reconcile_repayments
 from simulators.bank import simulator_balance, simulator_set_balance
 from tests.cards import CMB_DEBIT
 from tests.concurrency import at_once
@@ -61,7 +66,8 @@ def test_due_now_pays_the_overdue_installments(customer, card, overdue_plan) -> 
     assert balance.due_now == D("212.00")
     before = simulator_balance(card.gateway_token)
     repayment = pay(customer, overdue_plan, card, mode="due_now")
-    assert repayment.status == RepaymentStatus.SUCCEEDED and repayment.amount == D("212.00")
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    assert repayment.amount == D("212.00")
     assert simulator_balance(card.gateway_token) == before - D("212.00")
     rows = paid(overdue_plan)
     assert rows[0] == (1, D("0"), D("6.00"), D("100.00"), "paid")
@@ -70,7 +76,8 @@ def test_due_now_pays_the_overdue_installments(customer, card, overdue_plan) -> 
     overdue_plan.refresh_from_db()
     assert overdue_plan.status == PlanStatus.ACTIVE  # cured
     sms = Notification.objects.get(template_code="repayment_received")
-    assert "212.00" in sms.text and "1,060.00" in sms.text
+    assert "212.00" in sms.text
+    assert "1,060.00" in sms.text
     assert list(ledger_breaches()) == []
 
 
@@ -139,7 +146,8 @@ def test_other_customers_plan_and_card_are_not_found(
 ) -> None:
     with pytest.raises(ApplicationError) as excinfo:
         pay(other_customer, current_plan, card, amount="10.00")
-    assert excinfo.value.code == "plan_not_found" and excinfo.value.status == 404
+    assert excinfo.value.code == "plan_not_found"
+    assert excinfo.value.status == 404
     other_card = bind(other_customer, number=CMB_DEBIT, reserved_phone="13911113333")
     with pytest.raises(ApplicationError) as excinfo:
         pay(customer, current_plan, other_card, amount="10.00")
@@ -238,13 +246,15 @@ def test_pending_never_charged_is_failed_by_reconciliation(customer, card, curre
     )
     assert repayments_reconcile() == 1
     repayment.refresh_from_db()
-    assert repayment.status == RepaymentStatus.FAILED and repayment.failure_code == "not_charged"
+    assert repayment.status == RepaymentStatus.FAILED
+    assert repayment.failure_code == "not_charged"
 
 
 def test_staff_offline_payment_and_reversal(customer, card, overdue_plan) -> None:
     staff = User.objects.create_superuser("+8613900000009", "admin-pw-1234", real_name="客服")
     offline = repayment_record_offline(staff=staff, plan=overdue_plan, amount="106.00", reference="TRF-1")
-    assert offline.status == RepaymentStatus.SUCCEEDED and offline.channel == "staff"
+    assert offline.status == RepaymentStatus.SUCCEEDED
+    assert offline.channel == "staff"
     with pytest.raises(ApplicationError) as excinfo:
         repayment_record_offline(staff=staff, plan=overdue_plan, amount="1.00", reference="TRF-1")
     assert excinfo.value.code == "duplicate_reference"
@@ -265,7 +275,8 @@ def test_staff_offline_payment_and_reversal(customer, card, overdue_plan) -> Non
     overdue_plan.refresh_from_db()
     assert overdue_plan.status == PlanStatus.OVERDUE
     event = card_payment.events.get(kind="reversed")
-    assert event.actor == staff and event.reason == "customer disputed the charge"
+    assert event.actor == staff
+    assert event.reason == "customer disputed the charge"
     assert list(ledger_breaches()) == []
 
 
@@ -286,18 +297,18 @@ def test_check_ledger_passes_then_fails_on_a_corrupted_row(customer, card, overd
     amounts=st.lists(st.integers(min_value=1, max_value=60_000).map(lambda c: D(c).scaleb(-2)), max_size=8)
 )
 def test_any_sequence_of_payments_keeps_every_invariant(customer, card, overdue_plan, amounts) -> None:
-    from django.db import transaction
-
     with transaction.atomic():
         sid = transaction.savepoint()
         total_paid = D("0")
         for index, amount in enumerate(amounts):
             available = plan_balance(overdue_plan).available
-            try:
+            if amount > available:
+                with pytest.raises(ApplicationError) as exc:
+                    pay(customer, overdue_plan, card, amount=amount, key=f"h{index}")
+                assert exc.value.code == "amount_exceeds_outstanding"
+            else:
                 pay(customer, overdue_plan, card, amount=amount, key=f"h{index}")
                 total_paid += amount
-            except ApplicationError as exc:
-                assert exc.code == "amount_exceeds_outstanding" and amount > available
             assert list(ledger_breaches()) == []
         allocated = sum(a.amount for a in Allocation.objects.filter(waived=False))
         assert allocated == total_paid
@@ -330,11 +341,6 @@ def test_twenty_identical_requests_charge_once(customer, card, current_plan) -> 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
 def test_real_worker_reconciles_a_timed_out_payment(customer, card, current_plan, settings) -> None:
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-    from repayments.tasks import reconcile_repayments
-
     settings.GATEWAY_SIM_TIMEOUT_RATE = 1.0
     repayment = pay(customer, current_plan, card, amount="40.00")
     assert repayment.status == RepaymentStatus.PENDING
@@ -349,8 +355,6 @@ def test_real_worker_reconciles_a_timed_out_payment(customer, card, current_plan
 
 
 def test_percent_of_principal_policy_charges_an_early_repayment_fee(customer, card, flat_product) -> None:
-    from installments.services import plan_create
-
     flat_product.prepayment_fee_policy = "percent_of_principal"
     flat_product.prepayment_fee_rate = D("0.01")
     flat_product.save()
@@ -372,15 +376,14 @@ def test_percent_of_principal_policy_charges_an_early_repayment_fee(customer, ca
 
 
 def test_paying_off_a_late_plan_cures_its_record(customer, card, overdue_plan) -> None:
-    from installments.models import CreditEvent
-    from installments.services import overdue_sweep
-
     overdue_sweep(as_of=timezone.localdate())
     overdue_plan.refresh_from_db()
-    assert overdue_plan.delinquency_bucket != "M0" and overdue_plan.days_past_due > 0
+    assert overdue_plan.delinquency_bucket != "M0"
+    assert overdue_plan.days_past_due > 0
     pay(customer, overdue_plan, card, mode="payoff")
     overdue_plan.refresh_from_db()
     assert overdue_plan.status == PlanStatus.PAID_OFF
     assert (overdue_plan.delinquency_bucket, overdue_plan.days_past_due) == ("M0", 0)
     cured = CreditEvent.objects.get(plan=overdue_plan, kind="cured")
-    assert cured.to_bucket == "M0" and cured.business_date == timezone.localdate()
+    assert cured.to_bucket == "M0"
+    assert cured.business_date == timezone.localdate()

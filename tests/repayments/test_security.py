@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -12,6 +13,7 @@ from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from accounts.models import IdempotencyKey
 from installments.models import NegotiationApplication
 from repayments.models import Repayment, RepaymentStatus
 from repayments.services import OneTimeCard, repayment_create
@@ -100,7 +102,9 @@ def test_no_full_card_number_in_the_database_logs_or_responses(
     for number in numbers:
         for where, text in (("database", dump), ("logs", logs), ("responses", bodies)):
             assert number not in text, f"a full card number is in the {where}"
-    assert card_like(dump) == [] and card_like(logs) == [] and card_like(bodies) == []
+    assert card_like(dump) == []
+    assert card_like(logs) == []
+    assert card_like(bodies) == []
     # The scanner itself finds a card number when there is one.
     assert card_like(f"x {ICBC_DEBIT} y") == [ICBC_DEBIT]
     assert card_like(f"x {ICBC_DEBIT[:4]} {ICBC_DEBIT[4:8]} {ICBC_DEBIT[8:12]} {ICBC_DEBIT[12:]} y") == [
@@ -112,10 +116,6 @@ def test_idempotency_fingerprints_cannot_be_reversed_to_a_card_number(customer, 
     """The idempotency record of ``POST /cards/`` fingerprints a body that holds a card number. A plain
     SHA-256 of it (as before) gives the number back to anyone with the table who tries each Luhn-valid
     number of the BIN (~10^9 hashes); the fingerprint is keyed with a secret the table does not hold."""
-    import hashlib
-
-    from accounts.models import IdempotencyKey
-
     api = APIClient()
     api.force_authenticate(customer)
     api.post("/api/v1/otp/", {"purpose": "bind_card"}, format="json")
@@ -130,7 +130,8 @@ def test_idempotency_fingerprints_cannot_be_reversed_to_a_card_number(customer, 
     record = IdempotencyKey.objects.get(key="bind-1")
     request_body = response.wsgi_request.body if hasattr(response, "wsgi_request") else b""
     plain = hashlib.sha256(b"POST" + b"/api/v1/cards/" + request_body).hexdigest()
-    assert request_body and CMB_DEBIT.encode() in request_body
+    assert request_body
+    assert CMB_DEBIT.encode() in request_body
     assert record.fingerprint != plain
     # The attacker's loop over candidate numbers, run against the stored value: no candidate matches.
     template = request_body.replace(CMB_DEBIT.encode(), b"%s")
@@ -140,7 +141,8 @@ def test_idempotency_fingerprints_cannot_be_reversed_to_a_card_number(customer, 
     assert record.fingerprint not in guesses
     # The same request again is still recognised as the same (a replay, not a reuse).
     again = api.post("/api/v1/cards/", body, format="json", HTTP_IDEMPOTENCY_KEY="bind-1")
-    assert again.status_code == 201 and again.json() == response.json()
+    assert again.status_code == 201
+    assert again.json() == response.json()
 
 
 # --- BOLA over the web pages ----------------------------------------------------------------------------
@@ -195,5 +197,6 @@ def test_bola_sweep_over_the_pages(
         assert response.status_code in (404, 405), (method, url, response.status_code)
     repayment.refresh_from_db()
     card.refresh_from_db()
-    assert repayment.status == RepaymentStatus.SCHEDULED and card.status == "active"
+    assert repayment.status == RepaymentStatus.SCHEDULED
+    assert card.status == "active"
     assert NegotiationApplication.objects.get(pk=application.pk).state == "submitted"

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from repayments.gateway import BankCharge, ChargeBook, PaymentGateway, get_gateway
+from config.providers import PROVIDER_ALIASES
+from repayments.gateway import BankCharge, ChargeBook, PaymentGateway, close_gateway_connections, get_gateway
+from repayments.ledger import ledger_breaches
 from simulators.bank import SimulatedGateway
 from simulators.models import SimulatedCardAccount, SimulatedCharge, SimulatedSms
 
@@ -85,9 +87,6 @@ class _BareGateway:
 
 @pytest.mark.ledger_corrupted  # writes bank charges or ledger rows with no repayment behind them on purpose
 def test_check_ledger_compares_only_a_bank_whose_books_it_can_read(settings, db) -> None:
-    from repayments.gateway import close_gateway_connections
-    from repayments.ledger import ledger_breaches
-
     bank = SimulatedGateway()
     token = bank.tokenize_card(
         number="6222021234567894", holder_name="张三", reserved_phone="+8613811112222"
@@ -104,7 +103,5 @@ def test_check_ledger_compares_only_a_bank_whose_books_it_can_read(settings, db)
 
 @pytest.mark.parametrize("setting", ["PAYMENT_GATEWAY", "SMS_SENDER"])
 def test_short_names_map_to_dotted_paths_in_one_place(settings, setting: str) -> None:
-    from config.providers import PROVIDER_ALIASES
-
     assert settings.PROVIDER_ALIASES is PROVIDER_ALIASES
     assert all("." in path for path in PROVIDER_ALIASES[setting].values())

@@ -6,6 +6,7 @@ Idempotent: running it again creates nothing twice. Refused where ``ALLOW_DEMO_D
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from pypdf import PdfWriter
 
 from accounts.models import User
 from installments.models import (
@@ -45,10 +47,6 @@ STAFF = [("+8613900000001", "客服小陈", AGENT), ("+8613900000002", "审批�
 
 def demo_payslip() -> bytes:
     """A one-page PDF written by pypdf: the upload checks parse documents, so the demo's must be real."""
-    import io
-
-    from pypdf import PdfWriter
-
     writer = PdfWriter()
     writer.add_blank_page(595, 842)
     out = io.BytesIO()
