@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.views import APIView
 
 from accounts.errors import AccountsError
 from accounts.http import AuthenticatedRequest
@@ -125,7 +126,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
     """Decorate an APIView handler (``post``/``put``/``delete``): the key is required and honoured."""
 
     @wraps(handler)
-    def wrapper(view: object, request: AuthenticatedRequest, *args: object, **kwargs: object) -> Response:
+    def wrapper(view: APIView, request: AuthenticatedRequest, *args: object, **kwargs: object) -> Response:
         key = request_key(request)
         claimed = _claim(request, key, _fingerprint(request))
         if isinstance(claimed, Response):
@@ -135,7 +136,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
             response = handler(view, request, *args, **kwargs)
         except Exception as exc:
             try:
-                response = view.handle_exception(exc)  # type: ignore[attr-defined]  # re-raises a 5xx
+                response = view.handle_exception(exc)  # re-raises a 5xx
             except Exception:
                 claimed.delete()
                 raise
