@@ -84,7 +84,7 @@ class NewestFirstCursorPagination(CursorPagination):
 
 def paginated(view: object, request: object, rows: object, serializer_class: type) -> Response:
     """One page of ``rows`` serialized, with the view's pagination class (the ``next``/``previous`` links)."""
-    paginator = view.pagination_class()  # type: ignore[attr-defined]
+    paginator = view.pagination_class()  # type: ignore[attr-defined]  # each list view sets it
     page = paginator.paginate_queryset(rows, request, view=view)
     response: Response = paginator.get_paginated_response(serializer_class(page, many=True).data)
     return response
