@@ -17,6 +17,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.axes import normalise_login
+from accounts.http import AuthenticatedRequest
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_request, user_tokens_revoke
 from accounts.tokens import VersionedRefreshToken, refresh_token_spend, token_is_current
@@ -36,7 +37,8 @@ class PhoneTokenSerializer(TokenObtainPairSerializer):
         if request is not None:
             # django-axes marks a locked-out sign-in on the request it is given; give it Django's own, which
             # its middleware reads to answer 429 (DRF's wrapper would keep the mark to itself -> 401).
-            self.context["request"] = getattr(request, "_request", request)
+            # DRF keeps the context as the dict it was given; the stubs type it as a read-only Mapping.
+            self.context["request"] = getattr(request, "_request", request)  # type: ignore[index]
         return super().validate(attrs)
 
 
@@ -46,7 +48,9 @@ class TokenView(TokenObtainPairView):
 
     serializer_class = PhoneTokenSerializer
     throttle_scope = "login"
-    permission_classes = [AllowAny]
+    # AllowAny (not simplejwt's empty tuple) tells the schema the endpoint needs no credentials. simplejwt
+    # leaves the attribute unannotated, so mypy reads its type as the empty tuple.
+    permission_classes = [AllowAny]  # type: ignore[assignment]
 
 
 def _refused(message: str) -> ApplicationError:
@@ -57,7 +61,8 @@ def _refused(message: str) -> ApplicationError:
 def _refresh_token(text: str) -> tuple[RefreshToken, User | None]:
     """A refresh token's signature and lifetime checked (401 when not), and the user it names, if any."""
     try:
-        refresh = RefreshToken(text)
+        # simplejwt annotates the argument as a Token, though it takes (and documents) the encoded text.
+        refresh = RefreshToken(text)  # type: ignore[arg-type]
     except TokenError as exc:
         raise _refused(str(exc.args[0])) from None
     user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
@@ -98,7 +103,7 @@ class TokenRefresh(TokenRefreshView):
 
     serializer_class = RotatingRefreshSerializer
     throttle_scope = "login"
-    permission_classes = [AllowAny]
+    permission_classes = [AllowAny]  # type: ignore[assignment]  # as TokenView's
 
     @extend_schema(
         request=RotatingRefreshSerializer,
@@ -153,7 +158,7 @@ class MeSerializer(serializers.Serializer):
 
 class MeView(APIView):
     @extend_schema(responses=MeSerializer, summary="The signed-in customer")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(MeSerializer(request.user).data)
 
 
@@ -174,7 +179,7 @@ class OtpView(APIView):
         },
         summary="Send an SMS code for a purpose (bind_card, change_autodebit_card, accept_negotiation, ...)",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(OtpRequestSerializer, request.data)
         otp_request(user=request.user, purpose=data["purpose"])
         return Response(

@@ -12,18 +12,21 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.views import APIView
 
 from accounts.errors import AccountsError
+from accounts.http import AuthenticatedRequest
 from accounts.models import IdempotencyKey
 from core.errors import ApplicationError
 
@@ -51,6 +54,13 @@ def _fingerprint_key() -> bytes:
     return hashlib.sha256(b"accounts.idempotency.fingerprint:" + settings.SECRET_KEY.encode()).digest()
 
 
+def _method(request: Request) -> str:
+    """The HTTP method; ``None`` only on a request built by hand, never on one a view is given."""
+    if request.method is None:
+        raise ValueError("An idempotent request needs its HTTP method.")
+    return request.method
+
+
 def _fingerprint(request: Request) -> str:
     """What the request asks for: method, path and body. A multipart body is hashed from its parsed fields
     and files, streamed: reading it whole would hold every upload in memory (and trip Django's
@@ -60,12 +70,15 @@ def _fingerprint(request: Request) -> str:
     holds a card number, and a card number has so little entropy that a plain SHA-256 of the body, kept
     in the database, gives the number back to anyone who tries every Luhn-valid number of a BIN."""
     digest = hmac.new(_fingerprint_key(), digestmod=hashlib.sha256)
-    digest.update(request.method.encode())
+    digest.update(_method(request).encode())
     digest.update(request.path.encode())
     if request.content_type.startswith("multipart/"):
-        for name in sorted(request.data.keys()):
+        data = request.data
+        if not isinstance(data, QueryDict):  # DRF parses a multipart body into a QueryDict
+            raise TypeError(f"A multipart body parsed into {type(data).__name__}, not a QueryDict.")
+        for name in sorted(data.keys()):
             if name not in request.FILES:
-                digest.update(f"{name}={request.data.getlist(name)}".encode())
+                digest.update(f"{name}={data.getlist(name)}".encode())
         for name in sorted(request.FILES.keys()):
             for upload in request.FILES.getlist(name):
                 digest.update(f"{name}:{upload.name}:{upload.size}".encode())
@@ -77,14 +90,14 @@ def _fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
-def _claim(request: Request, key: str, fingerprint: str) -> IdempotencyKey | Response:
+def _claim(request: AuthenticatedRequest, key: str, fingerprint: str) -> IdempotencyKey | Response:
     """The key's row, newly ours; or the response to send instead of running the request."""
     try:
         with transaction.atomic():
             return IdempotencyKey.objects.create(
                 user=request.user,
                 key=key,
-                method=request.method,
+                method=_method(request),
                 path=request.path[:255],
                 fingerprint=fingerprint,
             )
@@ -113,7 +126,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
     """Decorate an APIView handler (``post``/``put``/``delete``): the key is required and honoured."""
 
     @wraps(handler)
-    def wrapper(view: object, request: Request, *args: object, **kwargs: object) -> Response:
+    def wrapper(view: APIView, request: AuthenticatedRequest, *args: object, **kwargs: object) -> Response:
         key = request_key(request)
         claimed = _claim(request, key, _fingerprint(request))
         if isinstance(claimed, Response):
@@ -123,7 +136,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
             response = handler(view, request, *args, **kwargs)
         except Exception as exc:
             try:
-                response = view.handle_exception(exc)  # type: ignore[attr-defined]  # re-raises a 5xx
+                response = view.handle_exception(exc)  # re-raises a 5xx
             except Exception:
                 claimed.delete()
                 raise
@@ -140,7 +153,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
-def idempotency_keys_purge(*, now: object = None) -> int:
+def idempotency_keys_purge(*, now: datetime | None = None) -> int:
     """Delete keys older than ``API_IDEMPOTENCY_KEEP_HOURS``; returns how many went."""
     cutoff = (now or timezone.now()) - timedelta(hours=settings.API_IDEMPOTENCY_KEEP_HOURS)
     deleted, _details = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()

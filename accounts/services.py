@@ -209,11 +209,11 @@ def _otp_verify_decoy(code: str) -> None:
     kind = OtpPurpose.LOGIN_RESET
     with transaction.atomic():
         rows = OneTimeCode.objects.select_for_update().filter(
-            user_id=None, purpose=kind, used_at__isnull=True, superseded=False
+            user_id__isnull=True, purpose=kind, used_at__isnull=True, superseded=False
         )
         list(rows.order_by("-created_at", "-pk")[:1])
         _code_hash(salt=secrets.token_hex(16), user_id=0, purpose=kind.value, code=str(code))
-        OneTimeCode.objects.filter(user_id=None, purpose=kind).update(attempts=F("attempts") + 1)
+        OneTimeCode.objects.filter(user_id__isnull=True, purpose=kind).update(attempts=F("attempts") + 1)
 
 
 def _reset_refusal() -> ApplicationError:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import User
@@ -47,9 +47,9 @@ class VersionedRefreshToken(RefreshToken):
         return token
 
 
-def token_is_current(token: object, user: User) -> bool:
+def token_is_current(token: Token, user: User) -> bool:
     """Was ``token`` (a validated simplejwt token) issued under the user's current token version?"""
-    return token.get(VERSION_CLAIM) == user.token_version  # type: ignore[attr-defined]
+    return token.get(VERSION_CLAIM) == user.token_version
 
 
 def refresh_token_spend(token: RefreshToken) -> None:

@@ -9,11 +9,17 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
+    from django.db.models import Model
     from django_stubs_ext import StrOrPromise
 
 
 class ServiceFormMixin:
     """For ModelAdmin subclasses: ``self.form_page(...)`` renders templates/admin/service_form.html."""
+
+    # Declared only: the ModelAdmin this is mixed into has them.
+    admin_site: AdminSite
+    model: type[Model]
 
     def form_page(
         self,
@@ -26,11 +32,11 @@ class ServiceFormMixin:
         template: str = "admin/service_form.html",
     ) -> HttpResponse:
         context = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
             "title": title,
             "intro": intro,
             "form": form,
-            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "opts": self.model._meta,
             **(extra or {}),
         }
         return TemplateResponse(request, template, context)

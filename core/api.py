@@ -8,6 +8,8 @@ Errors always look like ``{"code": "amount_exceeds_outstanding", "message": "...
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.validators import RegexValidator
@@ -22,10 +24,12 @@ from core.errors import ApplicationError
 from core.money import MONEY_REGEX, is_money_text
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[None]):
     code = serializers.CharField(help_text="Stable, machine-readable; see the list per status.")
     message = serializers.CharField(help_text="For people, in the request's language.")
-    fields = serializers.DictField(
+    # DRF's serializer metaclass moves declared fields into ``_declared_fields``, so this does not shadow
+    # ``Serializer.fields`` at run time; the stubs do not model the metaclass.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(),
         required=False,
         help_text="Per-field messages, when a field is at fault.",
@@ -58,7 +62,7 @@ def _flatten(detail: object) -> str:
     return str(detail)
 
 
-def request_limit_error(exc: BaseException) -> tuple[int, dict] | None:
+def request_limit_error(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
     """Django's request limits (``DATA_UPLOAD_MAX_MEMORY_SIZE``, ``..._NUMBER_FILES``/``_FIELDS``) as the
     API's error shape: 413 ``request_too_large`` or 400 ``invalid_request``, not Django's HTML 400 page.
     Used by the exception handler and by ``config.views.bad_request`` (raised outside a view)."""
@@ -80,7 +84,7 @@ def _retry_after(status: int, seconds: int | None) -> dict[str, str] | None:
     return {"Retry-After": str(max(1, int(seconds))) if seconds else "60"}
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = exc.as_dict()
         return Response(body, status=exc.status, headers=_retry_after(exc.status, exc.retry_after))
@@ -91,9 +95,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a server error: Django's 500 handling and logging take it
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # a server error: Django's 500 handling and logging take it
+        return None
     code = _drf_code(exc)
     fields: dict[str, str] = {}
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
@@ -115,7 +121,7 @@ class MoneyField(serializers.CharField):
     refused, because a float cannot carry an exact amount. Refused as ``invalid_amount`` (400), the code
     ``parse_money`` gives; the services then check the amount itself."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", 'Yuan as a string with at most two decimals, e.g. "50.00".')
         kwargs.setdefault("max_length", 15)
         kwargs["trim_whitespace"] = False  # " 1.00 " is refused, not quietly repaired
@@ -127,12 +133,14 @@ class MoneyField(serializers.CharField):
             raise serializers.ValidationError('Send money as a string, e.g. "50.00", never as a number.')
         if not is_money_text(data):
             message = gettext("Enter an amount in yuan, like 100 or 100.50.")
-            raise ApplicationError(CommonError.INVALID_AMOUNT, message, fields={self.field_name: message})
+            fields = {self.field_name: message} if self.field_name else {}  # unbound: no field to mark
+            raise ApplicationError(CommonError.INVALID_AMOUNT, message, fields=fields)
         return data
 
 
-def validated(serializer_class: type[serializers.Serializer], data: object) -> dict:
+def validated(serializer_class: type[serializers.Serializer[Any]], data: object) -> dict[str, Any]:
     """The request's data checked by ``serializer_class``; a 400 with per-field messages otherwise."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    checked: dict[str, Any] = serializer.validated_data  # typed Any by the stubs; a dict without many=True
+    return checked

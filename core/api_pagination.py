@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from django.utils.timezone import is_naive
 from django.utils.translation import gettext
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination, Cursor, CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+
+if TYPE_CHECKING:
+    # Not at run time: DRF's views module reads this class from the settings while it loads.
+    from rest_framework.views import APIView
 
 _BIGINT = 2**63
 _DIGITS = re.compile(r"[0-9]{1,4}")
@@ -32,7 +38,7 @@ class NewestFirstCursorPagination(CursorPagination):
     max_page_size = 100
     page_size_query_param = "page_size"
 
-    def get_page_size(self, request) -> int:  # type: ignore[no-untyped-def]
+    def get_page_size(self, request: Request) -> int:
         """``page_size`` is 1..max_page_size, given once; anything else is a 400 (DRF would quietly use the
         default for "abc", "null" or "-1", which hides a client's bug)."""
         given = request.query_params.getlist(self.page_size_query_param)
@@ -44,11 +50,13 @@ class NewestFirstCursorPagination(CursorPagination):
             raise ValidationError({"page_size": message})
         return int(text)
 
-    def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
+    ) -> list[Any] | None:
         self._model = getattr(queryset, "model", None)
         return super().paginate_queryset(queryset, request, view)
 
-    def decode_cursor(self, request) -> Cursor | None:  # type: ignore[no-untyped-def]
+    def decode_cursor(self, request: Request) -> Cursor | None:
         cursor = super().decode_cursor(request)
         if cursor is not None and cursor.position is not None and not self._position_ok(str(cursor.position)):
             raise NotFound(self.invalid_cursor_message)
@@ -76,7 +84,7 @@ class NewestFirstCursorPagination(CursorPagination):
 
 def paginated(view: object, request: object, rows: object, serializer_class: type) -> Response:
     """One page of ``rows`` serialized, with the view's pagination class (the ``next``/``previous`` links)."""
-    paginator = view.pagination_class()  # type: ignore[attr-defined]
+    paginator = view.pagination_class()  # type: ignore[attr-defined]  # each list view sets it
     page = paginator.paginate_queryset(rows, request, view=view)
     response: Response = paginator.get_paginated_response(serializer_class(page, many=True).data)
     return response

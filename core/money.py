@@ -47,6 +47,14 @@ def is_money_text(value: object) -> bool:
 
 MONEY_LIMIT = Decimal(10) ** MONEY_INTEGER_DIGITS
 
+
+def fits_cents(amount: Decimal) -> bool:
+    """Finite, with at most two decimal places (``Decimal("1.000")`` has three). Never compares NaN or
+    Infinity, whose exponent is a letter."""
+    exponent = amount.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -MONEY_DECIMAL_PLACES
+
+
 ZERO = Decimal("0.00")
 MONEY_QUANTUM = Decimal("0.01")
 

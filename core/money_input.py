@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.error_codes import CommonError
 from core.errors import ApplicationError
-from core.money import MONEY_LIMIT, decimal_pattern, is_money_text, quantize_money
+from core.money import MONEY_LIMIT, decimal_pattern, fits_cents, is_money_text, quantize_money
 
 
 def parse_money(value: object, *, field: str = "amount") -> Decimal:
@@ -31,7 +31,7 @@ def parse_money(value: object, *, field: str = "amount") -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise _invalid_amount(field, gettext_now("Amounts must be given as decimal strings."))
     amount = Decimal(value)
-    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+    if not fits_cents(amount):
         raise _invalid_amount(field, gettext_now("Amounts have at most two decimal places."))
     if not 0 <= amount < MONEY_LIMIT:
         raise _invalid_amount(field, gettext_now("Enter an amount in yuan, like 100 or 100.50."))

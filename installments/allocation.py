@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from core.money import ZERO
+from core.money import ZERO, fits_cents
 
 COMPONENT_ORDER = ("penalty", "fee", "principal")
 
@@ -93,7 +93,7 @@ def due_now_total(dues: Sequence[Due], *, today: date) -> Decimal:
 
 def allocate(amount: Decimal, dues: Sequence[Due]) -> AllocationResult:
     """Split ``amount`` over ``dues`` oldest first; penalty -> fee -> principal inside each installment."""
-    if not isinstance(amount, Decimal) or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+    if not isinstance(amount, Decimal) or not fits_cents(amount) or amount <= 0:
         raise ValueError(f"amount must be a positive Decimal with at most two decimals, not {amount!r}")
     ordered = sorted(dues, key=lambda d: (d.due_date, d.sequence))
     payable = payable_total(ordered)

@@ -14,6 +14,7 @@ from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce
 
 from core.money import ZERO, quantize_money
+from installments.ledger import OPEN_STATUSES
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
 from repayments.gateway import ChargeBook, get_gateway
 from repayments.models import (
@@ -129,24 +130,23 @@ def _installments_match_allocations() -> Iterator[str]:
 
 
 def _installment_status() -> Iterator[str]:
-    annotated = Installment.objects.annotate(open_amount=Installment.open_amount())
+    # Not named open_amount: that is the model's method giving the expression.
+    annotated = Installment.objects.annotate(amount_open=Installment.open_amount())
     if connection.vendor == "postgresql":
         rows = annotated.filter(
-            Q(status=InstallmentStatus.PAID, open_amount__gt=0)
-            | Q(status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE], open_amount=0)
+            Q(status=InstallmentStatus.PAID, amount_open__gt=0) | Q(status__in=OPEN_STATUSES, amount_open=0)
         ).iterator()
     else:
         rows = (
             i
             for i in annotated.iterator()
-            if (i.status == InstallmentStatus.PAID and _q(i.open_amount) > 0)
-            or (i.status in (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE) and _q(i.open_amount) == 0)
+            if (i.status == InstallmentStatus.PAID and _q(i.amount_open) > 0)
+            or (i.status in OPEN_STATUSES and _q(i.amount_open) == 0)
         )
     for i in rows:
-        yield f"installment {i.plan_id}#{i.sequence}: status {i.status} with {_q(i.open_amount)} open"
+        yield f"installment {i.plan_id}#{i.sequence}: status {i.status} with {_q(i.amount_open)} open"
     paid_off_with_open = InstallmentPlan.objects.filter(
-        status=PlanStatus.PAID_OFF,
-        installments__status__in=[InstallmentStatus.PENDING, InstallmentStatus.OVERDUE],
+        status=PlanStatus.PAID_OFF, installments__status__in=OPEN_STATUSES
     ).distinct()
     for p in paid_off_with_open.iterator():
         yield f"plan {p.public_id}: paid off with open installments"
@@ -223,11 +223,13 @@ def _gateway_charges_have_repayments(bank: ChargeBook) -> Iterator[str]:
     ):
         refunded_by_us[repayment_id] = refunded_by_us.get(repayment_id, ZERO) + _q(data["amount"])
     for public_id, charge in keys.items():
-        pk, status, _amount = known.get(public_id, (None, None, None))
         kept = _q(charge.amount) - _q(charge.refunded)
-        if status is None:
+        repayment = known.get(public_id)
+        if repayment is None:
             yield f"gateway charge {charge.reference}: {charge.amount} charged with no repayment"
-        elif status in (RepaymentStatus.FAILED, RepaymentStatus.CANCELLED, RepaymentStatus.SCHEDULED):
+            continue
+        pk, status, _amount = repayment
+        if status in (RepaymentStatus.FAILED, RepaymentStatus.CANCELLED, RepaymentStatus.SCHEDULED):
             yield f"gateway charge {charge.reference}: charged but repayment {public_id} is {status}"
         elif status == RepaymentStatus.REVERSED and kept != ZERO:
             yield f"gateway charge {charge.reference}: repayment {public_id} reversed, the bank kept {kept}"
@@ -241,12 +243,12 @@ def _gateway_charges_have_repayments(bank: ChargeBook) -> Iterator[str]:
     card_paid = Repayment.objects.filter(status=RepaymentStatus.SUCCEEDED).exclude(
         channel=RepaymentChannel.STAFF
     )
-    for public_id, amount in card_paid.values_list("public_id", "amount").iterator():
-        charge = keys.get(str(public_id))
-        if charge is None:
-            yield f"repayment {public_id}: succeeded with no succeeded bank charge"
-        elif _q(charge.amount) != _q(amount):
-            yield f"repayment {public_id}: {amount} but the bank charged {charge.amount}"
+    for paid_id, amount in card_paid.values_list("public_id", "amount").iterator():
+        bank_charge = keys.get(str(paid_id))
+        if bank_charge is None:
+            yield f"repayment {paid_id}: succeeded with no succeeded bank charge"
+        elif _q(bank_charge.amount) != _q(amount):
+            yield f"repayment {paid_id}: {amount} but the bank charged {bank_charge.amount}"
     twice = (
         DebitAttempt.objects.filter(status=DebitAttemptStatus.SUCCEEDED)
         .values("installment_id", "business_date")

@@ -281,6 +281,11 @@ class PlanBalance:
     def available(self) -> Decimal:
         return max(self.payoff - self.reserved, ZERO)
 
+    @property
+    def due_now_payable(self) -> Decimal:
+        """Due now less what pending payments already claim: what paying "due now" charges today."""
+        return max(self.due_now - self.reserved, ZERO)
+
 
 def reserved_amount(plan_id: int, exclude: Repayment | None = None) -> Decimal:
     """What pending payments on the plan already claim (a charge in flight): not payable again."""

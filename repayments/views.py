@@ -21,7 +21,6 @@ from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from core.errors import ApplicationError
 from core.web import apply_errors
-from installments.models import ZERO
 from repayments.forms import (
     ONE_TIME,
     AutoDebitForm,
@@ -33,6 +32,7 @@ from repayments.forms import (
 )
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentChannel
 from repayments.selectors import (
+    PlanBalance,
     account_overview,
     customer_bills,
     customer_plan,
@@ -142,13 +142,14 @@ def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> H
 # --- 立即还款 ---------------------------------------------------------------------------------------------
 
 
-def _amount_for(form: PayForm, balance: object) -> Decimal:
+def _amount_for(form: PayForm, balance: PlanBalance) -> Decimal:
     mode = form.cleaned_data["mode"]
     if mode == "due_now":
-        return max(balance.due_now - balance.reserved, ZERO)
+        return balance.due_now_payable
     if mode == "payoff":
         return balance.payoff
-    return form.cleaned_data["amount"]
+    amount: Decimal = form.cleaned_data["amount"]  # a Decimal: PayForm.clean requires it in mode custom
+    return amount
 
 
 @login_required
@@ -168,12 +169,9 @@ def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse
     one_time_form = (
         OneTimeCardForm(request.POST if step == "confirm" else None) if card_choice == ONE_TIME else None
     )
-    context.update(
-        amount=_amount_for(form, balance),
-        card=None if card_choice == ONE_TIME else _own_card(request, card_choice),
-        one_time_form=one_time_form,
-        key=request.POST.get("key") or uuid.uuid4().hex,
-    )
+    card = None if card_choice == ONE_TIME else _own_card(request, card_choice)
+    key = request.POST.get("key") or uuid.uuid4().hex
+    context.update(amount=_amount_for(form, balance), card=card, one_time_form=one_time_form, key=key)
     if step != "confirm":
         return render(request, "repayments/pay_confirm.html", context)
     if one_time_form is not None and not one_time_form.is_valid():
@@ -184,7 +182,7 @@ def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse
             plan=plan,
             mode=form.cleaned_data["mode"],
             amount=form.cleaned_data["amount"] if form.cleaned_data["mode"] == "custom" else None,
-            card=context["card"],
+            card=card,
             one_time_card=(
                 OneTimeCard(
                     number=one_time_form.cleaned_data["number"],
@@ -195,7 +193,7 @@ def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse
             ),
             scheduled_for=form.cleaned_data["scheduled_for"],
             channel=RepaymentChannel.WEB,
-            idempotency_key=f"web:{context['key'][:60]}",
+            idempotency_key=f"web:{key[:60]}",
         )
     except ApplicationError as exc:
         apply_errors(one_time_form or form, exc)

@@ -56,6 +56,7 @@ import psycopg2
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
 
 from core.ids import new_public_id
@@ -109,6 +110,21 @@ def _setting(name: str, default: object) -> object:
     return default if value is None or value == "" else value
 
 
+def _number_setting(name: str, default: float) -> float | str | Decimal:
+    """A numeric setting as configured: a number, or its text (the environment, a test's override)."""
+    value = _setting(name, default)
+    if not isinstance(value, (int, float, str, Decimal)):
+        raise ImproperlyConfigured(f"{name} is a number, not {value!r}")
+    return value
+
+
+def _seed_setting() -> int | float | str | None:
+    value = _setting("GATEWAY_SIM_SEED", None)
+    if value is not None and not isinstance(value, (int, float, str)):
+        raise ImproperlyConfigured(f"GATEWAY_SIM_SEED is a number or a text, not {value!r}")
+    return value
+
+
 def _checked_amount(amount: object) -> Decimal:
     """Money crosses to the bank only as exact fen: a float or a third decimal is a caller bug, and a
     bank would refuse it rather than round it."""
@@ -127,8 +143,8 @@ def _checked_key(idempotency_key: object) -> str:
     return idempotency_key
 
 
-def _rate(name: str, value: object) -> float:
-    rate = float(value)  # type: ignore[arg-type]
+def _rate(name: str, value: float | str | Decimal) -> float:
+    rate = float(value)
     if not 0.0 <= rate <= 1.0:
         raise ImproperlyConfigured(f"{name} is a probability between 0 and 1, not {rate!r}")
     return rate
@@ -147,7 +163,7 @@ _prepared: dict[str, weakref.WeakSet] = {}
 _prepared_lock = threading.Lock()
 
 
-def _prepare_once(cursor, name: str, sql: str) -> None:
+def _prepare_once(cursor: CursorWrapper | psycopg2.extensions.cursor, name: str, sql: str) -> None:
     """PREPARE ``sql`` on this database connection the first time it is used there. Planning the charge
     statement took as long as running it (about 0.5 ms each, 500 times a chunk); a prepared statement is
     planned once per connection. Connections are tracked weakly, so a reconnect prepares again."""
@@ -178,6 +194,8 @@ def _charge_row(idempotency_key: str) -> SimulatedCharge | None:
 
 T = TypeVar("T")
 _SEEN_COLUMNS = ("idempotency_key", "reference", "token", "amount", "status")
+# The prepared charge's arguments: token, stored token, amount, key, reference, soft failure.
+_ChargeParams = tuple[str, str, Decimal, str, str, bool]
 
 
 class _BankConnections:
@@ -238,7 +256,7 @@ def _bank_connections() -> _BankConnections:
     global _bank
     with _bank_lock:
         if _bank is None or _bank.pid != os.getpid():
-            _bank = _BankConnections(int(_setting("GATEWAY_SIM_CONNECTIONS", 4)))
+            _bank = _BankConnections(int(_number_setting("GATEWAY_SIM_CONNECTIONS", 4)))
         return _bank
 
 
@@ -264,19 +282,19 @@ class SimulatedGateway:
         timeout_rate: float | None = None,
         seed: int | None = None,
     ) -> None:
-        latency = _setting("GATEWAY_SIM_LATENCY_MS", 0) if latency_ms is None else latency_ms
-        self.latency_ms = float(latency)  # type: ignore[arg-type]
+        latency = _number_setting("GATEWAY_SIM_LATENCY_MS", 0) if latency_ms is None else latency_ms
+        self.latency_ms = float(latency)
         if self.latency_ms < 0:
             raise ImproperlyConfigured("GATEWAY_SIM_LATENCY_MS cannot be negative")
         self.failure_rate = _rate(
             "GATEWAY_SIM_FAILURE_RATE",
-            _setting("GATEWAY_SIM_FAILURE_RATE", 0.0) if failure_rate is None else failure_rate,
+            _number_setting("GATEWAY_SIM_FAILURE_RATE", 0.0) if failure_rate is None else failure_rate,
         )
         self.timeout_rate = _rate(
             "GATEWAY_SIM_TIMEOUT_RATE",
-            _setting("GATEWAY_SIM_TIMEOUT_RATE", 0.0) if timeout_rate is None else timeout_rate,
+            _number_setting("GATEWAY_SIM_TIMEOUT_RATE", 0.0) if timeout_rate is None else timeout_rate,
         )
-        self.seed = _setting("GATEWAY_SIM_SEED", None) if seed is None else seed
+        self.seed = _seed_setting() if seed is None else seed
         # Not for security: a seed makes a test run's failures and timeouts the same every time.
         self._random = random.Random(self.seed)  # noqa: S311
         # get_gateway() shares one instance across the auto-debit thread pool.
@@ -434,7 +452,7 @@ class SimulatedGateway:
         self, token: str, stored_token: str, amount: Decimal, key: str, soft_failure: bool
     ) -> tuple[ChargeResult, bool, bool]:
         reference = f"ch_{new_public_id().hex}"
-        params = [token, stored_token, amount, key, reference, soft_failure]
+        params: _ChargeParams = (token, stored_token, amount, key, reference, soft_failure)
         if connection.in_atomic_block:
             # Inside the caller's transaction (tests): its rows are only visible on its connection.
             with transaction.atomic(), connection.cursor() as cursor:
@@ -447,6 +465,8 @@ class SimulatedGateway:
                 lambda cursor: self._charge_on(cursor, params, key)
             )
         if status is None:  # the key was seen before: the first result stands
+            if seen is None:  # the conflicting row is gone: what that charge did is unknown
+                raise GatewayTimeout("The bank has no record of the earlier charge with this key.")
             return self._replay(seen, stored_token, amount), False, False
         charged = ChargeStatus(status)
         result = ChargeResult(
@@ -461,7 +481,7 @@ class SimulatedGateway:
     _EXECUTE_CHARGE = "EXECUTE simulated_charge (%s, %s, %s, %s, %s, %s)"
 
     def _charge_on(
-        self, cursor: psycopg2.extensions.cursor, params: list[object], key: str
+        self, cursor: psycopg2.extensions.cursor, params: _ChargeParams, key: str
     ) -> tuple[str | None, str | None, SimulatedCharge | None]:
         """The charge on one of the bank's own connections (autocommit: the statement is the transaction)."""
         _prepare_once(cursor, "simulated_charge", self._CHARGE_SQL)

@@ -14,13 +14,15 @@ user with ``installments.approve_negotiation`` who did not make it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
+from uuid import UUID
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -62,6 +64,7 @@ from notifications.services import notification_create
 REVIEW_PERMISSION = "installments.review_negotiation"
 APPROVE_PERMISSION = "installments.approve_negotiation"
 S = NegotiationState
+_T = TypeVar("_T")
 
 
 # --- helpers -------------------------------------------------------------------------------------------
@@ -126,7 +129,15 @@ def _sms(application: NegotiationApplication, code: str, key: str, **context: ob
     )
 
 
-def _own(customer: User, application_id: object) -> NegotiationApplication:
+def _offer_field(application: NegotiationApplication, name: str, value: _T | None) -> _T:
+    """A field that making the offer wrote (they are written together). Empty on an application with an
+    offer means the row was changed by hand: acting on a guess could move money wrongly."""
+    if value is None:
+        raise ValueError(f"Negotiation {application.public_id} ({application.state}) has no {name}.")
+    return value
+
+
+def _own(customer: User, application_id: UUID | str) -> NegotiationApplication:
     application = (
         NegotiationApplication.objects.select_related("plan", "customer")
         .filter(public_id=application_id, customer=customer)
@@ -149,7 +160,7 @@ def negotiation_apply(
     requested_tenor: int,
     employer: str = "",
     reason_detail: str = "",
-    documents: list[UploadedFile] | tuple[UploadedFile, ...] = (),
+    documents: Sequence[File[bytes]] = (),
 ) -> NegotiationApplication:
     """Apply for a negotiated plan on one of the customer's overdue plans, with up to five documents.
     The application and its documents are written together: a refused document refuses the whole."""
@@ -210,7 +221,7 @@ def negotiation_apply(
 
 
 def _store_document(
-    application: NegotiationApplication, upload: UploadedFile, *, uploaded_by: User, stored_files: list[str]
+    application: NegotiationApplication, upload: File[bytes], *, uploaded_by: User, stored_files: list[str]
 ) -> NegotiationDocument:
     limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
     try:
@@ -247,7 +258,10 @@ def _store_document(
         uploaded_by=uploaded_by,
     )
     document.file.save(f"document{document.extension}", ContentFile(verified.body), save=False)
-    stored_files.append(document.file.name)
+    stored_name = document.file.name
+    if stored_name is None:  # FieldFile.save() names the file it stored
+        raise ValueError("The document's file was saved without a name.")
+    stored_files.append(stored_name)
     document.save()
     return document
 
@@ -267,7 +281,7 @@ class _FilesRemovedOnError:
 
 
 def negotiation_document_add(
-    *, customer: User, application_id: object, upload: UploadedFile
+    *, customer: User, application_id: UUID | str, upload: File[bytes]
 ) -> NegotiationDocument:
     """Add a proof document while the application is with the customer or in review."""
     application = _own(customer, application_id)
@@ -281,7 +295,9 @@ def negotiation_document_add(
     return document
 
 
-def negotiation_resubmit(*, customer: User, application_id: object, note: str = "") -> NegotiationApplication:
+def negotiation_resubmit(
+    *, customer: User, application_id: UUID | str, note: str = ""
+) -> NegotiationApplication:
     """Send the application back to staff after they asked for more information."""
     application = _own(customer, application_id)
     with transaction.atomic():
@@ -296,14 +312,14 @@ def negotiation_resubmit(*, customer: User, application_id: object, note: str = 
     return application
 
 
-def negotiation_decline(*, customer: User, application_id: object) -> NegotiationApplication:
+def negotiation_decline(*, customer: User, application_id: UUID | str) -> NegotiationApplication:
     application = _own(customer, application_id)
     with transaction.atomic():
         _move(application, S.DECLINED, allowed_from=(S.OFFERED,), actor=customer, action="declined")
     return application
 
 
-def negotiation_accept(*, customer: User, application_id: object, otp_code: str) -> InstallmentPlan:
+def negotiation_accept(*, customer: User, application_id: UUID | str, otp_code: str) -> InstallmentPlan:
     """Accept the offer with the SMS code: waivers, restructured installments and the negotiated plan
     are written in one transaction (restage_locked), or nothing is."""
     application = _own(customer, application_id)
@@ -325,11 +341,14 @@ def negotiation_accept(*, customer: User, application_id: object, otp_code: str)
             locked=locked_plan,
             installments=installments,
             kind=PlanKind.NEGOTIATED,
-            tenor=locked.offer_tenor,
+            tenor=_offer_field(locked, "offer_tenor", locked.offer_tenor),
             fee_rate=locked.offer_fee_rate,
             today=today,
             balance=balance,
-            first_due_date=max(locked.offer_first_due_date, today + timedelta(days=1)),
+            first_due_date=max(
+                _offer_field(locked, "offer_first_due_date", locked.offer_first_due_date),
+                today + timedelta(days=1),
+            ),
         )
         locked.result_plan = new_plan
         _move(
@@ -346,7 +365,10 @@ def negotiation_accept(*, customer: User, application_id: object, otp_code: str)
 
 
 def _check_acceptable(application: NegotiationApplication) -> None:
-    if application.state == S.OFFERED and application.offer_expires_at <= timezone.now():
+    if (
+        application.state == S.OFFERED
+        and _offer_field(application, "offer_expires_at", application.offer_expires_at) <= timezone.now()
+    ):
         raise ApplicationError(
             InstallmentsError.OFFER_EXPIRED, _("This offer has expired. Contact us for a new one.")
         )
@@ -602,7 +624,7 @@ def _send_offer(
     _sms(
         application,
         "negotiation_offer",
-        f"offer:{application.offered_at.isoformat()}",
+        f"offer:{_offer_field(application, 'offered_at', application.offered_at).isoformat()}",
         tenor=application.offer_tenor,
         amount=application.offer_monthly_payment,
         expires=timezone.localtime(application.offer_expires_at).date(),
@@ -687,7 +709,7 @@ def negotiation_reject(
     return application
 
 
-def negotiations_expire(*, now: object = None) -> int:
+def negotiations_expire(*, now: datetime | None = None) -> int:
     """Offers past their date expire (daily run); the customer is told and may apply again."""
     now = now or timezone.now()
     count = 0

@@ -23,6 +23,10 @@ from installments.models import (
     PlanStatus,
 )
 
+# The business date as a query parameter, in the backend's form (``adapt_datefield_value``): PostgreSQL's
+# driver takes the date itself, SQLite's the ISO text.
+SqlDate = date | str
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -57,7 +61,7 @@ def _sweep_lock(cursor: CursorWrapper) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('installments.overdue_sweep'))")
 
 
-def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
+def _mark_overdue(cursor: CursorWrapper, as_of: SqlDate) -> int:
     """Step 1 on SQLite (a single writer: nothing to lock); PostgreSQL runs ``_sweep_installments_pg``."""
     cursor.execute(
         """
@@ -81,7 +85,7 @@ def _mark_overdue(cursor: CursorWrapper, as_of: str) -> int:
     return cursor.rowcount
 
 
-def _accrue_penalties(cursor: CursorWrapper, as_of: str) -> tuple[int, Decimal]:
+def _accrue_penalties(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, Decimal]:
     """Step 2 on SQLite: one UPDATE charging each overdue installment past its grace days for the days not
     yet charged (PostgreSQL does steps 1 and 2 in ``_sweep_installments_pg``). SQLite stores decimals as
     REAL, so the amount is computed in integer micro-yuan x cents and rounded half up to whole cents with
@@ -179,7 +183,7 @@ _EVENT_KIND_SQL = """
 """
 
 
-def _plan_params(as_of: str) -> dict[str, object]:
+def _plan_params(as_of: SqlDate) -> dict[str, SqlDate]:
     return {
         "as_of": as_of,
         "overdue": InstallmentStatus.OVERDUE.value,
@@ -198,7 +202,7 @@ def _plan_params(as_of: str) -> dict[str, object]:
     }
 
 
-def _update_plans(cursor: CursorWrapper, as_of: str) -> tuple[int, int]:
+def _update_plans(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, int]:
     """Steps 3 and 4: credit events from the plans' old and new state, then the plans themselves.
 
     Events are read from the state before the UPDATE. Repayments also move a plan's status back to active
@@ -235,7 +239,7 @@ def _update_plans(cursor: CursorWrapper, as_of: str) -> tuple[int, int]:
     return cursor.rowcount, events
 
 
-def _sweep_installments_pg(cursor: CursorWrapper, as_of: str) -> tuple[int, int, Decimal]:
+def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, int, Decimal]:
     """Steps 1 and 2 as one statement on PostgreSQL: each installment row is rewritten once, not twice.
 
     Marking writes a new row version and so does charging the penalty; a late installment past its grace
@@ -287,7 +291,7 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: str) -> tuple[int, int,
     return marked, accrued, quantize_money(Decimal(amount))
 
 
-def _update_plans_pg(cursor: CursorWrapper, as_of: str) -> tuple[int, int]:
+def _update_plans_pg(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, int]:
     """Steps 3 and 4 as one statement on PostgreSQL: the plans' targets are computed once and feed both the
     credit events and the plan UPDATE (every part of the statement reads the same snapshot, so the events
     still see each plan's state from before the UPDATE)."""
@@ -328,7 +332,10 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
     Installments (steps 1-2) and plans (steps 3-4) are separate short transactions: the plan step reads
     whatever the installments are when it runs, so a repayment committed in between is simply reflected.
     """
-    day = connection.ops.adapt_datefield_value(as_of)
+    # The stubs type the adapted value as text or None; PostgreSQL keeps the date, and only None gives None.
+    day: SqlDate | None = connection.ops.adapt_datefield_value(as_of)
+    if day is None:
+        raise ValueError("The overdue sweep needs a business date.")
     postgres = connection.vendor == "postgresql"
     accrued, amount = 0, ZERO
     with transaction.atomic(), connection.cursor() as cursor:

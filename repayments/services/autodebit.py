@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, QuerySet, Sum
 from django.utils import timezone
 
 from core.db import insert_rows, update_rows
@@ -64,10 +64,11 @@ def slots() -> list[str]:
     return list(settings.AUTODEBIT_SLOTS)
 
 
-def candidate_plans(business_date: date, slot: int):
+def candidate_plans(business_date: date, slot: int) -> QuerySet[InstallmentPlan, int]:
     """Plans with auto-debit on and an open installment due today (any slot) or, on the first slot,
-    within the last ``AUTODEBIT_MAX_GRACE_DAYS`` days; each plan's own grace days are checked per plan."""
-    lookback = settings.AUTODEBIT_MAX_GRACE_DAYS if slot == 1 and settings.AUTODEBIT_RETRY_IN_GRACE else 0
+    within the last ``AUTODEBIT_MAX_GRACE_DAYS`` days; each plan's own grace days and its product's
+    ``autodebit_retry_in_grace`` are checked per plan (``_attempt_number``)."""
+    lookback = settings.AUTODEBIT_MAX_GRACE_DAYS if slot == 1 else 0
     return (
         InstallmentPlan.objects.filter(
             autodebit__enabled=True,
@@ -144,8 +145,7 @@ def _attempt_number(plan: _ClaimedPlan, trigger_due: date, business_date: date, 
     if trigger_due == business_date:
         return slot if slot <= plan.slots_per_day else None
     days_late = (business_date - trigger_due).days
-    retry_in_grace = settings.AUTODEBIT_RETRY_IN_GRACE and plan.retry_in_grace
-    if slot == 1 and retry_in_grace and 0 < days_late <= plan.grace_days:
+    if slot == 1 and plan.retry_in_grace and 0 < days_late <= plan.grace_days:
         return 1
     return None
 

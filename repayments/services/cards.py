@@ -11,6 +11,7 @@ import logging
 
 import phonenumbers
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -146,7 +147,7 @@ def card_set_default(*, customer: User, card: BankCard) -> BankCard:
     return card
 
 
-def _moving_mandates(card: BankCard):
+def _moving_mandates(card: BankCard) -> QuerySet[AutoDebitMandate]:
     """The auto-debits a removal must hand to another card: enabled, on a plan that is still paid."""
     return AutoDebitMandate.objects.filter(card=card, enabled=True, plan__status__in=PAYABLE_PLAN_STATUSES)
 
@@ -193,7 +194,9 @@ def card_unbind(
         verified = True
     with transaction.atomic():
         lock_plans(
-            InstallmentPlan.objects.filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES).values("id"),
+            InstallmentPlan.objects.filter(customer=customer, status__in=PAYABLE_PLAN_STATUSES).values_list(
+                "id", flat=True
+            ),
             no_key=False,
             installments=False,
         )

@@ -92,13 +92,14 @@ def repayment_create(
         )
     if mode not in RepaymentMode.values:
         raise ApplicationError(RepaymentsError.INVALID_MODE, _("Choose what to pay."), fields={"mode": mode})
+    custom: Decimal | None = None  # the amount asked for, in mode custom (the others work it out)
     if mode == RepaymentMode.CUSTOM:
         if amount is None:
             raise ApplicationError(
                 CommonError.INVALID_AMOUNT, _("Enter an amount."), fields={"amount": _("Required.")}
             )
-        amount = parse_money(amount, field="amount")
-        if amount < Decimal("0.01"):
+        amount = custom = parse_money(amount, field="amount")
+        if custom < Decimal("0.01"):
             raise ApplicationError(
                 CommonError.INVALID_AMOUNT,
                 _("The amount must be at least ¥0.01."),
@@ -197,6 +198,10 @@ def repayment_create(
                     raise ApplicationError(RepaymentsError.NOTHING_DUE, _("Nothing is due now on this plan."))
             elif mode == RepaymentMode.PAYOFF:
                 amount = payoff
+            elif custom is not None:
+                amount = custom
+            else:  # unreachable: the mode is one of the three, and a custom amount was parsed above
+                raise ValueError(f"No amount for a payment in mode {mode!r}.")
             if amount > available:
                 raise ApplicationError(
                     RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
@@ -224,6 +229,8 @@ def repayment_create(
             )
             repayment_event(repayment, "scheduled" if scheduled_for else "requested", channel=channel)
             if scheduled_for:
+                if card is None:  # unreachable: a card used once is refused above for a scheduled payment
+                    raise ValueError("A scheduled payment needs a bound card.")
                 notification_create(
                     user=customer,
                     code="repayment_scheduled",
@@ -295,7 +302,8 @@ def repayment_charge(*, repayment: Repayment, claimed: bool = False) -> Repaymen
     transaction that made it chargeable), charge with no lock held, then settle."""
     if not claimed and repayment.pk not in charges_claim([repayment.pk]):
         return Repayment.objects.get(pk=repayment.pk)  # decided meanwhile (reconciled, settled)
-    token = repayment.card.gateway_token if repayment.card_id else repayment.one_time_card_token
+    card = repayment.card
+    token = card.gateway_token if card is not None else repayment.one_time_card_token
     try:
         result = get_gateway().charge(
             token=token, amount=repayment.amount, idempotency_key=gateway_key(repayment.public_id)
@@ -371,7 +379,7 @@ def _run_one_scheduled(repayment_id: int, today: date) -> bool:
             amount = payable
         else:
             amount = min(repayment.amount, payable)
-        card_ok = repayment.card_id and repayment.card.status == CardStatus.ACTIVE
+        card_ok = repayment.card is not None and repayment.card.status == CardStatus.ACTIVE
         now = timezone.now()
         if amount <= 0 or not card_ok or plan.status not in PAYABLE_PLAN_STATUSES:
             code = "card_removed" if not card_ok else "nothing_due"

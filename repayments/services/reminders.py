@@ -48,7 +48,7 @@ def reminders_send(*, business_date: date) -> int:
         )
         written += 1
     overdue_days = settings.REMINDER_DAYS_OVERDUE
-    late = (
+    late = list(
         Installment.objects.filter(
             status=InstallmentStatus.OVERDUE,
             plan__status__in=PAYABLE_PLAN_STATUSES,
@@ -57,7 +57,6 @@ def reminders_send(*, business_date: date) -> int:
         .select_related("plan__customer")
         .order_by("plan_id", "due_date")
     )
-    late = list(late)
     owed_by_plan = _overdue_owed({inst.plan_id for inst in late})
     seen_plans: set[int] = set()
     for inst in late:
@@ -85,6 +84,6 @@ def _overdue_owed(plan_ids: set[int]) -> dict[int, Decimal]:
     rows = (
         Installment.objects.filter(plan_id__in=plan_ids, status=InstallmentStatus.OVERDUE)
         .values("plan_id")
-        .annotate(owed=Sum(open_amount, output_field=DecimalField(max_digits=16, decimal_places=2)))
+        .annotate(overdue=Sum(open_amount, output_field=DecimalField(max_digits=16, decimal_places=2)))
     )
-    return {row["plan_id"]: quantize_money(Decimal(str(row["owed"]))) for row in rows}
+    return {row["plan_id"]: quantize_money(Decimal(str(row["overdue"]))) for row in rows}

@@ -73,7 +73,7 @@ def test_overpayment_is_refused_not_lost() -> None:
     assert excinfo.value.payable == D("106.00")
 
 
-@pytest.mark.parametrize("bad", [D("0"), D("-1.00"), D("1.001"), 1, "5.00"])
+@pytest.mark.parametrize("bad", [D("0"), D("-1.00"), D("1.001"), 1, "5.00", D("Infinity"), D("NaN")])
 def test_bad_amounts_are_refused(bad) -> None:
     with pytest.raises(ValueError, match="amount must be a positive Decimal with at most two decimals"):
         allocate(bad, [_due(1, "0", "6.00", "100.00")])

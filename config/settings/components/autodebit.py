@@ -5,13 +5,9 @@ Their beat entries are built from ``AUTODEBIT_SLOTS`` in ``components/celery.py`
 
 from config.settings.env import env
 
-# Debit times on a due date (local); slot 1 also retries plans in their grace days, once a day.
+# Debit times on a due date (local); slot 1 also retries plans in their grace days, once a day (where the
+# product's autodebit_retry_in_grace says so).
 AUTODEBIT_SLOTS = env.list("AUTODEBIT_SLOTS", default=["08:00", "14:00", "20:00"])
-# A deployment-wide off switch for the grace-day retry. Each product has its own switch too
-# (InstallmentProduct.autodebit_retry_in_grace): a plan is retried only when both are on. The setting
-# duplicates the product field and is to go once repayments/services/autodebit.py stops reading it
-# (issue 16; that file is being rewritten on another branch).
-AUTODEBIT_RETRY_IN_GRACE = env.bool("AUTODEBIT_RETRY_IN_GRACE", default=True)
 AUTODEBIT_MAX_GRACE_DAYS = env.int("AUTODEBIT_MAX_GRACE_DAYS", default=7)
 AUTODEBIT_CHUNK_SIZE = env.int("AUTODEBIT_CHUNK_SIZE", default=500)
 # Gateway calls in flight per worker process; the threads only wait (the simulator keeps its own connections).

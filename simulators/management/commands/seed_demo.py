@@ -19,6 +19,7 @@ from django.utils import timezone
 from pypdf import PdfWriter
 
 from accounts.models import User
+from installments.ledger import OPEN_STATUSES
 from installments.models import (
     Installment,
     InstallmentPlan,
@@ -136,6 +137,8 @@ class Command(BaseCommand):
             purchase = _purchase_date_due_on(today, 1)
             if purchase is None:  # e.g. on Mar 30 no purchase a month earlier falls due today
                 months_back, purchase = 2, _purchase_date_due_on(today, 2)
+            if purchase is None:  # never: one of the two months before has a day of this number
+                raise CommandError(f"No purchase date one or two months back falls due on {today}.")
             self._plan(due_today, products["baitiao"], "JD-DEMO-0003", "洗衣机", "2400.00", 6, purchase)
             self._plan(
                 overdue,
@@ -179,7 +182,7 @@ class Command(BaseCommand):
         for installment in Installment.objects.filter(
             plan__merchant_order_ref__startswith="JD-DEMO-",
             due_date__lte=today,
-            status__in=["pending", "overdue"],
+            status__in=OPEN_STATUSES,
         ).select_related("plan__customer"):
             plan = installment.plan
             if installment.due_date == today:
