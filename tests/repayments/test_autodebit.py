@@ -95,6 +95,17 @@ def test_setting_needs_a_card_and_a_code_to_change_it(customer, current_plan, bi
     assert not autodebit_set(customer=customer, plan=current_plan, enabled=False).enabled
 
 
+def test_turning_off_a_plan_that_never_had_auto_debit_and_no_card_is_a_clear_refusal(
+    customer, current_plan
+) -> None:
+    """It crashed with AttributeError (no mandate to take the card from): now the customer is told to bind
+    a card, and nothing is written."""
+    with pytest.raises(ApplicationError) as excinfo:
+        autodebit_set(customer=customer, plan=current_plan, enabled=False)
+    assert excinfo.value.code == "card_required"
+    assert not AutoDebitMandate.objects.filter(plan=current_plan).exists()
+
+
 def test_run_debits_exactly_the_due_plans_once(customer, flat_product, card, due_today_plan, today) -> None:
     no_mandate = first_due_on(
         _plan(customer, flat_product, due_today_plan.purchase_date, "NO-MANDATE"), today
