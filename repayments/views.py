@@ -21,6 +21,7 @@ from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from core.errors import ApplicationError
 from core.web import apply_errors
+from installments.selectors import plan_for_customer
 from repayments.forms import (
     ONE_TIME,
     AutoDebitForm,
@@ -35,7 +36,6 @@ from repayments.selectors import (
     PlanBalance,
     account_overview,
     customer_bills,
-    customer_plan,
     customer_records,
     plan_balance,
     plan_page,
@@ -112,7 +112,7 @@ def plan_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
 @login_required
 @require_POST
 def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    plan = customer_plan(customer=request.user, public_id=public_id)
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
     if "send_code" in request.POST:
         _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
         return redirect("repayments:plan", public_id=plan.public_id)
@@ -157,7 +157,7 @@ def _amount_for(form: PayForm, balance: PlanBalance) -> Decimal:
 def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Three steps: choose (what, when, card) -> confirm (a one-time card's number is typed here) -> result.
     The confirmation carries a fresh idempotency key: submitting it twice pays once."""
-    plan = customer_plan(customer=request.user, public_id=public_id)
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
     balance = plan_balance(plan)
     cards = _active_cards(request)
     step = request.POST.get("step")
