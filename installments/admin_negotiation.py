@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
-from core.admin_forms import ServiceFormMixin
+from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import (
@@ -335,10 +335,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             try:
                 call(application, form.cleaned_data)
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
-                for field, error in (exc.fields or {}).items():
-                    if field in form.fields:
-                        form.add_error(field, error)
+                show_on_form(form, exc)
             else:
                 return self._done(request, application, str(done))
         return self.form_page(request, form, f"{title}: {application}", intro)
@@ -434,10 +431,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                     return self._done(request, application, str(done))
                 preview = negotiation_offer_preview(application=application, terms=form.terms())
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
-                for field, error in (exc.fields or {}).items():
-                    if field in form.fields:
-                        form.add_error(field, error)
+                show_on_form(form, exc)
         return self.form_page(
             request,
             form,
@@ -530,10 +524,7 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
                     notes=data["notes"],
                 )
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
-                for field, error in (exc.fields or {}).items():
-                    if field in form.fields:
-                        form.add_error(field, error)
+                show_on_form(form, exc)
             else:
                 self.log_addition(request, entry, [{"added": {}}])
                 messages.success(request, _("Contact logged."))
