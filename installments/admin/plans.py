@@ -254,6 +254,3 @@ class CreditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: CreditEvent | None = None) -> bool:
         return False
-
-
-from installments import admin_negotiation  # noqa: E402,F401  (registers the negotiation workspace)
