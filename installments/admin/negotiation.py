@@ -54,7 +54,6 @@ from installments.services.negotiation import (
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-S = NegotiationState
 MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 
@@ -260,14 +259,14 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
     def action_buttons(self, obj: NegotiationApplication) -> str:
         """The buttons this state allows; the services refuse anything else anyway."""
         by_state: dict[str, list[tuple[str, StrOrPromise]]] = {
-            S.SUBMITTED: [("review", _("Start review")), ("reject", _("Reject"))],
-            S.IN_REVIEW: [
+            NegotiationState.SUBMITTED: [("review", _("Start review")), ("reject", _("Reject"))],
+            NegotiationState.IN_REVIEW: [
                 ("offer", _("Make an offer")),
                 ("request_info", _("Request information")),
                 ("reject", _("Reject")),
             ],
-            S.INFO_REQUESTED: [("reject", _("Reject"))],
-            S.OFFER_PENDING_APPROVAL: [
+            NegotiationState.INFO_REQUESTED: [("reject", _("Reject"))],
+            NegotiationState.OFFER_PENDING_APPROVAL: [
                 ("approve", _("Approve and send the offer")),
                 ("return", _("Send back to review")),
                 ("reject", _("Reject")),
@@ -361,7 +360,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
         application = self._application(request, pk)
         if not request.user.has_perm(APPROVE_PERMISSION):
             raise PermissionDenied
-        if application.state != S.OFFER_PENDING_APPROVAL:
+        if application.state != NegotiationState.OFFER_PENDING_APPROVAL:
             # Nothing waits for approval (sent back, never made, already sent): say so; a POST is refused
             # by the service with the same words.
             intro = _("This application is %(state)s; that step is not possible now.") % {
@@ -425,7 +424,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                     application.refresh_from_db()
                     done = (
                         _("Offer saved; it waits for an approver.")
-                        if application.state == S.OFFER_PENDING_APPROVAL
+                        if application.state == NegotiationState.OFFER_PENDING_APPROVAL
                         else _("Offer sent to the customer.")
                     )
                     return self._done(request, application, str(done))
