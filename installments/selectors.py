@@ -20,8 +20,7 @@ from installments.models import (
     NegotiationState,
 )
 from installments.schedules import Schedule
-from installments.services import PlanQuote, plan_quote
-from installments.services.restaging import restage_schedule
+from installments.services import PlanQuote, plan_quote, restage_schedule
 
 EXAMPLE_PRINCIPAL = Decimal("1200.00")
 

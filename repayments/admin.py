@@ -34,8 +34,7 @@ from repayments.models import (
     RepaymentStatus,
 )
 from repayments.selectors import customer_workspace
-from repayments.services import repayment_record_offline, repayment_reverse
-from repayments.services.autodebit import slots
+from repayments.services import repayment_record_offline, repayment_reverse, slots
 from repayments.tasks import debit_slot
 
 if TYPE_CHECKING:

@@ -40,9 +40,15 @@ from repayments.selectors import (
     plan_balance,
     plan_page,
 )
-from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
-from repayments.services.mandates import autodebit_set
-from repayments.services.payments import repayment_cancel, repayment_create
+from repayments.services import (
+    OneTimeCard,
+    autodebit_set,
+    card_bind,
+    card_set_default,
+    card_unbind,
+    repayment_cancel,
+    repayment_create,
+)
 
 
 def _active_cards(request: AuthenticatedHttpRequest) -> list[BankCard]:

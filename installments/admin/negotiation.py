@@ -36,7 +36,7 @@ from installments.models import (
     NegotiationEvent,
     NegotiationState,
 )
-from installments.services.negotiation import (
+from installments.services import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
     REVIEW_PERMISSION,
