@@ -255,7 +255,7 @@ def wait_for_sms(expected: int, stall_seconds: float = 30.0) -> float:
 def debit_run(workers: list[subprocess.Popen]) -> dict:
     from django.utils import timezone
 
-    from repayments.services.autodebit import debit_run_plan
+    from repayments.services import debit_run_plan
     from repayments.tasks import debit_chunk
 
     started = time.perf_counter()

@@ -36,13 +36,16 @@ from installments.models import (
     NegotiationReason,
 )
 from installments.selectors import offer_schedule
-from installments.services import plan_create, plan_quote, plan_restage, restage_quote
-from installments.services.negotiation import (
+from installments.services import (
     negotiation_accept,
     negotiation_apply,
     negotiation_decline,
     negotiation_document_add,
     negotiation_resubmit,
+    plan_create,
+    plan_quote,
+    plan_restage,
+    restage_quote,
 )
 
 

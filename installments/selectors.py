@@ -6,16 +6,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ApplicationError
-from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication, NegotiationState
+from installments.models import (
+    Installment,
+    InstallmentPlan,
+    InstallmentProduct,
+    NegotiationApplication,
+    NegotiationState,
+)
 from installments.schedules import Schedule
-from installments.services import PlanQuote, plan_quote
-from installments.services.restaging import restage_schedule
+from installments.services import PlanQuote, plan_quote, restage_schedule
 
 EXAMPLE_PRINCIPAL = Decimal("1200.00")
 
@@ -46,10 +51,13 @@ def product_offers(*, principal: Decimal = EXAMPLE_PRINCIPAL) -> list[ProductOff
 
 
 def plan_for_customer(*, customer: User, public_id: UUID | str) -> InstallmentPlan:
-    """One of the customer's plans; another customer's (or a made-up) id is a 404."""
+    """One of the customer's plans, with what its pages show (product, source plan, installments in order);
+    another customer's (or a made-up) id is a 404, so a guessed id reveals nothing. The one lookup for every
+    customer page that takes a plan id (installments' and repayments')."""
     plan = (
         InstallmentPlan.objects.filter(customer=customer, public_id=public_id)
-        .select_related("product")
+        .select_related("product", "source_plan")
+        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
         .first()
     )
     if plan is None:

@@ -26,14 +26,16 @@ from installments.selectors import (
     plan_for_customer,
     product_offers,
 )
-from installments.services import plan_restage, restage_quote, restage_refusals
-from installments.services.negotiation import (
+from installments.services import (
     REVIEW_PERMISSION,
     negotiation_accept,
     negotiation_apply,
     negotiation_decline,
     negotiation_document_add,
     negotiation_resubmit,
+    plan_restage,
+    restage_quote,
+    restage_refusals,
 )
 
 

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_forms import show_as_message
 from core.errors import ApplicationError
 from core.masking import mask_phone
 from notifications.models import Notification, NotificationStatus
@@ -65,7 +66,7 @@ class NotificationAdmin(admin.ModelAdmin):
             try:
                 notification_resend(notification=notification)
             except ApplicationError as exc:
-                messages.warning(request, f"{notification.public_id}: {exc.message}")
+                show_as_message(request, exc, subject=str(notification.public_id))
             else:
                 resent += 1
         messages.success(request, _("%(count)d message(s) queued again.") % {"count": resent})

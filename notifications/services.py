@@ -1,10 +1,12 @@
 """Writing SMS to the outbox and sending them.
 
 ``notification_create`` is the one call every other app makes (``notifications_create_bulk`` for a debit
-chunk's messages). It writes in the caller's transaction and enqueues the send after commit, so a
-rolled-back event sends nothing. ``notifications_send`` runs in a task: it claims the rows in a short
-transaction, calls the provider with no lock held (several calls in flight), then records the outcomes.
-A sent row is never sent again; the provider also receives our message id to deduplicate.
+chunk's messages); the single call is a batch of one, so language, masking, redaction, quiet hours, the
+daily limit and dedupe are written once (``_outbox_write``). It writes in the caller's transaction and
+enqueues the send after commit, so a rolled-back event sends nothing. ``notifications_send`` runs in a
+task: it claims the rows in a short transaction, calls the provider with no lock held (several calls in
+flight), then records the outcomes. A sent row is never sent again; the provider also receives our message
+id to deduplicate.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core.db import insert_rows, update_rows
 from core.errors import ApplicationError
+from core.ids import new_public_id
 from core.masking import mask_name
 from notifications.errors import NotificationsError
 from notifications.messages import (
@@ -61,17 +64,6 @@ def _reminder_release(at: datetime) -> datetime | None:
     )
 
 
-def _sent_today(phone: object, at: datetime) -> int:
-    """Messages counted against the daily limit: reminders and transactional ones, not codes."""
-    local_midnight = timezone.localtime(at, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
-    return Notification.objects.filter(
-        phone=phone,
-        created_at__gte=local_midnight,
-        category__in=[NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL],
-        status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
-    ).count()
-
-
 def _texts(template: MessageTemplate, *, language: str, context: dict[str, object]) -> tuple[str, str]:
     """(text, sealed_text) of a new outbox row: the text anyone may see, and the full text sealed.
 
@@ -98,39 +90,16 @@ def notification_create(
     """Write one SMS for ``user`` in the caller's transaction; the same ``dedupe_key`` writes it once.
 
     Reminders created in the quiet hours wait until they end; a phone past its daily limit gets the
-    message recorded as suppressed, with the reason, and never sent.
+    message recorded as suppressed, with the reason, and never sent. Returns the outbox row: this call's,
+    or the one an earlier call with the same key wrote (then nothing more is sent).
     """
-    template = get_template(code)
-    category = category or template.category
-    language = user.language if user.language in LANGUAGES else ZH
-    full_context = {**context, "name": user.masked_name}
-    text, sealed_text = _texts(template, language=language, context=full_context)
     now = timezone.now()
-    if send_after is None and category == NotificationCategory.REMINDER:
-        send_after = _reminder_release(now)
-    status, reason = NotificationStatus.PENDING, ""
-    if category != NotificationCategory.SECURITY:
-        if _sent_today(user.phone, now) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
-            status = NotificationStatus.SUPPRESSED
-            reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
-    with transaction.atomic():
-        notification, created = Notification.objects.get_or_create(
-            dedupe_key=dedupe_key,
-            defaults={
-                "user": user,
-                "phone": user.phone,
-                "template_code": code,
-                "language": language,
-                "text": text,
-                # A suppressed message is never sent: nothing to seal for.
-                "sealed_text": sealed_text if status == NotificationStatus.PENDING else "",
-                "category": category,
-                "status": status,
-                "last_error": reason,
-                "send_after": send_after,
-            },
-        )
-    if created and status == NotificationStatus.PENDING and (send_after is None or send_after <= now):
+    request = NotificationRequest(Recipient.of(user), code, context, dedupe_key, category, send_after)
+    [row] = _outbox_write([request], now)
+    notification = Notification.objects.get(dedupe_key=dedupe_key)
+    written_now = notification.public_id == row["public_id"]  # not a row an earlier call had written
+    due = notification.send_after is None or notification.send_after <= now
+    if written_now and notification.status == NotificationStatus.PENDING and due:
         _enqueue_after_commit(notification.pk)
     return notification
 
@@ -144,6 +113,11 @@ class Recipient:
     phone: str
     language: str
     masked_name: str
+
+    @classmethod
+    def of(cls, user: User) -> Recipient:
+        """A loaded user, as ``recipients`` would read it (the phone in the stored E.164 form)."""
+        return cls(user.pk, str(user.phone), user.language, user.masked_name)
 
 
 def recipients(user_ids: Iterable[int]) -> dict[int, Recipient]:
@@ -162,6 +136,12 @@ class NotificationRequest:
     context: dict[str, object]
     dedupe_key: str
     category: str | None = None
+    send_after: datetime | None = None  # None: at once, or when the quiet hours end for a reminder
+
+
+# Messages counted against the daily limit per phone, and limited by it: reminders and transactional ones,
+# never security messages (one-time codes).
+_COUNTED = (NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL)
 
 
 def _counted_today(user_ids: Iterable[int], local_midnight: datetime) -> QuerySet:
@@ -176,7 +156,7 @@ def _counted_today(user_ids: Iterable[int], local_midnight: datetime) -> QuerySe
         Notification.objects.filter(
             phone=OuterRef("phone"),
             created_at__gte=local_midnight,
-            category__in=[NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL],
+            category__in=_COUNTED,
             status__in=[NotificationStatus.PENDING, NotificationStatus.SENT],
         )
         .order_by()
@@ -194,48 +174,12 @@ def _counted_today(user_ids: Iterable[int], local_midnight: datetime) -> QuerySe
 def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
     """``notification_create`` for many messages in a few queries: the debit engine writes one per debit.
 
-    Same rules: rendered in each user's language, masked, deduped, quiet hours for reminders, the daily
-    limit per phone (counted once for the batch), sent after commit in one batch task.
+    Same rules (the same writer): rendered in each user's language, masked, deduped, quiet hours for
+    reminders, the daily limit per phone (counted once for the batch), sent after commit in one batch task.
     """
     if not requests:
         return 0
-    now = timezone.now()
-    local_midnight = timezone.localtime(now, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
-    counted = [NotificationCategory.REMINDER, NotificationCategory.TRANSACTIONAL]
-    sent_today = dict(_counted_today({r.recipient.user_id for r in requests}, local_midnight))
-    release = _reminder_release(now)
-    rows = []
-    for request in requests:
-        template = get_template(request.code)
-        category = request.category or template.category
-        recipient = request.recipient
-        language = recipient.language if recipient.language in LANGUAGES else ZH
-        context = {**request.context, "name": recipient.masked_name}
-        status, reason = NotificationStatus.PENDING, ""
-        if category in counted:
-            if sent_today.get(recipient.phone, 0) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
-                status = NotificationStatus.SUPPRESSED
-                reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
-            else:
-                sent_today[recipient.phone] = sent_today.get(recipient.phone, 0) + 1
-        text, sealed_text = _texts(template, language=language, context=context)
-        rows.append(
-            {
-                "user_id": recipient.user_id,
-                "phone": recipient.phone,
-                "template_code": request.code,
-                "language": language,
-                "text": text,
-                # A suppressed message is never sent: nothing to seal for.
-                "sealed_text": sealed_text if status == NotificationStatus.PENDING else "",
-                "category": category,
-                "status": status,
-                "last_error": reason,
-                "send_after": release if category == NotificationCategory.REMINDER else None,
-                "dedupe_key": request.dedupe_key,
-            }
-        )
-    insert_rows(Notification, rows, ignore_conflicts=True)
+    rows = _outbox_write(requests, timezone.now())
     due = list(
         Notification.objects.filter(
             dedupe_key__in=[r.dedupe_key for r in requests],
@@ -250,6 +194,54 @@ def notifications_create_bulk(requests: list[NotificationRequest]) -> int:
 
         transaction.on_commit(lambda: send_notifications_batch.delay(due))
     return len(rows)
+
+
+def _outbox_write(requests: list[NotificationRequest], now: datetime) -> list[dict[str, object]]:
+    """The one writer of outbox rows: each rendered in its user's language with the name masked and any
+    one-time code sealed, a reminder held past the quiet hours, a phone past its daily limit suppressed
+    with the reason; a ``dedupe_key`` already written is skipped (``ON CONFLICT DO NOTHING``). Returns the
+    rows it tried to write, each with a fresh ``public_id`` that tells a caller whether its row went in.
+    """
+    local_midnight = timezone.localtime(now, _tz()).replace(hour=0, minute=0, second=0, microsecond=0)
+    sent_today = dict(_counted_today({r.recipient.user_id for r in requests}, local_midnight))
+    release = _reminder_release(now)
+    rows = []
+    for request in requests:
+        template = get_template(request.code)
+        category = request.category or template.category
+        recipient = request.recipient
+        language = recipient.language if recipient.language in LANGUAGES else ZH
+        context = {**request.context, "name": recipient.masked_name}
+        status, reason = NotificationStatus.PENDING, ""
+        if category in _COUNTED:
+            if sent_today.get(recipient.phone, 0) >= settings.SMS_DAILY_LIMIT_PER_PHONE:
+                status = NotificationStatus.SUPPRESSED
+                reason = f"daily limit of {settings.SMS_DAILY_LIMIT_PER_PHONE} messages per phone reached"
+            else:
+                sent_today[recipient.phone] = sent_today.get(recipient.phone, 0) + 1
+        send_after = request.send_after
+        if send_after is None and category == NotificationCategory.REMINDER:
+            send_after = release
+        text, sealed_text = _texts(template, language=language, context=context)
+        rows.append(
+            {
+                "public_id": new_public_id(),
+                "user_id": recipient.user_id,
+                "phone": recipient.phone,
+                "template_code": request.code,
+                "language": language,
+                "text": text,
+                # A suppressed message is never sent: nothing to seal for.
+                "sealed_text": sealed_text if status == NotificationStatus.PENDING else "",
+                "category": category,
+                "status": status,
+                "last_error": reason,
+                "send_after": send_after,
+                "dedupe_key": request.dedupe_key,
+            }
+        )
+    insert_rows(Notification, rows, ignore_conflicts=True)
+    return rows
 
 
 def _enqueue_after_commit(notification_id: int) -> None:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
-from core.admin_forms import ServiceFormMixin
+from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import InstallmentPlan
@@ -34,8 +34,7 @@ from repayments.models import (
     RepaymentStatus,
 )
 from repayments.selectors import customer_workspace
-from repayments.services import repayment_record_offline, repayment_reverse
-from repayments.services.autodebit import slots
+from repayments.services import repayment_record_offline, repayment_reverse, slots
 from repayments.tasks import debit_slot
 
 if TYPE_CHECKING:
@@ -170,7 +169,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
                     note=data["note"],
                 )
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
+                show_on_form(form, exc)
             else:
                 self.log_addition(request, repayment, [{"added": {}}])
                 messages.success(request, _("Offline payment recorded and allocated."))
@@ -206,7 +205,7 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             try:
                 repayment_reverse(staff=request.user, repayment=repayment, reason=form.cleaned_data["reason"])
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
+                show_on_form(form, exc)
             else:
                 self.log_change(request, repayment, f"reversed: {form.cleaned_data['reason']}")
                 messages.success(request, _("Repayment reversed and refunded."))

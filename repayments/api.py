@@ -32,9 +32,15 @@ from repayments.models import (
     RepaymentStatus,
 )
 from repayments.selectors import Bill, customer_bills
-from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
-from repayments.services.mandates import autodebit_set
-from repayments.services.payments import repayment_cancel, repayment_create
+from repayments.services import (
+    OneTimeCard,
+    autodebit_set,
+    card_bind,
+    card_set_default,
+    card_unbind,
+    repayment_cancel,
+    repayment_create,
+)
 
 
 def _plan(request: AuthenticatedRequest, public_id: object) -> InstallmentPlan:

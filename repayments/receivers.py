@@ -10,7 +10,7 @@ from installments.models import InstallmentPlan
 from installments.signals import plan_changed, plan_changing
 from repayments.errors import RepaymentsError
 from repayments.models import Repayment, RepaymentStatus
-from repayments.services.mandates import mandates_carry_over
+from repayments.services import mandates_carry_over
 
 
 @receiver(plan_changing)

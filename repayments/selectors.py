@@ -8,7 +8,6 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
-from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
@@ -23,6 +22,7 @@ from installments.models import (
     PlanStatus,
 )
 from installments.schedules import add_months
+from installments.selectors import plan_for_customer
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment, RepaymentStatus
 
@@ -182,19 +182,6 @@ def account_overview(*, customer: User, today: date | None = None, months: int =
     )
 
 
-def customer_plan(*, customer: User, public_id: UUID | str) -> InstallmentPlan:
-    """One of the customer's plans by its public id; anyone else's is "not found" (404)."""
-    plan = (
-        InstallmentPlan.objects.filter(customer=customer, public_id=public_id)
-        .select_related("product", "source_plan")
-        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
-        .first()
-    )
-    if plan is None:
-        raise Http404
-    return plan
-
-
 @dataclass(frozen=True)
 class PlanPage:
     plan: InstallmentPlan
@@ -206,7 +193,7 @@ class PlanPage:
 
 def plan_page(*, customer: User, public_id: UUID | str, today: date | None = None) -> PlanPage:
     today = today or timezone.localdate()
-    plan = customer_plan(customer=customer, public_id=public_id)
+    plan = plan_for_customer(customer=customer, public_id=public_id)
     mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
     return PlanPage(
         plan=plan,

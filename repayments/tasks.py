@@ -10,9 +10,15 @@ from django.utils import timezone
 from core import logcontext
 from core.locks import single_run
 from core.tasks import RETRY_ON_DATABASE_ERRORS
-from repayments.services import repayments_reconcile, repayments_run_scheduled
-from repayments.services.autodebit import Chunk, debit_chunk_process, debit_run_plan
-from repayments.services.daily import day_open, ledger_check_daily
+from repayments.services import (
+    Chunk,
+    day_open,
+    debit_chunk_process,
+    debit_run_plan,
+    ledger_check_daily,
+    repayments_reconcile,
+    repayments_run_scheduled,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from core.errors import ApplicationError
 from core.web import apply_errors
+from installments.selectors import plan_for_customer
 from repayments.forms import (
     ONE_TIME,
     AutoDebitForm,
@@ -35,14 +36,19 @@ from repayments.selectors import (
     PlanBalance,
     account_overview,
     customer_bills,
-    customer_plan,
     customer_records,
     plan_balance,
     plan_page,
 )
-from repayments.services import OneTimeCard, card_bind, card_set_default, card_unbind
-from repayments.services.mandates import autodebit_set
-from repayments.services.payments import repayment_cancel, repayment_create
+from repayments.services import (
+    OneTimeCard,
+    autodebit_set,
+    card_bind,
+    card_set_default,
+    card_unbind,
+    repayment_cancel,
+    repayment_create,
+)
 
 
 def _active_cards(request: AuthenticatedHttpRequest) -> list[BankCard]:
@@ -112,7 +118,7 @@ def plan_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
 @login_required
 @require_POST
 def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    plan = customer_plan(customer=request.user, public_id=public_id)
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
     if "send_code" in request.POST:
         _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
         return redirect("repayments:plan", public_id=plan.public_id)
@@ -157,7 +163,7 @@ def _amount_for(form: PayForm, balance: PlanBalance) -> Decimal:
 def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Three steps: choose (what, when, card) -> confirm (a one-time card's number is typed here) -> result.
     The confirmation carries a fresh idempotency key: submitting it twice pays once."""
-    plan = customer_plan(customer=request.user, public_id=public_id)
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
     balance = plan_balance(plan)
     cards = _active_cards(request)
     step = request.POST.get("step")

@@ -23,8 +23,7 @@ from installments.models import InstallmentPlan, InstallmentProduct, PlanStatus
 from installments.services import overdue_sweep, plan_create
 from repayments.ledger import ledger_breaches
 from repayments.models import BankCard
-from repayments.services import card_bind
-from repayments.services.autodebit import close_gateway_pool
+from repayments.services import card_bind, close_gateway_pool
 from repayments.staff import AGENT, APPROVER
 from simulators.bank import close_bank_connections
 from tests.cards import ICBC_DEBIT

@@ -1,29 +1,77 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
-``restaging`` (secondary installments) and ``negotiation`` (negotiated plans with staff review).
+``restaging`` (secondary installments) and ``negotiation`` (negotiated plans with staff review). This package
+is what callers import: it exports the public services; the submodules are imported only inside it (and by
+tests that need a private helper).
 
 Money and status on existing plans and installments are written by ``installments.ledger`` only (posting a
 payment, taking it back, closing a re-staged plan); the services here call it, as ``repayments`` does.
 """
 
+from installments.services.negotiation import (
+    APPROVE_PERMISSION,
+    REJECTION_REASONS,
+    REVIEW_PERMISSION,
+    OfferPreview,
+    OfferTerms,
+    contact_log_create,
+    negotiation_accept,
+    negotiation_apply,
+    negotiation_approve,
+    negotiation_decline,
+    negotiation_document_add,
+    negotiation_make_offer,
+    negotiation_offer_preview,
+    negotiation_reject,
+    negotiation_request_info,
+    negotiation_resubmit,
+    negotiation_return_offer,
+    negotiation_start_review,
+    negotiations_expire,
+)
 from installments.services.plans import PlanQuote, plan_create, plan_quote
 from installments.services.restaging import (
     Refusal,
+    RestageBalance,
     RestageQuote,
     plan_restage,
+    restage_balance,
     restage_quote,
     restage_refusals,
+    restage_schedule,
 )
 from installments.services.sweep import SweepResult, overdue_sweep
 
 __all__ = [
+    "APPROVE_PERMISSION",
+    "REJECTION_REASONS",
+    "REVIEW_PERMISSION",
+    "OfferPreview",
+    "OfferTerms",
     "PlanQuote",
     "Refusal",
+    "RestageBalance",
     "RestageQuote",
     "SweepResult",
+    "contact_log_create",
+    "negotiation_accept",
+    "negotiation_apply",
+    "negotiation_approve",
+    "negotiation_decline",
+    "negotiation_document_add",
+    "negotiation_make_offer",
+    "negotiation_offer_preview",
+    "negotiation_reject",
+    "negotiation_request_info",
+    "negotiation_resubmit",
+    "negotiation_return_offer",
+    "negotiation_start_review",
+    "negotiations_expire",
     "overdue_sweep",
     "plan_create",
     "plan_quote",
     "plan_restage",
+    "restage_balance",
     "restage_quote",
     "restage_refusals",
+    "restage_schedule",
 ]

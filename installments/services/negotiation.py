@@ -63,7 +63,6 @@ from notifications.services import notification_create
 
 REVIEW_PERMISSION = "installments.review_negotiation"
 APPROVE_PERMISSION = "installments.approve_negotiation"
-S = NegotiationState
 _T = TypeVar("_T")
 
 
@@ -285,7 +284,11 @@ def negotiation_document_add(
 ) -> NegotiationDocument:
     """Add a proof document while the application is with the customer or in review."""
     application = _own(customer, application_id)
-    if application.state not in (S.SUBMITTED, S.INFO_REQUESTED, S.IN_REVIEW):
+    if application.state not in (
+        NegotiationState.SUBMITTED,
+        NegotiationState.INFO_REQUESTED,
+        NegotiationState.IN_REVIEW,
+    ):
         raise ApplicationError(
             InstallmentsError.INVALID_STATE, _("Documents can no longer be added to this application.")
         )
@@ -303,8 +306,8 @@ def negotiation_resubmit(
     with transaction.atomic():
         _move(
             application,
-            S.SUBMITTED,
-            allowed_from=(S.INFO_REQUESTED,),
+            NegotiationState.SUBMITTED,
+            allowed_from=(NegotiationState.INFO_REQUESTED,),
             actor=customer,
             action="resubmitted",
             note=note.strip()[:1000],
@@ -315,7 +318,13 @@ def negotiation_resubmit(
 def negotiation_decline(*, customer: User, application_id: UUID | str) -> NegotiationApplication:
     application = _own(customer, application_id)
     with transaction.atomic():
-        _move(application, S.DECLINED, allowed_from=(S.OFFERED,), actor=customer, action="declined")
+        _move(
+            application,
+            NegotiationState.DECLINED,
+            allowed_from=(NegotiationState.OFFERED,),
+            actor=customer,
+            action="declined",
+        )
     return application
 
 
@@ -353,8 +362,8 @@ def negotiation_accept(*, customer: User, application_id: UUID | str, otp_code: 
         locked.result_plan = new_plan
         _move(
             locked,
-            S.ACCEPTED,
-            allowed_from=(S.OFFERED,),
+            NegotiationState.ACCEPTED,
+            allowed_from=(NegotiationState.OFFERED,),
             actor=customer,
             action="accepted",
             fields=("result_plan",),
@@ -366,13 +375,13 @@ def negotiation_accept(*, customer: User, application_id: UUID | str, otp_code: 
 
 def _check_acceptable(application: NegotiationApplication) -> None:
     if (
-        application.state == S.OFFERED
+        application.state == NegotiationState.OFFERED
         and _offer_field(application, "offer_expires_at", application.offer_expires_at) <= timezone.now()
     ):
         raise ApplicationError(
             InstallmentsError.OFFER_EXPIRED, _("This offer has expired. Contact us for a new one.")
         )
-    if application.state != S.OFFERED:
+    if application.state != NegotiationState.OFFERED:
         raise ApplicationError(InstallmentsError.INVALID_STATE, _("There is no offer to accept."))
 
 
@@ -504,8 +513,8 @@ def negotiation_start_review(*, staff: User, application: NegotiationApplication
         application.assigned_to = staff
         _move(
             application,
-            S.IN_REVIEW,
-            allowed_from=(S.SUBMITTED,),
+            NegotiationState.IN_REVIEW,
+            allowed_from=(NegotiationState.SUBMITTED,),
             actor=staff,
             action="review_started",
             fields=("assigned_to",),
@@ -526,8 +535,8 @@ def negotiation_request_info(
         application.info_request = message[:1000]
         _move(
             application,
-            S.INFO_REQUESTED,
-            allowed_from=(S.IN_REVIEW,),
+            NegotiationState.INFO_REQUESTED,
+            allowed_from=(NegotiationState.IN_REVIEW,),
             actor=staff,
             action="info_requested",
             note=message,
@@ -580,8 +589,8 @@ def negotiation_make_offer(
             application.offer_expires_at = None
             _move(
                 application,
-                S.OFFER_PENDING_APPROVAL,
-                allowed_from=(S.IN_REVIEW,),
+                NegotiationState.OFFER_PENDING_APPROVAL,
+                allowed_from=(NegotiationState.IN_REVIEW,),
                 actor=staff,
                 action="offer_made",
                 fields=offer_fields,
@@ -592,7 +601,7 @@ def negotiation_make_offer(
         else:
             _send_offer(
                 application,
-                allowed_from=(S.IN_REVIEW,),
+                allowed_from=(NegotiationState.IN_REVIEW,),
                 actor=staff,
                 action="offer_made",
                 fields=offer_fields,
@@ -613,7 +622,7 @@ def _send_offer(
     application.offer_expires_at = timezone.now() + timedelta(days=settings.NEGOTIATION_OFFER_VALID_DAYS)
     _move(
         application,
-        S.OFFERED,
+        NegotiationState.OFFERED,
         allowed_from=allowed_from,
         actor=actor,
         action=action,
@@ -641,7 +650,7 @@ def negotiation_approve(*, staff: User, application: NegotiationApplication) -> 
     _require(staff, APPROVE_PERMISSION)
     with transaction.atomic():
         locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
-        if locked.state != S.OFFER_PENDING_APPROVAL:
+        if locked.state != NegotiationState.OFFER_PENDING_APPROVAL:
             raise ApplicationError(
                 InstallmentsError.INVALID_STATE,
                 _("This application is %(state)s; that step is not possible now.")
@@ -655,7 +664,10 @@ def negotiation_approve(*, staff: User, application: NegotiationApplication) -> 
         application.refresh_from_db()
         application.approved_by = staff
         _send_offer(
-            application, allowed_from=(S.OFFER_PENDING_APPROVAL,), actor=staff, action="offer_approved"
+            application,
+            allowed_from=(NegotiationState.OFFER_PENDING_APPROVAL,),
+            actor=staff,
+            action="offer_approved",
         )
     return application
 
@@ -672,8 +684,8 @@ def negotiation_return_offer(
     with transaction.atomic():
         _move(
             application,
-            S.IN_REVIEW,
-            allowed_from=(S.OFFER_PENDING_APPROVAL,),
+            NegotiationState.IN_REVIEW,
+            allowed_from=(NegotiationState.OFFER_PENDING_APPROVAL,),
             actor=staff,
             action="offer_returned",
             note=note.strip(),
@@ -698,8 +710,13 @@ def negotiation_reject(
         application.rejection_reason = reason
         _move(
             application,
-            S.REJECTED,
-            allowed_from=(S.SUBMITTED, S.IN_REVIEW, S.INFO_REQUESTED, S.OFFER_PENDING_APPROVAL),
+            NegotiationState.REJECTED,
+            allowed_from=(
+                NegotiationState.SUBMITTED,
+                NegotiationState.IN_REVIEW,
+                NegotiationState.INFO_REQUESTED,
+                NegotiationState.OFFER_PENDING_APPROVAL,
+            ),
             actor=staff,
             action="rejected",
             note=note.strip(),
@@ -713,10 +730,18 @@ def negotiations_expire(*, now: datetime | None = None) -> int:
     """Offers past their date expire (daily run); the customer is told and may apply again."""
     now = now or timezone.now()
     count = 0
-    for application in NegotiationApplication.objects.filter(state=S.OFFERED, offer_expires_at__lte=now):
+    for application in NegotiationApplication.objects.filter(
+        state=NegotiationState.OFFERED, offer_expires_at__lte=now
+    ):
         with transaction.atomic():
             try:
-                _move(application, S.EXPIRED, allowed_from=(S.OFFERED,), actor=None, action="expired")
+                _move(
+                    application,
+                    NegotiationState.EXPIRED,
+                    allowed_from=(NegotiationState.OFFERED,),
+                    actor=None,
+                    action="expired",
+                )
             except ApplicationError:
                 continue  # accepted or declined meanwhile
             _sms(application, "negotiation_expired", "expired")

@@ -1,4 +1,5 @@
-"""Every write of the repayments app, by phase and concern; this package exports the public services.
+"""Every write of the repayments app, by phase and concern. This package is what callers import: it exports
+the public services; the submodules are imported only inside it (and by tests that need a private helper).
 
 ``cards`` (bind, default, unbind), ``payments`` (record and charge a payment, scheduled payments),
 ``settlement`` (phase 3: record the answer, post to the plan ledger, refund any excess), ``reconcile``
@@ -7,8 +8,22 @@ its card), ``autodebit`` (the debit engine and its runs), ``reminders`` and ``da
 Plan and installment rows are never written here: ``installments.ledger`` owns them.
 """
 
-from repayments.services.autodebit import debit_chunk_process, debit_run_inline, debit_run_plan
-from repayments.services.cards import card_bind, card_number_check, card_set_default, card_unbind
+from repayments.services.autodebit import (
+    Chunk,
+    close_gateway_pool,
+    debit_chunk_process,
+    debit_run_inline,
+    debit_run_plan,
+    slots,
+)
+from repayments.services.cards import (
+    card_bind,
+    card_bind_verified,
+    card_number_check,
+    card_set_default,
+    card_unbind,
+)
+from repayments.services.daily import DailyReport, DayOpening, day_open, ledger_check_daily, run_daily
 from repayments.services.mandates import autodebit_set, mandate_fallback, mandates_carry_over
 from repayments.services.payments import (
     OneTimeCard,
@@ -20,6 +35,7 @@ from repayments.services.payments import (
     repayments_run_scheduled,
 )
 from repayments.services.reconcile import repayments_reconcile
+from repayments.services.reminders import reminders_send
 from repayments.services.settlement import (
     Settlement,
     gateway_key,
@@ -30,21 +46,29 @@ from repayments.services.settlement import (
 from repayments.services.staff import repayment_record_offline, repayment_reverse
 
 __all__ = [
+    "Chunk",
+    "DailyReport",
+    "DayOpening",
     "OneTimeCard",
     "Settlement",
     "autodebit_set",
     "card_bind",
+    "card_bind_verified",
     "card_number_check",
     "card_set_default",
     "card_unbind",
     "charges_claim",
     "charges_release",
+    "close_gateway_pool",
+    "day_open",
     "debit_chunk_process",
     "debit_run_inline",
     "debit_run_plan",
     "gateway_key",
+    "ledger_check_daily",
     "mandate_fallback",
     "mandates_carry_over",
+    "reminders_send",
     "repayment_cancel",
     "repayment_charge",
     "repayment_create",
@@ -55,4 +79,6 @@ __all__ = [
     "repayments_refunds_retry",
     "repayments_run_scheduled",
     "repayments_settle",
+    "run_daily",
+    "slots",
 ]

@@ -8,8 +8,7 @@ from datetime import date, datetime, time
 
 from django.utils import timezone
 
-from installments.services import SweepResult, overdue_sweep
-from installments.services.negotiation import negotiations_expire
+from installments.services import SweepResult, negotiations_expire, overdue_sweep
 from repayments.ledger import ledger_breaches
 from repayments.models import DebitRun
 from repayments.services.autodebit import debit_run_inline, slots

@@ -12,8 +12,13 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
-from installments.services import overdue_sweep, plan_create
-from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from installments.services import (
+    OfferTerms,
+    negotiation_make_offer,
+    negotiation_start_review,
+    overdue_sweep,
+    plan_create,
+)
 from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
 from repayments.staff import AGENT
 from tests.cards import ICBC_DEBIT

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from installments.models import NegotiationState
-from repayments.services.daily import run_daily
+from repayments.services import run_daily
 from tests.installments.negotiation_support import apply, offered
 
 S = NegotiationState

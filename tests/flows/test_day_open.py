@@ -11,10 +11,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from installments.models import CreditEvent, InstallmentPlan, NegotiationApplication
-from installments.services import overdue_sweep, plan_create
-from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from installments.services import (
+    OfferTerms,
+    negotiation_make_offer,
+    negotiation_start_review,
+    overdue_sweep,
+    plan_create,
+)
 from notifications.models import Notification
-from repayments.services.daily import run_daily
+from repayments.services import run_daily
 from repayments.tasks import daily_morning
 from tests.installments.negotiation_support import apply
 

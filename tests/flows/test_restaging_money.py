@@ -21,8 +21,7 @@ from installments.models import (
 from installments.services import plan_restage, restage_quote
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
-from repayments.services import repayment_create
-from repayments.services.mandates import autodebit_set
+from repayments.services import autodebit_set, repayment_create
 
 TODAY = timezone.localdate
 

@@ -13,8 +13,7 @@ from django.utils import timezone
 from installments.models import Installment
 from repayments.gateway import get_gateway
 from repayments.models import Allocation, Repayment, RepaymentStatus
-from repayments.services import charges_claim, gateway_key, repayments_settle
-from repayments.services.settlement import Settlement
+from repayments.services import Settlement, charges_claim, gateway_key, repayments_settle
 
 
 def test_the_step_after_settling_commits_or_rolls_back_with_the_money(customer, card, current_plan) -> None:

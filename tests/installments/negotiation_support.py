@@ -15,7 +15,7 @@ from pypdf.generic import DecodedStreamObject, NameObject
 
 from accounts.models import User
 from installments.models import InstallmentPlan, NegotiationApplication
-from installments.services.negotiation import (
+from installments.services import (
     OfferTerms,
     negotiation_apply,
     negotiation_make_offer,

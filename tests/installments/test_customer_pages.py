@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
-from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from installments.services import OfferTerms, negotiation_make_offer, negotiation_start_review
 from tests.installments.negotiation_support import PDF
 
 

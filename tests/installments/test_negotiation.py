@@ -25,8 +25,7 @@ from installments.models import (
     PlanKind,
     PlanStatus,
 )
-from installments.services import overdue_sweep
-from installments.services.negotiation import (
+from installments.services import (
     OfferTerms,
     contact_log_create,
     negotiation_accept,
@@ -41,6 +40,7 @@ from installments.services.negotiation import (
     negotiation_return_offer,
     negotiation_start_review,
     negotiations_expire,
+    overdue_sweep,
 )
 from installments.signals import plan_changed
 from notifications.models import Notification

@@ -24,10 +24,10 @@ from installments.services import (
     overdue_sweep,
     plan_create,
     plan_restage,
+    restage_balance,
     restage_quote,
     restage_refusals,
 )
-from installments.services.restaging import restage_balance
 from installments.signals import plan_changed
 from tests.schedule_dates import first_due_on, purchase_due_on
 

@@ -27,13 +27,16 @@ from notifications.quiet_hours import quiet_hours_release
 from notifications.selectors import notification_inbox
 from notifications.senders import InMemorySender
 from notifications.services import (
+    NotificationRequest,
     SendOutcome,
     _counted_today,
     notification_create,
     notification_resend,
     notification_send,
+    notifications_create_bulk,
     notifications_due,
     notifications_send,
+    recipients,
     retry_delay,
 )
 from notifications.tasks import sweep_notifications
@@ -155,6 +158,32 @@ def test_rolled_back_event_writes_no_message(customer) -> None:
     with pytest.raises(RuntimeError, match="the repayment failed"):
         event_that_fails()
     assert not Notification.objects.filter(dedupe_key="rolled-back").exists()
+
+
+def test_one_message_and_a_batch_write_the_same_row_and_share_the_daily_limit(customer, settings) -> None:
+    """One writer: ``notification_create`` is a batch of one through ``notifications_create_bulk``'s rules."""
+    settings.SMS_DAILY_LIMIT_PER_PHONE = 2
+    customer.language = "en"
+    customer.save()
+    context = {
+        "plan": "Order 6222021234567890123",
+        "seq": 1,
+        "amount": Decimal("10.00"),
+        "due_date": date(2026, 12, 1),
+    }
+    columns = ("phone", "template_code", "language", "text", "category", "status", "send_after", "last_error")
+    with time_machine.travel(datetime(2026, 11, 28, 23, 30, tzinfo=SHANGHAI), tick=False):
+        one = notification_create(user=customer, code="due_reminder", context=context, dedupe_key="one")
+        request = NotificationRequest(recipients([customer.pk])[customer.pk], "due_reminder", context, "many")
+        assert notifications_create_bulk([request]) == 1
+        notifications_create_bulk([request])  # the key was written: skipped
+        assert Notification.objects.filter(dedupe_key="many").count() == 1
+        many = Notification.objects.get(dedupe_key="many")
+        assert [getattr(one, c) for c in columns] == [getattr(many, c) for c in columns]
+        assert one.send_after == datetime(2026, 11, 29, 8, 0, tzinfo=SHANGHAI)
+        third = notification_create(user=customer, code="due_reminder", context=context, dedupe_key="third")
+    assert third.status == NotificationStatus.SUPPRESSED  # the batch's message counted for the single call
+    assert Notification.objects.count() == 3
 
 
 # --- quiet hours --------------------------------------------------------------------------------

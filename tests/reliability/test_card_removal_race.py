@@ -18,8 +18,7 @@ from installments.schedules import add_months
 from installments.services import plan_create
 from notifications.models import Notification
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentStatus
-from repayments.services import autodebit_set, card_unbind, debit_run_inline
-from repayments.services.cards import card_bind_verified
+from repayments.services import autodebit_set, card_bind_verified, card_unbind, debit_run_inline
 from simulators.bank import simulator_set_balance
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 from tests.otp import CodeCatcher

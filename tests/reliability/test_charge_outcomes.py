@@ -36,13 +36,13 @@ from repayments.models import (
 )
 from repayments.services import (
     autodebit_set,
+    card_bind_verified,
     debit_chunk_process,
     debit_run_plan,
     repayment_create,
     repayments_reconcile,
     repayments_run_scheduled,
 )
-from repayments.services.cards import card_bind_verified
 from simulators.bank import SimulatedGateway, simulator_set_balance
 from simulators.models import SimulatedCharge
 from tests.cards import ICBC_DEBIT

@@ -23,8 +23,7 @@ from installments.models import Installment
 from installments.services import plan_create
 from repayments.ledger import ledger_breaches
 from repayments.models import Allocation, Repayment, RepaymentStatus
-from repayments.services import autodebit_set, debit_run_inline, repayment_create
-from repayments.services.cards import card_bind_verified
+from repayments.services import autodebit_set, card_bind_verified, debit_run_inline, repayment_create
 from simulators.bank import simulator_set_balance
 from simulators.models import SimulatedCharge
 from tests.cards import ICBC_DEBIT

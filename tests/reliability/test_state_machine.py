@@ -29,13 +29,13 @@ from repayments.ledger import ledger_breaches
 from repayments.models import Repayment, RepaymentStatus
 from repayments.services import (
     autodebit_set,
+    card_bind_verified,
     debit_run_inline,
     repayment_create,
     repayment_record_offline,
     repayment_reverse,
     repayments_reconcile,
 )
-from repayments.services.cards import card_bind_verified
 from simulators.models import SimulatedCharge
 from tests.cards import ICBC_DEBIT, luhn_complete
 

@@ -28,8 +28,7 @@ from installments.models import Installment
 from installments.services import plan_create
 from repayments.ledger import ledger_breaches
 from repayments.models import DebitAttempt, Repayment
-from repayments.services import autodebit_set, debit_run_plan, repayments_reconcile
-from repayments.services.cards import card_bind_verified
+from repayments.services import autodebit_set, card_bind_verified, debit_run_plan, repayments_reconcile
 from repayments.tasks import debit_chunk
 from simulators.bank import simulator_balance, simulator_set_balance
 from simulators.models import SimulatedCharge

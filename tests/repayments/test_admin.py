@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from repayments.models import Repayment, RepaymentStatus
-from repayments.services import repayment_create
-from repayments.services.autodebit import debit_run_inline
+from repayments.services import debit_run_inline, repayment_create
 from simulators.bank import simulator_balance
 
 

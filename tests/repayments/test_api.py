@@ -20,7 +20,7 @@ from accounts.idempotency import _fingerprint, idempotency_keys_purge
 from accounts.models import IdempotencyKey, OtpPurpose, User
 from accounts.tasks import purge_idempotency_keys
 from installments.models import NegotiationApplication, PlanKind
-from installments.services.negotiation import OfferTerms, negotiation_make_offer, negotiation_start_review
+from installments.services import OfferTerms, negotiation_make_offer, negotiation_start_review
 from repayments.ledger import ledger_breaches
 from repayments.models import BankCard, Repayment, RepaymentStatus
 from simulators.bank import simulator_balance

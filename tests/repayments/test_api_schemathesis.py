@@ -37,7 +37,7 @@ from accounts.tokens import VersionedRefreshToken
 from config.wsgi import application
 from installments.models import InstallmentProduct
 from installments.services import overdue_sweep, plan_create
-from repayments.services.cards import card_bind_verified
+from repayments.services import card_bind_verified
 from tests.cards import ICBC_DEBIT
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))

@@ -36,12 +36,12 @@ from repayments.services import (
     debit_chunk_process,
     debit_run_inline,
     debit_run_plan,
+    reminders_send,
     repayment_create,
     repayments_reconcile,
+    run_daily,
 )
 from repayments.services.autodebit import _record_attempts
-from repayments.services.daily import run_daily
-from repayments.services.reminders import reminders_send
 from repayments.tasks import debit_slot
 from simulators.bank import simulator_balance, simulator_set_balance
 from tests.cards import CMB_DEBIT

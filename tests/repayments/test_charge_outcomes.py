@@ -37,12 +37,13 @@ from repayments.services import (
     debit_run_inline,
     debit_run_plan,
     gateway_key,
+    ledger_check_daily,
     repayment_create,
     repayment_settle,
     repayments_reconcile,
+    run_daily,
 )
 from repayments.services.autodebit import _record_attempts as record_attempts
-from repayments.services.daily import ledger_check_daily, run_daily
 from simulators.bank import simulator_balance
 from simulators.models import SimulatedCharge
 

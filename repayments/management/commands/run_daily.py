@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from repayments.services.daily import run_daily
+from repayments.services import run_daily
 
 
 class Command(BaseCommand):

@@ -29,12 +29,10 @@ from installments.models import (
     PrepaymentFeePolicy,
 )
 from installments.schedules import add_months
-from installments.services import overdue_sweep, plan_create
-from installments.services.negotiation import negotiation_apply
+from installments.services import negotiation_apply, overdue_sweep, plan_create
 from notifications.services import notification_create
 from repayments.models import AutoDebitMandate, BankCard
-from repayments.services.cards import card_bind_verified
-from repayments.services.mandates import autodebit_set
+from repayments.services import autodebit_set, card_bind_verified
 from repayments.staff import AGENT, APPROVER
 from simulators.bank import simulator_set_balance
 

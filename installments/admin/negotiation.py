@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
-from core.admin_forms import ServiceFormMixin
+from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import (
@@ -36,7 +36,7 @@ from installments.models import (
     NegotiationEvent,
     NegotiationState,
 )
-from installments.services.negotiation import (
+from installments.services import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
     REVIEW_PERMISSION,
@@ -54,7 +54,6 @@ from installments.services.negotiation import (
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
-S = NegotiationState
 MONEY = DecimalField(max_digits=16, decimal_places=2)
 
 
@@ -260,14 +259,14 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
     def action_buttons(self, obj: NegotiationApplication) -> str:
         """The buttons this state allows; the services refuse anything else anyway."""
         by_state: dict[str, list[tuple[str, StrOrPromise]]] = {
-            S.SUBMITTED: [("review", _("Start review")), ("reject", _("Reject"))],
-            S.IN_REVIEW: [
+            NegotiationState.SUBMITTED: [("review", _("Start review")), ("reject", _("Reject"))],
+            NegotiationState.IN_REVIEW: [
                 ("offer", _("Make an offer")),
                 ("request_info", _("Request information")),
                 ("reject", _("Reject")),
             ],
-            S.INFO_REQUESTED: [("reject", _("Reject"))],
-            S.OFFER_PENDING_APPROVAL: [
+            NegotiationState.INFO_REQUESTED: [("reject", _("Reject"))],
+            NegotiationState.OFFER_PENDING_APPROVAL: [
                 ("approve", _("Approve and send the offer")),
                 ("return", _("Send back to review")),
                 ("reject", _("Reject")),
@@ -335,10 +334,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             try:
                 call(application, form.cleaned_data)
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
-                for field, error in (exc.fields or {}).items():
-                    if field in form.fields:
-                        form.add_error(field, error)
+                show_on_form(form, exc)
             else:
                 return self._done(request, application, str(done))
         return self.form_page(request, form, f"{title}: {application}", intro)
@@ -364,7 +360,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
         application = self._application(request, pk)
         if not request.user.has_perm(APPROVE_PERMISSION):
             raise PermissionDenied
-        if application.state != S.OFFER_PENDING_APPROVAL:
+        if application.state != NegotiationState.OFFER_PENDING_APPROVAL:
             # Nothing waits for approval (sent back, never made, already sent): say so; a POST is refused
             # by the service with the same words.
             intro = _("This application is %(state)s; that step is not possible now.") % {
@@ -428,16 +424,13 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                     application.refresh_from_db()
                     done = (
                         _("Offer saved; it waits for an approver.")
-                        if application.state == S.OFFER_PENDING_APPROVAL
+                        if application.state == NegotiationState.OFFER_PENDING_APPROVAL
                         else _("Offer sent to the customer.")
                     )
                     return self._done(request, application, str(done))
                 preview = negotiation_offer_preview(application=application, terms=form.terms())
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
-                for field, error in (exc.fields or {}).items():
-                    if field in form.fields:
-                        form.add_error(field, error)
+                show_on_form(form, exc)
         return self.form_page(
             request,
             form,
@@ -530,10 +523,7 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
                     notes=data["notes"],
                 )
             except ApplicationError as exc:
-                form.add_error(None, exc.message)
-                for field, error in (exc.fields or {}).items():
-                    if field in form.fields:
-                        form.add_error(field, error)
+                show_on_form(form, exc)
             else:
                 self.log_addition(request, entry, [{"added": {}}])
                 messages.success(request, _("Contact logged."))

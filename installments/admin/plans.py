@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from core.admin_forms import show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import (
@@ -211,10 +212,7 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
                     description=data["description"],
                 )
             except ApplicationError as exc:
-                for field, message in exc.fields.items():
-                    if field in form.fields:
-                        form.add_error(field, message)
-                form.add_error(None, exc.message)
+                show_on_form(form, exc)
             else:
                 self.log_addition(request, plan, [{"added": {}}])
                 messages.success(request, _("Plan created: %(apr)s%% APR.") % {"apr": plan.apr_percent})
@@ -256,6 +254,3 @@ class CreditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: CreditEvent | None = None) -> bool:
         return False
-
-
-from installments import admin_negotiation  # noqa: E402,F401  (registers the negotiation workspace)

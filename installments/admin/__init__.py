@@ -1,0 +1,7 @@
+"""The installments app in the staff workspace: ``plans`` (products, plans, credit events) and ``negotiation``
+(the negotiation review workspace and the contact log). Importing both here is what registers them when the
+admin autodiscovers ``installments.admin``."""
+
+from installments.admin import negotiation, plans
+
+__all__ = ["negotiation", "plans"]
