@@ -123,7 +123,7 @@ class BankApp:
                 balance_fen=self.default_balance_fen,
             )
         if method == "POST" and path == "/v1/charges":
-            return 200, self._charge(_key(key), data, first_call=True)
+            return 200, self._single(_key(key), data)
         if method == "POST" and path == "/v1/charges/batch":
             return 200, self._batch(data)
         if method == "GET" and path == "/v1/charges":
@@ -175,41 +175,55 @@ class BankApp:
         with self._lock:
             return self._random.random(), self._random.random(), self._random.random()
 
-    def _charge(self, key: str, data: dict[str, Any], *, first_call: bool) -> dict[str, Any]:
-        faults = self.faults
-        if faults.latency_ms > 0 and first_call:
-            time.sleep(faults.latency_ms / 1000)
+    def _charge(self, key: str, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """One charge with its faults drawn. Returns the result and whether its answer is to be late
+        (a first charge of the key drawn for ``timeout_rate``); raises ``AnswerLost`` to lose it."""
         soft, timeout, lost = self._draws()
         charged = self.books.charge(
             key=key,
             token=_text(data, "token"),
             amount_fen=_fen(data.get("amount")),
-            soft_failure=soft < faults.failure_rate,
+            soft_failure=soft < self.faults.failure_rate,
         )
-        if charged.first_time and (charged.behaviour == "timeout" or lost < faults.lost_rate):
+        if charged.first_time and (charged.behaviour == "timeout" or lost < self.faults.lost_rate):
             raise AnswerLost(key)
-        if charged.first_time and timeout < faults.timeout_rate:
-            time.sleep(faults.timeout_seconds)
-        return charged.result
+        return charged.result, charged.first_time and timeout < self.faults.timeout_rate
+
+    def _single(self, key: str, data: dict[str, Any]) -> dict[str, Any]:
+        self._wait()
+        result, late = self._charge(key, data)
+        if late:
+            time.sleep(self.faults.timeout_seconds)
+        return result
+
+    def _wait(self) -> None:
+        if self.faults.latency_ms > 0:
+            time.sleep(self.faults.latency_ms / 1000)
 
     def _batch(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Every item charged in turn, each on its own (one item's refusal leaves the others alone). The
+        latency is the request's; a timeout drawn for any item delays the whole answer once."""
         items = data.get("items")
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH_ITEMS:
             raise Refused("bad_request", f"items is a list of 1 to {MAX_BATCH_ITEMS} charges.", status=400)
-        if self.faults.latency_ms > 0:
-            time.sleep(self.faults.latency_ms / 1000)
+        self._wait()
         results: list[dict[str, Any]] = []
+        late = False
         for item in items:
             item_key = item.get("idempotency_key") if isinstance(item, dict) else None
             try:
                 if not isinstance(item, dict):
                     raise Refused("bad_request", "An item is an object.", status=400)
-                results.append(self._charge(_key(item_key), item, first_call=False))
+                result, item_late = self._charge(_key(item_key), item)
+                results.append(result)
+                late = late or item_late
             except AnswerLost:
                 # One item's answer lost: the others still answer; this one is unknown to the caller.
                 results.append({"idempotency_key": item_key, "error": "timeout", "message": "No answer."})
             except Refused as exc:
                 results.append({"idempotency_key": item_key, "error": exc.code, "message": str(exc)})
+        if late:
+            time.sleep(self.faults.timeout_seconds)
         return {"results": results}
 
     # -- the back office ------------------------------------------------------------------------------

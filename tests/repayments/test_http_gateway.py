@@ -6,6 +6,7 @@ service's listing)."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -169,3 +170,29 @@ def test_a_lost_answer_is_settled_once_by_reconciliation(
     assert repayment.status == RepaymentStatus.SUCCEEDED
     assert http_gateway.simulator_admin("GET", f"balance/{card.gateway_token}") == {"balance": "9788.00"}
     assert list(ledger_breaches()) == []
+
+
+def test_a_batch_answered_too_late_leaves_every_item_unknown_until_asked(http_gateway: HttpGateway) -> None:
+    token = _token(http_gateway)
+    _faults(http_gateway, timeout_rate=1, timeout_seconds=3)
+    with pytest.raises(GatewayTimeout):
+        http_gateway.charge_many([(token, D("1.00"), "batch-1"), (token, D("2.00"), "batch-2")])
+    _faults(http_gateway, timeout_rate=0)
+    found = [http_gateway.get_charge(idempotency_key=key) for key in ("batch-1", "batch-2")]
+    assert [(f.status, f.amount) for f in found if f is not None] == [
+        (ChargeStatus.SUCCEEDED, D("1.00")),
+        (ChargeStatus.SUCCEEDED, D("2.00")),
+    ]
+
+
+def test_soft_failures_and_latency_are_injectable(http_gateway: HttpGateway) -> None:
+    token = _token(http_gateway)
+    _faults(http_gateway, failure_rate=1, latency_ms=200)
+    started = time.monotonic()
+    result = http_gateway.charge(token=token, amount=D("1.00"), idempotency_key="busy-1")
+    assert time.monotonic() - started >= 0.2
+    assert result.retryable
+    _faults(http_gateway, failure_rate=0, latency_ms=0)
+    # A soft failure is the key's answer: the same key replays it; a new attempt takes a new key.
+    assert http_gateway.charge(token=token, amount=D("1.00"), idempotency_key="busy-1") == result
+    assert http_gateway.charge(token=token, amount=D("1.00"), idempotency_key="busy-2").succeeded
