@@ -4,6 +4,9 @@ No Django database here: the service keeps its own SQLite file."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +18,7 @@ import pytest
 
 from repayments.gateway import CardRejected, ChargeStatus, GatewayError, GatewayTimeout, RefundError
 from repayments.http_gateway import HttpGateway, sign
-from tests.bank_service import SECRET, BankProcess
+from tests.bank_service import ROOT, SECRET, BankProcess
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 
 pytestmark = pytest.mark.bank_service
@@ -224,3 +227,20 @@ def test_the_books_survive_a_crash(tmp_path: Path) -> None:
         gateway.close()
     finally:
         bank.stop()
+
+
+def test_the_development_secret_serves_only_on_a_loopback_address(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BANK_API_SECRET"}
+    command = [sys.executable, "-m", "simulators.bank_service", "--port", "0"]
+    command += ["--host", "0.0.0.0", "--database", str(tmp_path / "bank.sqlite3")]  # noqa: S104
+    result = subprocess.run(  # noqa: S603 - our own module, fixed arguments
+        command,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "BANK_API_SECRET" in result.stderr
