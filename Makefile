@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format migrate seed worker clean messages
+.PHONY: run test lint format migrate seed worker clean messages bank
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/honcho --procfile Procfile start
+
+## The simulated bank as a separate process on http://127.0.0.1:8100 (use it with PAYMENT_GATEWAY=http).
+bank: $(STAMP)
+	$(BIN)/python -m simulators.bank_service
 
 ## Lint, check the import layers and the types, check migrations and run the whole test suite.
 test: $(STAMP)

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 SIMULATED_GATEWAY = "simulators.bank.SimulatedGateway"
 SIMULATED_SMS_GATEWAY = "simulators.sms.SimulatedSmsGateway"
+# Not a simulation: our HTTP client for a bank (the simulated bank service in development, an acquirer
+# speaking the same API in production).
+HTTP_GATEWAY = "repayments.http_gateway.HttpGateway"
 
 PROVIDER_ALIASES: dict[str, dict[str, str]] = {
     "SMS_SENDER": {
@@ -29,6 +32,7 @@ PROVIDER_ALIASES: dict[str, dict[str, str]] = {
     },
     "PAYMENT_GATEWAY": {
         "simulated": SIMULATED_GATEWAY,
+        "http": HTTP_GATEWAY,
         "repayments.gateway.SimulatedGateway": SIMULATED_GATEWAY,
     },
 }

@@ -73,6 +73,7 @@ from repayments.gateway import (
     RefundResult,
     card_fingerprint,
 )
+from simulators.bank_rules import MAGIC_BEHAVIOURS, MESSAGES, UNSUPPORTED_CARDS, decide
 from simulators.models import SimulatedCardAccount, SimulatedCharge
 
 logger = logging.getLogger(__name__)
@@ -83,24 +84,10 @@ MAX_AMOUNT = Decimal("999999999999.99")
 # SimulatedCharge.idempotency_key is max_length=100; a longer key would fail only on PostgreSQL.
 MAX_KEY_LENGTH = 100
 
-MAGIC_BEHAVIOURS: dict[str, str] = {
-    "6222020000000007": "decline",
-    "6222020000000015": "insufficient",
-    "6222020000000023": "soft_fail",
-    "6222020000000031": "timeout",
-}
-UNSUPPORTED_CARDS: frozenset[str] = frozenset({"6222020000000049"})
-
 REFUND_STATUS = "refund"
 
-# A replay rebuilds its result from the stored row, so the message depends on the status alone:
-# the first answer and every later one are equal.
-_MESSAGES: dict[ChargeStatus, str] = {
-    ChargeStatus.SUCCEEDED: "",
-    ChargeStatus.INSUFFICIENT_FUNDS: "Insufficient balance on the card.",
-    ChargeStatus.DECLINED: "The card was declined by the issuing bank.",
-    ChargeStatus.FAILED: "The bank's system is busy; try again later.",
-}
+# A replay's message depends on the status alone (simulators/bank_rules.py).
+_MESSAGES: dict[ChargeStatus, str] = {ChargeStatus(status): text for status, text in MESSAGES.items()}
 
 _TOKEN_FORMAT = re.compile(r"tok_[0-9a-f]{24}")
 
@@ -509,16 +496,18 @@ class SimulatedGateway:
 
     @staticmethod
     def _decide(account: SimulatedCardAccount | None, amount: Decimal, soft_failure: bool) -> ChargeStatus:
-        # Hard reasons first: a dead card is dead however busy the bank is.
-        if account is None or account.closed or account.behaviour == "decline":
+        if account is None:
             return ChargeStatus.DECLINED
-        if account.behaviour == "insufficient":
-            return ChargeStatus.INSUFFICIENT_FUNDS
-        if account.behaviour == "soft_fail" or soft_failure:
-            return ChargeStatus.FAILED
-        if account.balance < amount:
-            return ChargeStatus.INSUFFICIENT_FUNDS
-        return ChargeStatus.SUCCEEDED
+        return ChargeStatus(
+            decide(
+                found=True,
+                closed=account.closed,
+                behaviour=account.behaviour,
+                balance=account.balance,
+                amount=amount,
+                soft_failure=soft_failure,
+            )
+        )
 
     def get_charge(self, *, idempotency_key: str) -> ChargeResult | None:
         self._wait()

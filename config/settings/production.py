@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.providers import simulated_providers
+from config.providers import HTTP_GATEWAY, provider_path, simulated_providers
 
 from .base import *  # noqa: F403
 from .base import INSTALLED_APPS, PAYMENT_GATEWAY, SMS_SENDER, env
@@ -30,6 +30,16 @@ if _simulated and not ALLOW_SIMULATED_PROVIDERS:
         f"Simulated providers in production: {', '.join(_simulated)}. Configure the real SMS sender and bank "
         "gateway (SMS_SENDER, PAYMENT_GATEWAY), or set ALLOW_SIMULATED_PROVIDERS=true for a staging or demo "
         "deployment that must not reach real phones or banks."
+    )
+# The bank's shared secret: the development default is public, so a bank that accepted it would take
+# anyone's charges (and anyone could forge its answers to us).
+GATEWAY_HTTP_SECRET = env.str("GATEWAY_HTTP_SECRET", default="")
+if provider_path("PAYMENT_GATEWAY", PAYMENT_GATEWAY) == HTTP_GATEWAY and (
+    len(GATEWAY_HTTP_SECRET) < 32 or GATEWAY_HTTP_SECRET.startswith("dev-")
+):
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY=http needs GATEWAY_HTTP_SECRET: the secret shared with the bank, at least 32 random "
+        "characters (never the development default)."
     )
 if not ALLOW_SIMULATED_PROVIDERS:
     # Nothing may run on them, so their app (models, tables, migrations) is not installed at all.

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROVIDER_SETTINGS = ("SMS_SENDER", "SMS_HTTP_", "PAYMENT_GATEWAY", "ALLOW_SIMULATED_PROVIDERS")
+PROVIDER_SETTINGS = (
+    "SMS_SENDER",
+    "SMS_HTTP_",
+    "PAYMENT_GATEWAY",
+    "GATEWAY_HTTP_",
+    "ALLOW_SIMULATED_PROVIDERS",
+)
 # What a production deployment configures: the real SMS provider and a bank adapter (a dotted path).
 REAL_PROVIDERS = {
     "SMS_SENDER": "http",
@@ -102,6 +108,24 @@ def test_production_refuses_simulated_providers(env: dict[str, str], named: list
     assert result.returncode != 0
     assert "ALLOW_SIMULATED_PROVIDERS" in result.stderr
     assert all(name in result.stderr for name in named), result.stderr
+
+
+@pytest.mark.parametrize("secret", ["", "dev-bank-secret-not-for-production", "too-short"])
+def test_production_refuses_the_http_gateway_without_a_real_secret(secret: str) -> None:
+    """The development secret is public: a bank taking it would take anyone's charges."""
+    result = _production(
+        "check", **{**REAL_PROVIDERS, "PAYMENT_GATEWAY": "http", "GATEWAY_HTTP_SECRET": secret}
+    )
+    assert result.returncode != 0
+    assert "GATEWAY_HTTP_SECRET" in result.stderr
+
+
+def test_production_starts_on_the_http_gateway_with_a_real_secret() -> None:
+    secret = secrets.token_urlsafe(32)
+    result = _production(
+        "check", **{**REAL_PROVIDERS, "PAYMENT_GATEWAY": "http", "GATEWAY_HTTP_SECRET": secret}
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_with_simulated_providers_allowed_starts_but_the_deploy_check_warns() -> None:

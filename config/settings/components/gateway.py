@@ -7,8 +7,9 @@ from config.settings.env import env
 # SMS_SENDER and PAYMENT_GATEWAY name a class by dotted path or by one of these short names (core.providers).
 PROVIDER_ALIASES = providers.PROVIDER_ALIASES
 
-# simulated (default, simulators.bank.SimulatedGateway) or a dotted path to a class implementing
-# repayments.gateway.PaymentGateway.
+# simulated (default, simulators.bank.SimulatedGateway), http (repayments.http_gateway.HttpGateway: the bank
+# service, `python -m simulators.bank_service`, or an acquirer with the same API) or a dotted path to a
+# class implementing repayments.gateway.PaymentGateway.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="simulated")
 # Production refuses simulated providers (console/memory/simulated SMS, the simulated bank) unless this is
 # true (config/settings/production.py); elsewhere they are the defaults.
@@ -27,3 +28,14 @@ CHARGE_LEASE_SECONDS = env.int("CHARGE_LEASE_SECONDS", default=600)
 RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=300)
 # The simulated bank's own database connections per process (callers in flight wait without one).
 GATEWAY_SIM_CONNECTIONS = env.int("GATEWAY_SIM_CONNECTIONS", default=4)
+# PAYMENT_GATEWAY=http: where the bank listens and the secret both sides sign with. The default secret is the
+# bank service's development default; production refuses it (config/settings/production.py).
+GATEWAY_HTTP_URL = env.str("GATEWAY_HTTP_URL", default="http://127.0.0.1:8100")
+GATEWAY_HTTP_SECRET = env.str("GATEWAY_HTTP_SECRET", default="dev-bank-secret-not-for-production")
+# Seconds. The read timeout must stay well under CHARGE_LEASE_SECONDS (a charge outlives its lease otherwise).
+GATEWAY_HTTP_CONNECT_TIMEOUT = env.float("GATEWAY_HTTP_CONNECT_TIMEOUT", default=3.0)
+GATEWAY_HTTP_READ_TIMEOUT = env.float("GATEWAY_HTTP_READ_TIMEOUT", default=10.0)
+# More attempts for a request that never reached the bank, and for status reads (never for a sent charge).
+GATEWAY_HTTP_RETRIES = env.int("GATEWAY_HTTP_RETRIES", default=2)
+# Pooled connections per process (the debit engine calls from AUTODEBIT_GATEWAY_CONCURRENCY threads).
+GATEWAY_HTTP_MAX_CONNECTIONS = env.int("GATEWAY_HTTP_MAX_CONNECTIONS", default=64)

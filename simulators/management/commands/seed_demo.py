@@ -31,6 +31,8 @@ from installments.models import (
 from installments.schedules import add_months
 from installments.services import negotiation_apply, overdue_sweep, plan_create
 from notifications.services import notification_create
+from repayments.gateway import get_gateway
+from repayments.http_gateway import HttpGateway
 from repayments.models import AutoDebitMandate, BankCard
 from repayments.services import autodebit_set, card_bind_verified
 from repayments.staff import AGENT, APPROVER
@@ -218,7 +220,13 @@ class Command(BaseCommand):
                 holder_name=customer.real_name,
                 reserved_phone=str(customer.phone),
             )
-            simulator_set_balance(card.gateway_token, balance)
+            gateway = get_gateway()
+            if isinstance(gateway, HttpGateway):  # PAYMENT_GATEWAY=http: the bank service's back office
+                gateway.simulator_admin(
+                    "POST", "balance", {"token_or_fingerprint": card.gateway_token, "amount": str(balance)}
+                )
+            else:
+                simulator_set_balance(card.gateway_token, balance)
 
     def _staff(self, phone: str, name: str, group: str) -> User:
         user = User.objects.filter(phone=phone).first()

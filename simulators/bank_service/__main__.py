@@ -1,0 +1,71 @@
+"""``python -m simulators.bank_service``: run the simulated bank on its own port and its own SQLite file.
+
+Settings come from the command line or the environment: ``BANK_API_SECRET`` (the shared secret; a
+development default that only works on a loopback address), ``BANK_DATABASE_PATH``
+(``var/bank.sqlite3``), ``BANK_PORT`` (8100), ``BANK_DEFAULT_BALANCE`` (10000.00), and the faults
+``BANK_LATENCY_MS``, ``BANK_FAILURE_RATE``, ``BANK_TIMEOUT_RATE``, ``BANK_TIMEOUT_SECONDS``,
+``BANK_LOST_RATE``, ``BANK_SEED`` (app.py says what each does; ``POST /v1/admin/faults`` changes them
+while it runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from decimal import Decimal
+
+from simulators.bank_service.app import BankApp, Faults
+from simulators.bank_service.books import Books
+from simulators.bank_service.server import make_bank_server
+
+DEV_SECRET = "dev-bank-secret-not-for-production"  # noqa: S105 - a documented development default
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name) or default)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m simulators.bank_service", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("BANK_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("BANK_PORT") or 8100), help="0: any free"
+    )
+    parser.add_argument("--database", default=os.environ.get("BANK_DATABASE_PATH") or "var/bank.sqlite3")
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    args = parser.parse_args(argv)
+    secret = os.environ.get("BANK_API_SECRET") or DEV_SECRET
+    if secret == DEV_SECRET and args.host not in LOOPBACK:
+        parser.error("set BANK_API_SECRET to serve on anything but a loopback address")
+    faults = Faults(
+        latency_ms=_env_float("BANK_LATENCY_MS", 0),
+        failure_rate=_env_float("BANK_FAILURE_RATE", 0),
+        timeout_rate=_env_float("BANK_TIMEOUT_RATE", 0),
+        timeout_seconds=_env_float("BANK_TIMEOUT_SECONDS", 30),
+        lost_rate=_env_float("BANK_LOST_RATE", 0),
+        seed=int(os.environ["BANK_SEED"]) if os.environ.get("BANK_SEED") else None,
+    )
+    balance = Decimal(os.environ.get("BANK_DEFAULT_BALANCE") or "10000.00")
+    app = BankApp(
+        Books(args.database, fingerprint_key=secret.encode()),
+        secret=secret,
+        window_seconds=int(os.environ.get("BANK_SIGNATURE_WINDOW_SECONDS") or 300),
+        default_balance_fen=int(balance * 100),
+        faults=faults,
+    )
+    server = make_bank_server(app, args.host, args.port, quiet=args.quiet)
+    # The first line tells a supervisor (or a test fixture) where the bank listens; port 0 picks a free one.
+    print(f"bank service listening on http://{args.host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
