@@ -40,5 +40,6 @@ class RepaymentsError(ErrorCode):
         "a payment on this plan, or with this card, is being processed",
     )
     REFUND_FAILED = "refund_failed", 502, "the bank refused the refund"
+    BANK_UNAVAILABLE = "bank_unavailable", 503, "the bank cannot be reached now; nothing was done, try again"
     REFERENCE_REQUIRED = "reference_required", 400, "a reference is required"
     DUPLICATE_REFERENCE = "duplicate_reference", 409, "this reference was already recorded"

@@ -26,7 +26,7 @@ from installments.models import InstallmentPlan, InstallmentProduct
 from notifications.services import notification_create
 from repayments.banks import bank_for, luhn_valid
 from repayments.errors import RepaymentsError
-from repayments.gateway import CardRejected, card_fingerprint, get_gateway
+from repayments.gateway import CardRejected, GatewayError, card_fingerprint, get_gateway
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType, Repayment, RepaymentStatus
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ def card_bind_verified(*, customer: User, number: str, holder_name: str, reserve
         )
     except CardRejected as exc:
         raise ApplicationError(error_code(f"card_{exc.code}"), str(exc)) from None
+    except GatewayError:  # unreachable or no answer: no card was bound, the customer can try again
+        raise bank_unavailable() from None
     try:
         with transaction.atomic():
             first = not BankCard.objects.filter(customer=customer, status=CardStatus.ACTIVE).exists()
@@ -247,4 +249,12 @@ def _in_use() -> ApplicationError:
     return ApplicationError(
         RepaymentsError.CARD_IN_USE_BY_AUTODEBIT,
         _("This card pays an auto-debit. Choose another card to take over first."),
+    )
+
+
+def bank_unavailable() -> ApplicationError:
+    """Tokenizing a card found no bank to answer: nothing was bound or charged, so trying again is safe."""
+    return ApplicationError(
+        RepaymentsError.BANK_UNAVAILABLE,
+        _("The bank cannot be reached right now. Nothing was charged; please try again in a few minutes."),
     )

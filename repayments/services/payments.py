@@ -51,7 +51,7 @@ from repayments.models import (
     RepaymentStatus,
 )
 from repayments.selectors import reserved_amount
-from repayments.services.cards import card_number_check
+from repayments.services.cards import bank_unavailable, card_number_check
 from repayments.services.settlement import gateway_key, repayment_event, repayment_settle
 
 logger = logging.getLogger(__name__)
@@ -160,6 +160,8 @@ def repayment_create(
             )
         except CardRejected as exc:
             raise ApplicationError(error_code(f"card_{exc.code}"), str(exc)) from None
+        except GatewayError:  # no money moves before the charge: the customer can simply try again
+            raise bank_unavailable() from None
         if one_time_token.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
             raise ApplicationError(
                 RepaymentsError.CREDIT_CARD_NOT_ALLOWED, _("This plan cannot be repaid with a credit card.")

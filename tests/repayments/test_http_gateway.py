@@ -16,6 +16,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from core.errors import ApplicationError
 from repayments.gateway import (
     ChargeStatus,
     GatewayError,
@@ -25,8 +26,8 @@ from repayments.gateway import (
 )
 from repayments.http_gateway import HttpGateway
 from repayments.ledger import ledger_breaches
-from repayments.models import Repayment, RepaymentStatus
-from repayments.services import repayment_create, repayments_reconcile
+from repayments.models import BankCard, Repayment, RepaymentStatus
+from repayments.services import OneTimeCard, card_bind, repayment_create, repayments_reconcile
 from tests.bank_service import SECRET, BankProcess
 from tests.cards import ICBC_DEBIT
 from tests.factories import BoundCardFactory
@@ -196,3 +197,40 @@ def test_soft_failures_and_latency_are_injectable(http_gateway: HttpGateway) -> 
     # A soft failure is the key's answer: the same key replays it; a new attempt takes a new key.
     assert http_gateway.charge(token=token, amount=D("1.00"), idempotency_key="busy-1") == result
     assert http_gateway.charge(token=token, amount=D("1.00"), idempotency_key="busy-2").succeeded
+
+
+def test_binding_or_paying_with_a_card_while_the_bank_is_down_is_a_clear_503(
+    settings, customer, current_plan, codes
+) -> None:
+    """It was a server error (the GatewayError of an unreachable bank escaped card_bind): now the customer
+    is told the bank cannot be reached and nothing was charged, and nothing is written."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.PAYMENT_GATEWAY = "http"
+    settings.GATEWAY_HTTP_URL = f"http://127.0.0.1:{port}"
+    settings.GATEWAY_HTTP_SECRET = SECRET
+    settings.GATEWAY_HTTP_RETRIES = 0
+    with pytest.raises(ApplicationError) as bound:
+        card_bind(
+            customer=customer,
+            number=ICBC_DEBIT,
+            holder_name=customer.real_name,
+            reserved_phone="13811112222",
+            otp_code=codes.request(customer),
+        )
+    assert bound.value.code == "bank_unavailable"
+    assert bound.value.status == 503
+    assert not BankCard.objects.filter(customer=customer).exists()
+    with pytest.raises(ApplicationError) as paid:
+        repayment_create(
+            customer=customer,
+            plan=current_plan,
+            mode="custom",
+            amount="10.00",
+            one_time_card=OneTimeCard(number=ICBC_DEBIT, holder_name=customer.real_name),
+            channel="web",
+            idempotency_key="bank-down",
+        )
+    assert paid.value.code == "bank_unavailable"
+    assert not Repayment.objects.filter(customer=customer).exists()
