@@ -200,10 +200,11 @@ def test_soft_failures_and_latency_are_injectable(http_gateway: HttpGateway) -> 
 
 
 def test_binding_or_paying_with_a_card_while_the_bank_is_down_is_a_clear_503(
-    settings, customer, current_plan, codes
+    settings, http_gateway, customer, current_plan, codes
 ) -> None:
     """It was a server error (the GatewayError of an unreachable bank escaped card_bind): now the customer
-    is told the bank cannot be reached and nothing was charged, and nothing is written."""
+    is told the bank cannot be reached and nothing was charged, and nothing is written. (``http_gateway``
+    empties the module's bank books, which the after-test ledger check reads once the settings return.)"""
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
