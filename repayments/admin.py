@@ -27,14 +27,22 @@ from repayments.models import (
     Allocation,
     AutoDebitMandate,
     BankCard,
+    BreakState,
     DebitAttempt,
     DebitRun,
+    ReconciliationBreak,
     Repayment,
     RepaymentEvent,
     RepaymentStatus,
+    SettlementFile,
 )
 from repayments.selectors import customer_workspace
-from repayments.services import repayment_record_offline, repayment_reverse, slots
+from repayments.services import (
+    reconciliation_break_resolve,
+    repayment_record_offline,
+    repayment_reverse,
+    slots,
+)
 from repayments.tasks import debit_slot
 
 if TYPE_CHECKING:
@@ -310,3 +318,94 @@ class DebitAttemptAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: DebitAttempt | None = None) -> bool:
         return False
+
+
+# --- T+1 reconciliation ------------------------------------------------------------------------------
+
+
+@admin.register(SettlementFile)
+class SettlementFileAdmin(admin.ModelAdmin):
+    list_display = (
+        "business_date", "line_count", "matched_count", "charged_total", "refunded_total", "fee_total",
+        "fetched_at",
+    )  # fmt: skip
+    readonly_fields = (
+        "business_date", "fetched_at", "line_count", "matched_count", "charged_total", "refunded_total",
+        "fee_total", "raw",
+    )  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: SettlementFile | None = None) -> bool:
+        return False
+
+
+class ResolveBreakForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=255, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+@admin.register(ReconciliationBreak)
+class ReconciliationBreakAdmin(ServiceFormMixin, admin.ModelAdmin):
+    list_display = (
+        "business_date", "kind", "severity", "state", "gateway_key", "bank_amount", "book_amount",
+        "resolved_by", "resolve_link",
+    )  # fmt: skip
+    list_filter = ("state", "severity", "kind", "business_date")
+    search_fields = ("gateway_key", "bank_reference")
+    list_select_related = ("resolved_by",)
+    fields = (
+        "business_date", "kind", "severity", "state", "gateway_key", "bank_reference", "bank_amount",
+        "book_amount", "repayment", "note", "resolved_by", "resolution", "resolved_at", "created_at",
+        "resolve_link",
+    )  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReconciliationBreak | None = None) -> bool:
+        return False
+
+    @admin.display(description=_("resolve"))
+    def resolve_link(self, obj: ReconciliationBreak) -> str:
+        if obj.state != BreakState.OPEN:
+            return "-"
+        url = reverse("admin:repayments_reconciliationbreak_resolve", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Resolve"))
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name="repayments_reconciliationbreak_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def resolve_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+        """Close a break with a reason, once the money was put right (docs/operations.md)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        item = get_object_or_404(ReconciliationBreak, pk=pk)
+        form = ResolveBreakForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            try:
+                reconciliation_break_resolve(staff=request.user, item=item, reason=reason)
+            except ApplicationError as exc:
+                show_on_form(form, exc)
+            else:
+                self.log_change(request, item, f"resolved: {reason}")
+                messages.success(request, _("Break resolved."))
+                return HttpResponseRedirect(
+                    reverse("admin:repayments_reconciliationbreak_change", args=[item.pk])
+                )
+        return self.form_page(
+            request,
+            form,
+            _("Resolve the %(kind)s break of %(date)s (%(key)s)")
+            % {"kind": item.get_kind_display(), "date": item.business_date, "key": item.gateway_key},
+            _("Say what was done about it: the refund, the reversal, the bank's correction."),
+        )

@@ -17,17 +17,21 @@ with no arguments. The contract follows what acquirers do:
 - ``refund`` gives back part or all of a succeeded charge, idempotent by its own key.
 - Optional: ``close()`` releases the client's connections (tests, worker shutdown), and
   ``succeeded_charges`` (``ChargeBook``) lists the bank's succeeded charges, which ``check_ledger``
-  then compares with our repayments charge by charge.
+  then compares with our repayments charge by charge; ``settlement_file`` (``SettlementSource``) hands
+  over the bank's daily settlement file, which the T+1 reconciliation matches with our repayments.
 
 A gateway's own settings are named ``GATEWAY_*``: a change of one (in tests) builds the gateway anew.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -150,6 +154,60 @@ class ChargeBook(Protocol):
     ``check_ledger`` compares them with our repayments; a gateway without it is not compared."""
 
     def succeeded_charges(self, *, key_prefix: str) -> Iterator[BankCharge]: ...
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    """One line of the bank's daily settlement file: a succeeded charge, or a refund (``status``
+    ``refund``), with the bank's fee on it."""
+
+    reference: str
+    idempotency_key: str
+    amount: Decimal
+    fee: Decimal
+    status: str  # "succeeded" | "refund"
+    time: datetime
+
+
+SETTLEMENT_COLUMNS = ["reference", "idempotency_key", "amount", "fee", "status", "time"]
+
+
+@runtime_checkable
+class SettlementSource(Protocol):
+    """Optional part of a gateway that delivers the bank's daily settlement file (T+1 reconciliation):
+    the file exactly as the bank sent it (CSV, ``SETTLEMENT_COLUMNS``), for the day in the bank's time.
+    ``parse_settlement_file`` reads it; ``repayments.services.settlement_file`` stores and matches it."""
+
+    def settlement_file(self, day: date) -> str: ...
+
+
+class SettlementFileError(GatewayError):
+    code = "bad_settlement_file"
+
+
+def parse_settlement_file(text: str) -> list[SettlementLine]:
+    """The lines of a settlement file. A file whose header or any line is not as agreed is refused whole:
+    reconciling half a file would report its missing half as breaks."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or rows[0] != SETTLEMENT_COLUMNS:
+        raise SettlementFileError(f"unexpected settlement file header: {rows[:1]!r}")
+    lines = []
+    for number, row in enumerate(rows[1:], start=2):
+        try:
+            reference, key, amount, fee, status, time = row
+            lines.append(
+                SettlementLine(
+                    reference=reference,
+                    idempotency_key=key,
+                    amount=Decimal(amount),
+                    fee=Decimal(fee),
+                    status=status,
+                    time=datetime.fromisoformat(time),
+                )
+            )
+        except (ValueError, ArithmeticError) as exc:
+            raise SettlementFileError(f"settlement file line {number} is malformed: {exc}") from None
+    return lines
 
 
 # --- choosing the gateway --------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -336,6 +337,15 @@ class HttpGateway:
             if not page.get("next"):
                 return
             after = page["next"]
+
+    # -- the daily settlement file (``SettlementSource``) -----------------------------------------------
+
+    def settlement_file(self, day: date) -> str:
+        """The bank's settlement file of ``day``, as it sent it (CSV; ``parse_settlement_file`` reads it)."""
+        response = self._call("GET", f"/v1/settlements/{day.isoformat()}", read=True)
+        if response.status_code != 200:
+            raise self._refused(response)
+        return response.text
 
     # -- the simulated bank's back office (tests, demos): not part of any real acquirer -----------------
 

@@ -388,3 +388,84 @@ class RepaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.repayment_id}"
+
+
+# --- T+1 reconciliation: the bank's settlement file against our books --------------------------------
+
+
+class SettlementFile(models.Model):
+    """The bank's settlement file of one business date, kept as it came (``raw``) with its totals: the
+    evidence a reconciliation's breaks are read against. Fetched again, it is replaced."""
+
+    business_date = models.DateField(_("business date"), unique=True)
+    fetched_at = models.DateTimeField(_("fetched at"))
+    line_count = models.PositiveIntegerField(_("lines"), default=0)
+    charged_total = money_field(_("charged"))
+    refunded_total = money_field(_("refunded"))
+    fee_total = money_field(_("fees"))
+    matched_count = models.PositiveIntegerField(_("matched lines"), default=0)
+    raw = models.TextField(_("file"), blank=True)
+
+    class Meta:
+        verbose_name = _("settlement file")
+        verbose_name_plural = _("settlement files")
+        ordering = ("-business_date",)
+
+    def __str__(self) -> str:
+        return f"settlement {self.business_date}"
+
+
+class BreakKind(models.TextChoices):
+    BANK_ONLY = "bank_only", _("at the bank only")
+    BOOK_ONLY = "book_only", _("in our books only")
+    AMOUNT_MISMATCH = "amount_mismatch", _("amount differs")
+    STATUS_MISMATCH = "status_mismatch", _("status differs")
+
+
+class BreakSeverity(models.TextChoices):
+    CRITICAL = "critical", _("critical")
+    WARNING = "warning", _("warning")
+
+
+class BreakState(models.TextChoices):
+    OPEN = "open", _("open")
+    RESOLVED = "resolved", _("resolved")
+
+
+class ReconciliationBreak(models.Model):
+    """One difference between the bank's settlement file and our repayments on a business date. Written
+    by the reconciliation (open), closed by staff with a reason (``reconciliation_break_resolve``)."""
+
+    business_date = models.DateField(_("business date"))
+    kind = models.CharField(_("kind"), max_length=20, choices=BreakKind.choices)
+    severity = models.CharField(_("severity"), max_length=10, choices=BreakSeverity.choices)
+    gateway_key = models.CharField(_("gateway key"), max_length=100)
+    bank_reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+    bank_amount = money_field(_("bank amount"), null=True, blank=True, default=None)
+    book_amount = money_field(_("book amount"), null=True, blank=True, default=None)
+    repayment = models.ForeignKey(
+        Repayment, on_delete=models.PROTECT, null=True, blank=True, related_name="reconciliation_breaks"
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=BreakState.choices, default=BreakState.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.CharField(_("resolution"), max_length=255, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("found at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reconciliation break")
+        verbose_name_plural = _("reconciliation breaks")
+        ordering = ("-business_date", "-id")
+        indexes = [models.Index(fields=["business_date", "state"], name="reconbreak_date_state")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state="open") | (Q(resolved_at__isnull=False) & ~Q(resolution="")),
+                name="reconbreak_resolved_has_reason",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business_date} {self.kind} {self.gateway_key}"

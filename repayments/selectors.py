@@ -24,7 +24,17 @@ from installments.models import (
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
-from repayments.models import AutoDebitMandate, BankCard, CardStatus, DebitAttempt, Repayment, RepaymentStatus
+from repayments.models import (
+    AutoDebitMandate,
+    BankCard,
+    BreakSeverity,
+    BreakState,
+    CardStatus,
+    DebitAttempt,
+    ReconciliationBreak,
+    Repayment,
+    RepaymentStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -291,4 +301,13 @@ def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBal
         payoff=payable_total(dues),
         reserved=reserved_amount(plan.pk),
         next_due_date=min(upcoming) if upcoming else None,
+    )
+
+
+def open_critical_breaks(business_date: date) -> list[ReconciliationBreak]:
+    """The T+1 reconciliation's open critical breaks of a date: what ``manage.py reconcile`` fails on."""
+    return list(
+        ReconciliationBreak.objects.filter(
+            business_date=business_date, state=BreakState.OPEN, severity=BreakSeverity.CRITICAL
+        ).order_by("id")
     )

@@ -2,7 +2,7 @@
 
 import logging
 import time
-from datetime import date
+from datetime import date, timedelta
 
 from celery import Task, shared_task
 from django.utils import timezone
@@ -16,6 +16,7 @@ from repayments.services import (
     debit_chunk_process,
     debit_run_plan,
     ledger_check_daily,
+    reconciliation_run,
     repayments_reconcile,
     repayments_run_scheduled,
 )
@@ -28,6 +29,20 @@ def reconcile_repayments() -> int:
     """Ask the gateway about payments left pending by a timeout or a crash, and finish them."""
     with single_run("repayments.reconcile", ttl_seconds=600) as mine:
         return repayments_reconcile() if mine else 0
+
+
+@shared_task(name="repayments.settlement_reconcile", acks_late=True)
+def settlement_reconcile(business_date: str | None = None) -> int:
+    """T+1: match the bank's settlement file of ``business_date`` (yesterday by default) with our
+    repayments; answers the number of breaks found (logged as an error when any is critical)."""
+    day = date.fromisoformat(business_date) if business_date else timezone.localdate() - timedelta(days=1)
+    with single_run(f"repayments.settlement_reconcile:{day}", ttl_seconds=3000) as mine:
+        if not mine:
+            return 0
+        result = reconciliation_run(business_date=day)
+        if result.critical:
+            logger.error("settlement %s: %d critical break(s)", day, len(result.critical))
+        return len(result.breaks)
 
 
 @shared_task(name="repayments.run_scheduled", acks_late=True)

@@ -49,8 +49,10 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import psycopg2
 from django.conf import settings
@@ -73,7 +75,14 @@ from repayments.gateway import (
     RefundResult,
     card_fingerprint,
 )
-from simulators.bank_rules import MAGIC_BEHAVIOURS, MESSAGES, UNSUPPORTED_CARDS, decide
+from simulators.bank_rules import (
+    BANK_TIME_ZONE,
+    MAGIC_BEHAVIOURS,
+    MESSAGES,
+    UNSUPPORTED_CARDS,
+    decide,
+    settlement_csv,
+)
 from simulators.models import SimulatedCardAccount, SimulatedCharge
 
 logger = logging.getLogger(__name__)
@@ -575,6 +584,29 @@ class SimulatedGateway:
             "idempotency_key", "reference", "amount", "refunded"
         ).iterator():
             yield BankCharge(idempotency_key=key, reference=reference, amount=amount, refunded=refunded)
+
+    # -- the daily settlement file (``SettlementSource``) -----------------------------------------------
+
+    def settlement_file(self, day: date) -> str:
+        """The bank's settlement file of ``day`` (its local day): every succeeded charge and refund recorded
+        that day, from its table, in the same CSV and with the same fee as the bank service's."""
+        zone = ZoneInfo(BANK_TIME_ZONE)
+        start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+        rows = (
+            SimulatedCharge.objects.filter(
+                status__in=[ChargeStatus.SUCCEEDED, REFUND_STATUS],
+                created_at__gte=start,
+                created_at__lt=start + timedelta(days=1),
+            )
+            .order_by("created_at", "reference")
+            .values_list("reference", "idempotency_key", "amount", "status", "created_at")
+        )
+        return settlement_csv(
+            [
+                (reference, key, int(amount * 100), status, at.astimezone(zone).isoformat())
+                for reference, key, amount, status, at in rows
+            ]
+        )
 
     @staticmethod
     def _refund_replay(seen: SimulatedCharge, reference: str, amount: Decimal) -> RefundResult:

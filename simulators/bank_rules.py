@@ -8,6 +8,8 @@ types to agree on what a charge did.
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
 
 SUCCEEDED = "succeeded"
@@ -55,3 +57,46 @@ def decide(
     if balance < amount:
         return INSUFFICIENT_FUNDS
     return SUCCEEDED
+
+
+# --- the daily settlement file ----------------------------------------------------------------------
+
+# The bank's business day is its local day: a file covers the charges and refunds recorded from 00:00 to
+# 24:00 in this time zone.
+BANK_TIME_ZONE = "Asia/Shanghai"
+SETTLEMENT_COLUMNS = ("reference", "idempotency_key", "amount", "fee", "status", "time")
+REFUND = "refund"
+
+
+def settlement_fee_fen(amount_fen: int, status: str) -> int:
+    """The bank's fee on one settled line, in fen: 0.1% of a charge, rounded half up to a fen, at least
+    one fen. A refund costs nothing (the fee of the charge it gives back is kept)."""
+    if status == REFUND:
+        return 0
+    return max(1, (amount_fen + 500) // 1000)
+
+
+def fen_amount_text(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def settlement_csv(lines: list[tuple[str, str, int, str, str]]) -> str:
+    """The settlement file: a header and one line per ``(reference, key, amount_fen, status, time)``, in
+    the given order; the fee is computed here, so both simulated banks charge the same."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SETTLEMENT_COLUMNS)
+    for reference, key, amount_fen, status, time in lines:
+        writer.writerow(
+            (
+                reference,
+                key,
+                fen_amount_text(amount_fen),
+                fen_amount_text(settlement_fee_fen(amount_fen, status)),
+                status,
+                time,
+            )
+        )
+    return out.getvalue()

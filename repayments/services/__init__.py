@@ -3,8 +3,9 @@ the public services; the submodules are imported only inside it (and by tests th
 
 ``cards`` (bind, default, unbind), ``payments`` (record and charge a payment, scheduled payments),
 ``settlement`` (phase 3: record the answer, post to the plan ledger, refund any excess), ``reconcile``
-(answers never heard), ``staff`` (offline payments, reversal), ``mandates`` (the auto-debit setting and
-its card), ``autodebit`` (the debit engine and its runs), ``reminders`` and ``daily`` (the business day).
+(answers never heard), ``settlement_file`` (T+1: the bank's daily file against our books), ``staff``
+(offline payments, reversal), ``mandates`` (the auto-debit setting and its card), ``autodebit`` (the
+debit engine and its runs), ``reminders`` and ``daily`` (the business day).
 Plan and installment rows are never written here: ``installments.ledger`` owns them.
 """
 
@@ -43,6 +44,11 @@ from repayments.services.settlement import (
     repayments_refunds_retry,
     repayments_settle,
 )
+from repayments.services.settlement_file import (
+    ReconciliationResult,
+    reconciliation_break_resolve,
+    reconciliation_run,
+)
 from repayments.services.staff import repayment_record_offline, repayment_reverse
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "DailyReport",
     "DayOpening",
     "OneTimeCard",
+    "ReconciliationResult",
     "Settlement",
     "autodebit_set",
     "card_bind",
@@ -68,6 +75,8 @@ __all__ = [
     "ledger_check_daily",
     "mandate_fallback",
     "mandates_carry_over",
+    "reconciliation_break_resolve",
+    "reconciliation_run",
     "reminders_send",
     "repayment_cancel",
     "repayment_charge",

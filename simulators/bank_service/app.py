@@ -16,6 +16,8 @@ A missing, wrong or stale (outside the window) signature is 401, before anything
 ``POST /v1/admin/balance``          ``{token_or_fingerprint, amount}``: fund a card (tests, demos)
 ``GET /v1/admin/balance/{token}``   a card's balance
 ``POST /v1/admin/close``            ``{token}``: close a card (every later charge is declined)
+``GET /v1/settlements/{date}``     the settlement file of that day (Asia/Shanghai) as CSV: every
+                                    succeeded charge and refund, with the bank's fee
 ``POST /v1/admin/faults``           ``{latency_ms, failure_rate, timeout_rate, timeout_seconds,
                                     lost_rate, seed}``: change the injected faults; answers them all
 =================================  ==================================================================
@@ -37,6 +39,7 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
@@ -53,6 +56,13 @@ StartResponse = Any  # wsgiref's type is not public
 
 class AnswerLost(Exception):
     """Raised after a charge is recorded to close the connection without an answer (the server does)."""
+
+
+@dataclass(frozen=True)
+class CsvBody:
+    """An answer sent as CSV rather than JSON (the settlement file)."""
+
+    text: str
 
 
 @dataclass
@@ -94,10 +104,14 @@ class BankApp:
             status, payload = self._handle(environ)
         except Refused as exc:
             status, payload = exc.status, {"error": exc.code, "message": str(exc)}
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        if isinstance(payload, CsvBody):
+            body, content_type = payload.text.encode(), "text/csv; charset=utf-8"
+        else:
+            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+            content_type = "application/json"
         start_response(
             f"{status} {_REASONS.get(status, 'Error')}",
-            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            [("Content-Type", content_type), ("Content-Length", str(len(body)))],
         )
         return [body]
 
@@ -149,7 +163,18 @@ class BankApp:
             )
         if path.startswith("/v1/admin/"):
             return self._admin(method, path.removeprefix("/v1/admin/"), data)
+        if method == "GET" and path.startswith("/v1/settlements/"):
+            return self._settlement(path.removeprefix("/v1/settlements/"))
         raise Refused("not_found", "No such endpoint.", status=404)
+
+    # -- the daily settlement file (issue 17, T+1 reconciliation) ----------------------------------------
+
+    def _settlement(self, day_text: str) -> tuple[int, Any]:
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            raise Refused("bad_request", "A settlement date is YYYY-MM-DD.", status=400) from None
+        return 200, CsvBody(self.books.settlement_file(day))
 
     # -- signatures -----------------------------------------------------------------------------------
 

@@ -18,9 +18,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from repayments.banks import bank_for, luhn_valid
 from simulators import bank_rules
@@ -296,3 +297,43 @@ class Books:
             "refunded": fen_text(row["amount_fen"]),
             "refund_reference": row["reference"],
         }
+
+    # -- the daily settlement file --------------------------------------------------------------------
+
+    def settlement_file(self, day: date) -> str:
+        """The settlement file of ``day`` (the bank's local day, ``bank_rules.BANK_TIME_ZONE``): every
+        succeeded charge and every refund recorded that day, in time order, as CSV."""
+        zone = ZoneInfo(bank_rules.BANK_TIME_ZONE)
+        start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+        end = start + timedelta(days=1)
+        # Times are stored as UTC ISO text; the local day spans two UTC dates, filtered exactly below.
+        first, last = start.astimezone(UTC).date().isoformat(), end.astimezone(UTC).date().isoformat()
+        with self._connection() as conn:
+            charges = conn.execute(
+                "SELECT reference, idempotency_key, amount_fen, status, created_at FROM charges"
+                " WHERE status = ? AND substr(created_at, 1, 10) BETWEEN ? AND ?",
+                (bank_rules.SUCCEEDED, first, last),
+            ).fetchall()
+            refunds = conn.execute(
+                "SELECT reference, idempotency_key, amount_fen, ? AS status, created_at FROM refunds"
+                " WHERE substr(created_at, 1, 10) BETWEEN ? AND ?",
+                (bank_rules.REFUND, first, last),
+            ).fetchall()
+        lines = []
+        for row in [*charges, *refunds]:
+            at = datetime.fromisoformat(row["created_at"])
+            if start <= at < end:
+                lines.append((at, row))
+        lines.sort(key=lambda item: (item[0], item[1]["reference"]))
+        return bank_rules.settlement_csv(
+            [
+                (
+                    row["reference"],
+                    row["idempotency_key"],
+                    row["amount_fen"],
+                    row["status"],
+                    at.astimezone(zone).isoformat(),
+                )
+                for at, row in lines
+            ]
+        )

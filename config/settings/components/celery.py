@@ -155,4 +155,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=23),
         "options": {"expires": 3600},
     },
+    # T+1 reconciliation: yesterday's settlement file from the bank against our repayments.
+    "settlement-reconcile": {
+        "task": "repayments.settlement_reconcile",
+        "schedule": _at("06:00"),
+        "options": {"expires": 3600},
+    },
 }

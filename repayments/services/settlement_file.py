@@ -1,0 +1,255 @@
+"""T+1 reconciliation: the bank's settlement file of a business date against our repayments.
+
+Two legs for now (the bank's file and our repayments); the double-entry journal becomes the third later,
+matched by the same gateway key. Each succeeded charge in the file is matched by its key with a repayment:
+
+- no repayment has the key: ``bank_only`` (critical: the bank took money we have no record of);
+- the repayment is pending, failed or cancelled: the bank's answer is handed to the late-success path
+  (``repayment_settle`` with ``get_charge``'s result, as ``repayments_reconcile`` does), and only if the
+  repayment is still not succeeded after that is it a ``status_mismatch`` (critical);
+- the amounts differ: ``amount_mismatch`` (critical);
+- otherwise the line is matched.
+
+Each card repayment we count as succeeded on that date (settled that local day) whose key is in neither
+that file nor the day before's (a charge recorded at the bank just before midnight and settled by us
+just after) is ``book_only`` (critical: we credited a plan with money the bank did not settle).
+Refund lines are stored and totalled but not matched yet.
+
+A run is idempotent per date: it replaces the date's file and its open breaks; resolved breaks stay, and
+a difference already resolved is not raised again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from core.errors import ApplicationError
+from core.money import ZERO
+from installments.errors import InstallmentsError
+from repayments.errors import RepaymentsError
+from repayments.gateway import (
+    GatewayError,
+    SettlementLine,
+    SettlementSource,
+    get_gateway,
+    parse_settlement_file,
+)
+from repayments.models import (
+    BreakKind,
+    BreakSeverity,
+    BreakState,
+    ReconciliationBreak,
+    Repayment,
+    RepaymentChannel,
+    RepaymentStatus,
+    SettlementFile,
+)
+from repayments.services.settlement import gateway_key, repayment_settle
+
+SUCCEEDED_LINE = "succeeded"
+REFUND_LINE = "refund"
+_KEY_PREFIX = gateway_key(uuid.UUID(int=0)).removesuffix(str(uuid.UUID(int=0)))
+_UNSETTLED = (RepaymentStatus.PENDING, RepaymentStatus.FAILED, RepaymentStatus.CANCELLED)
+_CHARGED = (RepaymentStatus.SUCCEEDED, RepaymentStatus.REVERSED)
+
+
+@dataclass
+class ReconciliationResult:
+    business_date: date
+    lines: int = 0
+    matched: int = 0
+    settled_late: int = 0
+    breaks: list[ReconciliationBreak] = field(default_factory=list)
+
+    @property
+    def critical(self) -> list[ReconciliationBreak]:
+        return [b for b in self.breaks if b.severity == BreakSeverity.CRITICAL]
+
+
+def _public_id(key: str) -> uuid.UUID | None:
+    if not key.startswith(_KEY_PREFIX):
+        return None
+    try:
+        return uuid.UUID(key.removeprefix(_KEY_PREFIX))
+    except ValueError:
+        return None
+
+
+def _local_day(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, start + timedelta(days=1)
+
+
+def _source() -> SettlementSource:
+    gateway = get_gateway()
+    if not isinstance(gateway, SettlementSource):
+        raise GatewayError("the configured gateway delivers no settlement file", code="no_settlement_file")
+    return gateway
+
+
+def reconciliation_run(*, business_date: date) -> ReconciliationResult:
+    """Fetch the bank's file of ``business_date``, store it, match it with our repayments and write the
+    breaks (module docstring). Raises ``GatewayError`` when the file cannot be had: nothing is written."""
+    source = _source()
+    raw = source.settlement_file(business_date)
+    lines = parse_settlement_file(raw)
+    charges = [line for line in lines if line.status == SUCCEEDED_LINE]
+    result = ReconciliationResult(business_date=business_date, lines=len(lines))
+
+    found: list[ReconciliationBreak] = []
+    by_public_id = {_public_id(line.idempotency_key): line for line in charges}
+    known = {
+        r.public_id: r
+        for r in Repayment.objects.filter(public_id__in=[k for k in by_public_id if k is not None])
+    }
+    late: list[tuple[Repayment, SettlementLine]] = []
+    for line in charges:
+        public_id = _public_id(line.idempotency_key)
+        repayment = known.get(public_id) if public_id is not None else None
+        if repayment is None:
+            found.append(_bank_only(business_date, line))
+        elif repayment.status in _UNSETTLED:
+            late.append((repayment, line))
+        elif repayment.status not in _CHARGED:
+            note = f"the repayment is {repayment.status}"
+            found.append(_status_mismatch(business_date, line, repayment, note))
+        elif repayment.amount != line.amount:
+            found.append(
+                ReconciliationBreak(
+                    business_date=business_date,
+                    kind=BreakKind.AMOUNT_MISMATCH,
+                    severity=BreakSeverity.CRITICAL,
+                    gateway_key=line.idempotency_key,
+                    bank_reference=line.reference,
+                    bank_amount=line.amount,
+                    book_amount=repayment.amount,
+                    repayment=repayment,
+                )
+            )
+        else:
+            result.matched += 1
+
+    # A success the bank settled and we never heard of: the late-success path applies it (outside any
+    # transaction of ours: it asks the bank again, by key, for the charge's own answer).
+    gateway = get_gateway()
+    for repayment, line in late:
+        note = f"the repayment is {repayment.status}; the late-success path did not apply it"
+        try:
+            answer = gateway.get_charge(idempotency_key=line.idempotency_key)
+        except GatewayError as exc:
+            answer = None
+            note += f" (the bank could not be asked: {exc.code})"
+        if answer is not None and answer.succeeded:
+            repayment = repayment_settle(repayment_id=repayment.pk, result=answer)
+        if repayment.status == RepaymentStatus.SUCCEEDED and repayment.amount == line.amount:
+            result.settled_late += 1
+            result.matched += 1
+        else:
+            found.append(_status_mismatch(business_date, line, repayment, note))
+
+    in_file = {line.idempotency_key for line in charges}
+    start, end = _local_day(business_date)
+    book = (
+        Repayment.objects.filter(status__in=_CHARGED, settled_at__gte=start, settled_at__lt=end)
+        .exclude(channel=RepaymentChannel.STAFF)
+        .order_by("id")
+    )
+    missing = [r for r in book if gateway_key(r.public_id) not in in_file]
+    if missing:
+        before = parse_settlement_file(source.settlement_file(business_date - timedelta(days=1)))
+        seen_before = {line.idempotency_key for line in before if line.status == SUCCEEDED_LINE}
+        for repayment in missing:
+            key = gateway_key(repayment.public_id)
+            if key in seen_before:
+                continue
+            found.append(
+                ReconciliationBreak(
+                    business_date=business_date,
+                    kind=BreakKind.BOOK_ONLY,
+                    severity=BreakSeverity.CRITICAL,
+                    gateway_key=key,
+                    bank_reference=repayment.gateway_reference,
+                    book_amount=repayment.amount,
+                    repayment=repayment,
+                    note=_("Our books count it as paid; the bank's settlement file does not have it."),
+                )
+            )
+
+    with transaction.atomic():
+        SettlementFile.objects.update_or_create(
+            business_date=business_date,
+            defaults={
+                "fetched_at": timezone.now(),
+                "line_count": len(lines),
+                "charged_total": sum((line.amount for line in charges), ZERO),
+                "refunded_total": sum((line.amount for line in lines if line.status == REFUND_LINE), ZERO),
+                "fee_total": sum((line.fee for line in lines), ZERO),
+                "matched_count": result.matched,
+                "raw": raw,
+            },
+        )
+        ReconciliationBreak.objects.filter(business_date=business_date, state=BreakState.OPEN).delete()
+        resolved = set(
+            ReconciliationBreak.objects.filter(
+                business_date=business_date, state=BreakState.RESOLVED
+            ).values_list("kind", "gateway_key")
+        )
+        result.breaks = ReconciliationBreak.objects.bulk_create(
+            [b for b in found if (b.kind, b.gateway_key) not in resolved]
+        )
+    return result
+
+
+def _bank_only(business_date: date, line: SettlementLine) -> ReconciliationBreak:
+    return ReconciliationBreak(
+        business_date=business_date,
+        kind=BreakKind.BANK_ONLY,
+        severity=BreakSeverity.CRITICAL,
+        gateway_key=line.idempotency_key,
+        bank_reference=line.reference,
+        bank_amount=line.amount,
+        note=_("The bank settled a charge no repayment of ours has."),
+    )
+
+
+def _status_mismatch(
+    business_date: date, line: SettlementLine, repayment: Repayment, note: str
+) -> ReconciliationBreak:
+    return ReconciliationBreak(
+        business_date=business_date,
+        kind=BreakKind.STATUS_MISMATCH,
+        severity=BreakSeverity.CRITICAL,
+        gateway_key=line.idempotency_key,
+        bank_reference=line.reference,
+        bank_amount=line.amount,
+        book_amount=repayment.amount,
+        repayment=repayment,
+        note=note[:255],
+    )
+
+
+def reconciliation_break_resolve(
+    *, staff: User, item: ReconciliationBreak, reason: str
+) -> ReconciliationBreak:
+    """Close a break with who and why. The money itself is put right elsewhere (a refund, a reversal, an
+    offline payment, the bank's correction; docs/operations.md); this records that it was."""
+    if not staff.is_staff:
+        raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can resolve a break."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            InstallmentsError.REASON_REQUIRED, _("A reason is required."), fields={"reason": _("Required.")}
+        )
+    # Only an open break is closed: one resolved meanwhile by someone else keeps their record.
+    ReconciliationBreak.objects.filter(pk=item.pk, state=BreakState.OPEN).update(
+        state=BreakState.RESOLVED, resolved_by=staff, resolution=reason[:255], resolved_at=timezone.now()
+    )
+    item.refresh_from_db()
+    return item

@@ -1,0 +1,212 @@
+"""T+1 reconciliation (repayments/services/settlement_file.py) against the in-process simulated bank:
+its settlement file, the breaks each kind of difference makes, re-runs, the command and the admin.
+
+Tests that make the bank's books differ from ours put them back before the end, so the after-test ledger
+check (which compares the same books) still passes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from core.errors import ApplicationError
+from repayments.gateway import SettlementFileError, get_gateway, parse_settlement_file
+from repayments.models import (
+    BreakKind,
+    BreakSeverity,
+    BreakState,
+    ReconciliationBreak,
+    Repayment,
+    RepaymentStatus,
+    SettlementFile,
+)
+from repayments.services import (
+    gateway_key,
+    reconciliation_break_resolve,
+    reconciliation_run,
+    repayment_create,
+)
+from simulators.bank_rules import settlement_fee_fen
+from simulators.models import SimulatedCharge
+from tests.factories import BoundCardFactory, StaffFactory
+
+D = Decimal
+
+
+def _pay(customer, plan, card, key: str = "k1") -> Repayment:
+    repayment = repayment_create(
+        customer=customer, plan=plan, mode="due_now", card=card, channel="web", idempotency_key=key
+    )
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    return repayment
+
+
+def _bank_row(repayment: Repayment) -> SimulatedCharge:
+    return SimulatedCharge.objects.get(idempotency_key=gateway_key(repayment.public_id))
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return StaffFactory(phone="+8613700000099", is_superuser=True)
+
+
+def test_the_fee_rule() -> None:
+    assert settlement_fee_fen(21200, "succeeded") == 21  # 0.1% of 212.00
+    assert settlement_fee_fen(150, "succeeded") == 1  # 0.15 fen rounds to 0: the minimum is one fen
+    assert settlement_fee_fen(1500, "succeeded") == 2  # 1.5 fen, half up
+    assert settlement_fee_fen(21200, "refund") == 0
+
+
+def test_a_clean_day_has_no_breaks_and_its_file_is_kept(customer, card, overdue_plan) -> None:
+    repayment = _pay(customer, overdue_plan, card)
+    today = timezone.localdate()
+    result = reconciliation_run(business_date=today)
+    assert (result.lines, result.matched, result.breaks) == (1, 1, [])
+    stored = SettlementFile.objects.get(business_date=today)
+    assert (stored.line_count, stored.matched_count) == (1, 1)
+    assert (stored.charged_total, stored.fee_total) == (D("212.00"), D("0.21"))
+    [line] = parse_settlement_file(stored.raw)
+    assert (line.idempotency_key, line.amount, line.reference) == (
+        gateway_key(repayment.public_id),
+        D("212.00"),
+        repayment.gateway_reference,
+    )
+    # Another day's file does not have it.
+    assert reconciliation_run(business_date=today - timedelta(days=1)).lines == 0
+
+
+def test_a_line_missing_from_the_bank_is_a_critical_book_only_break(customer, card, overdue_plan) -> None:
+    repayment = _pay(customer, overdue_plan, card)
+    row = _bank_row(repayment)
+    row.delete()
+    try:
+        result = reconciliation_run(business_date=timezone.localdate())
+    finally:
+        row.save()
+    [found] = result.breaks
+    assert (found.kind, found.severity, found.repayment_id) == (
+        BreakKind.BOOK_ONLY,
+        BreakSeverity.CRITICAL,
+        repayment.pk,
+    )
+    assert (found.book_amount, found.bank_amount) == (D("212.00"), None)
+
+
+def test_an_altered_amount_is_an_amount_mismatch(customer, card, overdue_plan) -> None:
+    repayment = _pay(customer, overdue_plan, card)
+    SimulatedCharge.objects.filter(pk=_bank_row(repayment).pk).update(amount=D("210.00"))
+    try:
+        result = reconciliation_run(business_date=timezone.localdate())
+    finally:
+        SimulatedCharge.objects.filter(pk=_bank_row(repayment).pk).update(amount=D("212.00"))
+    [found] = result.breaks
+    assert (found.kind, found.bank_amount, found.book_amount) == (
+        BreakKind.AMOUNT_MISMATCH,
+        D("210.00"),
+        D("212.00"),
+    )
+    assert result.matched == 0
+
+
+def test_a_charge_at_the_bank_with_no_repayment_is_bank_only(customer, card) -> None:
+    # A key that is not a repayment's: the bank charged something no repayment of ours asked for.
+    stray = get_gateway().charge(token=card.gateway_token, amount=D("5.00"), idempotency_key="stray-1")
+    assert stray.succeeded
+    [found] = reconciliation_run(business_date=timezone.localdate()).breaks
+    assert (found.kind, found.severity, found.gateway_key, found.bank_amount) == (
+        BreakKind.BANK_ONLY,
+        BreakSeverity.CRITICAL,
+        "stray-1",
+        D("5.00"),
+    )
+
+
+def test_a_success_we_never_heard_is_settled_by_the_late_success_path(customer, overdue_plan) -> None:
+    card = BoundCardFactory(customer=customer, number="6222020000000031")  # its first answer is lost
+    repayment = repayment_create(
+        customer=customer, plan=overdue_plan, mode="due_now", card=card, channel="web", idempotency_key="t"
+    )
+    assert repayment.status == RepaymentStatus.PENDING
+    result = reconciliation_run(business_date=timezone.localdate())
+    assert (result.matched, result.settled_late, result.breaks) == (1, 1, [])
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+
+
+def test_a_rerun_replaces_open_breaks_and_keeps_resolved_ones(customer, card, staff) -> None:
+    gateway = get_gateway()
+    gateway.charge(token=card.gateway_token, amount=D("5.00"), idempotency_key="stray-1")
+    today = timezone.localdate()
+    reconciliation_run(business_date=today)
+    reconciliation_run(business_date=today)
+    [found] = ReconciliationBreak.objects.filter(business_date=today)
+    assert SettlementFile.objects.filter(business_date=today).count() == 1
+    reconciliation_break_resolve(staff=staff, item=found, reason="refunded to the customer by hand")
+    gateway.charge(token=card.gateway_token, amount=D("6.00"), idempotency_key="stray-2")
+    result = reconciliation_run(business_date=today)
+    assert [b.gateway_key for b in result.breaks] == ["stray-2"]  # the resolved one is not raised again
+    assert set(ReconciliationBreak.objects.values_list("gateway_key", "state")) == {
+        ("stray-1", BreakState.RESOLVED),
+        ("stray-2", BreakState.OPEN),
+    }
+
+
+def test_resolving_needs_staff_and_a_reason(customer, card) -> None:
+    get_gateway().charge(token=card.gateway_token, amount=D("5.00"), idempotency_key="stray-1")
+    [found] = reconciliation_run(business_date=timezone.localdate()).breaks
+    with pytest.raises(ApplicationError):
+        reconciliation_break_resolve(staff=customer, item=found, reason="x")
+    with pytest.raises(ApplicationError):
+        reconciliation_break_resolve(staff=StaffFactory(phone="+8613700000098"), item=found, reason="  ")
+
+
+def test_the_command_fails_while_a_critical_break_is_open(customer, card, overdue_plan, staff) -> None:
+    _pay(customer, overdue_plan, card)
+    today = timezone.localdate().isoformat()
+    call_command("reconcile", "--date", today)  # clean: no error
+    get_gateway().charge(token=card.gateway_token, amount=D("5.00"), idempotency_key="stray-1")
+    with pytest.raises(CommandError) as failed:
+        call_command("reconcile", "--date", today)
+    assert failed.value.returncode == 1
+    assert "1 open critical break" in str(failed.value)
+    reconciliation_break_resolve(
+        staff=staff, item=ReconciliationBreak.objects.get(), reason="the bank reversed it"
+    )
+    call_command("reconcile", "--date", today)
+
+
+def test_the_admin_lists_breaks_and_resolves_one_with_who_and_why(client, customer, card, staff) -> None:
+    get_gateway().charge(token=card.gateway_token, amount=D("5.00"), idempotency_key="stray-1")
+    [found] = reconciliation_run(business_date=timezone.localdate()).breaks
+    client.force_login(staff)
+    listing = client.get(reverse("admin:repayments_reconciliationbreak_changelist")).content.decode()
+    url = reverse("admin:repayments_reconciliationbreak_resolve", args=[found.pk])
+    assert "stray-1" in listing
+    assert url in listing
+    assert client.post(url, {"reason": ""}).status_code == 200  # the form again: a reason is required
+    found.refresh_from_db()
+    assert found.state == BreakState.OPEN
+    response = client.post(url, {"reason": "charged in error; refunded by the bank"})
+    assert response.status_code == 302
+    found.refresh_from_db()
+    assert (found.state, found.resolved_by, found.resolution) == (
+        BreakState.RESOLVED,
+        staff,
+        "charged in error; refunded by the bank",
+    )
+    assert found.resolved_at is not None
+
+
+def test_a_malformed_file_is_refused_whole() -> None:
+    with pytest.raises(SettlementFileError):
+        parse_settlement_file("ref,key\nx,y\n")
+    header = "reference,idempotency_key,amount,fee,status,time\n"
+    with pytest.raises(SettlementFileError):
+        parse_settlement_file(header + "ch_1,k,abc,0.01,succeeded,2026-11-30T10:00:00+08:00\n")
