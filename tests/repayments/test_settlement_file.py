@@ -33,6 +33,7 @@ from repayments.services import (
     reconciliation_run,
     repayment_create,
 )
+from repayments.tasks import settlement_reconcile
 from simulators.bank_rules import settlement_fee_fen
 from simulators.models import SimulatedCharge
 from tests.factories import BoundCardFactory, StaffFactory
@@ -190,6 +191,9 @@ def test_the_admin_lists_breaks_and_resolves_one_with_who_and_why(client, custom
     url = reverse("admin:repayments_reconciliationbreak_resolve", args=[found.pk])
     assert "stray-1" in listing
     assert url in listing
+    change = client.get(reverse("admin:repayments_reconciliationbreak_change", args=[found.pk]))
+    assert url in change.content.decode()
+    assert client.get(reverse("admin:repayments_settlementfile_changelist")).status_code == 200
     assert client.post(url, {"reason": ""}).status_code == 200  # the form again: a reason is required
     found.refresh_from_db()
     assert found.state == BreakState.OPEN
@@ -210,3 +214,12 @@ def test_a_malformed_file_is_refused_whole() -> None:
     header = "reference,idempotency_key,amount,fee,status,time\n"
     with pytest.raises(SettlementFileError):
         parse_settlement_file(header + "ch_1,k,abc,0.01,succeeded,2026-11-30T10:00:00+08:00\n")
+
+
+def test_the_morning_task_reconciles_yesterday_and_is_on_the_beat(settings, customer, card) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["settlement-reconcile"]
+    assert entry["task"] == settlement_reconcile.name
+    get_gateway().charge(token=card.gateway_token, amount=D("5.00"), idempotency_key="stray-1")
+    assert settlement_reconcile() == 0  # yesterday: nothing was charged then
+    assert settlement_reconcile(timezone.localdate().isoformat()) == 1
+    assert ReconciliationBreak.objects.get().gateway_key == "stray-1"
