@@ -222,3 +222,19 @@ def test_a_signed_but_unreadable_event_is_400(http_gateway, body: bytes) -> None
 
 def test_only_post(http_gateway) -> None:
     assert Client().get(URL).status_code == 405
+
+
+def test_a_webhook_for_a_payment_given_up_applies_the_charge_late(
+    http_gateway, customer, overdue_plan
+) -> None:
+    """The charge landed after we gave the payment up (``not_charged``): the webhook's success is applied
+    through the settle's late path, as reconciliation's second look would."""
+    repayment = _lost_payment(http_gateway, customer, overdue_plan)
+    Repayment.objects.filter(pk=repayment.pk).update(
+        status=RepaymentStatus.FAILED, failure_code="not_charged"
+    )
+    assert _post(_event(http_gateway, repayment)).json() == {"outcome": "settled"}
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    assert repayment.events.filter(kind="late_succeeded").count() == 1
+    assert list(ledger_breaches()) == []
