@@ -469,3 +469,17 @@ class ReconciliationBreak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.business_date} {self.kind} {self.gateway_key}"
+
+
+class BankWebhookEvent(models.Model):
+    """A bank notification we have acted on, by the bank's event id: written in the same transaction as
+    the settle it caused, so an event replayed (by an attacker inside the signature window, or by the bank
+    retrying after our answer was lost) is never acted on twice."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id}"

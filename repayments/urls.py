@@ -1,6 +1,6 @@
 from django.urls import path
 
-from repayments import views
+from repayments import views, webhooks
 
 app_name = "repayments"
 
@@ -16,5 +16,6 @@ urlpatterns = [
     path("cards/", views.cards, name="cards"),
     path("cards/bind/", views.card_bind_view, name="card_bind"),
     path("cards/<uuid:public_id>/default/", views.card_default, name="card_default"),
+    path("webhooks/bank/", webhooks.bank_webhook, name="bank_webhook"),
     path("cards/<uuid:public_id>/unbind/", views.card_unbind_view, name="card_unbind"),
 ]

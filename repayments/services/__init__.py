@@ -50,15 +50,19 @@ from repayments.services.settlement_file import (
     reconciliation_run,
 )
 from repayments.services.staff import repayment_record_offline, repayment_reverse
+from repayments.services.webhooks import BankEvent, WebhookOutcome, bank_webhook_receive
 
 __all__ = [
+    "BankEvent",
     "Chunk",
     "DailyReport",
     "DayOpening",
     "OneTimeCard",
     "ReconciliationResult",
     "Settlement",
+    "WebhookOutcome",
     "autodebit_set",
+    "bank_webhook_receive",
     "card_bind",
     "card_bind_verified",
     "card_number_check",

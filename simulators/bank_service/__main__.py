@@ -5,7 +5,9 @@ development default that only works on a loopback address), ``BANK_DATABASE_PATH
 (``var/bank.sqlite3``), ``BANK_PORT`` (8100), ``BANK_DEFAULT_BALANCE`` (10000.00), and the faults
 ``BANK_LATENCY_MS``, ``BANK_FAILURE_RATE``, ``BANK_TIMEOUT_RATE``, ``BANK_TIMEOUT_SECONDS``,
 ``BANK_LOST_RATE``, ``BANK_SEED`` (app.py says what each does; ``POST /v1/admin/faults`` changes them
-while it runs).
+while it runs). Webhooks: ``--webhook-url`` / ``BANK_WEBHOOK_URL`` (our ``/webhooks/bank/``; unset: no
+notifications), ``BANK_WEBHOOK_SECRET`` (default: the API secret), ``BANK_WEBHOOK_BACKOFF_SECONDS`` (1)
+and ``BANK_WEBHOOK_MAX_BACKOFF_SECONDS`` (300); webhooks.py says how they are sent and retried.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from decimal import Decimal
 from simulators.bank_service.app import BankApp, Faults
 from simulators.bank_service.books import Books
 from simulators.bank_service.server import make_bank_server
+from simulators.bank_service.webhooks import WebhookSender
 
 DEV_SECRET = "dev-bank-secret-not-for-production"  # noqa: S105 - a documented development default
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -34,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         "--port", type=int, default=int(os.environ.get("BANK_PORT") or 8100), help="0: any free"
     )
     parser.add_argument("--database", default=os.environ.get("BANK_DATABASE_PATH") or "var/bank.sqlite3")
+    parser.add_argument(
+        "--webhook-url", default=os.environ.get("BANK_WEBHOOK_URL", ""), help="where results are notified"
+    )
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
     secret = os.environ.get("BANK_API_SECRET") or DEV_SECRET
@@ -49,12 +55,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     balance = Decimal(os.environ.get("BANK_DEFAULT_BALANCE") or "10000.00")
     app = BankApp(
-        Books(args.database, fingerprint_key=secret.encode()),
+        Books(args.database, fingerprint_key=secret.encode(), outbox=bool(args.webhook_url)),
         secret=secret,
         window_seconds=int(os.environ.get("BANK_SIGNATURE_WINDOW_SECONDS") or 300),
         default_balance_fen=int(balance * 100),
         faults=faults,
     )
+    if args.webhook_url:
+        app.webhooks = WebhookSender(
+            app.books,
+            url=args.webhook_url,
+            secret=os.environ.get("BANK_WEBHOOK_SECRET") or secret,
+            backoff_seconds=_env_float("BANK_WEBHOOK_BACKOFF_SECONDS", 1),
+            max_backoff_seconds=_env_float("BANK_WEBHOOK_MAX_BACKOFF_SECONDS", 300),
+            seed=faults.seed,
+        )
+        app.webhooks.start()
     server = make_bank_server(app, args.host, args.port, quiet=args.quiet)
     # The first line tells a supervisor (or a test fixture) where the bank listens; port 0 picks a free one.
     print(f"bank service listening on http://{args.host}:{server.server_port}", flush=True)

@@ -20,6 +20,9 @@ A missing, wrong or stale (outside the window) signature is 401, before anything
                                     succeeded charge and refund, with the bank's fee
 ``POST /v1/admin/faults``           ``{latency_ms, failure_rate, timeout_rate, timeout_seconds,
                                     lost_rate, seed}``: change the injected faults; answers them all
+``POST /v1/admin/webhook-faults``   ``{duplicate_rate, reorder_rate, reorder_seconds, drop_rate}``: the
+                                    webhook sender's faults (webhooks.py); 404 when webhooks are off
+``GET /v1/admin/webhooks``          ``{pending}``: events not yet delivered
 =================================  ==================================================================
 
 Amounts are JSON strings of yuan with at most two decimals (``"106.00"``). Faults, drawn per charge:
@@ -45,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from simulators.bank_service.books import Books, Refused, fen_text
+from simulators.bank_service.webhooks import WebhookFaults, WebhookSender
 
 MAX_FEN = 99_999_999_999_999  # 999,999,999,999.99: the in-process bank's largest amount too
 MAX_KEY_LENGTH = 100
@@ -96,6 +100,7 @@ class BankApp:
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)  # noqa: S311 - fault draws, not security
         self._lock = threading.Lock()
+        self.webhooks: WebhookSender | None = None  # set by __main__ when a webhook URL is configured
 
     # -- WSGI ---------------------------------------------------------------------------------------
 
@@ -161,6 +166,8 @@ class BankApp:
             return 200, self.books.refund(
                 key=_key(key), reference=_text(data, "reference"), amount_fen=_fen(data.get("amount"))
             )
+        if path.startswith("/v1/admin/webhook"):
+            return self._webhook_admin(method, path.removeprefix("/v1/admin/"), data)
         if path.startswith("/v1/admin/"):
             return self._admin(method, path.removeprefix("/v1/admin/"), data)
         if method == "GET" and path.startswith("/v1/settlements/"):
@@ -285,6 +292,29 @@ class BankApp:
                 with self._lock:
                     self._random = random.Random(self.faults.seed)  # noqa: S311
             return 200, asdict(self.faults)
+        raise Refused("not_found", "No such endpoint.", status=404)
+
+    # -- webhooks (result notifications): the back office of the sender ------------------------------
+
+    def _webhook_admin(self, method: str, path: str, data: dict[str, Any]) -> tuple[int, Any]:
+        """``POST /v1/admin/webhook-faults`` (``duplicate_rate``, ``reorder_rate``, ``reorder_seconds``,
+        ``drop_rate``): change the sender's faults, answers them all; ``GET /v1/admin/webhooks``: how many
+        events are still undelivered."""
+        if self.webhooks is None:
+            raise Refused("webhooks_off", "No webhook URL is configured.", status=404)
+        if method == "GET" and path == "webhooks":
+            return 200, {"pending": self.books.outbox_pending()}
+        if method == "POST" and path == "webhook-faults":
+            names = {f.name for f in fields(WebhookFaults)}
+            unknown = ", ".join(sorted(set(data) - names))
+            if unknown:
+                raise Refused("bad_request", f"Unknown faults: {unknown}.", status=400)
+            try:
+                given = {name: float(value) for name, value in data.items()}
+            except (TypeError, ValueError):
+                raise Refused("bad_request", "Faults are numbers.", status=400) from None
+            self.webhooks.faults = WebhookFaults(**{**asdict(self.webhooks.faults), **given})
+            return 200, asdict(self.webhooks.faults)
         raise Refused("not_found", "No such endpoint.", status=404)
 
 

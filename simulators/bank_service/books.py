@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +60,16 @@ CREATE TABLE IF NOT EXISTS refunds (
     amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    held INTEGER NOT NULL DEFAULT 0,
+    delivered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
 """
 
 _TOKEN_FORMAT = re.compile(r"tok_[0-9a-f]{24}")
@@ -77,6 +89,9 @@ class Charged:
     result: dict[str, Any]
     first_time: bool  # False: a replay of the key, nothing charged again
     behaviour: str  # the card's magic behaviour ("normal" for most)
+
+
+_EVENT_FIELDS = ("idempotency_key", "reference", "amount", "status")
 
 
 def fen_text(fen: int) -> str:
@@ -100,8 +115,9 @@ def _charge_result(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class Books:
-    def __init__(self, path: str | Path, *, fingerprint_key: bytes) -> None:
+    def __init__(self, path: str | Path, *, fingerprint_key: bytes, outbox: bool = False) -> None:
         self.path = Path(path)
+        self.outbox = outbox  # webhooks configured: every charge and refund result also goes to the outbox
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fingerprint_key = fingerprint_key
         with self._connection() as conn:
@@ -233,6 +249,9 @@ class Books:
                     (amount_fen, token),
                 )
             row = conn.execute("SELECT * FROM charges WHERE idempotency_key = ?", (key,)).fetchone()
+            if self.outbox:
+                result = _charge_result(row)
+                self._notify(conn, f"charge.{status}", {k: result[k] for k in _EVENT_FIELDS})
         return Charged(
             _charge_result(row), first_time=True, behaviour=account["behaviour"] if account else "normal"
         )
@@ -288,6 +307,18 @@ class Books:
                 (amount_fen, charge["token"]),
             )
             row = conn.execute("SELECT * FROM refunds WHERE idempotency_key = ?", (key,)).fetchone()
+            if self.outbox:
+                self._notify(
+                    conn,
+                    "refund.succeeded",
+                    {
+                        "idempotency_key": key,
+                        "reference": reference,
+                        "amount": fen_text(amount_fen),
+                        "status": bank_rules.SUCCEEDED,
+                        "refund_reference": row["reference"],
+                    },
+                )
         return self._refund_result(row)
 
     @staticmethod
@@ -337,3 +368,37 @@ class Books:
                 for at, row in lines
             ]
         )
+
+    # -- the webhook outbox ---------------------------------------------------------------------------
+    # An event is written in the same transaction as the result it tells of, so a result is never
+    # without its notification (nor the reverse); the sender (webhooks.py) delivers it at least once.
+
+    @staticmethod
+    def _notify(conn: sqlite3.Connection, kind: str, data: dict[str, Any]) -> None:
+        event_id = f"evt_{uuid.uuid4().hex}"
+        payload = json.dumps({"id": event_id, "type": kind, **data}, separators=(",", ":"))
+        conn.execute("INSERT INTO outbox (event_id, payload) VALUES (?, ?)", (event_id, payload))
+
+    def outbox_due(self, *, limit: int = 100) -> list[tuple[int, str, int, bool]]:
+        """Undelivered events whose next attempt is due, oldest first: ``(id, payload, attempts, held)``."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, payload, attempts, held FROM outbox WHERE delivered_at IS NULL"
+                " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                (time.time(), limit),
+            ).fetchall()
+        return [(row[0], row[1], row[2], bool(row[3])) for row in rows]
+
+    def outbox_delivered(self, event: int) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE outbox SET delivered_at = ? WHERE id = ?", (_now(), event))
+
+    def outbox_later(self, event: int, *, at: float, attempted: bool) -> None:
+        """Try ``event`` again at ``at``: after a failed attempt, or held back once (the reorder fault)."""
+        column = "attempts = attempts + 1" if attempted else "held = 1"
+        with self._write() as conn:
+            conn.execute(f"UPDATE outbox SET next_attempt_at = ?, {column} WHERE id = ?", (at, event))  # noqa: S608
+
+    def outbox_pending(self) -> int:
+        with self._connection() as conn:
+            return int(conn.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0])

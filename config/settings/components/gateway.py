@@ -32,6 +32,10 @@ GATEWAY_SIM_CONNECTIONS = env.int("GATEWAY_SIM_CONNECTIONS", default=4)
 # bank service's development default; production refuses it (config/settings/production.py).
 GATEWAY_HTTP_URL = env.str("GATEWAY_HTTP_URL", default="http://127.0.0.1:8100")
 GATEWAY_HTTP_SECRET = env.str("GATEWAY_HTTP_SECRET", default="dev-bank-secret-not-for-production")
+# The bank's result notifications (POST /webhooks/bank/): the secret they are signed with (empty: the API
+# secret above) and how old a notification's X-Timestamp may be, in seconds.
+BANK_WEBHOOK_SECRET = env.str("BANK_WEBHOOK_SECRET", default="")
+BANK_WEBHOOK_WINDOW_SECONDS = env.int("BANK_WEBHOOK_WINDOW_SECONDS", default=300)
 # Seconds. The read timeout must stay well under CHARGE_LEASE_SECONDS (a charge outlives its lease otherwise).
 GATEWAY_HTTP_CONNECT_TIMEOUT = env.float("GATEWAY_HTTP_CONNECT_TIMEOUT", default=3.0)
 GATEWAY_HTTP_READ_TIMEOUT = env.float("GATEWAY_HTTP_READ_TIMEOUT", default=10.0)
