@@ -34,12 +34,16 @@ from django.utils import timezone
 from core.db import update_rows
 from core.ids import short_ref
 from core.money import ZERO, quantize_money
+from installments import journal
 from installments.allocation import Due, OverpaymentError, Split, Waiver, allocate, payable_total
 from installments.models import (
     INSTALLMENT_MONEY_FIELDS,
+    RECEIVABLE,
+    Account,
     CreditEvent,
     CreditEventKind,
     DelinquencyBucket,
+    EntryKind,
     Installment,
     InstallmentPlan,
     InstallmentStatus,
@@ -118,6 +122,7 @@ class InstallmentRow:
     penalty_waived: Decimal
     status: str
     paid_at: datetime | None
+    fee_billed: bool = False
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -127,6 +132,7 @@ class InstallmentRow:
         *INSTALLMENT_MONEY_FIELDS,
         "status",
         "paid_at",
+        "fee_billed",
     )
     WRITTEN: ClassVar[tuple[str, ...]] = (
         "principal_paid",
@@ -137,6 +143,7 @@ class InstallmentRow:
         "penalty_waived",
         "status",
         "paid_at",
+        "fee_billed",
     )
 
     def open(self, component: str) -> Decimal:
@@ -355,6 +362,7 @@ class Posting:
     installments: dict[int, InstallmentRow] = field(default_factory=dict)
     plans: dict[int, PlanRow] = field(default_factory=dict)
     credit_events: list[CreditEvent] = field(default_factory=list)
+    journal: list[journal.Draft] = field(default_factory=list)
 
     def write(self) -> None:
         update_rows(
@@ -370,35 +378,72 @@ class Posting:
         if self.credit_events:
             CreditEvent.objects.bulk_create(self.credit_events, ignore_conflicts=True)
             self.credit_events = []
+        journal.write(self.journal)
+        self.journal = []
         self.installments.clear()
         self.plans.clear()
 
 
+@dataclass(frozen=True)
+class Source:
+    """The event a ``post`` or ``unpost`` records in the journal: its entry key, the repayment (or other
+    reference) that caused it, and the account the money came in to - or goes back out of."""
+
+    key: str
+    reference: str = ""
+    account: str = Account.BANK_CLEARING
+
+
 def post(
-    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], amount: Decimal, *, today: date
+    posting: Posting,
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    amount: Decimal,
+    *,
+    today: date,
+    source: Source,
 ) -> Posted:
     """Post ``amount`` onto a locked plan's installments in memory (``posting.write`` sends it): oldest
     first, penalty -> fee -> principal, prepayment waivers applied. What no installment can take is
-    returned as ``excess`` (normally zero) for the caller to refund."""
+    returned as ``excess`` (normally zero) for the caller to refund; the journal entry books the whole
+    amount received, the excess as owed back to the customer."""
+    entry = journal.Draft(
+        key=source.key,
+        kind=EntryKind.REPAYMENT,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=source.reference,
+    )
+    posting.journal.append(entry)
+    entry.debit(source.account, amount)
     dues = plan_dues(plan, installments, today=today)
     applied = min(amount, payable_total(dues))
     if applied <= 0:
+        entry.credit(Account.REFUNDS_PAYABLE, amount)
         return Posted(excess=amount)
     try:
         result = allocate(applied, dues)
     except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
+        entry.credit(Account.REFUNDS_PAYABLE, amount)
         return Posted(excess=amount)
+    entry.credit(Account.REFUNDS_PAYABLE, amount - applied)
     by_id = {i.pk: i for i in installments}
-    for split in result.splits:
-        inst = by_id[split.installment_id]
-        attr = f"{split.component}_paid"
-        setattr(inst, attr, getattr(inst, attr) + split.amount)
-        posting.installments[inst.pk] = inst
     for waiver in result.waivers:
         inst = by_id[waiver.installment_id]
         attr = f"{waiver.component}_waived"
         setattr(inst, attr, getattr(inst, attr) + waiver.amount)
         posting.installments[inst.pk] = inst
+        entry.debit(journal.waiver_account(waiver.component, fee_billed=inst.fee_billed), waiver.amount)
+        entry.credit(RECEIVABLE[waiver.component], waiver.amount)
+    for split in result.splits:
+        inst = by_id[split.installment_id]
+        if split.component == "fee":
+            _bill_fee(posting, plan, inst, today=today)
+        attr = f"{split.component}_paid"
+        setattr(inst, attr, getattr(inst, attr) + split.amount)
+        posting.installments[inst.pk] = inst
+        entry.credit(RECEIVABLE[split.component], split.amount)
     now = timezone.now()
     for inst in installments:
         if inst.pk in posting.installments and inst.status != InstallmentStatus.PAID and not inst.outstanding:
@@ -406,6 +451,24 @@ def post(
             inst.paid_at = now
     _restate(posting, plan, installments, today=today, now=now)
     return Posted(splits=result.splits, waivers=result.waivers, excess=amount - applied)
+
+
+def _bill_fee(posting: Posting, plan: PlanRow, inst: InstallmentRow, *, today: date) -> None:
+    """Earn a fee before its installment falls due, because it is being paid or capitalised now (the
+    sweep bills the rest when they fall due): what is left of it moves from unearned to earned."""
+    if inst.fee_billed:
+        return
+    inst.fee_billed = True
+    posting.installments[inst.pk] = inst
+    posting.journal.append(
+        journal.fee_billed(
+            installment_id=inst.pk,
+            plan_id=plan.pk,
+            customer_id=plan.customer_id,
+            amount=inst.fee_due - inst.fee_paid - inst.fee_waived,
+            today=today,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -425,16 +488,32 @@ def unpost(
     entries: Iterable[Entry],
     *,
     today: date,
+    source: Source,
 ) -> None:
     """Take a post back off a locked plan's installments in memory: paid and waived amounts return,
     installments no longer paid reopen (overdue if past their due date), and the plan's status,
-    delinquency and credit events are restated as the sweep would state them."""
+    delinquency and credit events are restated as the sweep would state them. The journal gets the
+    opposite of the payment's entry: receivables back, the money out of ``source.account``."""
+    reversal = journal.Draft(
+        key=source.key,
+        kind=EntryKind.REPAYMENT_REVERSED,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=source.reference,
+    )
+    posting.journal.append(reversal)
     by_id = {i.pk: i for i in installments}
     for entry in entries:
         inst = by_id[entry.installment_id]
         attr = f"{entry.component}_{'waived' if entry.waived else 'paid'}"
         setattr(inst, attr, getattr(inst, attr) - entry.amount)
         posting.installments[inst.pk] = inst
+        reversal.debit(RECEIVABLE[entry.component], entry.amount)
+        if entry.waived:
+            reversal.credit(journal.waiver_account(entry.component, fee_billed=inst.fee_billed), entry.amount)
+        else:
+            reversal.credit(source.account, entry.amount)
     for inst in installments:
         if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
             inst.status = InstallmentStatus.OVERDUE if inst.due_date < today else InstallmentStatus.PENDING
@@ -487,6 +566,17 @@ def _restate(
 # --- re-staging ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Successor:
+    """The plan a re-staging moves a balance to, created in the same transaction: its principal is what
+    moves, its fees are opened as unearned income like any new schedule's."""
+
+    plan_id: int
+    principal: Decimal
+    fees: Decimal
+    kind: str
+
+
 def restructure(
     plan: PlanRow,
     installments: list[InstallmentRow],
@@ -494,23 +584,61 @@ def restructure(
     waive_fees_due_after: date | None,
     penalty_waiver: Decimal,
     today: date,
+    successor: Successor,
 ) -> None:
     """Close what is left of a locked plan whose balance moves to a successor (二次分期, 协商还款): fees of
     periods due after ``waive_fees_due_after`` are waived, ``penalty_waiver`` is spread oldest first, every
-    open installment becomes restructured and so does the plan, back in bucket M0, with a credit event."""
+    open installment becomes restructured and so does the plan, back in bucket M0, with a credit event.
+
+    The journal entry closes the old receivables and opens the successor's: waived amounts are a cost (or,
+    for fees not yet earned, leave unearned income); fees not yet earned that move are earned now, as
+    they become principal. What the old plan closes must be exactly the successor's principal."""
     posting = Posting()
+    entry = journal.Draft(
+        key=f"restage:{plan.pk}:{successor.plan_id}",
+        kind=EntryKind.RESTAGED,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=successor.kind,
+    )
+    moved = ZERO
     penalty_left = penalty_waiver
     for inst in installments:
         if inst.status not in OPEN_STATUSES:
             continue
         if waive_fees_due_after is not None and inst.due_date > waive_fees_due_after:
-            inst.fee_waived = inst.fee_due - inst.fee_paid
+            waived_fee = inst.fee_due - inst.fee_paid - inst.fee_waived
+            inst.fee_waived += waived_fee
+            entry.debit(journal.waiver_account("fee", fee_billed=inst.fee_billed), waived_fee)
+            entry.credit(Account.FEE_RECEIVABLE, waived_fee)
         if penalty_left > 0:
             take = min(penalty_left, inst.open("penalty"))
             inst.penalty_waived += take
             penalty_left -= take
+            entry.debit(Account.WAIVERS, take)
+            entry.credit(Account.PENALTY_RECEIVABLE, take)
+        if not inst.fee_billed and inst.open("fee") > 0:
+            entry.debit(Account.UNEARNED_FEES, inst.open("fee"))
+            entry.credit(Account.FEE_INCOME, inst.open("fee"))
+            inst.fee_billed = True
+        for component, account in RECEIVABLE.items():
+            entry.credit(account, inst.open(component))
+            moved += inst.open(component)
         inst.status = InstallmentStatus.RESTRUCTURED
         posting.installments[inst.pk] = inst
+    if moved != successor.principal:
+        raise journal.UnbalancedEntry(
+            f"plan {plan.pk} closes {moved} but its successor opens {successor.principal}"
+        )
+    journal.open_schedule(
+        entry,
+        plan_id=successor.plan_id,
+        customer_id=plan.customer_id,
+        principal=successor.principal,
+        fees=successor.fees,
+    )
+    posting.journal.append(entry)
     old_bucket = plan.delinquency_bucket
     plan.status = plan_status(i.status for i in installments)
     plan.days_past_due, plan.delinquency_bucket = 0, DelinquencyBucket.M0

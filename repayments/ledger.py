@@ -14,6 +14,7 @@ from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subq
 from django.db.models.functions import Coalesce
 
 from core.money import ZERO, quantize_money
+from installments.journal import journal_breaches
 from installments.ledger import OPEN_STATUSES
 from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
 from repayments.gateway import ChargeBook, get_gateway
@@ -52,6 +53,7 @@ def ledger_breaches() -> Iterator[str]:
     yield from _installment_status()
     yield from _plan_totals()
     yield from _restaged_balances()
+    yield from journal_breaches()
     gateway = get_gateway()
     if isinstance(gateway, ChargeBook):  # a bank whose books we can read whole (the simulated one)
         yield from _gateway_charges_have_repayments(gateway)

@@ -420,6 +420,7 @@ class BreakKind(models.TextChoices):
     BOOK_ONLY = "book_only", _("in our books only")
     AMOUNT_MISMATCH = "amount_mismatch", _("amount differs")
     STATUS_MISMATCH = "status_mismatch", _("status differs")
+    JOURNAL_MISMATCH = "journal_mismatch", _("journal differs")
 
 
 class BreakSeverity(models.TextChoices):

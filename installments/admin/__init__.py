@@ -2,6 +2,6 @@
 (the negotiation review workspace and the contact log). Importing both here is what registers them when the
 admin autodiscovers ``installments.admin``."""
 
-from installments.admin import negotiation, plans
+from installments.admin import journal, negotiation, plans
 
-__all__ = ["negotiation", "plans"]
+__all__ = ["journal", "negotiation", "plans"]

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -186,8 +187,14 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
         "delinquency_bucket",
         "created_at",
         "updated_at",
+        "statement_link",
     )
     fields = readonly_fields
+
+    @admin.display(description=_("account statement"))
+    def statement_link(self, obj: InstallmentPlan) -> str:
+        url = reverse("admin:installments_plan_statement", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Journal lines and balances of this plan"))
 
     def has_delete_permission(self, request: HttpRequest, obj: InstallmentPlan | None = None) -> bool:
         return False

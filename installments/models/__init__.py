@@ -1,5 +1,14 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``)."""
 
+from installments.models.journal import (
+    ACCOUNT_TYPES,
+    RECEIVABLE,
+    Account,
+    AccountType,
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+)
 from installments.models.negotiation import (
     ContactChannel,
     ContactLog,
@@ -32,19 +41,26 @@ from installments.models.plans import (
 )
 
 __all__ = [
+    "ACCOUNT_TYPES",
     "INSTALLMENT_MONEY_FIELDS",
+    "RECEIVABLE",
     "ZERO",
+    "Account",
+    "AccountType",
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",
     "CreditEvent",
     "CreditEventKind",
     "DelinquencyBucket",
+    "EntryKind",
     "FeeMethodChoices",
     "Installment",
     "InstallmentPlan",
     "InstallmentProduct",
     "InstallmentStatus",
+    "JournalEntry",
+    "JournalLine",
     "NegotiationApplication",
     "NegotiationDocument",
     "NegotiationEvent",

@@ -323,6 +323,9 @@ class Installment(models.Model):
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     # The last day penalty was charged for: the sweep charges only the days after it, so a re-run is a no-op.
     penalty_accrued_through = models.DateField(_("penalty accrued through"), null=True, blank=True)
+    # Whether the fee has moved from unearned to earned income in the journal: when the installment fell
+    # due, or earlier if it was paid or capitalised first (installments/journal.py).
+    fee_billed = models.BooleanField(_("fee billed"), default=False)
 
     class Meta:
         verbose_name = _("installment")
@@ -349,7 +352,11 @@ class Installment(models.Model):
                 name="installment_paid_has_paid_at",
             ),
         ]
-        indexes = [models.Index(fields=["due_date"], name="installment_due_date")]
+        indexes = [
+            models.Index(fields=["due_date"], name="installment_due_date"),
+            # The sweep's fee billing reads only installments whose fee is not yet earned.
+            models.Index(fields=["due_date"], condition=Q(fee_billed=False), name="installment_fee_unbilled"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.plan_id}#{self.sequence} {self.due_date}"

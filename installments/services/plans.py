@@ -14,6 +14,7 @@ from accounts.models import User
 from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money_input import parse_money
+from installments import journal
 from installments.errors import InstallmentsError
 from installments.models import (
     Installment,
@@ -174,6 +175,7 @@ def plan_create(
                 )
                 for row in quote.schedule.rows
             )
+            journal.write([journal.plan_created(plan, fees=quote.total_fee)])
     except IntegrityError as exc:
         if (
             merchant_order_ref

@@ -28,6 +28,7 @@ from installments.ledger import (
     PAYABLE_PLAN_STATUSES,
     InstallmentRow,
     PlanRow,
+    Successor,
     lock_plan,
     open_installments,
     owing,
@@ -321,14 +322,6 @@ def restage_locked(
         start=today,
         first_due_date=first_due_date,
     )
-    restructure(
-        locked,
-        installments,
-        waive_fees_due_after=today if balance.waived_fees > 0 else None,
-        penalty_waiver=balance.waived_penalties,
-        today=today,
-    )
-    plan.status = locked.status
     product = plan.product
     new_plan = InstallmentPlan.objects.create(
         customer=plan.customer,
@@ -361,6 +354,17 @@ def restage_locked(
         )
         for row in schedule.rows
     )
+    restructure(
+        locked,
+        installments,
+        waive_fees_due_after=today if balance.waived_fees > 0 else None,
+        penalty_waiver=balance.waived_penalties,
+        today=today,
+        successor=Successor(
+            plan_id=new_plan.pk, principal=new_plan.principal, fees=schedule.total_fee, kind=kind
+        ),
+    )
+    plan.status = locked.status
     plan_changed.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan)
     notification_create(
         user=plan.customer,

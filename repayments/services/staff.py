@@ -17,8 +17,8 @@ from core.money import ZERO
 from core.money_input import parse_money
 from installments.allocation import payable_total
 from installments.errors import InstallmentsError
-from installments.ledger import Entry, Posting, lock_plan, plan_dues, plan_remaining, post, unpost
-from installments.models import InstallmentPlan, PlanStatus
+from installments.ledger import Entry, Posting, Source, lock_plan, plan_dues, plan_remaining, post, unpost
+from installments.models import Account, InstallmentPlan, PlanStatus
 from notifications.services import notification_create
 from repayments.errors import RepaymentsError
 from repayments.gateway import GatewayError, get_gateway
@@ -75,7 +75,16 @@ def repayment_record_offline(
                 RepaymentsError.DUPLICATE_REFERENCE, _("This transfer is already recorded.")
             ) from None
         posting = Posting()
-        posted = post(posting, locked_plan, installments, amount, today=today)
+        posted = post(
+            posting,
+            locked_plan,
+            installments,
+            amount,
+            today=today,
+            source=Source(
+                key=f"repayment:{repayment.pk}", reference=str(repayment.public_id), account=Account.CASH
+            ),
+        )
         posting.write()
         insert_rows(Allocation, allocation_rows(repayment.pk, posted))
         repayment_event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
@@ -132,7 +141,19 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
         entries = [
             Entry(a.installment_id, a.component, a.amount, a.waived) for a in repayment.allocations.all()
         ]
-        unpost(posting, plan, installments, entries, today=today)
+        by_card = repayment.channel != RepaymentChannel.STAFF
+        unpost(
+            posting,
+            plan,
+            installments,
+            entries,
+            today=today,
+            source=Source(
+                key=f"repayment:{repayment.pk}:reversed",
+                reference=str(repayment.public_id),
+                account=Account.BANK_CLEARING if by_card else Account.CASH,
+            ),
+        )
         posting.write()
         repayment.status = RepaymentStatus.REVERSED
         repayment.save(update_fields=["status", "updated_at"])

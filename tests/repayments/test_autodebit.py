@@ -46,6 +46,7 @@ from repayments.tasks import debit_slot
 from simulators.bank import simulator_balance, simulator_set_balance
 from tests.cards import CMB_DEBIT
 from tests.concurrency import at_once
+from tests.ledger_writes import update_installments
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 D = Decimal
@@ -377,9 +378,12 @@ def test_debit_that_no_longer_fits_is_applied_and_the_rest_refunded(
     assert DebitAttempt.objects.get().amount == D("106.00")
     # While the debit of 106.00 is recorded but not yet charged, staff settle the plan: installment 1's fee
     # (6.00) and every later installment are waived, so only 100.00 is left to take.
-    Installment.objects.filter(plan=due_today_plan, sequence=1).update(fee_waived=D("6.00"))
-    Installment.objects.filter(plan=due_today_plan, sequence__gt=1).update(
-        principal_waived=F("principal_due"), fee_waived=F("fee_due"), status="waived"
+    update_installments(Installment.objects.filter(plan=due_today_plan, sequence=1), fee_waived=D("6.00"))
+    update_installments(
+        Installment.objects.filter(plan=due_today_plan, sequence__gt=1),
+        principal_waived=F("principal_due"),
+        fee_waived=F("fee_due"),
+        status="waived",
     )
     debit_chunk_process(chunk=chunks[0])
     first = due_today_plan.installments.get(sequence=1)
