@@ -337,16 +337,17 @@ def sub_ledger(plan_ids: Iterable[int] | None = None) -> dict[tuple[int, str], D
         penalty=Sum(F("penalty_due") - F("penalty_paid") - F("penalty_waived")),
         unearned=Sum(F("fee_due") - F("fee_paid") - F("fee_waived"), filter=Q(fee_billed=False)),
     )
-    for row in rows:
-        for name, account in (
-            ("principal", Account.PRINCIPAL_RECEIVABLE),
-            ("fee", Account.FEE_RECEIVABLE),
-            ("penalty", Account.PENALTY_RECEIVABLE),
-            ("unearned", Account.UNEARNED_FEES),
-        ):
-            amount = _money(row[name])
+    accounts = (
+        Account.PRINCIPAL_RECEIVABLE,
+        Account.FEE_RECEIVABLE,
+        Account.PENALTY_RECEIVABLE,
+        Account.UNEARNED_FEES,
+    )
+    for plan_id, *amounts in rows.values_list("plan_id", "principal", "fee", "penalty", "unearned"):
+        for account, value in zip(accounts, amounts, strict=True):
+            amount = _money(value)
             if amount:
-                totals[(row["plan_id"], account)] = amount
+                totals[(plan_id, account)] = amount
     return totals
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
@@ -199,7 +200,7 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, Decim
     return count, quantize_money(Decimal(int(total_cents)) / 100)
 
 
-def _journal_penalties_sqlite(cursor: CursorWrapper, calc: str, params: dict[str, object]) -> None:
+def _journal_penalties_sqlite(cursor: CursorWrapper, calc: str, params: dict[str, Any]) -> None:
     """The day's penalties in the journal, one entry per plan (penalty receivable vs penalty income), in
     two set-based statements before the installments are charged: the same cents as the UPDATE."""
     t = _sql_tables()
