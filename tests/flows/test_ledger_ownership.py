@@ -1,4 +1,5 @@
-"""One owner for the plan ledger (DESIGN.md): only ``installments`` writes plan and installment rows.
+"""One owner for the plan ledger (DESIGN.md): only ``installments`` writes plan and installment rows, and
+the journal that mirrors them.
 
 Every INSERT, UPDATE or DELETE on those two tables during each money journey is caught as it reaches the
 database, and the Python stack that sent it is walked to the innermost frame of project code (kernel
@@ -20,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
-from installments.models import Installment, InstallmentPlan
+from installments.models import Installment, InstallmentPlan, JournalEntry, JournalLine
 from installments.services import plan_create, plan_restage
 from repayments.services import (
     autodebit_set,
@@ -32,7 +33,12 @@ from repayments.services import (
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = (Installment._meta.db_table, InstallmentPlan._meta.db_table)
+TABLES = (
+    Installment._meta.db_table,
+    InstallmentPlan._meta.db_table,
+    JournalEntry._meta.db_table,
+    JournalLine._meta.db_table,
+)
 _WRITE = re.compile(
     r"\b(?:insert\s+into|update|delete\s+from)\s+\"?(" + "|".join(map(re.escape, TABLES)) + r")\"?[\s(]",
     re.IGNORECASE,
@@ -68,6 +74,7 @@ def ledger_writes() -> Iterator[list[tuple[str, str]]]:
 
 def assert_ledger_owned(writes: list[tuple[str, str]]) -> None:
     assert writes, "the journey wrote no plan or installment row: the check saw nothing"
+    assert JournalLine._meta.db_table in {table for table, _frame in writes}, "no journal lines posted"
     strangers = [(table, frame) for table, frame in writes if not frame.startswith("installments/")]
     assert strangers == [], f"written outside installments/: {strangers}"
 
