@@ -35,7 +35,7 @@ from repayments.gateway import get_gateway
 from repayments.http_gateway import HttpGateway
 from repayments.models import AutoDebitMandate, BankCard
 from repayments.services import autodebit_set, card_bind_verified
-from repayments.staff import AGENT, APPROVER
+from repayments.staff import AGENT, APPROVER, FINANCE
 from simulators.bank import simulator_set_balance
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -43,7 +43,11 @@ ADMIN_PHONE = "+8613900000000"
 ADMIN_PASSWORD = "admin-demo-2026"
 STAFF_PASSWORD = "staff-demo-2026"
 # Support staff in the two groups of repayments/staff.py: the agent makes offers, the approver approves.
-STAFF = [("+8613900000001", "客服小陈", AGENT), ("+8613900000002", "审批主管", APPROVER)]
+STAFF = [
+    ("+8613900000001", "客服小陈", AGENT),
+    ("+8613900000002", "审批主管", APPROVER),
+    ("+8613900000003", "财务小王", FINANCE),
+]
 
 
 def demo_payslip() -> bytes:
