@@ -477,10 +477,17 @@ class BankWebhookEvent(models.Model):
     the settle it caused, so an event replayed (by an attacker inside the signature window, or by the bank
     retrying after our answer was lost) is never acted on twice."""
 
-    event_id = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=100)
-    received_at = models.DateTimeField(auto_now_add=True)
+    event_id = models.CharField(_("event id"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=40)
+    idempotency_key = models.CharField(_("gateway key"), max_length=100)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("bank webhook event")
+        verbose_name_plural = _("bank webhook events")
+        ordering = ("-received_at", "-id")
+        # The daily prune (bank_webhook_events_prune) and the admin's newest-first list read by time.
+        indexes = [models.Index(fields=["received_at"], name="bankwebhook_received")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_id}"

@@ -311,3 +311,27 @@ def open_critical_breaks(business_date: date) -> list[ReconciliationBreak]:
             business_date=business_date, state=BreakState.OPEN, severity=BreakSeverity.CRITICAL
         ).order_by("id")
     )
+
+
+@dataclass(frozen=True)
+class ReconciliationAlert:
+    """Open critical reconciliation breaks, over every date: what operations must act on (the readiness
+    probe's details and the admin index show it)."""
+
+    open_critical: int
+    dates: list[date]  # the business dates that have one, oldest first (at most ``max_dates``)
+
+    def __bool__(self) -> bool:
+        return self.open_critical > 0
+
+
+def reconciliation_alert(*, max_dates: int = 10) -> ReconciliationAlert:
+    """Two small queries on the (business_date, state) index; open breaks are few by nature."""
+    open_critical = ReconciliationBreak.objects.filter(state=BreakState.OPEN, severity=BreakSeverity.CRITICAL)
+    count = open_critical.count()
+    if not count:
+        return ReconciliationAlert(open_critical=0, dates=[])
+    dates = list(
+        open_critical.order_by("business_date").values_list("business_date", flat=True).distinct()[:max_dates]
+    )
+    return ReconciliationAlert(open_critical=count, dates=dates)
