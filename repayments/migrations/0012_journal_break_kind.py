@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('repayments', '0010_merge_webhooks_and_settlement'),
+        ('repayments', '0011_bank_webhook_event_received_index'),
     ]
 
     operations = [
