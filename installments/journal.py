@@ -196,7 +196,9 @@ def plan_created(plan: InstallmentPlan, *, fees: Decimal) -> Draft:
     return draft
 
 
-def fee_billed(*, installment_id: int, plan_id: int, customer_id: int, amount: Decimal, today: date) -> Draft:
+def fee_billed(
+    *, installment_id: int, sequence: int, plan_id: int, customer_id: int, amount: Decimal, today: date
+) -> Draft:
     """A fee earned before its due date, because it was paid or capitalised first."""
     draft = Draft(
         key=f"fee:{installment_id}",
@@ -204,6 +206,7 @@ def fee_billed(*, installment_id: int, plan_id: int, customer_id: int, amount: D
         business_date=today,
         plan_id=plan_id,
         customer_id=customer_id,
+        reference=f"#{sequence}",
     )
     draft.debit(Account.UNEARNED_FEES, amount)
     draft.credit(Account.FEE_INCOME, amount)

@@ -463,6 +463,7 @@ def _bill_fee(posting: Posting, plan: PlanRow, inst: InstallmentRow, *, today: d
     posting.journal.append(
         journal.fee_billed(
             installment_id=inst.pk,
+            sequence=inst.sequence,
             plan_id=plan.pk,
             customer_id=plan.customer_id,
             amount=inst.fee_due - inst.fee_paid - inst.fee_waived,

@@ -95,7 +95,7 @@ def _bill_fees(cursor: CursorWrapper, as_of: SqlDate) -> int:
     cursor.execute(
         f"""
         INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
-        SELECT 'fee:' || i.id, %(kind)s, %(as_of)s, i.plan_id, '', '', %(now)s
+        SELECT 'fee:' || i.id, %(kind)s, %(as_of)s, i.plan_id, '#' || i.sequence, '', %(now)s
         {rows} {where} AND {fee} > 0
         """,
         params,
