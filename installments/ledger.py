@@ -8,7 +8,10 @@ movement on a plan is one of its operations, called inside the caller's transact
   waivers; returns the splits so the caller records its own allocation rows;
 * ``unpost``: the exact inverse of a post (a staff reversal), installments reopened and the plan's
   delinquency restated at once rather than at the next sweep;
-* ``restructure``: a re-staging closes what is left of a plan.
+* ``restructure``: a re-staging closes what is left of a plan;
+* ``charge_off`` / ``charge_off_undo``: a plan long past due is charged off (核销) and, the same business
+  day, back. The only writers of ``PlanStatus.CHARGED_OFF`` and ``charged_off_on``; the installments keep
+  their open amounts (the customer still owes them) and later payments ``post`` onto them as recoveries.
 
 Plan status has one definition, ``plan_status``; the overdue sweep states the same rule in SQL
 (``installments/services/sweep.py``) and a test holds the two together. Locks are taken in DESIGN.md's
@@ -50,6 +53,9 @@ from installments.models import (
 # Installments still owing money, and plans money may still be paid into (or debited, re-staged).
 OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
 PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
+# Plans a customer (or staff, offline) may still pay into: also a charged-off plan, whose payments are
+# recoveries. Auto-debit, reminders, mandates and re-staging keep to ``PAYABLE_PLAN_STATUSES``.
+REPAYABLE_PLAN_STATUSES = (*PAYABLE_PLAN_STATUSES, PlanStatus.CHARGED_OFF)
 
 # Days past due at which a plan enters each bucket (DESIGN.md glossary); the sweep's SQL uses the same.
 BUCKET_LIMITS = (
@@ -78,6 +84,7 @@ class PlanRow:
     description: str
     merchant_order_ref: str
     public_id: uuid.UUID
+    charged_off_on: date | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -91,8 +98,15 @@ class PlanRow:
         "description",
         "merchant_order_ref",
         "public_id",
+        "charged_off_on",
     )
-    WRITTEN: ClassVar[tuple[str, ...]] = ("status", "updated_at", "days_past_due", "delinquency_bucket")
+    WRITTEN: ClassVar[tuple[str, ...]] = (
+        "status",
+        "updated_at",
+        "days_past_due",
+        "delinquency_bucket",
+        "charged_off_on",
+    )
 
     @property
     def display_name(self) -> str:
@@ -290,12 +304,16 @@ def plan_remaining(plan: PlanTerms, installments: Sequence[InstallmentRow], *, t
 # --- plan status and delinquency ---------------------------------------------------------------------------
 
 
-def plan_status(statuses: Iterable[str]) -> str:
+def plan_status(statuses: Iterable[str], *, charged_off: bool = False) -> str:
     """The plan's status from its installments' statuses; the one rule (the sweep's SQL states it too).
 
     Any installment overdue: overdue. Else any pending: active. Else, nothing is open: restructured if
-    its balance moved to a successor plan, paid off otherwise."""
+    its balance moved to a successor plan, paid off otherwise. A ``charged_off`` plan (``charged_off_on``
+    set) stays charged off while anything is open, and is paid off once nothing is; the sweep never sees
+    one (it reads active and overdue plans only)."""
     seen = set(statuses)
+    if charged_off and seen & set(OPEN_STATUSES):
+        return PlanStatus.CHARGED_OFF
     if InstallmentStatus.OVERDUE in seen:
         return PlanStatus.OVERDUE
     if InstallmentStatus.PENDING in seen:
@@ -456,9 +474,11 @@ def _restate(
     paid-off plans alone); ``delinquency_too`` (a reversal) also restates days past due and bucket with
     their credit event, since money taken back can make a plan late again. A payment that clears the
     overdue installments of a plan still open leaves its bucket to the next sweep, which cures it."""
-    status = plan_status(i.status for i in installments)
+    status = plan_status((i.status for i in installments), charged_off=plan.charged_off_on is not None)
     old_status, old_bucket, old_days = plan.status, plan.delinquency_bucket, plan.days_past_due
     days, bucket = old_days, old_bucket
+    if status == PlanStatus.CHARGED_OFF:
+        delinquency_too = False  # a charged-off plan's delinquency stays as it was charged off
     if delinquency_too:
         days, bucket = delinquency(installments, today=today)
     elif status == PlanStatus.PAID_OFF:
@@ -527,3 +547,102 @@ def restructure(
         )
     )
     posting.write()
+
+
+# --- charge-off (核销) -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAmount:
+    """What one installment still owes, by component, at a charge-off or its undo."""
+
+    installment_id: int
+    principal: Decimal
+    fee: Decimal
+    penalty: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.fee + self.penalty
+
+
+@dataclass(frozen=True)
+class ChargeOff:
+    """What ``charge_off`` moved to loss, or ``charge_off_undo`` brought back to receivables: each open
+    installment's open amounts at that moment (a recovery paid in between is no longer among them)."""
+
+    plan_id: int
+    business_date: date
+    amounts: tuple[OpenAmount, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((a.total for a in self.amounts), ZERO)
+
+
+def _open_amounts(installments: Iterable[InstallmentRow]) -> tuple[OpenAmount, ...]:
+    return tuple(
+        OpenAmount(i.pk, i.open("principal"), i.open("fee"), i.open("penalty")) for i in owing(installments)
+    )
+
+
+def is_recovery(plan: PlanRow) -> bool:
+    """Whether money posted to ``plan`` now is a recovery (回收) of a charged-off debt: read it *before*
+    ``post``, since the payment that clears the plan turns it paid off."""
+    return plan.status == PlanStatus.CHARGED_OFF
+
+
+def charge_off(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], *, today: date
+) -> ChargeOff:
+    """Charge off a locked overdue plan in memory (``posting.write`` sends it): the plan becomes charged off
+    on ``today`` with a ``charged_off`` credit event, its days past due and bucket frozen as they are. Its
+    installments keep their statuses and open amounts: the customer still owes them, the sweep no longer
+    marks or charges them (it reads active and overdue plans only), and a payment still ``post``s onto them.
+    Returns the open amounts moved to loss, for the journal (write-off expense against receivables)."""
+    if plan.status != PlanStatus.OVERDUE:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only an overdue plan is charged off")
+    plan.status = PlanStatus.CHARGED_OFF
+    plan.charged_off_on = today
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=CreditEventKind.CHARGED_OFF,
+            from_bucket=plan.delinquency_bucket,
+            to_bucket=plan.delinquency_bucket,
+            business_date=today,
+        )
+    )
+    return ChargeOff(plan.pk, today, _open_amounts(installments))
+
+
+def charge_off_undo(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], *, today: date
+) -> ChargeOff:
+    """Take a locked plan's charge-off back in memory: ``charged_off_on`` is cleared, the status and
+    delinquency are restated from the installments as of ``today`` (overdue, normally), with a
+    ``reinstated`` credit event. Returns the open amounts that are receivables again, which are today's,
+    not the charge-off's: a recovery paid in between stays a recovery. The same-business-day rule is the
+    calling service's (``charge_off_undo_request``)."""
+    if plan.status != PlanStatus.CHARGED_OFF or plan.charged_off_on is None:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only a charged-off plan's charge-off is undone")
+    old_bucket = plan.delinquency_bucket
+    plan.charged_off_on = None
+    plan.status = plan_status(i.status for i in installments)
+    plan.days_past_due, plan.delinquency_bucket = delinquency(installments, today=today)
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=CreditEventKind.REINSTATED,
+            from_bucket=old_bucket,
+            to_bucket=plan.delinquency_bucket,
+            business_date=today,
+        )
+    )
+    return ChargeOff(plan.pk, today, _open_amounts(installments))

@@ -1,5 +1,7 @@
-"""Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``)."""
+"""Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
+charge-off undo requests (``chargeoff``)."""
 
+from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
 from installments.models.negotiation import (
     ContactChannel,
     ContactLog,
@@ -11,6 +13,7 @@ from installments.models.negotiation import (
     NegotiationState,
 )
 from installments.models.plans import (
+    DEFAULT_CHARGE_OFF_AFTER_DAYS,
     INSTALLMENT_MONEY_FIELDS,
     ZERO,
     CreditEvent,
@@ -32,8 +35,11 @@ from installments.models.plans import (
 )
 
 __all__ = [
+    "DEFAULT_CHARGE_OFF_AFTER_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
     "ZERO",
+    "ChargeOffUndo",
+    "ChargeOffUndoState",
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",
