@@ -1,5 +1,6 @@
 """Support staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications,
-offers terms and logs calls; ``approver`` can also approve offers past the maker-checker thresholds.
+offers terms, logs calls and asks to undo a charge-off; ``approver`` can also approve offers and charge-off
+undos past the maker-checker thresholds.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -26,13 +27,17 @@ _AGENT_PERMISSIONS = [
     ("installments", "view_negotiationevent"),
     ("installments", "view_contactlog"),
     ("installments", "add_contactlog"),
+    ("installments", "view_chargeoffundo"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),
     ("repayments", "view_debitattempt"),
     ("notifications", "view_notification"),
 ]
-_APPROVER_EXTRA = [("installments", "approve_negotiation")]
+_APPROVER_EXTRA = [
+    ("installments", "approve_negotiation"),
+    ("installments", "approve_charge_off_undo"),
+]
 
 
 def _permissions(pairs: list[tuple[str, str]]) -> list[Permission]:
