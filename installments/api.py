@@ -34,8 +34,8 @@ from installments.models import (
     NegotiationApplication,
     NegotiationDocument,
     NegotiationReason,
-    PlanStatus,
 )
+from installments.models.plans import CUSTOMER_PLAN_STATUS_CHOICES
 from installments.selectors import offer_schedule
 from installments.services import (
     negotiation_accept,
@@ -166,7 +166,7 @@ class PlanSerializer(serializers.ModelSerializer):
     source_plan_id = serializers.UUIDField(source="source_plan.public_id", allow_null=True, default=None)
     status = serializers.ChoiceField(
         source="customer_status",
-        choices=[c for c in PlanStatus.choices if c[0] != PlanStatus.CHARGED_OFF],
+        choices=CUSTOMER_PLAN_STATUS_CHOICES,
         read_only=True,
         help_text="A plan written off internally is shown as overdue, with contact_us true.",
     )

@@ -323,6 +323,8 @@ class InstallmentPlan(models.Model):
 
 # What a customer is told about a charged-off plan (已逾期，请联系客服), on pages, in the API and SMS.
 CONTACT_US = _("Overdue, please contact us")
+# The plan statuses a customer can be shown (the API's PlanStatusEnum): every one but charged off.
+CUSTOMER_PLAN_STATUS_CHOICES = [c for c in PlanStatus.choices if c[0] != PlanStatus.CHARGED_OFF]
 
 
 class InstallmentStatus(models.TextChoices):

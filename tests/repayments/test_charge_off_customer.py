@@ -160,6 +160,10 @@ def test_the_api_shows_overdue_with_contact_us(customer, plan) -> None:
     listed = api.get("/api/v1/plans/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert [r["status"] for r in rows] == ["overdue"]
+    bills = api.get("/api/v1/bills/", HTTP_ACCEPT_LANGUAGE="en").json()["results"]
+    assert [(b["contact_us"], b["notice"], b["autodebit_enabled"]) for b in bills] == [
+        (True, "Overdue, please contact us", False)
+    ]
 
 
 def test_staff_see_the_charge_off_and_undo_it_from_the_plan_page(client, agent, plan, settings) -> None:
