@@ -7,6 +7,11 @@ class RepaymentsError(ErrorCode):
     STAFF_ONLY = "staff_only", 403, "staff only"
     PLAN_NOT_PAYABLE = "plan_not_payable", 409, "nothing is left to pay"
     PLAN_RESTRUCTURED = "plan_restructured", 409, "the plan was re-staged"
+    RECOVERY_RECEIVED = (
+        "recovery_received",
+        409,
+        "a payment was received since the charge-off, so it can no longer be undone",
+    )
     PAID_BEFORE_CHARGE_OFF = (
         "paid_before_charge_off",
         409,

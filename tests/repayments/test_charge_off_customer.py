@@ -15,9 +15,9 @@ from rest_framework.test import APIClient
 
 from core.errors import ApplicationError
 from installments.models import ChargeOffUndo, CreditEventKind, InstallmentPlan, PlanStatus
-from installments.services import overdue_sweep, plan_create, plans_charge_off
+from installments.services import charge_off_undo_request, overdue_sweep, plan_create, plans_charge_off
 from notifications.models import Notification
-from repayments.models import DebitAttempt, RepaymentStatus
+from repayments.models import DebitAttempt, Repayment, RepaymentStatus
 from repayments.services import (
     autodebit_set,
     debit_run_inline,
@@ -129,6 +129,27 @@ def test_a_payment_made_before_the_charge_off_cannot_be_reversed_one_after_can(
     reversed_ = repayment_reverse(staff=agent, repayment=late, reason="chargeback")
     plan.refresh_from_db()
     assert (reversed_.status, plan.status) == (RepaymentStatus.REVERSED, PlanStatus.CHARGED_OFF)
+
+
+def test_a_charge_off_with_a_recovery_cannot_be_undone(customer, card, plan, agent, settings) -> None:
+    settings.CHARGE_OFF_UNDO_APPROVAL_ABOVE = "100000.00"
+    charge_off_today(plan)
+    pay(customer, plan, card, D("30.00"), "recovery")
+    with pytest.raises(ApplicationError) as refused:
+        charge_off_undo_request(staff=agent, plan=plan, reason="mistake")
+    assert refused.value.code == "recovery_received"
+    plan.refresh_from_db()
+    assert plan.status == PlanStatus.CHARGED_OFF
+    assert not ChargeOffUndo.objects.exists()
+
+
+def test_a_charge_off_is_deferred_while_a_charge_is_in_flight(customer, card, plan) -> None:
+    in_flight = pay(customer, plan, card, D("30.00"), "slow")
+    Repayment.objects.filter(pk=in_flight.pk).update(status=RepaymentStatus.PENDING)
+    run = plans_charge_off(business_date=timezone.localdate())
+    plan.refresh_from_db()
+    assert (run.charged_off, run.deferred, plan.status) == (0, 1, PlanStatus.OVERDUE)
+    Repayment.objects.filter(pk=in_flight.pk).update(status=RepaymentStatus.SUCCEEDED)
 
 
 @pytest.mark.parametrize(
