@@ -624,9 +624,9 @@ def charge_off_undo(
 ) -> ChargeOff:
     """Take a locked plan's charge-off back in memory: ``charged_off_on`` is cleared, the status and
     delinquency are restated from the installments as of ``today`` (overdue, normally), with a
-    ``reinstated`` credit event. Returns the open amounts that are receivables again, which are today's,
-    not the charge-off's: a recovery paid in between stays a recovery. The same-business-day rule is the
-    calling service's (``charge_off_undo_request``)."""
+    ``reinstated`` credit event. Returns the open amounts that are receivables again: today's, which are the
+    charge-off's own, since ``repayments`` refuses an undo once a payment was recovered (``plan_changing``).
+    The same-business-day rule is the calling service's (``charge_off_undo_request``)."""
     if plan.status != PlanStatus.CHARGED_OFF or plan.charged_off_on is None:
         raise ValueError(f"plan {plan.pk} is {plan.status}: only a charged-off plan's charge-off is undone")
     old_bucket = plan.delinquency_bucket
