@@ -569,7 +569,7 @@ class OpenAmount:
 @dataclass(frozen=True)
 class ChargeOff:
     """What ``charge_off`` moved to loss, or ``charge_off_undo`` brought back to receivables: each open
-    installment's open amounts at that moment (a recovery paid in between is no longer among them)."""
+    installment's open principal, fee and penalty at that moment, for the journal's lines."""
 
     plan_id: int
     business_date: date
