@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.errors import ApplicationError
 from installments.ledger import (
@@ -310,3 +312,21 @@ def test_check_ledger_finds_a_charged_off_plan_without_its_credit_event(charged_
 def test_check_ledger_finds_a_charge_off_date_on_an_overdue_plan(charged_off) -> None:
     InstallmentPlan.objects.filter(pk=charged_off.pk).update(status=PlanStatus.OVERDUE)
     assert any("overdue with a charge-off date" in b for b in ledger_breaches())
+
+
+@given(payments=st.lists(st.integers(min_value=1, max_value=30000), min_size=1, max_size=6))
+def test_payments_on_a_charged_off_plan_keep_it_charged_off_until_nothing_is_open(payments) -> None:
+    """Any sequence of payments: each is a recovery while the plan is charged off, what it owes falls by
+    exactly what was applied, and it is charged off exactly while something is open (paid off after)."""
+    plan, rows = _plan(), _rows()
+    charge_off(Posting(), plan, rows, today=TODAY)
+    for cents in payments:
+        owed_before = sum((r.outstanding for r in rows), ZERO)
+        recovery = is_recovery(plan)
+        posted = post(Posting(), plan, rows, D(cents) / 100, today=TODAY)
+        applied = sum((s.amount for s in posted.splits), ZERO) + sum((w.amount for w in posted.waivers), ZERO)
+        assert sum((r.outstanding for r in rows), ZERO) == owed_before - applied
+        assert recovery == (owed_before > 0)
+        still_open = any(r.outstanding > 0 for r in rows)
+        assert plan.status == (PlanStatus.CHARGED_OFF if still_open else PlanStatus.PAID_OFF)
+        assert plan.charged_off_on == TODAY
