@@ -33,12 +33,13 @@ from installments.models import (
     InstallmentStatus,
     JournalEntry,
     JournalLine,
+    PlanStatus,
 )
 
 # Installments whose open amounts are receivables: still owed on a plan that has not been charged off.
 _OPEN_INSTALLMENT = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
 # Plans whose open installment amounts are no longer receivables in the journal.
-NOT_RECEIVABLE_PLAN_STATUSES: tuple[str, ...] = ()
+NOT_RECEIVABLE_PLAN_STATUSES: tuple[str, ...] = (PlanStatus.CHARGED_OFF,)
 SUB_LEDGER_ACCOUNTS = (
     Account.PRINCIPAL_RECEIVABLE,
     Account.FEE_RECEIVABLE,

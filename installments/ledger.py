@@ -8,7 +8,10 @@ movement on a plan is one of its operations, called inside the caller's transact
   waivers; returns the splits so the caller records its own allocation rows;
 * ``unpost``: the exact inverse of a post (a staff reversal), installments reopened and the plan's
   delinquency restated at once rather than at the next sweep;
-* ``restructure``: a re-staging closes what is left of a plan.
+* ``restructure``: a re-staging closes what is left of a plan;
+* ``charge_off`` / ``charge_off_undo``: a plan long past due is charged off (核销) and, the same business
+  day, back. The only writers of ``PlanStatus.CHARGED_OFF`` and ``charged_off_on``; the installments keep
+  their open amounts (the customer still owes them) and later payments ``post`` onto them as recoveries.
 
 Plan status has one definition, ``plan_status``; the overdue sweep states the same rule in SQL
 (``installments/services/sweep.py``) and a test holds the two together. Locks are taken in DESIGN.md's
@@ -54,6 +57,9 @@ from installments.models import (
 # Installments still owing money, and plans money may still be paid into (or debited, re-staged).
 OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
 PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
+# Plans a customer (or staff, offline) may still pay into: also a charged-off plan, whose payments are
+# recoveries. Auto-debit, reminders, mandates and re-staging keep to ``PAYABLE_PLAN_STATUSES``.
+REPAYABLE_PLAN_STATUSES = (*PAYABLE_PLAN_STATUSES, PlanStatus.CHARGED_OFF)
 
 # Days past due at which a plan enters each bucket (DESIGN.md glossary); the sweep's SQL uses the same.
 BUCKET_LIMITS = (
@@ -82,6 +88,7 @@ class PlanRow:
     description: str
     merchant_order_ref: str
     public_id: uuid.UUID
+    charged_off_on: date | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -95,8 +102,15 @@ class PlanRow:
         "description",
         "merchant_order_ref",
         "public_id",
+        "charged_off_on",
     )
-    WRITTEN: ClassVar[tuple[str, ...]] = ("status", "updated_at", "days_past_due", "delinquency_bucket")
+    WRITTEN: ClassVar[tuple[str, ...]] = (
+        "status",
+        "updated_at",
+        "days_past_due",
+        "delinquency_bucket",
+        "charged_off_on",
+    )
 
     @property
     def display_name(self) -> str:
@@ -297,12 +311,16 @@ def plan_remaining(plan: PlanTerms, installments: Sequence[InstallmentRow], *, t
 # --- plan status and delinquency ---------------------------------------------------------------------------
 
 
-def plan_status(statuses: Iterable[str]) -> str:
+def plan_status(statuses: Iterable[str], *, charged_off: bool = False) -> str:
     """The plan's status from its installments' statuses; the one rule (the sweep's SQL states it too).
 
     Any installment overdue: overdue. Else any pending: active. Else, nothing is open: restructured if
-    its balance moved to a successor plan, paid off otherwise."""
+    its balance moved to a successor plan, paid off otherwise. A ``charged_off`` plan (``charged_off_on``
+    set) stays charged off while anything is open, and is paid off once nothing is; the sweep never sees
+    one (it reads active and overdue plans only)."""
     seen = set(statuses)
+    if charged_off and seen & set(OPEN_STATUSES):
+        return PlanStatus.CHARGED_OFF
     if InstallmentStatus.OVERDUE in seen:
         return PlanStatus.OVERDUE
     if InstallmentStatus.PENDING in seen:
@@ -406,7 +424,10 @@ def post(
     """Post ``amount`` onto a locked plan's installments in memory (``posting.write`` sends it): oldest
     first, penalty -> fee -> principal, prepayment waivers applied. What no installment can take is
     returned as ``excess`` (normally zero) for the caller to refund; the journal entry books the whole
-    amount received, the excess as owed back to the customer."""
+    amount received, the excess as owed back to the customer. On a charged-off plan the installments are
+    paid just the same (the customer's debt falls), but its receivables were written off: the money is
+    recovery income, and a waiver moves nothing in the journal."""
+    recovery = is_recovery(plan)
     entry = journal.Draft(
         key=source.key,
         kind=EntryKind.REPAYMENT,
@@ -434,16 +455,17 @@ def post(
         attr = f"{waiver.component}_waived"
         setattr(inst, attr, getattr(inst, attr) + waiver.amount)
         posting.installments[inst.pk] = inst
-        entry.debit(journal.waiver_account(waiver.component, fee_billed=inst.fee_billed), waiver.amount)
-        entry.credit(RECEIVABLE[waiver.component], waiver.amount)
+        if not recovery:
+            entry.debit(journal.waiver_account(waiver.component, fee_billed=inst.fee_billed), waiver.amount)
+            entry.credit(RECEIVABLE[waiver.component], waiver.amount)
     for split in result.splits:
         inst = by_id[split.installment_id]
-        if split.component == "fee":
+        if split.component == "fee" and not recovery:
             _bill_fee(posting, plan, inst, today=today)
         attr = f"{split.component}_paid"
         setattr(inst, attr, getattr(inst, attr) + split.amount)
         posting.installments[inst.pk] = inst
-        entry.credit(RECEIVABLE[split.component], split.amount)
+        entry.credit(Account.RECOVERIES_INCOME if recovery else RECEIVABLE[split.component], split.amount)
     now = timezone.now()
     for inst in installments:
         if inst.pk in posting.installments and inst.status != InstallmentStatus.PAID and not inst.outstanding:
@@ -494,7 +516,10 @@ def unpost(
     """Take a post back off a locked plan's installments in memory: paid and waived amounts return,
     installments no longer paid reopen (overdue if past their due date), and the plan's status,
     delinquency and credit events are restated as the sweep would state them. The journal gets the
-    opposite of the payment's entry: receivables back, the money out of ``source.account``."""
+    opposite of the payment's entry: receivables back, the money out of ``source.account``; for a plan
+    charged off before the payment (a recovery: ``charged_off_on`` is still set, whether the plan is charged
+    off or was paid off by recoveries), recovery income back instead of receivables."""
+    recovery = plan.charged_off_on is not None
     reversal = journal.Draft(
         key=source.key,
         kind=EntryKind.REPAYMENT_REVERSED,
@@ -510,10 +535,16 @@ def unpost(
         attr = f"{entry.component}_{'waived' if entry.waived else 'paid'}"
         setattr(inst, attr, getattr(inst, attr) - entry.amount)
         posting.installments[inst.pk] = inst
-        reversal.debit(RECEIVABLE[entry.component], entry.amount)
         if entry.waived:
-            reversal.credit(journal.waiver_account(entry.component, fee_billed=inst.fee_billed), entry.amount)
+            if not recovery:
+                reversal.debit(RECEIVABLE[entry.component], entry.amount)
+                reversal.credit(
+                    journal.waiver_account(entry.component, fee_billed=inst.fee_billed), entry.amount
+                )
         else:
+            reversal.debit(
+                Account.RECOVERIES_INCOME if recovery else RECEIVABLE[entry.component], entry.amount
+            )
             reversal.credit(source.account, entry.amount)
     for inst in installments:
         if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
@@ -536,9 +567,11 @@ def _restate(
     paid-off plans alone); ``delinquency_too`` (a reversal) also restates days past due and bucket with
     their credit event, since money taken back can make a plan late again. A payment that clears the
     overdue installments of a plan still open leaves its bucket to the next sweep, which cures it."""
-    status = plan_status(i.status for i in installments)
+    status = plan_status((i.status for i in installments), charged_off=plan.charged_off_on is not None)
     old_status, old_bucket, old_days = plan.status, plan.delinquency_bucket, plan.days_past_due
     days, bucket = old_days, old_bucket
+    if status == PlanStatus.CHARGED_OFF:
+        delinquency_too = False  # a charged-off plan's delinquency stays as it was charged off
     if delinquency_too:
         days, bucket = delinquency(installments, today=today)
     elif status == PlanStatus.PAID_OFF:
@@ -656,3 +689,133 @@ def restructure(
         )
     )
     posting.write()
+
+
+# --- charge-off (核销) -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAmount:
+    """What one installment still owes, by component, at a charge-off or its undo."""
+
+    installment_id: int
+    principal: Decimal
+    fee: Decimal
+    penalty: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.fee + self.penalty
+
+
+@dataclass(frozen=True)
+class ChargeOff:
+    """What ``charge_off`` moved to loss, or ``charge_off_undo`` brought back to receivables: each open
+    installment's open principal, fee and penalty at that moment, for the journal's lines."""
+
+    plan_id: int
+    business_date: date
+    amounts: tuple[OpenAmount, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((a.total for a in self.amounts), ZERO)
+
+
+def _open_amounts(installments: Iterable[InstallmentRow]) -> tuple[OpenAmount, ...]:
+    return tuple(
+        OpenAmount(i.pk, i.open("principal"), i.open("fee"), i.open("penalty")) for i in owing(installments)
+    )
+
+
+def is_recovery(plan: PlanRow) -> bool:
+    """Whether money posted to ``plan`` now is a recovery (回收) of a charged-off debt: read it *before*
+    ``post``, since the payment that clears the plan turns it paid off."""
+    return plan.status == PlanStatus.CHARGED_OFF
+
+
+def charge_off(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], *, today: date
+) -> ChargeOff:
+    """Charge off a locked overdue plan in memory (``posting.write`` sends it): the plan becomes charged off
+    on ``today`` with a ``charged_off`` credit event, its days past due and bucket frozen as they are. Its
+    installments keep their statuses and open amounts: the customer still owes them, the sweep no longer
+    marks or charges them (it reads active and overdue plans only), and a payment still ``post``s onto them.
+    Returns the open amounts moved to loss, for the journal (write-off expense against receivables)."""
+    if plan.status != PlanStatus.OVERDUE:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only an overdue plan is charged off")
+    posting.journal.append(
+        _write_off_entry(
+            plan, installments, key=f"chargeoff:{plan.pk}:{today}", kind=EntryKind.CHARGED_OFF, today=today
+        )
+    )
+    plan.status = PlanStatus.CHARGED_OFF
+    plan.charged_off_on = today
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=CreditEventKind.CHARGED_OFF,
+            from_bucket=plan.delinquency_bucket,
+            to_bucket=plan.delinquency_bucket,
+            business_date=today,
+        )
+    )
+    return ChargeOff(plan.pk, today, _open_amounts(installments))
+
+
+def charge_off_undo(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], *, today: date
+) -> ChargeOff:
+    """Take a locked plan's charge-off back in memory: ``charged_off_on`` is cleared, the status and
+    delinquency are restated from the installments as of ``today`` (overdue, normally), with a
+    ``reinstated`` credit event. Returns the open amounts that are receivables again: today's, which are the
+    charge-off's own, since ``repayments`` refuses an undo once a payment was recovered (``plan_changing``).
+    The same-business-day rule is the calling service's (``charge_off_undo_request``)."""
+    if plan.status != PlanStatus.CHARGED_OFF or plan.charged_off_on is None:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only a charged-off plan's charge-off is undone")
+    undo = _write_off_entry(
+        plan,
+        installments,
+        key=f"chargeoff:{plan.pk}:{plan.charged_off_on}:undone",
+        kind=EntryKind.CHARGE_OFF_UNDONE,
+        today=today,
+    )
+    undo.lines = [journal.Line(x.account, x.credit, x.debit, x.plan_id, x.customer_id) for x in undo.lines]
+    posting.journal.append(undo)
+    old_bucket = plan.delinquency_bucket
+    plan.charged_off_on = None
+    plan.status = plan_status(i.status for i in installments)
+    plan.days_past_due, plan.delinquency_bucket = delinquency(installments, today=today)
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=CreditEventKind.REINSTATED,
+            from_bucket=old_bucket,
+            to_bucket=plan.delinquency_bucket,
+            business_date=today,
+        )
+    )
+    return ChargeOff(plan.pk, today, _open_amounts(installments))
+
+
+def _write_off_entry(
+    plan: PlanRow, installments: list[InstallmentRow], *, key: str, kind: str, today: date
+) -> journal.Draft:
+    """The open receivables of a plan moved to loss: write-off expense, except fees not yet earned, which
+    leave unearned income (they were never income). Its undo is the same lines on the other side."""
+    entry = journal.Draft(
+        key=key, kind=kind, business_date=today, plan_id=plan.pk, customer_id=plan.customer_id
+    )
+    for inst in owing(installments):
+        for component, account in RECEIVABLE.items():
+            amount = inst.open(component)
+            entry.credit(account, amount)
+            unearned = component == "fee" and not inst.fee_billed
+            entry.debit(Account.UNEARNED_FEES if unearned else Account.WRITE_OFF, amount)
+    return entry

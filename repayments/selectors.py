@@ -12,14 +12,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from installments.allocation import due_now_total, payable_total
-from installments.ledger import OPEN_STATUSES, installment_rows, plan_dues
+from installments.ledger import OPEN_STATUSES, REPAYABLE_PLAN_STATUSES, installment_rows, plan_dues
 from installments.models import (
     ZERO,
     ContactLog,
     Installment,
     InstallmentPlan,
     NegotiationApplication,
-    PlanStatus,
 )
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
@@ -129,7 +128,7 @@ def customer_bills(*, customer: User, today: date | None = None) -> list[Bill]:
     # the page's cost grow with the history (bench/run.py: 700 rows ran at 0.40x of 3 rows).
     open_rows = Installment.objects.filter(status__in=OPEN_STATUSES).order_by("sequence")
     plans = (
-        InstallmentPlan.objects.filter(customer=customer, status__in=[PlanStatus.ACTIVE, PlanStatus.OVERDUE])
+        InstallmentPlan.objects.filter(customer=customer, status__in=REPAYABLE_PLAN_STATUSES)
         .select_related("product", "autodebit__card")
         .prefetch_related(Prefetch("installments", queryset=open_rows))
     )

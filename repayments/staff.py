@@ -1,6 +1,7 @@
 """Staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications, offers
-terms and logs calls; ``approver`` can also approve offers past the maker-checker thresholds; ``finance``
-reads the journal (entries, trial balance, plan statements) and works the reconciliation breaks.
+terms, logs calls and asks to undo a charge-off; ``approver`` can also approve offers and charge-off undos
+past the maker-checker thresholds; ``finance`` reads the journal (entries, trial balance, plan statements)
+and works the reconciliation breaks.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -28,13 +29,17 @@ _AGENT_PERMISSIONS = [
     ("installments", "view_negotiationevent"),
     ("installments", "view_contactlog"),
     ("installments", "add_contactlog"),
+    ("installments", "view_chargeoffundo"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),
     ("repayments", "view_debitattempt"),
     ("notifications", "view_notification"),
 ]
-_APPROVER_EXTRA = [("installments", "approve_negotiation")]
+_APPROVER_EXTRA = [
+    ("installments", "approve_negotiation"),
+    ("installments", "approve_charge_off_undo"),
+]
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),
     ("installments", "view_installment"),

@@ -1,5 +1,7 @@
-"""Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``)."""
+"""Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
+charge-off undo requests (``chargeoff``)."""
 
+from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -20,6 +22,7 @@ from installments.models.negotiation import (
     NegotiationState,
 )
 from installments.models.plans import (
+    DEFAULT_CHARGE_OFF_AFTER_DAYS,
     INSTALLMENT_MONEY_FIELDS,
     ZERO,
     CreditEvent,
@@ -42,11 +45,14 @@ from installments.models.plans import (
 
 __all__ = [
     "ACCOUNT_TYPES",
+    "DEFAULT_CHARGE_OFF_AFTER_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
     "RECEIVABLE",
     "ZERO",
     "Account",
     "AccountType",
+    "ChargeOffUndo",
+    "ChargeOffUndoState",
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",

@@ -95,6 +95,8 @@ class EntryKind(models.TextChoices):
     EXCESS_REFUNDED = "excess_refunded", _("excess refunded")
     RESTAGED = "restaged", _("re-staged")
     SETTLED = "settled", _("settled by the bank")
+    CHARGED_OFF = "charged_off", _("charged off")
+    CHARGE_OFF_UNDONE = "charge_off_undone", _("charge-off undone")
 
 
 class JournalEntry(models.Model):

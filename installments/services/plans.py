@@ -156,6 +156,7 @@ def plan_create(
                 fee_rate=product.fee_rate,
                 penalty_daily_rate=product.penalty_daily_rate,
                 grace_days=product.grace_days,
+                charge_off_after_days=product.charge_off_after_days,
                 prepayment_fee_policy=product.prepayment_fee_policy,
                 prepayment_fee_rate=product.prepayment_fee_rate,
                 total_fee=quote.total_fee,

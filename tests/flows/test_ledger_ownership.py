@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from installments.models import Installment, InstallmentPlan, JournalEntry, JournalLine
-from installments.services import plan_create, plan_restage
+from installments.services import charge_off_undo_request, plan_create, plan_restage, plans_charge_off
 from repayments.services import (
     autodebit_set,
     debit_run_inline,
@@ -137,6 +137,18 @@ def test_an_offline_payment_writes_the_ledger_only_through_installments(overdue_
 def test_a_restaging_writes_the_ledger_only_through_installments(customer, current_plan) -> None:
     with ledger_writes() as writes:
         plan_restage(customer=customer, plan_id=current_plan.pk, tenor=12)
+    assert_ledger_owned(writes)
+
+
+def test_a_charge_off_and_its_undo_write_the_ledger_only_through_installments(
+    overdue_plan, staff, settings
+) -> None:
+    settings.CHARGE_OFF_UNDO_APPROVAL_ABOVE = "100000.00"
+    InstallmentPlan.objects.filter(pk=overdue_plan.pk).update(charge_off_after_days=1)
+    today = timezone.localdate()
+    with ledger_writes() as writes:
+        assert plans_charge_off(business_date=today).charged_off == 1
+        charge_off_undo_request(staff=staff, plan=overdue_plan, reason="a test of the writers", today=today)
     assert_ledger_owned(writes)
 
 

@@ -296,3 +296,34 @@ def test_any_sequence_of_events_keeps_sub_ledger_equal_to_journal(
         assert sub_ledger_gaps() == {}
         assert list(ledger_breaches()) == []
         transaction.set_rollback(True)
+
+
+# --- charge-off and recoveries ---------------------------------------------------------------------------
+
+
+def test_charge_off_writes_receivables_off_and_a_recovery_is_income(customer, late_plan, card, agent) -> None:
+    from installments.services import plans_charge_off  # noqa: PLC0415 (the charge-off tests' service)
+
+    pid = late_plan.pk
+    receivable = sum(
+        (
+            balance(a, pid)
+            for a in (Account.PRINCIPAL_RECEIVABLE, Account.FEE_RECEIVABLE, Account.PENALTY_RECEIVABLE)
+        ),
+        D("0"),
+    )
+    unearned = balance(Account.UNEARNED_FEES, pid)
+    late_plan.charge_off_after_days = 1
+    late_plan.save(update_fields=["charge_off_after_days"])
+    plans_charge_off(business_date=timezone.localdate())
+    late_plan.refresh_from_db()
+    assert late_plan.status == "charged_off"
+    for account in receivables:
+        assert balance(account, pid) == 0
+    assert balance(Account.UNEARNED_FEES, pid) == 0  # fees never earned are not a loss
+    assert balance(Account.WRITE_OFF, pid) == receivable - unearned
+    assert sub_ledger_gaps() == {}
+    _pay(customer, late_plan, "100.00", card, "j-co")
+    assert balance(Account.RECOVERIES_INCOME, pid) == D("100.00")
+    assert balance(Account.WRITE_OFF, pid) == receivable - unearned  # the loss stays booked
+    assert list(ledger_breaches()) == []

@@ -127,7 +127,7 @@ def open_books(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("installments", "0010_journal")]
+    dependencies = [("installments", "0011_journal")]
 
     operations = [
         migrations.RunPython(add_guards, drop_guards),

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('installments', '0009_restage_names'),
+        ('installments', '0010_charge_off'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('key', models.CharField(max_length=120, unique=True, verbose_name='idempotency key')),
-                ('kind', models.CharField(choices=[('opening', 'opening balances'), ('plan_created', 'plan created'), ('fee_billed', 'fee billed'), ('penalty_accrued', 'penalty accrued'), ('repayment', 'repayment applied'), ('repayment_reversed', 'repayment reversed'), ('excess_refunded', 'excess refunded'), ('restaged', 're-staged'), ('settled', 'settled by the bank')], max_length=24, verbose_name='kind')),
+                ('kind', models.CharField(choices=[('opening', 'opening balances'), ('plan_created', 'plan created'), ('fee_billed', 'fee billed'), ('penalty_accrued', 'penalty accrued'), ('repayment', 'repayment applied'), ('repayment_reversed', 'repayment reversed'), ('excess_refunded', 'excess refunded'), ('restaged', 're-staged'), ('settled', 'settled by the bank'), ('charged_off', 'charged off'), ('charge_off_undone', 'charge-off undone')], max_length=24, verbose_name='kind')),
                 ('business_date', models.DateField(verbose_name='business date')),
                 ('reference', models.CharField(blank=True, max_length=64, verbose_name='reference')),
                 ('memo', models.CharField(blank=True, max_length=255, verbose_name='memo')),
