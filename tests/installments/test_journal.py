@@ -305,13 +305,8 @@ def test_charge_off_writes_receivables_off_and_a_recovery_is_income(customer, la
     from installments.services import plans_charge_off  # noqa: PLC0415 (the charge-off tests' service)
 
     pid = late_plan.pk
-    receivable = sum(
-        (
-            balance(a, pid)
-            for a in (Account.PRINCIPAL_RECEIVABLE, Account.FEE_RECEIVABLE, Account.PENALTY_RECEIVABLE)
-        ),
-        D("0"),
-    )
+    receivables = (Account.PRINCIPAL_RECEIVABLE, Account.FEE_RECEIVABLE, Account.PENALTY_RECEIVABLE)
+    receivable = sum((balance(a, pid) for a in receivables), D("0"))
     unearned = balance(Account.UNEARNED_FEES, pid)
     late_plan.charge_off_after_days = 1
     late_plan.save(update_fields=["charge_off_after_days"])
