@@ -38,6 +38,7 @@ from repayments.services import (
     debit_run_plan,
     reminders_send,
     repayment_create,
+    repayment_reverse,
     repayments_reconcile,
     run_daily,
 )
@@ -443,3 +444,18 @@ def test_reconciled_hard_decline_stops_retries_and_switches_auto_debit_off(
     assert Notification.objects.filter(template_code="autodebit_disabled").count() == 1
     debit_run_inline(business_date=today, slot=2)
     assert DebitAttempt.objects.count() == 1
+
+
+def test_a_debit_reversed_today_is_not_taken_again_today(
+    customer, card, due_today_plan, today, agent
+) -> None:
+    """Slot 1 debits the installment; staff reverse it (the customer disputed it); slot 2 the same day must
+    not take the money again (the next day's grace retry may, by the product's policy)."""
+    first = debit_run_inline(business_date=today, slot=1)
+    assert first.succeeded == 1
+    repayment = Repayment.objects.get(channel="auto_debit", status=RepaymentStatus.SUCCEEDED)
+    repayment_reverse(staff=agent, repayment=repayment, reason="customer disputed the debit")
+    second = debit_run_inline(business_date=today, slot=2)
+    assert second.attempts == 0
+    assert Repayment.objects.filter(channel="auto_debit", status=RepaymentStatus.SUCCEEDED).count() == 0
+    assert DebitAttempt.objects.filter(status="succeeded").count() == 1
