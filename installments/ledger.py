@@ -402,6 +402,22 @@ class Posting:
         self.plans.clear()
 
 
+def _credit_event(
+    posting: Posting, plan: PlanRow, kind: str, from_bucket: str, to_bucket: str, *, today: date
+) -> None:
+    """A credit event (信用记录) of this plan, written with the posting."""
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=kind,
+            from_bucket=from_bucket,
+            to_bucket=to_bucket,
+            business_date=today,
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Source:
     """The event a ``post`` or ``unpost`` records in the journal: its entry key, the repayment (or other
@@ -585,16 +601,7 @@ def _restate(
         return  # the bucket is the sweep's to move, and its event with it
     kind = credit_event_kind(old_status, old_bucket, status, bucket)
     if kind is not None:
-        posting.credit_events.append(
-            CreditEvent(
-                customer_id=plan.customer_id,
-                plan_id=plan.pk,
-                kind=kind,
-                from_bucket=old_bucket,
-                to_bucket=bucket,
-                business_date=today,
-            )
-        )
+        _credit_event(posting, plan, kind, old_bucket, bucket, today=today)
 
 
 # --- re-staging ---------------------------------------------------------------------------------------------
@@ -678,16 +685,7 @@ def restructure(
     plan.days_past_due, plan.delinquency_bucket = 0, DelinquencyBucket.M0
     plan.updated_at = timezone.now()
     posting.plans[plan.pk] = plan
-    posting.credit_events.append(
-        CreditEvent(
-            customer_id=plan.customer_id,
-            plan_id=plan.pk,
-            kind=CreditEventKind.RESTRUCTURED,
-            from_bucket=old_bucket,
-            to_bucket=DelinquencyBucket.M0,
-            business_date=today,
-        )
-    )
+    _credit_event(posting, plan, CreditEventKind.RESTRUCTURED, old_bucket, DelinquencyBucket.M0, today=today)
     posting.write()
 
 
@@ -753,15 +751,13 @@ def charge_off(
     plan.charged_off_on = today
     plan.updated_at = timezone.now()
     posting.plans[plan.pk] = plan
-    posting.credit_events.append(
-        CreditEvent(
-            customer_id=plan.customer_id,
-            plan_id=plan.pk,
-            kind=CreditEventKind.CHARGED_OFF,
-            from_bucket=plan.delinquency_bucket,
-            to_bucket=plan.delinquency_bucket,
-            business_date=today,
-        )
+    _credit_event(
+        posting,
+        plan,
+        CreditEventKind.CHARGED_OFF,
+        plan.delinquency_bucket,
+        plan.delinquency_bucket,
+        today=today,
     )
     return ChargeOff(plan.pk, today, _open_amounts(installments))
 
@@ -791,16 +787,7 @@ def charge_off_undo(
     plan.days_past_due, plan.delinquency_bucket = delinquency(installments, today=today)
     plan.updated_at = timezone.now()
     posting.plans[plan.pk] = plan
-    posting.credit_events.append(
-        CreditEvent(
-            customer_id=plan.customer_id,
-            plan_id=plan.pk,
-            kind=CreditEventKind.REINSTATED,
-            from_bucket=old_bucket,
-            to_bucket=plan.delinquency_bucket,
-            business_date=today,
-        )
-    )
+    _credit_event(posting, plan, CreditEventKind.REINSTATED, old_bucket, plan.delinquency_bucket, today=today)
     return ChargeOff(plan.pk, today, _open_amounts(installments))
 
 
