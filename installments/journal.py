@@ -257,12 +257,30 @@ def refund_settled(*, key: str, amount: Decimal, fee: Decimal, reference: str, t
     return draft
 
 
-def cleared_by_key(keys: Iterable[str]) -> dict[str, Decimal]:
-    """What each of these entries took into bank clearing (the reconciliation's third leg)."""
+def cleared_by_key(keys: Iterable[str], *, credit: bool = False) -> dict[str, Decimal]:
+    """What each of these entries took into bank clearing (or, ``credit``, paid out of it): the
+    reconciliation's third leg."""
     rows = (
         JournalLine.objects.filter(entry__key__in=list(keys), account=Account.BANK_CLEARING)
         .values("entry__key")
-        .annotate(total=Sum("debit"))
+        .annotate(total=Sum("credit" if credit else "debit"))
+        .values_list("entry__key", "total")
+    )
+    return {key: _money(total) for key, total in rows}
+
+
+def refunds_on(business_date: date) -> dict[str, Decimal]:
+    """Entries of a business date that paid money back out of bank clearing (excess refunds, reversals of
+    card payments): key -> amount."""
+    rows = (
+        JournalLine.objects.filter(
+            business_date=business_date,
+            account=Account.BANK_CLEARING,
+            credit__gt=0,
+            entry__kind__in=[EntryKind.EXCESS_REFUNDED, EntryKind.REPAYMENT_REVERSED],
+        )
+        .values("entry__key")
+        .annotate(total=Sum("credit"))
         .values_list("entry__key", "total")
     )
     return {key: _money(total) for key, total in rows}

@@ -421,6 +421,7 @@ class BreakKind(models.TextChoices):
     AMOUNT_MISMATCH = "amount_mismatch", _("amount differs")
     STATUS_MISMATCH = "status_mismatch", _("status differs")
     JOURNAL_MISMATCH = "journal_mismatch", _("journal differs")
+    REFUND_MISMATCH = "refund_mismatch", _("refund differs")
 
 
 class BreakSeverity(models.TextChoices):

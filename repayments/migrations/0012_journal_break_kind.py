@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='reconciliationbreak',
             name='kind',
-            field=models.CharField(choices=[('bank_only', 'at the bank only'), ('book_only', 'in our books only'), ('amount_mismatch', 'amount differs'), ('status_mismatch', 'status differs'), ('journal_mismatch', 'journal differs')], max_length=20, verbose_name='kind'),
+            field=models.CharField(choices=[('bank_only', 'at the bank only'), ('book_only', 'in our books only'), ('amount_mismatch', 'amount differs'), ('status_mismatch', 'status differs'), ('journal_mismatch', 'journal differs'), ('refund_mismatch', 'refund differs')], max_length=20, verbose_name='kind'),
         ),
     ]

@@ -16,7 +16,10 @@ Each card repayment we count as succeeded on that date (settled that local day) 
 that file nor the day before's (a charge recorded at the bank just before midnight and settled by us
 just after) is ``book_only`` (critical: we credited a plan with money the bank did not settle). Each
 journal entry of a card payment on that date whose repayment is not succeeded is ``journal_mismatch``.
-Refund lines are stored and totalled, and their money leaving the bank is posted (bank clearing -> cash).
+Refund lines are matched too, by key: ``excess:<repayment>`` with the excess refund our books and journal
+recorded, ``reversal:<repayment>`` with a reversed repayment and its journal entry; a refund line we have no
+record of, or of another amount, and a refund the journal booked that the file (and the day before's) lacks,
+is ``refund_mismatch`` (critical). Their money leaving the bank is posted (bank clearing -> cash).
 
 A run is idempotent per date: it replaces the date's file and its open breaks; resolved breaks stay, and
 a difference already resolved is not raised again.
@@ -192,10 +195,10 @@ def reconciliation_run(*, business_date: date) -> ReconciliationResult:
             )
 
     found.extend(_journal_leg(business_date, matched))
+    refunds = [line for line in lines if line.status == REFUND_LINE]
+    found.extend(_refund_leg(business_date, refunds, source))
     with transaction.atomic():
-        result.settlements_posted = _post_settlements(
-            business_date, matched, [line for line in lines if line.status == REFUND_LINE]
-        )
+        result.settlements_posted = _post_settlements(business_date, matched, refunds)
         SettlementFile.objects.update_or_create(
             business_date=business_date,
             defaults={
@@ -251,6 +254,118 @@ def _journal_leg(
             )
         )
     return found
+
+
+def _refund_leg(
+    business_date: date, refunds: list[SettlementLine], source: SettlementSource
+) -> list[ReconciliationBreak]:
+    """Refund lines against our books: each bank refund is an excess refund or a reversal we recorded, for
+    the same amount, in our repayments and in the journal; each refund the journal booked on the date is
+    in the file (or in the day before's, for one sent just before midnight)."""
+    found: list[ReconciliationBreak] = []
+    public_ids = [_refund_public_id(line.idempotency_key) for line in refunds]
+    by_public_id = {
+        str(r.public_id): r for r in Repayment.objects.filter(public_id__in=[p for p in public_ids if p])
+    }
+    for line in refunds:
+        public_id = _refund_public_id(line.idempotency_key)
+        repayment = by_public_id.get(public_id or "")
+        expected = _journal_refund_key(line.idempotency_key, repayment)
+        if repayment is None or expected is None:
+            found.append(
+                _refund_mismatch(
+                    business_date,
+                    line.idempotency_key,
+                    line.amount,
+                    None,
+                    None,
+                    _("The bank refunded money we have no record of refunding."),
+                )
+            )
+            continue
+        booked = journal.cleared_by_key([expected], credit=True).get(expected)
+        if booked != line.amount:
+            found.append(
+                _refund_mismatch(
+                    business_date,
+                    line.idempotency_key,
+                    line.amount,
+                    booked,
+                    repayment,
+                    _("Our journal booked %(amount)s for this refund.") % {"amount": booked or ZERO},
+                )
+            )
+    in_file = {line.idempotency_key for line in refunds}
+    booked_today = journal.refunds_on(business_date)
+    missing = {key: amount for key, amount in booked_today.items() if _bank_refund_key(key) not in in_file}
+    if missing:
+        before = parse_settlement_file(source.settlement_file(business_date - timedelta(days=1)))
+        seen_before = {line.idempotency_key for line in before if line.status == REFUND_LINE}
+        for key, amount in missing.items():
+            bank_key = _bank_refund_key(key)
+            if bank_key in seen_before:
+                continue
+            repayment = Repayment.objects.filter(pk=int(key.split(":")[1])).first()
+            found.append(
+                _refund_mismatch(
+                    business_date,
+                    bank_key or key,
+                    None,
+                    amount,
+                    repayment,
+                    _("Our journal booked this refund; the bank's settlement file does not have it."),
+                )
+            )
+    return found
+
+
+_REFUND_KEYS = {"excess": "excess_refund:{id}", "reversal": "repayment:{id}:reversed"}
+
+
+def _refund_public_id(key: str) -> str | None:
+    kind, _sep, public_id = key.partition(":")
+    if kind not in _REFUND_KEYS:
+        return None
+    try:
+        return str(uuid.UUID(public_id))
+    except ValueError:
+        return None
+
+
+def _journal_refund_key(bank_key: str, repayment: Repayment | None) -> str | None:
+    """The journal entry that booked a bank refund: ``excess:<public id>`` -> ``excess_refund:<id>``."""
+    kind = bank_key.partition(":")[0]
+    if repayment is None or kind not in _REFUND_KEYS:
+        return None
+    return _REFUND_KEYS[kind].format(id=repayment.pk)
+
+
+def _bank_refund_key(journal_key: str) -> str | None:
+    """The bank's key of a refund the journal booked: the inverse of ``_journal_refund_key``."""
+    parts = journal_key.split(":")
+    kind = "excess" if parts[0] == "excess_refund" else "reversal" if parts[-1] == "reversed" else None
+    repayment = Repayment.objects.filter(pk=int(parts[1])).only("public_id").first() if kind else None
+    return f"{kind}:{repayment.public_id}" if repayment is not None else None
+
+
+def _refund_mismatch(
+    business_date: date,
+    key: str,
+    bank_amount: Decimal | None,
+    book_amount: Decimal | None,
+    repayment: Repayment | None,
+    note: str,
+) -> ReconciliationBreak:
+    return ReconciliationBreak(
+        business_date=business_date,
+        kind=BreakKind.REFUND_MISMATCH,
+        severity=BreakSeverity.CRITICAL,
+        gateway_key=key,
+        bank_amount=bank_amount,
+        book_amount=book_amount,
+        repayment=repayment,
+        note=note[:255],
+    )
 
 
 def _journal_mismatch(

@@ -297,3 +297,45 @@ def connection_without_journal_guards():
                 cursor.execute("SET session_replication_role = DEFAULT")
 
     return off()
+
+
+# --- refund lines -------------------------------------------------------------------------------------------
+
+
+def test_a_reversal_refund_line_matches_and_settles(customer, card, overdue_plan, staff) -> None:
+    from installments.models import Account  # noqa: PLC0415
+    from repayments.services import repayment_reverse  # noqa: PLC0415
+
+    repayment = _pay(customer, overdue_plan, card)
+    repayment_reverse(staff=staff, repayment=repayment, reason="customer disputed it")
+    result = reconciliation_run(business_date=timezone.localdate())
+    assert result.breaks == []
+    assert result.settlements_posted == 2  # the charge in, the refund out
+    assert _balance(Account.BANK_CLEARING) == 0
+    assert _balance(Account.CASH) == D("-0.21")  # 212.00 in less the fee, 212.00 back out
+
+
+@pytest.mark.ledger_corrupted  # the bank's books lose a refund, or gain one, on purpose
+def test_refunds_the_books_and_the_bank_disagree_on_are_breaks(customer, card, overdue_plan, staff) -> None:
+    import uuid  # noqa: PLC0415
+
+    from repayments.services import repayment_reverse  # noqa: PLC0415
+
+    repayment = _pay(customer, overdue_plan, card)
+    repayment_reverse(staff=staff, repayment=repayment, reason="customer disputed it")
+    refund = SimulatedCharge.objects.get(idempotency_key=f"reversal:{repayment.public_id}")
+    refund.delete()  # the bank lost it: our journal booked a refund the file lacks
+    stranger = f"excess:{uuid.uuid4()}"
+    other = repayment_create(
+        customer=customer, plan=overdue_plan, mode="custom", amount="5.00", card=card, channel="web",
+        idempotency_key="k2",
+    )  # fmt: skip
+    get_gateway().refund(reference=_bank_row(other).reference, amount=D("1.00"), idempotency_key=stranger)
+    result = reconciliation_run(business_date=timezone.localdate())
+    kinds = sorted((b.kind, b.gateway_key) for b in result.breaks)
+    assert kinds == sorted(
+        [
+            (BreakKind.REFUND_MISMATCH, f"reversal:{repayment.public_id}"),
+            (BreakKind.REFUND_MISMATCH, stranger),
+        ]
+    )
