@@ -38,7 +38,7 @@ class _Handler(ServerHandler):
             except OSError:
                 pass
             return
-        if self.headers_sent:  # half an answer went out: the client cannot find the next one's start
+        if getattr(self, "headers_sent", False):  # half an answer went out: the client cannot find the next one's start
             self.request_handler.close_connection = True  # type: ignore[attr-defined]
         super().handle_error()
 
@@ -90,7 +90,7 @@ class _RequestHandler(WSGIRequestHandler):
         else:
             body = io.BytesIO(self.rfile.read(length))
         handler = _Handler(
-            body,  # type: ignore[arg-type]
+            body,
             self.wfile,  # type: ignore[arg-type]
             self.get_stderr(),
             self.get_environ(),
