@@ -38,7 +38,7 @@ class _Handler(ServerHandler):
             except OSError:
                 pass
             return
-        if getattr(self, "headers_sent", False):  # half an answer went out: the client cannot find the next one's start
+        if getattr(self, "headers_sent", False):  # half an answer went out: the next one's start is lost
             self.request_handler.close_connection = True  # type: ignore[attr-defined]
         super().handle_error()
 
