@@ -69,11 +69,13 @@ def pg_host_args() -> list[str]:
     ]
 
 
-def pgbench_tps(seconds: int, clients: int) -> float:
-    """TPC-B on this PostgreSQL: the yardstick every figure is divided by."""
-    sh("dropdb", *pg_host_args(), "--if-exists", "bench_pgbench")
-    sh("createdb", *pg_host_args(), "bench_pgbench")
-    sh("pgbench", *pg_host_args(), "-i", "-q", "-s", "10", "bench_pgbench")
+def pgbench_tps(seconds: int, clients: int, *, initialise: bool = True) -> float:
+    """TPC-B on this PostgreSQL: the yardstick every figure is divided by. ``initialise=False`` measures
+    again on the tables of an earlier call (scale 10), as the bench does right before each debit run."""
+    if initialise:
+        sh("dropdb", *pg_host_args(), "--if-exists", "bench_pgbench")
+        sh("createdb", *pg_host_args(), "bench_pgbench")
+        sh("pgbench", *pg_host_args(), "-i", "-q", "-s", "10", "bench_pgbench")
     out = sh(
         "pgbench",
         *pg_host_args(),
@@ -428,35 +430,41 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    tps = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
+    """Each debit run right after its own pgbench measurement (the machine is shared: its load moves
+    within minutes), its ratio to that one; pgbench once more at the end."""
+    first = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
     print(
-        f"pgbench TPC-B (scale 10, {args.pgbench_clients} clients, {args.pgbench_seconds} s): {tps:,.0f} TPS;"
-        f" {args.workers} worker processes; gateway {args.gateway}; load {os.getloadavg()[0]:.2f}"
+        f"pgbench TPC-B (scale 10, {args.pgbench_clients} clients, {args.pgbench_seconds} s):"
+        f" {first:,.0f} TPS; {args.workers} worker processes; gateway {args.gateway};"
+        f" load {os.getloadavg()[0]:.2f}"
     )
     rows = []
     for n in args.n:
         for latency in args.latency_ms:
+            tps = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
             figures, load_seconds = debit_run_measured(n, latency, args.workers, args.gateway)
             sweeps = (0.0, 0.0) if args.no_sweep else sweep_rates(args.late_share)
-            rows.append((n, latency, load_seconds, figures, *sweeps))
+            rows.append((n, latency, tps, figures, *sweeps))
             print(
-                f"  N={n:,} {latency} ms: {figures['rate']:,.0f} debits/s ({figures['rate'] / tps:.2f}x TPS)"
+                f"  N={n:,} {latency} ms: {figures['rate']:,.0f} debits/s, pgbench just before {tps:,.0f} TPS"
+                f" ({figures['rate'] / tps:.2f}x), loaded in {load_seconds:.0f} s"
             )
     print()
     print(
-        f"{'N':>9} {'lat ms':>6} {'debits':>8} {'ok':>8} {'s':>7} {'debits/s':>9} {'x TPS':>6} "
+        f"{'N':>9} {'lat ms':>6} {'debits':>8} {'ok':>8} {'s':>7} {'debits/s':>9} {'TPS':>6} {'x TPS':>6} "
         f"{'us/debit':>8} {'p50 chunk s':>11} {'p99 chunk s':>11} {'peak MB':>8} {'+SMS/s':>7} "
         f"{'sweep book/s':>12} {'all-late/s':>10} {'load':>5}"
     )
-    for n, latency, _load, f, book, all_late in rows:
+    for n, latency, tps, f, book, all_late in rows:
         print(
             f"{n:>9,} {latency:>6} {f['attempts']:>8,} {f['succeeded']:>8,} {f['seconds']:>7.1f} "
-            f"{f['rate']:>9,.0f} {f['rate'] / tps:>6.2f} {1e6 / f['rate'] if f['rate'] else 0:>8,.0f} "
+            f"{f['rate']:>9,.0f} {tps:>6,.0f} {f['rate'] / tps:>6.2f} "
+            f"{1e6 / f['rate'] if f['rate'] else 0:>8,.0f} "
             f"{f['p50']:>11.2f} {f['p99']:>11.2f} {f['peak_mb']:>8.0f} {f['sms_rate']:>7,.0f} "
             f"{book:>12,.0f} {all_late:>10,.0f} {f['load']:>5.2f}"
         )
-    tps_after = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
-    print(f"pgbench again after the runs: {tps_after:,.0f} TPS (before: {tps:,.0f})")
+    tps_after = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
+    print(f"pgbench after the runs: {tps_after:,.0f} TPS (first: {first:,.0f})")
 
 
 def debit_run_measured(n: int, latency: int, workers: int, gateway: str) -> tuple[dict, float]:
