@@ -181,12 +181,7 @@ class PendingDebit:
     amount: Decimal
     gateway_token: str
 
-    COLUMNS: ClassVar[tuple[str, ...]] = (
-        "repayment_id",
-        "repayment__public_id",
-        "amount",
-        "card__gateway_token",
-    )
+    COLUMNS: ClassVar[tuple[str, ...]] = ("id", "public_id", "amount", "card__gateway_token")  # of Repayment
 
 
 def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
@@ -435,15 +430,21 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
     """Run one chunk end to end; safe to run again (a redelivered task) or on several workers at once."""
     run = DebitRun.objects.get(pk=chunk.run_id)
     _record_attempts(run, chunk)
+    # Two queries, not one join: right after a bulk insert the planner's statistics still say "no rows",
+    # and it joined the chunk's attempts to *every* pending repayment of the run (a nested loop over the
+    # pending-status index: 160 ms per chunk at 1,500 pending and growing with them). Repayments by
+    # primary key cost the same whatever the statistics say.
+    attempted = DebitAttempt.objects.filter(
+        run=run,
+        status=DebitAttemptStatus.PENDING,
+        plan_id__gte=chunk.first_plan_id,
+        plan_id__lte=chunk.last_plan_id,
+    ).values_list("repayment_id", flat=True)
     pending = [
         PendingDebit(*values)
-        for values in DebitAttempt.objects.filter(
-            run=run,
-            status=DebitAttemptStatus.PENDING,
-            plan_id__gte=chunk.first_plan_id,
-            plan_id__lte=chunk.last_plan_id,
-            repayment__status=RepaymentStatus.PENDING,
-        ).values_list(*PendingDebit.COLUMNS)
+        for values in Repayment.objects.filter(pk__in=list(attempted), status=RepaymentStatus.PENDING)
+        .order_by("id")
+        .values_list(*PendingDebit.COLUMNS)
     ]
     workers, batch_size = settings.AUTODEBIT_GATEWAY_CONCURRENCY, settings.AUTODEBIT_GATEWAY_BATCH_SIZE
     if batch_size > 0 and isinstance(get_gateway(), BatchCharging):
