@@ -18,8 +18,8 @@ so it never touches the service's data. For each N and latency it:
    and charge in batches (批量代扣, ``AUTODEBIT_GATEWAY_BATCH_SIZE``). ``--gateway simulated`` uses the
    in-process simulated bank (its books in our database, ``GATEWAY_SIM_LATENCY_MS``) instead;
 3. starts real Celery workers on Redis and runs the debit slot as production does (chunks fanned out);
-4. prints debits/s, the ratio to pgbench TPS measured in the same run, p50/p99 per-chunk latency and the
-   workers' peak memory, and
+4. prints debits/s, the ratio to pgbench TPS measured right before and right after it (their mean),
+   p50/p99 per-chunk latency and the workers' peak memory, and
    "+SMS/s": debits per second counted until the last customer's SMS was sent by the sms worker that runs
    beside them (SMS_SENDER=console, a provider whose cost is on its side).
 It also times the overdue sweep over the same installments (see ``sweep_rates``). Figures go to stdout.
@@ -430,8 +430,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Each debit run right after its own pgbench measurement (the machine is shared: its load moves
-    within minutes), its ratio to that one; pgbench once more at the end."""
+    """Each debit run between two pgbench measurements of its own, its ratio to their mean: the machine is
+    shared, and its load moves within minutes."""
     first = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
     print(
         f"pgbench TPC-B (scale 10, {args.pgbench_clients} clients, {args.pgbench_seconds} s):"
@@ -441,13 +441,16 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     for n in args.n:
         for latency in args.latency_ms:
-            tps = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
+            before = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
             figures, load_seconds = debit_run_measured(n, latency, args.workers, args.gateway)
+            after = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
+            tps = (before + after) / 2
             sweeps = (0.0, 0.0) if args.no_sweep else sweep_rates(args.late_share)
             rows.append((n, latency, tps, figures, *sweeps))
             print(
-                f"  N={n:,} {latency} ms: {figures['rate']:,.0f} debits/s, pgbench just before {tps:,.0f} TPS"
-                f" ({figures['rate'] / tps:.2f}x), loaded in {load_seconds:.0f} s"
+                f"  N={n:,} {latency} ms: {figures['rate']:,.0f} debits/s; pgbench just before {before:,.0f}"
+                f" and just after {after:,.0f} TPS: {figures['rate'] / tps:.2f}x their mean;"
+                f" loaded in {load_seconds:.0f} s"
             )
     print()
     print(
@@ -463,8 +466,6 @@ def run(args: argparse.Namespace) -> None:
             f"{f['p50']:>11.2f} {f['p99']:>11.2f} {f['peak_mb']:>8.0f} {f['sms_rate']:>7,.0f} "
             f"{book:>12,.0f} {all_late:>10,.0f} {f['load']:>5.2f}"
         )
-    tps_after = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
-    print(f"pgbench after the runs: {tps_after:,.0f} TPS (first: {first:,.0f})")
 
 
 def debit_run_measured(n: int, latency: int, workers: int, gateway: str) -> tuple[dict, float]:
