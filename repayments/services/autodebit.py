@@ -395,34 +395,35 @@ def _charge_batch(debits: list[PendingDebit]) -> list[tuple[PendingDebit, Charge
 def _charge_batches(
     pending: list[PendingDebit], workers: int, size: int
 ) -> list[tuple[PendingDebit, ChargeResult | None]]:
-    """``_charge_all`` for a gateway that charges batches: the chunk cut into batches of ``size``, each
-    batch's leases taken immediately before its own call, up to ``workers`` batches in flight on the
-    worker's gateway threads (one batch waits on the bank while another is sent)."""
+    """``_charge_all`` for a gateway that charges batches: the chunk cut into batches of ``size``, up to
+    ``workers`` batches in flight on the worker's gateway threads (one batch waits on the bank while
+    another is sent). The leases of the batches about to be sent are taken in one statement immediately
+    before they go (a chunk's batches usually all go at once: one statement per chunk)."""
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
 
-    def claimed(batch: list[PendingDebit]) -> list[PendingDebit]:
-        ids = charges_claim([d.repayment_id for d in batch])
-        return [d for d in batch if d.repayment_id in ids]
+    def claimed(group: list[list[PendingDebit]]) -> list[list[PendingDebit]]:
+        ids = charges_claim([d.repayment_id for batch in group for d in batch])
+        kept = [[d for d in batch if d.repayment_id in ids] for batch in group]
+        return [batch for batch in kept if batch]
 
     outcomes: list[tuple[PendingDebit, ChargeResult | None]] = []
     if connection.vendor == "sqlite" or workers <= 1 or len(batches) < 2:
         for batch in batches:
-            batch = claimed(batch)
-            if batch:
-                outcomes.extend(_charge_batch(batch))
+            for ready in claimed([batch]):
+                outcomes.extend(_charge_batch(ready))
         return outcomes
     pool = _gateway_pool(workers)
     waiting = deque(batches)
     running: set[Future] = set()
     while waiting or running:
-        while waiting and len(running) < workers:
-            batch = claimed(waiting.popleft())
-            if batch:
-                running.add(pool.submit(_charge_batch, batch))
-        if running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                outcomes.extend(future.result())
+        free = workers - len(running)
+        if waiting and free:
+            group = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+            running.update(pool.submit(_charge_batch, batch) for batch in claimed(group))
+            continue
+        finished, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            outcomes.extend(future.result())
     return outcomes
 
 
