@@ -433,7 +433,7 @@ def debit_chunk_process(*, chunk: Chunk) -> int:
     _record_attempts(run, chunk)
     # Two queries, not one join: right after a bulk insert the planner's statistics still say "no rows",
     # and it joined the chunk's attempts to *every* pending repayment of the run (a nested loop over the
-    # pending-status index: 160 ms per chunk at 1,500 pending and growing with them). Repayments by
+    # pending-status index: 160 ms by the fourth chunk, growing with the pending repayments). Repayments by
     # primary key cost the same whatever the statistics say.
     attempted = DebitAttempt.objects.filter(
         run=run,
