@@ -7,6 +7,7 @@ What a plain ``wsgiref`` server does not do and a bank simulator needs:
   client says ``Connection: close``, goes quiet for ``IDLE_SECONDS`` or a request cannot be read. Every
   answer has a ``Content-Length`` (the app sets it), so the client knows where it ends. A request's body
   is read whole before the app runs, so a refused request never leaves bytes behind for the next one.
+  ``TCP_NODELAY`` is set, or each kept-alive call would wait on the client's delayed ACK.
 - The raw request target in ``RAW_URI`` (the signature covers the path as sent, before any decoding).
 - Closing a connection with no answer at all when the app raises ``AnswerLost`` ("charged but the answer
   was lost"); that connection is not used again.
@@ -50,6 +51,10 @@ class _Handler(ServerHandler):
 class _RequestHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
+    # wsgiref writes the status line, the headers and the body in separate sends. On a kept-alive connection
+    # Nagle's algorithm holds each later small send until the client ACKs the first, which the client
+    # delays (up to 40 ms): 44 ms a call instead of under 2.
+    disable_nagle_algorithm = True
     quiet = False
     answered = False  # set when wsgiref finished this request's answer (``_Handler.close``)
 
