@@ -1,6 +1,7 @@
 """Benchmark of the auto-debit run against the machine's own yardstick (pgbench TPC-B), in one script.
 
     .venv/bin/python bench/autodebit.py --n 10000 [100000] [--workers 4] [--latency-ms 0 100]
+                                        [--gateway http|simulated]
 
 ``--workers`` is the number of worker processes on the debits queue (each a solo-pool Celery worker, as one
 child of a prefork worker would be); the default, 4 on this 2-core machine, is the production setting of
@@ -10,9 +11,15 @@ Needs PostgreSQL and Redis (BENCH_PG_URL, default postgres://postgres@127.0.0.1:
 default redis://127.0.0.1:6379/15). It creates its own databases (bench_installments, bench_pgbench),
 so it never touches the service's data. For each N and latency it:
 1. loads N customers, each with a bound card, a plan with auto-debit on and an installment due today,
-   with set-based SQL (generate_series);
-2. starts real Celery workers on Redis and runs the debit slot as production does (chunks fanned out);
-3. prints debits/s, the ratio to pgbench TPS, p50/p99 per-chunk latency and the workers' peak memory, and
+   with set-based SQL (generate_series), and the cards' accounts at the bank;
+2. with ``--gateway http`` (the default) starts the bank service as its own process
+   (``python -m simulators.bank_service``, its own SQLite file in a temporary directory) and sets its
+   latency through the bank's ``POST /v1/admin/faults``; the workers reach it with ``PAYMENT_GATEWAY=http``
+   and charge in batches (批量代扣, ``AUTODEBIT_GATEWAY_BATCH_SIZE``). ``--gateway simulated`` uses the
+   in-process simulated bank (its books in our database, ``GATEWAY_SIM_LATENCY_MS``) instead;
+3. starts real Celery workers on Redis and runs the debit slot as production does (chunks fanned out);
+4. prints debits/s, the ratio to pgbench TPS measured right before and right after it (their mean),
+   p50/p99 per-chunk latency and the workers' peak memory, and
    "+SMS/s": debits per second counted until the last customer's SMS was sent by the sms worker that runs
    beside them (SMS_SENDER=console, a provider whose cost is on its side).
 It also times the overdue sweep over the same installments (see ``sweep_rates``). Figures go to stdout.
@@ -22,9 +29,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +47,8 @@ PG = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/").rstri
 DB_URL = PG + "bench_installments"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 PY = sys.executable
+BANK_SECRET = "bench-bank-secret-0123456789abcdef0123"  # noqa: S105 - the bench's own bank, on loopback
+GATEWAYS = ("http", "simulated")
 
 
 def sh(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -57,11 +69,13 @@ def pg_host_args() -> list[str]:
     ]
 
 
-def pgbench_tps(seconds: int, clients: int) -> float:
-    """TPC-B on this PostgreSQL: the yardstick every figure is divided by."""
-    sh("dropdb", *pg_host_args(), "--if-exists", "bench_pgbench")
-    sh("createdb", *pg_host_args(), "bench_pgbench")
-    sh("pgbench", *pg_host_args(), "-i", "-q", "-s", "10", "bench_pgbench")
+def pgbench_tps(seconds: int, clients: int, *, initialise: bool = True) -> float:
+    """TPC-B on this PostgreSQL: the yardstick every figure is divided by. ``initialise=False`` measures
+    again on the tables of an earlier call (scale 10), as the bench does right before each debit run."""
+    if initialise:
+        sh("dropdb", *pg_host_args(), "--if-exists", "bench_pgbench")
+        sh("createdb", *pg_host_args(), "bench_pgbench")
+        sh("pgbench", *pg_host_args(), "-i", "-q", "-s", "10", "bench_pgbench")
     out = sh(
         "pgbench",
         *pg_host_args(),
@@ -101,7 +115,9 @@ def autovacuum_on() -> Iterator[None]:
         psql("SELECT pg_reload_conf()")
 
 
-def django_env(latency_ms: int) -> dict:
+def django_env(latency_ms: int, bank_url: str = "") -> dict:
+    """The service's environment; ``bank_url``: the workers charge the bank service over HTTP (its latency
+    is set at the bank), else the in-process simulator with ``latency_ms``."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=DB_URL,
@@ -113,6 +129,8 @@ def django_env(latency_ms: int) -> dict:
         LOG_LEVEL="WARNING",
         CACHE_KEY_PREFIX="bench",
     )
+    if bank_url:
+        env.update(PAYMENT_GATEWAY="http", GATEWAY_HTTP_URL=bank_url, GATEWAY_HTTP_SECRET=BANK_SECRET)
     return env
 
 
@@ -132,14 +150,14 @@ FROM generate_series(1, %(n)s) g;
 
 INSERT INTO repayments_simulatedcardaccount (token, fingerprint, last4, bank_code, card_type, behaviour,
                                              balance, single_use, closed, created_at)
-SELECT 'tok_bench_' || u.id, md5('fp' || u.id), lpad((u.id %% 10000)::text, 4, '0'), 'ICBC', 'debit',
-       'normal', 100000.00, false, false, now()
+SELECT 'tok_' || lpad(to_hex(u.id), 24, '0'), md5('fp' || u.id), lpad((u.id %% 10000)::text, 4, '0'),
+       'ICBC', 'debit', 'normal', 100000.00, false, false, now()
 FROM accounts_user u WHERE u.phone LIKE '+86139%%';
 
 INSERT INTO repayments_bankcard (public_id, customer_id, gateway_token, fingerprint, bank_code, bank_name,
                                  card_type, last4, reserved_phone_masked, is_default, status, bound_at)
-SELECT md5('card' || u.id)::uuid, u.id, 'tok_bench_' || u.id, md5('fp' || u.id), 'ICBC', '工商银行', 'debit',
-       lpad((u.id %% 10000)::text, 4, '0'), '139****0000', true, 'active', now()
+SELECT md5('card' || u.id)::uuid, u.id, 'tok_' || lpad(to_hex(u.id), 24, '0'), md5('fp' || u.id), 'ICBC',
+       '工商银行', 'debit', lpad((u.id %% 10000)::text, 4, '0'), '139****0000', true, 'active', now()
 FROM accounts_user u WHERE u.phone LIKE '+86139%%';
 
 INSERT INTO installments_installmentplan (public_id, customer_id, product_id, kind, merchant_order_ref,
@@ -198,6 +216,79 @@ def load(n: int) -> float:
     return time.perf_counter() - started
 
 
+def bank_token(user_id: int) -> str:
+    """The card token LOAD_SQL gives a customer: in the banks' own format (``tok_`` + 24 hex)."""
+    return f"tok_{user_id:024x}"
+
+
+def load_bank_accounts(path: Path) -> float:
+    """The bench customers' card accounts in the bank service's books (its SQLite file, written before
+    it starts, as a bank's card base exists before a debit run); each with 100,000.00."""
+    from django.db import connection
+
+    from simulators.bank_service.books import Books
+
+    started = time.perf_counter()
+    Books(path, fingerprint_key=BANK_SECRET.encode())  # the schema
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM accounts_user WHERE phone LIKE '+86139%%' ORDER BY id")
+        ids = [row[0] for row in cursor.fetchall()]
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO accounts (token, fingerprint, last4, bank_code, bank_name, card_type, behaviour,"
+            " balance_fen, closed, single_use, created_at)"
+            " VALUES (?, ?, ?, 'ICBC', '工商银行', 'debit', 'normal', 10000000, 0, 0, ?)",
+            ((bank_token(i), f"fp{i}", f"{i % 10000:04d}", now) for i in ids),
+        )
+    return time.perf_counter() - started
+
+
+@contextmanager
+def bank_service(latency_ms: int) -> Iterator[str]:
+    """The bank service as its own process on a free port, with its own books (a temporary SQLite file
+    holding the loaded customers' accounts) and ``latency_ms`` set through its admin API. Yields its URL."""
+    from repayments.http_gateway import HttpGateway
+
+    with tempfile.TemporaryDirectory(prefix="bench-bank-") as folder:
+        books = Path(folder) / "bank.sqlite3"
+        load_bank_accounts(books)
+        env = {**os.environ, "BANK_API_SECRET": BANK_SECRET}
+        process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [PY, "-m", "simulators.bank_service", "--quiet", "--port", "0", "--database", str(books)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            found = re.search(r"listening on (http://\S+)", process.stdout.readline())
+            if found is None:
+                raise RuntimeError("the bank service did not start")
+            url = found.group(1)
+            admin = HttpGateway(url=url, secret=BANK_SECRET)
+            admin.simulator_admin("POST", "faults", {"latency_ms": latency_ms})
+            admin.close()
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+@contextmanager
+def gateway_for_run(gateway: str, latency_ms: int) -> Iterator[str]:
+    """The bank the run's workers charge: yields the bank service's URL, or "" for the in-process one."""
+    if gateway == "http":
+        with bank_service(latency_ms) as url:
+            yield url
+    else:
+        yield ""
+
+
 CELERY_WORKER = (PY, "-m", "celery", "-A", "config", "worker", "--pool", "solo")
 
 
@@ -211,10 +302,13 @@ def _worker(env: dict, name: str, queue: str) -> subprocess.Popen:
     )
 
 
-def start_workers(count: int, latency_ms: int, sms_workers: int = 1) -> list[subprocess.Popen]:
+def start_workers(
+    count: int, latency_ms: int, sms_workers: int = 1, bank_url: str = ""
+) -> list[subprocess.Popen]:
     """``count`` debit workers, and ``sms_workers`` on the sms queue sending the debits' messages as they
-    are written (as production runs them), so the figures include telling the customer."""
-    env = django_env(latency_ms)
+    are written (as production runs them), so the figures include telling the customer. ``bank_url``: they
+    charge the bank service there (``django_env``)."""
+    env = django_env(latency_ms, bank_url)
     workers = [_worker(env, f"bench{i}", "bench") for i in range(count)]
     workers += [_worker(env, f"sms{i}", "sms") for i in range(sms_workers)]
     time.sleep(4)
@@ -278,6 +372,7 @@ def debit_run(workers: list[subprocess.Popen]) -> dict:
         "p50": statistics.median(latencies) if latencies else 0.0,
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0,
         "peak_mb": max(peak_rss_mb(w.pid) for w in workers),
+        "load": os.getloadavg()[0],  # the machine's 1-minute load as the run ended (other work on it)
     }
 
 
@@ -322,45 +417,74 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 100])
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--late-share", type=float, default=0.05, help="plans going late on the sweep's day")
+    parser.add_argument(
+        "--gateway",
+        choices=GATEWAYS,
+        default="http",
+        help="http: the bank service as its own process (batch debits); simulated: the in-process bank",
+    )
+    parser.add_argument("--no-sweep", action="store_true", help="skip timing the overdue sweep")
     args = parser.parse_args()
     with autovacuum_on():
         run(args)
 
 
 def run(args: argparse.Namespace) -> None:
-    tps = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
+    """Each debit run between two pgbench measurements of its own, its ratio to their mean: the machine is
+    shared, and its load moves within minutes."""
+    first = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients)
     print(
-        f"pgbench TPC-B (scale 10, {args.pgbench_clients} clients, {args.pgbench_seconds} s): {tps:,.0f} TPS;"
-        f" {args.workers} worker processes"
+        f"pgbench TPC-B (scale 10, {args.pgbench_clients} clients, {args.pgbench_seconds} s):"
+        f" {first:,.0f} TPS; {args.workers} worker processes; gateway {args.gateway};"
+        f" load {os.getloadavg()[0]:.2f}"
     )
     rows = []
     for n in args.n:
         for latency in args.latency_ms:
-            reset_database()
-            if "django" not in sys.modules:
-                setup_django(latency)
-            load_seconds = load(n)
-            workers = start_workers(args.workers, latency)
-            try:
-                figures = debit_run(workers)
-            finally:
-                for w in workers:
-                    w.terminate()
-                for w in workers:
-                    w.wait(timeout=30)
-            rows.append((n, latency, load_seconds, figures, *sweep_rates(args.late_share)))
+            before = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
+            figures, load_seconds = debit_run_measured(n, latency, args.workers, args.gateway)
+            after = pgbench_tps(args.pgbench_seconds, clients=args.pgbench_clients, initialise=False)
+            tps = (before + after) / 2
+            sweeps = (0.0, 0.0) if args.no_sweep else sweep_rates(args.late_share)
+            rows.append((n, latency, tps, figures, *sweeps))
+            print(
+                f"  N={n:,} {latency} ms: {figures['rate']:,.0f} debits/s; pgbench just before {before:,.0f}"
+                f" and just after {after:,.0f} TPS: {figures['rate'] / tps:.2f}x their mean;"
+                f" loaded in {load_seconds:.0f} s"
+            )
     print()
     print(
-        f"{'N':>9} {'lat ms':>6} {'debits':>8} {'ok':>8} {'s':>7} {'debits/s':>9} {'x TPS':>6} "
-        f"{'p50 chunk s':>11} {'p99 chunk s':>11} {'peak MB':>8} {'+SMS/s':>7} {'sweep book/s':>12} "
-        f"{'all-late/s':>10}"
+        f"{'N':>9} {'lat ms':>6} {'debits':>8} {'ok':>8} {'s':>7} {'debits/s':>9} {'TPS':>6} {'x TPS':>6} "
+        f"{'us/debit':>8} {'p50 chunk s':>11} {'p99 chunk s':>11} {'peak MB':>8} {'+SMS/s':>7} "
+        f"{'sweep book/s':>12} {'all-late/s':>10} {'load':>5}"
     )
-    for n, latency, _load, f, book, all_late in rows:
+    for n, latency, tps, f, book, all_late in rows:
         print(
             f"{n:>9,} {latency:>6} {f['attempts']:>8,} {f['succeeded']:>8,} {f['seconds']:>7.1f} "
-            f"{f['rate']:>9,.0f} {f['rate'] / tps:>6.2f} {f['p50']:>11.2f} {f['p99']:>11.2f} "
-            f"{f['peak_mb']:>8.0f} {f['sms_rate']:>7,.0f} {book:>12,.0f} {all_late:>10,.0f}"
+            f"{f['rate']:>9,.0f} {tps:>6,.0f} {f['rate'] / tps:>6.2f} "
+            f"{1e6 / f['rate'] if f['rate'] else 0:>8,.0f} "
+            f"{f['p50']:>11.2f} {f['p99']:>11.2f} {f['peak_mb']:>8.0f} {f['sms_rate']:>7,.0f} "
+            f"{book:>12,.0f} {all_late:>10,.0f} {f['load']:>5.2f}"
         )
+
+
+def debit_run_measured(n: int, latency: int, workers: int, gateway: str) -> tuple[dict, float]:
+    """One debit run of ``n`` plans at ``latency`` ms against ``gateway``, on a fresh database (and a
+    fresh bank): its figures (``debit_run``) and how long the load took."""
+    reset_database()
+    if "django" not in sys.modules:
+        setup_django(latency)
+    load_seconds = load(n)
+    with gateway_for_run(gateway, latency) as bank_url:
+        procs = start_workers(workers, latency, bank_url=bank_url)
+        try:
+            figures = debit_run(procs)
+        finally:
+            for w in procs:
+                w.terminate()
+            for w in procs:
+                w.wait(timeout=30)
+    return figures, load_seconds
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Every benchmark side by side against the machine's own yardsticks, in one run; writes docs/performance.md.
 
     .venv/bin/python bench/run.py [--n 10000] [--http-seconds 10] [--pgbench-seconds 10]
-                                  [--growth 10000 100000 1000000]
+                                  [--growth 10000 100000 1000000] [--gateway http|simulated]
 
 Needs PostgreSQL, Redis, pgbench and wrk (Debian's ``wrk``). On its own databases (bench_installments,
 bench_pgbench) it measures, each as a rate, a ratio to its yardstick, p50/p99 latency and peak memory:
 1. pgbench TPC-B (the yardstick of the database work);
-2. the auto-debit run with 1 and 2 worker processes at 0 and 100 ms gateway latency;
+2. the auto-debit run with 1 and 2 worker processes at 0 and 100 ms gateway latency, against the bank
+   service as its own process (``--gateway http``, the default: batch debits) or the in-process one;
 3. the overdue sweep (a normal day's book and the all-late day);
 4. GET /api/v1/bills/ against a bare Django view doing one query (the ceiling), same wrk load, gunicorn;
 5. bills for a customer with 2 and with 700 installment rows (growth);
@@ -56,8 +57,8 @@ def wrk(url: str, seconds: int, headers: dict[str, str], script: str | None = No
     return {"rate": rate, "p50": pct("50"), "p99": pct("99"), "non2xx": int(bad.group(1)) if bad else 0}
 
 
-def start_gunicorn() -> subprocess.Popen:
-    env = ad.django_env(0)
+def start_gunicorn(bank_url: str = "") -> subprocess.Popen:
+    env = ad.django_env(0, bank_url)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
         API_THROTTLE_USER="100000000/min",
@@ -206,6 +207,12 @@ def main() -> None:
         default=[],
         help="also run the debit run (2 processes per core, 0 ms) at these sizes, e.g. --growth 10000 100000",
     )
+    parser.add_argument(
+        "--gateway",
+        choices=ad.GATEWAYS,
+        default="http",
+        help="http: the bank service as its own process (batch debits); simulated: the in-process bank",
+    )
     args = parser.parse_args()
     with ad.autovacuum_on():
         run(args)
@@ -224,36 +231,19 @@ def run(args: argparse.Namespace) -> None:
     lines.append("|---|---:|---:|---:|---:|---:|")
     cores = os.cpu_count() or 1
     production = 2 * cores  # worker processes on the debits queue, as docs/operations.md sets them
+    bank = "bank service, batches" if args.gateway == "http" else "in-process bank"
     for workers in (cores, production):
         for latency in (0, 100):
-            ad.reset_database()
-            if "django" not in sys.modules:
-                ad.setup_django(latency)
-            ad.load(args.n)
-            procs = ad.start_workers(workers, latency)
-            try:
-                f = ad.debit_run(procs)
-            finally:
-                for p in procs:
-                    p.terminate()
-                for p in procs:
-                    p.wait(timeout=30)
+            f, _load = ad.debit_run_measured(args.n, latency, workers, args.gateway)
             lines.append(
-                debit_line(f"debit run, N={args.n:,}, {workers} processes, {latency} ms gateway", f, tps)
+                debit_line(
+                    f"debit run, N={args.n:,}, {workers} processes, {latency} ms gateway ({bank})", f, tps
+                )
             )
     book, late = ad.sweep_rates(0.05)
     first_cost = None
     for n in args.growth:
-        ad.reset_database()
-        ad.load(n)
-        procs = ad.start_workers(production, 0)
-        try:
-            f = ad.debit_run(procs)
-        finally:
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.wait(timeout=30)
+        f, _load = ad.debit_run_measured(n, 0, production, args.gateway)
         cost = 1 / f["rate"] if f["rate"] else 0.0
         first_cost = first_cost or cost
         lines.append(
@@ -270,7 +260,31 @@ def run(args: argparse.Namespace) -> None:
     ad.reset_database()
     ad.load(args.n)
     rows = tokens_for(50)
-    server = start_gunicorn()
+    with ad.gateway_for_run(args.gateway, 0) as bank_url:
+        errors = http_rows(args, lines, rows, tps, production, bank_url)
+    minutes = (time.perf_counter() - started) / 60
+    lines.append(f"\nNon-2xx responses under load: {errors}. The whole run took {minutes:.1f} minutes.")
+    text = "\n".join(lines)
+    print(text)
+    header = (
+        f"## Side by side (`.venv/bin/python bench/run.py --n {args.n} --http-seconds {args.http_seconds}`), "
+        f"{time.strftime('%Y-%m-%d')}\n\n"
+    )
+    write_doc(header + text)
+    os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+
+
+def http_rows(
+    args: argparse.Namespace,
+    lines: list[str],
+    rows: list[tuple[str, str, str]],
+    tps: float,
+    production: int,
+    bank_url: str,
+) -> int:
+    """The HTTP measurements (gunicorn; the payments and the debit run beside them charge ``bank_url``,
+    or the in-process bank when it is empty); adds their lines, returns the non-2xx responses."""
+    server = start_gunicorn(bank_url)
     try:
         auth = {"Authorization": f"Bearer {rows[0][0]}"}
         bare = wrk(f"{BASE}/bench/one-query/", args.http_seconds, {})
@@ -296,7 +310,7 @@ def run(args: argparse.Namespace) -> None:
             )
         )
         alone = wrk(BASE, args.http_seconds, {}, post_script(rows))
-        procs = ad.start_workers(production, 0)
+        procs = ad.start_workers(production, 0, bank_url=bank_url)
         debit: dict = {}
         runner = threading.Thread(target=lambda: debit.update(ad.debit_run(procs)))
         runner.start()
@@ -315,20 +329,10 @@ def run(args: argparse.Namespace) -> None:
             )
         )
         lines.append(debit_line(f"that debit run ({production} worker processes, 0 ms)", debit, tps))
-        errors = sum(r["non2xx"] for r in (bare, bills, long_bills, alone, during))
+        return sum(r["non2xx"] for r in (bare, bills, long_bills, alone, during))
     finally:
         server.terminate()
         server.wait(timeout=30)
-    minutes = (time.perf_counter() - started) / 60
-    lines.append(f"\nNon-2xx responses under load: {errors}. The whole run took {minutes:.1f} minutes.")
-    text = "\n".join(lines)
-    print(text)
-    header = (
-        f"## Side by side (`.venv/bin/python bench/run.py --n {args.n} --http-seconds {args.http_seconds}`), "
-        f"{time.strftime('%Y-%m-%d')}\n\n"
-    )
-    write_doc(header + text)
-    os.environ.pop("DJANGO_SETTINGS_MODULE", None)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,11 @@ with no arguments. The contract follows what acquirers do:
   charge may have happened, and the caller asks ``get_charge`` with the same key later. ``None`` from
   ``get_charge`` means the gateway never saw the key, so nothing was charged.
 - ``refund`` gives back part or all of a succeeded charge, idempotent by its own key.
+- Optional (``BatchCharging``): ``charge_batch`` sends many charges in one request (批量代扣), each with
+  its own key and the same rules as ``charge``, and answers per item in order: a ``ChargeResult``, a
+  ``GatewayTimeout`` (that item's outcome unknown) or a ``GatewayError`` (that item refused). The whole
+  batch unanswered raises ``GatewayTimeout``: every item is unknown, and each is reconciled by its key
+  exactly as a single charge's timeout is. The debit engine uses it when the gateway has it.
 - Optional: ``close()`` releases the client's connections (tests, worker shutdown), and
   ``succeeded_charges`` (``ChargeBook``) lists the bank's succeeded charges, which ``check_ledger``
   then compares with our repayments charge by charge; ``settlement_file`` (``SettlementSource``) hands
@@ -29,7 +34,7 @@ import csv
 import hashlib
 import hmac
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -120,6 +125,15 @@ class RefundError(GatewayError):
         super().__init__(message, code=code)
 
 
+@dataclass(frozen=True)
+class ChargeRequest:
+    """One item of a batch charge: what ``charge`` takes, as a value."""
+
+    token: str
+    amount: Decimal
+    idempotency_key: str
+
+
 class PaymentGateway(Protocol):
     def tokenize_card(
         self, *, number: str, holder_name: str, reserved_phone: str, single_use: bool = False
@@ -130,6 +144,13 @@ class PaymentGateway(Protocol):
     def get_charge(self, *, idempotency_key: str) -> ChargeResult | None: ...
 
     def refund(self, *, reference: str, amount: Decimal, idempotency_key: str) -> RefundResult: ...
+
+
+@runtime_checkable
+class BatchCharging(Protocol):
+    """Optional part of a gateway that charges many cards in one request (批量代扣; module docstring)."""
+
+    def charge_batch(self, items: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]: ...
 
 
 def card_fingerprint(number: str) -> str:

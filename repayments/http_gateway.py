@@ -11,10 +11,12 @@ The wire contract:
   path exactly as sent. The bank refuses a wrong or stale signature with 401.
 - ``POST /v1/charges`` and ``POST /v1/refunds`` carry ``Idempotency-Key``; a key reused with another
   body is 409 (``idempotency_key_reused``). ``GET /v1/charges/{key}`` is 404 for a key never seen.
+  ``POST /v1/charges/batch`` (批量代扣) carries each item's key in the item and answers per item.
 - Amounts are strings of yuan with two decimals; JSON errors are ``{"error": code, "message": text}``.
 
-One ``httpx.Client`` per process (a connection pool shared by the debit engine's threads; a forked child
-builds its own), with ``GATEWAY_HTTP_CONNECT_TIMEOUT`` and ``GATEWAY_HTTP_READ_TIMEOUT``. What is retried:
+One ``httpx.Client`` per process (a connection pool with keep-alive, shared by the debit engine's
+threads; a forked child builds its own), with ``GATEWAY_HTTP_CONNECT_TIMEOUT`` and
+``GATEWAY_HTTP_READ_TIMEOUT``. What is retried:
 
 - A request that never reached the bank (connection refused, connect timeout, no free pooled
   connection): up to ``GATEWAY_HTTP_RETRIES`` more times, for every call, since nothing was sent.
@@ -33,7 +35,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -47,6 +49,7 @@ from repayments.gateway import (
     BankCharge,
     CardRejected,
     CardToken,
+    ChargeRequest,
     ChargeResult,
     ChargeStatus,
     GatewayError,
@@ -58,6 +61,7 @@ from repayments.gateway import (
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 MAX_KEY_LENGTH = 100
+MAX_BATCH_ITEMS = 1000  # the bank's limit per batch request
 
 # Nothing was sent: safe to send again whatever the request.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -261,31 +265,58 @@ class HttpGateway:
             )
         raise self._refused(response)
 
-    def charge_many(self, items: list[tuple[str, Decimal, str]]) -> list[ChargeResult | GatewayError]:
-        """Many charges in one request (批量代扣): ``(token, amount, idempotency_key)`` each, a result or an
-        error per item in the same order. The whole request unanswered is ``GatewayTimeout`` (every item
-        unknown); one item unanswered is a ``GatewayTimeout`` in its place."""
-        payload = {
-            "items": [
-                {"token": str(token), "amount": _amount_text(amount), "idempotency_key": _checked_key(key)}
-                for token, amount, key in items
-            ]
-        }
-        response = self._call("POST", "/v1/charges/batch", payload=payload)
+    def charge_batch(self, items: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
+        """``BatchCharging``: many charges in one request (批量代扣), ``POST /v1/charges/batch``, up to
+        ``MAX_BATCH_ITEMS`` per request (more are sent as several requests, one after the other). A result
+        or an error per item, in order: an item the bank answered without a charge of that key, or did not
+        answer, is a ``GatewayTimeout`` in its place (unknown). A request unanswered (never retried: it
+        may have charged) is ``GatewayTimeout`` for the whole batch when it is the first; for a later one,
+        the items already answered keep their results and the rest are unknown."""
+        requests = [
+            {
+                "idempotency_key": _checked_key(item.idempotency_key),
+                "token": str(item.token),
+                "amount": _amount_text(item.amount),
+            }
+            for item in items
+        ]
+        results: list[ChargeResult | GatewayError] = []
+        for start in range(0, len(requests), MAX_BATCH_ITEMS):
+            part = requests[start : start + MAX_BATCH_ITEMS]
+            try:
+                results.extend(self._charge_part(part))
+            except GatewayError as exc:
+                if not results:
+                    raise
+                results.extend(exc for _ in part)
+        return results
+
+    def _charge_part(self, part: list[dict[str, str]]) -> list[ChargeResult | GatewayError]:
+        response = self._call("POST", "/v1/charges/batch", payload={"items": part})
         if response.status_code != 200:
             raise self._refused(response)
-        answered = response.json().get("results")
-        if not isinstance(answered, list) or len(answered) != len(items):
+        try:
+            answered = response.json().get("results")
+        except (ValueError, AttributeError):
+            answered = None
+        if not isinstance(answered, list) or len(answered) != len(part):
             raise GatewayTimeout("the bank's batch answer does not match the request")
         results: list[ChargeResult | GatewayError] = []
-        for item in answered:
-            error = item.get("error") if isinstance(item, dict) else "timeout"
+        for sent, item in zip(part, answered, strict=True):
+            key = sent["idempotency_key"]
+            if not isinstance(item, dict) or item.get("idempotency_key") != key:
+                results.append(GatewayTimeout(f"no answer from the bank for {key}"))
+                continue
+            error = item.get("error")
             if error == "timeout":
                 results.append(GatewayTimeout("The bank did not answer for this charge."))
             elif error:
                 results.append(GatewayError(str(item.get("message", "")), code=str(error)))
             else:
-                results.append(_result(item))
+                try:
+                    results.append(_result(item))
+                except GatewayTimeout as exc:
+                    results.append(exc)
         return results
 
     def get_charge(self, *, idempotency_key: str) -> ChargeResult | None:

@@ -48,7 +48,7 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -68,6 +68,7 @@ from repayments.gateway import (
     BankCharge,
     CardRejected,
     CardToken,
+    ChargeRequest,
     ChargeResult,
     ChargeStatus,
     GatewayError,
@@ -358,10 +359,26 @@ class SimulatedGateway:
         )
 
     def charge(self, *, token: str, amount: Decimal, idempotency_key: str) -> ChargeResult:
+        self._wait()
+        return self._charge_answered(token, amount, idempotency_key)
+
+    def charge_batch(self, items: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
+        """``BatchCharging``: the items charged one by one, as ``charge`` does, behind one latency (one
+        request). An item's timeout or refusal is its own answer; the others go on."""
+        self._wait()
+        results: list[ChargeResult | GatewayError] = []
+        for item in items:
+            try:
+                results.append(self._charge_answered(item.token, item.amount, item.idempotency_key))
+            except GatewayError as exc:  # GatewayTimeout included: that item's outcome is unknown
+                results.append(exc)
+        return results
+
+    def _charge_answered(self, token: str, amount: Decimal, idempotency_key: str) -> ChargeResult:
+        """One charge with its faults drawn, after the latency."""
         amount = _checked_amount(amount)
         key = _checked_key(idempotency_key)
         soft_draw, timeout_draw = self._draws()
-        self._wait()
         result, first_time, timeout_card = self._charge(
             str(token), amount, key, soft_draw < self.failure_rate
         )

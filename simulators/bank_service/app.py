@@ -47,7 +47,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
 
-from simulators.bank_service.books import Books, Refused, fen_text
+from simulators.bank_service.books import Books, ChargeItem, Refused, fen_text
 from simulators.bank_service.webhooks import WebhookFaults, WebhookSender
 
 MAX_FEN = 99_999_999_999_999  # 999,999,999,999.99: the in-process bank's largest amount too
@@ -233,30 +233,48 @@ class BankApp:
             time.sleep(self.faults.latency_ms / 1000)
 
     def _batch(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Every item charged in turn, each on its own (one item's refusal leaves the others alone). The
-        latency is the request's; a timeout drawn for any item delays the whole answer once."""
+        """Every item charged on its own (one item's refusal leaves the others alone), in one transaction
+        of the books. The latency is the request's; a timeout drawn for any item delays the whole answer
+        once; an item whose answer is lost (drawn, or the magic timeout card) is recorded and answered as
+        ``{"error": "timeout"}`` while the others answer."""
         items = data.get("items")
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH_ITEMS:
             raise Refused("bad_request", f"items is a list of 1 to {MAX_BATCH_ITEMS} charges.", status=400)
         self._wait()
-        results: list[dict[str, Any]] = []
-        late = False
+        answers: list[dict[str, Any] | None] = []
+        valid: list[tuple[int, ChargeItem, float, float]] = []
         for item in items:
             item_key = item.get("idempotency_key") if isinstance(item, dict) else None
             try:
                 if not isinstance(item, dict):
                     raise Refused("bad_request", "An item is an object.", status=400)
-                result, item_late = self._charge(_key(item_key), item)
-                results.append(result)
-                late = late or item_late
-            except AnswerLost:
-                # One item's answer lost: the others still answer; this one is unknown to the caller.
-                results.append({"idempotency_key": item_key, "error": "timeout", "message": "No answer."})
+                key = _key(item_key)
+                soft, timeout, lost = self._draws()  # drawn as a single charge draws them
+                charge = ChargeItem(
+                    key=key,
+                    token=_text(item, "token"),
+                    amount_fen=_fen(item.get("amount")),
+                    soft_failure=soft < self.faults.failure_rate,
+                )
             except Refused as exc:
-                results.append({"idempotency_key": item_key, "error": exc.code, "message": str(exc)})
+                answers.append({"idempotency_key": item_key, "error": exc.code, "message": str(exc)})
+                continue
+            valid.append((len(answers), charge, timeout, lost))
+            answers.append(None)
+        charged = self.books.charge_batch([charge for _, charge, _, _ in valid])
+        late = False
+        for (at, charge, timeout, lost), done in zip(valid, charged, strict=True):
+            if isinstance(done, Refused):
+                answers[at] = {"idempotency_key": charge.key, "error": done.code, "message": str(done)}
+            elif done.first_time and (done.behaviour == "timeout" or lost < self.faults.lost_rate):
+                # Charged, answer lost: the others still answer; this one is unknown to the caller.
+                answers[at] = {"idempotency_key": charge.key, "error": "timeout", "message": "No answer."}
+            else:
+                answers[at] = done.result
+                late = late or (done.first_time and timeout < self.faults.timeout_rate)
         if late:
             time.sleep(self.faults.timeout_seconds)
-        return {"results": results}
+        return {"results": answers}
 
     # -- the back office ------------------------------------------------------------------------------
 

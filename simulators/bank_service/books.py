@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from repayments.banks import bank_for, luhn_valid
@@ -89,6 +89,15 @@ class Charged:
     result: dict[str, Any]
     first_time: bool  # False: a replay of the key, nothing charged again
     behaviour: str  # the card's magic behaviour ("normal" for most)
+
+
+class ChargeItem(NamedTuple):
+    """One charge of a batch, as ``Books.charge`` takes it."""
+
+    key: str
+    token: str
+    amount_fen: int
+    soft_failure: bool
 
 
 _EVENT_FIELDS = ("idempotency_key", "reference", "amount", "status")
@@ -205,53 +214,73 @@ class Books:
     def charge(self, *, key: str, token: str, amount_fen: int, soft_failure: bool) -> Charged:
         """Charge once per key: a key seen before answers with its first result when the request is the
         same (token and amount) and is refused (409) when it is not."""
-        request_hash = hashlib.sha256(f"{token}|{amount_fen}".encode()).hexdigest()
         with self._write() as conn:
-            seen = conn.execute("SELECT * FROM charges WHERE idempotency_key = ?", (key,)).fetchone()
-            if (
-                seen is None
-                and conn.execute("SELECT 1 FROM refunds WHERE idempotency_key = ?", (key,)).fetchone()
-            ):
-                raise Refused("idempotency_key_reused", "The key was used for a refund.", status=409)
-            if seen is not None:
-                if seen["request_hash"] != request_hash:
-                    raise Refused(
-                        "idempotency_key_reused", "The key was used for a different request.", status=409
-                    )
-                return Charged(_charge_result(seen), first_time=False, behaviour="normal")
-            account = conn.execute("SELECT * FROM accounts WHERE token = ?", (token,)).fetchone()
-            status = bank_rules.decide(
-                found=account is not None,
-                closed=bool(account and account["closed"]),
-                behaviour=account["behaviour"] if account else "normal",
-                balance=account["balance_fen"] if account else 0,
-                amount=amount_fen,
-                soft_failure=soft_failure,
+            return self._charge_on(
+                conn, key=key, token=token, amount_fen=amount_fen, soft_failure=soft_failure
             )
-            conn.execute(
-                "INSERT INTO charges (idempotency_key, reference, token, amount_fen, status, request_hash,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    f"ch_{uuid.uuid4().hex}",
-                    # The bank's own tokens are kept; anything else (at worst a card number) only as a hash.
-                    token if _TOKEN_FORMAT.fullmatch(token) else f"unknown_{request_hash[:40]}",
-                    amount_fen,
-                    status,
-                    request_hash,
-                    _now(),
-                ),
-            )
-            if account is not None and status == bank_rules.SUCCEEDED:
-                conn.execute(
-                    "UPDATE accounts SET balance_fen = balance_fen - ?, closed = closed OR single_use"
-                    " WHERE token = ?",
-                    (amount_fen, token),
+
+    def charge_batch(self, items: list[ChargeItem]) -> list[Charged | Refused]:
+        """The charges of one batch request (批量代扣), each as ``charge`` does it, in one transaction: one
+        commit for the batch instead of one per charge. An item refused (its key reused) changes nothing
+        and leaves the others alone; its ``Refused`` is its answer."""
+        answers: list[Charged | Refused] = []
+        with self._write() as conn:
+            for item in items:
+                try:
+                    answers.append(self._charge_on(conn, **item._asdict()))
+                except Refused as exc:  # raised before the item wrote anything
+                    answers.append(exc)
+        return answers
+
+    def _charge_on(
+        self, conn: sqlite3.Connection, *, key: str, token: str, amount_fen: int, soft_failure: bool
+    ) -> Charged:
+        request_hash = hashlib.sha256(f"{token}|{amount_fen}".encode()).hexdigest()
+        seen = conn.execute("SELECT * FROM charges WHERE idempotency_key = ?", (key,)).fetchone()
+        if (
+            seen is None
+            and conn.execute("SELECT 1 FROM refunds WHERE idempotency_key = ?", (key,)).fetchone()
+        ):
+            raise Refused("idempotency_key_reused", "The key was used for a refund.", status=409)
+        if seen is not None:
+            if seen["request_hash"] != request_hash:
+                raise Refused(
+                    "idempotency_key_reused", "The key was used for a different request.", status=409
                 )
-            row = conn.execute("SELECT * FROM charges WHERE idempotency_key = ?", (key,)).fetchone()
-            if self.outbox:
-                result = _charge_result(row)
-                self._notify(conn, f"charge.{status}", {k: result[k] for k in _EVENT_FIELDS})
+            return Charged(_charge_result(seen), first_time=False, behaviour="normal")
+        account = conn.execute("SELECT * FROM accounts WHERE token = ?", (token,)).fetchone()
+        status = bank_rules.decide(
+            found=account is not None,
+            closed=bool(account and account["closed"]),
+            behaviour=account["behaviour"] if account else "normal",
+            balance=account["balance_fen"] if account else 0,
+            amount=amount_fen,
+            soft_failure=soft_failure,
+        )
+        conn.execute(
+            "INSERT INTO charges (idempotency_key, reference, token, amount_fen, status, request_hash,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                f"ch_{uuid.uuid4().hex}",
+                # The bank's own tokens are kept; anything else (at worst a card number) only as a hash.
+                token if _TOKEN_FORMAT.fullmatch(token) else f"unknown_{request_hash[:40]}",
+                amount_fen,
+                status,
+                request_hash,
+                _now(),
+            ),
+        )
+        if account is not None and status == bank_rules.SUCCEEDED:
+            conn.execute(
+                "UPDATE accounts SET balance_fen = balance_fen - ?, closed = closed OR single_use"
+                " WHERE token = ?",
+                (amount_fen, token),
+            )
+        row = conn.execute("SELECT * FROM charges WHERE idempotency_key = ?", (key,)).fetchone()
+        if self.outbox:
+            result = _charge_result(row)
+            self._notify(conn, f"charge.{status}", {k: result[k] for k in _EVENT_FIELDS})
         return Charged(
             _charge_result(row), first_time=True, behaviour=account["behaviour"] if account else "normal"
         )

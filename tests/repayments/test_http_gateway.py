@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from repayments.gateway import (
+    ChargeRequest,
     ChargeStatus,
     GatewayError,
     GatewayTimeout,
@@ -177,7 +178,9 @@ def test_a_batch_answered_too_late_leaves_every_item_unknown_until_asked(http_ga
     token = _token(http_gateway)
     _faults(http_gateway, timeout_rate=1, timeout_seconds=3)
     with pytest.raises(GatewayTimeout):
-        http_gateway.charge_many([(token, D("1.00"), "batch-1"), (token, D("2.00"), "batch-2")])
+        http_gateway.charge_batch(
+            [ChargeRequest(token, D("1.00"), "batch-1"), ChargeRequest(token, D("2.00"), "batch-2")]
+        )
     _faults(http_gateway, timeout_rate=0)
     found = [http_gateway.get_charge(idempotency_key=key) for key in ("batch-1", "batch-2")]
     assert [(f.status, f.amount) for f in found if f is not None] == [

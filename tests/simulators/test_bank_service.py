@@ -4,6 +4,8 @@ No Django database here: the service keeps its own SQLite file."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repayments.gateway import CardRejected, ChargeStatus, GatewayError, GatewayTimeout, RefundError
+from repayments.gateway import (
+    CardRejected,
+    ChargeRequest,
+    ChargeStatus,
+    GatewayError,
+    GatewayTimeout,
+    RefundError,
+)
 from repayments.http_gateway import HttpGateway, sign
 from tests.bank_service import ROOT, SECRET, BankProcess
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
@@ -158,13 +167,13 @@ def test_a_batch_answers_per_item_in_order(gateway: HttpGateway) -> None:
     seen = _key("seen")
     gateway.charge(token=token, amount=D("1.00"), idempotency_key=seen)
     items = [
-        (token, D("2.00"), _key("b1")),
-        (declined, D("2.00"), _key("b2")),
-        (token, D("3.00"), seen),  # the key was used with another amount
-        (lost, D("2.00"), _key("b4")),
-        (token, D("1.00"), seen),  # a replay: the first result, not charged again
+        ChargeRequest(token, D("2.00"), _key("b1")),
+        ChargeRequest(declined, D("2.00"), _key("b2")),
+        ChargeRequest(token, D("3.00"), seen),  # the key was used with another amount
+        ChargeRequest(lost, D("2.00"), _key("b4")),
+        ChargeRequest(token, D("1.00"), seen),  # a replay: the first result, not charged again
     ]
-    results = gateway.charge_many(items)
+    results = gateway.charge_batch(items)
     assert [getattr(r, "status", None) for r in results] == [
         ChargeStatus.SUCCEEDED,
         ChargeStatus.DECLINED,
@@ -176,7 +185,7 @@ def test_a_batch_answers_per_item_in_order(gateway: HttpGateway) -> None:
     assert results[2].code == "idempotency_key_reused"
     assert isinstance(results[3], GatewayTimeout)
     # The item whose answer was lost was charged: its status says so.
-    status = gateway.get_charge(idempotency_key=items[3][2])
+    status = gateway.get_charge(idempotency_key=items[3].idempotency_key)
     assert status is not None
     assert status.succeeded
     assert _balance(gateway, token) == D("9997.00")
@@ -244,3 +253,81 @@ def test_the_development_secret_serves_only_on_a_loopback_address(tmp_path: Path
     )
     assert result.returncode == 2
     assert "BANK_API_SECRET" in result.stderr
+
+
+def _signed(method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "X-Timestamp": stamp,
+        "X-Signature": sign(SECRET.encode(), stamp, method, path, body),
+        "Content-Type": "application/json",
+    }
+
+
+def test_one_connection_serves_request_after_request(bank: BankProcess, gateway: HttpGateway) -> None:
+    """HTTP/1.1 keep-alive: answers with a Content-Length on the same socket, a refusal included; a charge
+    whose answer is lost closes its own connection and no other."""
+    token = _token(gateway)
+    lost = _token(gateway, "6222020000000031")
+    host, port = bank.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    other = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        path = f"/v1/admin/balance/{token}"
+        conn.request("GET", path, headers=_signed("GET", path))
+        first = conn.getresponse()
+        assert (first.version, first.status) == (11, 200)
+        assert first.getheader("Content-Length") is not None
+        assert json.loads(first.read()) == {"balance": "10000.00"}
+        sock = conn.sock
+        assert sock is not None  # not closed after the answer
+        body = json.dumps({"token": token, "amount": "1.5x"}).encode()
+        conn.request(
+            "POST",
+            "/v1/charges",
+            body=body,
+            headers={**_signed("POST", "/v1/charges", body), "Idempotency-Key": _key("bad")},
+        )
+        refused = conn.getresponse()
+        assert (refused.status, json.loads(refused.read())["error"]) == (400, "bad_amount")
+        body = json.dumps({"token": token, "amount": "1.50"}).encode()
+        conn.request(
+            "POST",
+            "/v1/charges",
+            body=body,
+            headers={**_signed("POST", "/v1/charges", body), "Idempotency-Key": _key("ok")},
+        )
+        charged = conn.getresponse()
+        assert (charged.status, json.loads(charged.read())["status"]) == (200, "succeeded")
+        assert conn.sock is sock  # three answers, one connection
+
+        other.request("GET", path, headers=_signed("GET", path))
+        other.getresponse().read()
+        body = json.dumps({"token": lost, "amount": "1.00"}).encode()
+        other.request(
+            "POST",
+            "/v1/charges",
+            body=body,
+            headers={**_signed("POST", "/v1/charges", body), "Idempotency-Key": _key("lost")},
+        )
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            other.getresponse()
+        conn.request("GET", path, headers=_signed("GET", path))
+        assert json.loads(conn.getresponse().read()) == {"balance": "9998.50"}
+        assert conn.sock is sock
+    finally:
+        conn.close()
+        other.close()
+
+
+def test_a_kept_alive_connection_answers_without_waiting_for_delayed_acks(gateway: HttpGateway) -> None:
+    """Nagle's algorithm on the bank's side would hold the body of each answer until our delayed ACK of its
+    headers (about 40 ms on Linux): every call on a kept-alive connection would take 40 ms or more."""
+    gateway.get_charge(idempotency_key=_key("warm"))
+    times = []
+    for n in range(15):
+        started = time.perf_counter()
+        gateway.get_charge(idempotency_key=_key(f"k{n}"))
+        times.append(time.perf_counter() - started)
+    times.sort()
+    assert times[len(times) // 2] < 0.02, times

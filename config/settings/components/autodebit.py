@@ -12,6 +12,9 @@ AUTODEBIT_MAX_GRACE_DAYS = env.int("AUTODEBIT_MAX_GRACE_DAYS", default=7)
 AUTODEBIT_CHUNK_SIZE = env.int("AUTODEBIT_CHUNK_SIZE", default=500)
 # Gateway calls in flight per worker process; the threads only wait (the simulator keeps its own connections).
 AUTODEBIT_GATEWAY_CONCURRENCY = env.int("AUTODEBIT_GATEWAY_CONCURRENCY", default=128)
+# Debits per gateway call when the gateway charges batches (批量代扣, ``BatchCharging``); 0: one call per
+# debit. Up to AUTODEBIT_GATEWAY_CONCURRENCY batches of a chunk are in flight at once.
+AUTODEBIT_GATEWAY_BATCH_SIZE = env.int("AUTODEBIT_GATEWAY_BATCH_SIZE", default=100)
 REMINDER_DAYS_BEFORE_DUE = [int(d) for d in env.list("REMINDER_DAYS_BEFORE_DUE", default=["3", "1"])]
 REMINDER_DAYS_OVERDUE = [
     int(d) for d in env.list("REMINDER_DAYS_OVERDUE", default=["1", "3", "7", "15", "30"])
