@@ -12,10 +12,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-## Run the service with demo data: web on http://127.0.0.1:8000, a Celery worker and beat (Ctrl-C stops all).
+WEB_PORT ?= 8000
+BANK_PORT ?= 8100
+
+## Run the service with demo data: web on http://127.0.0.1:8000, a Celery worker and beat, and the simulated
+## bank as its own process on http://127.0.0.1:8100, reached over HTTP and calling our /webhooks/bank/
+## (Ctrl-C stops all). PAYMENT_GATEWAY=simulated make run keeps the in-process bank instead.
+run: export WEB_PORT := $(WEB_PORT)
+run: export BANK_PORT := $(BANK_PORT)
+run: export PAYMENT_GATEWAY ?= http
+run: export GATEWAY_HTTP_URL ?= http://127.0.0.1:$(BANK_PORT)
+run: export BANK_WEBHOOK_URL ?= http://127.0.0.1:$(WEB_PORT)/webhooks/bank/
 run: $(STAMP)
+	$(BIN)/python -m simulators.bank_service --check-port
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/honcho --procfile Procfile run $(BIN)/python manage.py seed_demo
 	$(BIN)/honcho --procfile Procfile start
 
 ## The simulated bank as a separate process on http://127.0.0.1:8100 (use it with PAYMENT_GATEWAY=http).

@@ -11,7 +11,10 @@ Needs PostgreSQL and Redis (BENCH_PG_URL, default postgres://postgres@127.0.0.1:
 default redis://127.0.0.1:6379/15). It creates its own databases (bench_installments, bench_pgbench),
 so it never touches the service's data. For each N and latency it:
 1. loads N customers, each with a bound card, a plan with auto-debit on and an installment due today,
-   with set-based SQL (generate_series), and the cards' accounts at the bank;
+   with set-based SQL (generate_series), the cards' accounts at the bank, and the plans' journal entries
+   (created; the first fee earned, as the morning sweep earns it), so the run posts its payments to a
+   journal that must prove out: after each run up to 100,000 debits the script checks that every plan's
+   receivables equal its installments and that debits equal credits ("journal ok");
 2. with ``--gateway http`` (the default) starts the bank service as its own process
    (``python -m simulators.bank_service``, its own SQLite file in a temporary directory) and sets its
    latency through the bank's ``POST /v1/admin/faults``; the workers reach it with ``PAYMENT_GATEWAY=http``
@@ -178,6 +181,30 @@ FROM installments_installmentplan p CROSS JOIN generate_series(1, 3) s WHERE p.m
 INSERT INTO repayments_autodebitmandate (plan_id, card_id, enabled, updated_at)
 SELECT p.id, c.id, true, now() FROM installments_installmentplan p
 JOIN repayments_bankcard c ON c.customer_id = p.customer_id WHERE p.merchant_order_ref LIKE 'B%%';
+
+INSERT INTO installments_journalentry (key, kind, business_date, plan_id, reference, memo, created_at)
+SELECT 'plan:' || p.id, 'plan_created', p.purchase_date, p.id, p.public_id::text, '', now()
+FROM installments_installmentplan p WHERE p.merchant_order_ref LIKE 'B%%';
+
+INSERT INTO installments_journalline (entry_id, account, debit, credit, plan_id, customer_id, business_date)
+SELECT e.id, a.account, a.debit, a.credit, p.id, p.customer_id, p.purchase_date
+FROM installments_installmentplan p JOIN installments_journalentry e ON e.key = 'plan:' || p.id
+CROSS JOIN LATERAL (VALUES ('1100', p.principal, 0::numeric), ('2000', 0, p.principal),
+                           ('1110', p.total_fee, 0), ('2100', 0, p.total_fee)) a(account, debit, credit)
+WHERE p.merchant_order_ref LIKE 'B%%';
+
+INSERT INTO installments_journalentry (key, kind, business_date, plan_id, reference, memo, created_at)
+SELECT 'fee:' || i.id, 'fee_billed', i.due_date, i.plan_id, '#1', '', now()
+FROM installments_installment i WHERE i.sequence = 1 AND i.due_date = %(today)s;
+
+INSERT INTO installments_journalline (entry_id, account, debit, credit, plan_id, customer_id, business_date)
+SELECT e.id, a.account, a.debit, a.credit, i.plan_id, p.customer_id, i.due_date
+FROM installments_installment i JOIN installments_installmentplan p ON p.id = i.plan_id
+JOIN installments_journalentry e ON e.key = 'fee:' || i.id
+CROSS JOIN LATERAL (VALUES ('2100', i.fee_due, 0::numeric), ('4000', 0, i.fee_due)) a(account, debit, credit)
+WHERE i.sequence = 1 AND i.due_date = %(today)s;
+
+UPDATE installments_installment SET fee_billed = true WHERE sequence = 1 AND due_date = %(today)s;
 """
 
 
@@ -450,7 +477,7 @@ def run(args: argparse.Namespace) -> None:
             print(
                 f"  N={n:,} {latency} ms: {figures['rate']:,.0f} debits/s; pgbench just before {before:,.0f}"
                 f" and just after {after:,.0f} TPS: {figures['rate'] / tps:.2f}x their mean;"
-                f" loaded in {load_seconds:.0f} s"
+                f" loaded in {load_seconds:.0f} s; {figures['journal']}"
             )
     print()
     print(
@@ -484,7 +511,22 @@ def debit_run_measured(n: int, latency: int, workers: int, gateway: str) -> tupl
                 w.terminate()
             for w in procs:
                 w.wait(timeout=30)
+    figures["journal"] = journal_state() if n <= 100_000 else "not checked"
     return figures, load_seconds
+
+
+def journal_state() -> str:
+    """Whether the run left the journal proving out: sub-ledger = general ledger, debits = credits."""
+    from datetime import date
+
+    from installments.journal import sub_ledger_gaps
+    from installments.selectors import trial_balance
+
+    gaps = sub_ledger_gaps()
+    tb = trial_balance(as_of=date.max)
+    if gaps or not tb.balanced:
+        return f"BROKEN: {len(gaps)} plan accounts differ, debits {tb.debit} credits {tb.credit}"
+    return f"journal ok (debits = credits = {tb.debit:,.2f})"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from config.views import healthz, readyz
 admin.site.site_header = "分期还款 · 客服工作台"
 admin.site.site_title = "分期还款"
 admin.site.index_title = "Support workspace"
+# The index adds a banner for open critical reconciliation breaks (repayments' template tag).
+admin.site.index_template = "admin/support_index.html"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

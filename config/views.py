@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from config.celery import app
 from config.tasks import HEARTBEAT_CACHE_KEY
 from core.api import request_limit_error
+from repayments.selectors import reconciliation_alert
 
 
 def _database_ok() -> bool:
@@ -70,9 +71,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+def _reconciliation() -> dict[str, object]:
+    """The T+1 reconciliation's open critical breaks (an operations alert, never a readiness failure)."""
+    try:
+        alert = reconciliation_alert()
+    except DatabaseError:
+        return {"status": "unknown"}
+    return {
+        "status": "breaks_open" if alert else "ok",
+        "open_critical_breaks": alert.open_critical,
+        "dates": [day.isoformat() for day in alert.dates],
+    }
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database with every migration applied, the cache and the broker. 503 until then."""
+    """Readiness: the database with every migration applied, the cache and the broker. 503 until then.
+
+    ``alerts`` carries what operations must act on but that is no reason to take this web process out of
+    the load balancer: an open critical reconciliation break (a day where the bank's settlement file and
+    our books disagree) is about money already moved, and a web process that stopped serving would not
+    put it right; it stays 200 and says so (docs/operations.md)."""
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     if checks["database"]:
         executor = MigrationExecutor(connection)
@@ -83,9 +102,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception:
         checks["cache"] = False
     ok = all(checks.values())
-    return JsonResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks}, status=200 if ok else 503
-    )
+    body: dict[str, object] = {"status": "ready" if ok else "not_ready", "checks": checks}
+    if checks["database"] and checks.get("migrations"):
+        body["alerts"] = {"reconciliation": _reconciliation()}
+    return JsonResponse(body, status=200 if ok else 503)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

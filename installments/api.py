@@ -35,6 +35,7 @@ from installments.models import (
     NegotiationDocument,
     NegotiationReason,
 )
+from installments.models.plans import CUSTOMER_PLAN_STATUS_CHOICES
 from installments.selectors import offer_schedule
 from installments.services import (
     negotiation_accept,
@@ -163,14 +164,33 @@ class PlanSerializer(serializers.ModelSerializer):
     total_fee = serializers.DecimalField(**MONEY)
     apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
     source_plan_id = serializers.UUIDField(source="source_plan.public_id", allow_null=True, default=None)
+    status = serializers.ChoiceField(
+        source="customer_status",
+        choices=CUSTOMER_PLAN_STATUS_CHOICES,
+        read_only=True,
+        help_text="A plan written off internally is shown as overdue, with contact_us true.",
+    )
+    contact_us = serializers.BooleanField(
+        read_only=True,
+        help_text="The plan is overdue and the customer should contact customer service "
+        "(no more reminders or auto-debit); it can still be repaid.",
+    )
+    notice = serializers.SerializerMethodField(
+        help_text='What to tell the customer, in the request\'s language ("Overdue, please contact us"), '
+        "or null."
+    )
 
     class Meta:
         model = InstallmentPlan
         fields = [
             "id", "product", "kind", "name", "merchant_order_ref", "principal", "tenor", "total_fee",
-            "apr_percent", "purchase_date", "first_due_date", "status", "days_past_due", "delinquency_bucket",
-            "source_plan_id", "created_at",
+            "apr_percent", "purchase_date", "first_due_date", "status", "contact_us", "notice",
+            "days_past_due", "delinquency_bucket", "source_plan_id", "created_at",
         ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_notice(self, plan: InstallmentPlan) -> str | None:
+        return str(plan.customer_status_label) if plan.contact_us else None
 
 
 class PlanDetailSerializer(PlanSerializer):

@@ -44,3 +44,10 @@ class InstallmentsError(ErrorCode):
     UNSUPPORTED_FILE_TYPE = "unsupported_file_type", 422, "only PDF, JPEG or PNG by content"
     INVALID_FILE = "invalid_file", 422, "the file is damaged, mixes formats or has data after its end"
     INVALID_FILE_NAME = "invalid_file_name", 422, "the file name is not acceptable"
+    PLAN_NOT_CHARGED_OFF = "plan_not_charged_off", 409, "the plan is not charged off"
+    CHARGE_OFF_UNDO_TOO_LATE = (
+        "charge_off_undo_too_late",
+        409,
+        "a charge-off can be undone on its business day only",
+    )
+    CHARGE_OFF_UNDO_PENDING = "charge_off_undo_pending", 409, "an undo of this charge-off awaits approval"

@@ -8,7 +8,10 @@ movement on a plan is one of its operations, called inside the caller's transact
   waivers; returns the splits so the caller records its own allocation rows;
 * ``unpost``: the exact inverse of a post (a staff reversal), installments reopened and the plan's
   delinquency restated at once rather than at the next sweep;
-* ``restructure``: a re-staging closes what is left of a plan.
+* ``restructure``: a re-staging closes what is left of a plan;
+* ``charge_off`` / ``charge_off_undo``: a plan long past due is charged off (核销) and, the same business
+  day, back. The only writers of ``PlanStatus.CHARGED_OFF`` and ``charged_off_on``; the installments keep
+  their open amounts (the customer still owes them) and later payments ``post`` onto them as recoveries.
 
 Plan status has one definition, ``plan_status``; the overdue sweep states the same rule in SQL
 (``installments/services/sweep.py``) and a test holds the two together. Locks are taken in DESIGN.md's
@@ -34,12 +37,16 @@ from django.utils import timezone
 from core.db import update_rows
 from core.ids import short_ref
 from core.money import ZERO, quantize_money
+from installments import journal
 from installments.allocation import Due, OverpaymentError, Split, Waiver, allocate, payable_total
 from installments.models import (
     INSTALLMENT_MONEY_FIELDS,
+    RECEIVABLE,
+    Account,
     CreditEvent,
     CreditEventKind,
     DelinquencyBucket,
+    EntryKind,
     Installment,
     InstallmentPlan,
     InstallmentStatus,
@@ -50,6 +57,9 @@ from installments.models import (
 # Installments still owing money, and plans money may still be paid into (or debited, re-staged).
 OPEN_STATUSES = (InstallmentStatus.PENDING, InstallmentStatus.OVERDUE)
 PAYABLE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.OVERDUE)
+# Plans a customer (or staff, offline) may still pay into: also a charged-off plan, whose payments are
+# recoveries. Auto-debit, reminders, mandates and re-staging keep to ``PAYABLE_PLAN_STATUSES``.
+REPAYABLE_PLAN_STATUSES = (*PAYABLE_PLAN_STATUSES, PlanStatus.CHARGED_OFF)
 
 # Days past due at which a plan enters each bucket (DESIGN.md glossary); the sweep's SQL uses the same.
 BUCKET_LIMITS = (
@@ -78,6 +88,7 @@ class PlanRow:
     description: str
     merchant_order_ref: str
     public_id: uuid.UUID
+    charged_off_on: date | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -91,8 +102,15 @@ class PlanRow:
         "description",
         "merchant_order_ref",
         "public_id",
+        "charged_off_on",
     )
-    WRITTEN: ClassVar[tuple[str, ...]] = ("status", "updated_at", "days_past_due", "delinquency_bucket")
+    WRITTEN: ClassVar[tuple[str, ...]] = (
+        "status",
+        "updated_at",
+        "days_past_due",
+        "delinquency_bucket",
+        "charged_off_on",
+    )
 
     @property
     def display_name(self) -> str:
@@ -118,6 +136,7 @@ class InstallmentRow:
     penalty_waived: Decimal
     status: str
     paid_at: datetime | None
+    fee_billed: bool = False
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -127,6 +146,7 @@ class InstallmentRow:
         *INSTALLMENT_MONEY_FIELDS,
         "status",
         "paid_at",
+        "fee_billed",
     )
     WRITTEN: ClassVar[tuple[str, ...]] = (
         "principal_paid",
@@ -137,6 +157,7 @@ class InstallmentRow:
         "penalty_waived",
         "status",
         "paid_at",
+        "fee_billed",
     )
 
     def open(self, component: str) -> Decimal:
@@ -290,12 +311,16 @@ def plan_remaining(plan: PlanTerms, installments: Sequence[InstallmentRow], *, t
 # --- plan status and delinquency ---------------------------------------------------------------------------
 
 
-def plan_status(statuses: Iterable[str]) -> str:
+def plan_status(statuses: Iterable[str], *, charged_off: bool = False) -> str:
     """The plan's status from its installments' statuses; the one rule (the sweep's SQL states it too).
 
     Any installment overdue: overdue. Else any pending: active. Else, nothing is open: restructured if
-    its balance moved to a successor plan, paid off otherwise."""
+    its balance moved to a successor plan, paid off otherwise. A ``charged_off`` plan (``charged_off_on``
+    set) stays charged off while anything is open, and is paid off once nothing is; the sweep never sees
+    one (it reads active and overdue plans only)."""
     seen = set(statuses)
+    if charged_off and seen & set(OPEN_STATUSES):
+        return PlanStatus.CHARGED_OFF
     if InstallmentStatus.OVERDUE in seen:
         return PlanStatus.OVERDUE
     if InstallmentStatus.PENDING in seen:
@@ -355,6 +380,7 @@ class Posting:
     installments: dict[int, InstallmentRow] = field(default_factory=dict)
     plans: dict[int, PlanRow] = field(default_factory=dict)
     credit_events: list[CreditEvent] = field(default_factory=list)
+    journal: list[journal.Draft] = field(default_factory=list)
 
     def write(self) -> None:
         update_rows(
@@ -370,35 +396,92 @@ class Posting:
         if self.credit_events:
             CreditEvent.objects.bulk_create(self.credit_events, ignore_conflicts=True)
             self.credit_events = []
+        journal.write(self.journal)
+        self.journal = []
         self.installments.clear()
         self.plans.clear()
 
 
+def _credit_event(
+    posting: Posting, plan: PlanRow, kind: str, from_bucket: str, to_bucket: str, *, today: date
+) -> None:
+    """A credit event (信用记录) of this plan, written with the posting."""
+    posting.credit_events.append(
+        CreditEvent(
+            customer_id=plan.customer_id,
+            plan_id=plan.pk,
+            kind=kind,
+            from_bucket=from_bucket,
+            to_bucket=to_bucket,
+            business_date=today,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """The event a ``post`` or ``unpost`` records in the journal: its entry key, the repayment (or other
+    reference) that caused it, and the account the money came in to - or goes back out of."""
+
+    key: str
+    reference: str = ""
+    account: str = Account.BANK_CLEARING
+
+
 def post(
-    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], amount: Decimal, *, today: date
+    posting: Posting,
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    amount: Decimal,
+    *,
+    today: date,
+    source: Source,
 ) -> Posted:
     """Post ``amount`` onto a locked plan's installments in memory (``posting.write`` sends it): oldest
     first, penalty -> fee -> principal, prepayment waivers applied. What no installment can take is
-    returned as ``excess`` (normally zero) for the caller to refund."""
+    returned as ``excess`` (normally zero) for the caller to refund; the journal entry books the whole
+    amount received, the excess as owed back to the customer. On a charged-off plan the installments are
+    paid just the same (the customer's debt falls), but its receivables were written off: the money is
+    recovery income, and a waiver moves nothing in the journal."""
+    recovery = is_recovery(plan)
+    entry = journal.Draft(
+        key=source.key,
+        kind=EntryKind.REPAYMENT,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=source.reference,
+    )
+    posting.journal.append(entry)
+    entry.debit(source.account, amount)
     dues = plan_dues(plan, installments, today=today)
     applied = min(amount, payable_total(dues))
     if applied <= 0:
+        entry.credit(Account.REFUNDS_PAYABLE, amount)
         return Posted(excess=amount)
     try:
         result = allocate(applied, dues)
     except OverpaymentError:  # cannot happen with applied <= payable; kept as a guard
+        entry.credit(Account.REFUNDS_PAYABLE, amount)
         return Posted(excess=amount)
+    entry.credit(Account.REFUNDS_PAYABLE, amount - applied)
     by_id = {i.pk: i for i in installments}
-    for split in result.splits:
-        inst = by_id[split.installment_id]
-        attr = f"{split.component}_paid"
-        setattr(inst, attr, getattr(inst, attr) + split.amount)
-        posting.installments[inst.pk] = inst
     for waiver in result.waivers:
         inst = by_id[waiver.installment_id]
         attr = f"{waiver.component}_waived"
         setattr(inst, attr, getattr(inst, attr) + waiver.amount)
         posting.installments[inst.pk] = inst
+        if not recovery:
+            entry.debit(journal.waiver_account(waiver.component, fee_billed=inst.fee_billed), waiver.amount)
+            entry.credit(RECEIVABLE[waiver.component], waiver.amount)
+    for split in result.splits:
+        inst = by_id[split.installment_id]
+        if split.component == "fee" and not recovery:
+            _bill_fee(posting, plan, inst, today=today)
+        attr = f"{split.component}_paid"
+        setattr(inst, attr, getattr(inst, attr) + split.amount)
+        posting.installments[inst.pk] = inst
+        entry.credit(Account.RECOVERIES_INCOME if recovery else RECEIVABLE[split.component], split.amount)
     now = timezone.now()
     for inst in installments:
         if inst.pk in posting.installments and inst.status != InstallmentStatus.PAID and not inst.outstanding:
@@ -406,6 +489,25 @@ def post(
             inst.paid_at = now
     _restate(posting, plan, installments, today=today, now=now)
     return Posted(splits=result.splits, waivers=result.waivers, excess=amount - applied)
+
+
+def _bill_fee(posting: Posting, plan: PlanRow, inst: InstallmentRow, *, today: date) -> None:
+    """Earn a fee before its installment falls due, because it is being paid or capitalised now (the
+    sweep bills the rest when they fall due): what is left of it moves from unearned to earned."""
+    if inst.fee_billed:
+        return
+    inst.fee_billed = True
+    posting.installments[inst.pk] = inst
+    posting.journal.append(
+        journal.fee_billed(
+            installment_id=inst.pk,
+            sequence=inst.sequence,
+            plan_id=plan.pk,
+            customer_id=plan.customer_id,
+            amount=inst.fee_due - inst.fee_paid - inst.fee_waived,
+            today=today,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -425,16 +527,41 @@ def unpost(
     entries: Iterable[Entry],
     *,
     today: date,
+    source: Source,
 ) -> None:
     """Take a post back off a locked plan's installments in memory: paid and waived amounts return,
     installments no longer paid reopen (overdue if past their due date), and the plan's status,
-    delinquency and credit events are restated as the sweep would state them."""
+    delinquency and credit events are restated as the sweep would state them. The journal gets the
+    opposite of the payment's entry: receivables back, the money out of ``source.account``; for a plan
+    charged off before the payment (a recovery: ``charged_off_on`` is still set, whether the plan is charged
+    off or was paid off by recoveries), recovery income back instead of receivables."""
+    recovery = plan.charged_off_on is not None
+    reversal = journal.Draft(
+        key=source.key,
+        kind=EntryKind.REPAYMENT_REVERSED,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=source.reference,
+    )
+    posting.journal.append(reversal)
     by_id = {i.pk: i for i in installments}
     for entry in entries:
         inst = by_id[entry.installment_id]
         attr = f"{entry.component}_{'waived' if entry.waived else 'paid'}"
         setattr(inst, attr, getattr(inst, attr) - entry.amount)
         posting.installments[inst.pk] = inst
+        if entry.waived:
+            if not recovery:
+                reversal.debit(RECEIVABLE[entry.component], entry.amount)
+                reversal.credit(
+                    journal.waiver_account(entry.component, fee_billed=inst.fee_billed), entry.amount
+                )
+        else:
+            reversal.debit(
+                Account.RECOVERIES_INCOME if recovery else RECEIVABLE[entry.component], entry.amount
+            )
+            reversal.credit(source.account, entry.amount)
     for inst in installments:
         if inst.status == InstallmentStatus.PAID and inst.outstanding > 0:
             inst.status = InstallmentStatus.OVERDUE if inst.due_date < today else InstallmentStatus.PENDING
@@ -456,9 +583,11 @@ def _restate(
     paid-off plans alone); ``delinquency_too`` (a reversal) also restates days past due and bucket with
     their credit event, since money taken back can make a plan late again. A payment that clears the
     overdue installments of a plan still open leaves its bucket to the next sweep, which cures it."""
-    status = plan_status(i.status for i in installments)
+    status = plan_status((i.status for i in installments), charged_off=plan.charged_off_on is not None)
     old_status, old_bucket, old_days = plan.status, plan.delinquency_bucket, plan.days_past_due
     days, bucket = old_days, old_bucket
+    if status == PlanStatus.CHARGED_OFF:
+        delinquency_too = False  # a charged-off plan's delinquency stays as it was charged off
     if delinquency_too:
         days, bucket = delinquency(installments, today=today)
     elif status == PlanStatus.PAID_OFF:
@@ -472,19 +601,21 @@ def _restate(
         return  # the bucket is the sweep's to move, and its event with it
     kind = credit_event_kind(old_status, old_bucket, status, bucket)
     if kind is not None:
-        posting.credit_events.append(
-            CreditEvent(
-                customer_id=plan.customer_id,
-                plan_id=plan.pk,
-                kind=kind,
-                from_bucket=old_bucket,
-                to_bucket=bucket,
-                business_date=today,
-            )
-        )
+        _credit_event(posting, plan, kind, old_bucket, bucket, today=today)
 
 
 # --- re-staging ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Successor:
+    """The plan a re-staging moves a balance to, created in the same transaction: its principal is what
+    moves, its fees are opened as unearned income like any new schedule's."""
+
+    plan_id: int
+    principal: Decimal
+    fees: Decimal
+    kind: str
 
 
 def restructure(
@@ -494,36 +625,184 @@ def restructure(
     waive_fees_due_after: date | None,
     penalty_waiver: Decimal,
     today: date,
+    successor: Successor,
 ) -> None:
     """Close what is left of a locked plan whose balance moves to a successor (二次分期, 协商还款): fees of
     periods due after ``waive_fees_due_after`` are waived, ``penalty_waiver`` is spread oldest first, every
-    open installment becomes restructured and so does the plan, back in bucket M0, with a credit event."""
+    open installment becomes restructured and so does the plan, back in bucket M0, with a credit event.
+
+    The journal entry closes the old receivables and opens the successor's: waived amounts are a cost (or,
+    for fees not yet earned, leave unearned income); fees not yet earned that move are earned now, as
+    they become principal. What the old plan closes must be exactly the successor's principal."""
     posting = Posting()
+    entry = journal.Draft(
+        key=f"restage:{plan.pk}:{successor.plan_id}",
+        kind=EntryKind.RESTAGED,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=successor.kind,
+    )
+    moved = ZERO
     penalty_left = penalty_waiver
     for inst in installments:
         if inst.status not in OPEN_STATUSES:
             continue
         if waive_fees_due_after is not None and inst.due_date > waive_fees_due_after:
-            inst.fee_waived = inst.fee_due - inst.fee_paid
+            waived_fee = inst.fee_due - inst.fee_paid - inst.fee_waived
+            inst.fee_waived += waived_fee
+            entry.debit(journal.waiver_account("fee", fee_billed=inst.fee_billed), waived_fee)
+            entry.credit(Account.FEE_RECEIVABLE, waived_fee)
         if penalty_left > 0:
             take = min(penalty_left, inst.open("penalty"))
             inst.penalty_waived += take
             penalty_left -= take
+            entry.debit(Account.WAIVERS, take)
+            entry.credit(Account.PENALTY_RECEIVABLE, take)
+        if not inst.fee_billed and inst.open("fee") > 0:
+            entry.debit(Account.UNEARNED_FEES, inst.open("fee"))
+            entry.credit(Account.FEE_INCOME, inst.open("fee"))
+            inst.fee_billed = True
+        for component, account in RECEIVABLE.items():
+            entry.credit(account, inst.open(component))
+            moved += inst.open(component)
         inst.status = InstallmentStatus.RESTRUCTURED
         posting.installments[inst.pk] = inst
+    if moved != successor.principal:
+        raise journal.UnbalancedEntry(
+            f"plan {plan.pk} closes {moved} but its successor opens {successor.principal}"
+        )
+    journal.open_schedule(
+        entry,
+        plan_id=successor.plan_id,
+        customer_id=plan.customer_id,
+        principal=successor.principal,
+        fees=successor.fees,
+    )
+    posting.journal.append(entry)
     old_bucket = plan.delinquency_bucket
     plan.status = plan_status(i.status for i in installments)
     plan.days_past_due, plan.delinquency_bucket = 0, DelinquencyBucket.M0
     plan.updated_at = timezone.now()
     posting.plans[plan.pk] = plan
-    posting.credit_events.append(
-        CreditEvent(
-            customer_id=plan.customer_id,
-            plan_id=plan.pk,
-            kind=CreditEventKind.RESTRUCTURED,
-            from_bucket=old_bucket,
-            to_bucket=DelinquencyBucket.M0,
-            business_date=today,
+    _credit_event(posting, plan, CreditEventKind.RESTRUCTURED, old_bucket, DelinquencyBucket.M0, today=today)
+    posting.write()
+
+
+# --- charge-off (核销) -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAmount:
+    """What one installment still owes, by component, at a charge-off or its undo."""
+
+    installment_id: int
+    principal: Decimal
+    fee: Decimal
+    penalty: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.fee + self.penalty
+
+
+@dataclass(frozen=True)
+class ChargeOff:
+    """What ``charge_off`` moved to loss, or ``charge_off_undo`` brought back to receivables: each open
+    installment's open principal, fee and penalty at that moment, for the journal's lines."""
+
+    plan_id: int
+    business_date: date
+    amounts: tuple[OpenAmount, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((a.total for a in self.amounts), ZERO)
+
+
+def _open_amounts(installments: Iterable[InstallmentRow]) -> tuple[OpenAmount, ...]:
+    return tuple(
+        OpenAmount(i.pk, i.open("principal"), i.open("fee"), i.open("penalty")) for i in owing(installments)
+    )
+
+
+def is_recovery(plan: PlanRow) -> bool:
+    """Whether money posted to ``plan`` now is a recovery (回收) of a charged-off debt: read it *before*
+    ``post``, since the payment that clears the plan turns it paid off."""
+    return plan.status == PlanStatus.CHARGED_OFF
+
+
+def charge_off(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], *, today: date
+) -> ChargeOff:
+    """Charge off a locked overdue plan in memory (``posting.write`` sends it): the plan becomes charged off
+    on ``today`` with a ``charged_off`` credit event, its days past due and bucket frozen as they are. Its
+    installments keep their statuses and open amounts: the customer still owes them, the sweep no longer
+    marks or charges them (it reads active and overdue plans only), and a payment still ``post``s onto them.
+    Returns the open amounts moved to loss, for the journal (write-off expense against receivables)."""
+    if plan.status != PlanStatus.OVERDUE:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only an overdue plan is charged off")
+    posting.journal.append(
+        _write_off_entry(
+            plan, installments, key=f"chargeoff:{plan.pk}:{today}", kind=EntryKind.CHARGED_OFF, today=today
         )
     )
-    posting.write()
+    plan.status = PlanStatus.CHARGED_OFF
+    plan.charged_off_on = today
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    _credit_event(
+        posting,
+        plan,
+        CreditEventKind.CHARGED_OFF,
+        plan.delinquency_bucket,
+        plan.delinquency_bucket,
+        today=today,
+    )
+    return ChargeOff(plan.pk, today, _open_amounts(installments))
+
+
+def charge_off_undo(
+    posting: Posting, plan: PlanRow, installments: list[InstallmentRow], *, today: date
+) -> ChargeOff:
+    """Take a locked plan's charge-off back in memory: ``charged_off_on`` is cleared, the status and
+    delinquency are restated from the installments as of ``today`` (overdue, normally), with a
+    ``reinstated`` credit event. Returns the open amounts that are receivables again: today's, which are the
+    charge-off's own, since ``repayments`` refuses an undo once a payment was recovered (``plan_changing``).
+    The same-business-day rule is the calling service's (``charge_off_undo_request``)."""
+    if plan.status != PlanStatus.CHARGED_OFF or plan.charged_off_on is None:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only a charged-off plan's charge-off is undone")
+    undo = _write_off_entry(
+        plan,
+        installments,
+        key=f"chargeoff:{plan.pk}:{plan.charged_off_on}:undone",
+        kind=EntryKind.CHARGE_OFF_UNDONE,
+        today=today,
+    )
+    undo.lines = [journal.Line(x.account, x.credit, x.debit, x.plan_id, x.customer_id) for x in undo.lines]
+    posting.journal.append(undo)
+    old_bucket = plan.delinquency_bucket
+    plan.charged_off_on = None
+    plan.status = plan_status(i.status for i in installments)
+    plan.days_past_due, plan.delinquency_bucket = delinquency(installments, today=today)
+    plan.updated_at = timezone.now()
+    posting.plans[plan.pk] = plan
+    _credit_event(posting, plan, CreditEventKind.REINSTATED, old_bucket, plan.delinquency_bucket, today=today)
+    return ChargeOff(plan.pk, today, _open_amounts(installments))
+
+
+def _write_off_entry(
+    plan: PlanRow, installments: list[InstallmentRow], *, key: str, kind: str, today: date
+) -> journal.Draft:
+    """The open receivables of a plan moved to loss: write-off expense, except fees not yet earned, which
+    leave unearned income (they were never income). Its undo is the same lines on the other side."""
+    entry = journal.Draft(
+        key=key, kind=kind, business_date=today, plan_id=plan.pk, customer_id=plan.customer_id
+    )
+    for inst in owing(installments):
+        for component, account in RECEIVABLE.items():
+            amount = inst.open(component)
+            entry.credit(account, amount)
+            unearned = component == "fee" and not inst.fee_billed
+            entry.debit(Account.UNEARNED_FEES if unearned else Account.WRITE_OFF, amount)
+    return entry

@@ -1,8 +1,8 @@
 """The plan-change pair: how other apps take part in a change to a plan, without ``installments``
 importing them.
 
-Every operation that changes what a plan owes other than by a payment (a re-staging today; a merchant
-refund, a write-off or a hardship freeze when they come) MUST send both, with its ``kind``:
+Every operation that changes what a plan owes other than by a payment (a re-staging, a charge-off and
+its undo; a merchant refund or a hardship freeze when they come) MUST send both, with its ``kind``:
 
 * ``plan_changing(plan=..., kind=...)``: after the plan and its installments are locked, before anything
   is written. A receiver that raises (an ``ApplicationError``) refuses the change and nothing is written.
@@ -13,7 +13,9 @@ refund, a write-off or a hardship freeze when they come) MUST send both, with it
   took the balance over (a re-staging), else None. ``repayments`` moves the auto-debit mandate to the
   successor and cancels payments scheduled on the plan.
 
-Kinds: ``"restage"`` (secondary and negotiated plans); later ``"refund"``, ``"write_off"``, ``"freeze"``.
+Kinds: ``"restage"`` (secondary and negotiated plans), ``"charge_off"`` and ``"charge_off_undo"`` (核销 and
+its same-day undo: ``repayments`` refuses either while a charge is in flight); later ``"refund"``,
+``"freeze"``.
 Payments themselves are not plan changes: they go through ``installments.ledger.post``.
 """
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 import django.dispatch
 
 RESTAGE = "restage"
+CHARGE_OFF = "charge_off"
+CHARGE_OFF_UNDO = "charge_off_undo"
 
 plan_changing = django.dispatch.Signal()  # plan (locked), kind
 plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None)

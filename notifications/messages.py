@@ -194,6 +194,15 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"plan": _SAMPLE_PLAN, "days": 12, "amount": Decimal("108.12")},
         ),
         MessageTemplate(
+            # The last message about a charged-off plan (核销): reminders and auto-debit stop after it.
+            "charge_off_notice",
+            NotificationCategory.TRANSACTIONAL,
+            zh="{name}您好，{plan}已逾期{days}天，待还¥{amount}，自动扣款和还款提醒已停止，请尽快联系客服。",
+            en="Dear {name}, {plan} is {days} days overdue: CNY {amount}. Auto-debit and reminders have "
+            "stopped; please contact us to settle it.",
+            sample={"plan": _SAMPLE_PLAN, "days": 180, "amount": Decimal("3212.40")},
+        ),
+        MessageTemplate(
             "card_bound",
             NotificationCategory.SECURITY,
             zh="您已绑定{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",

@@ -23,10 +23,12 @@ from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import InstallmentPlan
+from repayments.gateway import ChargeStatus
 from repayments.models import (
     Allocation,
     AutoDebitMandate,
     BankCard,
+    BankWebhookEvent,
     BreakState,
     DebitAttempt,
     DebitRun,
@@ -409,3 +411,45 @@ class ReconciliationBreakAdmin(ServiceFormMixin, admin.ModelAdmin):
             % {"kind": item.get_kind_display(), "date": item.business_date, "key": item.gateway_key},
             _("Say what was done about it: the refund, the reversal, the bank's correction."),
         )
+
+
+# --- the bank's result notifications -------------------------------------------------------------------
+
+
+class WebhookKindFilter(admin.SimpleListFilter):
+    """The event types the bank sends, listed from the contract rather than by a DISTINCT over a table
+    that grows by a row per charge."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(f"charge.{status}", f"charge.{status}") for status in ChargeStatus] + [
+            ("refund.succeeded", "refund.succeeded")
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+@admin.register(BankWebhookEvent)
+class BankWebhookEventAdmin(admin.ModelAdmin):
+    """Read only: the record of each bank notification acted on (its id refuses a replay). Seen by staff
+    with the view permission; rows go after BANK_WEBHOOK_KEEP_DAYS (beat's prune, docs/operations.md)."""
+
+    list_display = ("received_at", "kind", "event_id", "idempotency_key")
+    list_filter = (WebhookKindFilter, "received_at")
+    search_fields = ("=event_id", "=idempotency_key")
+    date_hierarchy = "received_at"
+    fields = ("event_id", "kind", "idempotency_key", "received_at")
+    readonly_fields = fields
+    show_full_result_count = False  # a large table: no second COUNT(*) per page
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: BankWebhookEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: BankWebhookEvent | None = None) -> bool:
+        return False

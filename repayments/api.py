@@ -231,10 +231,24 @@ class BillSerializer(serializers.Serializer):
     next_amount = serializers.DecimalField(**MONEY)
     remaining = serializers.DecimalField(**MONEY)
     autodebit_enabled = serializers.SerializerMethodField()
+    contact_us = serializers.BooleanField(
+        source="plan.contact_us",
+        help_text="The plan is overdue and the customer should contact customer service "
+        "(no more reminders or auto-debit); it can still be repaid.",
+    )
+    notice = serializers.SerializerMethodField(
+        help_text="What to tell the customer, in the request's language "
+        '("Overdue, please contact us"), or null.'
+    )
 
     @extend_schema_field(serializers.BooleanField())
     def get_autodebit_enabled(self, bill: Bill) -> bool:
-        return bool(bill.mandate and bill.mandate.enabled)
+        """Off for a plan whose auto-debit is stopped (charged off), whatever its mandate row says."""
+        return bool(bill.mandate and bill.mandate.enabled) and not bill.plan.contact_us
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_notice(self, bill: Bill) -> str | None:
+        return str(bill.plan.customer_status_label) if bill.plan.contact_us else None
 
 
 class BillsView(APIView):

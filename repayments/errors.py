@@ -7,6 +7,16 @@ class RepaymentsError(ErrorCode):
     STAFF_ONLY = "staff_only", 403, "staff only"
     PLAN_NOT_PAYABLE = "plan_not_payable", 409, "nothing is left to pay"
     PLAN_RESTRUCTURED = "plan_restructured", 409, "the plan was re-staged"
+    RECOVERY_RECEIVED = (
+        "recovery_received",
+        409,
+        "a payment was received since the charge-off, so it can no longer be undone",
+    )
+    PAID_BEFORE_CHARGE_OFF = (
+        "paid_before_charge_off",
+        409,
+        "the payment predates the plan's charge-off; undo the charge-off first",
+    )
     CARD_INVALID_NUMBER = "card_invalid_number", 422, "not a valid card number"
     CARD_NOT_SUPPORTED = "card_not_supported", 422, "this card type is not supported"
     CARD_HOLDER_MISMATCH = "card_holder_mismatch", 422, "the holder must be the account holder"

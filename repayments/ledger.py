@@ -10,12 +10,20 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from core.money import ZERO, quantize_money
+from installments.journal import journal_breaches
 from installments.ledger import OPEN_STATUSES
-from installments.models import Installment, InstallmentPlan, InstallmentStatus, PlanStatus
+from installments.models import (
+    CreditEvent,
+    CreditEventKind,
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+    PlanStatus,
+)
 from repayments.gateway import ChargeBook, get_gateway
 from repayments.models import (
     Allocation,
@@ -52,6 +60,8 @@ def ledger_breaches() -> Iterator[str]:
     yield from _installment_status()
     yield from _plan_totals()
     yield from _restaged_balances()
+    yield from journal_breaches()
+    yield from _charge_offs()
     gateway = get_gateway()
     if isinstance(gateway, ChargeBook):  # a bank whose books we can read whole (the simulated one)
         yield from _gateway_charges_have_repayments(gateway)
@@ -195,6 +205,26 @@ def _restaged_balances() -> Iterator[str]:
             yield f"plan {p.public_id}: restructured with {p.successors} successor plans"
         elif _q(p.left_open) != _q(p.taken):
             yield f"plan {p.public_id}: left {_q(p.left_open)} open but its successor took {_q(p.taken)}"
+
+
+def _charge_offs() -> Iterator[str]:
+    """核销: a charged-off plan still owes something (else it is paid off) and has its ``charged_off`` credit
+    event on its charge-off date; a charge-off date is only on a plan charged off or paid off after it
+    (an undo clears it). The database already refuses a charged-off plan without the date."""
+    has_event = CreditEvent.objects.filter(
+        plan=OuterRef("pk"), kind=CreditEventKind.CHARGED_OFF, business_date=OuterRef("charged_off_on")
+    )
+    owes = Installment.objects.filter(plan=OuterRef("pk"), status__in=OPEN_STATUSES)
+    charged_off = InstallmentPlan.objects.filter(status=PlanStatus.CHARGED_OFF)
+    for p in charged_off.filter(~Exists(has_event)).iterator():
+        yield f"plan {p.public_id}: charged off on {p.charged_off_on} without a charged_off credit event"
+    for p in charged_off.filter(~Exists(owes)).iterator():
+        yield f"plan {p.public_id}: charged off with nothing open (should be paid off)"
+    stray = InstallmentPlan.objects.filter(charged_off_on__isnull=False).exclude(
+        status__in=[PlanStatus.CHARGED_OFF, PlanStatus.PAID_OFF]
+    )
+    for p in stray.iterator():
+        yield f"plan {p.public_id}: {p.status} with a charge-off date {p.charged_off_on}"
 
 
 def _gateway_charges_have_repayments(bank: ChargeBook) -> Iterator[str]:

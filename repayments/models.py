@@ -420,6 +420,8 @@ class BreakKind(models.TextChoices):
     BOOK_ONLY = "book_only", _("in our books only")
     AMOUNT_MISMATCH = "amount_mismatch", _("amount differs")
     STATUS_MISMATCH = "status_mismatch", _("status differs")
+    JOURNAL_MISMATCH = "journal_mismatch", _("journal differs")
+    REFUND_MISMATCH = "refund_mismatch", _("refund differs")
 
 
 class BreakSeverity(models.TextChoices):
@@ -476,10 +478,17 @@ class BankWebhookEvent(models.Model):
     the settle it caused, so an event replayed (by an attacker inside the signature window, or by the bank
     retrying after our answer was lost) is never acted on twice."""
 
-    event_id = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=100)
-    received_at = models.DateTimeField(auto_now_add=True)
+    event_id = models.CharField(_("event id"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=40)
+    idempotency_key = models.CharField(_("gateway key"), max_length=100)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("bank webhook event")
+        verbose_name_plural = _("bank webhook events")
+        ordering = ("-received_at", "-id")
+        # The daily prune (bank_webhook_events_prune) and the admin's newest-first list read by time.
+        indexes = [models.Index(fields=["received_at"], name="bankwebhook_received")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_id}"

@@ -12,14 +12,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from installments.allocation import due_now_total, payable_total
-from installments.ledger import OPEN_STATUSES, installment_rows, plan_dues
+from installments.ledger import OPEN_STATUSES, REPAYABLE_PLAN_STATUSES, installment_rows, plan_dues
 from installments.models import (
     ZERO,
     ContactLog,
     Installment,
     InstallmentPlan,
     NegotiationApplication,
-    PlanStatus,
 )
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
@@ -129,7 +128,7 @@ def customer_bills(*, customer: User, today: date | None = None) -> list[Bill]:
     # the page's cost grow with the history (bench/run.py: 700 rows ran at 0.40x of 3 rows).
     open_rows = Installment.objects.filter(status__in=OPEN_STATUSES).order_by("sequence")
     plans = (
-        InstallmentPlan.objects.filter(customer=customer, status__in=[PlanStatus.ACTIVE, PlanStatus.OVERDUE])
+        InstallmentPlan.objects.filter(customer=customer, status__in=REPAYABLE_PLAN_STATUSES)
         .select_related("product", "autodebit__card")
         .prefetch_related(Prefetch("installments", queryset=open_rows))
     )
@@ -311,3 +310,27 @@ def open_critical_breaks(business_date: date) -> list[ReconciliationBreak]:
             business_date=business_date, state=BreakState.OPEN, severity=BreakSeverity.CRITICAL
         ).order_by("id")
     )
+
+
+@dataclass(frozen=True)
+class ReconciliationAlert:
+    """Open critical reconciliation breaks, over every date: what operations must act on (the readiness
+    probe's details and the admin index show it)."""
+
+    open_critical: int
+    dates: list[date]  # the business dates that have one, oldest first (at most ``max_dates``)
+
+    def __bool__(self) -> bool:
+        return self.open_critical > 0
+
+
+def reconciliation_alert(*, max_dates: int = 10) -> ReconciliationAlert:
+    """Two small queries on the (business_date, state) index; open breaks are few by nature."""
+    open_critical = ReconciliationBreak.objects.filter(state=BreakState.OPEN, severity=BreakSeverity.CRITICAL)
+    count = open_critical.count()
+    if not count:
+        return ReconciliationAlert(open_critical=0, dates=[])
+    dates = list(
+        open_critical.order_by("business_date").values_list("business_date", flat=True).distinct()[:max_dates]
+    )
+    return ReconciliationAlert(open_critical=count, dates=dates)

@@ -1,5 +1,7 @@
-"""Support staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications,
-offers terms and logs calls; ``approver`` can also approve offers past the maker-checker thresholds.
+"""Staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications, offers
+terms, logs calls and asks to undo a charge-off; ``approver`` can also approve offers and charge-off undos
+past the maker-checker thresholds; ``finance`` reads the journal (entries, trial balance, plan statements)
+and works the reconciliation breaks.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -12,6 +14,7 @@ from django.db.models import Q
 
 AGENT = "agent"
 APPROVER = "approver"
+FINANCE = "finance"
 
 _AGENT_PERMISSIONS = [
     ("accounts", "view_user"),
@@ -26,13 +29,27 @@ _AGENT_PERMISSIONS = [
     ("installments", "view_negotiationevent"),
     ("installments", "view_contactlog"),
     ("installments", "add_contactlog"),
+    ("installments", "view_chargeoffundo"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),
     ("repayments", "view_debitattempt"),
     ("notifications", "view_notification"),
 ]
-_APPROVER_EXTRA = [("installments", "approve_negotiation")]
+_APPROVER_EXTRA = [
+    ("installments", "approve_negotiation"),
+    ("installments", "approve_charge_off_undo"),
+]
+_FINANCE_PERMISSIONS = [
+    ("installments", "view_installmentplan"),
+    ("installments", "view_installment"),
+    ("installments", "view_journalentry"),
+    ("installments", "view_journalline"),
+    ("repayments", "view_repayment"),
+    ("repayments", "view_settlementfile"),
+    ("repayments", "view_reconciliationbreak"),
+    ("repayments", "change_reconciliationbreak"),
+]
 
 
 def _permissions(pairs: list[tuple[str, str]]) -> list[Permission]:
@@ -49,3 +66,5 @@ def ensure_staff_groups(**kwargs: object) -> None:
     agent.permissions.set(_permissions(_AGENT_PERMISSIONS))
     approver, _ = Group.objects.get_or_create(name=APPROVER)
     approver.permissions.set(_permissions(_AGENT_PERMISSIONS + _APPROVER_EXTRA))
+    finance, _ = Group.objects.get_or_create(name=FINANCE)
+    finance.permissions.set(_permissions(_FINANCE_PERMISSIONS))

@@ -12,6 +12,7 @@ from core.locks import single_run
 from core.tasks import RETRY_ON_DATABASE_ERRORS
 from repayments.services import (
     Chunk,
+    bank_webhook_events_prune,
     day_open,
     debit_chunk_process,
     debit_run_plan,
@@ -43,6 +44,13 @@ def settlement_reconcile(business_date: str | None = None) -> int:
         if result.critical:
             logger.error("settlement %s: %d critical break(s)", day, len(result.critical))
         return len(result.breaks)
+
+
+@shared_task(name="repayments.prune_webhook_events", expires=3000)
+def prune_webhook_events() -> int:
+    """Records of bank webhooks older than BANK_WEBHOOK_KEEP_DAYS go (daily, one run at a time)."""
+    with single_run("repayments.prune_webhook_events", ttl_seconds=3000) as mine:
+        return bank_webhook_events_prune() if mine else 0
 
 
 @shared_task(name="repayments.run_scheduled", acks_late=True)

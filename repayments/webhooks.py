@@ -7,6 +7,8 @@ seconds in ``X-Timestamp``. A wrong signature or a timestamp outside ``BANK_WEBH
 401 with an empty body (nothing to learn from it). A signed event is answered 200 once acted on, and
 200 again when its id was seen before (nothing done: the bank stops retrying); a charge key that is
 not one of our repayments is 200 and a warning in the log, so the bank does not retry it forever.
+With neither ``BANK_WEBHOOK_SECRET`` nor ``GATEWAY_HTTP_SECRET`` set the endpoint is off (404): an empty
+key would let anyone sign.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def _verified(request: HttpRequest) -> bool:
 @csrf_exempt
 @require_POST
 def bank_webhook(request: HttpRequest) -> HttpResponse:
+    if not _secret():
+        # No secret configured (production with an acquirer adapter that sends none): an empty HMAC key
+        # would let anyone sign, so the endpoint is off.
+        return HttpResponse(status=404)
     if not _verified(request):
         return HttpResponse(status=401)
     try:

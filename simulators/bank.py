@@ -60,6 +60,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
+from django.utils import timezone
 
 from core.ids import new_public_id
 from repayments.banks import bank_for, luhn_valid
@@ -192,7 +193,7 @@ def _charge_row(idempotency_key: str) -> SimulatedCharge | None:
 T = TypeVar("T")
 _SEEN_COLUMNS = ("idempotency_key", "reference", "token", "amount", "status")
 # The prepared charge's arguments: token, stored token, amount, key, reference, soft failure.
-_ChargeParams = tuple[str, str, Decimal, str, str, bool]
+_ChargeParams = tuple[str, str, Decimal, str, str, bool, datetime]
 
 
 class _BankConnections:
@@ -434,7 +435,7 @@ class SimulatedGateway:
     # takes five; this one keeps the simulated bank from being the slowest part of a debit run
     # (docs/performance.md: 391 -> 716 debits/s).
     _CHARGE_SQL = """
-        PREPARE simulated_charge (text, text, numeric, text, text, boolean) AS
+        PREPARE simulated_charge (text, text, numeric, text, text, boolean, timestamptz) AS
         WITH acct AS (
             SELECT balance, closed, behaviour FROM repayments_simulatedcardaccount
             WHERE token = $1 FOR UPDATE
@@ -449,7 +450,7 @@ class SimulatedGateway:
         ), ins AS (
             INSERT INTO repayments_simulatedcharge
                 (idempotency_key, reference, token, amount, status, refunded, created_at)
-            SELECT $4, $5, $2, $3, status, 0, now() FROM decided
+            SELECT $4, $5, $2, $3, status, 0, $7 FROM decided
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING id, status
         ), upd AS (
@@ -465,7 +466,9 @@ class SimulatedGateway:
         self, token: str, stored_token: str, amount: Decimal, key: str, soft_failure: bool
     ) -> tuple[ChargeResult, bool, bool]:
         reference = f"ch_{new_public_id().hex}"
-        params: _ChargeParams = (token, stored_token, amount, key, reference, soft_failure)
+        # The time is the application's clock (as the ORM path's), so a test that moves the clock moves the
+        # bank's settlement day with it.
+        params: _ChargeParams = (token, stored_token, amount, key, reference, soft_failure, timezone.now())
         if connection.in_atomic_block:
             # Inside the caller's transaction (tests): its rows are only visible on its connection.
             with transaction.atomic(), connection.cursor() as cursor:
@@ -491,7 +494,7 @@ class SimulatedGateway:
         )
         return result, True, behaviour == "timeout"
 
-    _EXECUTE_CHARGE = "EXECUTE simulated_charge (%s, %s, %s, %s, %s, %s)"
+    _EXECUTE_CHARGE = "EXECUTE simulated_charge (%s, %s, %s, %s, %s, %s, %s)"
 
     def _charge_on(
         self, cursor: psycopg2.extensions.cursor, params: _ChargeParams, key: str

@@ -41,6 +41,16 @@ if provider_path("PAYMENT_GATEWAY", PAYMENT_GATEWAY) == HTTP_GATEWAY and (
         "PAYMENT_GATEWAY=http needs GATEWAY_HTTP_SECRET: the secret shared with the bank, at least 32 random "
         "characters (never the development default)."
     )
+# The bank's result notifications (POST /webhooks/bank/) are signed with BANK_WEBHOOK_SECRET, or the API
+# secret above when it is empty. A public or short one would let anyone forge "charge succeeded" for a
+# payment of ours; with neither set (an acquirer adapter that sends no webhooks) the endpoint is off.
+BANK_WEBHOOK_SECRET = env.str("BANK_WEBHOOK_SECRET", default="")
+_webhook_secret = BANK_WEBHOOK_SECRET or GATEWAY_HTTP_SECRET
+if _webhook_secret and (len(_webhook_secret) < 32 or _webhook_secret.startswith("dev-")):
+    raise ImproperlyConfigured(
+        "BANK_WEBHOOK_SECRET (or GATEWAY_HTTP_SECRET, which it falls back to) signs the bank's webhooks: "
+        "at least 32 random characters, never the development default."
+    )
 if not ALLOW_SIMULATED_PROVIDERS:
     # Nothing may run on them, so their app (models, tables, migrations) is not installed at all.
     INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "simulators"]

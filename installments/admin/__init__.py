@@ -1,7 +1,7 @@
-"""The installments app in the staff workspace: ``plans`` (products, plans, credit events) and ``negotiation``
-(the negotiation review workspace and the contact log). Importing both here is what registers them when the
-admin autodiscovers ``installments.admin``."""
+"""The installments app in the staff workspace: ``plans`` (products, plans, credit events), ``negotiation``
+(the negotiation review workspace and the contact log) and ``chargeoff`` (the charge-off undo pages).
+Importing them here is what registers them when the admin autodiscovers ``installments.admin``."""
 
-from installments.admin import negotiation, plans
+from installments.admin import chargeoff, journal, negotiation, plans
 
-__all__ = ["negotiation", "plans"]
+__all__ = ["chargeoff", "journal", "negotiation", "plans"]

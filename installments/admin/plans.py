@@ -13,20 +13,24 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import User
-from core.admin_forms import show_on_form
+from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
+from installments.admin.chargeoff import undo_request_view
 from installments.models import (
     INSTALLMENT_MONEY_FIELDS,
     CreditEvent,
     Installment,
     InstallmentPlan,
     InstallmentProduct,
+    PlanStatus,
 )
 from installments.services import plan_create
 
@@ -60,7 +64,7 @@ class InstallmentProductAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        (_("Late payment"), {"fields": ("penalty_daily_rate", "grace_days")}),
+        (_("Late payment"), {"fields": ("penalty_daily_rate", "grace_days", "charge_off_after_days")}),
         (
             _("Prepayment and cards"),
             {
@@ -142,7 +146,7 @@ class PlanCreateForm(forms.Form):
 
 
 @admin.register(InstallmentPlan)
-class InstallmentPlanAdmin(admin.ModelAdmin):
+class InstallmentPlanAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
         "public_id",
         "customer",
@@ -184,13 +188,51 @@ class InstallmentPlanAdmin(admin.ModelAdmin):
         "status",
         "days_past_due",
         "delinquency_bucket",
+        "charge_off_after_days",
+        "charge_off",
         "created_at",
         "updated_at",
+        "statement_link",
     )
     fields = readonly_fields
 
+    @admin.display(description=_("account statement"))
+    def statement_link(self, obj: InstallmentPlan) -> str:
+        url = reverse("admin:installments_plan_statement", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Journal lines and balances of this plan"))
+
     def has_delete_permission(self, request: HttpRequest, obj: InstallmentPlan | None = None) -> bool:
         return False
+
+    @admin.display(description=_("charge-off (核销)"))
+    def charge_off(self, obj: InstallmentPlan) -> str:
+        """Staff see the charge-off by its name, with its date and, on that business day, the Undo page."""
+        if obj.charged_off_on is None:
+            return "-"
+        if obj.status != PlanStatus.CHARGED_OFF:
+            return str(_("charged off on %(date)s, since paid off") % {"date": obj.charged_off_on})
+        text = _("charged off on %(date)s") % {"date": obj.charged_off_on}
+        if obj.charged_off_on != timezone.localdate():
+            return str(text)
+        return format_html(
+            '{} <a class="button" href="{}">{}</a>',
+            text,
+            reverse("admin:installments_installmentplan_undo_charge_off", args=[obj.pk]),
+            _("Undo charge-off"),
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/undo-charge-off/",
+                self.admin_site.admin_view(self.undo_charge_off_view),
+                name="installments_installmentplan_undo_charge_off",
+            ),
+            *super().get_urls(),
+        ]
+
+    def undo_charge_off_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+        return undo_request_view(self, request, pk)
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None

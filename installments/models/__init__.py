@@ -1,5 +1,16 @@
-"""Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``)."""
+"""Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
+charge-off undo requests (``chargeoff``)."""
 
+from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
+from installments.models.journal import (
+    ACCOUNT_TYPES,
+    RECEIVABLE,
+    Account,
+    AccountType,
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+)
 from installments.models.negotiation import (
     ContactChannel,
     ContactLog,
@@ -11,6 +22,7 @@ from installments.models.negotiation import (
     NegotiationState,
 )
 from installments.models.plans import (
+    DEFAULT_CHARGE_OFF_AFTER_DAYS,
     INSTALLMENT_MONEY_FIELDS,
     ZERO,
     CreditEvent,
@@ -32,19 +44,29 @@ from installments.models.plans import (
 )
 
 __all__ = [
+    "ACCOUNT_TYPES",
+    "DEFAULT_CHARGE_OFF_AFTER_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
+    "RECEIVABLE",
     "ZERO",
+    "Account",
+    "AccountType",
+    "ChargeOffUndo",
+    "ChargeOffUndoState",
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",
     "CreditEvent",
     "CreditEventKind",
     "DelinquencyBucket",
+    "EntryKind",
     "FeeMethodChoices",
     "Installment",
     "InstallmentPlan",
     "InstallmentProduct",
     "InstallmentStatus",
+    "JournalEntry",
+    "JournalLine",
     "NegotiationApplication",
     "NegotiationDocument",
     "NegotiationEvent",

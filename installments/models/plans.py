@@ -37,6 +37,10 @@ def rate_field(verbose_name: StrOrPromise, **kwargs: Any) -> models.DecimalField
     return AsciiDecimalModelField(verbose_name, max_digits=9, decimal_places=6, **kwargs)
 
 
+# Days past due at which a plan is charged off (核销) unless its product says otherwise.
+DEFAULT_CHARGE_OFF_AFTER_DAYS = 180
+
+
 def default_tenors() -> list[int]:
     return [3, 6, 12, 24]
 
@@ -126,6 +130,13 @@ class InstallmentProduct(models.Model):
         default=ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES,
     )
     negotiated_max_tenor = models.PositiveSmallIntegerField(_("negotiated plan: maximum tenor"), default=36)
+    # 核销: the daily run charges off a plan this many days past due (its oldest overdue installment's).
+    charge_off_after_days = models.PositiveSmallIntegerField(
+        _("charge off after days past due"),
+        default=DEFAULT_CHARGE_OFF_AFTER_DAYS,
+        validators=[MinValueValidator(1)],
+        help_text=_("The daily run charges off a plan this many days past due (frozen onto new plans)."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -146,6 +157,9 @@ class InstallmentProduct(models.Model):
             models.CheckConstraint(
                 condition=Q(restage_min_principal__gte=0), name="product_reinst_min_gte_0"
             ),
+            models.CheckConstraint(
+                condition=Q(charge_off_after_days__gte=1), name="product_charge_off_gte_1"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -158,6 +172,8 @@ class PlanStatus(models.TextChoices):
     PAID_OFF = "paid_off", _("paid off")
     RESTRUCTURED = "restructured", _("restructured")
     CANCELLED = "cancelled", _("cancelled")
+    # 核销: staff see this; customers see the plan as overdue with "please contact us" (never this word).
+    CHARGED_OFF = "charged_off", _("charged off")
 
 
 class DelinquencyBucket(models.TextChoices):
@@ -214,6 +230,9 @@ class InstallmentPlan(models.Model):
         _("prepayment fee policy"), max_length=24, choices=PrepaymentFeePolicy.choices
     )
     prepayment_fee_rate = rate_field(_("prepayment fee rate"))
+    charge_off_after_days = models.PositiveSmallIntegerField(
+        _("charge off after days past due"), default=DEFAULT_CHARGE_OFF_AFTER_DAYS
+    )
     total_fee = money_field(_("total fee"), default=None)
     apr_percent = AsciiDecimalModelField(_("APR (%)"), max_digits=6, decimal_places=2)
     purchase_date = models.DateField(_("purchase date"))
@@ -232,6 +251,10 @@ class InstallmentPlan(models.Model):
         choices=DelinquencyBucket.choices,
         default=DelinquencyBucket.M0,
     )
+    # The business date of the plan's charge-off (核销), written only by ``installments.ledger.charge_off``
+    # and cleared by ``charge_off_undo``. It stays set when a charged-off plan is paid in full (paid off,
+    # and it was charged off): the ledger keeps such a plan charged off again if a payment is reversed.
+    charged_off_on = models.DateField(_("charged off on"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -260,6 +283,10 @@ class InstallmentPlan(models.Model):
                 ),
                 name="plan_source_iff_not_original",
             ),
+            models.CheckConstraint(
+                condition=~Q(status="charged_off") | Q(charged_off_on__isnull=False),
+                name="plan_charged_off_has_date",
+            ),
             # One merchant order is financed once per customer.
             models.UniqueConstraint(
                 fields=["customer", "merchant_order_ref"],
@@ -275,6 +302,29 @@ class InstallmentPlan(models.Model):
     def display_name(self) -> str:
         """How SMS and pages name the plan: its description, else the order, else a short id."""
         return self.description or self.merchant_order_ref or short_ref(self.public_id)
+
+    @property
+    def customer_status(self) -> str:
+        """The status a customer is shown (pages and API): a charged-off plan is "overdue" to them; the
+        charge-off is an internal accounting state they are never told the name of."""
+        return PlanStatus.OVERDUE if self.status == PlanStatus.CHARGED_OFF else self.status
+
+    @property
+    def contact_us(self) -> bool:
+        """The customer should call support about this plan (it was charged off: no more reminders)."""
+        return self.status == PlanStatus.CHARGED_OFF
+
+    @property
+    def customer_status_label(self) -> StrOrPromise:
+        if self.contact_us:
+            return CONTACT_US
+        return PlanStatus(self.status).label
+
+
+# What a customer is told about a charged-off plan (已逾期，请联系客服), on pages, in the API and SMS.
+CONTACT_US = _("Overdue, please contact us")
+# The plan statuses a customer can be shown (the API's PlanStatusEnum): every one but charged off.
+CUSTOMER_PLAN_STATUS_CHOICES = [c for c in PlanStatus.choices if c[0] != PlanStatus.CHARGED_OFF]
 
 
 class InstallmentStatus(models.TextChoices):
@@ -323,6 +373,9 @@ class Installment(models.Model):
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     # The last day penalty was charged for: the sweep charges only the days after it, so a re-run is a no-op.
     penalty_accrued_through = models.DateField(_("penalty accrued through"), null=True, blank=True)
+    # Whether the fee has moved from unearned to earned income in the journal: when the installment fell
+    # due, or earlier if it was paid or capitalised first (installments/journal.py).
+    fee_billed = models.BooleanField(_("fee billed"), default=False)
 
     class Meta:
         verbose_name = _("installment")
@@ -349,7 +402,11 @@ class Installment(models.Model):
                 name="installment_paid_has_paid_at",
             ),
         ]
-        indexes = [models.Index(fields=["due_date"], name="installment_due_date")]
+        indexes = [
+            models.Index(fields=["due_date"], name="installment_due_date"),
+            # The sweep's fee billing reads only installments whose fee is not yet earned.
+            models.Index(fields=["due_date"], condition=Q(fee_billed=False), name="installment_fee_unbilled"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.plan_id}#{self.sequence} {self.due_date}"
@@ -396,6 +453,9 @@ class CreditEventKind(models.TextChoices):
     CURED = "cured", _("cured")
     BUCKET_CHANGED = "bucket_changed", _("delinquency bucket changed")
     RESTRUCTURED = "restructured", _("restructured")
+    CHARGED_OFF = "charged_off", _("charged off")
+    # A charge-off undone by staff on its business day (the plan is back to overdue).
+    REINSTATED = "reinstated", _("charge-off undone")
 
 
 class CreditEvent(models.Model):

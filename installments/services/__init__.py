@@ -1,5 +1,6 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
-``restaging`` (secondary installments) and ``negotiation`` (negotiated plans with staff review). This package
+``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review) and ``chargeoff``
+(核销 in the daily run, the staff undo). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -7,6 +8,14 @@ Money and status on existing plans and installments are written by ``installment
 payment, taking it back, closing a re-staged plan); the services here call it, as ``repayments`` does.
 """
 
+from installments.services.chargeoff import (
+    APPROVE_UNDO_PERMISSION,
+    ChargeOffRun,
+    charge_off_undo_approve,
+    charge_off_undo_reject,
+    charge_off_undo_request,
+    plans_charge_off,
+)
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
@@ -43,8 +52,10 @@ from installments.services.sweep import SweepResult, overdue_sweep
 
 __all__ = [
     "APPROVE_PERMISSION",
+    "APPROVE_UNDO_PERMISSION",
     "REJECTION_REASONS",
     "REVIEW_PERMISSION",
+    "ChargeOffRun",
     "OfferPreview",
     "OfferTerms",
     "PlanQuote",
@@ -52,6 +63,9 @@ __all__ = [
     "RestageBalance",
     "RestageQuote",
     "SweepResult",
+    "charge_off_undo_approve",
+    "charge_off_undo_reject",
+    "charge_off_undo_request",
     "contact_log_create",
     "negotiation_accept",
     "negotiation_apply",
@@ -70,6 +84,7 @@ __all__ = [
     "plan_create",
     "plan_quote",
     "plan_restage",
+    "plans_charge_off",
     "restage_balance",
     "restage_quote",
     "restage_refusals",

@@ -14,6 +14,7 @@ from accounts.models import User
 from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money_input import parse_money
+from installments import journal
 from installments.errors import InstallmentsError
 from installments.models import (
     Installment,
@@ -155,6 +156,7 @@ def plan_create(
                 fee_rate=product.fee_rate,
                 penalty_daily_rate=product.penalty_daily_rate,
                 grace_days=product.grace_days,
+                charge_off_after_days=product.charge_off_after_days,
                 prepayment_fee_policy=product.prepayment_fee_policy,
                 prepayment_fee_rate=product.prepayment_fee_rate,
                 total_fee=quote.total_fee,
@@ -174,6 +176,7 @@ def plan_create(
                 )
                 for row in quote.schedule.rows
             )
+            journal.write([journal.plan_created(plan, fees=quote.total_fee)])
     except IntegrityError as exc:
         if (
             merchant_order_ref

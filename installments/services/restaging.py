@@ -28,6 +28,7 @@ from installments.ledger import (
     PAYABLE_PLAN_STATUSES,
     InstallmentRow,
     PlanRow,
+    Successor,
     lock_plan,
     open_installments,
     owing,
@@ -321,14 +322,6 @@ def restage_locked(
         start=today,
         first_due_date=first_due_date,
     )
-    restructure(
-        locked,
-        installments,
-        waive_fees_due_after=today if balance.waived_fees > 0 else None,
-        penalty_waiver=balance.waived_penalties,
-        today=today,
-    )
-    plan.status = locked.status
     product = plan.product
     new_plan = InstallmentPlan.objects.create(
         customer=plan.customer,
@@ -342,6 +335,7 @@ def restage_locked(
         fee_rate=fee_rate,
         penalty_daily_rate=product.penalty_daily_rate,
         grace_days=product.grace_days,
+        charge_off_after_days=product.charge_off_after_days,
         prepayment_fee_policy=product.prepayment_fee_policy,
         prepayment_fee_rate=product.prepayment_fee_rate,
         total_fee=schedule.total_fee,
@@ -361,6 +355,17 @@ def restage_locked(
         )
         for row in schedule.rows
     )
+    restructure(
+        locked,
+        installments,
+        waive_fees_due_after=today if balance.waived_fees > 0 else None,
+        penalty_waiver=balance.waived_penalties,
+        today=today,
+        successor=Successor(
+            plan_id=new_plan.pk, principal=new_plan.principal, fees=schedule.total_fee, kind=kind
+        ),
+    )
+    plan.status = locked.status
     plan_changed.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan)
     notification_create(
         user=plan.customer,

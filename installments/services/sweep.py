@@ -5,21 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from core.money import quantize_money
+from installments import journal
 from installments.ledger import BUCKET_LIMITS, PAYABLE_PLAN_STATUSES
 from installments.models import (
     ZERO,
+    Account,
     CreditEvent,
     CreditEventKind,
     DelinquencyBucket,
+    EntryKind,
     Installment,
     InstallmentPlan,
     InstallmentStatus,
+    JournalEntry,
+    JournalLine,
     PlanStatus,
 )
 
@@ -37,6 +43,7 @@ class SweepResult:
     penalty_amount: Decimal = ZERO
     plans_updated: int = 0
     credit_events: int = 0
+    fees_billed: int = 0
 
 
 def _days_between(vendor: str, later: str, earlier: str) -> str:
@@ -52,7 +59,65 @@ def _sql_tables() -> dict[str, str]:
         "inst": qn(Installment._meta.db_table),
         "plan": qn(InstallmentPlan._meta.db_table),
         "event": qn(CreditEvent._meta.db_table),
+        "entry": qn(JournalEntry._meta.db_table),
+        "line": qn(JournalLine._meta.db_table),
     }
+
+
+def _two_lines(debit: Account, credit: Account) -> str:
+    """The two lines of a set-based journal posting as a derived table ``a(account, dr)``, joined to the
+    rows that post (portable SQL: SQLite names no VALUES columns)."""
+    return f"(SELECT '{debit.value}' AS account, 1 AS dr UNION ALL SELECT '{credit.value}', 0) a"
+
+
+def _bill_fees(cursor: CursorWrapper, as_of: SqlDate) -> int:
+    """Earn the fees of installments that fall due by ``as_of`` (unearned -> fee income): one entry per
+    installment, keyed ``fee:<installment>`` like a fee earned early by a payment, so a fee is earned once.
+    Three set-based statements on either backend; the partial index on unbilled installments keeps the
+    scan to the ones not yet billed."""
+    t = _sql_tables()
+    rows = f"""FROM {t["inst"]} i JOIN {t["plan"]} p ON p.id = i.plan_id"""
+    where = """
+        WHERE i.fee_billed = %(false)s AND i.due_date <= %(as_of)s AND i.status IN (%(pending)s, %(overdue)s)
+          AND p.status IN (%(active)s, %(plan_overdue)s)
+    """
+    params = {
+        "as_of": as_of,
+        "false": False,
+        "pending": InstallmentStatus.PENDING.value,
+        "overdue": InstallmentStatus.OVERDUE.value,
+        "active": PlanStatus.ACTIVE.value,
+        "plan_overdue": PlanStatus.OVERDUE.value,
+        "kind": EntryKind.FEE_BILLED.value,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+    fee = "(i.fee_due - i.fee_paid - i.fee_waived)"
+    cursor.execute(
+        f"""
+        INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
+        SELECT 'fee:' || i.id, %(kind)s, %(as_of)s, i.plan_id, '#' || i.sequence, '', %(now)s
+        {rows} {where} AND {fee} > 0
+        """,
+        params,
+    )
+    billed = cursor.rowcount
+    if billed:
+        cursor.execute(
+            f"""
+            INSERT INTO {t["line"]} (entry_id, account, debit, credit, plan_id, customer_id, business_date)
+            SELECT e.id, a.account, CASE WHEN a.dr = 1 THEN {fee} ELSE 0 END,
+                   CASE WHEN a.dr = 1 THEN 0 ELSE {fee} END, i.plan_id, p.customer_id, %(as_of)s
+            {rows} JOIN {t["entry"]} e ON e.key = 'fee:' || i.id
+            CROSS JOIN {_two_lines(Account.UNEARNED_FEES, Account.FEE_INCOME)}
+            {where} AND {fee} > 0
+            """,
+            params,
+        )
+    cursor.execute(
+        f"UPDATE {t['inst']} SET fee_billed = %(true)s WHERE id IN (SELECT i.id {rows} {where})",  # noqa: S608
+        {**params, "true": True},
+    )
+    return billed
 
 
 def _sweep_lock(cursor: CursorWrapper) -> None:
@@ -115,12 +180,14 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, Decim
         f" * {days} + 500000) / 1000000)"
     )
     calc = f"""
-        SELECT i.id AS id, {cents} AS cents
+        SELECT i.id AS id, i.plan_id AS plan_id, p.customer_id AS customer_id, {cents} AS cents
         FROM {tables["inst"]} i JOIN {tables["plan"]} p ON p.id = i.plan_id
         WHERE {where}
     """  # noqa: S608 (constant SQL, values are parameters)
     cursor.execute(f"SELECT COUNT(*), COALESCE(SUM(cents), 0) FROM ({calc})", params)  # noqa: S608
     count, total_cents = cursor.fetchone()
+    if total_cents:
+        _journal_penalties_sqlite(cursor, calc, params)
     cursor.execute(
         f"""
         UPDATE {tables["inst"]}
@@ -131,6 +198,40 @@ def _accrue_penalties(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, Decim
         params,
     )
     return count, quantize_money(Decimal(int(total_cents)) / 100)
+
+
+def _journal_penalties_sqlite(cursor: CursorWrapper, calc: str, params: dict[str, Any]) -> None:
+    """The day's penalties in the journal, one entry per plan (penalty receivable vs penalty income), in
+    two set-based statements before the installments are charged: the same cents as the UPDATE."""
+    t = _sql_tables()
+    params = {
+        **params,
+        "token": journal.run_token(),
+        "kind": EntryKind.PENALTY_ACCRUED.value,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+    per_plan = f"""
+        SELECT plan_id, customer_id, SUM(cents) AS cents, 'penalty:' || plan_id || ':' || %(as_of)s || ':'
+               || %(token)s AS key
+        FROM ({calc}) GROUP BY plan_id, customer_id HAVING SUM(cents) > 0
+    """  # noqa: S608 (constant SQL, values are parameters)
+    cursor.execute(
+        f"""
+        INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
+        SELECT key, %(kind)s, %(as_of)s, plan_id, '', '', %(now)s FROM ({per_plan})
+        """,  # noqa: S608 (constant SQL, values are parameters)
+        params,
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO {t["line"]} (entry_id, account, debit, credit, plan_id, customer_id, business_date)
+        SELECT e.id, a.account, CASE WHEN a.dr = 1 THEN pp.cents / 100.0 ELSE 0 END,
+               CASE WHEN a.dr = 1 THEN 0 ELSE pp.cents / 100.0 END, pp.plan_id, pp.customer_id, %(as_of)s
+        FROM ({per_plan}) pp JOIN {t["entry"]} e ON e.key = pp.key
+        CROSS JOIN {_two_lines(Account.PENALTY_RECEIVABLE, Account.PENALTY_INCOME)}
+        """,  # noqa: S608 (constant SQL, values are parameters)
+        params,
+    )
 
 
 def _plan_targets_sql(vendor: str) -> str:
@@ -258,7 +359,7 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, 
     cursor.execute(
         f"""
         WITH calc AS (
-            SELECT i.id, i.status AS old_status,
+            SELECT i.id, i.plan_id, p.customer_id, i.status AS old_status,
                    CASE WHEN {chargeable}
                         THEN ROUND(p.penalty_daily_rate * {base} * (%(as_of)s::date - {since}), 2)
                    END AS amount
@@ -274,7 +375,23 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, 
                 penalty_accrued_through = CASE WHEN calc.amount IS NULL THEN r.penalty_accrued_through
                                                ELSE %(as_of)s::date END
             FROM calc WHERE r.id = calc.id
-            RETURNING calc.old_status, calc.amount
+            RETURNING calc.plan_id, calc.customer_id, calc.old_status, calc.amount
+        ), pen AS (
+            SELECT plan_id, customer_id, SUM(amount) AS amount FROM upd
+            WHERE amount > 0 GROUP BY plan_id, customer_id
+        ), je AS (
+            INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
+            SELECT 'penalty:' || plan_id || ':' || %(as_of)s::date || ':' || %(token)s, %(kind)s,
+                   %(as_of)s::date, plan_id, '', '', now()
+            FROM pen
+            RETURNING id, plan_id
+        ), jl AS (
+            INSERT INTO {t["line"]} (entry_id, account, debit, credit, plan_id, customer_id, business_date)
+            SELECT je.id, a.account, CASE WHEN a.dr = 1 THEN pen.amount ELSE 0 END,
+                   CASE WHEN a.dr = 1 THEN 0 ELSE pen.amount END, pen.plan_id, pen.customer_id,
+                   %(as_of)s::date
+            FROM je JOIN pen ON pen.plan_id = je.plan_id
+            CROSS JOIN {_two_lines(Account.PENALTY_RECEIVABLE, Account.PENALTY_INCOME)}
         )
         SELECT COUNT(*) FILTER (WHERE old_status = %(pending)s), COUNT(amount), COALESCE(SUM(amount), 0)
         FROM upd
@@ -285,6 +402,8 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, 
             "overdue": InstallmentStatus.OVERDUE.value,
             "active": PlanStatus.ACTIVE.value,
             "plan_overdue": PlanStatus.OVERDUE.value,
+            "token": journal.run_token(),
+            "kind": EntryKind.PENALTY_ACCRUED.value,
         },
     )
     marked, accrued, amount = cursor.fetchone()
@@ -345,6 +464,7 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
         else:
             marked = _mark_overdue(cursor, day)
             accrued, amount = _accrue_penalties(cursor, day)
+        fees_billed = _bill_fees(cursor, day)
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
         plans, events = _update_plans_pg(cursor, day) if postgres else _update_plans(cursor, day)
@@ -354,4 +474,5 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
         penalty_amount=amount,
         plans_updated=plans,
         credit_events=events,
+        fees_billed=fees_billed,
     )

@@ -50,7 +50,12 @@ from repayments.services.settlement_file import (
     reconciliation_run,
 )
 from repayments.services.staff import repayment_record_offline, repayment_reverse
-from repayments.services.webhooks import BankEvent, WebhookOutcome, bank_webhook_receive
+from repayments.services.webhooks import (
+    BankEvent,
+    WebhookOutcome,
+    bank_webhook_events_prune,
+    bank_webhook_receive,
+)
 
 __all__ = [
     "BankEvent",
@@ -62,6 +67,7 @@ __all__ = [
     "Settlement",
     "WebhookOutcome",
     "autodebit_set",
+    "bank_webhook_events_prune",
     "bank_webhook_receive",
     "card_bind",
     "card_bind_verified",

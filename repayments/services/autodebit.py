@@ -216,11 +216,15 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             ).values_list("plan_id", "id", "card_id", "card__status")
         }
         installments = installment_rows(plan_ids)
-        done = set(
+        today_attempts = list(
             DebitAttempt.objects.filter(plan_id__in=plan_ids, business_date=business_date)
             .exclude(failure_code=NOT_CHARGED)  # never reached the bank: this slot records it anew
-            .values_list("installment_id", "attempt_number")
+            .values_list("installment_id", "attempt_number", "status")
         )
+        done = {(installment_id, number) for installment_id, number, _status in today_attempts}
+        # An installment debited successfully today is not debited again today, even if that payment was
+        # reversed since (a staff reversal answers a dispute: taking the money again hours later would not).
+        debited = {i for i, _n, status in today_attempts if status == DebitAttemptStatus.SUCCEEDED}
         given_up = {
             (installment_id, number): n
             for installment_id, number, n in DebitAttempt.objects.filter(
@@ -258,6 +262,8 @@ def _record_attempts(run: DebitRun, chunk: Chunk) -> int:
             number = _attempt_number(plan, trigger.due_date, business_date, slot)
             if number is None or (trigger.installment_id, number) in done:
                 continue  # not this slot's business, or recorded by an earlier delivery of this chunk
+            if trigger.installment_id in debited:
+                continue  # paid by a debit today (and reversed since): not again today
             if (trigger.installment_id, card_id) in hard_declined:
                 continue  # no retry after a hard decline on this card
             # A customer's payment still pending already covers part of what is due: debit only the rest.

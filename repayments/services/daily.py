@@ -8,7 +8,13 @@ from datetime import date, datetime, time
 
 from django.utils import timezone
 
-from installments.services import SweepResult, negotiations_expire, overdue_sweep
+from installments.services import (
+    ChargeOffRun,
+    SweepResult,
+    negotiations_expire,
+    overdue_sweep,
+    plans_charge_off,
+)
 from repayments.ledger import ledger_breaches
 from repayments.models import DebitRun
 from repayments.services.autodebit import debit_run_inline, slots
@@ -20,6 +26,7 @@ from repayments.services.reminders import reminders_send
 class DailyReport:
     business_date: date
     sweep: SweepResult | None = None
+    charge_off: ChargeOffRun | None = None
     reminders: int = 0
     offers_expired: int = 0
     scheduled_payments: int = 0
@@ -28,11 +35,14 @@ class DailyReport:
 
     def lines(self) -> list[str]:
         sweep = self.sweep or SweepResult()
+        charge_off = self.charge_off or ChargeOffRun()
         out = [
             f"business date {self.business_date}",
             f"  overdue sweep: {sweep.marked_overdue} became overdue, {sweep.penalties_accrued} accrued "
             f"¥{sweep.penalty_amount} in penalties, {sweep.plans_updated} plans updated, "
             f"{sweep.credit_events} credit events",
+            f"  charged off: {charge_off.charged_off} plans (¥{charge_off.amount}), "
+            f"{charge_off.deferred} deferred (a charge in flight)",
             f"  reminders written: {self.reminders}",
             f"  negotiated-plan offers expired: {self.offers_expired}",
             f"  scheduled payments run: {self.scheduled_payments}",
@@ -73,20 +83,28 @@ class DayOpening:
     sweep: SweepResult
     reminders: int
     offers_expired: int
+    charge_off: ChargeOffRun = field(default_factory=ChargeOffRun)
 
     def __str__(self) -> str:
-        return f"{self.sweep}, {self.reminders} reminders, {self.offers_expired} offers expired"
+        return (
+            f"{self.sweep}, {self.charge_off}, {self.reminders} reminders, "
+            f"{self.offers_expired} offers expired"
+        )
 
 
 def day_open(*, business_date: date) -> DayOpening:
-    """Open a business day: the overdue sweep, the day's reminders, and the negotiated-plan offers that
-    expired before the day began. One service for ``run_daily`` and the morning beat task, so both use the
-    same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a given date
-    gives the same result whenever it runs (an offer is refused by the clock once past its time anyway;
-    this only records its expiry and tells the customer)."""
+    """Open a business day: the overdue sweep, the charge-offs it makes due (核销, before the reminders so a
+    charged-off plan gets its final notice and no reminder), the day's reminders, and the negotiated-plan
+    offers that expired before the day began. One service for ``run_daily`` and the morning beat task, so
+    both use the same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a
+    given date gives the same result whenever it runs (an offer is refused by the clock once past its time
+    anyway; this only records its expiry and tells the customer)."""
     start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
+    sweep = overdue_sweep(as_of=business_date)
+    charged_off = plans_charge_off(business_date=business_date)
     return DayOpening(
-        sweep=overdue_sweep(as_of=business_date),
+        sweep=sweep,
+        charge_off=charged_off,
         reminders=reminders_send(business_date=business_date),
         offers_expired=negotiations_expire(now=start_of_day),
     )
@@ -99,6 +117,7 @@ def run_daily(*, business_date: date) -> DailyReport:
     report = DailyReport(
         business_date=business_date,
         sweep=opening.sweep,
+        charge_off=opening.charge_off,
         reminders=opening.reminders,
         offers_expired=opening.offers_expired,
     )

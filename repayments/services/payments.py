@@ -30,7 +30,7 @@ from core.money_input import parse_money
 from installments.allocation import due_now_total, payable_total
 from installments.errors import InstallmentsError
 from installments.ledger import (
-    PAYABLE_PLAN_STATUSES,
+    REPAYABLE_PLAN_STATUSES,
     lock_plan,
     plan_dues,
 )
@@ -175,7 +175,7 @@ def repayment_create(
             existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
             if existing is not None:
                 return _replay(existing, fingerprint)
-            if locked_plan.status not in PAYABLE_PLAN_STATUSES:
+            if locked_plan.status not in REPAYABLE_PLAN_STATUSES:
                 raise ApplicationError(
                     RepaymentsError.PLAN_NOT_PAYABLE, _("Nothing is left to pay on this plan.")
                 )
@@ -383,7 +383,7 @@ def _run_one_scheduled(repayment_id: int, today: date) -> bool:
             amount = min(repayment.amount, payable)
         card_ok = repayment.card is not None and repayment.card.status == CardStatus.ACTIVE
         now = timezone.now()
-        if amount <= 0 or not card_ok or plan.status not in PAYABLE_PLAN_STATUSES:
+        if amount <= 0 or not card_ok or plan.status not in REPAYABLE_PLAN_STATUSES:
             code = "card_removed" if not card_ok else "nothing_due"
             Repayment.objects.filter(pk=repayment_id).update(
                 status=RepaymentStatus.FAILED, failure_code=code, updated_at=now

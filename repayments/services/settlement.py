@@ -22,7 +22,8 @@ from django.utils import timezone
 from accounts.models import User
 from core.db import insert_rows, update_rows
 from core.money import ZERO
-from installments.ledger import Posted, Posting, lock_plans, plan_remaining, post
+from installments import journal
+from installments.ledger import Posted, Posting, Source, lock_plans, plan_remaining, post
 from notifications.services import (
     NotificationRequest,
     notification_create,
@@ -202,7 +203,14 @@ def repayments_settle(
                 successes.append(
                     (repayment_id, RepaymentStatus.SUCCEEDED, result.reference, now, now, "", "")
                 )
-                posted = post(posting, plan, installments[plan_id], amount, today=today)
+                posted = post(
+                    posting,
+                    plan,
+                    installments[plan_id],
+                    amount,
+                    today=today,
+                    source=Source(key=f"repayment:{repayment_id}", reference=str(public_id)),
+                )
                 allocations.extend(allocation_rows(repayment_id, posted))
                 done.excess = posted.excess
                 done.applied = amount - posted.excess
@@ -292,10 +300,23 @@ def _refund_excess(repayment_id: int, excess: Decimal) -> bool:
         logger.exception("refund of excess %s for repayment %s failed", excess, repayment.public_id)
         return False
     with transaction.atomic():
+        Repayment.objects.select_for_update().filter(pk=repayment_id).exists()  # one recorder at a time
         if RepaymentEvent.objects.filter(repayment_id=repayment_id, kind="excess_refunded").exists():
             return True  # a concurrent retry recorded it (the gateway answered both with one refund)
         RepaymentEvent.objects.create(
             repayment_id=repayment_id, kind="excess_refunded", data={"amount": str(excess)}
+        )
+        journal.write(
+            [
+                journal.refund_sent(
+                    key=f"excess_refund:{repayment_id}",
+                    amount=excess,
+                    plan_id=repayment.plan_id,
+                    customer_id=repayment.customer_id,
+                    reference=str(repayment.public_id),
+                    today=timezone.localdate(),
+                )
+            ]
         )
         notification_create(
             user=repayment.customer,

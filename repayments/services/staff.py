@@ -17,8 +17,8 @@ from core.money import ZERO
 from core.money_input import parse_money
 from installments.allocation import payable_total
 from installments.errors import InstallmentsError
-from installments.ledger import Entry, Posting, lock_plan, plan_dues, plan_remaining, post, unpost
-from installments.models import InstallmentPlan, PlanStatus
+from installments.ledger import Entry, Posting, Source, lock_plan, plan_dues, plan_remaining, post, unpost
+from installments.models import Account, CreditEvent, CreditEventKind, InstallmentPlan, PlanStatus
 from notifications.services import notification_create
 from repayments.errors import RepaymentsError
 from repayments.gateway import GatewayError, get_gateway
@@ -75,7 +75,16 @@ def repayment_record_offline(
                 RepaymentsError.DUPLICATE_REFERENCE, _("This transfer is already recorded.")
             ) from None
         posting = Posting()
-        posted = post(posting, locked_plan, installments, amount, today=today)
+        posted = post(
+            posting,
+            locked_plan,
+            installments,
+            amount,
+            today=today,
+            source=Source(
+                key=f"repayment:{repayment.pk}", reference=str(repayment.public_id), account=Account.CASH
+            ),
+        )
         posting.write()
         insert_rows(Allocation, allocation_rows(repayment.pk, posted))
         repayment_event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
@@ -111,6 +120,15 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
             RepaymentsError.PLAN_RESTRUCTURED,
             _("This plan was re-staged; a payment made before that can no longer be reversed here."),
         )
+    if _paid_before_charge_off(repayment):
+        # Reopening a written-off debt would put receivables back without a charge-off undo to match.
+        raise ApplicationError(
+            RepaymentsError.PAID_BEFORE_CHARGE_OFF,
+            _(
+                "This payment was made before the plan was charged off. Undo the charge-off first (on its "
+                "business day), or ask finance."
+            ),
+        )
     if repayment.channel != RepaymentChannel.STAFF:
         try:
             get_gateway().refund(
@@ -132,9 +150,38 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
         entries = [
             Entry(a.installment_id, a.component, a.amount, a.waived) for a in repayment.allocations.all()
         ]
-        unpost(posting, plan, installments, entries, today=today)
+        by_card = repayment.channel != RepaymentChannel.STAFF
+        unpost(
+            posting,
+            plan,
+            installments,
+            entries,
+            today=today,
+            source=Source(
+                key=f"repayment:{repayment.pk}:reversed",
+                reference=str(repayment.public_id),
+                account=Account.BANK_CLEARING if by_card else Account.CASH,
+            ),
+        )
         posting.write()
         repayment.status = RepaymentStatus.REVERSED
         repayment.save(update_fields=["status", "updated_at"])
         repayment_event(repayment, "reversed", actor=staff, reason=reason)
     return repayment
+
+
+def _paid_before_charge_off(repayment: Repayment) -> bool:
+    """Whether ``repayment`` settled before its plan's charge-off (核销), which stands or was paid off after.
+    A payment after the charge-off (a recovery) can be reversed like any other."""
+    plan = repayment.plan
+    if plan.charged_off_on is None:
+        return False
+    charged_off_at = (
+        CreditEvent.objects.filter(
+            plan=plan, kind=CreditEventKind.CHARGED_OFF, business_date=plan.charged_off_on
+        )
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    settled_at = repayment.settled_at or repayment.requested_at
+    return charged_off_at is None or settled_at < charged_off_at

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -130,3 +132,27 @@ def bank_webhook_receive(event: BankEvent) -> WebhookOutcome:
     for run_id in sorted(debits.run_ids):
         debit_run_finish_if_done(run_id)  # a debit whose answer was lost may have been its run's last
     return WebhookOutcome.SETTLED
+
+
+PRUNE_BATCH = 10_000
+
+
+def bank_webhook_events_prune(*, now: datetime | None = None) -> int:
+    """Delete the record of events received more than ``BANK_WEBHOOK_KEEP_DAYS`` ago; returns how many.
+
+    The record exists to refuse an event id acted on before. Past the bank's retry horizon (its backoff is
+    capped at ``BANK_WEBHOOK_MAX_BACKOFF_SECONDS``, minutes) and the signature window (minutes) no genuine
+    retry or replay can still arrive, and one that did would find its charge decided: the settle skips
+    it. So old rows only cost space; they go in batches, each its own short transaction, so a large
+    backlog never holds a long lock or one huge transaction."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.BANK_WEBHOOK_KEEP_DAYS)
+    deleted = 0
+    while True:
+        batch = list(
+            BankWebhookEvent.objects.filter(received_at__lt=cutoff)
+            .order_by("received_at")
+            .values_list("id", flat=True)[:PRUNE_BATCH]
+        )
+        if not batch:
+            return deleted
+        deleted += BankWebhookEvent.objects.filter(id__in=batch).delete()[0]

@@ -7,3 +7,8 @@ Run it with ``python -m simulators.bank_service`` (``--help`` for the options). 
 settings: it imports only ``simulators.bank_rules`` and ``repayments.banks`` (the BIN table), both plain
 Python. The API is in ``app.py``, the books in ``books.py``.
 """
+
+# The shared secret's documented development default: the service serves on a loopback address only with it,
+# and production refuses it on our side (config/settings/production.py).
+DEV_SECRET = "dev-bank-secret-not-for-production"  # noqa: S105 - a documented development default
+LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -14,20 +14,34 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from decimal import Decimal
 
+from simulators.bank_service import DEV_SECRET, LOOPBACK
 from simulators.bank_service.app import BankApp, Faults
 from simulators.bank_service.books import Books
 from simulators.bank_service.server import make_bank_server
 from simulators.bank_service.webhooks import WebhookSender
 
-DEV_SECRET = "dev-bank-secret-not-for-production"  # noqa: S105 - a documented development default
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (``make run`` asks before it starts anything)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _check_port(host: str, port: int) -> None:
+    if port and port_in_use(host, port):
+        sys.exit(
+            f"The bank service's port {host}:{port} is in use: is a bank service (make bank, an earlier "
+            "make run) still running? Stop it, or choose another port with BANK_PORT=8101."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,7 +55,13 @@ def main(argv: list[str] | None = None) -> None:
         "--webhook-url", default=os.environ.get("BANK_WEBHOOK_URL", ""), help="where results are notified"
     )
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "--check-port", action="store_true", help="only say whether the port is free (exit 1 if not)"
+    )
     args = parser.parse_args(argv)
+    if args.check_port:
+        _check_port(args.host, args.port)
+        return
     secret = os.environ.get("BANK_API_SECRET") or DEV_SECRET
     if secret == DEV_SECRET and args.host not in LOOPBACK:
         parser.error("set BANK_API_SECRET to serve on anything but a loopback address")
@@ -71,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             seed=faults.seed,
         )
         app.webhooks.start()
-    server = make_bank_server(app, args.host, args.port, quiet=args.quiet)
+    try:
+        server = make_bank_server(app, args.host, args.port, quiet=args.quiet)
+    except OSError as exc:
+        _check_port(args.host, args.port)  # the clear message when it is the port
+        raise SystemExit(f"The bank service cannot listen on {args.host}:{args.port}: {exc}") from None
     # The first line tells a supervisor (or a test fixture) where the bank listens; port 0 picks a free one.
     print(f"bank service listening on http://{args.host}:{server.server_port}", flush=True)
     try:

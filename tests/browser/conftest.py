@@ -3,15 +3,24 @@
 No browser is downloaded: ``executable_path`` points at the system Chromium. ``.ci/run`` installs the
 ``chromium`` package when it is missing; elsewhere these tests are skipped, with the reason, when it is.
 Screenshots of the main pages at phone and desktop width go to ``var/screenshots/`` (not committed).
+
+The live server pays through the bank as an outside service, as ``make run`` does: ``PAYMENT_GATEWAY=http``
+at a bank service process (tests/bank_service.py) whose webhooks reach the live server; each test starts on
+empty bank books, so the after-test ledger check compares that test's repayments with that bank.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
+
+from repayments.gateway import close_gateway_connections
+from tests.bank_service import SECRET, BankProcess
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -54,3 +63,37 @@ def shoot(page):
         page.set_viewport_size(PHONE)
 
     return _shoot
+
+
+@pytest.fixture(scope="module")
+def http_bank(live_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BankProcess]:
+    """The bank service for a module of browser tests, the live server's gateway pointed at it. Module
+    scope, so the settings outlive each test's after-test ledger check; they end with the module."""
+    process = BankProcess(
+        tmp_path_factory.mktemp("bank") / "bank.sqlite3",
+        env={
+            "BANK_WEBHOOK_URL": f"{live_server.url}/webhooks/bank/",
+            "BANK_WEBHOOK_BACKOFF_SECONDS": "0.1",
+            "BANK_WEBHOOK_MAX_BACKOFF_SECONDS": "0.5",
+        },
+    ).start()
+    override = override_settings(
+        PAYMENT_GATEWAY="http",
+        GATEWAY_HTTP_URL=process.url,
+        GATEWAY_HTTP_SECRET=SECRET,
+        BANK_WEBHOOK_SECRET="",
+    )
+    override.enable()
+    yield process
+    close_gateway_connections()
+    override.disable()
+    process.stop()
+
+
+@pytest.fixture(autouse=True)
+def bank_books(http_bank: BankProcess, tmp_path: Path) -> Iterator[BankProcess]:
+    """Empty bank books for each test (the database is emptied after each one too)."""
+    http_bank.database = tmp_path / "bank.sqlite3"
+    http_bank.restart()
+    yield http_bank
+    close_gateway_connections()

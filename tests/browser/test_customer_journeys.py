@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from installments.services import (
     overdue_sweep,
     plan_create,
 )
-from repayments.models import AutoDebitMandate, Repayment, RepaymentStatus
+from repayments.models import AutoDebitMandate, BankWebhookEvent, Repayment, RepaymentStatus
 from repayments.staff import AGENT
 from tests.cards import ICBC_DEBIT
 from tests.installments.negotiation_support import PDF, staff_user
@@ -59,7 +60,7 @@ def sign_in(page: Page, base: str, phone: str = "13811112222") -> None:
 
 
 def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
-    page: Page, live_server, shopper, codes, shoot
+    page: Page, live_server, shopper, codes, shoot, bank_books
 ) -> None:
     base = live_server.url
     sign_in(page, base)
@@ -102,6 +103,16 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
     repayment = Repayment.objects.get(customer=shopper)
     assert repayment.status == RepaymentStatus.SUCCEEDED
     assert repayment.amount == Decimal("50.00")
+    # Charged by the bank service over HTTP, which also told us by webhook (acted on once).
+    bank = bank_books.gateway()
+    charges = [(c.idempotency_key, c.amount) for c in bank.succeeded_charges(key_prefix="repayment:")]
+    assert charges == [(f"repayment:{repayment.public_id}", Decimal("50.00"))]
+    deadline = time.monotonic() + 10
+    while bank.simulator_admin("GET", "webhooks") != {"pending": 0}:
+        assert time.monotonic() < deadline, "the bank's webhook was not delivered"
+        time.sleep(0.05)
+    bank.close()
+    assert BankWebhookEvent.objects.filter(idempotency_key=f"repayment:{repayment.public_id}").count() == 1
 
     # The record and the SMS.
     page.goto(f"{base}/records/")

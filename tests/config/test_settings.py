@@ -18,6 +18,7 @@ PROVIDER_SETTINGS = (
     "PAYMENT_GATEWAY",
     "GATEWAY_HTTP_",
     "ALLOW_SIMULATED_PROVIDERS",
+    "BANK_WEBHOOK_",
 )
 # What a production deployment configures: the real SMS provider and a bank adapter (a dotted path).
 REAL_PROVIDERS = {
@@ -124,6 +125,46 @@ def test_production_starts_on_the_http_gateway_with_a_real_secret() -> None:
     secret = secrets.token_urlsafe(32)
     result = _production(
         "check", **{**REAL_PROVIDERS, "PAYMENT_GATEWAY": "http", "GATEWAY_HTTP_SECRET": secret}
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("secret", ["dev-bank-secret-not-for-production", "too-short"])
+def test_production_refuses_a_development_or_short_webhook_secret(secret: str) -> None:
+    """Whoever knows the webhook secret can tell us "charge succeeded": the public development value (or a
+    short one) is refused at start, as the gateway's own secret is."""
+    result = _production(
+        "check",
+        **{
+            **REAL_PROVIDERS,
+            "PAYMENT_GATEWAY": "http",
+            "GATEWAY_HTTP_SECRET": secrets.token_urlsafe(32),
+            "BANK_WEBHOOK_SECRET": secret,
+        },
+    )
+    assert result.returncode != 0
+    assert "BANK_WEBHOOK_SECRET" in result.stderr
+
+
+def test_production_refuses_a_weak_gateway_secret_the_webhooks_would_fall_back_to() -> None:
+    """An acquirer adapter (not ``http``) leaves GATEWAY_HTTP_SECRET unchecked by the gateway's own rule;
+    set to the development value it would still sign webhooks."""
+    result = _production(
+        "check", **{**REAL_PROVIDERS, "GATEWAY_HTTP_SECRET": "dev-bank-secret-not-for-production"}
+    )
+    assert result.returncode != 0
+    assert "BANK_WEBHOOK_SECRET" in result.stderr
+
+
+def test_production_starts_with_a_real_webhook_secret() -> None:
+    result = _production(
+        "check",
+        **{
+            **REAL_PROVIDERS,
+            "PAYMENT_GATEWAY": "http",
+            "GATEWAY_HTTP_SECRET": secrets.token_urlsafe(32),
+            "BANK_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        },
     )
     assert result.returncode == 0, result.stderr
 

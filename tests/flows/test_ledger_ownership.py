@@ -1,4 +1,5 @@
-"""One owner for the plan ledger (DESIGN.md): only ``installments`` writes plan and installment rows.
+"""One owner for the plan ledger (DESIGN.md): only ``installments`` writes plan and installment rows, and
+the journal that mirrors them.
 
 Every INSERT, UPDATE or DELETE on those two tables during each money journey is caught as it reaches the
 database, and the Python stack that sent it is walked to the innermost frame of project code (kernel
@@ -20,8 +21,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
-from installments.models import Installment, InstallmentPlan
-from installments.services import plan_create, plan_restage
+from installments.models import Installment, InstallmentPlan, JournalEntry, JournalLine
+from installments.services import charge_off_undo_request, plan_create, plan_restage, plans_charge_off
 from repayments.services import (
     autodebit_set,
     debit_run_inline,
@@ -32,7 +33,12 @@ from repayments.services import (
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = (Installment._meta.db_table, InstallmentPlan._meta.db_table)
+TABLES = (
+    Installment._meta.db_table,
+    InstallmentPlan._meta.db_table,
+    JournalEntry._meta.db_table,
+    JournalLine._meta.db_table,
+)
 _WRITE = re.compile(
     r"\b(?:insert\s+into|update|delete\s+from)\s+\"?(" + "|".join(map(re.escape, TABLES)) + r")\"?[\s(]",
     re.IGNORECASE,
@@ -70,6 +76,7 @@ def assert_ledger_owned(writes: list[tuple[str, str]]) -> None:
     assert writes, "the journey wrote no plan or installment row: the check saw nothing"
     strangers = [(table, frame) for table, frame in writes if not frame.startswith("installments/")]
     assert strangers == [], f"written outside installments/: {strangers}"
+    assert JournalLine._meta.db_table in {table for table, _frame in writes}, "no journal lines posted"
 
 
 @pytest.fixture
@@ -130,6 +137,18 @@ def test_an_offline_payment_writes_the_ledger_only_through_installments(overdue_
 def test_a_restaging_writes_the_ledger_only_through_installments(customer, current_plan) -> None:
     with ledger_writes() as writes:
         plan_restage(customer=customer, plan_id=current_plan.pk, tenor=12)
+    assert_ledger_owned(writes)
+
+
+def test_a_charge_off_and_its_undo_write_the_ledger_only_through_installments(
+    overdue_plan, staff, settings
+) -> None:
+    settings.CHARGE_OFF_UNDO_APPROVAL_ABOVE = "100000.00"
+    InstallmentPlan.objects.filter(pk=overdue_plan.pk).update(charge_off_after_days=1)
+    today = timezone.localdate()
+    with ledger_writes() as writes:
+        assert plans_charge_off(business_date=today).charged_off == 1
+        charge_off_undo_request(staff=staff, plan=overdue_plan, reason="a test of the writers", today=today)
     assert_ledger_owned(writes)
 
 

@@ -38,6 +38,7 @@ from repayments.services import (
     debit_run_plan,
     reminders_send,
     repayment_create,
+    repayment_reverse,
     repayments_reconcile,
     run_daily,
 )
@@ -46,6 +47,7 @@ from repayments.tasks import debit_slot
 from simulators.bank import simulator_balance, simulator_set_balance
 from tests.cards import CMB_DEBIT
 from tests.concurrency import at_once
+from tests.ledger_writes import update_installments
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 D = Decimal
@@ -377,9 +379,12 @@ def test_debit_that_no_longer_fits_is_applied_and_the_rest_refunded(
     assert DebitAttempt.objects.get().amount == D("106.00")
     # While the debit of 106.00 is recorded but not yet charged, staff settle the plan: installment 1's fee
     # (6.00) and every later installment are waived, so only 100.00 is left to take.
-    Installment.objects.filter(plan=due_today_plan, sequence=1).update(fee_waived=D("6.00"))
-    Installment.objects.filter(plan=due_today_plan, sequence__gt=1).update(
-        principal_waived=F("principal_due"), fee_waived=F("fee_due"), status="waived"
+    update_installments(Installment.objects.filter(plan=due_today_plan, sequence=1), fee_waived=D("6.00"))
+    update_installments(
+        Installment.objects.filter(plan=due_today_plan, sequence__gt=1),
+        principal_waived=F("principal_due"),
+        fee_waived=F("fee_due"),
+        status="waived",
     )
     debit_chunk_process(chunk=chunks[0])
     first = due_today_plan.installments.get(sequence=1)
@@ -439,3 +444,18 @@ def test_reconciled_hard_decline_stops_retries_and_switches_auto_debit_off(
     assert Notification.objects.filter(template_code="autodebit_disabled").count() == 1
     debit_run_inline(business_date=today, slot=2)
     assert DebitAttempt.objects.count() == 1
+
+
+def test_a_debit_reversed_today_is_not_taken_again_today(
+    customer, card, due_today_plan, today, agent
+) -> None:
+    """Slot 1 debits the installment; staff reverse it (the customer disputed it); slot 2 the same day must
+    not take the money again (the next day's grace retry may, by the product's policy)."""
+    first = debit_run_inline(business_date=today, slot=1)
+    assert first.succeeded == 1
+    repayment = Repayment.objects.get(channel="auto_debit", status=RepaymentStatus.SUCCEEDED)
+    repayment_reverse(staff=agent, repayment=repayment, reason="customer disputed the debit")
+    second = debit_run_inline(business_date=today, slot=2)
+    assert second.attempts == 0
+    assert Repayment.objects.filter(channel="auto_debit", status=RepaymentStatus.SUCCEEDED).count() == 0
+    assert DebitAttempt.objects.filter(status="succeeded").count() == 1

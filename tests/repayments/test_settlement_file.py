@@ -223,3 +223,119 @@ def test_the_morning_task_reconciles_yesterday_and_is_on_the_beat(settings, cust
     assert settlement_reconcile() == 0  # yesterday: nothing was charged then
     assert settlement_reconcile(timezone.localdate().isoformat()) == 1
     assert ReconciliationBreak.objects.get().gateway_key == "stray-1"
+
+
+# --- the third leg: the journal ---------------------------------------------------------------------------
+
+
+def _balance(account: str) -> D:
+    from installments.selectors import trial_balance  # noqa: PLC0415 (only these tests read it)
+
+    return next(r.balance for r in trial_balance(as_of=timezone.localdate()).rows if r.account == account)
+
+
+def test_a_matched_line_moves_bank_clearing_to_cash_less_the_fee_once(customer, card, overdue_plan) -> None:
+    from installments.models import Account  # noqa: PLC0415
+
+    _pay(customer, overdue_plan, card)
+    assert _balance(Account.BANK_CLEARING) == D("212.00")
+    today = timezone.localdate()
+    result = reconciliation_run(business_date=today)
+    assert result.settlements_posted == 1
+    assert _balance(Account.BANK_CLEARING) == 0
+    assert _balance(Account.CASH) == D("211.79")
+    assert _balance(Account.BANK_FEES) == D("0.21")
+    assert reconciliation_run(business_date=today).settlements_posted == 0  # a re-run posts nothing twice
+    assert _balance(Account.CASH) == D("211.79")
+
+
+@pytest.mark.ledger_corrupted  # a repayment marked succeeded behind the ledger's and journal's back
+def test_a_payment_the_journal_does_not_have_is_a_journal_break(customer, card, overdue_plan) -> None:
+    repayment = _pay(customer, overdue_plan, card)
+    other = repayment_create(
+        customer=customer, plan=overdue_plan, mode="custom", amount="1.00", card=card, channel="web",
+        idempotency_key="k2",
+    )  # fmt: skip
+    # The bank and the repayment agree on `other`; its journal entry is taken away by moving its key.
+    from installments.models import JournalEntry  # noqa: PLC0415
+
+    today = timezone.localdate()
+    with connection_without_journal_guards():
+        JournalEntry.objects.filter(key=f"repayment:{other.pk}").update(key=f"moved:{other.pk}")
+    result = reconciliation_run(business_date=today)
+    kinds = {(b.kind, b.gateway_key) for b in result.breaks}
+    assert (BreakKind.JOURNAL_MISMATCH, gateway_key(other.public_id)) in kinds
+    assert (BreakKind.JOURNAL_MISMATCH, gateway_key(repayment.public_id)) not in kinds
+    # A failed payment the journal books as received is a break too.
+    with connection_without_journal_guards():
+        JournalEntry.objects.filter(key=f"moved:{other.pk}").update(key=f"repayment:{other.pk}")
+    Repayment.objects.filter(pk=other.pk).update(status=RepaymentStatus.FAILED)
+    _bank_row(other).delete()  # and the bank never had it
+    result = reconciliation_run(business_date=today)
+    notes = [b.note for b in result.breaks if b.kind == BreakKind.JOURNAL_MISMATCH]
+    assert any("failed" in note for note in notes)
+
+
+def connection_without_journal_guards():
+    """The journal's append-only triggers off for one block (PostgreSQL: triggers do not fire for a
+    session in replica mode), to corrupt it on purpose."""
+    from contextlib import contextmanager  # noqa: PLC0415
+
+    from django.db import connection  # noqa: PLC0415
+
+    @contextmanager
+    def off():
+        if connection.vendor != "postgresql":
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+    return off()
+
+
+# --- refund lines -------------------------------------------------------------------------------------------
+
+
+def test_a_reversal_refund_line_matches_and_settles(customer, card, overdue_plan, staff) -> None:
+    from installments.models import Account  # noqa: PLC0415
+    from repayments.services import repayment_reverse  # noqa: PLC0415
+
+    repayment = _pay(customer, overdue_plan, card)
+    repayment_reverse(staff=staff, repayment=repayment, reason="customer disputed it")
+    result = reconciliation_run(business_date=timezone.localdate())
+    assert result.breaks == []
+    assert result.settlements_posted == 2  # the charge in, the refund out
+    assert _balance(Account.BANK_CLEARING) == 0
+    assert _balance(Account.CASH) == D("-0.21")  # 212.00 in less the fee, 212.00 back out
+
+
+@pytest.mark.ledger_corrupted  # the bank's books lose a refund, or gain one, on purpose
+def test_refunds_the_books_and_the_bank_disagree_on_are_breaks(customer, card, overdue_plan, staff) -> None:
+    import uuid  # noqa: PLC0415
+
+    from repayments.services import repayment_reverse  # noqa: PLC0415
+
+    repayment = _pay(customer, overdue_plan, card)
+    repayment_reverse(staff=staff, repayment=repayment, reason="customer disputed it")
+    refund = SimulatedCharge.objects.get(idempotency_key=f"reversal:{repayment.public_id}")
+    refund.delete()  # the bank lost it: our journal booked a refund the file lacks
+    stranger = f"excess:{uuid.uuid4()}"
+    other = repayment_create(
+        customer=customer, plan=overdue_plan, mode="custom", amount="5.00", card=card, channel="web",
+        idempotency_key="k2",
+    )  # fmt: skip
+    get_gateway().refund(reference=_bank_row(other).reference, amount=D("1.00"), idempotency_key=stranger)
+    result = reconciliation_run(business_date=timezone.localdate())
+    kinds = sorted((b.kind, b.gateway_key) for b in result.breaks)
+    assert kinds == sorted(
+        [
+            (BreakKind.REFUND_MISMATCH, f"reversal:{repayment.public_id}"),
+            (BreakKind.REFUND_MISMATCH, stranger),
+        ]
+    )

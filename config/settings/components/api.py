@@ -75,7 +75,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "RepaymentStatusEnum": "repayments.models.RepaymentStatus",
-        "PlanStatusEnum": "installments.models.PlanStatus",
+        # What customers are shown: a charged-off plan is "overdue" to them (installments/api.py).
+        "PlanStatusEnum": "installments.models.plans.CUSTOMER_PLAN_STATUS_CHOICES",
         "NotificationStatusEnum": "notifications.models.NotificationStatus",
     },
 }

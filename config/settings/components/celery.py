@@ -155,6 +155,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=30, hour=23),
         "options": {"expires": 3600},
     },
+    # The record of bank webhooks acted on, past BANK_WEBHOOK_KEEP_DAYS.
+    "prune-webhook-events": {
+        "task": "repayments.prune_webhook_events",
+        "schedule": crontab(minute=51, hour=4),
+        "options": {"expires": 3000},
+    },
     # T+1 reconciliation: yesterday's settlement file from the bank against our repayments.
     "settlement-reconcile": {
         "task": "repayments.settlement_reconcile",

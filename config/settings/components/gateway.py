@@ -36,6 +36,9 @@ GATEWAY_HTTP_SECRET = env.str("GATEWAY_HTTP_SECRET", default="dev-bank-secret-no
 # secret above) and how old a notification's X-Timestamp may be, in seconds.
 BANK_WEBHOOK_SECRET = env.str("BANK_WEBHOOK_SECRET", default="")
 BANK_WEBHOOK_WINDOW_SECONDS = env.int("BANK_WEBHOOK_WINDOW_SECONDS", default=300)
+# How long the record of a webhook event acted on (BankWebhookEvent) is kept, in days: far past the bank's
+# retry horizon and the signature window; beat's repayments.prune_webhook_events deletes older ones daily.
+BANK_WEBHOOK_KEEP_DAYS = env.int("BANK_WEBHOOK_KEEP_DAYS", default=30)
 # Seconds. The read timeout must stay well under CHARGE_LEASE_SECONDS (a charge outlives its lease otherwise).
 GATEWAY_HTTP_CONNECT_TIMEOUT = env.float("GATEWAY_HTTP_CONNECT_TIMEOUT", default=3.0)
 GATEWAY_HTTP_READ_TIMEOUT = env.float("GATEWAY_HTTP_READ_TIMEOUT", default=10.0)

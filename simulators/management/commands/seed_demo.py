@@ -2,11 +2,16 @@
 negotiated-plan application) and support staff (an agent and an approver).
 
 Idempotent: running it again creates nothing twice. Refused where ``ALLOW_DEMO_DATA`` is off (production).
+
+With ``PAYMENT_GATEWAY=http`` the cards are bound and funded at the bank service. ``make run`` seeds before
+it starts that service, so when nothing answers at ``GATEWAY_HTTP_URL`` (a loopback address) the service is
+run inside this command for the seed, on the same port and books the real process then opens.
 """
 
 from __future__ import annotations
 
 import io
+from contextlib import ExitStack
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -31,19 +36,24 @@ from installments.models import (
 from installments.schedules import add_months
 from installments.services import negotiation_apply, overdue_sweep, plan_create
 from notifications.services import notification_create
-from repayments.gateway import get_gateway
+from repayments.gateway import GatewayError, get_gateway
 from repayments.http_gateway import HttpGateway
 from repayments.models import AutoDebitMandate, BankCard
 from repayments.services import autodebit_set, card_bind_verified
-from repayments.staff import AGENT, APPROVER
+from repayments.staff import AGENT, APPROVER, FINANCE
 from simulators.bank import simulator_set_balance
+from simulators.bank_service.embedded import embedded_bank
 
 DEMO_PASSWORD = "demo-pass-2026"
 ADMIN_PHONE = "+8613900000000"
 ADMIN_PASSWORD = "admin-demo-2026"
 STAFF_PASSWORD = "staff-demo-2026"
 # Support staff in the two groups of repayments/staff.py: the agent makes offers, the approver approves.
-STAFF = [("+8613900000001", "客服小陈", AGENT), ("+8613900000002", "审批主管", APPROVER)]
+STAFF = [
+    ("+8613900000001", "客服小陈", AGENT),
+    ("+8613900000002", "审批主管", APPROVER),
+    ("+8613900000003", "财务小王", FINANCE),
+]
 
 
 def demo_payslip() -> bytes:
@@ -104,6 +114,17 @@ class Command(BaseCommand):
         if not settings.ALLOW_DEMO_DATA:
             raise CommandError("Demo data is disabled here (ALLOW_DEMO_DATA is off, as in production).")
         today = timezone.localdate()
+        with ExitStack() as bank:
+            gateway = get_gateway()
+            if isinstance(gateway, HttpGateway) and not _bank_answers(gateway):
+                try:
+                    bank.enter_context(embedded_bank(gateway.url))
+                    bank.callback(gateway.close)  # no pooled connection outlives that bank
+                except (ValueError, OSError) as exc:
+                    raise CommandError(f"The bank at {gateway.url} does not answer: {exc}") from None
+            self._seed(today)
+
+    def _seed(self, today: date) -> None:
         with transaction.atomic():
             products = {spec["code"]: self._product(spec) for spec in PRODUCTS}
             admin = User.objects.filter(phone=ADMIN_PHONE).first()
@@ -213,14 +234,22 @@ class Command(BaseCommand):
 
     def _card(self, customer: User, number: str, balance: Decimal) -> None:
         """A bound debit card with money at the simulated bank (the demo's customers verified at seeding)."""
-        if not BankCard.objects.filter(customer=customer, status="active").exists():
+        bound = BankCard.objects.filter(customer=customer, status="active").first()
+        gateway = get_gateway()
+        if bound is not None and isinstance(gateway, HttpGateway) and not _known_at(gateway, bound):
+            # Seeded earlier on the other bank (PAYMENT_GATEWAY=simulated, or the bank's file removed).
+            self.stderr.write(
+                f"  {customer.real_name}'s card {bound} is unknown to the bank at {gateway.url}: its "
+                "payments will be declined. Start afresh (remove var/db.sqlite3 and var/bank.sqlite3) or "
+                "keep the bank the data was seeded with (PAYMENT_GATEWAY=simulated)."
+            )
+        if bound is None:
             card = card_bind_verified(
                 customer=customer,
                 number=number,
                 holder_name=customer.real_name,
                 reserved_phone=str(customer.phone),
             )
-            gateway = get_gateway()
             if isinstance(gateway, HttpGateway):  # PAYMENT_GATEWAY=http: the bank service's back office
                 gateway.simulator_admin(
                     "POST", "balance", {"token_or_fingerprint": card.gateway_token, "amount": str(balance)}
@@ -282,3 +311,20 @@ class Command(BaseCommand):
                 description=description,
             )
         return plan
+
+
+def _bank_answers(gateway: HttpGateway) -> bool:
+    """Whether a bank service answers at the gateway's address (any answer but "unreachable")."""
+    try:
+        gateway.simulator_admin("GET", "balance/tok_probe")
+    except GatewayError as exc:
+        return exc.code != "unavailable"
+    return True
+
+
+def _known_at(gateway: HttpGateway, card: BankCard) -> bool:
+    try:
+        gateway.simulator_admin("GET", f"balance/{card.gateway_token}")
+    except GatewayError as exc:
+        return exc.code != "unknown_card"
+    return True

@@ -1,0 +1,168 @@
+"""核销 in the staff workspace: a charged-off plan's Undo page (on its business day) and the undo requests
+waiting for a second staff member (maker-checker above ``CHARGE_OFF_UNDO_APPROVAL_ABOVE``). Every step is a
+service call (``installments.services.chargeoff``); the request rows are the audit."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from accounts.http import AuthenticatedHttpRequest
+from core.admin_forms import ServiceFormMixin, show_on_form
+from core.errors import ApplicationError
+from installments.models import ChargeOffUndo, ChargeOffUndoState, InstallmentPlan
+from installments.services import (
+    APPROVE_UNDO_PERMISSION,
+    charge_off_undo_approve,
+    charge_off_undo_reject,
+    charge_off_undo_request,
+)
+
+
+class UndoRequestForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=255, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ApproveForm(forms.Form):
+    pass
+
+
+class RejectForm(forms.Form):
+    note = forms.CharField(label=_("reason"), max_length=255, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def undo_request_view(
+    model_admin: ServiceFormMixin, request: AuthenticatedHttpRequest, pk: int
+) -> HttpResponse:
+    """The plan admin's "Undo charge-off" page: a reason, then the service decides (done or awaiting
+    approval)."""
+    if not request.user.is_staff:
+        raise PermissionDenied
+    plan = get_object_or_404(InstallmentPlan, pk=pk)
+    form = UndoRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            undo = charge_off_undo_request(staff=request.user, plan=plan, reason=form.cleaned_data["reason"])
+        except ApplicationError as exc:
+            show_on_form(form, exc)
+        else:
+            if undo.state == ChargeOffUndoState.DONE:
+                messages.success(request, _("Charge-off undone: the plan is overdue again."))
+            else:
+                messages.warning(
+                    request, _("The amount is above the threshold: the undo now waits for a second approver.")
+                )
+            return HttpResponseRedirect(reverse("admin:installments_installmentplan_change", args=[plan.pk]))
+    intro = _(
+        "Charged off on %(date)s. Undoing it puts the plan back to overdue, with reminders and auto-debit, "
+        "and writes a credit event. Possible on the charge-off's business day only."
+    ) % {"date": plan.charged_off_on}
+    return model_admin.form_page(request, form, _("Undo the charge-off: %(plan)s") % {"plan": plan}, intro)
+
+
+@admin.register(ChargeOffUndo)
+class ChargeOffUndoAdmin(ServiceFormMixin, admin.ModelAdmin):
+    list_display = (
+        "plan",
+        "charged_off_on",
+        "amount",
+        "state",
+        "requested_by",
+        "decided_by",
+        "created_at",
+        "action_buttons",
+    )
+    list_filter = ("state", "charged_off_on")
+    search_fields = ("plan__public_id", "plan__customer__phone")
+    list_select_related = ("plan", "requested_by", "decided_by")
+    fields = (
+        "plan",
+        "charged_off_on",
+        "amount",
+        "reason",
+        "state",
+        "requested_by",
+        "created_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "action_buttons",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description=_("actions"))
+    def action_buttons(self, obj: ChargeOffUndo) -> str:
+        if obj.state != ChargeOffUndoState.PENDING_APPROVAL:
+            return ""
+        return format_html(
+            '<a class="button" href="{}">{}</a> <a class="button" href="{}">{}</a>',
+            reverse("admin:installments_chargeoffundo_approve", args=[obj.pk]),
+            _("Approve and undo"),
+            reverse("admin:installments_chargeoffundo_reject", args=[obj.pk]),
+            _("Reject"),
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<int:pk>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name="installments_chargeoffundo_approve",
+            ),
+            path(
+                "<int:pk>/reject/",
+                self.admin_site.admin_view(self.reject_view),
+                name="installments_chargeoffundo_reject",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _undo_request(self, request: AuthenticatedHttpRequest, pk: int) -> ChargeOffUndo:
+        if not request.user.has_perm(APPROVE_UNDO_PERMISSION):
+            raise PermissionDenied
+        return get_object_or_404(ChargeOffUndo.objects.select_related("plan", "requested_by"), pk=pk)
+
+    def approve_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+        undo = self._undo_request(request, pk)
+        form = ApproveForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                charge_off_undo_approve(staff=request.user, request=undo)
+            except ApplicationError as exc:
+                show_on_form(form, exc)
+            else:
+                self.log_change(request, undo, "approved")
+                messages.success(request, _("Charge-off undone: the plan is overdue again."))
+                return HttpResponseRedirect(reverse("admin:installments_chargeoffundo_changelist"))
+        intro = _("Asked by %(who)s: %(reason)s. Open amount ¥%(amount)s.") % {
+            "who": undo.requested_by,
+            "reason": undo.reason,
+            "amount": undo.amount,
+        }
+        return self.form_page(request, form, _("Approve undoing the charge-off"), intro)
+
+    def reject_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+        undo = self._undo_request(request, pk)
+        form = RejectForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                charge_off_undo_reject(staff=request.user, request=undo, note=form.cleaned_data["note"])
+            except ApplicationError as exc:
+                show_on_form(form, exc)
+            else:
+                self.log_change(request, undo, "rejected")
+                messages.success(request, _("Undo rejected: the plan stays charged off."))
+                return HttpResponseRedirect(reverse("admin:installments_chargeoffundo_changelist"))
+        return self.form_page(request, form, _("Reject undoing the charge-off"), undo.reason)
