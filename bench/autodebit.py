@@ -166,16 +166,17 @@ FROM accounts_user u WHERE u.phone LIKE '+86139%%';
 INSERT INTO installments_installmentplan (public_id, customer_id, product_id, kind, merchant_order_ref,
     description, principal, tenor, fee_method, fee_rate, penalty_daily_rate, grace_days,
     prepayment_fee_policy, prepayment_fee_rate, total_fee, apr_percent, purchase_date, first_due_date,
-    status, created_at, updated_at, days_past_due, delinquency_bucket)
+    status, created_at, updated_at, days_past_due, delinquency_bucket, charge_off_after_days)
 SELECT md5('plan' || u.id)::uuid, u.id, %(product)s, 'original', 'B' || u.id, 'bench', 300.00, 3, 'flat_fee',
        0.005, 0.0005, 3, 'waive_future_fees', 0, 4.50, 8.98, %(purchase)s, %(today)s, 'active', now(), now(),
-       0, 'M0'
+       0, 'M0', 180
 FROM accounts_user u WHERE u.phone LIKE '+86139%%';
 
 INSERT INTO installments_installment (plan_id, sequence, due_date, principal_due, fee_due, penalty_due,
-    principal_paid, fee_paid, penalty_paid, principal_waived, fee_waived, penalty_waived, status, paid_at)
+    principal_paid, fee_paid, penalty_paid, principal_waived, fee_waived, penalty_waived, status, paid_at,
+    fee_billed)
 SELECT p.id, s, (%(today)s::date + ((s - 1) || ' month')::interval)::date, 100.00, 1.50, 0, 0, 0, 0, 0, 0, 0,
-       'pending', NULL
+       'pending', NULL, false
 FROM installments_installmentplan p CROSS JOIN generate_series(1, 3) s WHERE p.merchant_order_ref LIKE 'B%%';
 
 INSERT INTO repayments_autodebitmandate (plan_id, card_id, enabled, updated_at)
