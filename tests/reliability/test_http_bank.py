@@ -207,6 +207,9 @@ def test_the_bank_killed_mid_run_and_restarted(http_gateway, bank, flat_product,
     the poll (or their webhook, sent after the restart from the bank's outbox) settles them; the ones it
     never saw are failed by the poll and charged at the next slot; nothing is charged twice."""
     settings.GATEWAY_HTTP_READ_TIMEOUT = 30.0  # only the kill ends the wait for an answer
+    # One call per debit, so the kill lands between charges (a batch is one request: it dies whole, which
+    # tests/repayments/test_autodebit_batch.py and test_autodebit_http.py cover).
+    settings.AUTODEBIT_GATEWAY_BATCH_SIZE = 0
     count = 12
     _portfolio(flat_product, count)
     _faults(http_gateway, timeout_rate=1, timeout_seconds=60)  # charge, then hold the answer
@@ -236,9 +239,12 @@ def test_the_bank_killed_mid_run_and_restarted(http_gateway, bank, flat_product,
     _books_agree(http_gateway)
 
 
-def test_answers_after_our_read_timeout_are_resolved_by_the_status_poll(http_gateway, flat_product) -> None:
+def test_answers_after_our_read_timeout_are_resolved_by_the_status_poll(
+    http_gateway, flat_product, settings
+) -> None:
     """Half the charges are answered only after our 1 s read timeout (the bank did charge them) and no
     webhook gets through: those debits stay pending, unknown, until the poll asks the bank by key."""
+    settings.AUTODEBIT_GATEWAY_BATCH_SIZE = 0  # one call per debit: a timeout hits some charges, not all
     count = 6
     _portfolio(flat_product, count)
     _webhook_faults(http_gateway, drop_rate=1)
