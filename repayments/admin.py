@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -328,9 +330,28 @@ class DebitAttemptAdmin(admin.ModelAdmin):
 @admin.register(SettlementFile)
 class SettlementFileAdmin(admin.ModelAdmin):
     list_display = (
-        "business_date", "line_count", "matched_count", "charged_total", "refunded_total", "fee_total",
-        "fetched_at",
+        "business_date", "line_count", "matched_count", "open_breaks", "charged_total", "refunded_total",
+        "fee_total", "fetched_at",
     )  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SettlementFile]:
+        open_of_day = (
+            ReconciliationBreak.objects.filter(business_date=OuterRef("business_date"), state=BreakState.OPEN)
+            .values("business_date")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(open_break_count=Coalesce(Subquery(open_of_day), 0))
+
+    @admin.display(description=_("open breaks"), ordering="open_break_count")
+    def open_breaks(self, obj: SettlementFile) -> str:
+        count = getattr(obj, "open_break_count", 0)
+        if not count:
+            return "0"
+        url = reverse("admin:repayments_reconciliationbreak_changelist")
+        query = f"?business_date={obj.business_date.isoformat()}&state__exact={BreakState.OPEN}"
+        return format_html('<a href="{}{}"><strong>{}</strong></a>', url, query, count)
+
     readonly_fields = (
         "business_date", "fetched_at", "line_count", "matched_count", "charged_total", "refunded_total",
         "fee_total", "raw",

@@ -193,7 +193,14 @@ def test_the_admin_lists_breaks_and_resolves_one_with_who_and_why(client, custom
     assert url in listing
     change = client.get(reverse("admin:repayments_reconciliationbreak_change", args=[found.pk]))
     assert url in change.content.decode()
-    assert client.get(reverse("admin:repayments_settlementfile_changelist")).status_code == 200
+    files = client.get(reverse("admin:repayments_settlementfile_changelist")).content.decode()
+    day = timezone.localdate().isoformat()
+    assert f'?business_date={day}&amp;state__exact=open"><strong>1</strong>' in files  # the run's open breaks
+    filtered = client.get(
+        reverse("admin:repayments_reconciliationbreak_changelist"),
+        {"business_date": day, "state__exact": "open"},
+    )
+    assert "stray-1" in filtered.content.decode()
     assert client.post(url, {"reason": ""}).status_code == 200  # the form again: a reason is required
     found.refresh_from_db()
     assert found.state == BreakState.OPEN
