@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import ApplicationError
 from installments.journal import sub_ledger_gaps
-from installments.models import InstallmentPlan, JournalEntry, PlanStatus
+from installments.models import Installment, InstallmentPlan, JournalEntry, PlanStatus
 from installments.selectors import trial_balance
 from installments.services import plan_create, plan_restage
 from repayments.gateway import reset_gateway_cache
@@ -173,6 +173,7 @@ def test_sixty_days_prove_out_and_injected_breaks_are_caught(
     assert repayments.filter(status=RepaymentStatus.FAILED).count() > 0
     assert repayments.filter(status=RepaymentStatus.REVERSED).count() > 0
     assert InstallmentPlan.objects.filter(status=PlanStatus.RESTRUCTURED).exists()
+    assert Installment.objects.filter(fee_waived__gt=0).exists()  # re-staging and prepayment waivers
     assert JournalEntry.objects.filter(kind="penalty_accrued").exists()
     assert JournalEntry.objects.filter(kind="settled").count() > 10
 
