@@ -141,7 +141,7 @@ def test_offer_waiting_banner_links_to_it(signed_in, late_plan, agent, language)
     assert 'data-banner="offer"' in html
     assert 'data-banner="application"' not in html
     assert reverse("installments:negotiation", args=[application.public_id]) in html
-    assert {ZH: "等待您的答复", EN: "is waiting for your answer"}[language] in html
+    assert {ZH: "协商还款方案已发出，请在", EN: "is waiting for your answer until"}[language] in html
 
 
 def test_an_expired_offer_is_not_shown_as_waiting(signed_in, late_plan, agent) -> None:
