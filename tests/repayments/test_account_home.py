@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from installments.models import Installment
-from installments.services import plan_create
+from installments.services import negotiation_request_info, negotiation_start_review, plan_create
 from repayments.services.mandates import autodebit_set
 from tests.installments.negotiation_support import apply, offered
 
@@ -150,3 +150,15 @@ def test_an_expired_offer_is_not_shown_as_waiting(signed_in, late_plan, agent) -
         offer_expires_at=timezone.now() - timedelta(minutes=1)
     )
     assert 'data-banner="offer"' not in page(signed_in, EN)
+
+
+@BOTH
+def test_information_requested_says_what_to_do(signed_in, late_plan, agent, language) -> None:
+    application = apply(late_plan)
+    negotiation_start_review(staff=agent, application=application)
+    negotiation_request_info(staff=agent, application=application, message="请上传近三个月工资流水")
+    html = page(signed_in, language)
+    assert 'data-banner="application"' in html
+    assert {ZH: "下一步：请补充我们要求的资料", EN: "Next step: send us the information we asked for"}[
+        language
+    ] in html
