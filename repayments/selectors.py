@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -19,7 +19,9 @@ from installments.models import (
     Installment,
     InstallmentPlan,
     NegotiationApplication,
+    NegotiationState,
 )
+from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
@@ -156,10 +158,61 @@ class AccountOverview:
     next_amount: Decimal
     months: list[MonthTotal]
     cards: list[BankCard]
+    headline: DueHeadline | None
+    offers: list[NegotiationApplication]  # offers sent and not expired: the customer's move
+    applications: list[NegotiationApplication]  # open, waiting on us (or on more information)
 
     @property
     def max_month(self) -> Decimal:
         return max((m.amount for m in self.months), default=ZERO)
+
+
+@dataclass(frozen=True)
+class DueHeadline:
+    """本期应还 at the top of 我的账户: one amount, one deadline and one place to pay it.
+
+    ``plan`` is set when a single plan is concerned (立即还款 goes to its payment page); when several plans
+    are due together it is None and the button goes to 我的账单, where each is paid."""
+
+    amount: Decimal
+    due_date: date
+    days: int  # > 0: due in N days; 0: due today; < 0: overdue by -N days
+    plan: InstallmentPlan | None
+    plan_count: int
+
+    @property
+    def state(self) -> str:
+        return "upcoming" if self.days > 0 else "today" if self.days == 0 else "overdue"
+
+    @property
+    def days_overdue(self) -> int:
+        return -self.days if self.days < 0 else 0
+
+
+def _headline(bills: list[Bill], today: date) -> DueHeadline | None:
+    """What is due now (today or overdue) across plans; if nothing is, the next due date's amount."""
+    due = [b for b in bills if b.due_now > 0]
+    if due:
+        worst = max(b.days_overdue for b in due)
+        return DueHeadline(
+            amount=sum((b.due_now for b in due), ZERO),
+            due_date=today - timedelta(days=worst),
+            days=-worst,
+            plan=due[0].plan if len(due) == 1 else None,
+            plan_count=len(due),
+        )
+    upcoming = [b for b in bills if b.next_due_date]
+    if not upcoming:
+        return None
+    soonest = min(b.next_due_date or date.max for b in upcoming)
+    on_date = [b for b in upcoming if b.next_due_date == soonest]
+    return DueHeadline(
+        amount=sum((b.next_amount for b in on_date), ZERO),
+        due_date=soonest,
+        days=(soonest - today).days,
+        plan=on_date[0].plan if len(on_date) == 1 else None,
+        plan_count=len(on_date),
+    )
 
 
 def account_overview(*, customer: User, today: date | None = None, months: int = 6) -> AccountOverview:
@@ -179,6 +232,13 @@ def account_overview(*, customer: User, today: date | None = None, months: int =
     upcoming = [b for b in bills if b.next_due_date]
     soonest = min(upcoming, key=lambda b: b.next_due_date or date.max) if upcoming else None
     next_date = soonest.next_due_date if soonest else None
+    # An offer past its expiry is still "offered" until the expiry task runs; it is not shown as waiting.
+    negotiations = list(
+        NegotiationApplication.objects.filter(customer=customer, state__in=OPEN_NEGOTIATION_STATES)
+        .exclude(state=NegotiationState.OFFERED, offer_expires_at__lte=timezone.now())
+        .select_related("plan")
+        .order_by("-created_at")
+    )
     return AccountOverview(
         bills=bills,
         total_outstanding=sum((b.remaining for b in bills), ZERO),
@@ -188,6 +248,9 @@ def account_overview(*, customer: User, today: date | None = None, months: int =
         next_amount=sum((b.next_amount for b in upcoming if b.next_due_date == next_date), ZERO),
         months=[MonthTotal(k, by_month[k]) for k in keys],
         cards=list(BankCard.objects.filter(customer=customer, status=CardStatus.ACTIVE)),
+        headline=_headline(bills, today),
+        offers=[a for a in negotiations if a.state == NegotiationState.OFFERED],
+        applications=[a for a in negotiations if a.state != NegotiationState.OFFERED],
     )
 
 
