@@ -2,15 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two stamps: `make run` installs only what the service needs (requirements.txt); `make test` and the lint
+# targets add the test and lint tools (requirements-dev.txt, which includes requirements.txt).
+STAMP := $(VENV)/.runtime-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 
 .PHONY: run test lint format migrate seed worker clean messages bank
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(DEV_STAMP)
 
 WEB_PORT ?= 8000
 BANK_PORT ?= 8100
@@ -23,18 +30,26 @@ run: export BANK_PORT := $(BANK_PORT)
 run: export PAYMENT_GATEWAY ?= http
 run: export GATEWAY_HTTP_URL ?= http://127.0.0.1:$(BANK_PORT)
 run: export BANK_WEBHOOK_URL ?= http://127.0.0.1:$(WEB_PORT)/webhooks/bank/
+## The demo's SMS (codes included) are written to var/sms/<number>.txt: the console log shows codes as ******.
+run: export SMS_SENDER ?= file
 run: $(STAMP)
 	$(BIN)/python -m simulators.bank_service --check-port
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/honcho --procfile Procfile run $(BIN)/python manage.py seed_demo
-	$(BIN)/honcho --procfile Procfile start
+	@echo
+	@echo "  Open http://127.0.0.1:$(WEB_PORT)/ (customers) and http://127.0.0.1:$(WEB_PORT)/admin/ (staff)."
+	@echo "  SMS codes: $(if $(filter file,$(SMS_SENDER)),var/sms/<phone number>.txt (e.g. var/sms/8613800000001.txt),the log below (SMS_SENDER=$(SMS_SENDER)))."
+	@echo "  Bank service: http://127.0.0.1:$(BANK_PORT)/. Ctrl-C stops everything."
+	@echo
+	@# Ctrl-C makes honcho stop the processes and exit 130: that is the normal way to stop, not a failure.
+	$(BIN)/honcho --procfile Procfile start || test $$? -eq 130
 
 ## The simulated bank as a separate process on http://127.0.0.1:8100 (use it with PAYMENT_GATEWAY=http).
 bank: $(STAMP)
 	$(BIN)/python -m simulators.bank_service
 
 ## Lint, check the import layers and the types, check migrations and run the whole test suite.
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo
@@ -42,13 +57,13 @@ test: $(STAMP)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -62,6 +77,6 @@ clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
 
 ## Refresh the Chinese translation catalogue from the code, then compile it (needs GNU gettext).
-messages: $(STAMP)
+messages: $(DEV_STAMP)
 	$(BIN)/python manage.py makemessages -l zh_Hans --no-location --ignore=.venv --ignore=var --ignore=tests --ignore=bench
 	$(BIN)/python manage.py compilemessages -l zh_Hans

@@ -3,6 +3,11 @@ negotiated-plan application) and support staff (an agent and an approver).
 
 Idempotent: running it again creates nothing twice. Refused where ``ALLOW_DEMO_DATA`` is off (production).
 
+``--reset`` replays the stories from scratch: it empties the database (``flush``) and seeds again, so the
+due-today and overdue stories are about today once more. Allowed only with ``DEBUG`` on and on SQLite (the
+``make run`` default): on PostgreSQL the journal tables are append-only (triggers refuse DELETE, by design),
+so the demo's postings cannot be removed there; a fresh database is the honest way to start over.
+
 With ``PAYMENT_GATEWAY=http`` the cards are bound and funded at the bank service. ``make run`` seeds before
 it starts that service, so when nothing answers at ``GATEWAY_HTTP_URL`` (a loopback address) the service is
 run inside this command for the seed, on the same port and books the real process then opens.
@@ -18,8 +23,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
-from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
 from django.utils import timezone
 from pypdf import PdfWriter
 
@@ -108,11 +114,27 @@ def _purchase_date_due_on(today: date, months_back: int) -> date | None:
 
 
 class Command(BaseCommand):
-    help = "Create demo products, customers and plans (idempotent)."
+    help = "Create demo products, customers and plans (idempotent); --reset starts them over (SQLite only)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Empty the development database first, then seed: the stories start over from today. "
+            "Refused unless DEBUG is on and the database is SQLite.",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         if not settings.ALLOW_DEMO_DATA:
             raise CommandError("Demo data is disabled here (ALLOW_DEMO_DATA is off, as in production).")
+        if options.get("reset"):
+            _reset_refusal = reset_refusal()
+            if _reset_refusal:
+                raise CommandError(_reset_refusal)
+            # Every table, not only the demo customers' rows: on a development database that is the
+            # demo, and it spares a deletion order through the journal and the protected foreign keys.
+            call_command("flush", interactive=False, verbosity=0)
+            self.stdout.write("Development database emptied (--reset).")
         today = timezone.localdate()
         with ExitStack() as bank:
             gateway = get_gateway()
@@ -311,6 +333,20 @@ class Command(BaseCommand):
                 description=description,
             )
         return plan
+
+
+def reset_refusal() -> str:
+    """Why ``--reset`` may not run here, or an empty string. It deletes everything, so it needs a
+    development settings file (DEBUG on) and a database whose journal may be deleted (SQLite)."""
+    if not settings.DEBUG:
+        return "seed_demo --reset empties the database: it is refused unless DEBUG is on (development)."
+    if connection.vendor != "sqlite":
+        return (
+            f"seed_demo --reset is refused on {connection.vendor}: the journal tables are append-only there "
+            "(triggers refuse DELETE), so the demo's postings cannot be removed. Start from a fresh database "
+            "instead (dropdb, createdb, then make run), or use the SQLite default (unset DATABASE_URL)."
+        )
+    return ""
 
 
 def _bank_answers(gateway: HttpGateway) -> bool:

@@ -1,0 +1,125 @@
+"""What a newcomer meets first (issue 18, "Newcomer run"): ``make run`` installs only the runtime
+requirements and says where to go (web, admin, SMS codes), ``.env.example`` names its ports, and
+``seed_demo --reset`` starts the demo over on the SQLite default but is refused where it cannot be honest
+(DEBUG off, or PostgreSQL, whose journal is append-only)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from accounts.models import User
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKE = shutil.which("make") or "make"
+
+
+def _make_dry_run(target: str, tmp_path: Path, **env: str) -> str:
+    """``make -n``: the commands a target would run, with a venv that does not exist yet (a fresh machine)."""
+    result = subprocess.run(  # noqa: S603 (make with our own arguments)
+        [MAKE, "-n", target, f"VENV={tmp_path / 'venv'}"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_make_run_installs_only_the_runtime_requirements(tmp_path) -> None:
+    commands = _make_dry_run("run", tmp_path)
+    assert "install --quiet -r requirements.txt" in commands
+    assert "requirements-dev.txt" not in commands
+
+
+def test_make_test_installs_the_dev_requirements_too(tmp_path) -> None:
+    commands = _make_dry_run("test", tmp_path)
+    assert "install --quiet -r requirements.txt" in commands
+    assert "install --quiet -r requirements-dev.txt" in commands
+
+
+def test_the_run_banner_gives_the_addresses_and_where_sms_codes_appear(tmp_path) -> None:
+    commands = _make_dry_run("run", tmp_path, WEB_PORT="8040", BANK_PORT="8140")
+    assert "http://127.0.0.1:8040/ (customers)" in commands
+    assert "http://127.0.0.1:8040/admin/ (staff)" in commands
+    assert "var/sms/<phone number>.txt" in commands
+    assert "http://127.0.0.1:8140/" in commands
+    # Ctrl-C: honcho exits 130 after stopping everything; make must not call that an error.
+    assert "|| test $? -eq 130" in commands
+
+
+def test_env_example_names_the_ports_make_run_uses() -> None:
+    example = (ROOT / ".env.example").read_text()
+    assert "# WEB_PORT=8000" in example
+    assert "# BANK_PORT=8100" in example
+
+
+def test_reset_is_refused_when_debug_is_off(db, settings) -> None:
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="refused unless DEBUG is on"):
+        call_command("seed_demo", reset=True)
+
+
+def test_reset_is_refused_on_postgresql_and_deletes_nothing(db, settings) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the refusal is about PostgreSQL's append-only journal")
+    settings.DEBUG = True
+    User.objects.create_user("+8613700000009", "kept-pass-2026", real_name="留下")
+    with pytest.raises(CommandError, match="append-only"):
+        call_command("seed_demo", reset=True)
+    assert User.objects.filter(phone="+8613700000009").exists()
+
+
+def _manage(tmp_path: Path, *args: str, debug: str = "true") -> subprocess.CompletedProcess[str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ENV"}
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        CELERY_FS_DIR=str(tmp_path / "celery"),
+        PAYMENT_GATEWAY="simulated",
+        SMS_SENDER="memory",
+        DJANGO_DEBUG=debug,
+    )
+    return subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_reset_on_sqlite_replays_the_demo_from_scratch(tmp_path) -> None:
+    assert _manage(tmp_path, "migrate", "--noinput").returncode == 0
+    assert _manage(tmp_path, "seed_demo").returncode == 0
+    database = sqlite3.connect(tmp_path / "db.sqlite3")
+    with database:
+        database.execute("UPDATE accounts_user SET real_name = 'changed' WHERE phone = '+8613800000001'")
+        database.execute(
+            "UPDATE installments_installmentplan SET description = 'changed'"
+            " WHERE merchant_order_ref = 'JD-DEMO-0001'"
+        )
+    result = _manage(tmp_path, "seed_demo", "--reset")
+    assert result.returncode == 0, result.stderr
+    assert "Development database emptied (--reset)." in result.stdout
+    assert "Demo data ready." in result.stdout
+    names = dict(database.execute("SELECT phone, real_name FROM accounts_user").fetchall())
+    assert names["+8613800000001"] == "张三"
+    assert database.execute(
+        "SELECT description FROM installments_installmentplan WHERE merchant_order_ref = 'JD-DEMO-0001'"
+    ).fetchall() == [("iPhone 手机",)]
+    database.close()
+
+
+def test_reset_refusal_is_a_clear_message_and_a_non_zero_exit(tmp_path) -> None:
+    result = _manage(tmp_path, "seed_demo", "--reset", debug="false")
+    assert result.returncode != 0
+    assert "refused unless DEBUG is on" in result.stderr
