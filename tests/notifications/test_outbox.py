@@ -523,6 +523,8 @@ def _wait_for(predicate, timeout: float = 20.0) -> bool:
     return False
 
 
+# The worker writes while the test polls: SQLite's shared-cache test database answers "table is locked".
+@pytest.mark.postgres
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
 def test_real_worker_sends_outbox_rows_end_to_end(customer, memory_sender) -> None:

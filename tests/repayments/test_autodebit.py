@@ -403,6 +403,34 @@ def test_debit_that_no_longer_fits_is_applied_and_the_rest_refunded(
     assert due_today_plan.__class__.objects.get(pk=due_today_plan.pk).status == "paid_off"
 
 
+def test_reversing_a_debit_whose_excess_went_back_refunds_what_it_applied(
+    customer, card, due_today_plan, today, agent
+) -> None:
+    """A debit of 106.00 applied 100.00 and sent 6.00 back; reversing it refunds the 100.00 it applied (the
+    bank refuses a refund above what is left of the charge) and the card ends where it started."""
+    before = simulator_balance(card.gateway_token)
+    run, chunks = debit_run_plan(business_date=today, slot=1)
+    assert _record_attempts(run, chunks[0]) == 1
+    update_installments(Installment.objects.filter(plan=due_today_plan, sequence=1), fee_waived=D("6.00"))
+    update_installments(
+        Installment.objects.filter(plan=due_today_plan, sequence__gt=1),
+        principal_waived=F("principal_due"),
+        fee_waived=F("fee_due"),
+        status="waived",
+    )
+    debit_chunk_process(chunk=chunks[0])
+    repayment = Repayment.objects.get()
+    assert RepaymentEvent.objects.get(repayment=repayment, kind="excess_refunded").data == {"amount": "6.00"}
+    repayment_reverse(staff=agent, repayment=repayment, reason="customer disputed the debit")
+    repayment.refresh_from_db()
+    assert repayment.status == RepaymentStatus.REVERSED
+    assert simulator_balance(card.gateway_token) == before
+    first = due_today_plan.installments.get(sequence=1)
+    assert (first.principal_paid, first.fee_paid) == (D("0"), D("0"))
+    assert first.status != "paid"
+    assert list(ledger_breaches()) == []
+
+
 def test_reconciled_debit_settles_its_attempt(customer, card, due_today_plan, today, settings) -> None:
     """The bank's answer to a debit was lost (timeout): reconciliation later settles the repayment, and the
     attempt, the customer's SMS and the plan follow as if the answer had come in time."""
