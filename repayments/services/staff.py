@@ -132,9 +132,7 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
     if repayment.channel != RepaymentChannel.STAFF:
         # What the payment applied, not what it charged: an excess was already sent back on its own
         # (``excess:<id>``), and the bank refuses a refund above what is left of the charge.
-        applied = sum(
-            (a.amount for a in repayment.allocations.all() if not a.waived), start=ZERO
-        )
+        applied = sum((a.amount for a in repayment.allocations.all() if not a.waived), start=ZERO)
         try:
             get_gateway().refund(
                 reference=repayment.gateway_reference,
