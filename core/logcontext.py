@@ -31,6 +31,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorFilter(logging.Filter):
+    """A 4xx is the client's mistake, not ours: its one warning line says enough. Django logs a refused
+    permission (403) with the exception's traceback, which reads like a crash in a terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.name.startswith("django.") and isinstance(status, int) and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class RequestIdMiddleware:
     """Takes ``X-Request-ID`` from the proxy when it is a plain id, else makes one; echoes it back."""
 

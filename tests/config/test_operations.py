@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 from pythonjsonlogger.json import JsonFormatter
 
 from config.celery import app
 from core import logcontext
-from core.logcontext import ContextFilter
+from core.logcontext import ClientErrorFilter, ContextFilter
 
 
 def test_healthz_reports_database_and_broker(client, db) -> None:
@@ -66,3 +67,31 @@ def test_json_log_lines_carry_the_context() -> None:
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_answer_get_only(client, db, path) -> None:
     assert client.post(path).status_code == 405
+
+
+def _console_lines(record: logging.LogRecord) -> list[str]:
+    """What our console handler(s) print for ``record`` (pytest's own capture handlers left out)."""
+    console = [
+        h for h in logging.getLogger().handlers if any(isinstance(f, ClientErrorFilter) for f in h.filters)
+    ]
+    assert console, "the console handler lost its client-error filter"
+    return [h.format(record) for h in console if all(f.filter(record) for f in h.filters)]
+
+
+def _record(status: int, exc: Exception) -> logging.LogRecord:
+    try:
+        raise exc
+    except type(exc):
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "refused", (), exc_info)
+    record.status_code = status
+    return record
+
+
+def test_a_client_error_logs_one_line_without_a_traceback() -> None:
+    """A 403 in the terminal of `make run` is one warning line: printed once (not by Django's own console
+    handler and again by the root's) and without the PermissionDenied traceback; a 500 keeps its traceback."""
+    assert logging.getLogger("django").handlers == []
+    assert logging.getLogger("django").propagate
+    assert all("Traceback" not in line for line in _console_lines(_record(403, PermissionError("no"))))
+    assert all("Traceback" in line for line in _console_lines(_record(500, RuntimeError("boom"))))

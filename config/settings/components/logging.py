@@ -12,7 +12,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "core.logcontext.ContextFilter"}},
+    "filters": {
+        "context": {"()": "core.logcontext.ContextFilter"},
+        "client_errors": {"()": "core.logcontext.ClientErrorFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(task)s] %(message)s"},
         "json": {
@@ -23,9 +26,19 @@ LOGGING: dict[str, Any] = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "client_errors"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # httpx logs every request at INFO: one line per charge of a debit run says nothing our own lines don't.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    # "django" is listed so its own console handler (Django's default logging, on under DEBUG) is removed:
+    # otherwise every django.request warning prints twice, once there and once through the root.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
 }
