@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from phonenumber_field.formfields import PhoneNumberField
+
+# The library's own message gives a landline as its example; customers sign in with a mobile number.
+MOBILE_INVALID = _("Enter a mainland mobile number, for example 138 0013 8000.")
 
 
 class PhoneAuthenticationForm(AuthenticationForm):
     username = PhoneNumberField(
         label=_("Mobile number"),
         region="CN",
+        error_messages={"invalid": MOBILE_INVALID},
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "autofocus": True}),
     )
     password = forms.CharField(
@@ -28,10 +36,30 @@ class PhoneAuthenticationForm(AuthenticationForm):
             self.cleaned_data["username"] = str(phone)  # the login is the E.164 string
         return super().clean()
 
+    def get_invalid_login_error(self) -> ValidationError:
+        """Says what is wrong in words that fit a phone number, and how many tries are left before the
+        pause (axes has counted this failure already): a customer is warned before being locked out."""
+        failures = AxesProxyHandler.get_failures(
+            self.request, {"username": self.cleaned_data.get("username")}
+        )
+        left = max(settings.AXES_FAILURE_LIMIT - failures, 0)
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        message = str(_("The mobile number or the password is wrong."))
+        if left:
+            message += " " + ngettext(
+                "%(left)d more wrong try pauses sign-in for %(minutes)d minutes.",
+                "%(left)d more wrong tries pause sign-in for %(minutes)d minutes.",
+                left,
+            ) % {"left": left, "minutes": minutes}
+        return ValidationError(message, code="invalid_login")
+
 
 class ResetRequestForm(forms.Form):
     phone = PhoneNumberField(
-        label=_("Mobile number"), region="CN", widget=forms.TextInput(attrs={"autocomplete": "tel"})
+        label=_("Mobile number"),
+        region="CN",
+        error_messages={"invalid": MOBILE_INVALID},
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
 
 

@@ -31,6 +31,32 @@ def test_lockout_after_repeated_wrong_passwords(client, customer, settings) -> N
     assert client.get(reverse("repayments:account")).status_code == 302  # still signed out
 
 
+def test_a_wrong_password_says_how_many_tries_are_left(client, customer, settings) -> None:
+    """The error speaks of a phone and a password (not "case-sensitive" usernames) and warns before the
+    pause; a spelling of the same number counts against the same account."""
+    login = reverse("accounts:login")
+    settings.AXES_FAILURE_LIMIT = 5
+    first = client.post(login, {"username": "13812345678", "password": "nope"}, HTTP_ACCEPT_LANGUAGE="en")
+    text = first.content.decode()
+    assert "The mobile number or the password is wrong." in text
+    assert "4 more wrong tries pause sign-in for 15 minutes." in text
+    assert "case-sensitive" not in text
+    spelled = client.post(
+        login, {"username": "+86 138 1234 5678", "password": "nope"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert "3 more wrong tries" in spelled.content.decode()
+    for _ in range(2):
+        last = client.post(login, {"username": "13812345678", "password": "nope"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "1 more wrong try pauses sign-in for 15 minutes." in last.content.decode()
+
+
+def test_a_bad_number_gets_a_mobile_example(client, db) -> None:
+    page = client.post(
+        reverse("accounts:login"), {"username": "12345", "password": "x"}, HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Enter a mainland mobile number, for example 138 0013 8000." in page
+
+
 def test_reset_the_password_with_an_sms_code(
     client, customer, sms_codes, eager_tasks, django_capture_on_commit_callbacks
 ) -> None:
