@@ -71,3 +71,11 @@ def relief_steps(
                 )
             )
     return steps
+
+
+def refusal_steps(plan: InstallmentPlan, *, restage: bool = True, negotiate: bool = True) -> list[NextStep]:
+    """After a refused 二次分期 or 协商还款: repaying (what is due, or part of it) first, then the other way
+    of relief where it applies."""
+    pay = NextStep("pay", _("Repay now"), reverse("repayments:pay", args=[plan.public_id]))
+    steps = [pay] if plan.status in (PlanStatus.ACTIVE, PlanStatus.OVERDUE, PlanStatus.CHARGED_OFF) else []
+    return steps + relief_steps(plan, restage=restage, negotiate=negotiate)

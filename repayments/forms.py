@@ -99,7 +99,11 @@ class PayForm(forms.Form):
     An option whose figure is ¥0 is not offered: "due now" when nothing is due, "pay off" while a payment is
     in flight. Nothing is preselected unless something is due now."""
 
-    mode = forms.ChoiceField(label=_("What to pay"), widget=forms.RadioSelect)
+    mode = forms.ChoiceField(
+        label=_("What to pay"),
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose what to pay."), "invalid_choice": _("Choose what to pay.")},
+    )
     amount = AsciiDecimalField(label=_("Amount (yuan)"), max_digits=14, decimal_places=2, required=False)
     when = forms.ChoiceField(
         label=_("When"),
@@ -127,7 +131,7 @@ class PayForm(forms.Form):
             modes.append(
                 (
                     "custom",
-                    format_lazy("{} ({} {})", _("Another amount"), _("up to"), yuan(balance.available)),
+                    _("Another amount (up to %(max)s)") % {"max": yuan(balance.available)},
                 )
             )
         mode_field = cast(forms.ChoiceField, self.fields["mode"])
@@ -138,12 +142,12 @@ class PayForm(forms.Form):
         date_widget.attrs["min"] = today.isoformat()
         if balance.next_due_date:
             date_widget.attrs["max"] = balance.next_due_date.isoformat()
-            self.fields["scheduled_for"].help_text = format_lazy(
-                "{} {} – {}",
-                _("From today to the next due date:"),
-                date_format(today),
-                date_format(balance.next_due_date),
-            )
+            self.fields["scheduled_for"].help_text = _(
+                "From today to the next due date: %(first)s – %(last)s"
+            ) % {
+                "first": date_format(today),
+                "last": date_format(balance.next_due_date),
+            }
         choices: list[tuple[str, StrOrPromise]] = [(str(c.public_id), str(c)) for c in cards]
         choices.append((ONE_TIME, _("A card used once (not bound)")))
         cast(forms.ChoiceField, self.fields["card"]).choices = choices

@@ -34,6 +34,7 @@ from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
 from repayments.errors import RepaymentsError
+from repayments.failures import failure_reason
 from repayments.models import (
     AutoDebitMandate,
     BankCard,
@@ -324,7 +325,9 @@ def customer_records(
             channel=r.get_channel_display(),
             status=r.status,
             status_label=r.get_status_display(),
-            detail=r.failure_code or (r.scheduled_for.isoformat() if r.scheduled_for else ""),
+            detail=str(failure_reason(r.failure_code))
+            if r.failure_code
+            else (r.scheduled_for.isoformat() if r.scheduled_for else ""),
             card=r.card_display,
             public_id=r.public_id,
         )

@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from installments.allocation import payable_total
 from installments.ledger import InstallmentRow, plan_dues, remaining_total
 from installments.models import InstallmentStatus, PrepaymentFeePolicy
+from installments.services import negotiation_reject, negotiation_start_review
 from notifications.messages import PLAIN_WORDS, TEMPLATES, render_message
 from notifications.models import Notification
 from repayments.failures import REASONS, failure_reason
@@ -32,6 +33,7 @@ from repayments.services import repayment_create
 from simulators.bank import simulator_set_balance
 from tests.cards import CMB_DEBIT
 from tests.factories import BoundCardFactory
+from tests.installments.negotiation_support import apply
 
 HOTLINE = "400-820-5566"
 
@@ -461,3 +463,24 @@ def test_the_hotline_is_in_every_sms_that_says_contact_us() -> None:
         for language in ("zh-hans", "en"):
             sms = render_message(template, language=language, context={**template.sample, "name": "张*"})
             assert "4008205566" in sms, sms
+
+
+# --- the shared "what next" panel on the refusals of 二次分期 and 协商还款 ------------------------------
+
+
+def test_a_refused_restage_offers_paying_negotiating_and_the_hotline(signed_in, late_plan) -> None:
+    page = text(signed_in.get(reverse("installments:restage", args=[late_plan.public_id])))
+    assert 'data-code="overdue_beyond_grace"' in page
+    assert re.findall(r'data-step="([a-z_]+)"', page) == ["pay", "negotiate", "hotline"]
+    assert HOTLINE in page
+
+
+def test_a_rejected_application_offers_the_next_steps(signed_in, late_plan, agent) -> None:
+    application = apply(late_plan)
+    negotiation_start_review(staff=agent, application=application)
+    negotiation_reject(staff=agent, application=application, reason="income_not_verified")
+    page = text(signed_in.get(reverse("installments:negotiation", args=[application.public_id])))
+    steps = re.findall(r'data-step="([a-z_]+)"', page)
+    assert steps[0] == "pay"
+    assert "negotiate" not in steps
+    assert steps[-1] == "hotline"
