@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from hypothesis import given
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
@@ -484,3 +485,25 @@ def test_a_rejected_application_offers_the_next_steps(signed_in, late_plan, agen
     assert steps[0] == "pay"
     assert "negotiate" not in steps
     assert steps[-1] == "hotline"
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_a_scheduled_payment_says_when_it_runs(language, signed_in, customer, current_plan, card) -> None:
+    when = timezone.localdate() + timedelta(days=2)
+    repayment = repayment_create(
+        customer=customer,
+        plan=current_plan,
+        mode="custom",
+        amount="20.00",
+        card=card,
+        channel="web",
+        idempotency_key="later",
+        scheduled_for=when,
+    )
+    in_language(signed_in, customer, language)
+    page = text(signed_in.get(reverse("repayments:repayment", args=[repayment.public_id])))
+    notice = re.search(r'id="scheduled-run">([^<]*)<', page).group(1)
+    assert settings.SCHEDULED_PAYMENTS_FROM == "09:05"
+    assert "09:05" in notice
+    with translation.override(language):
+        assert date_format(when) in notice
