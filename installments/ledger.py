@@ -303,9 +303,22 @@ def plan_dues(plan: PlanTerms, installments: Sequence[InstallmentRow], *, today:
     return dues
 
 
-def plan_remaining(plan: PlanTerms, installments: Sequence[InstallmentRow], *, today: date) -> Decimal:
-    """剩余待还 on the schedule: every open amount, future fees included (payoff may waive some)."""
-    return sum((d.total for d in plan_dues(plan, installments, today=today)), ZERO)
+class HasOutstanding(Protocol):
+    """What ``remaining_total`` reads of an installment: an ``InstallmentRow`` or an ``Installment``."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def outstanding(self) -> Decimal: ...
+
+
+def remaining_total(installments: Iterable[HasOutstanding]) -> Decimal:
+    """剩余待还 ("remaining to repay"): every open amount of the open installments, fees of periods not yet
+    due included. The one definition of the figure pages, the API and SMS show under that name; the
+    early-settlement figure (提前结清金额, ``payable_total`` of ``plan_dues``) may waive some of those fees
+    and is always shown under its own name."""
+    return sum((i.outstanding for i in installments if i.status in OPEN_STATUSES), ZERO)
 
 
 # --- plan status and delinquency ---------------------------------------------------------------------------

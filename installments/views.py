@@ -17,8 +17,9 @@ from core.errors import ApplicationError
 from core.web import apply_errors
 from installments.documents import file_response
 from installments.forms import AcceptForm, DocumentForm, NegotiationForm, RestageForm
-from installments.models import NegotiationDocument
+from installments.models import NegotiationDocument, NegotiationState
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
+from installments.next_steps import refusal_steps
 from installments.selectors import (
     EXAMPLE_PRINCIPAL,
     negotiation_for_customer,
@@ -84,7 +85,13 @@ def restage(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResp
     return render(
         request,
         "installments/restage.html",
-        {"plan": plan, "refusals": refusals, "quote": quote, "form": form},
+        {
+            "plan": plan,
+            "refusals": refusals,
+            "quote": quote,
+            "form": form,
+            "next_steps": refusal_steps(plan, restage=False) if refusals else [],
+        },
     )
 
 
@@ -193,5 +200,8 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
             "income_share": share,
             "document_form": document_form,
             "accept_form": accept_form,
+            "next_steps": refusal_steps(application.plan, negotiate=False)
+            if application.state == NegotiationState.REJECTED
+            else [],
         },
     )

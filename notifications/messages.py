@@ -56,6 +56,8 @@ PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "failed": ("银行系统繁忙", "the bank was busy"),
         "limit_exceeded": ("超出银行卡限额", "the card's limit was reached"),
         "not_charged": ("扣款未能发出", "the debit could not be sent"),
+        "card_removed": ("银行卡已解绑", "the card was removed"),
+        "nothing_due": ("当日无应还金额", "nothing was due"),
         "income_not_verified": ("收入证明不足", "income could not be verified"),
         "not_eligible": ("不符合条件", "not eligible"),
         "other": ("其他原因", "other reasons"),
@@ -93,6 +95,11 @@ _FAILED_DEBIT_ADVICE = {
     "card_expired": ("请更换银行卡", "change your card"),
 }
 _DEFAULT_ADVICE = ("请在我的账单立即还款", "repay in My Bills")
+
+# Filled in by rendering, not by callers: the advice for a failed debit, and the customer service number of
+# every message that says 联系客服 / "contact us" (settings.SERVICE_HOTLINE).
+_FILLED_BY_US = ("advice", "hotline")
+_HOTLINE_MARK = "\x00hotline\x00"
 
 _SAMPLE_PLAN = "iPhone分期"
 TEMPLATES: dict[str, MessageTemplate] = {
@@ -197,23 +204,23 @@ TEMPLATES: dict[str, MessageTemplate] = {
             # The last message about a charged-off plan (核销): reminders and auto-debit stop after it.
             "charge_off_notice",
             NotificationCategory.TRANSACTIONAL,
-            zh="{name}您好，{plan}已逾期{days}天，待还¥{amount}，自动扣款和还款提醒已停止，请尽快联系客服。",
+            zh="{name}您好，{plan}已逾期{days}天，待还¥{amount}，自动扣款和提醒已停止，请尽快联系客服{hotline}。",
             en="Dear {name}, {plan} is {days} days overdue: CNY {amount}. Auto-debit and reminders have "
-            "stopped; please contact us to settle it.",
+            "stopped; please contact us at {hotline} to settle it.",
             sample={"plan": _SAMPLE_PLAN, "days": 180, "amount": Decimal("3212.40")},
         ),
         MessageTemplate(
             "card_bound",
             NotificationCategory.SECURITY,
-            zh="您已绑定{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
-            en="Your {bank} card ending {card_last4} is now linked. Not you? Contact us at once.",
+            zh="您已绑定{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服{hotline}。",
+            en="Your {bank} card ending {card_last4} is now linked. Not you? Call us at once: {hotline}.",
             sample={"bank": "CMB", "card_last4": "1234"},
         ),
         MessageTemplate(
             "card_removed",
             NotificationCategory.SECURITY,
-            zh="您已解绑{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
-            en="Your {bank} card ending {card_last4} was removed. Not you? Contact us at once.",
+            zh="您已解绑{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服{hotline}。",
+            en="Your {bank} card ending {card_last4} was removed. Not you? Call us at once: {hotline}.",
             sample={"bank": "CMB", "card_last4": "1234"},
         ),
         MessageTemplate(
@@ -253,9 +260,9 @@ TEMPLATES: dict[str, MessageTemplate] = {
         MessageTemplate(
             "negotiation_rejected",
             NotificationCategory.TRANSACTIONAL,
-            zh="很抱歉，您的{plan}分期申请未通过：{reason}。如有疑问请联系客服。",
+            zh="很抱歉，您的{plan}分期申请未通过：{reason}。如有疑问请联系客服{hotline}。",
             en="Sorry, your installment application for {plan} was not approved: {reason}. "
-            "Contact us with any question.",
+            "Questions? Call us: {hotline}.",
             sample={"plan": _SAMPLE_PLAN, "reason": "income_not_verified"},
         ),
         MessageTemplate(
@@ -325,7 +332,7 @@ def render_message(
     body = template.text(language)
     values: dict[str, str] = {}
     for _, key, _, _ in Formatter().parse(body):
-        if key is None or key == "advice":
+        if key is None or key in _FILLED_BY_US:
             continue
         if key not in context:
             raise KeyError(f"SMS template {template.code!r} needs {key!r} in its context")
@@ -336,8 +343,10 @@ def render_message(
     if "{advice}" in body:
         advice = _FAILED_DEBIT_ADVICE.get(str(context.get("reason")), _DEFAULT_ADVICE)
         values["advice"] = advice[0] if language != EN else advice[1]
-    text = signature(language) + body.format_map(values)
-    return _LONG_DIGITS.sub(lambda m: "*" * 4 + m.group()[-4:], text)
+    values["hotline"] = _HOTLINE_MARK
+    text = _LONG_DIGITS.sub(lambda m: "*" * 4 + m.group()[-4:], signature(language) + body.format_map(values))
+    # After the masking: the hotline is ours to show in full, however many digits it has (4008205566).
+    return text.replace(_HOTLINE_MARK, settings.SERVICE_HOTLINE)
 
 
 def secret_values(template: MessageTemplate, *, language: str, context: dict[str, object]) -> list[str]:

@@ -22,6 +22,7 @@ from core.api import MoneyField, validated
 from core.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
 from core.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
+from repayments.failures import failure_reason
 from repayments.models import (
     AutoDebitMandate,
     BankCard,
@@ -31,7 +32,7 @@ from repayments.models import (
     RepaymentMode,
     RepaymentStatus,
 )
-from repayments.selectors import Bill, customer_bills
+from repayments.selectors import Bill, customer_bills, payment_card
 from repayments.services import (
     OneTimeCard,
     autodebit_set,
@@ -278,12 +279,25 @@ class RepaymentSerializer(serializers.ModelSerializer):
         help_text="The bound card charged (as in /cards/); null for a card used once or an offline payment.",
     )
 
+    failure_reason = serializers.SerializerMethodField(
+        help_text="Why it failed, in the request's language, as the customer pages say it "
+        "(failure_code is the stable code; failure_message the bank's own words); null unless failed."
+    )
+
     class Meta:
         model = Repayment
         fields = [
             "id", "plan_id", "amount", "mode", "channel", "status", "card", "card_id", "scheduled_for",
-            "failure_code", "failure_message", "requested_at", "settled_at",
+            "failure_code", "failure_reason", "failure_message", "requested_at", "settled_at",
         ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_failure_reason(self, repayment: Repayment) -> str | None:
+        return (
+            str(failure_reason(repayment.failure_code))
+            if repayment.status == RepaymentStatus.FAILED
+            else None
+        )
 
 
 class OneTimeCardSerializer(serializers.Serializer):
@@ -345,6 +359,12 @@ class RepaymentListView(APIView):
         responses={201: RepaymentSerializer},
         parameters=[IDEMPOTENCY_HEADER],
         summary="立即还款: pay now or on a date",
+        description="The rules of step 1 of the web page (`repayment_check`), refused with their codes: "
+        "`invalid_amount` (400: not above ¥0.00), `amount_exceeds_outstanding` (422: above what can be paid "
+        "now, never above the payoff figure), `nothing_due` (409: mode `due_now` with nothing due), "
+        "`scheduled_date_invalid` (400: `scheduled_for` before today or after the next due date; today "
+        "means now), `card_not_found` (404: another customer's or a removed card), "
+        "`one_time_card_pay_now_only` (400), `credit_card_not_allowed` (422).",
     )
     @idempotent
     def post(self, request: AuthenticatedRequest) -> Response:
@@ -355,7 +375,7 @@ class RepaymentListView(APIView):
             plan=_plan(request, v["plan_id"]),
             mode=v["mode"],
             amount=v.get("amount"),
-            card=_card(request, v["card_id"]) if v.get("card_id") else None,
+            card=payment_card(customer=request.user, public_id=v["card_id"]) if v.get("card_id") else None,
             one_time_card=OneTimeCard(number=one_time["number"], holder_name=one_time["holder_name"])
             if one_time
             else None,

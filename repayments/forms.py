@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.money_input import AsciiDecimalField
+from installments.templatetags.money import yuan
 from repayments.models import BankCard
+from repayments.selectors import PlanBalance
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -80,22 +84,27 @@ class CardUnbindForm(forms.Form):
 ONE_TIME = "one_time"
 
 
+class OpenChoiceField(forms.ChoiceField):
+    """Radio buttons whose value the service judges: a card removed meanwhile, or another customer's, is
+    refused by ``repayment_check`` with its own words, not Django's "Select a valid choice"."""
+
+    def valid_value(self, value: str) -> bool:
+        return True
+
+
 class PayForm(forms.Form):
-    """Step one of 立即还款: what, when and with which card."""
+    """Step one of 立即还款: what, when and with which card. Only the input's shape is checked here; the
+    rules (amount, date range, card) are ``repayment_check``'s, the same as the API's.
+
+    An option whose figure is ¥0 is not offered: "due now" when nothing is due, "pay off" while a payment is
+    in flight. Nothing is preselected unless something is due now."""
 
     mode = forms.ChoiceField(
         label=_("What to pay"),
-        choices=[
-            ("due_now", _("Amount due now")),
-            ("payoff", _("Pay off the plan")),
-            ("custom", _("Another amount")),
-        ],
         widget=forms.RadioSelect,
-        initial="due_now",
+        error_messages={"required": _("Choose what to pay."), "invalid_choice": _("Choose what to pay.")},
     )
-    amount = AsciiDecimalField(
-        label=_("Amount (yuan)"), max_digits=14, decimal_places=2, min_value=0.01, required=False
-    )
+    amount = AsciiDecimalField(label=_("Amount (yuan)"), max_digits=14, decimal_places=2, required=False)
     when = forms.ChoiceField(
         label=_("When"),
         choices=[("now", _("Now")), ("date", _("On a date"))],
@@ -105,10 +114,40 @@ class PayForm(forms.Form):
     scheduled_for = forms.DateField(
         label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    card = forms.ChoiceField(label=_("Card"), widget=forms.RadioSelect)
+    card = OpenChoiceField(label=_("Card"), widget=forms.RadioSelect)
 
-    def __init__(self, *args: Any, cards: list[BankCard], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cards: list[BankCard], balance: PlanBalance, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        modes: list[tuple[str, StrOrPromise]] = []
+        if balance.due_now_payable > 0:
+            modes.append(
+                ("due_now", format_lazy("{} {}", _("Amount due now"), yuan(balance.due_now_payable)))
+            )
+        if balance.payoff_payable:
+            modes.append(
+                ("payoff", format_lazy("{} {}", _("Pay off the plan (payoff amount)"), yuan(balance.payoff)))
+            )
+        if balance.available > 0:
+            modes.append(
+                (
+                    "custom",
+                    _("Another amount (up to %(max)s)") % {"max": yuan(balance.available)},
+                )
+            )
+        mode_field = cast(forms.ChoiceField, self.fields["mode"])
+        mode_field.choices = modes
+        mode_field.initial = "due_now" if balance.due_now_payable > 0 else None
+        today = timezone.localdate()
+        date_widget = self.fields["scheduled_for"].widget
+        date_widget.attrs["min"] = today.isoformat()
+        if balance.next_due_date:
+            date_widget.attrs["max"] = balance.next_due_date.isoformat()
+            self.fields["scheduled_for"].help_text = _(
+                "From today to the next due date: %(first)s – %(last)s"
+            ) % {
+                "first": date_format(today),
+                "last": date_format(balance.next_due_date),
+            }
         choices: list[tuple[str, StrOrPromise]] = [(str(c.public_id), str(c)) for c in cards]
         choices.append((ONE_TIME, _("A card used once (not bound)")))
         cast(forms.ChoiceField, self.fields["card"]).choices = choices
@@ -121,15 +160,9 @@ class PayForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        if data.get("mode") == "custom" and not data.get("amount"):
-            self.add_error("amount", _("Enter the amount to pay."))
         if data.get("when") == "date":
             if not data.get("scheduled_for"):
                 self.add_error("scheduled_for", _("Choose the date."))
-            elif data["scheduled_for"] <= timezone.localdate():
-                self.add_error("scheduled_for", _("Choose a date after today, or pay now."))
-            if data.get("card") == ONE_TIME:
-                self.add_error("card", _("A card used once can only pay now."))
         else:
             data["scheduled_for"] = None
         return data

@@ -9,10 +9,18 @@ from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
+from core.errors import ApplicationError
 from installments.allocation import due_now_total, payable_total
-from installments.ledger import OPEN_STATUSES, REPAYABLE_PLAN_STATUSES, installment_rows, plan_dues
+from installments.ledger import (
+    OPEN_STATUSES,
+    REPAYABLE_PLAN_STATUSES,
+    installment_rows,
+    plan_dues,
+    remaining_total,
+)
 from installments.models import (
     ZERO,
     ContactLog,
@@ -25,6 +33,8 @@ from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
+from repayments.errors import RepaymentsError
+from repayments.failures import failure_reason
 from repayments.models import (
     AutoDebitMandate,
     BankCard,
@@ -97,7 +107,7 @@ class Bill:
     days_overdue: int
     next_due_date: date | None
     next_amount: Decimal
-    remaining: Decimal  # everything still owed, fees of future periods included
+    remaining: Decimal  # 剩余待还 (installments.ledger.remaining_total): future fees included
     mandate: AutoDebitMandate | None
 
     @property
@@ -117,7 +127,7 @@ def _bill(plan: InstallmentPlan, today: date, mandate: AutoDebitMandate | None) 
         days_overdue=(today - late[0].due_date).days if late else 0,
         next_due_date=upcoming[0].due_date if upcoming else None,
         next_amount=upcoming[0].outstanding if upcoming else ZERO,
-        remaining=sum((i.outstanding for i in open_rows), ZERO),
+        remaining=remaining_total(open_rows),
         mandate=mandate,
     )
 
@@ -315,7 +325,9 @@ def customer_records(
             channel=r.get_channel_display(),
             status=r.status,
             status_label=r.get_status_display(),
-            detail=r.failure_code or (r.scheduled_for.isoformat() if r.scheduled_for else ""),
+            detail=str(failure_reason(r.failure_code))
+            if r.failure_code
+            else (r.scheduled_for.isoformat() if r.scheduled_for else ""),
             card=r.card_display,
             public_id=r.public_id,
         )
@@ -329,12 +341,18 @@ def customer_records(
 
 @dataclass(frozen=True)
 class PlanBalance:
-    """The three amounts 立即还款 offers: due now, full payoff, and the most a custom amount may be."""
+    """What 立即还款 shows and offers for a plan.
+
+    ``remaining`` is 剩余待还, the same figure as on 我的账户, 我的账单, the API and the SMS
+    (``remaining_total``); ``payoff`` is 提前结清金额, what settling the plan today costs (future fees may be
+    waived, so it can be lower); ``available`` is the most a payment may be now."""
 
     due_now: Decimal
     payoff: Decimal
+    remaining: Decimal
     reserved: Decimal  # claimed by pending payments not settled yet
     next_due_date: date | None
+    next_amount: Decimal  # what falls due on next_due_date
 
     @property
     def available(self) -> Decimal:
@@ -344,6 +362,11 @@ class PlanBalance:
     def due_now_payable(self) -> Decimal:
         """Due now less what pending payments already claim: what paying "due now" charges today."""
         return max(self.due_now - self.reserved, ZERO)
+
+    @property
+    def payoff_payable(self) -> bool:
+        """Paying off is offered only when nothing is in flight: a pending payment already claims a part."""
+        return self.payoff > 0 and self.reserved == 0
 
 
 def reserved_amount(plan_id: int, exclude: Repayment | None = None) -> Decimal:
@@ -356,14 +379,39 @@ def reserved_amount(plan_id: int, exclude: Repayment | None = None) -> Decimal:
 
 def plan_balance(plan: InstallmentPlan, *, today: date | None = None) -> PlanBalance:
     today = today or timezone.localdate()
-    dues = plan_dues(plan, installment_rows([plan.pk]).get(plan.pk, []), today=today)
-    upcoming = [d.due_date for d in dues if d.due_date > today]
+    rows = installment_rows([plan.pk]).get(plan.pk, [])
+    dues = plan_dues(plan, rows, today=today)
+    upcoming = [d for d in dues if d.due_date > today]
+    next_due = min((d.due_date for d in upcoming), default=None)
     return PlanBalance(
         due_now=due_now_total(dues, today=today),
         payoff=payable_total(dues),
+        remaining=remaining_total(rows),
         reserved=reserved_amount(plan.pk),
-        next_due_date=min(upcoming) if upcoming else None,
+        next_due_date=next_due,
+        next_amount=sum((d.total for d in upcoming if d.due_date == next_due), ZERO),
     )
+
+
+def card_not_found() -> ApplicationError:
+    return ApplicationError(
+        RepaymentsError.CARD_NOT_FOUND,
+        _("This card is not available (removed, or not yours): choose another card."),
+        fields={"card": _("This card is not available (removed, or not yours): choose another card.")},
+    )
+
+
+def payment_card(*, customer: User, public_id: UUID | str) -> BankCard:
+    """One of the customer's bound cards, to pay with. Another customer's or a removed card is refused
+    with ``card_not_found`` beside the card field (web) and as a 404 with that code (API)."""
+    try:
+        card_id = UUID(str(public_id))
+    except ValueError:
+        raise card_not_found() from None
+    card = BankCard.objects.filter(customer=customer, public_id=card_id, status=CardStatus.ACTIVE).first()
+    if card is None:
+        raise card_not_found()
+    return card
 
 
 def open_critical_breaks(business_date: date) -> list[ReconciliationBreak]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -20,8 +21,10 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from core.errors import ApplicationError
+from core.money import is_money_text
 from core.web import apply_errors
 from installments.selectors import plan_for_customer
+from repayments.failures import failure_reason, nothing_to_pay_steps, payment_next_steps
 from repayments.forms import (
     ONE_TIME,
     AutoDebitForm,
@@ -31,12 +34,12 @@ from repayments.forms import (
     PayForm,
     RecordsFilterForm,
 )
-from repayments.models import BankCard, CardStatus, Repayment, RepaymentChannel
+from repayments.models import BankCard, CardStatus, Repayment, RepaymentChannel, RepaymentStatus
 from repayments.selectors import (
-    PlanBalance,
     account_overview,
     customer_bills,
     customer_records,
+    payment_card,
     plan_balance,
     plan_page,
 )
@@ -47,6 +50,7 @@ from repayments.services import (
     card_set_default,
     card_unbind,
     repayment_cancel,
+    repayment_check,
     repayment_create,
 )
 
@@ -148,36 +152,64 @@ def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> H
 # --- 立即还款 ---------------------------------------------------------------------------------------------
 
 
-def _amount_for(form: PayForm, balance: PlanBalance) -> Decimal:
-    mode = form.cleaned_data["mode"]
-    if mode == "due_now":
-        return balance.due_now_payable
-    if mode == "payoff":
-        return balance.payoff
-    amount: Decimal = form.cleaned_data["amount"]  # a Decimal: PayForm.clean requires it in mode custom
-    return amount
+def _pay_initial(request: AuthenticatedHttpRequest) -> dict[str, str]:
+    """Choices a "next step" link fills in (``?mode=custom&card=<id>&amount=12.00``); the rules still decide
+    on submit, so nothing here is trusted."""
+    initial = {key: request.GET[key] for key in ("mode", "card") if request.GET.get(key)}
+    if is_money_text(request.GET.get("amount", "")):
+        initial["amount"] = request.GET["amount"]
+    return initial
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Three steps: choose (what, when, card) -> confirm (a one-time card's number is typed here) -> result.
-    The confirmation carries a fresh idempotency key: submitting it twice pays once."""
+
+    Step 1 is refused by ``repayment_check``, beside the field, before the confirmation page: the same rules
+    as the API's and as ``repayment_create``'s, which applies them again under the plan lock. The
+    confirmation carries a fresh idempotency key: submitting it twice pays once."""
     plan = plan_for_customer(customer=request.user, public_id=public_id)
     balance = plan_balance(plan)
     cards = _active_cards(request)
     step = request.POST.get("step")
-    form = PayForm(request.POST if step else None, cards=cards)
-    context = {"plan": plan, "balance": balance, "form": form, "cards": cards}
+    form = PayForm(
+        request.POST if step else None, cards=cards, balance=balance, initial=_pay_initial(request)
+    )
+    context: dict[str, object] = {"plan": plan, "balance": balance, "form": form, "cards": cards}
+    if balance.available <= 0:
+        context["next_steps"] = nothing_to_pay_steps(plan)
+        return render(request, "repayments/pay.html", context)
     if not step or not form.is_valid():
         return render(request, "repayments/pay.html", context)
-    card_choice = form.cleaned_data["card"]
-    one_time_form = (
-        OneTimeCardForm(request.POST if step == "confirm" else None) if card_choice == ONE_TIME else None
-    )
-    card = None if card_choice == ONE_TIME else _own_card(request, card_choice)
+    data = form.cleaned_data
+    custom = data["amount"] if data["mode"] == "custom" else None
+    try:
+        card = (
+            None if data["card"] == ONE_TIME else payment_card(customer=request.user, public_id=data["card"])
+        )
+        check = repayment_check(
+            customer=request.user,
+            plan=plan,
+            mode=data["mode"],
+            amount=custom,
+            card=card,
+            one_time=card is None,
+            scheduled_for=data["scheduled_for"],
+        )
+    except ApplicationError as exc:
+        apply_errors(form, exc)
+        return render(request, "repayments/pay.html", context)
+    one_time_form = OneTimeCardForm(request.POST if step == "confirm" else None) if card is None else None
     key = request.POST.get("key") or uuid.uuid4().hex
-    context.update(amount=_amount_for(form, balance), card=card, one_time_form=one_time_form, key=key)
+    context.update(
+        amount=check.amount,
+        scheduled_for=check.scheduled_for,
+        runs_at=settings.SCHEDULED_PAYMENTS_FROM,
+        card=card,
+        one_time_form=one_time_form,
+        key=key,
+    )
     if step != "confirm":
         return render(request, "repayments/pay_confirm.html", context)
     if one_time_form is not None and not one_time_form.is_valid():
@@ -186,8 +218,8 @@ def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse
         repayment = repayment_create(
             customer=request.user,
             plan=plan,
-            mode=form.cleaned_data["mode"],
-            amount=form.cleaned_data["amount"] if form.cleaned_data["mode"] == "custom" else None,
+            mode=data["mode"],
+            amount=custom,
             card=card,
             one_time_card=(
                 OneTimeCard(
@@ -197,7 +229,7 @@ def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse
                 if one_time_form is not None
                 else None
             ),
-            scheduled_for=form.cleaned_data["scheduled_for"],
+            scheduled_for=check.scheduled_for,
             channel=RepaymentChannel.WEB,
             idempotency_key=f"web:{key[:60]}",
         )
@@ -212,6 +244,8 @@ def pay(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse
 @login_required
 @require_GET
 def repayment_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The result: what was paid and how it was applied; a scheduled payment's date and run time; a failed
+    one's reason in the customer's words with the next steps that apply (never a dead end)."""
     repayment = (
         Repayment.objects.filter(customer=request.user, public_id=public_id)
         .select_related("plan", "card")
@@ -220,10 +254,17 @@ def repayment_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) ->
     )
     if repayment is None:
         raise Http404
+    failed = repayment.status == RepaymentStatus.FAILED
     return render(
         request,
         "repayments/repayment.html",
-        {"repayment": repayment, "balance": plan_balance(repayment.plan)},
+        {
+            "repayment": repayment,
+            "balance": plan_balance(repayment.plan),
+            "reason": failure_reason(repayment.failure_code) if failed else "",
+            "next_steps": payment_next_steps(repayment, cards=_active_cards(request)) if failed else [],
+            "runs_at": settings.SCHEDULED_PAYMENTS_FROM,
+        },
     )
 
 

@@ -28,10 +28,12 @@ from repayments.services.daily import DailyReport, DayOpening, day_open, ledger_
 from repayments.services.mandates import autodebit_set, mandate_fallback, mandates_carry_over
 from repayments.services.payments import (
     OneTimeCard,
+    PaymentCheck,
     charges_claim,
     charges_release,
     repayment_cancel,
     repayment_charge,
+    repayment_check,
     repayment_create,
     repayments_run_scheduled,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "DailyReport",
     "DayOpening",
     "OneTimeCard",
+    "PaymentCheck",
     "ReconciliationResult",
     "Settlement",
     "WebhookOutcome",
@@ -90,6 +93,7 @@ __all__ = [
     "reminders_send",
     "repayment_cancel",
     "repayment_charge",
+    "repayment_check",
     "repayment_create",
     "repayment_record_offline",
     "repayment_reverse",

@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountsError
@@ -27,10 +28,11 @@ from core.error_codes import CommonError, error_code
 from core.errors import ApplicationError
 from core.money import ZERO
 from core.money_input import parse_money
-from installments.allocation import due_now_total, payable_total
+from installments.allocation import Due, due_now_total, payable_total
 from installments.errors import InstallmentsError
 from installments.ledger import (
     REPAYABLE_PLAN_STATUSES,
+    installment_rows,
     lock_plan,
     plan_dues,
 )
@@ -50,7 +52,7 @@ from repayments.models import (
     RepaymentMode,
     RepaymentStatus,
 )
-from repayments.selectors import reserved_amount
+from repayments.selectors import card_not_found, reserved_amount
 from repayments.services.cards import bank_unavailable, card_number_check
 from repayments.services.settlement import gateway_key, repayment_event, repayment_settle
 
@@ -72,6 +74,193 @@ def _fingerprint(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# --- the rules of 立即还款: one definition for the web's step 1, the API and the recording itself ---------
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """A payment's terms once their shape is checked: ``custom`` is the amount asked for in mode custom,
+    ``scheduled_for`` is None for "now" (a date of today is now: the scheduler's run of today may be over)."""
+
+    mode: str
+    custom: Decimal | None
+    scheduled_for: date | None
+
+
+def _date(value: date) -> str:
+    return date_format(value, "DATE_FORMAT")
+
+
+def repayment_request_check(
+    *,
+    customer: User,
+    plan: InstallmentPlan,
+    mode: str,
+    amount: Decimal | str | None,
+    card: BankCard | None,
+    one_time: bool,
+    scheduled_for: date | None,
+    today: date,
+) -> PaymentRequest:
+    """What can be refused without the plan's figures: the mode, the amount's form, whose plan and card,
+    and the date's lower bound. Each refusal names the field it is about, so a form shows it beside it."""
+    if mode not in RepaymentMode.values:
+        raise ApplicationError(
+            RepaymentsError.INVALID_MODE, _("Choose what to pay."), fields={"mode": _("Choose what to pay.")}
+        )
+    custom: Decimal | None = None
+    if mode == RepaymentMode.CUSTOM:
+        if amount is None or amount == "":
+            raise ApplicationError(
+                CommonError.INVALID_AMOUNT,
+                _("Enter an amount."),
+                fields={"amount": _("Enter the amount to pay.")},
+            )
+        custom = parse_money(amount, field="amount")
+        if custom < Decimal("0.01"):
+            raise ApplicationError(
+                CommonError.INVALID_AMOUNT,
+                _("The amount must be at least ¥0.01."),
+                fields={"amount": _("The amount must be at least ¥0.01.")},
+            )
+    if plan.customer_id != customer.pk:
+        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
+    if (card is None) == (not one_time):
+        raise ApplicationError(
+            RepaymentsError.CARD_REQUIRED,
+            _("Pay with one bound card or one card used once."),
+            fields={"card": _("Choose a card.")},
+        )
+    if card is not None:
+        if card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
+            raise card_not_found()
+        if card.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
+            raise ApplicationError(
+                RepaymentsError.CREDIT_CARD_NOT_ALLOWED,
+                _("This plan cannot be repaid with a credit card."),
+                fields={"card": _("This plan cannot be repaid with a credit card.")},
+            )
+    if scheduled_for is not None and scheduled_for < today:
+        raise ApplicationError(
+            RepaymentsError.SCHEDULED_DATE_INVALID,
+            _("The date is in the past: choose today or a later date."),
+            fields={"scheduled_for": _("The date is in the past: choose today or a later date.")},
+        )
+    if scheduled_for == today:
+        scheduled_for = None
+    if scheduled_for is not None and one_time:
+        raise ApplicationError(
+            RepaymentsError.ONE_TIME_CARD_PAY_NOW_ONLY,
+            _("A card used once can only pay now; bind it to schedule a payment."),
+            fields={"card": _("A card used once can only pay now; bind it to schedule a payment.")},
+        )
+    return PaymentRequest(mode=mode, custom=custom, scheduled_for=scheduled_for)
+
+
+def repayment_amount_check(
+    request: PaymentRequest, *, plan_status: str, dues: list[Due], reserved: Decimal, today: date
+) -> Decimal:
+    """The amount a payment charges, or the refusal: something must be due in mode due-now, no amount may
+    pass what can be paid now (the payoff figure less what pending payments already claim), and a date runs
+    from today to the next due date included. Read under the plan lock by ``repayment_create`` (the answer
+    that counts) and without it by ``repayment_check`` (step 1 of the web page, before the confirmation)."""
+    if plan_status not in REPAYABLE_PLAN_STATUSES:
+        raise ApplicationError(
+            RepaymentsError.PLAN_NOT_PAYABLE,
+            _("Nothing is left to pay on this plan."),
+            fields={"mode": _("Nothing is left to pay on this plan.")},
+        )
+    scheduled_for = request.scheduled_for
+    if scheduled_for is not None:
+        next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
+        if next_due is None:
+            raise ApplicationError(
+                RepaymentsError.SCHEDULED_DATE_INVALID,
+                _("No installment falls due after today, so a payment cannot be scheduled: pay now."),
+                fields={"scheduled_for": _("No installment falls due after today: pay now.")},
+            )
+        if scheduled_for > next_due:
+            message = _("Choose a date from %(first)s to %(last)s (the next due date).") % {
+                "first": _date(today),
+                "last": _date(next_due),
+            }
+            raise ApplicationError(
+                RepaymentsError.SCHEDULED_DATE_INVALID, message, fields={"scheduled_for": message}
+            )
+    available = payable_total(dues) - reserved
+    if request.mode == RepaymentMode.DUE_NOW:
+        # A payment still pending (an auto-debit in flight) already covers part of what is due.
+        due = due_now_total(dues, today=scheduled_for or today)
+        amount = due - (ZERO if scheduled_for else reserved)
+        if amount <= 0:
+            raise ApplicationError(
+                RepaymentsError.NOTHING_DUE,
+                _("Nothing is due now on this plan."),
+                fields={"mode": _("Nothing is due now on this plan.")},
+            )
+    elif request.mode == RepaymentMode.PAYOFF:
+        amount = payable_total(dues)
+    elif request.custom is not None:
+        amount = request.custom
+    else:  # unreachable: repayment_request_check parsed a custom amount
+        raise ValueError(f"No amount for a payment in mode {request.mode!r}.")
+    if amount > available:
+        message = _("The most you can pay on this plan now is ¥%(max)s.") % {
+            "max": f"{max(available, ZERO):,.2f}"
+        }
+        raise ApplicationError(
+            RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
+            message,
+            fields={"amount" if request.mode == RepaymentMode.CUSTOM else "mode": message},
+        )
+    return amount
+
+
+@dataclass(frozen=True)
+class PaymentCheck:
+    amount: Decimal
+    scheduled_for: date | None  # None: now
+
+
+def repayment_check(
+    *,
+    customer: User,
+    plan: InstallmentPlan,
+    mode: str,
+    amount: Decimal | str | None = None,
+    card: BankCard | None = None,
+    one_time: bool = False,
+    scheduled_for: date | None = None,
+    today: date | None = None,
+) -> PaymentCheck:
+    """Every rule of ``repayment_create`` that does not need the bank, without writing anything: step 1 of
+    立即还款 refuses here, beside the field, before the confirmation page. ``repayment_create`` applies the
+    same two checks again, the amount under the plan lock."""
+    today = today or timezone.localdate()
+    request = repayment_request_check(
+        customer=customer,
+        plan=plan,
+        mode=mode,
+        amount=amount,
+        card=card,
+        one_time=one_time,
+        scheduled_for=scheduled_for,
+        today=today,
+    )
+    rows = installment_rows([plan.pk]).get(plan.pk, [])
+    charged = repayment_amount_check(
+        request,
+        plan_status=plan.status,
+        dues=plan_dues(plan, rows, today=today),
+        reserved=reserved_amount(plan.pk),
+        today=today,
+    )
+    return PaymentCheck(amount=charged, scheduled_for=request.scheduled_for)
+
+
+# --- recording a request ----------------------------------------------------------------------------
+
+
 def repayment_create(
     *,
     customer: User,
@@ -90,25 +279,22 @@ def repayment_create(
         raise ApplicationError(
             AccountsError.IDEMPOTENCY_KEY_INVALID, _("An idempotency key of 1-100 characters is required.")
         )
-    if mode not in RepaymentMode.values:
-        raise ApplicationError(RepaymentsError.INVALID_MODE, _("Choose what to pay."), fields={"mode": mode})
-    custom: Decimal | None = None  # the amount asked for, in mode custom (the others work it out)
-    if mode == RepaymentMode.CUSTOM:
-        if amount is None:
-            raise ApplicationError(
-                CommonError.INVALID_AMOUNT, _("Enter an amount."), fields={"amount": _("Required.")}
-            )
-        amount = custom = parse_money(amount, field="amount")
-        if custom < Decimal("0.01"):
-            raise ApplicationError(
-                CommonError.INVALID_AMOUNT,
-                _("The amount must be at least ¥0.01."),
-                fields={"amount": _("Too small.")},
-            )
+    today = timezone.localdate()
+    request = repayment_request_check(
+        customer=customer,
+        plan=plan,
+        mode=mode,
+        amount=amount,
+        card=card,
+        one_time=one_time_card is not None,
+        scheduled_for=scheduled_for,
+        today=today,
+    )
+    scheduled_for = request.scheduled_for
     fingerprint = _fingerprint(
         plan=plan.pk,
         mode=mode,
-        amount=amount,
+        amount=request.custom,
         card=card.pk if card else None,
         one_time=one_time_card.number[-4:] if one_time_card else None,
         scheduled_for=scheduled_for,
@@ -116,33 +302,6 @@ def repayment_create(
     existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
     if existing is not None:
         return _replay(existing, fingerprint)
-
-    if plan.customer_id != customer.pk:
-        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
-    if (card is None) == (one_time_card is None):
-        raise ApplicationError(
-            RepaymentsError.CARD_REQUIRED, _("Pay with one bound card or one card used once.")
-        )
-    if card is not None:
-        if card.customer_id != customer.pk or card.status != CardStatus.ACTIVE:
-            raise ApplicationError(RepaymentsError.CARD_NOT_FOUND, _("No such card."))
-        if card.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
-            raise ApplicationError(
-                RepaymentsError.CREDIT_CARD_NOT_ALLOWED, _("This plan cannot be repaid with a credit card.")
-            )
-    today = timezone.localdate()
-    if scheduled_for is not None:
-        if one_time_card is not None:
-            raise ApplicationError(
-                RepaymentsError.ONE_TIME_CARD_PAY_NOW_ONLY,
-                _("A card used once can only pay now; bind it to schedule a payment."),
-            )
-        if scheduled_for <= today:
-            raise ApplicationError(
-                RepaymentsError.SCHEDULED_DATE_INVALID,
-                _("Choose a date after today, or pay now."),
-                fields={"scheduled_for": _("Not after today.")},
-            )
 
     one_time_token = None
     if one_time_card is not None:
@@ -164,7 +323,9 @@ def repayment_create(
             raise bank_unavailable() from None
         if one_time_token.card_type == CardType.CREDIT and not plan.product.allow_credit_cards:
             raise ApplicationError(
-                RepaymentsError.CREDIT_CARD_NOT_ALLOWED, _("This plan cannot be repaid with a credit card.")
+                RepaymentsError.CREDIT_CARD_NOT_ALLOWED,
+                _("This plan cannot be repaid with a credit card."),
+                fields={"card": _("This plan cannot be repaid with a credit card.")},
             )
 
     try:
@@ -175,42 +336,14 @@ def repayment_create(
             existing = Repayment.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
             if existing is not None:
                 return _replay(existing, fingerprint)
-            if locked_plan.status not in REPAYABLE_PLAN_STATUSES:
-                raise ApplicationError(
-                    RepaymentsError.PLAN_NOT_PAYABLE, _("Nothing is left to pay on this plan.")
-                )
-            dues = plan_dues(locked_plan, installments, today=today)
-            payoff = payable_total(dues)
-            available = payoff - reserved_amount(locked_plan.pk)
+            amount = repayment_amount_check(
+                request,
+                plan_status=locked_plan.status,
+                dues=plan_dues(locked_plan, installments, today=today),
+                reserved=reserved_amount(locked_plan.pk),
+                today=today,
+            )
             now = timezone.now()
-            if scheduled_for is not None:
-                next_due = min((d.due_date for d in dues if d.due_date > today), default=None)
-                if next_due is None or scheduled_for > next_due:
-                    raise ApplicationError(
-                        RepaymentsError.SCHEDULED_DATE_INVALID,
-                        _("A payment can be scheduled up to the next due date (%(date)s).")
-                        % {"date": next_due},
-                        fields={"scheduled_for": _("After the next due date.")},
-                    )
-            if mode == RepaymentMode.DUE_NOW:
-                # A payment still pending (an auto-debit in flight) already covers part of what is due.
-                due = due_now_total(dues, today=scheduled_for or today)
-                amount = due - (ZERO if scheduled_for else reserved_amount(locked_plan.pk))
-                if amount <= 0:
-                    raise ApplicationError(RepaymentsError.NOTHING_DUE, _("Nothing is due now on this plan."))
-            elif mode == RepaymentMode.PAYOFF:
-                amount = payoff
-            elif custom is not None:
-                amount = custom
-            else:  # unreachable: the mode is one of the three, and a custom amount was parsed above
-                raise ValueError(f"No amount for a payment in mode {mode!r}.")
-            if amount > available:
-                raise ApplicationError(
-                    RepaymentsError.AMOUNT_EXCEEDS_OUTSTANDING,
-                    _("The most you can pay on this plan now is ¥%(max)s.")
-                    % {"max": f"{max(available, ZERO):,.2f}"},
-                    fields={"amount": _("More than what is left to pay.")},
-                )
             repayment = Repayment.objects.create(
                 customer=customer,
                 plan=plan,

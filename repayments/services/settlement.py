@@ -23,7 +23,7 @@ from accounts.models import User
 from core.db import insert_rows, update_rows
 from core.money import ZERO
 from installments import journal
-from installments.ledger import Posted, Posting, Source, lock_plans, plan_remaining, post
+from installments.ledger import Posted, Posting, Source, lock_plans, post, remaining_total
 from notifications.services import (
     NotificationRequest,
     notification_create,
@@ -235,7 +235,7 @@ def repayments_settle(
                         }
                     )
                 if done.applied > 0:
-                    done.remaining = plan_remaining(plan, installments[plan_id], today=today)
+                    done.remaining = remaining_total(installments[plan_id])
                     if channel != RepaymentChannel.AUTO_DEBIT:
                         receipts.append(done)
                 continue

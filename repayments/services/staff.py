@@ -17,7 +17,7 @@ from core.money import ZERO
 from core.money_input import parse_money
 from installments.allocation import payable_total
 from installments.errors import InstallmentsError
-from installments.ledger import Entry, Posting, Source, lock_plan, plan_dues, plan_remaining, post, unpost
+from installments.ledger import Entry, Posting, Source, lock_plan, plan_dues, post, remaining_total, unpost
 from installments.models import Account, CreditEvent, CreditEventKind, InstallmentPlan, PlanStatus
 from notifications.services import notification_create
 from repayments.errors import RepaymentsError
@@ -94,7 +94,7 @@ def repayment_record_offline(
             context={
                 "plan": locked_plan.display_name,
                 "amount": amount,
-                "remaining": plan_remaining(locked_plan, installments, today=today),
+                "remaining": remaining_total(installments),
             },
             dedupe_key=f"repayment_received:{repayment.public_id}",
         )

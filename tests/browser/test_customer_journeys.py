@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -121,6 +122,58 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
     page.goto(f"{base}/messages/")
     expect(page.locator("main")).to_contain_text("50.00")
     shoot("messages")
+
+
+def test_a_one_time_card_short_of_money_then_paying_what_it_holds(
+    page: Page, live_server, shopper, shoot, bank_books
+) -> None:
+    """立即还款 with a card used once that holds ¥30 (the bank's default balance, for this test): ¥100 is
+    refused for insufficient funds, the failure page says why in Chinese and offers the next steps, and
+    "pay what the card holds" pays ¥30 with a card used once again."""
+    bank_books.env["BANK_DEFAULT_BALANCE"] = "30.00"
+    bank_books.restart()
+    try:
+        base = live_server.url
+        sign_in(page, base)
+        plan = InstallmentPlan.objects.get(customer=shopper)
+        page.goto(f"{base}/plans/{plan.public_id}/pay/")
+        expect(page.locator("input[name=mode][value=due_now]")).to_have_count(0)  # nothing due: not offered
+        page.locator("input[name=mode][value=custom]").check()
+        page.locator("#id_amount").fill("100.00")
+        expect(page.locator("input[name=card][value=one_time]")).to_be_checked()
+        page.locator("main form button[type=submit]").first.click()
+        page.locator("#id_number").fill(ICBC_DEBIT)
+        page.locator("#id_holder_name").fill("张三")
+        page.locator("#confirm-pay").click()
+        expect(page.locator("#failure-reason")).to_contain_text("余额不足")
+        expect(page.locator("main")).not_to_contain_text("Insufficient")
+        steps = page.locator("#next-steps")
+        expect(steps.locator("[data-step=retry] a")).to_be_visible()
+        expect(steps.locator("[data-step=smaller_amount] a")).to_be_visible()
+        expect(steps.locator("[data-step=hotline]")).to_contain_text(settings.SERVICE_HOTLINE)
+        expect(page.locator("footer")).to_contain_text(settings.SERVICE_HOTLINE)
+        shoot("pay-failed-insufficient")
+
+        steps.locator("[data-step=smaller_amount] a").click()
+        expect(page.locator("input[name=mode][value=custom]")).to_be_checked()
+        expect(page.locator("input[name=card][value=one_time]")).to_be_checked()
+        page.locator("#id_amount").fill("30.00")
+        shoot("pay-smaller-amount")
+        page.locator("main form button[type=submit]").first.click()
+        expect(page.locator("#confirm-amount")).to_contain_text("30.00")
+        page.locator("#id_number").fill(ICBC_DEBIT)
+        page.locator("#id_holder_name").fill("张三")
+        page.locator("#confirm-pay").click()
+        expect(page.locator("main h1")).to_contain_text(re.compile("Payment received|还款成功|已收到"))
+        expect(page.locator("#remaining")).to_be_visible()
+        shoot("pay-smaller-amount-received")
+        paid = Repayment.objects.filter(customer=shopper).order_by("requested_at")
+        assert [(r.status, r.amount, r.failure_code) for r in paid] == [
+            (RepaymentStatus.FAILED, Decimal("100.00"), "insufficient_funds"),
+            (RepaymentStatus.SUCCEEDED, Decimal("30.00"), ""),
+        ]
+    finally:
+        bank_books.env.pop("BANK_DEFAULT_BALANCE")
 
 
 def test_apply_for_a_secondary_plan(page: Page, live_server, shopper) -> None:

@@ -108,6 +108,11 @@ def _at(local_time: str) -> crontab:
     return crontab(minute=minute, hour=hour)
 
 
+# Scheduled payments (立即还款 on a date) are charged from this local time on their date; the runs every hour
+# after it until 21:05 pick up anything a lost message left. The result page tells the customer this time.
+SCHEDULED_PAYMENTS_FROM = "09:05"
+
+
 # Beat reads its schedule from the database (django-celery-beat): staff change times in the admin under
 # "Periodic tasks". The entries below are written there when beat starts; every one has an expiry, and
 # the tasks take a lock (core.locks.single_run) so overlapping runs cannot double work.
@@ -117,10 +122,12 @@ CELERY_BEAT_SCHEDULE = {
     # Sends what is due and was not (quiet hours over, a lost message, a retry whose message was lost).
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 60.0, "options": {"expires": 55}},
     "repayments-reconcile": {"task": "repayments.reconcile", "schedule": 60.0, "options": {"expires": 55}},
-    # Scheduled payments run from 09:05 on their date; later runs pick up anything a lost message left.
+    # Scheduled payments run from SCHEDULED_PAYMENTS_FROM on their date, then hourly until 21:xx.
     "repayments-run-scheduled": {
         "task": "repayments.run_scheduled",
-        "schedule": crontab(minute=5, hour="9-21"),
+        "schedule": crontab(
+            minute=int(SCHEDULED_PAYMENTS_FROM[3:]), hour=f"{int(SCHEDULED_PAYMENTS_FROM[:2])}-21"
+        ),
         "options": {"expires": 3000},
     },
     "purge-idempotency-keys": {

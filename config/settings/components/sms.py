@@ -8,6 +8,9 @@ from config.settings.env import VAR_DIR, env
 SMS_SENDER = env.str("SMS_SENDER", default="console")
 SMS_SIGNATURE_ZH = env.str("SMS_SIGNATURE_ZH", default="【分期还款】")
 SMS_SIGNATURE_EN = env.str("SMS_SIGNATURE_EN", default="【FenqiPay】")
+# The customer service number: in every page footer, on every "what next" panel and in every SMS that says
+# "联系客服" / "contact us" (a fake number by default: set the real one in production).
+SERVICE_HOTLINE = env.str("SERVICE_HOTLINE", default="400-820-5566")
 SMS_SIMULATED_LATENCY_MS = env.int("SMS_SIMULATED_LATENCY_MS", default=0)
 SMS_SIMULATED_FAILURE_RATE = env.float("SMS_SIMULATED_FAILURE_RATE", default=0.0)
 SMS_SIMULATED_PERMANENT_FAILURE_RATE = env.float("SMS_SIMULATED_PERMANENT_FAILURE_RATE", default=0.0)
