@@ -68,7 +68,7 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
 
     # 银行卡管理: bind a card with the SMS code.
     page.goto(f"{base}/cards/bind/")
-    page.locator("button[name=send_code]").click()
+    page.locator("button[data-send-code]").click()
     assert codes.codes, "no code was sent"
     page.locator("#id_number").fill(ICBC_DEBIT)
     page.locator("#id_holder_name").fill("张三")
@@ -158,6 +158,7 @@ def test_negotiated_application_and_accepting_the_offer(
     page.goto(f"{base}/plans/{plan.public_id}/negotiate/")
     page.locator("#id_reason").select_option("income_drop")
     page.locator("#id_monthly_income").fill("6000")
+    page.locator("#id_affordable_payment").fill("500")
     page.locator("#id_requested_tenor").fill("12")
     page.locator("#id_documents").set_input_files(str(payslip))
     page.locator("main form button[type=submit]").click()
@@ -174,9 +175,9 @@ def test_negotiated_application_and_accepting_the_offer(
 
     page.reload()
     expect(page.locator("#offer")).to_be_visible()
-    page.locator("#offer form:has(input[value=send_code]) button").click()
+    page.locator("#offer button[data-send-code]").click()
     page.locator("#id_code").fill(codes.codes[-1])
-    page.locator("#offer form:has(input[value=accept]) button[type=submit]").click()
+    page.locator("#accept-form .actions button[value=accept]").click()
     application.refresh_from_db()
     assert application.state == "accepted"
     expect(page).to_have_url(f"{base}/plans/{application.result_plan.public_id}/")
