@@ -225,7 +225,7 @@ def negotiation_status(
         reached[NegotiationState.EXPIRED] = expires
     review_at = reached.get(NegotiationState.IN_REVIEW) or reached.get(NegotiationState.INFO_REQUESTED)
     steps = [
-        TimelineStep("submitted", str(_("Submitted")), application.created_at),
+        TimelineStep("submitted", str(_("Application submitted")), application.created_at),
         TimelineStep("in_review", str(_("In review")), review_at),
         TimelineStep("offered", str(_("Offer sent")), reached.get(NegotiationState.OFFERED)),
     ]
