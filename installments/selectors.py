@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
@@ -32,6 +33,9 @@ from installments.models import (
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import Schedule
 from installments.services import PlanQuote, plan_quote, restage_schedule
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 EXAMPLE_PRINCIPAL = Decimal("1200.00")
 
@@ -229,7 +233,7 @@ def negotiation_status(
         TimelineStep("in_review", str(_("In review")), review_at),
         TimelineStep("offered", str(_("Offer sent")), reached.get(NegotiationState.OFFERED)),
     ]
-    final = {
+    final: dict[str, StrOrPromise] = {
         NegotiationState.ACCEPTED: _("Accepted"),
         NegotiationState.DECLINED: _("Declined"),
         NegotiationState.EXPIRED: _("Expired"),
@@ -242,11 +246,11 @@ def negotiation_status(
     if state == NegotiationState.REJECTED:  # refused before any offer: no offer step to wait for
         steps = [s for s in steps if s.key != "offered" or s.at is not None]
     current_key = {
-        NegotiationState.SUBMITTED: "submitted",
-        NegotiationState.INFO_REQUESTED: "in_review",
-        NegotiationState.OFFER_PENDING_APPROVAL: "in_review",
-        NegotiationState.IN_REVIEW: "in_review",
-        NegotiationState.OFFERED: "offered",
+        str(NegotiationState.SUBMITTED): "submitted",
+        str(NegotiationState.INFO_REQUESTED): "in_review",
+        str(NegotiationState.OFFER_PENDING_APPROVAL): "in_review",
+        str(NegotiationState.IN_REVIEW): "in_review",
+        str(NegotiationState.OFFERED): "offered",
     }.get(state, state)
     steps = [TimelineStep(s.key, s.label, s.at, current=s.key == current_key) for s in steps]
     return NegotiationStatus(

@@ -267,11 +267,7 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
         application = negotiation_for_customer(customer=request.user, public_id=public_id)
     offer = offer_summary(application)
     income = application.declared_monthly_income
-    share = (
-        (offer.usual_payment / income * 100).quantize(Decimal("1"))
-        if offer and income > 0
-        else None
-    )
+    share = (offer.usual_payment / income * 100).quantize(Decimal("1")) if offer and income > 0 else None
     return render(
         request,
         "installments/negotiation.html",

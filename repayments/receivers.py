@@ -7,6 +7,7 @@ from contextlib import suppress
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from core.errors import ApplicationError
 from installments.models import CreditEvent, CreditEventKind, InstallmentPlan
 from installments.signals import CHARGE_OFF_UNDO, autodebit_card_query, plan_changed, plan_changing
@@ -74,7 +75,7 @@ def carry_over(
 
 
 @receiver(autodebit_card_query)
-def autodebit_card(sender: object, customer: object, plan: InstallmentPlan, **kwargs: object) -> str | None:
+def autodebit_card(sender: object, customer: User, plan: InstallmentPlan, **kwargs: object) -> str | None:
     """The card ``autodebit_set`` would use for ``plan``'s successor (``carry_over`` above, with the
     tick): the card the plan's mandate carries over, if still active; with no mandate, the default card."""
     mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()

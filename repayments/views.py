@@ -150,7 +150,10 @@ def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> H
             return sent_code_json(request, sent)
         chosen = request.POST.get("card", "")
         card = next((c for c in _active_cards(request) if chosen.isdigit() and c.pk == int(chosen)), None)
-        initial = {"enabled": request.POST.get("enabled") == "on", "card": card.pk if card else None}
+        initial: dict[str, object] = {
+            "enabled": request.POST.get("enabled") == "on",
+            "card": card.pk if card else None,
+        }
         return _plan_detail(request, plan.public_id, initial=initial, code_sent=sent.ok)
     cards = _active_cards(request)
     form = AutoDebitForm(request.POST, cards=cards)

@@ -200,7 +200,8 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                 "fields": (
                     "public_id", "customer_display", "workspace", "plan", "state", "action_buttons",
                     "reason", "reason_detail", "declared_monthly_income", "affordable_monthly_payment",
-                    "employer", "requested_tenor", "assigned_to", "info_request", "rejection_reason", "result_plan",
+                    "employer", "requested_tenor", "assigned_to", "info_request", "rejection_reason",
+                    "result_plan",
                 )
             },
         ),

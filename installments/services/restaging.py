@@ -295,7 +295,8 @@ def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> Restag
     product = plan.product
     balance = restage_balance(installments, today=today, fee_treatment=product.restage_fee_treatment)
     current = _current_summary(installments)
-    options, dropped = [], []
+    options: list[RestageOption] = []
+    dropped: list[RestageOption] = []
     for tenor in sorted(product.restage_tenors):
         schedule = restage_schedule(
             principal=balance.new_principal, tenor=tenor, fee_rate=product.restage_fee_rate, start=today

@@ -3,6 +3,7 @@ out, the fee text from the quote's own numbers, and the confirmation step with a
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -13,9 +14,9 @@ from hypothesis import strategies as st
 from accounts.models import OneTimeCode, OtpPurpose
 from core.errors import ApplicationError
 from installments.models import InstallmentPlan
+from installments.schedules import FeeMethod, build_schedule
 from installments.services import plan_restage_confirmed, restage_quote
 from installments.services.restaging import CurrentPlanSummary, RestageOption, only_costs_more
-from installments.schedules import FeeMethod, build_schedule
 
 
 def text(response) -> str:
@@ -39,14 +40,19 @@ def test_the_page_shows_the_extra_cost_and_leaves_out_options_that_only_cost_mor
     signed_in, current_plan
 ) -> None:
     page = text(signed_in.get(reverse("installments:restage", args=[current_plan.public_id])))
-    assert 'data-tenor="24"' in page and 'data-tenor="6"' in page
+    assert 'data-tenor="24"' in page
+    assert 'data-tenor="6"' in page
     assert 'data-tenor="12"' not in page
     assert 'id="restage-dropped"' in page
-    assert "¥100.80" in page and 'data-extra="100.80"' in page
-    assert 'data-extra="-28.80"' in page and "¥28.80" in page
+    assert "¥100.80" in page
+    assert 'data-extra="100.80"' in page
+    assert 'data-extra="-28.80"' in page
+    assert "¥28.80" in page
     # The text takes its figures from the quote: 1,272.00 left, 72.00 of fees not carried, 1,200.00 moves.
     balance = page.split('id="restage-balance"')[1].split("</p>")[0]
-    assert "¥1,272.00" in balance and "¥72.00" in balance and "¥1,200.00" in balance
+    assert "¥1,272.00" in balance
+    assert "¥72.00" in balance
+    assert "¥1,200.00" in balance
 
 
 def test_the_page_reads_in_chinese(signed_in, current_plan) -> None:
@@ -75,7 +81,8 @@ def test_choosing_shows_the_terms_and_asks_for_a_code(signed_in, current_plan) -
     assert "¥172.80" in terms  # fee
     assert "¥100.80" in terms  # more than keeping the plan
     assert terms.count("¥57.20") == 24  # the schedule, every row
-    assert 'name="code"' in page and 'value="send_code"' in page
+    assert 'name="code"' in page
+    assert 'value="send_code"' in page
     assert not InstallmentPlan.objects.filter(source_plan=current_plan).exists()
 
 
@@ -104,7 +111,8 @@ def test_send_code_keeps_the_chosen_option_and_anchors_the_code_field(signed_in,
     response = signed_in.post(url, {"action": "send_code", "tenor": "6", "code": ""})
     assert response.status_code == 200  # no redirect: the page comes back as it was
     page = text(response)
-    assert 'data-tenor="6"' in page and 'name="tenor" value="6"' in page
+    assert 'data-tenor="6"' in page
+    assert 'name="tenor" value="6"' in page
     assert 'action="' + url + '#code-field"' in page
     assert "data-sent" in page
     assert len(codes.codes) == 1
@@ -113,7 +121,8 @@ def test_send_code_keeps_the_chosen_option_and_anchors_the_code_field(signed_in,
     answer = signed_in.post(
         url, {"action": "send_code", "tenor": "6"}, headers={"X-Requested-With": "fetch"}
     ).json()
-    assert answer["ok"] is True and len(codes.codes) == 2
+    assert answer["ok"] is True
+    assert len(codes.codes) == 2
 
 
 def test_an_overdue_plan_shows_why_and_the_alternative(signed_in, overdue_plan) -> None:
@@ -135,8 +144,6 @@ def test_an_overdue_plan_shows_why_and_the_alternative(signed_in, overdue_plan) 
 def test_only_costs_more_is_exactly_more_money_and_no_lower_payment(
     principal, tenor, remaining, rate, current_total
 ) -> None:
-    from datetime import date
-
     schedule = build_schedule(
         fee_method=FeeMethod.FLAT_FEE,
         principal=principal,
