@@ -44,7 +44,7 @@
       if (input.name) { data.delete(input.name); }
     });
     button.disabled = true;
-    fetch(form.getAttribute("action") || window.location.href, {
+    fetch(form.getAttribute("action") || window.location.pathname + window.location.search, {
       method: "POST",
       body: data,
       credentials: "same-origin",

@@ -113,7 +113,7 @@ def test_send_code_keeps_the_chosen_option_and_anchors_the_code_field(signed_in,
     page = text(response)
     assert 'data-tenor="6"' in page
     assert 'name="tenor" value="6"' in page
-    assert 'action="' + url + '#code-field"' in page
+    assert 'formaction="' + url + '#code-field"' in page
     assert "data-sent" in page
     assert len(codes.codes) == 1
     # The script's request gets JSON and no page.

@@ -37,7 +37,7 @@ def test_bind_card_send_code_keeps_the_inputs(signed_in, customer, codes) -> Non
     assert 'value="13900001111"' in page
     assert CMB_DEBIT not in page  # the card number is never put back into a page
     assert 'class="error"' not in page  # no "required" errors before 绑定
-    assert 'action="' + url + '#code-field"' in page
+    assert 'formaction="' + url + '#code-field"' in page
     assert "data-sent" in page
     assert len(codes.codes) == 1
 
