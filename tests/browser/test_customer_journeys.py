@@ -161,7 +161,7 @@ def test_apply_for_a_secondary_plan(page: Page, live_server, shopper, codes, sho
 
 
 def test_negotiated_application_and_accepting_the_offer(
-    page: Page, live_server, flat_product, codes, tmp_path
+    page: Page, live_server, flat_product, codes, tmp_path, shoot
 ) -> None:
     base = live_server.url
     customer = User.objects.create_user("+8613811113333", PASSWORD, real_name="王五")
@@ -198,6 +198,11 @@ def test_negotiated_application_and_accepting_the_offer(
 
     page.reload()
     expect(page.locator("#offer")).to_be_visible()
+    expect(page.locator("#negotiation-timeline [aria-current=step]")).to_have_attribute(
+        "data-step", "offered"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shoot("negotiation_offer")
     page.locator("#offer button[data-send-code]").click()
     expect(page.locator("#offer button[data-send-code]")).to_contain_text("s)")
     page.locator("#id_code").fill(codes.codes[-1])
