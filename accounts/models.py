@@ -118,6 +118,7 @@ class OtpPurpose(models.TextChoices):
     CHANGE_AUTODEBIT_CARD = "change_autodebit_card", _("change the auto-debit card")
     ACCEPT_NEGOTIATION = "accept_negotiation", _("accept a negotiated plan")
     PHONE_VERIFY = "phone_verify", _("verify the phone number")
+    RESTAGE = "restage", _("confirm a secondary installment plan")
 
 
 class OneTimeCode(models.Model):

@@ -252,6 +252,9 @@ class RestageOptionSerializer(serializers.Serializer):
     monthly_payment = serializers.DecimalField(**MONEY)
     total_fee = serializers.DecimalField(**MONEY)
     total_cost = serializers.DecimalField(**MONEY)
+    extra_cost = serializers.DecimalField(
+        **MONEY, help_text="total_cost minus what is left under the current plan (negative: it saves)"
+    )
     apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
     end_date = serializers.DateField()
     schedule = ScheduleSerializer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, cast
 
 from django import forms
@@ -38,8 +39,30 @@ class RestageForm(forms.Form):
         cast(forms.ChoiceField, self.fields["tenor"]).choices = [(t, str(t)) for t in tenors]
 
 
+def code_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("SMS code"),
+        max_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class RestageConfirmForm(forms.Form):
+    """The confirmation step: the chosen option, carried from the comparison, and the SMS code."""
+
+    tenor = forms.TypedChoiceField(coerce=int, widget=forms.HiddenInput)
+    code = code_field()
+
+    def __init__(self, *args: Any, tenors: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["tenor"]).choices = [(t, str(t)) for t in tenors]
+
+
 class NegotiationForm(forms.Form):
-    reason = forms.ChoiceField(label=_("Reason"), choices=NegotiationReason.choices)
+    # No reason chosen for the customer: the first entry asks them to pick one.
+    reason = forms.ChoiceField(
+        label=_("Reason"), choices=[("", _("Choose a reason")), *NegotiationReason.choices]
+    )
     reason_detail = forms.CharField(
         label=_("In your own words"),
         required=False,
@@ -48,6 +71,13 @@ class NegotiationForm(forms.Form):
     )
     monthly_income = AsciiDecimalField(
         label=_("Monthly income now (yuan)"), max_digits=14, decimal_places=2, min_value=0
+    )
+    affordable_payment = AsciiDecimalField(
+        label=_("What can you pay each month? (yuan)"),
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text=_("What you can really pay, so our offer fits it."),
     )
     employer = forms.CharField(label=_("Employer"), required=False, max_length=100)
     requested_tenor = forms.IntegerField(label=_("Installments you ask for"), min_value=1, max_value=36)
@@ -69,8 +99,11 @@ class DocumentForm(forms.Form):
 
 
 class AcceptForm(forms.Form):
-    code = forms.CharField(
-        label=_("SMS code"),
-        max_length=6,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
+    code = code_field()
+    autodebit = forms.BooleanField(label=_("Turn on auto-debit for the new plan"), required=False)
+
+
+class DeclineForm(forms.Form):
+    """Declining an offer is final: the page asks again, and only ``confirm=yes`` declines."""
+
+    confirm = forms.BooleanField(required=True)

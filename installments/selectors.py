@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from core.errors import ApplicationError
 from core.money import ZERO, quantize_money
+from installments.ledger import open_installments
 from installments.models import (
     ACCOUNT_TYPES,
     Account,
@@ -26,8 +30,12 @@ from installments.models import (
     NegotiationApplication,
     NegotiationState,
 )
+from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import Schedule
 from installments.services import PlanQuote, plan_quote, restage_schedule
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 EXAMPLE_PRINCIPAL = Decimal("1200.00")
 
@@ -76,7 +84,7 @@ def negotiation_for_customer(*, customer: User, public_id: UUID | str) -> Negoti
     application = (
         NegotiationApplication.objects.filter(customer=customer, public_id=public_id)
         .select_related("plan", "plan__product", "result_plan")
-        .prefetch_related("documents")
+        .prefetch_related("documents", "events")
         .first()
     )
     if application is None:
@@ -100,6 +108,171 @@ def offer_schedule(application: NegotiationApplication) -> Schedule | None:
         start=timezone.localtime(application.offered_at).date(),
         first_due_date=application.offer_first_due_date,
     )
+
+
+@dataclass(frozen=True)
+class OfferSummary:
+    """An open offer in the figures a customer decides on: the monthly amounts as the schedule has them
+    (a flat schedule's rounding puts the odd cents on one row, so "the" monthly payment is three figures),
+    and the total to repay next to keeping the plan."""
+
+    schedule: Schedule
+    first_payment: Decimal
+    usual_payment: Decimal  # the amount most rows have
+    last_payment: Decimal
+    total: Decimal
+    keep_total: Decimal  # everything still owed on the plan as it stands, penalties included
+
+    @property
+    def difference(self) -> Decimal:
+        return self.total - self.keep_total
+
+    @property
+    def extra_cost(self) -> Decimal:  # the name the "比原计划多付" line reads
+        return self.difference
+
+    @property
+    def saving(self) -> Decimal:
+        return -self.difference
+
+
+def offer_summary(application: NegotiationApplication) -> OfferSummary | None:
+    schedule = offer_schedule(application)
+    if schedule is None:
+        return None
+    totals = [row.total for row in schedule.rows]
+    usual = Counter(totals).most_common(1)[0][0]
+    keep = sum((i.outstanding for i in open_installments(application.plan_id)), ZERO)
+    return OfferSummary(
+        schedule=schedule,
+        first_payment=totals[0],
+        usual_payment=usual,
+        last_payment=totals[-1],
+        total=schedule.total_repayment,
+        keep_total=keep,
+    )
+
+
+# --- 协商还款 status, in the customer's words ------------------------------------------------------------
+
+_REVIEW_STATES = (
+    NegotiationState.SUBMITTED,
+    NegotiationState.IN_REVIEW,
+    NegotiationState.OFFER_PENDING_APPROVAL,
+)
+# What the customer is told: an offer waiting for a second member of staff is still "in review" to them.
+_LABELS = {
+    NegotiationState.SUBMITTED: _("Received, waiting for review"),
+    NegotiationState.IN_REVIEW: _("Being reviewed"),
+    NegotiationState.OFFER_PENDING_APPROVAL: _("Being reviewed"),
+    NegotiationState.INFO_REQUESTED: _("We need more information from you"),
+    NegotiationState.OFFERED: _("Offer waiting for your answer"),
+    NegotiationState.ACCEPTED: _("Accepted: your new plan is active"),
+    NegotiationState.DECLINED: _("You declined the offer"),
+    NegotiationState.EXPIRED: _("The offer expired"),
+    NegotiationState.REJECTED: _("Not approved"),
+}
+_NEXT_STEPS = {
+    NegotiationState.SUBMITTED: _(
+        "We review it and reply by SMS within 3 working days. You can add documents meanwhile."
+    ),
+    NegotiationState.IN_REVIEW: _(
+        "We review it and reply by SMS within 3 working days. You can add documents meanwhile."
+    ),
+    NegotiationState.OFFER_PENDING_APPROVAL: _(
+        "We review it and reply by SMS within 3 working days. You can add documents meanwhile."
+    ),
+    NegotiationState.INFO_REQUESTED: _("Add what we asked for below, then send the application back to us."),
+    NegotiationState.OFFERED: _("Read the offer below, then accept it with an SMS code or decline it."),
+    NegotiationState.ACCEPTED: _("Repay the new plan from its page; auto-debit can take care of it."),
+    NegotiationState.DECLINED: _("Repay what is overdue, or apply again from the plan's page."),
+    NegotiationState.EXPIRED: _("Repay what is overdue, or apply again from the plan's page."),
+    NegotiationState.REJECTED: _("Repay what is overdue, or call our customer service to talk about it."),
+}
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    key: str
+    label: str
+    at: datetime | None  # when it happened; None for a step still ahead
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class NegotiationStatus:
+    """An application as its customer reads it: a label, the steps so far with dates, the next step."""
+
+    application: NegotiationApplication
+    state: str  # an offer past its deadline reads "expired" before the nightly job marks it
+    label: str
+    next_step: str
+    timeline: list[TimelineStep]
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_NEGOTIATION_STATES
+
+
+def negotiation_status(
+    application: NegotiationApplication, *, now: datetime | None = None
+) -> NegotiationStatus:
+    now = now or timezone.now()
+    state = application.state
+    expires = application.offer_expires_at
+    if state == NegotiationState.OFFERED and expires is not None and expires <= now:
+        state = NegotiationState.EXPIRED
+    reached: dict[str, datetime] = {NegotiationState.SUBMITTED: application.created_at}
+    for event in application.events.all():  # oldest first: the first time each state was reached counts
+        reached.setdefault(event.to_state, event.created_at)
+    if state == NegotiationState.EXPIRED and NegotiationState.EXPIRED not in reached and expires is not None:
+        reached[NegotiationState.EXPIRED] = expires
+    review_at = reached.get(NegotiationState.IN_REVIEW) or reached.get(NegotiationState.INFO_REQUESTED)
+    steps = [
+        TimelineStep("submitted", str(_("Application submitted")), application.created_at),
+        TimelineStep("in_review", str(_("In review")), review_at),
+        TimelineStep("offered", str(_("Offer sent")), reached.get(NegotiationState.OFFERED)),
+    ]
+    final: dict[str, StrOrPromise] = {
+        NegotiationState.ACCEPTED: _("Accepted"),
+        NegotiationState.DECLINED: _("Declined"),
+        NegotiationState.EXPIRED: _("Expired"),
+        NegotiationState.REJECTED: _("Not approved"),
+    }
+    if state in final:
+        steps.append(TimelineStep(state, str(final[state]), reached.get(state)))
+    else:
+        steps.append(TimelineStep("answer", str(_("Your answer")), None))
+    if state == NegotiationState.REJECTED:  # refused before any offer: no offer step to wait for
+        steps = [s for s in steps if s.key != "offered" or s.at is not None]
+    current_key = {
+        str(NegotiationState.SUBMITTED): "submitted",
+        str(NegotiationState.INFO_REQUESTED): "in_review",
+        str(NegotiationState.OFFER_PENDING_APPROVAL): "in_review",
+        str(NegotiationState.IN_REVIEW): "in_review",
+        str(NegotiationState.OFFERED): "offered",
+    }.get(state, state)
+    steps = [TimelineStep(s.key, s.label, s.at, current=s.key == current_key) for s in steps]
+    return NegotiationStatus(
+        application=application,
+        state=state,
+        label=str(_LABELS[NegotiationState(state)]),
+        next_step=str(_NEXT_STEPS[NegotiationState(state)]),
+        timeline=steps,
+    )
+
+
+def plan_negotiation(plan: InstallmentPlan) -> NegotiationStatus | None:
+    """The plan's open application, else its latest one, for the plan page and 我的账户."""
+    applications = list(
+        NegotiationApplication.objects.filter(plan=plan)
+        .prefetch_related("events")
+        .order_by("-created_at")[:5]
+    )
+    if not applications:
+        return None
+    chosen = next((a for a in applications if a.state in OPEN_NEGOTIATION_STATES), applications[0])
+    return negotiation_status(chosen)
 
 
 # --- the journal ----------------------------------------------------------------------------------------

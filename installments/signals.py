@@ -11,7 +11,8 @@ its undo; a merchant refund or a hardship freeze when they come) MUST send both,
 * ``plan_changed(plan=..., kind=..., successor=...)``: after the change is written, in the same
   transaction, so whatever a receiver writes commits or rolls back with it. ``successor`` is the plan that
   took the balance over (a re-staging), else None. ``repayments`` moves the auto-debit mandate to the
-  successor and cancels payments scheduled on the plan.
+  successor and cancels payments scheduled on the plan; with ``autodebit=True`` (the customer ticked
+  "turn on auto-debit" when accepting a negotiated plan) it also turns auto-debit on for the successor.
 
 Kinds: ``"restage"`` (secondary and negotiated plans), ``"charge_off"`` and ``"charge_off_undo"`` (核销 and
 its same-day undo: ``repayments`` refuses either while a charge is in flight); later ``"refund"``,
@@ -28,4 +29,14 @@ CHARGE_OFF = "charge_off"
 CHARGE_OFF_UNDO = "charge_off_undo"
 
 plan_changing = django.dispatch.Signal()  # plan (locked), kind
-plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None)
+plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None), autodebit (optional)
+
+# Asked, not told: (customer, plan) -> the card auto-debit would use for that plan's successor, shown
+# masked ("工商银行 尾号1234"), or None. ``repayments`` answers; the offer page ticks "turn on auto-debit" by
+# default only when there is such a card.
+autodebit_card_query = django.dispatch.Signal()
+
+
+def autodebit_card_for(*, customer: object, plan: object) -> str | None:
+    answers = [a for _r, a in autodebit_card_query.send(sender=None, customer=customer, plan=plan) if a]
+    return str(answers[0]) if answers else None

@@ -85,6 +85,7 @@ PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "change_autodebit_card": ("更换扣款卡", "changing the debit card"),
         "accept_negotiation": ("确认协商方案", "accepting the plan"),
         "phone_verify": ("验证手机号", "verifying your phone"),
+        "restage": ("确认二次分期", "confirming the secondary installments"),
     },
 }
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from core.errors import ApplicationError
 from installments.models import CreditEvent, CreditEventKind, InstallmentPlan
-from installments.signals import CHARGE_OFF_UNDO, plan_changed, plan_changing
+from installments.signals import CHARGE_OFF_UNDO, autodebit_card_query, plan_changed, plan_changing
 from repayments.errors import RepaymentsError
-from repayments.models import Repayment, RepaymentStatus
-from repayments.services import mandates_carry_over
+from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
+from repayments.services import autodebit_set, mandates_carry_over
 
 
 @receiver(plan_changing)
@@ -52,8 +55,31 @@ def refuse_undo_after_a_recovery(sender: type, plan: InstallmentPlan, kind: str,
 
 @receiver(plan_changed)
 def carry_over(
-    sender: type, plan: InstallmentPlan, kind: str, successor: InstallmentPlan | None = None, **kwargs: object
+    sender: type,
+    plan: InstallmentPlan,
+    kind: str,
+    successor: InstallmentPlan | None = None,
+    autodebit: bool = False,
+    **kwargs: object,
 ) -> None:
-    """The balance moved to a successor plan: the mandate follows it, scheduled payments are cancelled."""
-    if successor is not None:
-        mandates_carry_over(source=plan, plan=successor)
+    """The balance moved to a successor plan: the mandate follows it, scheduled payments are cancelled;
+    with ``autodebit`` (the customer's tick) auto-debit is turned on for the successor, on the card the
+    mandate carried over or else the default card. No usable card leaves it off: the tick is not worth
+    refusing the new plan over, and the plan page offers 设置自动扣款."""
+    if successor is None:
+        return
+    mandates_carry_over(source=plan, plan=successor)
+    if autodebit:
+        with suppress(ApplicationError):
+            autodebit_set(customer=plan.customer, plan=successor, enabled=True)
+
+
+@receiver(autodebit_card_query)
+def autodebit_card(sender: object, customer: User, plan: InstallmentPlan, **kwargs: object) -> str | None:
+    """The card ``autodebit_set`` would use for ``plan``'s successor (``carry_over`` above, with the
+    tick): the card the plan's mandate carries over, if still active; with no mandate, the default card."""
+    mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
+    if mandate is not None:
+        return str(mandate.card) if mandate.card.status == CardStatus.ACTIVE else None
+    default = BankCard.objects.filter(customer=customer, is_default=True, status=CardStatus.ACTIVE).first()
+    return str(default) if default else None

@@ -20,10 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import OtpPurpose
 from accounts.services import otp_request
+from accounts.sms_code import is_send_code, send_code, sent_code_json, wants_json
 from core.errors import ApplicationError
 from core.money import is_money_text
 from core.web import apply_errors
-from installments.selectors import plan_for_customer
+from installments.selectors import plan_for_customer, plan_negotiation
+from installments.services import restage_refusals
 from repayments.failures import failure_reason, nothing_to_pay_steps, payment_next_steps
 from repayments.forms import (
     ONE_TIME,
@@ -109,23 +111,54 @@ def bills(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def plan_detail(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    return _plan_detail(request, public_id)
+
+
+def _plan_detail(
+    request: AuthenticatedHttpRequest,
+    public_id: uuid.UUID,
+    *,
+    initial: dict[str, object] | None = None,
+    code_sent: bool = False,
+) -> HttpResponse:
+    """The plan page; after "发送验证码" it comes back with the auto-debit inputs as they were sent."""
     page = plan_page(customer=request.user, public_id=public_id)
     cards = _active_cards(request)
     mandate = page.bill.mandate
     form = AutoDebitForm(
         cards=cards,
-        initial={"enabled": bool(mandate and mandate.enabled), "card": mandate.card_id if mandate else None},
+        initial=initial
+        or {"enabled": bool(mandate and mandate.enabled), "card": mandate.card_id if mandate else None},
     )
-    return render(request, "repayments/plan_detail.html", {"page": page, "form": form, "cards": cards})
+    return render(
+        request,
+        "repayments/plan_detail.html",
+        {
+            "page": page,
+            "form": form,
+            "cards": cards,
+            "code_sent": code_sent,
+            "restage_refusals": restage_refusals(page.plan),
+            "negotiation": plan_negotiation(page.plan),
+        },
+    )
 
 
 @login_required
 @require_POST
 def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
     plan = plan_for_customer(customer=request.user, public_id=public_id)
-    if "send_code" in request.POST:
-        _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
-        return redirect("repayments:plan", public_id=plan.public_id)
+    if is_send_code(request):
+        sent = send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
+        if wants_json(request):
+            return sent_code_json(request, sent)
+        chosen = request.POST.get("card", "")
+        card = next((c for c in _active_cards(request) if chosen.isdigit() and c.pk == int(chosen)), None)
+        initial: dict[str, object] = {
+            "enabled": request.POST.get("enabled") == "on",
+            "card": card.pk if card else None,
+        }
+        return _plan_detail(request, plan.public_id, initial=initial, code_sent=sent.ok)
     cards = _active_cards(request)
     form = AutoDebitForm(request.POST, cards=cards)
     if form.is_valid():
@@ -309,13 +342,17 @@ def cards(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def card_bind_view(request: AuthenticatedHttpRequest) -> HttpResponse:
-    if request.method == "POST" and "send_code" in request.POST:
-        _send_code(request, OtpPurpose.BIND_CARD)
-        return redirect("repayments:card_bind")
-    form = CardBindForm(
-        request.POST if request.method == "POST" else None,
-        initial={"holder_name": request.user.real_name, "reserved_phone": request.user.phone.national_number},
-    )
+    initial = {"holder_name": request.user.real_name, "reserved_phone": request.user.phone.national_number}
+    if is_send_code(request):
+        sent = send_code(request, OtpPurpose.BIND_CARD)
+        if wants_json(request):
+            return sent_code_json(request, sent)
+        # Back with what was typed, unvalidated (no errors before "绑定"); the card number is never
+        # echoed into a page (SecretTextInput): with the script it never leaves its box.
+        kept = {k: request.POST.get(k, "") for k in ("holder_name", "reserved_phone")}
+        form = CardBindForm(initial={**initial, **kept})
+        return render(request, "repayments/card_bind.html", {"form": form, "code_sent": sent.ok})
+    form = CardBindForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

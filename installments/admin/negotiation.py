@@ -199,8 +199,9 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
             {
                 "fields": (
                     "public_id", "customer_display", "workspace", "plan", "state", "action_buttons",
-                    "reason", "reason_detail", "declared_monthly_income", "employer", "requested_tenor",
-                    "assigned_to", "info_request", "rejection_reason", "result_plan",
+                    "reason", "reason_detail", "declared_monthly_income", "affordable_monthly_payment",
+                    "employer", "requested_tenor", "assigned_to", "info_request", "rejection_reason",
+                    "result_plan",
                 )
             },
         ),

@@ -75,6 +75,9 @@ class NegotiationApplication(models.Model):
     reason = models.CharField(_("reason"), max_length=16, choices=NegotiationReason.choices)
     reason_detail = models.TextField(_("in your words"), max_length=1000, blank=True)
     declared_monthly_income = money_field(_("declared monthly income"))
+    affordable_monthly_payment = money_field(
+        _("can pay each month (customer's word)"), null=True, blank=True, default=None
+    )
     employer = models.CharField(_("employer"), max_length=100, blank=True)
     requested_tenor = models.PositiveSmallIntegerField(_("requested number of installments"))
     assigned_to = models.ForeignKey(

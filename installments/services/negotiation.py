@@ -14,6 +14,7 @@ user with ``installments.approve_negotiation`` who did not make it.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,6 +23,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -160,6 +162,7 @@ def negotiation_apply(
     employer: str = "",
     reason_detail: str = "",
     documents: Sequence[File[bytes]] = (),
+    affordable_payment: Decimal | str | None = None,
 ) -> NegotiationApplication:
     """Apply for a negotiated plan on one of the customer's overdue plans, with up to five documents.
     The application and its documents are written together: a refused document refuses the whole."""
@@ -187,6 +190,14 @@ def negotiation_apply(
     except ApplicationError as exc:
         errors.update(exc.fields or {"monthly_income": exc.message})
         income = ZERO
+    affordable = None
+    if affordable_payment not in (None, ""):
+        try:
+            affordable = parse_money(affordable_payment, field="affordable_payment")
+            if affordable <= 0:
+                errors["affordable_payment"] = _("Enter an amount above zero, or leave it empty.")
+        except ApplicationError as exc:
+            errors.update(exc.fields or {"affordable_payment": exc.message})
     max_tenor = plan.product.negotiated_max_tenor
     if not isinstance(requested_tenor, int) or not 1 <= requested_tenor <= max_tenor:
         errors["requested_tenor"] = _("Between 1 and %(max)s installments.") % {"max": max_tenor}
@@ -204,6 +215,7 @@ def negotiation_apply(
                 reason=reason,
                 reason_detail=reason_detail.strip(),
                 declared_monthly_income=income,
+                affordable_monthly_payment=affordable,
                 employer=employer.strip(),
                 requested_tenor=requested_tenor,
             )
@@ -263,6 +275,80 @@ def _store_document(
     stored_files.append(stored_name)
     document.save()
     return document
+
+
+# --- documents held while the application form is corrected ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldDocument:
+    """A file that passed the upload checks and waits in the cache, under a random token, until the form
+    around it is valid: a customer who fixes a typo does not pick the files again. Kept at most
+    ``NEGOTIATION_HOLD_SECONDS`` (the cache expires it: nothing is left behind on disk)."""
+
+    token: str
+    name: str
+    size: int
+
+
+def _hold_key(customer: User, token: str) -> str:
+    return f"negotiation-hold:{customer.pk}:{token}"
+
+
+def negotiation_documents_hold(
+    *, customer: User, uploads: Sequence[File[bytes]]
+) -> tuple[list[HeldDocument], list[str]]:
+    """Check each upload as ``negotiation_apply`` will and hold the ones that pass; the others come back
+    as messages (a held file is checked again when the application is written)."""
+    limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
+    held: list[HeldDocument] = []
+    errors: list[str] = []
+    for upload in uploads:
+        try:
+            name = clean_name(upload.name or "")
+            upload.seek(0)
+            body = upload.read(limit + 1)
+            if len(body) > limit:
+                raise DocumentError(
+                    InstallmentsError.FILE_TOO_LARGE,
+                    _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
+                )
+            verified = verify(body)
+        except DocumentError as exc:
+            errors.append(f"{upload.name}: {exc}")
+            continue
+        token = secrets.token_urlsafe(16)
+        cache.set(
+            _hold_key(customer, token),
+            {"name": name, "body": verified.body},
+            timeout=settings.NEGOTIATION_HOLD_SECONDS,
+        )
+        held.append(HeldDocument(token, name, len(verified.body)))
+    return held, errors
+
+
+def negotiation_documents_held(*, customer: User, tokens: Sequence[str]) -> list[HeldDocument]:
+    """The customer's held files that are still there (another customer's token finds nothing)."""
+    out = []
+    for token in dict.fromkeys(tokens):
+        value = cache.get(_hold_key(customer, token)) if token else None
+        if value is not None:
+            out.append(HeldDocument(token, value["name"], len(value["body"])))
+    return out
+
+
+def negotiation_documents_take(*, customer: User, held: Sequence[HeldDocument]) -> list[File[bytes]]:
+    """The held files as uploads for ``negotiation_apply``; call ``negotiation_documents_release`` after."""
+    files: list[File[bytes]] = []
+    for document in held:
+        value = cache.get(_hold_key(customer, document.token))
+        if value is not None:
+            files.append(ContentFile(value["body"], name=value["name"]))
+    return files
+
+
+def negotiation_documents_release(*, customer: User, held: Sequence[HeldDocument]) -> None:
+    cache.delete_many([_hold_key(customer, d.token) for d in held])
 
 
 class _FilesRemovedOnError:
@@ -328,9 +414,12 @@ def negotiation_decline(*, customer: User, application_id: UUID | str) -> Negoti
     return application
 
 
-def negotiation_accept(*, customer: User, application_id: UUID | str, otp_code: str) -> InstallmentPlan:
+def negotiation_accept(
+    *, customer: User, application_id: UUID | str, otp_code: str, autodebit: bool = False
+) -> InstallmentPlan:
     """Accept the offer with the SMS code: waivers, restructured installments and the negotiated plan
-    are written in one transaction (restage_locked), or nothing is."""
+    are written in one transaction (restage_locked), or nothing is. ``autodebit``: the customer's tick
+    "turn on auto-debit for the new plan" (``repayments`` does it, on plan_changed, by its card rules)."""
     application = _own(customer, application_id)
     _check_acceptable(application)
     otp_verify(user=customer, purpose=OtpPurpose.ACCEPT_NEGOTIATION, code=otp_code)
@@ -358,6 +447,7 @@ def negotiation_accept(*, customer: User, application_id: UUID | str, otp_code: 
                 _offer_field(locked, "offer_first_due_date", locked.offer_first_due_date),
                 today + timedelta(days=1),
             ),
+            autodebit=autodebit,
         )
         locked.result_plan = new_plan
         _move(

@@ -20,9 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import User
+from accounts.models import OtpPurpose, User
+from accounts.services import otp_verify
 from core.error_codes import ErrorCode
 from core.errors import ApplicationError
+from core.money import quantize_money
 from installments.errors import InstallmentsError
 from installments.ledger import (
     PAYABLE_PLAN_STATUSES,
@@ -88,6 +90,14 @@ class CurrentPlanSummary:
     total_cost: Decimal  # everything still to pay, fees and penalties included
     end_date: date | None
 
+    @property
+    def average_payment(self) -> Decimal:
+        """What a month costs on average: a declining schedule's (等额本金) first payment overstates it,
+        so an option is said to lower the monthly payment only when it pays less than this."""
+        if not self.remaining_installments:
+            return ZERO
+        return quantize_money(self.total_cost / self.remaining_installments)
+
 
 @dataclass(frozen=True)
 class RestageOption:
@@ -95,10 +105,20 @@ class RestageOption:
     schedule: Schedule
     available: bool
     reason: str = ""  # why not, when unavailable (e.g. above the maximum APR)
+    extra_cost: Decimal = ZERO  # total to pay under this option - total left under the current plan
 
     @property
     def monthly_payment(self) -> Decimal:
         return self.schedule.rows[0].total
+
+    @property
+    def saving(self) -> Decimal:
+        """What the option saves against keeping the plan, when it costs less (for "少付 ¥X")."""
+        return -self.extra_cost
+
+    @property
+    def highest_payment(self) -> Decimal:
+        return max(row.total for row in self.schedule.rows)
 
     @property
     def total_fee(self) -> Decimal:
@@ -119,10 +139,17 @@ class RestageOption:
 
 @dataclass(frozen=True)
 class RestageQuote:
+    """The options a customer may choose (``options``) and those left out because they only cost more
+    (``dropped``: more to pay without a lower monthly payment than keeping the plan)."""
+
     plan: InstallmentPlan
     balance: RestageBalance
     current: CurrentPlanSummary
     options: list[RestageOption] = field(default_factory=list)
+    dropped: list[RestageOption] = field(default_factory=list)
+
+    def option(self, tenor: int) -> RestageOption | None:
+        return next((o for o in self.options if o.tenor == tenor and o.available), None)
 
 
 # --- reads ---------------------------------------------------------------------------------------------
@@ -247,11 +274,18 @@ def restage_schedule(
         raise ApplicationError(InstallmentsError.INVALID_TERMS, str(exc)) from exc
 
 
+def only_costs_more(option: RestageOption, current: CurrentPlanSummary) -> bool:
+    """An option that costs more than keeping the plan and does not lower the monthly payment (the
+    review's 6 -> 6 installments, ¥36 more for the same payment and end date) is no choice at all."""
+    return option.extra_cost > 0 and option.highest_payment >= current.average_payment
+
+
 def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> RestageQuote:
-    """Every tenor the product offers for re-staging, next to keeping the plan. Writes nothing.
+    """The tenors the product offers for re-staging, next to keeping the plan. Writes nothing.
 
     Refused with the first reason when the plan is not eligible; a tenor above the maximum APR is listed
-    as unavailable with its reason, so the customer sees why it is missing.
+    as unavailable with its reason, so the customer sees why it is missing; a tenor that only costs more
+    (``only_costs_more``) is left out (``dropped``) and refused by ``plan_restage_confirmed``.
     """
     today = today or timezone.localdate()
     installments = open_installments(plan.pk)
@@ -260,26 +294,28 @@ def restage_quote(*, plan: InstallmentPlan, today: date | None = None) -> Restag
         raise ApplicationError(refusals[0].code, refusals[0].message)
     product = plan.product
     balance = restage_balance(installments, today=today, fee_treatment=product.restage_fee_treatment)
-    options = []
+    current = _current_summary(installments)
+    options: list[RestageOption] = []
+    dropped: list[RestageOption] = []
     for tenor in sorted(product.restage_tenors):
         schedule = restage_schedule(
             principal=balance.new_principal, tenor=tenor, fee_rate=product.restage_fee_rate, start=today
         )
         over = schedule.apr_percent > product.max_apr_percent
-        options.append(
-            RestageOption(
-                tenor=tenor,
-                schedule=schedule,
-                available=not over,
-                reason=(
-                    _("The annualized rate %(apr)s%% is above the maximum of %(max)s%%.")
-                    % {"apr": schedule.apr_percent, "max": product.max_apr_percent}
-                    if over
-                    else ""
-                ),
-            )
+        option = RestageOption(
+            tenor=tenor,
+            schedule=schedule,
+            available=not over,
+            reason=(
+                _("The annualized rate %(apr)s%% is above the maximum of %(max)s%%.")
+                % {"apr": schedule.apr_percent, "max": product.max_apr_percent}
+                if over
+                else ""
+            ),
+            extra_cost=schedule.total_repayment - current.total_cost,
         )
-    return RestageQuote(plan=plan, balance=balance, current=_current_summary(installments), options=options)
+        (dropped if only_costs_more(option, current) else options).append(option)
+    return RestageQuote(plan=plan, balance=balance, current=current, options=options, dropped=dropped)
 
 
 # --- writes --------------------------------------------------------------------------------------------
@@ -304,12 +340,14 @@ def restage_locked(
     today: date,
     balance: RestageBalance,
     first_due_date: date | None = None,
+    autodebit: bool = False,
 ) -> InstallmentPlan:
     """Close the source plan's unpaid installments and open the new plan. Call inside an atomic block,
     with the plan and its installments locked by ``plan_locked_for_restage``; everything here commits
     together (the ledger writes the source plan's side). Sends ``plan_changing`` first (``repayments``
     refuses while a payment is in flight) and ``plan_changed`` last (it moves the auto-debit mandate and
-    cancels scheduled payments): installments/signals.py."""
+    cancels scheduled payments; ``autodebit`` asks it to turn auto-debit on for the new plan):
+    installments/signals.py."""
     plan_changing.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE)
     if balance.new_principal <= 0:
         raise ApplicationError(
@@ -366,7 +404,9 @@ def restage_locked(
         ),
     )
     plan.status = locked.status
-    plan_changed.send(sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan)
+    plan_changed.send(
+        sender=InstallmentPlan, plan=plan, kind=RESTAGE, successor=new_plan, autodebit=autodebit
+    )
     notification_create(
         user=plan.customer,
         code="plan_restaged",
@@ -426,3 +466,23 @@ def plan_restage(*, customer: User, plan_id: int, tenor: int, today: date | None
             today=today,
             balance=balance,
         )
+
+
+def plan_restage_confirmed(
+    *, customer: User, plan_id: int, tenor: int, otp_code: str, today: date | None = None
+) -> InstallmentPlan:
+    """二次分期 as the customer confirms it on the web: only an option the quote shows (not one that only
+    costs more), the SMS code (purpose ``restage``), then the move (``plan_restage`` re-checks eligibility
+    under the locks). The code is checked outside any transaction of ours (accounts.services: a wrong try
+    must stay counted), so a wrong or missing code re-stages nothing."""
+    plan = InstallmentPlan.objects.select_related("product").filter(pk=plan_id, customer=customer).first()
+    if plan is None:
+        raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
+    if restage_quote(plan=plan, today=today).option(tenor) is None:
+        raise ApplicationError(
+            InstallmentsError.TENOR_NOT_OFFERED,
+            _("This option is not offered for this plan; choose one of the options shown."),
+            fields={"tenor": _("Not offered for secondary installments.")},
+        )
+    otp_verify(user=customer, purpose=OtpPurpose.RESTAGE, code=otp_code)
+    return plan_restage(customer=customer, plan_id=plan_id, tenor=tenor, today=today)

@@ -69,13 +69,14 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
 
     # 银行卡管理: bind a card with the SMS code.
     page.goto(f"{base}/cards/bind/")
-    page.locator("button[name=send_code]").click()
+    page.locator("button[data-send-code]").click()
+    expect(page.locator("button[data-send-code]")).to_contain_text("s)")  # sent; counting down
     assert codes.codes, "no code was sent"
     page.locator("#id_number").fill(ICBC_DEBIT)
     page.locator("#id_holder_name").fill("张三")
     page.locator("#id_reserved_phone").fill("13811112222")
     page.locator("#id_code").fill(codes.codes[-1])
-    page.locator("form:has(#id_number) button[type=submit]").click()
+    page.locator("form:has(#id_number) .actions button[type=submit]").click()
     expect(page).to_have_url(f"{base}/cards/")
     expect(page.locator("main")).to_contain_text(ICBC_DEBIT[-4:])
     assert ICBC_DEBIT not in page.content()
@@ -85,7 +86,7 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
     plan = InstallmentPlan.objects.get(customer=shopper)
     page.goto(f"{base}/plans/{plan.public_id}/")
     page.locator("#id_enabled").check()
-    page.locator("#autodebit button[type=submit]:not([name])").click()
+    page.locator("#autodebit .actions button[type=submit]").click()
     expect(page.locator(".messages")).to_be_visible()
     assert AutoDebitMandate.objects.get(plan=plan).enabled
     shoot("plan")
@@ -176,14 +177,36 @@ def test_a_one_time_card_short_of_money_then_paying_what_it_holds(
         bank_books.env.pop("BANK_DEFAULT_BALANCE")
 
 
-def test_apply_for_a_secondary_plan(page: Page, live_server, shopper) -> None:
+def test_apply_for_a_secondary_plan(page: Page, live_server, shopper, codes, shoot) -> None:
+    """二次分期 at 390 px: the options with what each costs more or less, an option that only costs more
+    left out, a confirmation step with the terms, 发送验证码 beside the code (no reload, countdown), then
+    the new plan."""
     base = live_server.url
     sign_in(page, base)
     plan = InstallmentPlan.objects.get(customer=shopper)
-    page.goto(f"{base}/plans/{plan.public_id}/restage/")
+    page.goto(f"{base}/plans/{plan.public_id}/")
+    page.locator(f"a[href='/plans/{plan.public_id}/restage/']").click()
     expect(page.locator("#restage-quote")).to_be_visible()
+    expect(page.locator(".restage-option[data-tenor='24']")).to_contain_text("比原计划多付 ¥100.80")
+    expect(page.locator(".restage-option[data-tenor='12']")).to_have_count(0)  # only costs more
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shoot("restage_options")
     page.locator("input[name=tenor][value='24']").check()
-    page.locator("main form button[type=submit]").click()
+    page.locator("main form .actions button[type=submit]").click()
+    expect(page.locator("#restage-terms")).to_contain_text("¥1,372.80")
+    assert not InstallmentPlan.objects.filter(source_plan=plan).exists()
+    code = page.locator("#id_code")
+    code.fill("12")
+    send = page.locator("button[data-send-code]")
+    send.click()
+    expect(send).to_be_disabled()  # counting down
+    expect(send).to_contain_text("s)")
+    expect(code).to_have_value("12")  # the page did not reload
+    assert len(codes.codes) == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shoot("restage_confirm")
+    code.fill(codes.codes[-1])
+    page.locator("#restage-confirm .actions button[value=confirm]").click()
     secondary = InstallmentPlan.objects.get(source_plan=plan)
     assert secondary.kind == PlanKind.SECONDARY
     assert secondary.tenor == 24
@@ -191,7 +214,7 @@ def test_apply_for_a_secondary_plan(page: Page, live_server, shopper) -> None:
 
 
 def test_negotiated_application_and_accepting_the_offer(
-    page: Page, live_server, flat_product, codes, tmp_path
+    page: Page, live_server, flat_product, codes, tmp_path, shoot
 ) -> None:
     base = live_server.url
     customer = User.objects.create_user("+8613811113333", PASSWORD, real_name="王五")
@@ -211,6 +234,7 @@ def test_negotiated_application_and_accepting_the_offer(
     page.goto(f"{base}/plans/{plan.public_id}/negotiate/")
     page.locator("#id_reason").select_option("income_drop")
     page.locator("#id_monthly_income").fill("6000")
+    page.locator("#id_affordable_payment").fill("500")
     page.locator("#id_requested_tenor").fill("12")
     page.locator("#id_documents").set_input_files(str(payslip))
     page.locator("main form button[type=submit]").click()
@@ -227,9 +251,15 @@ def test_negotiated_application_and_accepting_the_offer(
 
     page.reload()
     expect(page.locator("#offer")).to_be_visible()
-    page.locator("#offer form:has(input[value=send_code]) button").click()
+    expect(page.locator("#negotiation-timeline [aria-current=step]")).to_have_attribute(
+        "data-step", "offered"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shoot("negotiation_offer")
+    page.locator("#offer button[data-send-code]").click()
+    expect(page.locator("#offer button[data-send-code]")).to_contain_text("s)")
     page.locator("#id_code").fill(codes.codes[-1])
-    page.locator("#offer form:has(input[value=accept]) button[type=submit]").click()
+    page.locator("#accept-form .actions button[value=accept]").click()
     application.refresh_from_db()
     assert application.state == "accepted"
     expect(page).to_have_url(f"{base}/plans/{application.result_plan.public_id}/")

@@ -17,11 +17,17 @@ def text(response) -> str:
     return response.content.decode()
 
 
-def test_restage_page(signed_in, current_plan) -> None:
+def test_restage_page(signed_in, current_plan, codes) -> None:
     url = reverse("installments:restage", args=[current_plan.public_id])
     page = text(signed_in.get(url))
     assert 'id="restage-quote"' in page
-    response = signed_in.post(url, {"tenor": "24"})
+    # Choosing shows the confirmation step; nothing moves before the SMS code.
+    response = signed_in.post(url, {"action": "choose", "tenor": "24"})
+    assert response.status_code == 200
+    assert 'id="restage-terms"' in text(response)
+    assert not InstallmentPlan.objects.filter(source_plan=current_plan).exists()
+    signed_in.post(url, {"action": "send_code", "tenor": "24", "code": ""})
+    response = signed_in.post(url, {"action": "confirm", "tenor": "24", "code": codes.codes[-1]})
     assert response.status_code == 302
     new = InstallmentPlan.objects.get(source_plan=current_plan)
     assert new.kind == PlanKind.SECONDARY
@@ -40,6 +46,7 @@ def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, a
         {
             "reason": "income_drop",
             "monthly_income": "6000",
+            "affordable_payment": "800",
             "requested_tenor": "12",
             "employer": "某公司",
             "documents": [SimpleUploadedFile("payslip.pdf", PDF)],
@@ -48,6 +55,7 @@ def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, a
     assert response.status_code == 302
     application = NegotiationApplication.objects.get()
     assert application.documents.count() == 1
+    assert application.affordable_monthly_payment == Decimal("800.00")
     negotiation_start_review(staff=agent, application=application)
     negotiation_make_offer(
         staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))

@@ -110,8 +110,10 @@ def test_quote_matches_the_schedule_math_and_writes_nothing(current_plan) -> Non
     assert quote.balance.principal == Decimal("1200.00")
     assert quote.balance.waived_fees == Decimal("72.00")
     assert quote.balance.new_principal == Decimal("1200.00")
-    assert [o.tenor for o in quote.options] == sorted(product.restage_tenors)
-    for option in quote.options:
+    # 12 installments at 107.20 cost 14.40 more than keeping 12 at 106.00: left out.
+    assert [o.tenor for o in quote.options] == [6, 24]
+    assert [o.tenor for o in quote.dropped] == [12]
+    for option in quote.options + quote.dropped:
         expected = build_schedule(
             fee_method=FeeMethod.FLAT_FEE,
             principal=Decimal("1200.00"),

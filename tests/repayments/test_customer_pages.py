@@ -108,7 +108,7 @@ def test_csrf_is_enforced(customer, current_plan) -> None:
 def test_bind_a_card_with_the_sms_code(signed_in, customer, codes) -> None:
     url = reverse("repayments:card_bind")
     assert signed_in.get(url).status_code == 200
-    signed_in.post(url, {"send_code": "1"})
+    signed_in.post(url, {"action": "send_code"})
     code = codes.codes[-1]
     form = {"number": CMB_DEBIT, "holder_name": customer.real_name, "reserved_phone": "13811112222"}
     wrong = signed_in.post(url, {**form, "code": "000000"})

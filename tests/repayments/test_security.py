@@ -61,7 +61,7 @@ def test_no_full_card_number_in_the_database_logs_or_responses(
     responses = []
     # Bind through the web page and through the API; pay once with a card used once.
     client.force_login(customer)
-    client.post("/cards/bind/", {"send_code": "1"})
+    client.post("/cards/bind/", {"action": "send_code"})
     responses.append(
         client.post(
             "/cards/bind/",

@@ -9,6 +9,8 @@ from config.settings.env import VAR_DIR, env
 PRIVATE_MEDIA_ROOT = Path(env("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private")))
 NEGOTIATION_DOCUMENT_MAX_BYTES = env.int("NEGOTIATION_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)
 NEGOTIATION_DOCUMENT_MAX_FILES = env.int("NEGOTIATION_DOCUMENT_MAX_FILES", default=5)
+# How long files that passed the checks wait in the cache while the application form is corrected.
+NEGOTIATION_HOLD_SECONDS = env.int("NEGOTIATION_HOLD_SECONDS", default=3600)
 NEGOTIATION_OFFER_VALID_DAYS = env.int("NEGOTIATION_OFFER_VALID_DAYS", default=7)
 NEGOTIATION_MAX_DEFERRAL_DAYS = env.int("NEGOTIATION_MAX_DEFERRAL_DAYS", default=30)
 # Maker-checker: an offer passing any of these needs a second staff member with the approver permission.
