@@ -80,12 +80,11 @@ def _send_code(request: AuthenticatedHttpRequest, purpose: str) -> None:
 
 
 def _chart(months: list, peak: Decimal) -> list[dict]:
-    """Bars of the six-month chart as SVG coordinates (the template only draws them)."""
-    bars = []
-    for index, month in enumerate(months):
-        height = int(80 * month.amount / peak) if peak > 0 else 0
-        bars.append({"x": 10 + index * 48, "y": 90 - height, "height": height, "month": month})
-    return bars
+    """Bars of the six-month chart: each month's amount as a percentage of the largest (the bar's width).
+    The template draws them as HTML, so month and amount are text a phone shows at a readable size."""
+    return [
+        {"percent": int(100 * month.amount / peak) if peak > 0 else 0, "month": month} for month in months
+    ]
 
 
 @login_required

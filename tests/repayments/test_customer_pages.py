@@ -38,7 +38,8 @@ def test_pages_need_sign_in(client, current_plan) -> None:
 
 def test_account_bills_plan_and_records_render(signed_in, current_plan, overdue_plan, card) -> None:
     page = text(signed_in.get(reverse("repayments:account")))
-    assert "<svg" in page
+    # The six months ahead: each month's amount as text in yuan (readable on a phone), six bars.
+    assert len(re.findall(r'<span class="chart-amount">¥[\d,]+\.\d\d</span>', page)) == 6
     assert "¥" in page
     assert "overdue" in page.lower() or "逾期" in page
     bills = text(signed_in.get(reverse("repayments:bills")))
