@@ -12,11 +12,12 @@ from django.utils.translation import gettext_lazy as _
 
 from core.ids import new_public_id
 from installments.models import Installment, InstallmentPlan, money_field
+from repayments.banks import card_label
 
 
 class CardType(models.TextChoices):
-    DEBIT = "debit", _("debit card (储蓄卡)")
-    CREDIT = "credit", _("credit card (信用卡)")
+    DEBIT = "debit", _("debit card")
+    CREDIT = "credit", _("credit card")
 
 
 class CardStatus(models.TextChoices):
@@ -70,7 +71,7 @@ class BankCard(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.bank_name} 尾号{self.last4}"
+        return card_label(code=self.bank_code, name=self.bank_name, last4=self.last4)
 
     @property
     def display_name(self) -> str:
@@ -197,7 +198,7 @@ class Repayment(models.Model):
         if self.card_id:
             return str(self.card)
         if self.one_time_card_last4:
-            return f"{self.one_time_card_bank} 尾号{self.one_time_card_last4}"
+            return card_label(name=self.one_time_card_bank, last4=self.one_time_card_last4)
         return ""
 
 

@@ -200,7 +200,7 @@ def restage_refusals(
                 InstallmentsError.OVERDUE_BEYOND_GRACE,
                 _(
                     "Installment %(seq)s is %(days)s days overdue. Repay what is overdue first, "
-                    "or apply for a negotiated plan (协商还款)."
+                    "or apply for a negotiated plan."
                 )
                 % {"seq": late[0].sequence, "days": (today - late[0].due_date).days},
             )
