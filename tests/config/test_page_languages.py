@@ -30,14 +30,16 @@ from installments.models import InstallmentPlan, InstallmentProduct, Negotiation
 from installments.services import (
     OfferTerms,
     negotiation_make_offer,
+    negotiation_request_info,
     negotiation_start_review,
     overdue_sweep,
     plan_create,
 )
-from repayments.models import Repayment, RepaymentChannel, RepaymentStatus
-from repayments.services import repayment_create
+from repayments.models import AutoDebitMandate, DebitAttempt, Repayment, RepaymentChannel, RepaymentStatus
+from repayments.services import autodebit_set, debit_run_inline, repayment_create
 from tests.factories import BoundCardFactory, CustomerFactory
 from tests.installments.negotiation_support import apply
+from tests.schedule_dates import first_due_on, purchase_due_on
 
 ZH, EN = "zh-hans", "en"
 OTHER = {ZH: EN, EN: ZH}
@@ -84,6 +86,8 @@ class Story:
     current: InstallmentPlan
     overdue: InstallmentPlan
     to_negotiate: InstallmentPlan
+    due_today: InstallmentPlan  # its auto-debit failed today: insufficient funds
+    agent: User
     repayments: dict[str, Repayment] = field(default_factory=dict)
     offer: NegotiationApplication | None = None
     note: str = ""
@@ -109,6 +113,20 @@ def build_story(language: str, product: InstallmentProduct, agent: User, codes) 
     customer = CustomerFactory(real_name=name, language=language)
     card = BoundCardFactory(customer=customer)
     broke = BoundCardFactory(customer=customer, number=INSUFFICIENT_CARD)
+    today = timezone.localdate()
+    due_today = plan_create(
+        customer=customer,
+        product=product,
+        principal=Decimal("600.00"),
+        tenor=6,
+        purchase_date=purchase_due_on(today),
+        description="耳机" if language == ZH else "Headphones",
+    )
+    first_due_on(due_today, today)
+    autodebit_set(customer=customer, plan=due_today, enabled=True)
+    AutoDebitMandate.objects.filter(plan=due_today).update(card=broke)  # set-up: the debit fails
+    debit_run_inline(business_date=today, slot=1)
+    assert DebitAttempt.objects.filter(plan=due_today, failure_code="insufficient_funds").exists()
     current = plan_create(
         customer=customer,
         product=product,
@@ -119,7 +137,7 @@ def build_story(language: str, product: InstallmentProduct, agent: User, codes) 
     )
     overdue = _overdue(customer, product, "手机" if language == ZH else "Phone")
     to_negotiate = _overdue(customer, product, "沙发" if language == ZH else "Sofa")
-    story = Story(customer, current, overdue, to_negotiate)
+    story = Story(customer, current, overdue, to_negotiate, due_today, agent)
 
     def pay(key: str, plan: InstallmentPlan, amount: str, **kwargs: object) -> Repayment:
         return repayment_create(
@@ -156,7 +174,7 @@ def build_story(language: str, product: InstallmentProduct, agent: User, codes) 
         product.name,
         story.note,
         *(d.original_name for d in application.documents.all()),
-        *(p.display_name for p in (current, overdue, to_negotiate)),
+        *(p.display_name for p in (current, overdue, to_negotiate, due_today)),
         *(EN_ALLOWED | {settings.SMS_SIGNATURE_EN} if language == EN else ZH_ALLOWED),
     }
     return story
@@ -193,6 +211,7 @@ def customer_pages(client: Client, story: Story, language: str) -> dict[str, str
         "bills": get(reverse("repayments:bills")),
         "plan (overdue, auto-debit part)": get(reverse("repayments:plan", args=[overdue.public_id])),
         "plan (current)": get(reverse("repayments:plan", args=[current.public_id])),
+        "plan (auto-debit failed)": get(reverse("repayments:plan", args=[story.due_today.public_id])),
         "pay step 1": get(pay_url),
         "pay step 1 with errors": post(pay_url, {**choose, "amount": ""}),
         "pay confirmation": post(pay_url, choose),
@@ -212,6 +231,9 @@ def customer_pages(client: Client, story: Story, language: str) -> dict[str, str
     }
     submitted = apply(story.to_negotiate)
     pages["协商 status"] = get(reverse("installments:negotiation", args=[submitted.public_id]))
+    negotiation_start_review(staff=story.agent, application=submitted)
+    negotiation_request_info(staff=story.agent, application=submitted, message=story.note)
+    pages["协商 information requested"] = get(reverse("installments:negotiation", args=[submitted.public_id]))
     pages["inbox"] = get(reverse("notifications:inbox"))
     for kind, repayment in story.repayments.items():
         pages[f"repayment result ({kind})"] = get(reverse("repayments:repayment", args=[repayment.public_id]))
@@ -258,11 +280,25 @@ def test_every_customer_page_is_in_the_accounts_language(stories, language) -> N
     pages.update(anonymous_pages(Client(), language, str(story.customer.phone)))
     assert [name for name, page in pages.items() if f'<html lang="{language}">' not in page] == []
     marker = {ZH: "客服留言（原文）", EN: "Note from our agent (as written)"}[language]
-    assert marker in pages["协商 offer"]
-    assert story.note in pages["协商 offer"]
+    for name in ("协商 offer", "协商 information requested"):
+        assert marker in pages[name]
+        assert story.note in pages[name]
     found = [
         f"{name}: {problem}"
         for name, page in pages.items()
         for problem in violations(page, language, story.allowed_names)
     ]
     assert not found, f"{len(found)} words of the other language:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("language", "title"), [(ZH, "分期产品 · 分期还款"), (EN, "Installment products · FenqiPay")]
+)
+def test_the_public_home_has_no_admin_link_one_brand_and_grouped_amounts(
+    client, flat_product, language, title
+):
+    page = client.get(reverse("installments:home"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert f"<title>{title}</title>" in page
+    assert reverse("admin:index") not in page
+    assert "¥1,200.00" in page  # the example principal
+    assert not re.search(r"¥\d{4}", page)
