@@ -57,7 +57,9 @@ def _card(request: AuthenticatedRequest, public_id: object) -> BankCard:
 class CardSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     display = serializers.CharField(
-        source="__str__", help_text="Bank and last four digits: 工商银行 尾号1234."
+        source="__str__",
+        help_text="Bank and last four digits, in the request's language: 工商银行 尾号1234 / "
+        "ICBC card ending 1234.",
     )
 
     class Meta:
@@ -276,6 +278,12 @@ class RepaymentSerializer(serializers.ModelSerializer):
         allow_null=True,
         default=None,
         help_text="The bound card charged (as in /cards/); null for a card used once or an offline payment.",
+    )
+    failure_message = serializers.CharField(
+        source="failure_reason",
+        read_only=True,
+        help_text="Why it failed, for people, in the request's language (the code's words, never the bank's "
+        "own text); empty unless failed.",
     )
 
     class Meta:

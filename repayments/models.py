@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from core.ids import new_public_id
 from installments.models import Installment, InstallmentPlan, money_field
 from repayments.banks import card_label
+from repayments.labels import failure_reason
 
 
 class CardType(models.TextChoices):
@@ -192,6 +193,12 @@ class Repayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.get_status_display()} ({self.public_id})"
+
+    @property
+    def failure_reason(self) -> str:
+        """Why it failed, in the active language: the code's words (``repayments.labels``); the bank's own
+        text stays in ``failure_message`` for staff."""
+        return failure_reason(self.failure_code)
 
     @property
     def card_display(self) -> str:

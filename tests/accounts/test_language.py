@@ -14,12 +14,14 @@ from django.conf import settings
 from django.template import Context, Template
 from django.urls import reverse
 from django.utils import translation
+from rest_framework.test import APIClient
 
 from accounts.models import OtpPurpose, User
 from accounts.services import language_set
 from notifications.models import Notification
 from repayments.banks import card_label
 from repayments.labels import failure_reason
+from repayments.models import Repayment
 from tests.factories import BoundCardFactory, CustomerFactory
 
 ZH, EN = "zh-hans", "en"
@@ -129,3 +131,32 @@ def test_sms_follow_the_account_after_a_switch(client, codes) -> None:
     text = Notification.objects.get(user=customer).text
     assert text.startswith(settings.SMS_SIGNATURE_EN)
     assert "binding a card" in text
+
+
+@pytest.mark.parametrize(
+    ("language", "reason", "card"),
+    [
+        (ZH, "银行卡余额不足。", "工商银行 尾号0015"),
+        (EN, "Not enough money on the card.", "ICBC card ending 0015"),
+    ],
+)
+def test_the_api_says_why_a_payment_failed_in_the_account_language(
+    customer, current_plan, language, reason, card
+) -> None:
+    User.objects.filter(pk=customer.pk).update(language=language)
+    customer.refresh_from_db()
+    broke = BoundCardFactory(customer=customer, number="6222020000000015")  # insufficient funds, always
+    api = APIClient()
+    api.force_authenticate(customer)
+    body = {
+        "plan_id": str(current_plan.public_id),
+        "mode": "custom",
+        "amount": "10.00",
+        "card_id": str(broke.public_id),
+    }
+    response = api.post("/api/v1/repayments/", body, format="json", HTTP_IDEMPOTENCY_KEY="lang-1")
+    assert response.status_code in (201, 402, 422), response.content
+    repayment = Repayment.objects.get(customer=customer)
+    detail = api.get(f"/api/v1/repayments/{repayment.public_id}/").json()
+    assert (detail["status"], detail["failure_code"]) == ("failed", "insufficient_funds")
+    assert (detail["failure_message"], detail["card"]) == (reason, card)
