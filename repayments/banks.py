@@ -86,7 +86,8 @@ def bank_label(*, code: str = "", name: str = "") -> str:
 
 
 def card_label(*, last4: str, code: str = "", name: str = "") -> str:
-    """ "工商银行 尾号1234" / "ICBC card ending 1234": how every page names a card (never more digits)."""
+    """How pages, the API and the admin name a card, never with more digits: "工商银行 尾号1234" in
+    Chinese, "ICBC card ending 1234" in English."""
     return gettext("%(bank)s card ending %(last4)s") % {
         "bank": bank_label(code=code, name=name),
         "last4": last4,

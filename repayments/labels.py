@@ -1,7 +1,7 @@
 """What a customer reads for a charge's outcome, in their language.
 
 The gateway's own ``message`` (``Repayment.failure_message``) is the bank's text, in the bank's language,
-kept for staff; pages, the API's ``failure_reason`` and the records list show the code's words from here.
+kept for staff; pages, the records list and the API's ``failure_message`` show the code's words from here.
 """
 
 from __future__ import annotations
