@@ -219,7 +219,7 @@ def restage_refusals(
             Refusal(
                 InstallmentsError.PRINCIPAL_BELOW_MINIMUM,
                 _("At least ¥%(min)s of principal must be left to re-stage; this plan has ¥%(left)s.")
-                % {"min": product.restage_min_principal, "left": principal},
+                % {"min": f"{product.restage_min_principal:,.2f}", "left": f"{principal:,.2f}"},
             )
         )
     return refusals
