@@ -293,3 +293,16 @@ def password_reset(*, phone: str, code: str, new_password: str, client_address: 
     user.set_password(new_password)
     user.save(update_fields=["password"])  # also ends every API token (User.save)
     return user
+
+
+def language_set(*, user: User, language: str) -> bool:
+    """Save the language the customer chose with the switch on every page: the account's language, not
+    the browser's, decides their pages, form errors, dates and SMS (``accounts.middleware``,
+    ``notifications``). Returns whether it changed; a code Django does not offer is ignored (the switch
+    posts only offered codes, and ``set_language`` ignores the rest as well)."""
+    if language not in dict(settings.LANGUAGES) or user.language == language:
+        return False
+    User.objects.filter(pk=user.pk).update(language=language)
+    user.language = language
+    logger.info("language set: user=%s language=%s", user.pk, language)
+    return True

@@ -9,4 +9,5 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("password-reset/", views.reset_request, name="reset_request"),
     path("password-reset/code/", views.reset, name="reset"),
+    path("language/", views.language_switch, name="language"),
 ]

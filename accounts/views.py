@@ -8,10 +8,11 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
 
 from accounts.forms import PhoneAuthenticationForm, ResetForm, ResetRequestForm
-from accounts.services import password_reset, password_reset_request
+from accounts.services import language_set, password_reset, password_reset_request
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.web import apply_errors
@@ -77,3 +78,14 @@ def reset(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Your password is changed. Sign in with it."))
             return redirect("accounts:login")
     return render(request, "accounts/reset.html", {"form": form})
+
+
+@require_POST
+def language_switch(request: HttpRequest) -> HttpResponse:
+    """The switch on every page: Django's ``set_language`` (the cookie, for this browser and for the
+    pages before sign-in), and for a signed-in user the account's language too, which is what decides
+    their pages and SMS from then on (``accounts.middleware``)."""
+    response = set_language(request)
+    if request.user.is_authenticated:
+        language_set(user=request.user, language=request.POST.get("language", ""))
+    return response

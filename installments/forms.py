@@ -7,10 +7,21 @@ from typing import Any, cast
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.money_input import AsciiDecimalField
 from installments.models import NegotiationReason
+
+
+def _documents_help() -> str:
+    """Translated when shown, in the reader's language (a ``%`` on a lazy text at import time would fix
+    it in the default language for everyone)."""
+    return gettext("PDF, JPEG or PNG, at most %(mb)s MB each and %(n)s files.") % {
+        "mb": settings.NEGOTIATION_DOCUMENT_MAX_BYTES // (1024 * 1024),
+        "n": settings.NEGOTIATION_DOCUMENT_MAX_FILES,
+    }
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -84,11 +95,7 @@ class NegotiationForm(forms.Form):
     documents = MultipleFileField(
         label=_("Proof of income or employment"),
         required=False,
-        help_text=_("PDF, JPEG or PNG, at most %(mb)s MB each and %(n)s files.")
-        % {
-            "mb": settings.NEGOTIATION_DOCUMENT_MAX_BYTES // (1024 * 1024),
-            "n": settings.NEGOTIATION_DOCUMENT_MAX_FILES,
-        },
+        help_text=lazy(_documents_help, str)(),
     )
 
 

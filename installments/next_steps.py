@@ -46,7 +46,7 @@ def relief_steps(
         steps.append(
             NextStep(
                 "restage",
-                _("Spread what is left over more months (二次分期)"),
+                _("Spread what is left over more months"),
                 reverse("installments:restage", args=[plan.public_id]),
                 _("Smaller monthly payments; see the cost before you decide."),
             )
@@ -57,7 +57,7 @@ def relief_steps(
             steps.append(
                 NextStep(
                     "negotiation",
-                    _("See your negotiated plan application (协商还款)"),
+                    _("See your negotiated plan application"),
                     reverse("installments:negotiation", args=[open_application.public_id]),
                 )
             )
@@ -65,7 +65,7 @@ def relief_steps(
             steps.append(
                 NextStep(
                     "negotiate",
-                    _("Apply for a negotiated plan (协商还款)"),
+                    _("Apply for a negotiated plan"),
                     reverse("installments:negotiate", args=[plan.public_id]),
                     _("If you cannot pay as planned, tell us what you can pay each month."),
                 )

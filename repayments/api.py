@@ -22,7 +22,7 @@ from core.api import MoneyField, validated
 from core.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
 from core.api_schema import IDEMPOTENCY_HEADER, MONEY
 from installments.models import InstallmentPlan
-from repayments.failures import failure_reason
+from repayments.labels import failure_reason
 from repayments.models import (
     AutoDebitMandate,
     BankCard,
@@ -58,7 +58,9 @@ def _card(request: AuthenticatedRequest, public_id: object) -> BankCard:
 class CardSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     display = serializers.CharField(
-        source="__str__", help_text="Bank and last four digits: 工商银行 尾号1234."
+        source="__str__",
+        help_text="Bank and last four digits, in the request's language: 工商银行 尾号1234 / "
+        "ICBC card ending 1234.",
     )
 
     class Meta:
@@ -277,6 +279,12 @@ class RepaymentSerializer(serializers.ModelSerializer):
         allow_null=True,
         default=None,
         help_text="The bound card charged (as in /cards/); null for a card used once or an offline payment.",
+    )
+    failure_message = serializers.CharField(
+        source="failure_reason",
+        read_only=True,
+        help_text="Why it failed, for people, in the request's language (the code's words, never the bank's "
+        "own text); empty unless failed.",
     )
 
     failure_reason = serializers.SerializerMethodField(

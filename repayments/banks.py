@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class BankInfo:
@@ -51,6 +54,44 @@ BINS: dict[str, BankInfo] = {
 
 def bank_for(number: str) -> BankInfo:
     return BINS.get(number[:6], OTHER_BANK)
+
+
+# What a customer reads for a bank, in their language (the stored ``bank_name`` is the gateway's Chinese
+# name). The English names are the ones the SMS use (notifications/messages.py, PLAIN_WORDS["bank"]).
+BANK_LABELS = {
+    "ICBC": _("ICBC"),
+    "CCB": _("CCB"),
+    "ABC": _("ABC"),
+    "BOC": _("Bank of China"),
+    "CMB": _("China Merchants Bank"),
+    "BOCOM": _("Bank of Communications"),
+    "PSBC": _("Postal Savings Bank"),
+    "CITIC": _("China CITIC Bank"),
+    "CIB": _("Industrial Bank"),
+    "SPDB": _("SPD Bank"),
+    "CEB": _("China Everbright Bank"),
+    "CMBC": _("China Minsheng Bank"),
+    "PAB": _("Ping An Bank"),
+    OTHER_BANK.code: _("Other bank"),
+}
+_CODES_BY_NAME = {info.name: info.code for info in (*BINS.values(), OTHER_BANK)}
+
+
+def bank_label(*, code: str = "", name: str = "") -> str:
+    """The bank in the active language, from its code, or from the stored Chinese name when only that is
+    kept (a card used once); a bank we do not know by code keeps the name the gateway gave."""
+    code = code or _CODES_BY_NAME.get(name, "")
+    label = BANK_LABELS.get(code)
+    return str(label) if label is not None else name
+
+
+def card_label(*, last4: str, code: str = "", name: str = "") -> str:
+    """How pages, the API and the admin name a card, never with more digits: "工商银行 尾号1234" in
+    Chinese, "ICBC card ending 1234" in English."""
+    return gettext("%(bank)s card ending %(last4)s") % {
+        "bank": bank_label(code=code, name=name),
+        "last4": last4,
+    }
 
 
 def luhn_valid(number: str) -> bool:

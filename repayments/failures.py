@@ -1,15 +1,9 @@
-"""Why a payment failed, in the customer's words, and what they can do next: the one place a failure code
-(the gateway's answer, or one of ours for a scheduled payment) becomes text on a customer page or in the
-API's ``failure_reason``. A page never shows the raw code or the bank's own (English) message.
-
-The SMS about a failed auto-debit says the same in fewer words (``notifications.messages.PLAIN_WORDS``,
-keyed by the same codes; ``tests/repayments/test_failures.py`` keeps the two key sets in step).
-"""
+"""What a customer can do after a failed payment: the next steps (retry, a smaller amount, another card,
+二次分期, 协商还款). The failure's words come from ``repayments.labels``."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -20,31 +14,10 @@ from installments.next_steps import NextStep, relief_steps
 from installments.templatetags.money import yuan
 from repayments.models import BankCard, Repayment, RepaymentMode
 
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
-
-REASONS: dict[str, StrOrPromise] = {
-    "insufficient_funds": _("The card's balance is not enough for this payment"),
-    "declined": _("The bank declined the card (it may be frozen, closed or expired)"),
-    "card_expired": _("The card has expired"),
-    "limit_exceeded": _("The amount is above the card's limit"),
-    "failed": _("The bank's system was busy and did not take the payment"),
-    "not_charged": _("The payment did not reach the bank"),
-    "card_removed": _("The card was removed before the payment date"),
-    "nothing_due": _("Nothing was due on the payment date"),
-}
-OTHER_REASON = _("The payment did not go through")
-
 # The card itself cannot pay: trying it again is no next step.
 _CARD_UNUSABLE = {"declined", "card_expired", "card_removed"}
 # The card could pay less: offer a smaller amount with it.
 _AMOUNT_TOO_HIGH = {"insufficient_funds", "limit_exceeded"}
-
-
-def failure_reason(code: str) -> StrOrPromise:
-    """The customer's words for a failure code, in the active language; an unknown code gets a general
-    sentence, never the code."""
-    return REASONS.get(code, OTHER_REASON) if code else ""
 
 
 def pay_url(plan: InstallmentPlan, **params: object) -> str:

@@ -12,11 +12,13 @@ from django.utils.translation import gettext_lazy as _
 
 from core.ids import new_public_id
 from installments.models import Installment, InstallmentPlan, money_field
+from repayments.banks import card_label
+from repayments.labels import failure_reason
 
 
 class CardType(models.TextChoices):
-    DEBIT = "debit", _("debit card (储蓄卡)")
-    CREDIT = "credit", _("credit card (信用卡)")
+    DEBIT = "debit", _("debit card")
+    CREDIT = "credit", _("credit card")
 
 
 class CardStatus(models.TextChoices):
@@ -70,7 +72,7 @@ class BankCard(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.bank_name} 尾号{self.last4}"
+        return card_label(code=self.bank_code, name=self.bank_name, last4=self.last4)
 
     @property
     def display_name(self) -> str:
@@ -193,11 +195,17 @@ class Repayment(models.Model):
         return f"{self.amount} {self.get_status_display()} ({self.public_id})"
 
     @property
+    def failure_reason(self) -> str:
+        """Why it failed, in the active language: the code's words (``repayments.labels``); the bank's own
+        text stays in ``failure_message`` for staff."""
+        return failure_reason(self.failure_code)
+
+    @property
     def card_display(self) -> str:
         if self.card_id:
             return str(self.card)
         if self.one_time_card_last4:
-            return f"{self.one_time_card_bank} 尾号{self.one_time_card_last4}"
+            return card_label(name=self.one_time_card_bank, last4=self.one_time_card_last4)
         return ""
 
 

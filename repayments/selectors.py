@@ -9,6 +9,7 @@ from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -34,7 +35,7 @@ from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
 from repayments.errors import RepaymentsError
-from repayments.failures import failure_reason
+from repayments.labels import failure_reason
 from repayments.models import (
     AutoDebitMandate,
     BankCard,
@@ -325,9 +326,8 @@ def customer_records(
             channel=r.get_channel_display(),
             status=r.status,
             status_label=r.get_status_display(),
-            detail=str(failure_reason(r.failure_code))
-            if r.failure_code
-            else (r.scheduled_for.isoformat() if r.scheduled_for else ""),
+            detail=failure_reason(r.failure_code)
+            or (date_format(r.scheduled_for) if r.scheduled_for else ""),
             card=r.card_display,
             public_id=r.public_id,
         )

@@ -26,7 +26,7 @@ from core.money import is_money_text
 from core.web import apply_errors
 from installments.selectors import plan_for_customer, plan_negotiation
 from installments.services import restage_refusals
-from repayments.failures import failure_reason, nothing_to_pay_steps, payment_next_steps
+from repayments.failures import nothing_to_pay_steps, payment_next_steps
 from repayments.forms import (
     ONE_TIME,
     AutoDebitForm,
@@ -36,6 +36,7 @@ from repayments.forms import (
     PayForm,
     RecordsFilterForm,
 )
+from repayments.labels import failure_reason
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentChannel, RepaymentStatus
 from repayments.selectors import (
     account_overview,

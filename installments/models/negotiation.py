@@ -27,12 +27,12 @@ def document_path(instance: "NegotiationDocument", filename: str) -> str:
 
 
 class NegotiationReason(models.TextChoices):
-    JOB_LOSS = "job_loss", _("lost my job (失业)")
-    INCOME_DROP = "income_drop", _("income dropped (收入下降)")
-    ILLNESS = "illness", _("illness or medical costs (疾病/医疗)")
-    BUSINESS = "business", _("business difficulties (经营困难)")
-    FAMILY = "family", _("family emergency (家庭变故)")
-    OTHER = "other", _("other (其他)")
+    JOB_LOSS = "job_loss", _("lost my job")
+    INCOME_DROP = "income_drop", _("income dropped")
+    ILLNESS = "illness", _("illness or medical costs")
+    BUSINESS = "business", _("business difficulties")
+    FAMILY = "family", _("family emergency")
+    OTHER = "other", _("other")
 
 
 class NegotiationState(models.TextChoices):

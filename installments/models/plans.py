@@ -50,9 +50,9 @@ def default_restage_tenors() -> list[int]:
 
 
 class FeeMethodChoices(models.TextChoices):
-    FLAT_FEE = FeeMethod.FLAT_FEE.value, _("flat fee per period (手续费)")
-    EQUAL_INSTALLMENT = FeeMethod.EQUAL_INSTALLMENT.value, _("equal installments (等额本息)")
-    EQUAL_PRINCIPAL = FeeMethod.EQUAL_PRINCIPAL.value, _("equal principal (等额本金)")
+    FLAT_FEE = FeeMethod.FLAT_FEE.value, _("flat fee per period")
+    EQUAL_INSTALLMENT = FeeMethod.EQUAL_INSTALLMENT.value, _("equal installments")
+    EQUAL_PRINCIPAL = FeeMethod.EQUAL_PRINCIPAL.value, _("equal principal")
 
 
 class PrepaymentFeePolicy(models.TextChoices):
@@ -188,8 +188,8 @@ class DelinquencyBucket(models.TextChoices):
 
 class PlanKind(models.TextChoices):
     ORIGINAL = "original", _("original")
-    SECONDARY = "secondary", _("secondary installment (二次分期)")
-    NEGOTIATED = "negotiated", _("negotiated (协商还款)")
+    SECONDARY = "secondary", _("secondary installment")
+    NEGOTIATED = "negotiated", _("negotiated")
 
 
 class InstallmentPlan(models.Model):

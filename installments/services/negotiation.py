@@ -172,7 +172,10 @@ def negotiation_apply(
     if plan.status != PlanStatus.OVERDUE:
         raise ApplicationError(
             InstallmentsError.PLAN_NOT_OVERDUE,
-            _("A negotiated plan is for an overdue plan. For a plan in good standing, use 二次分期."),
+            _(
+                "A negotiated plan is for an overdue plan. For a plan in good standing, use secondary "
+                "installments."
+            ),
         )
     errors: dict[str, str] = {}
     if reason not in NegotiationReason.values:

@@ -92,7 +92,7 @@ def plan_quote(
     if amount > product.max_principal:
         raise ApplicationError(
             InstallmentsError.PRINCIPAL_ABOVE_MAXIMUM,
-            _("The maximum amount for this product is %(max)s.") % {"max": product.max_principal},
+            _("The maximum amount for this product is %(max)s.") % {"max": f"{product.max_principal:,.2f}"},
             fields={"principal": _("Above the maximum.")},
         )
     try:

@@ -227,7 +227,7 @@ def restage_refusals(
                 InstallmentsError.OVERDUE_BEYOND_GRACE,
                 _(
                     "Installment %(seq)s is %(days)s days overdue. Repay what is overdue first, "
-                    "or apply for a negotiated plan (协商还款)."
+                    "or apply for a negotiated plan."
                 )
                 % {"seq": late[0].sequence, "days": (today - late[0].due_date).days},
             )
@@ -246,7 +246,7 @@ def restage_refusals(
             Refusal(
                 InstallmentsError.PRINCIPAL_BELOW_MINIMUM,
                 _("At least ¥%(min)s of principal must be left to re-stage; this plan has ¥%(left)s.")
-                % {"min": product.restage_min_principal, "left": principal},
+                % {"min": f"{product.restage_min_principal:,.2f}", "left": f"{principal:,.2f}"},
             )
         )
     return refusals

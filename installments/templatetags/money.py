@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 
@@ -19,3 +19,15 @@ def yuan(value: object) -> str:
         return ""
     sign = "-" if amount < 0 else ""
     return f"{sign}¥{quantize_money(abs(amount)):,.2f}"
+
+
+@register.filter
+def yuan_whole(value: object) -> str:
+    """``¥1,235``: whole yuan (half up) where space is short, as on a chart's bars; never without the
+    separator (Django's Chinese number format has none, which is how "¥1200.00" reached a page)."""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return ""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{abs(amount).quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"

@@ -77,7 +77,7 @@ def card_bind(
     if bank.card_type == CardType.CREDIT and not _credit_cards_offered():
         raise ApplicationError(
             RepaymentsError.CREDIT_CARD_NOT_SUPPORTED,
-            _("Only debit cards (储蓄卡) can be bound."),
+            _("Only debit cards can be bound."),
             fields={"number": _("Credit cards are not accepted.")},
         )
     fingerprint = card_fingerprint(digits)

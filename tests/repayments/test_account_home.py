@@ -21,7 +21,10 @@ BOTH = pytest.mark.parametrize("language", [ZH, EN])
 
 
 def page(client, language: str) -> str:
-    response = client.get(reverse("repayments:account"), HTTP_ACCEPT_LANGUAGE=language)
+    """The page in the account's language, chosen with the switch (the browser asks for the other one)."""
+    client.post(reverse("accounts:language"), {"language": language})
+    other = "en" if language == ZH else ZH
+    response = client.get(reverse("repayments:account"), HTTP_ACCEPT_LANGUAGE=other)
     assert response.status_code == 200
     return response.content.decode()
 

@@ -27,7 +27,7 @@ from installments.models import InstallmentStatus, PrepaymentFeePolicy
 from installments.services import negotiation_reject, negotiation_start_review
 from notifications.messages import PLAIN_WORDS, TEMPLATES, render_message
 from notifications.models import Notification
-from repayments.failures import REASONS, failure_reason
+from repayments.labels import REASONS, failure_reason
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentStatus
 from repayments.selectors import account_overview, plan_balance
 from repayments.services import repayment_create

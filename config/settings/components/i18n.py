@@ -10,3 +10,5 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True
+# English date formats for customers (24-hour clock, day month year); Chinese keeps Django's.
+FORMAT_MODULE_PATH = ["config.formats"]
