@@ -98,12 +98,12 @@ def test_cards_banks_and_failures_in_each_language(customer) -> None:
     card = BoundCardFactory(customer=customer)  # ICBC
     with translation.override(ZH):
         assert str(card) == f"工商银行 尾号{card.last4}"
-        assert failure_reason("insufficient_funds") == "银行卡余额不足。"
+        assert failure_reason("insufficient_funds") == "银行卡余额不足"
         assert card_label(name="招商银行", last4="1234") == "招商银行 尾号1234"
     with translation.override(EN):
         assert str(card) == f"ICBC card ending {card.last4}"
-        assert failure_reason("insufficient_funds") == "Not enough money on the card."
-        assert failure_reason("something_new") == "The payment did not go through."
+        assert failure_reason("insufficient_funds") == "The card's balance is not enough for this payment"
+        assert failure_reason("something_new") == "The payment did not go through"
         assert card_label(name="招商银行", last4="1234") == "China Merchants Bank card ending 1234"
         assert card_label(name="某某银行", last4="1234") == "某某银行 card ending 1234"  # unknown: as given
     assert failure_reason("") == ""
@@ -136,8 +136,8 @@ def test_sms_follow_the_account_after_a_switch(client, codes) -> None:
 @pytest.mark.parametrize(
     ("language", "reason", "card"),
     [
-        (ZH, "银行卡余额不足。", "工商银行 尾号0015"),
-        (EN, "Not enough money on the card.", "ICBC card ending 0015"),
+        (ZH, "银行卡余额不足", "工商银行 尾号0015"),
+        (EN, "The card's balance is not enough for this payment", "ICBC card ending 0015"),
     ],
 )
 def test_the_api_says_why_a_payment_failed_in_the_account_language(
