@@ -137,6 +137,16 @@ def test_a_one_time_card_short_of_money_then_paying_what_it_holds(
         base = live_server.url
         sign_in(page, base)
         plan = InstallmentPlan.objects.get(customer=shopper)
+        # The busy state (static/js/busy.js): on submit the button is disabled and reads 处理中…; this form's
+        # own listener stops the navigation, so the state can be seen.
+        page.goto(f"{base}/plans/{plan.public_id}/pay/")
+        page.evaluate(
+            "document.querySelector('form[data-busy]').addEventListener('submit', e => e.preventDefault())"
+        )
+        busy = page.locator("main form[data-busy] button[type=submit]")
+        busy.click()
+        expect(busy).to_be_disabled()
+        expect(busy).to_have_text("处理中…")
         page.goto(f"{base}/plans/{plan.public_id}/pay/")
         expect(page.locator("input[name=mode][value=due_now]")).to_have_count(0)  # nothing due: not offered
         page.locator("input[name=mode][value=custom]").check()
