@@ -37,6 +37,7 @@ from installments.selectors import (
 )
 from installments.services import (
     REVIEW_PERMISSION,
+    RestageOption,
     negotiation_accept,
     negotiation_apply,
     negotiation_decline,
@@ -50,7 +51,6 @@ from installments.services import (
     restage_quote,
     restage_refusals,
 )
-from installments.services.restaging import RestageOption
 from installments.signals import autodebit_card_for
 
 
