@@ -38,6 +38,7 @@ from installments.selectors import (
 )
 from installments.services import (
     REVIEW_PERMISSION,
+    RestageOption,
     negotiation_accept,
     negotiation_apply,
     negotiation_decline,
@@ -51,7 +52,6 @@ from installments.services import (
     restage_quote,
     restage_refusals,
 )
-from installments.services.restaging import RestageOption
 from installments.signals import autodebit_card_for
 
 

@@ -45,6 +45,7 @@ from installments.services.plans import PlanQuote, plan_create, plan_quote
 from installments.services.restaging import (
     Refusal,
     RestageBalance,
+    RestageOption,
     RestageQuote,
     plan_restage,
     plan_restage_confirmed,
@@ -66,6 +67,7 @@ __all__ = [
     "PlanQuote",
     "Refusal",
     "RestageBalance",
+    "RestageOption",
     "RestageQuote",
     "SweepResult",
     "charge_off_undo_approve",
