@@ -415,9 +415,13 @@ class ReceiptLine:
     sequence: int
     due_date: date
     component: str
-    component_label: str
     amount: Decimal
     waived: bool
+
+    @property
+    def component_label(self) -> str:
+        """In the language active where it is shown (a PDF is drawn in the customer's)."""
+        return str(Component(self.component).label)
 
 
 @dataclass(frozen=True)
@@ -469,7 +473,6 @@ def repayment_receipt(*, customer: User, public_id: UUID | str) -> Receipt:
         raise Http404
     card = repayment.card
     reversal = next(iter(repayment.events.all()), None)
-    components = dict(Component.choices)
     order = {Component.PENALTY: 0, Component.FEE: 1, Component.PRINCIPAL: 2}
     allocations = sorted(
         repayment.allocations.all(),
@@ -487,7 +490,6 @@ def repayment_receipt(*, customer: User, public_id: UUID | str) -> Receipt:
                 sequence=a.installment.sequence,
                 due_date=a.installment.due_date,
                 component=a.component,
-                component_label=str(components[a.component]),
                 amount=a.amount,
                 waived=a.waived,
             )

@@ -9,11 +9,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 from django.utils import timezone
 
 from core.money import ZERO
-from installments.models import InstallmentPlan, PlanStatus
+from installments.journal import Draft, refund_sent, write
+from installments.models import Account, EntryKind, InstallmentPlan, PlanStatus
 from installments.selectors import StatementCategory, customer_outstanding, customer_statement
 from installments.services import overdue_sweep, plan_create, plan_restage
 from repayments.models import RepaymentChannel, RepaymentMode, RepaymentStatus
@@ -122,10 +124,39 @@ def test_closing_balance_equals_the_installments_at_every_end_date(customer, fla
 def test_a_statement_is_only_ever_the_customers_own(customer, other_customer, current_plan):
     today = timezone.localdate()
     theirs = customer_statement(customer=other_customer, date_from=today - timedelta(days=30), date_to=today)
-    assert theirs.items == [] and theirs.closing == 0
+    assert theirs.items == []
+    assert theirs.closing == 0
     foreign = customer_statement(
         customer=other_customer, plan=current_plan, date_from=today - timedelta(days=30), date_to=today
     )
-    assert foreign.items == [] and foreign.closing == 0
+    assert foreign.items == []
+    assert foreign.closing == 0
     mine = customer_statement(customer=customer, date_from=today - timedelta(days=30), date_to=today)
     assert mine.closing == D("1272.00")  # 1,200.00 + 12 x 6.00 fees, billed when the plan opened
+
+
+@pytest.mark.ledger_corrupted  # the entries are written by hand, without the installments' side
+def test_an_excess_refunded_shows_as_a_payment_then_a_refund(customer, current_plan):
+    """A payment larger than the plan could take books the excess as owed back (refunds payable) and the
+    refund pays it out: the statement shows the whole payment, then the refund, and the balance ends
+    where the receivables are."""
+    today = timezone.localdate()
+    pid, cid = current_plan.pk, customer.pk
+    payment = Draft(key="t:pay", kind=EntryKind.REPAYMENT, business_date=today, plan_id=pid, customer_id=cid)
+    payment.debit(Account.BANK_CLEARING, D("130.00"))
+    payment.credit(Account.PRINCIPAL_RECEIVABLE, D("100.00"))
+    payment.credit(Account.REFUNDS_PAYABLE, D("30.00"))
+    write([payment])
+    write(
+        [
+            refund_sent(
+                key="t:refund", amount=D("30.00"), plan_id=pid, customer_id=cid, reference="r", today=today
+            )
+        ]
+    )
+    statement = customer_statement(customer=customer, date_from=today, date_to=today)
+    assert [(i.category, i.amount) for i in statement.items if i.category in ("payment", "refund")] == [
+        (StatementCategory.PAYMENT, -D("130.00")),
+        (StatementCategory.REFUND, D("30.00")),
+    ]
+    assert statement.closing == D("1272.00") - D("100.00")
