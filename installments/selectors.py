@@ -229,7 +229,7 @@ _OWED_ACCOUNTS = (*RECEIVABLE.values(), Account.REFUNDS_PAYABLE)
 # Lines that tell a waiver inside a payment, a reversal or a re-staging (the receivables are netted).
 _WAIVER_ACCOUNTS = (Account.WAIVERS, Account.UNEARNED_FEES, Account.FEE_INCOME)
 _WITH_WAIVERS = (EntryKind.REPAYMENT, EntryKind.REPAYMENT_REVERSED, EntryKind.RESTAGED)
-_CATEGORY_OF_KIND = {
+_CATEGORY_OF_KIND: dict[str, str] = {
     EntryKind.PENALTY_ACCRUED: "penalty",
     EntryKind.REPAYMENT: "payment",
     EntryKind.REPAYMENT_REVERSED: "reversal",
@@ -339,8 +339,8 @@ def customer_statement(
     items: list[StatementItem] = []
     balance = opening
     for (entry_id, plan_id), sums in groups.items():
-        day, kind, entry_plan, reference = heads[(entry_id, plan_id)]
-        for category, amount in _categorise(kind, sums, successor=entry_plan != plan_id):
+        day, kind, source_plan, reference = heads[(entry_id, plan_id)]
+        for category, amount in _categorise(kind, sums, successor=source_plan != plan_id):
             balance += amount
             items.append(
                 StatementItem(
@@ -359,6 +359,7 @@ def customer_statement(
 
 def _categorise(kind: str, sums: dict[str, Decimal], *, successor: bool) -> list[tuple[str, Decimal]]:
     """The statement lines of one entry's lines for one plan: (category, signed amount), zeros dropped."""
+    out: list[tuple[str, Decimal]]
     if kind == EntryKind.PLAN_CREATED or (kind == EntryKind.RESTAGED and successor):
         out = [
             (

@@ -7,6 +7,7 @@ asked for. Everything is looked up through the caller: another customer's id is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -40,13 +41,13 @@ class _FileRenderer(BaseRenderer):
     """Passes a file's bytes through. An error (a dict) is answered as JSON instead, so a client that
     asked for a file still reads the error's ``code``."""
 
-    charset = None
+    charset: str | None = None
 
     def render(
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if isinstance(data, (bytes, str)):
             return data.encode("utf-8") if isinstance(data, str) else data
@@ -161,7 +162,7 @@ class _StatementQuery(serializers.Serializer):
 
 class StatementTotalSerializer(serializers.Serializer):
     category = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, as in core.api.ErrorSerializer
     amount = serializers.DecimalField(**MONEY)
 
 
@@ -169,7 +170,7 @@ class StatementLineSerializer(serializers.Serializer):
     date = serializers.DateField(source="business_date")
     plan_id = serializers.UUIDField(source="plan.public_id")
     category = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, as in core.api.ErrorSerializer
     reference = serializers.CharField()
     amount = serializers.DecimalField(
         **MONEY, help_text="Positive adds to what is owed; negative takes from it."
@@ -187,7 +188,7 @@ class StatementSerializer(serializers.Serializer):
     lines = StatementLineSerializer(source="items", many=True)
 
     @extend_schema_field(StatementTotalSerializer(many=True))
-    def get_totals(self, statement: CustomerStatement) -> list[dict[str, Any]]:
+    def get_totals(self, statement: CustomerStatement) -> Any:
         return StatementTotalSerializer(
             [{"category": c, "label": label, "amount": t} for c, label, t in statement.totals], many=True
         ).data

@@ -473,7 +473,7 @@ def repayment_receipt(*, customer: User, public_id: UUID | str) -> Receipt:
         raise Http404
     card = repayment.card
     reversal = next(iter(repayment.events.all()), None)
-    order = {Component.PENALTY: 0, Component.FEE: 1, Component.PRINCIPAL: 2}
+    order: dict[str, int] = {Component.PENALTY: 0, Component.FEE: 1, Component.PRINCIPAL: 2}
     allocations = sorted(
         repayment.allocations.all(),
         key=lambda a: (a.installment.sequence, a.waived, order.get(a.component, 9), a.pk),
