@@ -68,6 +68,15 @@ class CsvRenderer(_FileRenderer):
     charset = "utf-8"
 
 
+class _DocumentView(APIView):
+    """A view that answers in several formats. An unknown ``?format=`` is a 404 (DRF's rule) for the
+    methods the view has; any other method gets its 405, whatever the query says."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        allowed = request.method is not None and request.method.upper() in self.allowed_methods
+        return super().perform_content_negotiation(request, force=force or not allowed)
+
+
 def _wants(request: Request, renderer: type[BaseRenderer]) -> bool:
     return isinstance(getattr(request, "accepted_renderer", None), renderer)
 
@@ -122,7 +131,7 @@ class ReceiptSerializer(serializers.Serializer):
         return receipt.reversed_at is not None
 
 
-class ReceiptView(APIView):
+class ReceiptView(_DocumentView):
     renderer_classes = [JSONRenderer, PdfRenderer]
 
     @extend_schema(
@@ -194,7 +203,7 @@ class StatementSerializer(serializers.Serializer):
         ).data
 
 
-class StatementView(APIView):
+class StatementView(_DocumentView):
     renderer_classes = [JSONRenderer, PdfRenderer, CsvRenderer]
 
     @extend_schema(
@@ -256,7 +265,7 @@ class PayoffCertificateSerializer(serializers.Serializer):
         return request.build_absolute_uri(reverse("repayments:verify", args=[certificate.code]))
 
 
-class PayoffCertificateView(APIView):
+class PayoffCertificateView(_DocumentView):
     renderer_classes = [JSONRenderer, PdfRenderer]
 
     def _plan(self, request: AuthenticatedRequest, public_id: str) -> InstallmentPlan:
