@@ -14,6 +14,7 @@ import io
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -58,6 +59,7 @@ def card_tail(last4: str) -> str:
 
 
 def _pdf(title: str, story: Sequence[Flowable]) -> bytes:
+    """A4 with the title on top. ``Paragraph`` reads a mini-markup: text from data is escaped first."""
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer, pagesize=A4, title=title, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm
@@ -139,7 +141,7 @@ def statement_pdf(statement: CustomerStatement, *, language: str) -> bytes:
                 [
                     [
                         item.business_date.isoformat(),
-                        Paragraph(item.plan.display_name, _BODY),
+                        Paragraph(escape(item.plan.display_name), _BODY),
                         item.label,
                         item.reference,
                         yuan(item.amount),
@@ -213,8 +215,8 @@ def certificate_pdf(certificate: PayoffCertificate, *, customer: User, verify_ur
                     "(purchase date %(date)s). Nothing is owed on it."
                 )
                 % {
-                    "name": customer.masked_name,
-                    "plan": plan.display_name,
+                    "name": escape(customer.masked_name),
+                    "plan": escape(plan.display_name),
                     "date": plan.purchase_date.isoformat(),
                 },
                 _BODY,

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 from installments.errors import InstallmentsError
+from installments.ledger import lock_plans
 from installments.models import InstallmentPlan, PayoffCertificate, PlanStatus
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -27,28 +28,31 @@ def _random(length: int) -> str:
 
 
 def payoff_certificate_issue(*, plan: InstallmentPlan) -> PayoffCertificate:
-    """The plan's live certificate, issued on the first request: asking again returns the same one. Two
-    requests at once race on the one-live-certificate constraint; the loser reads the winner's row."""
-    live = PayoffCertificate.objects.filter(plan=plan, revoked_at__isnull=True).first()
-    if live is not None:
-        return live
-    if plan.status != PlanStatus.PAID_OFF:
-        raise ApplicationError(
-            InstallmentsError.PLAN_NOT_PAID_OFF,
-            _("A payoff certificate is issued once the plan is paid off."),
-        )
-    today = timezone.localdate()
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                return PayoffCertificate.objects.create(
-                    plan=plan, number=f"JQ-{today:%Y%m%d}-{_random(6)}", code=_random(CODE_LENGTH)
-                )
-        except IntegrityError:
-            live = PayoffCertificate.objects.filter(plan=plan, revoked_at__isnull=True).first()
-            if live is not None:
-                return live
-            # else a number or code collided (vanishingly rare): draw again
+    """The plan's live certificate, issued on the first request: asking again returns the same one.
+
+    The plan row is locked (``lock_plans``, plan only) while its status is read and the certificate
+    written, the lock a reversal takes too: a certificate is never issued for a plan a reversal has just
+    reopened, and a reversal never misses a certificate being issued. Two requests at once queue on the
+    same lock; the second finds the first's certificate."""
+    with transaction.atomic():
+        locked, _rows = lock_plans([plan.pk], no_key=True, installments=False)
+        live = PayoffCertificate.objects.filter(plan_id=plan.pk, revoked_at__isnull=True).first()
+        if live is not None:
+            return live
+        if plan.pk not in locked or locked[plan.pk].status != PlanStatus.PAID_OFF:
+            raise ApplicationError(
+                InstallmentsError.PLAN_NOT_PAID_OFF,
+                _("A payoff certificate is issued once the plan is paid off."),
+            )
+        today = timezone.localdate()
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    return PayoffCertificate.objects.create(
+                        plan_id=plan.pk, number=f"JQ-{today:%Y%m%d}-{_random(6)}", code=_random(CODE_LENGTH)
+                    )
+            except IntegrityError:
+                continue  # a number or code drawn twice (vanishingly rare): draw again
     raise RuntimeError("could not draw a unique certificate number")
 
 

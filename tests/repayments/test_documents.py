@@ -19,11 +19,12 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from installments.models import PayoffCertificate, PlanStatus
-from installments.services import REOPENED_BY_REVERSAL, payoff_certificate_issue
+from installments.services import REOPENED_BY_REVERSAL, payoff_certificate_issue, plan_create
 from installments.services.certificates import ALPHABET, CODE_LENGTH
 from repayments.models import Repayment, RepaymentChannel, RepaymentMode, RepaymentStatus
 from repayments.services import repayment_create, repayment_reverse
 from tests.cards import ICBC_DEBIT
+from tests.concurrency import at_once
 
 D = Decimal
 
@@ -361,3 +362,32 @@ def test_api_payoff_certificate(api, customer, current_plan, card, agent) -> Non
     revoked = api.get(url).json()
     assert revoked["valid"] is False
     assert revoked["revoked_reason"] == REOPENED_BY_REVERSAL
+
+
+def test_a_plan_name_with_markup_characters_is_printed_as_written(signed_in, customer, flat_product) -> None:
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=D("600.00"),
+        tenor=6,
+        purchase_date=timezone.localdate(),
+        description="耳机 <Pro> & 壳",
+    )
+    query = {"plan": str(plan.public_id), "date_from": plan.purchase_date.isoformat()}
+    query["date_to"] = query["date_from"]
+    text = pdf_text(signed_in.get(reverse("repayments:statement_pdf"), query).content)
+    assert "耳机 <Pro> & 壳" in text
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_requests_at_once_issue_one_certificate(customer, current_plan, card) -> None:
+    pay(customer, current_plan, card)
+
+    def issue(_: int) -> str:
+        plan = type(current_plan).objects.get(pk=current_plan.pk)
+        return payoff_certificate_issue(plan=plan).code
+
+    codes = at_once(10, issue)
+    assert len(set(codes)) == 1
+    assert PayoffCertificate.objects.filter(plan=current_plan).count() == 1
