@@ -391,3 +391,25 @@ def test_ten_requests_at_once_issue_one_certificate(customer, current_plan, card
     codes = at_once(10, issue)
     assert len(set(codes)) == 1
     assert PayoffCertificate.objects.filter(plan=current_plan).count() == 1
+
+
+def test_support_reads_certificates_in_the_admin_and_cannot_change_them(
+    client, customer, current_plan, card, agent
+):
+    pay(customer, current_plan, card)
+    current_plan.refresh_from_db()
+    certificate = payoff_certificate_issue(plan=current_plan)
+    client.force_login(agent)
+    listing = client.get(
+        reverse("admin:installments_payoffcertificate_changelist"), {"q": certificate.number}
+    )
+    assert listing.status_code == 200
+    assert certificate.number in listing.content.decode()
+    detail = client.get(reverse("admin:installments_payoffcertificate_change", args=[certificate.pk]))
+    assert detail.status_code == 200
+    assert 'name="_save"' not in detail.content.decode()
+    client.post(
+        reverse("admin:installments_payoffcertificate_change", args=[certificate.pk]), {"revoked_reason": "x"}
+    )
+    certificate.refresh_from_db()
+    assert certificate.revoked_at is None
