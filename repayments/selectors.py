@@ -8,12 +8,14 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db.models import Prefetch, QuerySet, Sum
+from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.errors import ApplicationError
+from core.ids import short_ref
 from installments.allocation import due_now_total, payable_total
 from installments.ledger import (
     OPEN_STATUSES,
@@ -37,14 +39,18 @@ from notifications.models import Notification
 from repayments.errors import RepaymentsError
 from repayments.labels import failure_reason
 from repayments.models import (
+    Allocation,
     AutoDebitMandate,
     BankCard,
     BreakSeverity,
     BreakState,
     CardStatus,
+    Component,
     DebitAttempt,
     ReconciliationBreak,
     Repayment,
+    RepaymentChannel,
+    RepaymentEvent,
     RepaymentStatus,
 )
 
@@ -445,3 +451,97 @@ def reconciliation_alert(*, max_dates: int = 10) -> ReconciliationAlert:
         open_critical.order_by("business_date").values_list("business_date", flat=True).distinct()[:max_dates]
     )
     return ReconciliationAlert(open_critical=count, dates=dates)
+
+
+# --- 还款凭证: the receipt of a succeeded repayment --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """What one allocation did: ``amount`` of one component of one installment, paid or waived."""
+
+    sequence: int
+    due_date: date
+    component: str
+    amount: Decimal
+    waived: bool
+
+    @property
+    def component_label(self) -> str:
+        """In the language active where it is shown (a PDF is drawn in the customer's)."""
+        return str(Component(self.component).label)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    repayment: Repayment
+    settled_at: datetime  # local time (Asia/Shanghai)
+    bank: str
+    card_last4: str
+    bank_reference: str
+    auto_debit: bool
+    lines: list[ReceiptLine]
+    reversed_at: datetime | None
+
+    @property
+    def reference(self) -> str:
+        return str(self.repayment.public_id)
+
+    @property
+    def short_reference(self) -> str:
+        return short_ref(self.repayment.public_id)
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((line.amount for line in self.lines if not line.waived), ZERO)
+
+    @property
+    def waived(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.waived), ZERO)
+
+
+def repayment_receipt(*, customer: User, public_id: UUID | str) -> Receipt:
+    """The receipt of one of the customer's repayments that succeeded (and may have been reversed since):
+    anything else, or another customer's id, is a 404. The split is the repayment's allocation rows, kept
+    after a reversal as history; the card is its bank and last four digits, never more."""
+    repayment = (
+        Repayment.objects.filter(
+            customer=customer,
+            public_id=public_id,
+            status__in=(RepaymentStatus.SUCCEEDED, RepaymentStatus.REVERSED),
+        )
+        .select_related("plan", "card")
+        .prefetch_related(
+            Prefetch("allocations", queryset=Allocation.objects.select_related("installment")),
+            Prefetch("events", queryset=RepaymentEvent.objects.filter(kind="reversed")),
+        )
+        .first()
+    )
+    if repayment is None or repayment.settled_at is None:
+        raise Http404
+    card = repayment.card
+    reversal = next(iter(repayment.events.all()), None)
+    order: dict[str, int] = {Component.PENALTY: 0, Component.FEE: 1, Component.PRINCIPAL: 2}
+    allocations = sorted(
+        repayment.allocations.all(),
+        key=lambda a: (a.installment.sequence, a.waived, order.get(a.component, 9), a.pk),
+    )
+    return Receipt(
+        repayment=repayment,
+        settled_at=timezone.localtime(repayment.settled_at),
+        bank=card.bank_name if card else repayment.one_time_card_bank,
+        card_last4=card.last4 if card else repayment.one_time_card_last4,
+        bank_reference=repayment.gateway_reference,
+        auto_debit=repayment.channel == RepaymentChannel.AUTO_DEBIT,
+        lines=[
+            ReceiptLine(
+                sequence=a.installment.sequence,
+                due_date=a.installment.due_date,
+                component=a.component,
+                amount=a.amount,
+                waived=a.waived,
+            )
+            for a in allocations
+        ],
+        reversed_at=timezone.localtime(reversal.created_at) if reversal else None,
+    )
