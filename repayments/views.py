@@ -336,8 +336,8 @@ def card_unbind_view(request: AuthenticatedHttpRequest, public_id: uuid.UUID) ->
     plans = card_autodebit_plans(customer=request.user).get(card.pk, [])
     if request.method == "POST" and "send_code" in request.POST:
         _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
-        replacement = request.POST.get("replacement", "")
-        query = f"?{urlencode({'replacement': replacement})}" if replacement else ""
+        chosen = request.POST.get("replacement", "")
+        query = f"?{urlencode({'replacement': chosen})}" if chosen else ""
         return redirect(reverse("repayments:card_unbind", args=[card.public_id]) + query)
     form = CardUnbindForm(
         request.POST if request.method == "POST" else None,

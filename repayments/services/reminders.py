@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db.models import DecimalField, Min, Sum
@@ -119,14 +120,16 @@ def customers_overdue(*, customer_ids: set[int], business_date: date) -> dict[in
         )
         .values("plan_id", "plan__customer_id")
         .annotate(
-            owed=Sum(Installment.open_amount(), output_field=DecimalField(max_digits=16, decimal_places=2)),
+            open_total=Sum(
+                Installment.open_amount(), output_field=DecimalField(max_digits=16, decimal_places=2)
+            ),
             oldest=Min("due_date"),
         )
         .order_by("plan_id")
     )
-    by_customer: dict[int, list[dict]] = {}
+    by_customer: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
-        by_customer.setdefault(row["plan__customer_id"], []).append(row)
+        by_customer.setdefault(row["plan__customer_id"], []).append(dict(row))
     names = {
         plan.pk: plan.display_name
         for plan in InstallmentPlan.objects.filter(
@@ -137,7 +140,7 @@ def customers_overdue(*, customer_ids: set[int], business_date: date) -> dict[in
         customer_id: CustomerOverdue(
             customer_id=customer_id,
             plans=len(plans),
-            amount=quantize_money(sum((Decimal(str(p["owed"])) for p in plans), ZERO)),
+            amount=quantize_money(sum((Decimal(str(p["open_total"])) for p in plans), ZERO)),
             days=(business_date - min(p["oldest"] for p in plans)).days,
             plan_name=names.get(plans[0]["plan_id"], "") if len(plans) == 1 else "",
         )
