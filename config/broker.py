@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu.transport import filesystem
+from kombu.transport import TRANSPORT_ALIASES, filesystem
+
+# The broker URL's scheme for this transport (``localfs://``), registered with kombu below: a URL, unlike
+# Celery's ``broker_transport`` setting, still names the broker when something sets another URL.
+SCHEME = "localfs"
 
 # The longest an idle worker waits for a message before it looks at its stop flag again (seconds): Celery's
 # loop asks for up to 2 s at a time.
@@ -24,3 +28,6 @@ class FilesystemTransport(filesystem.Transport):
         # A caller that waits without a limit still does (a limited wait ends in socket.timeout).
         wait = None if timeout is None else min(timeout, MAX_WAIT_SECONDS)
         return super().drain_events(connection, timeout=wait, **kwargs)
+
+
+TRANSPORT_ALIASES[SCHEME] = f"{__name__}:FilesystemTransport"

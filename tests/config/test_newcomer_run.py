@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from kombu import Consumer, Queue
 
 from accounts.models import User
+from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make") or "make"
@@ -132,6 +134,20 @@ def test_reset_refusal_is_a_clear_message_and_a_non_zero_exit(tmp_path) -> None:
 
 
 # --- Ctrl-C on make run ------------------------------------------------------------------------------------
+
+
+def test_an_idle_worker_on_the_local_broker_looks_for_a_stop_often(settings) -> None:
+    """Celery's loop asks the broker for up to 2 s at a time and sees a stop signal only between asks;
+    on the local-disk broker each ask now ends after 0.2 s (kombu's own waits the whole 2 s)."""
+    if settings.REDIS_URL:
+        pytest.skip("the local-disk broker is the one without REDIS_URL")
+    with celery_app.connection_for_read() as connection:
+        with Consumer(connection, queues=[Queue("test-idle")], accept=["json"]):
+            started = time.monotonic()
+            with pytest.raises(socket.timeout):
+                connection.drain_events(timeout=2.0)
+        assert time.monotonic() - started < 1.0
+
 
 READY = ("celery@", " ready.", "beat: Starting", "Quit the server with CONTROL-C.", "bank service listening")
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
+from config.broker import SCHEME as LOCAL_BROKER_SCHEME
 from config.settings.components.autodebit import AUTODEBIT_SLOTS
 from config.settings.components.i18n import TIME_ZONE
 from config.settings.env import VAR_DIR, env
@@ -54,9 +55,8 @@ if REDIS_URL:
 else:
     # kombu's filesystem transport: a real broker on local disk, so worker and beat run as in
     # production without any server. Producer and consumer share one folder.
-    CELERY_BROKER_URL = "filesystem://"
     # kombu's filesystem transport with short waits, so a worker stops promptly (config/broker.py).
-    CELERY_BROKER_TRANSPORT = "config.broker:FilesystemTransport"
+    CELERY_BROKER_URL = f"{LOCAL_BROKER_SCHEME}://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_DIR / "broker"),
         "data_folder_out": str(CELERY_FS_DIR / "broker"),
