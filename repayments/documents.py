@@ -54,10 +54,6 @@ def local_time(value: datetime) -> str:
     return _("%(time)s (Beijing time)") % {"time": value.strftime("%Y-%m-%d %H:%M")}
 
 
-def card_tail(last4: str) -> str:
-    return _("ending %(last4)s") % {"last4": last4} if last4 else ""
-
-
 def _pdf(title: str, story: Sequence[Flowable]) -> bytes:
     """A4 with the title on top. ``Paragraph`` reads a mini-markup: text from data is escaped first."""
     buffer = io.BytesIO()
@@ -86,7 +82,7 @@ def receipt_pdf(receipt: Receipt, *, language: str) -> bytes:
             (_("Amount"), yuan(repayment.amount)),
             (_("Time"), local_time(receipt.settled_at)),
             (_("Plan"), repayment.plan.display_name),
-            (_("Card"), f"{receipt.bank} {card_tail(receipt.card_last4)}".strip() or "-"),
+            (_("Card"), receipt.card or "-"),
             (_("How"), _("Auto-debit") if receipt.auto_debit else _("Paid by you")),
             (_("Reference"), receipt.reference),
         ]

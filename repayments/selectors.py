@@ -37,6 +37,7 @@ from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
+from repayments.banks import card_label
 from repayments.errors import RepaymentsError
 from repayments.labels import failure_reason
 from repayments.models import (
@@ -484,6 +485,11 @@ class Receipt:
     auto_debit: bool
     lines: list[ReceiptLine]
     reversed_at: datetime | None
+
+    @property
+    def card(self) -> str:
+        """ "工商银行 尾号1234" / "ICBC card ending 1234", in the active language; "" without a card."""
+        return card_label(name=self.bank, last4=self.card_last4) if self.card_last4 else ""
 
     @property
     def reference(self) -> str:
