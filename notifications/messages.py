@@ -168,8 +168,8 @@ TEMPLATES: dict[str, MessageTemplate] = {
         MessageTemplate(
             "autodebit_card_changed",
             NotificationCategory.SECURITY,
-            zh="{plan}的自动扣款卡已更换为尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
-            en="Auto-debit for {plan} now uses card ending {card_last4}. Not you? Contact us at once.",
+            zh="{plan}的自动扣款卡已更换为尾号{card_last4}的银行卡。如非本人操作，请立即联系客服{hotline}。",
+            en="Auto-debit for {plan} now uses card ending {card_last4}. Not you? Call us at once: {hotline}.",
             sample={"plan": _SAMPLE_PLAN, "card_last4": "1234"},
         ),
         MessageTemplate(
