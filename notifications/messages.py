@@ -276,8 +276,9 @@ TEMPLATES: dict[str, MessageTemplate] = {
         MessageTemplate(
             "negotiation_expired",
             NotificationCategory.TRANSACTIONAL,
-            zh="您的{plan}协商方案已过期未确认，如需协商请重新申请。",
-            en="The offer for {plan} expired without acceptance. You can apply again.",
+            zh="您的{plan}协商方案已过期未确认，如需协商请重新申请，如有疑问请联系客服{hotline}。",
+            en="The offer for {plan} expired without acceptance. You can apply again. "
+            "Questions? Call us: {hotline}.",
             sample={"plan": _SAMPLE_PLAN},
         ),
         MessageTemplate(
