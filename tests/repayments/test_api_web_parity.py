@@ -123,6 +123,9 @@ def test_the_schema_documents_the_code_and_the_refusals(db) -> None:
     assert {"plan_id", "tenor", "otp_code"} <= set(body["required"])
     for word in ("restage", "tenor_not_offered", "otp_invalid", "dropped"):
         assert word in post["description"], word
+    info = SchemaGenerator().get_schema(request=None, public=True)["info"]
+    assert info["version"] == "1.1.0"
+    assert "POST /reinstallments/ needs `otp_code`" in info["description"]
 
 
 # --- language --------------------------------------------------------------------------------------------
