@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -100,6 +100,17 @@ def gateway_pool_closed():
     yield
     close_gateway_pool()
     close_bank_connections()  # also when a test built its own SimulatedGateway rather than get_gateway()'s
+
+
+@pytest.fixture(autouse=True)
+def default_language():
+    """A request in the test's thread activates its customer's language (accounts.middleware,
+    core.api_auth) and nothing resets it afterwards; in a server the next request's LocaleMiddleware
+    does. Reset it, so text made outside a request (a one-time card's display, an SMS) is in the default
+    language whichever test ran before (test_one_time_card_pays_without_being_bound failed after an
+    English customer's request in another file)."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture

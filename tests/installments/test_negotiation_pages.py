@@ -103,10 +103,16 @@ def test_the_admin_shows_what_the_customer_can_pay(client, agent, late_plan) -> 
     assert "450.00" in page
 
 
+def english(customer) -> None:
+    customer.language = "en"
+    customer.save(update_fields=["language"])
+
+
 # --- status -------------------------------------------------------------------------------------------
 
 
 def test_status_page_speaks_plainly_with_a_timeline_and_the_next_step(signed_in, late_plan, agent) -> None:
+    english(late_plan.customer)  # the account's language decides the page, not Accept-Language
     application = apply(late_plan)
     url = reverse("installments:negotiation", args=[application.public_id])
     page = text(signed_in.get(url, HTTP_ACCEPT_LANGUAGE="en"))
@@ -144,7 +150,8 @@ def test_offer_shows_first_usual_last_and_totals_from_the_schedule(signed_in, la
     application.refresh_from_db()
     page = text(signed_in.get(reverse("installments:negotiation", args=[application.public_id])))
     rows = page.split('id="offer-schedule"')[1].split("</table>")[0]
-    amounts = [cell.split("</td>")[0] for cell in rows.split("<td>")[3::3]]
+    # Each cell carries its column's label for the stacked layout on a phone: <td data-label="...">.
+    amounts = [cell.split(">", 1)[1].split("</td>")[0] for cell in rows.split("<td")[1:][2::3]]
     assert len(amounts) == 7
     first = page.split('id="offer-first">')[1].split(" ·")[0]
     usual = page.split('id="offer-usual">')[1].split("<")[0]
@@ -190,6 +197,7 @@ def test_accepting_without_the_tick_leaves_auto_debit_off(signed_in, late_plan, 
 
 
 def test_decline_asks_for_confirmation_first(signed_in, late_plan, agent) -> None:
+    english(late_plan.customer)  # the account's language decides the page, not Accept-Language
     application = offered(apply(late_plan), agent)
     url = reverse("installments:negotiation", args=[application.public_id])
     page = text(signed_in.post(url, {"action": "decline"}))
