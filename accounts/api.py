@@ -161,8 +161,12 @@ class MeSerializer(serializers.Serializer):
 
 
 class MeUpdateSerializer(serializers.Serializer):
+    """What a customer may change on their account: for now the language alone. A PATCH names only what
+    it changes, so an empty body changes nothing."""
+
     language = serializers.ChoiceField(
         choices=settings.LANGUAGES,
+        required=False,
         help_text="One of the offered languages; anything else is 400 `invalid_request` with "
         "`fields.language`.",
     )
@@ -186,7 +190,8 @@ class MeView(APIView):
     )
     def patch(self, request: AuthenticatedRequest) -> Response:
         data = validated(MeUpdateSerializer, request.data)
-        language_set(user=request.user, language=data["language"])
+        if "language" in data:
+            language_set(user=request.user, language=data["language"])
         return Response(MeSerializer(request.user).data)
 
 

@@ -158,6 +158,14 @@ def test_an_unknown_language_is_refused_with_a_stable_code(api, customer, langua
     assert customer.language == User.Language.ZH_HANS
 
 
+def test_an_empty_patch_changes_nothing(api, customer) -> None:
+    unchanged = api.patch(f"{API}/me/", {}, format="json")
+    assert unchanged.status_code == 200, unchanged.content
+    assert unchanged.json()["language"] == "zh-hans"
+    customer.refresh_from_db()
+    assert customer.language == User.Language.ZH_HANS
+
+
 def test_changing_the_language_needs_a_signed_in_customer(db) -> None:
     assert_error(APIClient().patch(f"{API}/me/", {"language": "en"}, format="json"), 401, "not_authenticated")
 
