@@ -110,7 +110,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "due_reminder",
             NotificationCategory.REMINDER,
             zh="{name}您好，{plan}第{seq}期¥{amount}将于{due_date}到期，请按时还款。",
-            en="Dear {name}, installment {seq} of {plan}, CNY {amount}, is due on {due_date}. "
+            en="Dear {name}, installment {seq} of {plan}, ¥{amount}, is due on {due_date}. "
             "Please repay on time.",
             sample={
                 "plan": _SAMPLE_PLAN,
@@ -123,7 +123,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "autodebit_scheduled",
             NotificationCategory.REMINDER,
             zh="{due_date}将从尾号{card_last4}银行卡自动扣款¥{amount}（{plan}），请保持余额充足。",
-            en="CNY {amount} for {plan} will be debited from card ending {card_last4} on {due_date}. "
+            en="¥{amount} for {plan} will be debited from card ending {card_last4} on {due_date}. "
             "Please keep it funded.",
             sample={
                 "plan": _SAMPLE_PLAN,
@@ -136,8 +136,8 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "autodebit_succeeded",
             NotificationCategory.TRANSACTIONAL,
             zh="已从尾号{card_last4}银行卡扣款¥{amount}，用于{plan}还款，剩余待还¥{remaining}。",
-            en="CNY {amount} was debited from card ending {card_last4} for {plan}. "
-            "Remaining: CNY {remaining}.",
+            en="¥{amount} was debited from card ending {card_last4} for {plan}. "
+            "Remaining: ¥{remaining}.",
             sample={
                 "plan": _SAMPLE_PLAN,
                 "amount": Decimal("106.00"),
@@ -149,7 +149,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "autodebit_failed",
             NotificationCategory.TRANSACTIONAL,
             zh="尾号{card_last4}银行卡扣款¥{amount}失败：{reason}。{advice}，以免逾期。",
-            en="Debit of CNY {amount} from card ending {card_last4} failed: {reason}. "
+            en="Debit of ¥{amount} from card ending {card_last4} failed: {reason}. "
             "Please {advice} to avoid being late.",
             sample={
                 "amount": Decimal("106.00"),
@@ -177,14 +177,14 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "repayment_received",
             NotificationCategory.TRANSACTIONAL,
             zh="已收到您的还款¥{amount}（{plan}），剩余待还¥{remaining}。",
-            en="We received your repayment of CNY {amount} for {plan}. Remaining: CNY {remaining}.",
+            en="We received your repayment of ¥{amount} for {plan}. Remaining: ¥{remaining}.",
             sample={"plan": _SAMPLE_PLAN, "amount": Decimal("500.00"), "remaining": Decimal("560.00")},
         ),
         MessageTemplate(
             "repayment_refunded",
             NotificationCategory.TRANSACTIONAL,
             zh="¥{amount}已退回您尾号{card_last4}的银行卡（{plan}多扣部分），1-3个工作日到账。",
-            en="CNY {amount} charged beyond what {plan} owed was refunded to card ending {card_last4}; "
+            en="¥{amount} charged beyond what {plan} owed was refunded to card ending {card_last4}; "
             "it arrives in 1-3 working days.",
             sample={"plan": _SAMPLE_PLAN, "amount": Decimal("106.00"), "card_last4": "1234"},
         ),
@@ -192,7 +192,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "repayment_scheduled",
             NotificationCategory.TRANSACTIONAL,
             zh="您已预约{pay_date}从尾号{card_last4}银行卡还款¥{amount}（{plan}）。",
-            en="Your repayment of CNY {amount} for {plan} from card ending {card_last4} "
+            en="Your repayment of ¥{amount} for {plan} from card ending {card_last4} "
             "is scheduled on {pay_date}.",
             sample={
                 "plan": _SAMPLE_PLAN,
@@ -205,7 +205,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "overdue_reminder",
             NotificationCategory.REMINDER,
             zh="{name}您好，{plan}已逾期{days}天，待还¥{amount}（含违约金），请尽快还款以免影响信用。",
-            en="Dear {name}, {plan} is {days} days overdue: CNY {amount} incl. late fees. "
+            en="Dear {name}, {plan} is {days} days overdue: ¥{amount} incl. late fees. "
             "Please repay soon to protect your credit record.",
             sample={"plan": _SAMPLE_PLAN, "days": 12, "amount": Decimal("108.12")},
         ),
@@ -214,7 +214,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "overdue_summary",
             NotificationCategory.REMINDER,
             zh="{name}您好，您有{plans}笔分期已逾期，最长{days}天，共待还¥{amount}（含违约金），请尽快还款以免影响信用。",
-            en="Dear {name}, {plans} of your plans are overdue (the oldest {days} days): CNY {amount} "
+            en="Dear {name}, {plans} of your plans are overdue (the oldest {days} days): ¥{amount} "
             "in all, incl. late fees. Please repay soon.",
             sample={"plans": 2, "days": 12, "amount": Decimal("1308.12")},
         ),
@@ -223,7 +223,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "charge_off_notice",
             NotificationCategory.TRANSACTIONAL,
             zh="{name}您好，{plan}已逾期{days}天，待还¥{amount}，自动扣款和提醒已停止，请尽快联系客服{hotline}。",
-            en="Dear {name}, {plan} is {days} days overdue: CNY {amount}. Auto-debit and reminders have "
+            en="Dear {name}, {plan} is {days} days overdue: ¥{amount}. Auto-debit and reminders have "
             "stopped; please contact us at {hotline} to settle it.",
             sample={"plan": _SAMPLE_PLAN, "days": 180, "amount": Decimal("3212.40")},
         ),
@@ -253,7 +253,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "negotiation_offer",
             NotificationCategory.TRANSACTIONAL,
             zh="您的{plan}协商方案：{tenor}期，每期约¥{amount}，请于{expires}前登录查看并确认。",
-            en="Your offer for {plan}: {tenor} installments of about CNY {amount}. "
+            en="Your offer for {plan}: {tenor} installments of about ¥{amount}. "
             "Review and accept it before {expires}.",
             sample={
                 "plan": _SAMPLE_PLAN,
@@ -266,7 +266,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "plan_restaged",
             NotificationCategory.TRANSACTIONAL,
             zh="您的{plan}新分期已生效：{tenor}期，首期{first_due}应还¥{amount}。",
-            en="Your new plan for {plan} is active: {tenor} installments, the first of CNY {amount} "
+            en="Your new plan for {plan} is active: {tenor} installments, the first of ¥{amount} "
             "due on {first_due}.",
             sample={
                 "plan": _SAMPLE_PLAN,

@@ -109,7 +109,7 @@ def test_english_customer_reads_the_total_in_english(customer, flat_product) -> 
     reminders_send(business_date=today)
     [summary] = _overdue_sms(customer)
     assert "2 of your plans are overdue" in summary.text
-    assert "CNY 212.00 in all" in summary.text
+    assert "¥212.00 in all" in summary.text
 
 
 @pytest.mark.postgres
