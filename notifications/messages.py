@@ -136,8 +136,7 @@ TEMPLATES: dict[str, MessageTemplate] = {
             "autodebit_succeeded",
             NotificationCategory.TRANSACTIONAL,
             zh="已从尾号{card_last4}银行卡扣款¥{amount}，用于{plan}还款，剩余待还¥{remaining}。",
-            en="¥{amount} was debited from card ending {card_last4} for {plan}. "
-            "Remaining: ¥{remaining}.",
+            en="¥{amount} was debited from card ending {card_last4} for {plan}. Remaining: ¥{remaining}.",
             sample={
                 "plan": _SAMPLE_PLAN,
                 "amount": Decimal("106.00"),

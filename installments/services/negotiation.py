@@ -35,7 +35,7 @@ from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money import quantize_money
 from core.money_input import parse_money
-from installments.documents import DocumentError, clean_name, verify
+from installments.documents import DocumentError, Verified, clean_name, verify
 from installments.errors import InstallmentsError
 from installments.ledger import PAYABLE_PLAN_STATUSES, InstallmentRow, open_installments, owing
 from installments.models import (
@@ -234,25 +234,27 @@ def negotiation_apply(
     return application
 
 
+def _checked_upload(upload: File[bytes]) -> tuple[str, Verified]:
+    """The upload's cleaned name and its checked content (type sniffed, an image re-encoded), or a
+    DocumentError: the one check behind storing a document and holding one across a form error. The size is
+    read, not trusted (``upload.size`` may be missing or wrong): at most the limit and one byte."""
+    limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
+    name = clean_name(upload.name or "")
+    upload.seek(0)
+    body = upload.read(limit + 1)
+    if len(body) > limit:
+        raise DocumentError(
+            InstallmentsError.FILE_TOO_LARGE,
+            _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
+        )
+    return name, verify(body)
+
+
 def _store_document(
     application: NegotiationApplication, upload: File[bytes], *, uploaded_by: User, stored_files: list[str]
 ) -> NegotiationDocument:
-    limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
     try:
-        name = clean_name(upload.name or "")
-        if upload.size is None or upload.size > limit:
-            raise DocumentError(
-                InstallmentsError.FILE_TOO_LARGE,
-                _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
-            )
-        upload.seek(0)
-        body = upload.read(limit + 1)
-        if len(body) > limit:
-            raise DocumentError(
-                InstallmentsError.FILE_TOO_LARGE,
-                _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
-            )
-        verified = verify(body)
+        name, verified = _checked_upload(upload)
     except DocumentError as exc:
         raise ApplicationError(exc.code, str(exc), fields={"documents": str(exc)}) from None
     count = NegotiationDocument.objects.filter(application=application).count()
@@ -303,20 +305,11 @@ def negotiation_documents_hold(
 ) -> tuple[list[HeldDocument], list[str]]:
     """Check each upload as ``negotiation_apply`` will and hold the ones that pass; the others come back
     as messages (a held file is checked again when the application is written)."""
-    limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
     held: list[HeldDocument] = []
     errors: list[str] = []
     for upload in uploads:
         try:
-            name = clean_name(upload.name or "")
-            upload.seek(0)
-            body = upload.read(limit + 1)
-            if len(body) > limit:
-                raise DocumentError(
-                    InstallmentsError.FILE_TOO_LARGE,
-                    _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
-                )
-            verified = verify(body)
+            name, verified = _checked_upload(upload)
         except DocumentError as exc:
             errors.append(f"{upload.name}: {exc}")
             continue
