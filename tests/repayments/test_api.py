@@ -38,13 +38,6 @@ def fresh_throttles():
     cache.clear()
 
 
-@pytest.fixture
-def api(customer) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(customer)
-    return client
-
-
 def key() -> dict:
     return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
 

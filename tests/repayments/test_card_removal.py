@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from accounts.models import OtpPurpose
 from core.errors import ApplicationError
@@ -32,13 +31,6 @@ def two_cards(customer, bind, current_plan):
     second = bind(customer, CMB_DEBIT)
     AutoDebitMandate.objects.create(plan=current_plan, card=first, enabled=True)
     return first, second
-
-
-@pytest.fixture
-def api(customer) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(customer)
-    return client
 
 
 def _kept(first: BankCard, current_plan) -> None:

@@ -31,13 +31,6 @@ def assert_api_error(response, status: int, code: str) -> None:
     assert catalogue()[code].status == status
 
 
-@pytest.fixture
-def api(customer) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(customer)
-    return client
-
-
 @pytest.mark.parametrize("name", LISTS)
 @pytest.mark.parametrize(
     "position",

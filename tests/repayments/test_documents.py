@@ -55,13 +55,6 @@ def pay(customer: User, plan, card, amount: str | None = None, key: str = "doc-1
     return repayment
 
 
-@pytest.fixture
-def api(customer) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(customer)
-    return client
-
-
 # --- 还款凭证 ---------------------------------------------------------------------------------------------
 
 

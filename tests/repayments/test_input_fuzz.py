@@ -15,7 +15,6 @@ import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.test import APIClient
 
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField, parse_money
@@ -64,13 +63,6 @@ def test_anything_else_is_invalid_amount_and_never_another_error(text) -> None:
     assert exc.value.status == 400
     with pytest.raises(ValidationError):
         AsciiDecimalField().clean(text)
-
-
-@pytest.fixture
-def api(customer) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(customer)
-    return client
 
 
 @WEB

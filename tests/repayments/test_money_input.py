@@ -70,13 +70,6 @@ def test_plain_amounts_are_accepted(text, amount) -> None:
     assert parse_money(text) == Decimal(amount)
 
 
-@pytest.fixture
-def api(customer) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(customer)
-    return client
-
-
 @pytest.mark.parametrize(
     "text", ["1_000", "1e3", "1E+1", "+1.00", " 1.00 ", "\u0663", "\uff11\uff10\uff10", "1e30"]
 )
