@@ -685,3 +685,83 @@ def test_issue18_journeys(
         chapter_language(walk)
     finally:
         context.close()
+
+
+# --- 9. 解绑 asks first -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_removing_a_card_asks_first(browser: Browser, live_server, language: str) -> None:
+    """银行卡管理 → 解绑: a page that asks (in the account's language); Cancel keeps the card, yes removes
+    it."""
+    phone = "+8613822220003" if language == "zh-hans" else "+8613822220004"
+    customer = User.objects.create_user(phone, PASSWORD, real_name="李四", language=language)
+    card_bind_verified(customer=customer, number=ICBC_DEBIT, holder_name="李四", reserved_phone=phone)
+    card = card_bind_verified(customer=customer, number=CMB_DEBIT, holder_name="李四", reserved_phone=phone)
+    context = browser.new_context(locale=LOCALE[OTHER[language]], viewport=PHONE)
+    page = context.new_page()
+    base, cards, unbind = (
+        live_server.url,
+        reverse("repayments:cards"),
+        reverse("repayments:card_unbind", args=[card.public_id]),
+    )
+    try:
+        sign_in(page, base, customer)
+        page.goto(base + cards)
+        remove = page.locator(f"main a[href='{unbind}']")
+        if not remove.count():
+            pytest.skip(
+                "the cards page has no 解绑 confirmation yet: its Remove posts at once (h/misc adds it)"
+            )
+        for answer in ("cancel", "yes"):
+            remove.click()
+            expect(page).to_have_url(base + unbind)
+            expect(page.locator("html")).to_have_attribute("lang", language)
+            expect(page.locator("main h1")).to_contain_text(CMB_DEBIT[-4:])
+            card.refresh_from_db()
+            assert card.status == "active", "the card was removed before the customer said yes"
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(
+                path=str(SCREENSHOTS / f"j18-{language}-card-unbind-confirm-390.png"), full_page=True
+            )
+            if answer == "cancel":
+                page.locator(f"main .actions a[href='{cards}']").click()
+                expect(page).to_have_url(base + cards)
+            else:
+                page.locator(f"main form[action='{unbind}'] .actions button[type=submit]").click()
+        expect(page).to_have_url(base + cards)
+        expect(page.locator(".messages")).to_contain_text(CMB_DEBIT[-4:])
+        card.refresh_from_db()
+        assert card.status != "active"
+        expect(page.locator(f"main a[href='{unbind}']")).to_have_count(0)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_send_code_without_javascript_keeps_the_inputs(
+    browser: Browser, live_server, codes, language: str
+) -> None:
+    """发送验证码 is a plain form button first: without the script the page comes back with what was typed
+    (never the card number) and says a code was sent."""
+    phone = "+8613822220005" if language == "zh-hans" else "+8613822220006"
+    customer = User.objects.create_user(phone, PASSWORD, real_name="李四", language=language)
+    context = browser.new_context(locale=LOCALE[OTHER[language]], viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, customer)
+        page.goto(live_server.url + reverse("repayments:card_bind"))
+        page.locator("#id_number").fill(CMB_DEBIT)
+        page.locator("#id_holder_name").fill("李四")
+        page.locator("#id_reserved_phone").fill("13900001111")
+        page.locator(".code-row button[data-send-code]").click()
+        page.wait_for_load_state()
+        assert len(codes.codes) == 1
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        expect(page.locator("#id_holder_name")).to_have_value("李四")
+        expect(page.locator("#id_reserved_phone")).to_have_value("13900001111")
+        expect(page.locator("#id_number")).to_have_value("")  # a card number is never echoed into a page
+        expect(page.locator("[data-code-status]")).to_contain_text("60")
+        expect(page.locator(".field .error")).to_have_count(0)  # no errors before 绑定
+    finally:
+        context.close()
