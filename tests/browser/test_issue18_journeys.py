@@ -94,6 +94,8 @@ WORDS = {
         "costs_more": "比原计划多付 {amount}",
         "decline_question": "确定拒绝该方案吗",
         "hotline": "客服热线",
+        "remaining": "剩余待还",
+        "payoff": "提前结清金额",
     },
     "en": {
         "due_label": "Due this period",
@@ -111,6 +113,8 @@ WORDS = {
         "costs_more": "You pay {amount} more than your current plan",
         "decline_question": "Decline this offer?",
         "hotline": "Customer service",
+        "remaining": "Remaining to repay",
+        "payoff": "Payoff amount",
     },
 }
 
@@ -133,6 +137,7 @@ class Walk:
     codes: CodeCatcher
     icbc: BankCard
     visited: set[str] = field(default_factory=set)
+    remaining: dict[int, str] = field(default_factory=dict)  # 剩余待还 per plan as 我的账户 shows it
     shots: list[str] = field(default_factory=list)
 
     @property
@@ -290,6 +295,9 @@ def chapter_account(walk: Walk) -> dict[str, InstallmentPlan]:
     expect(on).to_have_attribute("data-autodebit", "on")
     expect(on).to_have_text(words["autodebit_on"].format(last4=ICBC_DEBIT[-4:]))
     walk.shoot("account-overdue-banners")
+    for plan in (upcoming, due_today):
+        row = page.locator(f"tr:has(a[href='{reverse('repayments:plan', args=[plan.public_id])}'])")
+        walk.remaining[plan.pk] = row.locator("td").nth(2).inner_text().strip()
     # Several plans due: 立即还款 goes to 我的账单, where each is paid.
     expect(page.locator("a.primary-action")).to_have_attribute("href", reverse("repayments:bills"))
 
@@ -326,7 +334,11 @@ def chapter_pay_step_one(walk: Walk, plan: InstallmentPlan) -> None:
     # Nothing is due on this plan: no "due now" option at ¥0, and nothing chosen for the customer.
     expect(page.locator("input[name=mode][value=due_now]")).to_have_count(0)
     expect(page.locator("input[name=mode]:checked")).to_have_count(0)
-    payoff = Decimal(page.locator("#payoff").inner_text().replace("¥", "").replace(",", ""))
+    # One 剩余待还 figure (the same as on 我的账户), and the payoff figure under its own name.
+    expect(page.locator("dt:has(+ dd#remaining)")).to_have_text(walk.words["remaining"])
+    expect(page.locator("dt:has(+ dd#payoff)")).to_have_text(walk.words["payoff"])
+    expect(page.locator("#remaining")).to_have_text(walk.remaining[plan.pk])
+    payoff = money(page.locator("#payoff").inner_text())
     assert payoff > 0
 
     page.locator("input[name=mode][value=custom]").check()
