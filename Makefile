@@ -41,8 +41,8 @@ run: $(STAMP)
 	@echo "  SMS codes: $(if $(filter file,$(SMS_SENDER)),var/sms/<phone number>.txt (e.g. var/sms/8613800000001.txt),the log below (SMS_SENDER=$(SMS_SENDER)))."
 	@echo "  Bank service: http://127.0.0.1:$(BANK_PORT)/. Ctrl-C stops everything."
 	@echo
-	@# Ctrl-C makes honcho stop the processes and exit 130: that is the normal way to stop, not a failure.
-	$(BIN)/honcho --procfile Procfile start || test $$? -eq 130
+	@# Ctrl-C goes to honcho alone (simulators/foreground.py), which stops every process; exit status 0.
+	$(BIN)/python -m simulators.foreground $(BIN)/honcho --procfile Procfile start
 
 ## The simulated bank as a separate process on http://127.0.0.1:8100 (use it with PAYMENT_GATEWAY=http).
 bank: $(STAMP)

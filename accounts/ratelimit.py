@@ -50,9 +50,12 @@ def _count(key: str, period: int) -> int:
         return 1
 
 
-def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -> None:
+def limits_hit(
+    *, step: str, limits: dict[str, str], address: str, phone: str = "", prefix: str = "pwreset"
+) -> None:
     """Count one try of ``step`` for the address, the number and the site; raise 429 ``throttled`` when
-    any of them is over its limit (the try still counts: hammering does not get through sooner)."""
+    any of them is over its limit (the try still counts: hammering does not get through sooner). Other
+    public pages that must not be tried cheaply (``/verify/``) use it with their own ``prefix``."""
     subjects = {"address": address, "phone": _phone_key(phone), "global": "all"}
     now = time.time()
     waits: list[float] = []
@@ -61,7 +64,7 @@ def limits_hit(*, step: str, limits: dict[str, str], address: str, phone: str) -
             continue
         allowed, period = parse_rate(rate)
         window = int(now // period)
-        key = f"pwreset:{step}:{scope}:{subjects[scope]}:{window}"
+        key = f"{prefix}:{step}:{scope}:{subjects[scope]}:{window}"
         try:
             count = _count(key, period)
         except (RedisError, OSError) as exc:

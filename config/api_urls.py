@@ -7,6 +7,7 @@ from accounts import api as accounts_api
 from installments import api as installments_api
 from notifications import api as notifications_api
 from repayments import api as repayments_api
+from repayments import document_api
 
 v1 = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="token"),
@@ -35,6 +36,15 @@ v1 = [
         "repayments/<uuid:public_id>/cancel/",
         repayments_api.RepaymentCancelView.as_view(),
         name="repayment_cancel",
+    ),
+    path(
+        "repayments/<uuid:public_id>/receipt/", document_api.ReceiptView.as_view(), name="repayment_receipt"
+    ),
+    path("statements/", document_api.StatementView.as_view(), name="statements"),
+    path(
+        "plans/<uuid:public_id>/payoff-certificate/",
+        document_api.PayoffCertificateView.as_view(),
+        name="plan_payoff_certificate",
     ),
     path("reinstallments/", installments_api.RestageView.as_view(), name="restages"),
     path("negotiations/", installments_api.NegotiationListView.as_view(), name="negotiations"),

@@ -51,3 +51,9 @@ class InstallmentsError(ErrorCode):
         "a charge-off can be undone on its business day only",
     )
     CHARGE_OFF_UNDO_PENDING = "charge_off_undo_pending", 409, "an undo of this charge-off awaits approval"
+    PLAN_NOT_PAID_OFF = "plan_not_paid_off", 409, "a payoff certificate is issued for a paid-off plan only"
+    CERTIFICATE_NOT_ISSUED = (
+        "certificate_not_issued",
+        404,
+        "no payoff certificate has been issued for the plan",
+    )

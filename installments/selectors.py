@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from django.db import models
 from django.db.models import Prefetch, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -16,10 +17,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from core.errors import ApplicationError
+from core.ids import short_ref
 from core.money import ZERO, quantize_money
+from installments.journal import sub_ledger
 from installments.ledger import open_installments
 from installments.models import (
     ACCOUNT_TYPES,
+    RECEIVABLE,
     Account,
     AccountType,
     EntryKind,
@@ -29,6 +33,7 @@ from installments.models import (
     JournalLine,
     NegotiationApplication,
     NegotiationState,
+    PayoffCertificate,
 )
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import Schedule
@@ -387,3 +392,208 @@ def plan_statement(*, plan_id: int) -> list[StatementLine]:
 def _to_cents(value: object) -> Decimal:
     """A sum read back from the database, to cents (SQLite sums decimals as floats)."""
     return quantize_money(Decimal(str(value))) if value is not None else ZERO
+
+
+# --- the customer's statement (账单明细) ------------------------------------------------------------------
+
+# What the customer owes: the receivables, less what we owe back (an excess not yet refunded).
+_OWED_ACCOUNTS = (*RECEIVABLE.values(), Account.REFUNDS_PAYABLE)
+# Lines that tell a waiver inside a payment, a reversal or a re-staging (the receivables are netted).
+_WAIVER_ACCOUNTS = (Account.WAIVERS, Account.UNEARNED_FEES, Account.FEE_INCOME)
+_WITH_WAIVERS = (EntryKind.REPAYMENT, EntryKind.REPAYMENT_REVERSED, EntryKind.RESTAGED)
+_CATEGORY_OF_KIND: dict[str, str] = {
+    EntryKind.PENALTY_ACCRUED: "penalty",
+    EntryKind.REPAYMENT: "payment",
+    EntryKind.REPAYMENT_REVERSED: "reversal",
+    EntryKind.EXCESS_REFUNDED: "refund",
+    EntryKind.RESTAGED: "restaged",
+}
+
+
+class StatementCategory(models.TextChoices):
+    PURCHASE = "purchase", _("New plan")
+    FEE = "fee", _("Fees billed")
+    PENALTY = "penalty", _("Penalties")
+    PAYMENT = "payment", _("Payments")
+    WAIVER = "waiver", _("Waivers")
+    REVERSAL = "reversal", _("Payments reversed")
+    REFUND = "refund", _("Refunds")
+    RESTAGED = "restaged", _("Moved by re-staging")
+    ADJUSTMENT = "adjustment", _("Adjustments")
+
+
+@dataclass(frozen=True)
+class StatementItem:
+    """One movement of what the customer owes: positive adds to the balance, negative takes from it."""
+
+    business_date: date
+    plan: InstallmentPlan
+    category: str
+    reference: str
+    amount: Decimal
+    balance: Decimal
+
+    @property
+    def label(self) -> str:
+        return str(StatementCategory(self.category).label)
+
+
+@dataclass(frozen=True)
+class CustomerStatement:
+    customer: User
+    plan: InstallmentPlan | None
+    date_from: date
+    date_to: date
+    opening: Decimal
+    items: list[StatementItem]
+
+    @property
+    def totals(self) -> list[tuple[str, str, Decimal]]:
+        """(category, label, total) for every category, in the order of the statement's summary."""
+        sums: dict[str, Decimal] = {}
+        for item in self.items:
+            sums[item.category] = sums.get(item.category, ZERO) + item.amount
+        return [(c.value, str(c.label), sums.get(c.value, ZERO)) for c in StatementCategory]
+
+    @property
+    def closing(self) -> Decimal:
+        return self.opening + sum((item.amount for item in self.items), ZERO)
+
+
+def _balance_effect(account: str, debit: Decimal, credit: Decimal) -> Decimal:
+    """How a line moves what the customer owes: receivables on the debit side, refunds owed back on the
+    credit side - both read as debit - credit."""
+    return debit - credit if account in _OWED_ACCOUNTS else ZERO
+
+
+def customer_statement(
+    *, customer: User, date_from: date, date_to: date, plan: InstallmentPlan | None = None
+) -> CustomerStatement:
+    """账单明细 from the journal, its source of truth: the balance owed at the start of ``date_from``, every
+    movement of the customer's receivables (and of an excess owed back) by business date up to
+    ``date_to`` inclusive, per plan or over all the customer's plans. The closing balance is the opening
+    plus the movements; for a plan not charged off and with no refund pending, it equals what the
+    installments say is still owed (``tests/installments/test_statement.py``).
+
+    The journal nets an entry's lines per account, so a waiver inside a payment, a reversal or a
+    re-staging is told by the waiver accounts it touched (waivers, unearned fees, fee income) and split
+    from the money movement; a re-staging's successor plan shows its new principal as moved in and its
+    fees as fees billed."""
+    plans = {p.pk: p for p in InstallmentPlan.objects.filter(customer=customer)}
+    if plan is not None:
+        plans = {plan.pk: plans[plan.pk]} if plan.pk in plans else {}
+    scope = JournalLine.objects.filter(plan_id__in=list(plans), business_date__lte=date_to)
+    before = scope.filter(business_date__lt=date_from, account__in=_OWED_ACCOUNTS).aggregate(
+        debit=Sum("debit"), credit=Sum("credit")
+    )
+    opening = _to_cents(before["debit"]) - _to_cents(before["credit"])
+    groups: dict[tuple[int, int], dict[str, Decimal]] = {}
+    heads: dict[tuple[int, int], tuple[date, str, int | None, str]] = {}
+    for entry_id, plan_id, account, debit, credit, day, kind, entry_plan, reference in (
+        scope.filter(business_date__gte=date_from, account__in=(*_OWED_ACCOUNTS, *_WAIVER_ACCOUNTS))
+        .order_by("business_date", "entry_id", "id")
+        .values_list(
+            "entry_id",
+            "plan_id",
+            "account",
+            "debit",
+            "credit",
+            "business_date",
+            "entry__kind",
+            "entry__plan_id",
+            "entry__reference",
+        )
+    ):
+        key = (entry_id, plan_id)
+        heads.setdefault(key, (day, kind, entry_plan, reference))
+        sums = groups.setdefault(key, {})
+        sums[account] = sums.get(account, ZERO) + _to_cents(debit) - _to_cents(credit)
+    items: list[StatementItem] = []
+    balance = opening
+    for (entry_id, plan_id), sums in groups.items():
+        day, kind, source_plan, reference = heads[(entry_id, plan_id)]
+        for category, amount in _categorise(kind, sums, successor=source_plan != plan_id):
+            balance += amount
+            items.append(
+                StatementItem(
+                    business_date=day,
+                    plan=plans[plan_id],
+                    category=category,
+                    reference=_short(reference),
+                    amount=amount,
+                    balance=balance,
+                )
+            )
+    return CustomerStatement(
+        customer=customer, plan=plan, date_from=date_from, date_to=date_to, opening=opening, items=items
+    )
+
+
+def _categorise(kind: str, sums: dict[str, Decimal], *, successor: bool) -> list[tuple[str, Decimal]]:
+    """The statement lines of one entry's lines for one plan: (category, signed amount), zeros dropped."""
+    out: list[tuple[str, Decimal]]
+    if kind == EntryKind.PLAN_CREATED or (kind == EntryKind.RESTAGED and successor):
+        out = [
+            (
+                StatementCategory.PURCHASE if kind == EntryKind.PLAN_CREATED else StatementCategory.RESTAGED,
+                sums.get(Account.PRINCIPAL_RECEIVABLE, ZERO),
+            ),
+            (StatementCategory.FEE, sums.get(Account.FEE_RECEIVABLE, ZERO)),
+            (StatementCategory.ADJUSTMENT, sums.get(Account.PENALTY_RECEIVABLE, ZERO)),
+        ]
+    else:
+        delta = sum((sums.get(account, ZERO) for account in _OWED_ACCOUNTS), ZERO)
+        # A waiver debits waivers or unearned fees (a fee billed on the way credits fee income); the
+        # customer sees it as a credit to the balance, split from the money.
+        waiver = -sum((sums.get(a, ZERO) for a in _WAIVER_ACCOUNTS), ZERO) if kind in _WITH_WAIVERS else ZERO
+        out = [
+            (StatementCategory.WAIVER, waiver),
+            (_CATEGORY_OF_KIND.get(kind, StatementCategory.ADJUSTMENT), delta - waiver),
+        ]
+    return [(str(category), amount) for category, amount in out if amount]
+
+
+def _short(reference: str) -> str:
+    """A repayment's public id shown as its short reference, as on the receipt; other references as is."""
+    try:
+        return short_ref(UUID(reference))
+    except ValueError:
+        return reference
+
+
+def customer_outstanding(*, customer: User, plan: InstallmentPlan | None = None) -> Decimal:
+    """What the installments say the customer still owes (the sub-ledger: open installments of plans not
+    charged off): the number a statement's closing balance up to today must equal."""
+    plan_ids = [plan.pk] if plan is not None else list(customer.plans.values_list("id", flat=True))
+    receivables = set(RECEIVABLE.values())
+    return sum(
+        (amount for (_plan, account), amount in sub_ledger(plan_ids).items() if account in receivables), ZERO
+    )
+
+
+# --- 结清证明 ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """What the public check may show: nothing about the customer but the masked name, no amounts."""
+
+    number: str
+    issued_on: date
+    valid: bool
+    masked_name: str
+
+
+def certificate_check(*, code: str) -> CertificateCheck | None:
+    """The public /verify/ page's read; codes are kept upper case, so a code typed in lower case works."""
+    certificate = (
+        PayoffCertificate.objects.filter(code=code.strip().upper()).select_related("plan__customer").first()
+    )
+    if certificate is None:
+        return None
+    return CertificateCheck(
+        number=certificate.number,
+        issued_on=timezone.localtime(certificate.issued_at).date(),
+        valid=certificate.is_valid,
+        masked_name=certificate.plan.customer.masked_name,
+    )

@@ -166,6 +166,13 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"plan": _SAMPLE_PLAN, "card_last4": "1234", "reason": "declined"},
         ),
         MessageTemplate(
+            "autodebit_card_changed",
+            NotificationCategory.SECURITY,
+            zh="{plan}的自动扣款卡已更换为尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
+            en="Auto-debit for {plan} now uses card ending {card_last4}. Not you? Contact us at once.",
+            sample={"plan": _SAMPLE_PLAN, "card_last4": "1234"},
+        ),
+        MessageTemplate(
             "repayment_received",
             NotificationCategory.TRANSACTIONAL,
             zh="已收到您的还款¥{amount}（{plan}），剩余待还¥{remaining}。",
@@ -200,6 +207,15 @@ TEMPLATES: dict[str, MessageTemplate] = {
             en="Dear {name}, {plan} is {days} days overdue: CNY {amount} incl. late fees. "
             "Please repay soon to protect your credit record.",
             sample={"plan": _SAMPLE_PLAN, "days": 12, "amount": Decimal("108.12")},
+        ),
+        MessageTemplate(
+            # The day's one overdue SMS of a customer with several overdue plans: the total, not one per plan.
+            "overdue_summary",
+            NotificationCategory.REMINDER,
+            zh="{name}您好，您有{plans}笔分期已逾期，最长{days}天，共待还¥{amount}（含违约金），请尽快还款以免影响信用。",
+            en="Dear {name}, {plans} of your plans are overdue (the oldest {days} days): CNY {amount} "
+            "in all, incl. late fees. Please repay soon.",
+            sample={"plans": 2, "days": 12, "amount": Decimal("1308.12")},
         ),
         MessageTemplate(
             # The last message about a charged-off plan (核销): reminders and auto-debit stop after it.

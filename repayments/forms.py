@@ -104,6 +104,8 @@ class PayForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": _("Choose what to pay."), "invalid_choice": _("Choose what to pay.")},
     )
+    # data-reveal-when (static/js/reveal.js): the amount shows once "another amount" is picked, the date once
+    # "on a date" is; without the script both are always shown.
     amount = AsciiDecimalField(label=_("Amount (yuan)"), max_digits=14, decimal_places=2, required=False)
     when = forms.ChoiceField(
         label=_("When"),
@@ -112,7 +114,9 @@ class PayForm(forms.Form):
         initial="now",
     )
     scheduled_for = forms.DateField(
-        label=_("Date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "data-reveal-when": "when=date"}),
     )
     card = OpenChoiceField(label=_("Card"), widget=forms.RadioSelect)
 
@@ -136,6 +140,7 @@ class PayForm(forms.Form):
             )
         mode_field = cast(forms.ChoiceField, self.fields["mode"])
         mode_field.choices = modes
+        self.fields["amount"].widget.attrs["data-reveal-when"] = "mode=custom"
         mode_field.initial = "due_now" if balance.due_now_payable > 0 else None
         today = timezone.localdate()
         date_widget = self.fields["scheduled_for"].widget

@@ -7,16 +7,19 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from core.errors import ApplicationError
+from core.ids import short_ref
 from installments.allocation import due_now_total, payable_total
 from installments.ledger import (
     OPEN_STATUSES,
+    PAYABLE_PLAN_STATUSES,
     REPAYABLE_PLAN_STATUSES,
     installment_rows,
     plan_dues,
@@ -34,17 +37,23 @@ from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
+from repayments.banks import card_label
 from repayments.errors import RepaymentsError
 from repayments.labels import failure_reason
 from repayments.models import (
+    Allocation,
     AutoDebitMandate,
     BankCard,
     BreakSeverity,
     BreakState,
     CardStatus,
+    Component,
     DebitAttempt,
+    DebitAttemptStatus,
     ReconciliationBreak,
     Repayment,
+    RepaymentChannel,
+    RepaymentEvent,
     RepaymentStatus,
 )
 
@@ -445,3 +454,187 @@ def reconciliation_alert(*, max_dates: int = 10) -> ReconciliationAlert:
         open_critical.order_by("business_date").values_list("business_date", flat=True).distinct()[:max_dates]
     )
     return ReconciliationAlert(open_critical=count, dates=dates)
+
+
+# --- 还款凭证: the receipt of a succeeded repayment --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    """What one allocation did: ``amount`` of one component of one installment, paid or waived."""
+
+    sequence: int
+    due_date: date
+    component: str
+    amount: Decimal
+    waived: bool
+
+    @property
+    def component_label(self) -> str:
+        """In the language active where it is shown (a PDF is drawn in the customer's)."""
+        return str(Component(self.component).label)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    repayment: Repayment
+    settled_at: datetime  # local time (Asia/Shanghai)
+    bank: str
+    card_last4: str
+    bank_reference: str
+    auto_debit: bool
+    lines: list[ReceiptLine]
+    reversed_at: datetime | None
+
+    @property
+    def card(self) -> str:
+        """ "工商银行 尾号1234" / "ICBC card ending 1234", in the active language; "" without a card."""
+        return card_label(name=self.bank, last4=self.card_last4) if self.card_last4 else ""
+
+    @property
+    def reference(self) -> str:
+        return str(self.repayment.public_id)
+
+    @property
+    def short_reference(self) -> str:
+        return short_ref(self.repayment.public_id)
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((line.amount for line in self.lines if not line.waived), ZERO)
+
+    @property
+    def waived(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.waived), ZERO)
+
+
+def repayment_receipt(*, customer: User, public_id: UUID | str) -> Receipt:
+    """The receipt of one of the customer's repayments that succeeded (and may have been reversed since):
+    anything else, or another customer's id, is a 404. The split is the repayment's allocation rows, kept
+    after a reversal as history; the card is its bank and last four digits, never more."""
+    repayment = (
+        Repayment.objects.filter(
+            customer=customer,
+            public_id=public_id,
+            status__in=(RepaymentStatus.SUCCEEDED, RepaymentStatus.REVERSED),
+        )
+        .select_related("plan", "card")
+        .prefetch_related(
+            Prefetch("allocations", queryset=Allocation.objects.select_related("installment")),
+            Prefetch("events", queryset=RepaymentEvent.objects.filter(kind="reversed")),
+        )
+        .first()
+    )
+    if repayment is None or repayment.settled_at is None:
+        raise Http404
+    card = repayment.card
+    reversal = next(iter(repayment.events.all()), None)
+    order: dict[str, int] = {Component.PENALTY: 0, Component.FEE: 1, Component.PRINCIPAL: 2}
+    allocations = sorted(
+        repayment.allocations.all(),
+        key=lambda a: (a.installment.sequence, a.waived, order.get(a.component, 9), a.pk),
+    )
+    return Receipt(
+        repayment=repayment,
+        settled_at=timezone.localtime(repayment.settled_at),
+        bank=card.bank_name if card else repayment.one_time_card_bank,
+        card_last4=card.last4 if card else repayment.one_time_card_last4,
+        bank_reference=repayment.gateway_reference,
+        auto_debit=repayment.channel == RepaymentChannel.AUTO_DEBIT,
+        lines=[
+            ReceiptLine(
+                sequence=a.installment.sequence,
+                due_date=a.installment.due_date,
+                component=a.component,
+                amount=a.amount,
+                waived=a.waived,
+            )
+            for a in allocations
+        ],
+        reversed_at=timezone.localtime(reversal.created_at) if reversal else None,
+    )
+
+
+def card_autodebit_plans(*, customer: User) -> dict[int, list[InstallmentPlan]]:
+    """银行卡管理: for each of the customer's cards, the plans whose auto-debit it pays (on, and the plan
+    still being paid), so the page names them and offers the move only where there is one to make."""
+    uses: dict[int, list[InstallmentPlan]] = {}
+    for mandate in (
+        AutoDebitMandate.objects.filter(
+            card__customer=customer, enabled=True, plan__status__in=PAYABLE_PLAN_STATUSES
+        )
+        .select_related("plan")
+        .order_by("plan_id")
+    ):
+        uses.setdefault(mandate.card_id, []).append(mandate.plan)
+    return uses
+
+
+def plan_autodebit_card_id(plan: InstallmentPlan) -> int | None:
+    """The card paying the plan's auto-debit now, if it is on (to tell a card change from turning it on)."""
+    return AutoDebitMandate.objects.filter(plan=plan, enabled=True).values_list("card_id", flat=True).first()
+
+
+# Days ahead in which a debit makes a failed card worth a banner on 我的账户.
+SHORTFALL_LOOKAHEAD_DAYS = 7
+
+
+@dataclass(frozen=True)
+class CardShortfall:
+    """我的账户's "the card will not cover the next debit", from what we know: the gateway has no balance
+    lookup (and a page must not call the bank), so the sign is the card's latest debit failing for
+    insufficient funds with no payment on the card succeeding since, before a debit that is coming."""
+
+    card: BankCard
+    plan: InstallmentPlan
+    amount: Decimal
+    debit_date: date | None  # None: the amount is due now (today or overdue), debited at the next slot
+
+    @property
+    def due_now(self) -> bool:
+        return self.debit_date is None
+
+
+def card_shortfalls(
+    *, bills: list[Bill], today: date | None = None, days: int = SHORTFALL_LOOKAHEAD_DAYS
+) -> list[CardShortfall]:
+    """One banner per plan whose auto-debit card failed for insufficient funds last time and that has a
+    debit due within ``days`` (or due now). Two queries whatever the number of plans."""
+    today = today or timezone.localdate()
+    paying = {b.plan.pk: b for b in bills if b.mandate is not None and b.mandate.enabled and b.remaining > 0}
+    card_ids = {b.mandate.card_id for b in paying.values() if b.mandate is not None}
+    if not card_ids:
+        return []
+    latest = DebitAttempt.objects.filter(card=OuterRef("pk")).order_by("-created_at", "-id")
+    short_cards = {
+        card.pk: card
+        for card in BankCard.objects.filter(pk__in=card_ids, status=CardStatus.ACTIVE)
+        .annotate(
+            last_status=Subquery(latest.values("status")[:1]),
+            last_failure=Subquery(latest.values("failure_code")[:1]),
+            last_at=Subquery(latest.values("created_at")[:1]),
+        )
+        .filter(last_status=DebitAttemptStatus.FAILED, last_failure="insufficient_funds")
+        .exclude(
+            Exists(
+                Repayment.objects.filter(
+                    card=OuterRef("pk"), status=RepaymentStatus.SUCCEEDED, settled_at__gt=OuterRef("last_at")
+                )
+            )
+        )
+    }
+    shortfalls = []
+    horizon = today + timedelta(days=days)
+    for bill in paying.values():
+        card = short_cards.get(bill.mandate.card_id) if bill.mandate is not None else None
+        if card is None:
+            continue
+        if bill.due_now > 0:
+            shortfalls.append(CardShortfall(card=card, plan=bill.plan, amount=bill.due_now, debit_date=None))
+        elif bill.next_due_date is not None and bill.next_due_date <= horizon:
+            shortfalls.append(
+                CardShortfall(
+                    card=card, plan=bill.plan, amount=bill.next_amount, debit_date=bill.next_due_date
+                )
+            )
+    return shortfalls

@@ -30,6 +30,7 @@ _AGENT_PERMISSIONS = [
     ("installments", "view_contactlog"),
     ("installments", "add_contactlog"),
     ("installments", "view_chargeoffundo"),
+    ("installments", "view_payoffcertificate"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from repayments import views, webhooks
+from repayments import document_views, views, webhooks
 
 app_name = "repayments"
 
@@ -18,4 +18,14 @@ urlpatterns = [
     path("cards/<uuid:public_id>/default/", views.card_default, name="card_default"),
     path("webhooks/bank/", webhooks.bank_webhook, name="bank_webhook"),
     path("cards/<uuid:public_id>/unbind/", views.card_unbind_view, name="card_unbind"),
+    # 还款凭证, 账单明细, 结清证明 and the public check of a certificate
+    path("repayments/<uuid:public_id>/receipt/", document_views.receipt, name="receipt"),
+    path("repayments/<uuid:public_id>/receipt.pdf", document_views.receipt_file, name="receipt_pdf"),
+    path("statement/", document_views.statement, name="statement"),
+    path("statement.pdf", document_views.statement, {"fmt": "pdf"}, name="statement_pdf"),
+    path("statement.csv", document_views.statement, {"fmt": "csv"}, name="statement_csv"),
+    path("plans/<uuid:public_id>/certificate/", document_views.certificate, name="certificate"),
+    path("plans/<uuid:public_id>/certificate.pdf", document_views.certificate_file, name="certificate_pdf"),
+    path("verify/", document_views.verify, name="verify_form"),
+    path("verify/<str:code>/", document_views.verify, name="verify"),
 ]

@@ -40,9 +40,12 @@ from repayments.labels import failure_reason
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentChannel, RepaymentStatus
 from repayments.selectors import (
     account_overview,
+    card_autodebit_plans,
+    card_shortfalls,
     customer_bills,
     customer_records,
     payment_card,
+    plan_autodebit_card_id,
     plan_balance,
     plan_page,
 )
@@ -95,7 +98,11 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "repayments/account.html",
-        {"overview": overview, "bars": _chart(overview.months, overview.max_month)},
+        {
+            "overview": overview,
+            "bars": _chart(overview.months, overview.max_month),
+            "shortfalls": card_shortfalls(bills=overview.bills),
+        },
     )
 
 
@@ -162,8 +169,9 @@ def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> H
     cards = _active_cards(request)
     form = AutoDebitForm(request.POST, cards=cards)
     if form.is_valid():
+        before = plan_autodebit_card_id(plan)
         try:
-            autodebit_set(
+            mandate = autodebit_set(
                 customer=request.user,
                 plan=plan,
                 enabled=form.cleaned_data["enabled"],
@@ -173,10 +181,12 @@ def plan_autodebit(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> H
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request,
-                _("Auto-debit is on.") if form.cleaned_data["enabled"] else _("Auto-debit is off."),
-            )
+            if not mandate.enabled:
+                messages.success(request, _("Auto-debit is off."))
+            elif before not in (None, mandate.card_id):
+                messages.success(request, _card_changed_message(mandate.card))
+            else:
+                messages.success(request, _("Auto-debit is on."))
     else:
         messages.error(request, _("Please check the auto-debit settings."))
     return redirect("repayments:plan", public_id=plan.public_id)
@@ -336,7 +346,13 @@ def records(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def cards(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(request, "repayments/cards.html", {"cards": _active_cards(request)})
+    active = _active_cards(request)
+    uses = card_autodebit_plans(customer=request.user)
+    return render(
+        request,
+        "repayments/cards.html",
+        {"cards": [(card, uses.get(card.pk, [])) for card in active]},
+    )
 
 
 @login_required
@@ -385,26 +401,48 @@ def card_default(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Htt
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def card_unbind_view(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    """Remove a card. Handing its auto-debits to another card needs the SMS code of the auto-debit page
-    (``change_autodebit_card``): "Send a code" asks for one, then the customer types it here."""
+    """解绑 asks first: GET shows "Remove card ending 1234?" with the plans whose auto-debit it pays and,
+    where another card exists, the card to move them to; only the POST removes. Moving auto-debits needs
+    the SMS code of the auto-debit page (``change_autodebit_card``): "Send a code" asks for one and comes
+    back here with the chosen card kept."""
     card = _own_card(request, public_id)
-    if "send_code" in request.POST:
-        _send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
-        return redirect("repayments:cards")
-    form = CardUnbindForm(request.POST)
+    others = [c for c in _active_cards(request) if c.pk != card.pk]
+    plans = card_autodebit_plans(customer=request.user).get(card.pk, [])
+    if is_send_code(request):
+        # The same "发送验证码" button as every code field (_code_field.html): in the background with the
+        # script, else back here with the chosen card kept.
+        sent = send_code(request, OtpPurpose.CHANGE_AUTODEBIT_CARD)
+        if wants_json(request):
+            return sent_code_json(request, sent)
+        form = CardUnbindForm(initial={"replacement": request.POST.get("replacement", "")})
+        context = {"card": card, "others": others, "plans": plans, "form": form, "code_sent": sent.ok}
+        return render(request, "repayments/card_unbind.html", context)
+    form = CardUnbindForm(
+        request.POST if request.method == "POST" else None,
+        initial={"replacement": request.GET.get("replacement") or (others[0].public_id if others else None)},
+    )
+    context = {"card": card, "others": others, "plans": plans, "form": form}
+    if request.method == "GET":
+        return render(request, "repayments/card_unbind.html", context)
     if not form.is_valid():
         messages.error(request, _("No such card."))
-        return redirect("repayments:cards")
+        return render(request, "repayments/card_unbind.html", context)
     replacement_id = form.cleaned_data["replacement"]
-    replacement = _own_card(request, replacement_id) if replacement_id else None
+    replacement = _own_card(request, replacement_id) if replacement_id and plans else None
     try:
         card_unbind(
             customer=request.user, card=card, replacement=replacement, otp_code=form.cleaned_data["code"]
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    else:
-        messages.success(request, _("%(card)s is removed.") % {"card": card})
+        return render(request, "repayments/card_unbind.html", context)
+    messages.success(request, _("%(card)s is removed.") % {"card": card})
+    if replacement is not None:
+        messages.success(request, _card_changed_message(replacement))
     return redirect("repayments:cards")
+
+
+def _card_changed_message(card: BankCard) -> str:
+    return _("Auto-debit card changed to card ending %(last4)s.") % {"last4": card.last4}

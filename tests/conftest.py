@@ -7,6 +7,7 @@ test that used the database the ledger's invariants are checked (``ledger_stays_
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -91,6 +92,16 @@ def equal_installment_product(db: None) -> InstallmentProduct:
         tenors=[6, 12, 24],
         max_principal=Decimal("200000.00"),
     )
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the site's default language: a request in English (the account's language, or
+    a test's override) leaves the thread's active language behind, and a later test reading a label
+    (``card_display``, a status) would otherwise depend on the order the tests ran in."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
 charge-off undo requests (``chargeoff``)."""
 
+from installments.models.certificates import PayoffCertificate
 from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
 from installments.models.journal import (
     ACCOUNT_TYPES,
@@ -72,6 +73,7 @@ __all__ = [
     "NegotiationEvent",
     "NegotiationReason",
     "NegotiationState",
+    "PayoffCertificate",
     "PlanKind",
     "PlanStatus",
     "PrepaymentFeePolicy",

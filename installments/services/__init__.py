@@ -8,6 +8,11 @@ Money and status on existing plans and installments are written by ``installment
 payment, taking it back, closing a re-staged plan); the services here call it, as ``repayments`` does.
 """
 
+from installments.services.certificates import (
+    REOPENED_BY_REVERSAL,
+    payoff_certificate_issue,
+    payoff_certificates_revoke,
+)
 from installments.services.chargeoff import (
     APPROVE_UNDO_PERMISSION,
     ChargeOffRun,
@@ -60,6 +65,7 @@ __all__ = [
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "REJECTION_REASONS",
+    "REOPENED_BY_REVERSAL",
     "REVIEW_PERMISSION",
     "ChargeOffRun",
     "OfferPreview",
@@ -92,6 +98,8 @@ __all__ = [
     "negotiation_start_review",
     "negotiations_expire",
     "overdue_sweep",
+    "payoff_certificate_issue",
+    "payoff_certificates_revoke",
     "plan_create",
     "plan_quote",
     "plan_restage",

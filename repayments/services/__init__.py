@@ -38,7 +38,7 @@ from repayments.services.payments import (
     repayments_run_scheduled,
 )
 from repayments.services.reconcile import repayments_reconcile
-from repayments.services.reminders import reminders_send
+from repayments.services.reminders import overdue_reminders_send, reminders_send
 from repayments.services.settlement import (
     Settlement,
     gateway_key,
@@ -88,6 +88,7 @@ __all__ = [
     "ledger_check_daily",
     "mandate_fallback",
     "mandates_carry_over",
+    "overdue_reminders_send",
     "reconciliation_break_resolve",
     "reconciliation_run",
     "reminders_send",

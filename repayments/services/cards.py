@@ -13,6 +13,7 @@ import phonenumbers
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.errors import AccountsError
@@ -28,6 +29,7 @@ from repayments.banks import bank_for, luhn_valid
 from repayments.errors import RepaymentsError
 from repayments.gateway import CardRejected, GatewayError, card_fingerprint, get_gateway
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, CardType, Repayment, RepaymentStatus
+from repayments.services.mandates import autodebit_card_changed_notify
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +191,7 @@ def card_unbind(
     _refuse_while_charging(card)
     moving = _moving_mandates(card).exists()
     if moving and replacement is None:
-        raise _in_use()
+        raise _in_use(card)
     verified = False
     if moving:
         otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
@@ -214,12 +216,16 @@ def card_unbind(
         mandates = _moving_mandates(card)
         if mandates.exists():
             if replacement is None:
-                raise _in_use()
+                raise _in_use(card)
             if not verified:  # an auto-debit moved onto this card since the check above
                 raise ApplicationError(
                     AccountsError.OTP_NOT_REQUESTED, _("No verification code is waiting. Request a new code.")
                 )
-            mandates.update(card=replacement)
+            moved = list(mandates.select_related("plan__customer"))
+            mandates.update(card=replacement, updated_at=timezone.now())
+            for mandate in moved:
+                mandate.refresh_from_db(fields=["card", "updated_at"])
+                autodebit_card_changed_notify(mandate)
         was_default = card.is_default
         card.status = CardStatus.REMOVED
         card.is_default = False
@@ -245,10 +251,14 @@ def card_unbind(
     return card
 
 
-def _in_use() -> ApplicationError:
+def _in_use(card: BankCard) -> ApplicationError:
+    """The refusal names the plans whose auto-debit the card pays (review: "card in use" did not say
+    which), as the plan list names them."""
+    plans = [m.plan.display_name for m in _moving_mandates(card).select_related("plan").order_by("plan_id")]
     return ApplicationError(
         RepaymentsError.CARD_IN_USE_BY_AUTODEBIT,
-        _("This card pays an auto-debit. Choose another card to take over first."),
+        _("This card pays the auto-debit of %(plans)s. Choose another card to take over first.")
+        % {"plans": ("、" if (get_language() or "").startswith("zh") else ", ").join(plans)},
     )
 
 

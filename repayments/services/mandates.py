@@ -49,13 +49,27 @@ def autodebit_set(
         raise ApplicationError(
             RepaymentsError.CARD_REQUIRED, _("Bind a bank card first, then turn on auto-debit.")
         )
-    if current and current.card_id != card.pk:
+    card_changed = current is not None and current.card_id != card.pk
+    if card_changed:
         otp_verify(user=customer, purpose=OtpPurpose.CHANGE_AUTODEBIT_CARD, code=otp_code)
     with transaction.atomic():
         mandate, _created = AutoDebitMandate.objects.update_or_create(
             plan=plan, defaults={"card": card, "enabled": enabled}
         )
+        if card_changed and enabled:
+            autodebit_card_changed_notify(mandate)
     return mandate
+
+
+def autodebit_card_changed_notify(mandate: AutoDebitMandate) -> None:
+    """Tell the customer by SMS that a plan's auto-debit now uses another card (a security message: a
+    change they did not make must not go unnoticed). Written in the caller's transaction."""
+    notification_create(
+        user=mandate.plan.customer,
+        code="autodebit_card_changed",
+        context={"plan": mandate.plan.display_name, "card_last4": mandate.card.last4},
+        dedupe_key=f"autodebit_card_changed:{mandate.pk}:{mandate.card_id}:{mandate.updated_at.isoformat()}",
+    )
 
 
 def mandate_fallback(mandate: AutoDebitMandate, reason: str) -> BankCard | None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db.models import DecimalField, Sum
+from django.db.models import DecimalField, Min, Sum
 
 from core.money import ZERO, quantize_money
 from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
-from installments.models import Installment, InstallmentStatus
-from notifications.services import notification_create
+from installments.models import Installment, InstallmentPlan, InstallmentStatus
+from notifications.services import (
+    NotificationRequest,
+    notification_create,
+    notifications_create_bulk,
+    recipients,
+)
 
 
 def reminders_send(*, business_date: date) -> int:
@@ -47,43 +55,94 @@ def reminders_send(*, business_date: date) -> int:
             user=plan.customer, code=code, context=context, dedupe_key=f"{code}:{inst.pk}:{days}d"
         )
         written += 1
-    overdue_days = settings.REMINDER_DAYS_OVERDUE
-    late = list(
-        Installment.objects.filter(
-            status=InstallmentStatus.OVERDUE,
-            plan__status__in=PAYABLE_PLAN_STATUSES,
-            due_date__in=[business_date - timedelta(days=d) for d in overdue_days],
-        )
-        .select_related("plan__customer")
-        .order_by("plan_id", "due_date")
-    )
-    owed_by_plan = _overdue_owed({inst.plan_id for inst in late})
-    seen_plans: set[int] = set()
-    for inst in late:
-        plan = inst.plan
-        if plan.pk in seen_plans:
-            continue  # one reminder per plan per day, about its oldest late installment
-        seen_plans.add(plan.pk)
-        owed = owed_by_plan.get(plan.pk, ZERO)
-        days = (business_date - inst.due_date).days
-        notification_create(
-            user=plan.customer,
-            code="overdue_reminder",
-            context={"plan": plan.display_name, "days": days, "amount": owed},
-            dedupe_key=f"overdue_reminder:{inst.pk}:{days}d",
-        )
-        written += 1
-    return written
+    return written + overdue_reminders_send(business_date=business_date)
 
 
-def _overdue_owed(plan_ids: set[int]) -> dict[int, Decimal]:
-    """What each plan owes on its overdue installments, penalties included, in one aggregate query."""
-    if not plan_ids:
+@dataclass(frozen=True)
+class CustomerOverdue:
+    """What one customer owes on every overdue plan, as the day's one overdue SMS tells it."""
+
+    customer_id: int
+    plans: int
+    amount: Decimal
+    days: int  # since the oldest overdue installment's due date
+    plan_name: str  # the plan's name when there is one plan (the SMS names it), else ""
+
+
+def overdue_reminders_send(*, business_date: date, customer_ids: Iterable[int] | None = None) -> int:
+    """One overdue SMS per customer and day, with the total overdue over all their plans (review: two
+    reminders in one minute, each with one plan's figure, read as two debts of unknown sum).
+
+    A customer is reminded on a day when one of their overdue installments reaches a reminder day
+    (``REMINDER_DAYS_OVERDUE``), or on any day for ``customer_ids`` (the demo seed). The message is keyed by
+    customer and day: a second run of the day writes nothing, whatever changed in between.
+    """
+    if customer_ids is None:
+        overdue_days = settings.REMINDER_DAYS_OVERDUE
+        customer_ids = set(
+            Installment.objects.filter(
+                status=InstallmentStatus.OVERDUE,
+                plan__status__in=PAYABLE_PLAN_STATUSES,
+                due_date__in=[business_date - timedelta(days=d) for d in overdue_days],
+            ).values_list("plan__customer_id", flat=True)
+        )
+    totals = customers_overdue(customer_ids=set(customer_ids), business_date=business_date)
+    people = recipients(totals)
+    requests = []
+    for total in totals.values():
+        if total.plans == 1:
+            code = "overdue_reminder"
+            context: dict[str, object] = {"plan": total.plan_name, "days": total.days, "amount": total.amount}
+        else:
+            code = "overdue_summary"
+            context = {"plans": total.plans, "days": total.days, "amount": total.amount}
+        requests.append(
+            NotificationRequest(
+                people[total.customer_id],
+                code,
+                context,
+                f"overdue_reminder:{total.customer_id}:{business_date.isoformat()}",
+            )
+        )
+    return notifications_create_bulk(requests)
+
+
+def customers_overdue(*, customer_ids: set[int], business_date: date) -> dict[int, CustomerOverdue]:
+    """Each customer's overdue total (penalties included), plan count and oldest due date, in one
+    aggregate query grouped by plan."""
+    if not customer_ids:
         return {}
-    open_amount = Installment.open_amount()
     rows = (
-        Installment.objects.filter(plan_id__in=plan_ids, status=InstallmentStatus.OVERDUE)
-        .values("plan_id")
-        .annotate(overdue=Sum(open_amount, output_field=DecimalField(max_digits=16, decimal_places=2)))
+        Installment.objects.filter(
+            plan__customer_id__in=customer_ids,
+            plan__status__in=PAYABLE_PLAN_STATUSES,
+            status=InstallmentStatus.OVERDUE,
+        )
+        .values("plan_id", "plan__customer_id")
+        .annotate(
+            open_total=Sum(
+                Installment.open_amount(), output_field=DecimalField(max_digits=16, decimal_places=2)
+            ),
+            oldest=Min("due_date"),
+        )
+        .order_by("plan_id")
     )
-    return {row["plan_id"]: quantize_money(Decimal(str(row["overdue"]))) for row in rows}
+    by_customer: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_customer.setdefault(row["plan__customer_id"], []).append(dict(row))
+    names = {
+        plan.pk: plan.display_name
+        for plan in InstallmentPlan.objects.filter(
+            pk__in=[r[0]["plan_id"] for r in by_customer.values() if len(r) == 1]
+        ).only("description", "merchant_order_ref", "public_id")
+    }
+    return {
+        customer_id: CustomerOverdue(
+            customer_id=customer_id,
+            plans=len(plans),
+            amount=quantize_money(sum((Decimal(str(p["open_total"])) for p in plans), ZERO)),
+            days=(business_date - min(p["oldest"] for p in plans)).days,
+            plan_name=names.get(plans[0]["plan_id"], "") if len(plans) == 1 else "",
+        )
+        for customer_id, plans in by_customer.items()
+    }

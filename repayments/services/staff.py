@@ -19,6 +19,7 @@ from installments.allocation import payable_total
 from installments.errors import InstallmentsError
 from installments.ledger import Entry, Posting, Source, lock_plan, plan_dues, post, remaining_total, unpost
 from installments.models import Account, CreditEvent, CreditEventKind, InstallmentPlan, PlanStatus
+from installments.services import REOPENED_BY_REVERSAL, payoff_certificates_revoke
 from notifications.services import notification_create
 from repayments.errors import RepaymentsError
 from repayments.gateway import GatewayError, get_gateway
@@ -102,7 +103,8 @@ def repayment_record_offline(
 
 
 def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repayment:
-    """Undo a succeeded repayment: refund it (card payments) and take its allocations off the installments."""
+    """Undo a succeeded repayment: refund it (card payments) and take its allocations off the installments;
+    a payoff certificate of a plan this reopens is revoked in the same transaction."""
     if not staff.is_staff:
         raise ApplicationError(RepaymentsError.STAFF_ONLY, _("Only staff can reverse a repayment."))
     reason = (reason or "").strip()
@@ -167,6 +169,9 @@ def repayment_reverse(*, staff: User, repayment: Repayment, reason: str) -> Repa
             ),
         )
         posting.write()
+        if plan.status != PlanStatus.PAID_OFF:
+            # The plan owes again: its 结清证明 no longer holds, from the moment this commits.
+            payoff_certificates_revoke(plan_id=plan.pk, reason=REOPENED_BY_REVERSAL)
         repayment.status = RepaymentStatus.REVERSED
         repayment.save(update_fields=["status", "updated_at"])
         repayment_event(repayment, "reversed", actor=staff, reason=reason)

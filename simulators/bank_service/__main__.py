@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 from decimal import Decimal
+from types import FrameType
 
 from simulators.bank_service import DEV_SECRET, LOOPBACK
 from simulators.bank_service.app import BankApp, Faults
@@ -42,6 +44,10 @@ def _check_port(host: str, port: int) -> None:
             f"The bank service's port {host}:{port} is in use: is a bank service (make bank, an earlier "
             "make run) still running? Stop it, or choose another port with BANK_PORT=8101."
         )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"The bank service cannot listen on {args.host}:{args.port}: {exc}") from None
     # The first line tells a supervisor (or a test fixture) where the bank listens; port 0 picks a free one.
     print(f"bank service listening on http://{args.host}:{server.server_port}", flush=True)
+    # honcho (make run) stops its processes with SIGTERM: stop as on Ctrl-C, with exit status 0.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -95,6 +95,13 @@ def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
     page.goto(f"{base}/bills/")
     shoot("bills")
     page.locator(f"a[href='/plans/{plan.public_id}/pay/']").click()
+    # The amount and the date show once the choice that needs them is picked (static/js/reveal.js).
+    expect(page.locator("#id_amount")).to_be_hidden()
+    expect(page.locator("#id_scheduled_for")).to_be_hidden()
+    page.locator("input[name=when][value=date]").check()
+    expect(page.locator("#id_scheduled_for")).to_be_visible()
+    page.locator("input[name=when][value=now]").check()
+    expect(page.locator("#id_scheduled_for")).to_be_hidden()
     page.locator("input[name=mode][value=custom]").check()
     page.locator("#id_amount").fill("50.00")
     shoot("pay")

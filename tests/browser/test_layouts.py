@@ -108,7 +108,22 @@ def pay_confirmation(page: Page, base: str, story: Story) -> None:
     assert page.locator("input[name=step][value=confirm]").count(), "step 1 did not lead to the confirmation"
 
 
-# Every page a customer sees. The lead extends this list when a page is added.
+def restage_confirmation(page: Page, base: str, story: Story) -> None:
+    """二次分期: the first option chosen, then 继续: the confirmation with the terms and the code field."""
+    url(lambda s: reverse("installments:restage", args=[s.restageable.public_id]))(page, base, story)
+    page.locator("input[name=tenor]").first.check()
+    page.locator("main form .actions button[type=submit]").first.click()
+    page.wait_for_load_state()
+    assert page.locator("input[name=action][value=confirm], button[value=confirm]").count(), "no confirmation"
+
+
+def _card_id(story: Story) -> object:
+    """The card paying the current plan's auto-debit: its 解绑 page names the plan and offers the move."""
+    return BankCard.objects.get(customer=story.customer, mandates__plan=story.current).public_id
+
+
+# Every page a customer sees. The lead extends this list when a page is added. (The payoff certificate
+# needs a paid-off plan: tests/browser/test_documents.py walks it, with /verify, at 390 px.)
 PAGES: list[Stop] = [
     Stop("home", url(lambda s: "/"), public=True),
     Stop("login", url(lambda s: reverse("accounts:login")), public=True),
@@ -130,6 +145,11 @@ PAGES: list[Stop] = [
     Stop("negotiation", url(lambda s: reverse("installments:negotiation", args=[s.submitted.public_id]))),
     Stop("offer", url(lambda s: reverse("installments:negotiation", args=[s.offered.public_id]))),
     Stop("inbox", url(lambda s: reverse("notifications:inbox"))),
+    Stop("receipt", url(lambda s: reverse("repayments:receipt", args=[s.succeeded.public_id]))),
+    Stop("statement", url(lambda s: reverse("repayments:statement"))),
+    Stop("card-unbind", url(lambda s: reverse("repayments:card_unbind", args=[_card_id(s)]))),
+    Stop("restage-confirm", restage_confirmation),
+    Stop("verify", url(lambda s: reverse("repayments:verify_form")), public=True),
 ]
 
 # Text a person can see, with its rendered size: CSS px times the SVG scale where the text is in an SVG.

@@ -33,7 +33,7 @@ def test_broker_is_redis_when_redis_url_is_set(settings) -> None:
     if settings.REDIS_URL:
         assert app.conf.broker_url.startswith("redis://")
     else:
-        assert app.conf.broker_url == "filesystem://"
+        assert app.conf.broker_url == "localfs://"  # kombu's filesystem transport (config/broker.py)
 
 
 def test_single_run_lock_admits_one_holder_at_a_time() -> None:

@@ -52,9 +52,13 @@ WORD = re.compile(r"[A-Za-z]+")
 EN_ALLOWED = {"简体中文"}
 # Visible in Chinese pages although Latin letters: the switch offers English in English; "ICBC"-style
 # codes are never shown; "APR"/"IRR" are not allowed either (年化利率).
-ZH_ALLOWED = {"English", "IRR", "PDF", "JPEG", "PNG", "MB"}
+ZH_ALLOWED = {"English", "IRR", "PDF", "CSV", "JPEG", "PNG", "MB"}
 
-_DROP = re.compile(r"<(script|style)\b.*?</\1>|<!--.*?-->", re.S | re.I)
+# Scripts, styles, comments and what the page marks translate="no" (references, certificate numbers and
+# codes, links: identifiers, in no language).
+_DROP = re.compile(
+    r"<(script|style)\b.*?</\1>|<!--.*?-->|<(\w+)\b[^>]*\btranslate=\"no\"[^>]*>.*?</\2>", re.S | re.I
+)
 _ATTRS = re.compile(r'\b(?:aria-label|title|placeholder|alt)="([^"]*)"', re.I)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -237,6 +241,37 @@ def customer_pages(client: Client, story: Story, language: str) -> dict[str, str
     pages["inbox"] = get(reverse("notifications:inbox"))
     for kind, repayment in story.repayments.items():
         pages[f"repayment result ({kind})"] = get(reverse("repayments:repayment", args=[repayment.public_id]))
+    succeeded = story.repayments["succeeded"]
+    pages["receipt"] = get(reverse("repayments:receipt", args=[succeeded.public_id]))
+    pages["statement"] = get(reverse("repayments:statement"))
+    pages["解绑 confirmation"] = get(reverse("repayments:card_unbind", args=[card.public_id]))
+    restage = reverse("installments:restage", args=[current.public_id])
+    tenor = re.search(r'name="tenor" value="(\d+)"', pages["二次分期 (quote)"])
+    assert tenor, "no 二次分期 option to confirm"
+    pages["二次分期 confirmation"] = post(restage, {"action": "choose", "tenor": tenor.group(1)})
+    assert 'value="confirm"' in pages["二次分期 confirmation"]
+    paid_off = plan_create(
+        customer=story.customer,
+        product=current.product,
+        principal=Decimal("600.00"),
+        tenor=6,
+        purchase_date=timezone.localdate() - timedelta(days=3),
+        description="耳机" if language == ZH else "Earbuds",
+    )
+    repayment_create(
+        customer=story.customer,
+        plan=paid_off,
+        mode="payoff",
+        channel=RepaymentChannel.WEB,
+        idempotency_key=f"story:payoff:{language}",
+        card=card,
+    )
+    pages["payoff certificate"] = get(reverse("repayments:certificate", args=[paid_off.public_id]))
+    code = re.search(r"/verify/([A-Za-z0-9]+)/", pages["payoff certificate"])
+    assert code, "the certificate shows no verification link"
+    # Public pages; signed out they follow the session or the browser (anonymous_pages covers that rule).
+    pages["verify"] = get(reverse("repayments:verify", args=[code.group(1)]))
+    pages["verify form"] = get(reverse("repayments:verify_form"))
     return pages
 
 

@@ -129,14 +129,14 @@ def test_web_removal_sends_and_takes_the_code(client, customer, two_cards, curre
     first, second = two_cards
     client.force_login(customer)
     url = reverse("repayments:card_unbind", args=[first.public_id])
-    page = client.get(reverse("repayments:cards")).content.decode()
+    page = client.get(url).content.decode()  # the confirmation page offers the move and the code
     assert 'name="code"' in page
-    assert 'name="send_code"' in page
+    assert "data-send-code" in page
     refused = client.post(url, {"replacement": str(second.public_id)}, follow=True)
     assert refused.status_code == 200
     assert list(refused.context["messages"])
     _kept(first, current_plan)
-    client.post(url, {"send_code": "1"})
+    client.post(url, {"action": "send_code"})
     code = codes.codes[-1]
     assert client.post(url, {"replacement": str(second.public_id), "code": code}).status_code == 302
     first.refresh_from_db()

@@ -147,6 +147,29 @@ def test_turn_auto_debit_on_and_off(signed_in, current_plan, card) -> None:
     assert not AutoDebitMandate.objects.get(plan=current_plan).enabled
 
 
+def test_the_plan_page_says_the_auto_debit_state_near_the_top(signed_in, current_plan, card) -> None:
+    """A phone shows the setting ~1,000 px down: the summary says on/off and links to it."""
+    url = reverse("repayments:plan", args=[current_plan.public_id])
+    off = text(signed_in.get(url))
+    assert 'data-autodebit="off"' in off
+    assert off.index('id="autodebit-state"') < off.index('id="autodebit"') - 1000
+    assert 'href="#autodebit"' in off
+    signed_in.post(
+        reverse("repayments:plan_autodebit", args=[current_plan.public_id]),
+        {"enabled": "on", "card": card.pk},
+    )
+    on = text(signed_in.get(url))
+    assert 'data-autodebit="on"' in on
+    assert f"尾号{card.last4}" in on.split('id="autodebit-state"')[1].split("</dd>")[0]
+
+
+def test_an_overdue_bill_leads_to_a_negotiated_plan(signed_in, overdue_plan, current_plan) -> None:
+    page = text(signed_in.get(reverse("repayments:bills")))
+    negotiate = reverse("installments:negotiate", args=[overdue_plan.public_id])
+    assert page.count("data-negotiate") == 1  # the overdue plan only
+    assert f'href="{negotiate}"' in page
+
+
 # --- 立即还款 --------------------------------------------------------------------------------------------
 
 

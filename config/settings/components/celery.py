@@ -10,6 +10,7 @@ from typing import Any
 
 from celery.schedules import crontab
 
+from config.broker import SCHEME as LOCAL_BROKER_SCHEME
 from config.settings.components.autodebit import AUTODEBIT_SLOTS
 from config.settings.components.i18n import TIME_ZONE
 from config.settings.env import VAR_DIR, env
@@ -54,13 +55,16 @@ if REDIS_URL:
 else:
     # kombu's filesystem transport: a real broker on local disk, so worker and beat run as in
     # production without any server. Producer and consumer share one folder.
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with short waits, so a worker stops promptly (config/broker.py).
+    CELERY_BROKER_URL = f"{LOCAL_BROKER_SCHEME}://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_FS_DIR / "broker"),
         "data_folder_out": str(CELERY_FS_DIR / "broker"),
         "processed_folder": str(CELERY_FS_DIR / "processed"),
         "control_folder": str(CELERY_FS_DIR / "control"),
         "store_processed": False,
+        # How often an idle worker looks for messages (kombu's default: every second).
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = f"file://{CELERY_FS_DIR / 'results'}"
     # A file cache is shared by the web server and the worker processes, unlike local memory.

@@ -52,3 +52,10 @@ OTP_TTL_MINUTES = env.int("OTP_TTL_MINUTES", default=5)
 OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
 OTP_MIN_INTERVAL_SECONDS = env.int("OTP_MIN_INTERVAL_SECONDS", default=60)
 OTP_MAX_PER_HOUR = env.int("OTP_MAX_PER_HOUR", default=5)
+
+# --- The public check of a payoff certificate (/verify/<code>/, repayments) ----------------------------
+# Codes are 12 random characters (~59 bits): unguessable anyway; the limit keeps a scan from being cheap.
+CERTIFICATE_VERIFY_LIMITS = {
+    "address": env.str("CERTIFICATE_VERIFY_PER_ADDRESS", default="20/h"),
+    "global": env.str("CERTIFICATE_VERIFY_GLOBAL", default="2000/h"),
+}

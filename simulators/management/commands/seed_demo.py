@@ -45,7 +45,7 @@ from notifications.services import notification_create
 from repayments.gateway import GatewayError, get_gateway
 from repayments.http_gateway import HttpGateway
 from repayments.models import AutoDebitMandate, BankCard
-from repayments.services import autodebit_set, card_bind_verified
+from repayments.services import autodebit_set, card_bind_verified, overdue_reminders_send
 from repayments.staff import AGENT, APPROVER, FINANCE
 from simulators.bank import simulator_set_balance
 from simulators.bank_service.embedded import embedded_bank
@@ -221,38 +221,30 @@ class Command(BaseCommand):
             )
 
     def _reminders(self, today: date) -> None:
-        """Today's reminders for the demo customers, so the console sender shows the SMS pipeline at work."""
+        """Today's reminders for the demo customers, so the console sender shows the SMS pipeline at work:
+        a due reminder per installment due today, and one overdue SMS per customer with the total."""
+        late_customers = set()
         for installment in Installment.objects.filter(
             plan__merchant_order_ref__startswith="JD-DEMO-",
             due_date__lte=today,
             status__in=OPEN_STATUSES,
         ).select_related("plan__customer"):
             plan = installment.plan
-            if installment.due_date == today:
-                code, context = (
-                    "due_reminder",
-                    {
-                        "plan": plan.description,
-                        "seq": installment.sequence,
-                        "amount": installment.outstanding,
-                        "due_date": installment.due_date,
-                    },
-                )
-            else:
-                code, context = (
-                    "overdue_reminder",
-                    {
-                        "plan": plan.description,
-                        "days": (today - installment.due_date).days,
-                        "amount": installment.outstanding,
-                    },
-                )
+            if installment.due_date < today:
+                late_customers.add(plan.customer_id)
+                continue
             notification_create(
                 user=plan.customer,
-                code=code,
-                context=context,
-                dedupe_key=f"demo:{code}:{installment.pk}:{today.isoformat()}",
+                code="due_reminder",
+                context={
+                    "plan": plan.description,
+                    "seq": installment.sequence,
+                    "amount": installment.outstanding,
+                    "due_date": installment.due_date,
+                },
+                dedupe_key=f"demo:due_reminder:{installment.pk}:{today.isoformat()}",
             )
+        overdue_reminders_send(business_date=today, customer_ids=late_customers)
 
     def _card(self, customer: User, number: str, balance: Decimal) -> None:
         """A bound debit card with money at the simulated bank (the demo's customers verified at seeding)."""
