@@ -19,11 +19,17 @@ added just before it (so 我的账户 can show "due in N days", then "due today"
 4. The language switch changes the account (a reload with the other Accept-Language and no language
    cookie still reads the chosen language).
 
+Apart from the walk, per language: 解绑 asks on its own page first (9); the receipt, statement and
+certificate downloaded from their pages and read back (8), then /verify signed out; and 发送验证码
+without JavaScript keeping the inputs (6).
+
 Screenshots: var/screenshots/j18-<language>-<screen>-<390|1280>.png.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -38,6 +44,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from playwright.sync_api import Browser, Page, Route, expect
+from pypdf import PdfReader
 
 from accounts.models import User
 from installments.models import (
@@ -46,6 +53,7 @@ from installments.models import (
     InstallmentProduct,
     NegotiationApplication,
     NegotiationReason,
+    PayoffCertificate,
 )
 from installments.schedules import add_months
 from installments.services import (
@@ -57,9 +65,16 @@ from installments.services import (
     plan_create,
 )
 from installments.templatetags.money import yuan
-from repayments.models import AutoDebitMandate, BankCard, Repayment, RepaymentStatus
+from repayments.models import (
+    AutoDebitMandate,
+    BankCard,
+    Repayment,
+    RepaymentChannel,
+    RepaymentMode,
+    RepaymentStatus,
+)
 from repayments.selectors import account_overview
-from repayments.services import autodebit_set, card_bind_verified
+from repayments.services import autodebit_set, card_bind_verified, repayment_create
 from repayments.staff import AGENT
 from tests.bank_service import BankProcess
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
@@ -775,5 +790,139 @@ def test_send_code_without_javascript_keeps_the_inputs(
         expect(page.locator("#id_number")).to_have_value("")  # a card number is never echoed into a page
         expect(page.locator("[data-code-status]")).to_contain_text("60")
         expect(page.locator(".field .error")).to_have_count(0)  # no errors before 绑定
+    finally:
+        context.close()
+
+
+# --- 8. Receipts, statements, the payoff certificate -------------------------------------------------
+
+
+def download(page: Page, link) -> tuple[str, bytes]:
+    """Click a download link as the customer does; the file's name and bytes."""
+    with page.expect_download() as info:
+        link.click()
+    path = info.value.path()
+    return info.value.suggested_filename, path.read_bytes()
+
+
+def pdf_text(data: bytes) -> str:
+    assert data.startswith(b"%PDF-")
+    return "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages)
+
+
+DOC_WORDS = {
+    "zh-hans": {"receipt": "还款凭证", "statement": "账单明细", "certificate": "结清证明", "card": "尾号"},
+    "en": {
+        "receipt": "Repayment receipt",
+        "statement": "Statement",
+        "certificate": "Payoff certificate",
+        "card": "ending",
+    },
+}
+VERIFY_WORDS = {
+    "zh-hans": {"valid": "有效", "unknown": "没有与此验证码对应的证明"},
+    "en": {"valid": "Valid: this certificate stands.", "unknown": "No certificate has this code."},
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_receipt_statement_and_certificate_downloads_then_verify_signed_out(
+    browser: Browser, live_server, flat_product, bank_books, tmp_path, language: str
+) -> None:
+    """Paid off with one payment: 还款记录 → receipt → its PDF; the plan → statement → PDF and CSV; the plan
+    → 结清证明 → PDF; each file in the account's language (text read back with pypdf). Then signed out, in
+    a browser of the other language: /verify/ with the code says valid with the masked name only, a wrong
+    code is refused, and the switch changes the visitor's language."""
+    phone = "+8613822220007" if language == "zh-hans" else "+8613822220008"
+    customer = User.objects.create_user(phone, PASSWORD, real_name="张三丰", language=language)
+    icbc = card_bind_verified(
+        customer=customer, number=ICBC_DEBIT, holder_name="张三丰", reserved_phone=phone
+    )
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=Decimal("1200.00"),
+        tenor=12,
+        purchase_date=timezone.localdate() - timedelta(days=5),
+        description="iPhone",
+    )
+    repayment = repayment_create(
+        customer=customer,
+        plan=plan,
+        mode=RepaymentMode.PAYOFF,
+        card=icbc,
+        channel=RepaymentChannel.WEB,
+        idempotency_key="journey-docs",
+    )
+    assert repayment.status == RepaymentStatus.SUCCEEDED
+    amount = yuan(repayment.amount)
+    words, other = DOC_WORDS[language], OTHER[language]
+    context = browser.new_context(locale=LOCALE[other], viewport=PHONE, accept_downloads=True)
+    page = context.new_page()
+    base = live_server.url
+    try:
+        sign_in(page, base, customer)
+        page.goto(base + reverse("repayments:records"))
+        page.locator(f"main a[href='{reverse('repayments:receipt', args=[repayment.public_id])}']").click()
+        expect(page.locator("main h1")).to_have_text(words["receipt"])
+        expect(page.locator("main")).to_contain_text(amount)
+        name, data = download(
+            page,
+            page.locator(f"main a[href='{reverse('repayments:receipt_pdf', args=[repayment.public_id])}']"),
+        )
+        text = pdf_text(data)
+        assert name.endswith(".pdf")
+        for expected in (words["receipt"], amount.replace("¥", ""), icbc.last4, words["card"]):
+            assert expected in text, f"{expected!r} not in the receipt PDF:\n{text}"
+        if language == "en":
+            assert not CJK.search(text.replace("张", "").replace("三", "").replace("丰", "")), text
+
+        page.goto(base + reverse("repayments:plan", args=[plan.public_id]))
+        page.locator("main p.documents a").first.click()
+        expect(page.locator("main h1")).to_have_text(words["statement"])
+        _, data = download(page, page.locator(f"main a[href^='{reverse('repayments:statement_csv')}']"))
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        assert rows[0][0] == ("日期" if language == "zh-hans" else "Date")
+        assert [f"-{repayment.amount:.2f}", "0.00"] in [row[4:] for row in rows], rows  # the payment
+        assert rows[-1][-1] == "0.00", rows  # the closing balance
+        _, data = download(page, page.locator(f"main a[href^='{reverse('repayments:statement_pdf')}']"))
+        assert words["statement"] in pdf_text(data)
+
+        page.goto(base + reverse("repayments:plan", args=[plan.public_id]))
+        page.locator(f"main a[href='{reverse('repayments:certificate', args=[plan.public_id])}']").click()
+        certificate = PayoffCertificate.objects.get(plan=plan)
+        expect(page.locator("main")).to_contain_text(certificate.number)
+        _, data = download(
+            page,
+            page.locator(f"main a[href='{reverse('repayments:certificate_pdf', args=[plan.public_id])}']"),
+        )
+        text = pdf_text(data)
+        assert certificate.number in text
+        assert certificate.code in text
+        assert "张**" in text
+        assert "张三丰" not in text
+        assert words["certificate"] in text
+
+        # Signed out, in a browser of the other language: the public check.
+        page.locator("nav form button[type=submit]").click()
+        page.goto(base + reverse("repayments:verify", args=[certificate.code]))
+        expect(page.locator("html")).to_have_attribute("lang", other)
+        status = page.locator("main .notice")
+        expect(status).to_contain_text(VERIFY_WORDS[other]["valid"])
+        expect(page.locator("main")).to_contain_text(certificate.number)
+        expect(page.locator("main")).to_contain_text("张**")
+        expect(page.locator("main")).not_to_contain_text("张三丰")
+        page.locator("#verify-code").fill("NOT-A-CODE")
+        page.locator("main form button[type=submit]").click()
+        expect(page.locator("main .notice")).to_contain_text(VERIFY_WORDS[other]["unknown"])
+        page.locator("#lang-select").select_option(language)
+        page.locator("form.lang button").click()
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        expect(page.locator("main .notice")).to_contain_text(VERIFY_WORDS[language]["unknown"])
+        page.locator("#verify-code").fill(certificate.code)
+        page.locator("main form button[type=submit]").click()
+        expect(page.locator("main .notice")).to_contain_text(VERIFY_WORDS[language]["valid"])
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"j18-{language}-verify-signed-out-390.png"), full_page=True)
     finally:
         context.close()
