@@ -75,6 +75,7 @@ from repayments.models import (
 )
 from repayments.selectors import account_overview
 from repayments.services import autodebit_set, card_bind_verified, repayment_create
+from repayments.services.autodebit import debit_run_inline
 from repayments.staff import AGENT
 from tests.bank_service import BankProcess
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
@@ -89,6 +90,7 @@ LANGUAGES = ["zh-hans", "en"]
 LOCALE = {"zh-hans": "zh-CN", "en": "en-US"}
 OTHER = {"zh-hans": "en", "en": "zh-hans"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
+INSUFFICIENT = "6222020000000015"  # the bank service refuses every charge to it: insufficient funds
 CARD_HOLDS = Decimal("60.00")  # every card's balance at the bank service in this walk
 
 # What each language must say (the spec's words, not read back from the catalogue).
@@ -924,5 +926,58 @@ def test_receipt_statement_and_certificate_downloads_then_verify_signed_out(
         expect(page.locator("main .notice")).to_contain_text(VERIFY_WORDS[language]["valid"])
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"j18-{language}-verify-signed-out-390.png"), full_page=True)
+    finally:
+        context.close()
+
+
+# --- 1. The card that will not cover the debit ---------------------------------------------------------
+
+SHORTFALL_WORDS = {
+    "zh-hans": ("尾号{last4} 上次扣款因余额不足失败，{plan} 的 {amount} 已到期待扣", "更换扣款卡"),
+    "en": (
+        "The last debit from card ending {last4} failed for insufficient funds;"
+        " {amount} for {plan} is due now",
+        "Change the debit card",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_card_short_of_money_for_the_debit_is_on_the_account_page(
+    browser: Browser, live_server, flat_product, bank_books, language: str
+) -> None:
+    """Auto-debit on a card that lacks funds, the debit refused: 我的账户 says so in the account's language
+    and its links go to the auto-debit setting and to 立即还款."""
+    phone = "+8613822220009" if language == "zh-hans" else "+8613822220010"
+    customer = User.objects.create_user(phone, PASSWORD, real_name="李四", language=language)
+    empty = card_bind_verified(
+        customer=customer, number=INSUFFICIENT, holder_name="李四", reserved_phone=phone
+    )
+    today = timezone.localdate()
+    plan = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=Decimal("1200.00"),
+        tenor=12,
+        purchase_date=purchase_date_due_today(today),
+        description="iPhone",
+    )
+    autodebit_set(customer=customer, plan=plan, enabled=True, card=empty)
+    debit_run_inline(business_date=today, slot=1)  # the bank answers: insufficient funds
+    context = browser.new_context(locale=LOCALE[OTHER[language]], viewport=PHONE)
+    page = context.new_page()
+    base = live_server.url
+    try:
+        sign_in(page, base, customer)
+        banner = page.locator("[data-banner=card-shortfall]")
+        text, change = SHORTFALL_WORDS[language]
+        expect(banner).to_contain_text(text.format(last4=empty.last4, amount="¥106.00", plan="iPhone"))
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"j18-{language}-account-shortfall-390.png"), full_page=True)
+        banner.get_by_role("link", name=change).click()
+        expect(page).to_have_url(base + reverse("repayments:plan", args=[plan.public_id]) + "#autodebit")
+        page.goto(base + reverse("repayments:account"))
+        banner.locator(f"a[href='{reverse('repayments:pay', args=[plan.public_id])}']").click()
+        expect(page.locator("input[name=mode][value=due_now]")).to_be_checked()
     finally:
         context.close()
