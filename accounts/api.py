@@ -19,7 +19,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from accounts.axes import normalise_login
 from accounts.http import AuthenticatedRequest
 from accounts.models import OtpPurpose, User
-from accounts.services import otp_request, user_tokens_revoke
+from accounts.services import language_set, otp_request, user_tokens_revoke
 from accounts.tokens import VersionedRefreshToken, refresh_token_spend, token_is_current
 from core.api import ErrorSerializer, validated
 from core.error_codes import CommonError
@@ -152,13 +152,46 @@ class MeSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     phone = serializers.CharField(source="masked_phone", help_text="Masked: 138****2222.")
     name = serializers.CharField(source="masked_name", help_text="Masked: 张*.")
-    language = serializers.CharField()
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        help_text="The account's language: it decides the web pages, error messages of requests that name no "
+        "language, dates and SMS. Change it with PATCH.",
+    )
     date_joined = serializers.DateTimeField()
+
+
+class MeUpdateSerializer(serializers.Serializer):
+    """What a customer may change on their account: for now the language alone. A PATCH names only what
+    it changes, so an empty body changes nothing."""
+
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text="One of the offered languages; anything else is 400 `invalid_request` with "
+        "`fields.language`.",
+    )
 
 
 class MeView(APIView):
     @extend_schema(responses=MeSerializer, summary="The signed-in customer")
     def get(self, request: AuthenticatedRequest) -> Response:
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(
+        request=MeUpdateSerializer,
+        responses=MeSerializer,
+        summary="Change the account's language (the web's language switch)",
+        description=(
+            "The same setting the web's switch saves (`language_set`): pages, SMS and the messages of "
+            "requests without `Accept-Language` follow it from the next request on. Setting the language "
+            "the account already has changes nothing and answers the same. Needs no Idempotency-Key: "
+            "sending it twice leaves the same result."
+        ),
+    )
+    def patch(self, request: AuthenticatedRequest) -> Response:
+        data = validated(MeUpdateSerializer, request.data)
+        if "language" in data:
+            language_set(user=request.user, language=data["language"])
         return Response(MeSerializer(request.user).data)
 
 
@@ -177,7 +210,8 @@ class OtpView(APIView):
                 {"sent_to": serializers.CharField(), "expires_in_seconds": serializers.IntegerField()},
             )
         },
-        summary="Send an SMS code for a purpose (bind_card, change_autodebit_card, accept_negotiation, ...)",
+        summary="Send an SMS code for a purpose (bind_card, change_autodebit_card, accept_negotiation, "
+        "restage, ...)",
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(OtpRequestSerializer, request.data)

@@ -45,9 +45,10 @@ from installments.services import (
     negotiation_resubmit,
     plan_create,
     plan_quote,
-    plan_restage,
+    plan_restage_confirmed,
     restage_quote,
 )
+from installments.signals import autodebit_card_for
 
 
 def _plan(request: AuthenticatedRequest, public_id: object) -> InstallmentPlan:
@@ -273,7 +274,15 @@ class RestageQuoteSerializer(serializers.Serializer):
             "end_date": serializers.DateField(allow_null=True),
         },
     )
-    options = RestageOptionSerializer(many=True)
+    options = RestageOptionSerializer(
+        many=True, help_text="The options a customer may choose: POST one to /reinstallments/."
+    )
+    dropped = RestageOptionSerializer(
+        many=True,
+        help_text="Options left out because they only cost more: more to pay than keeping the plan without "
+        "a lower monthly payment. Shown for transparency; /reinstallments/ refuses them (422 "
+        "`tenor_not_offered`).",
+    )
 
 
 class RestageQuoteView(APIView):
@@ -288,7 +297,12 @@ class RestageQuoteView(APIView):
 
 class RestageRequestSerializer(serializers.Serializer):
     plan_id = serializers.UUIDField()
-    tenor = serializers.IntegerField(min_value=1, max_value=120)
+    tenor = serializers.IntegerField(
+        min_value=1, max_value=120, help_text="One of the quote's `options` (not a `dropped` one)."
+    )
+    otp_code = serializers.CharField(
+        max_length=6, help_text="From POST /otp/ with purpose restage, sent after the customer saw the terms."
+    )
 
 
 class RestageView(APIView):
@@ -296,13 +310,27 @@ class RestageView(APIView):
         request=RestageRequestSerializer,
         responses={201: PlanDetailSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        summary="二次分期: re-stage what is left of a plan",
+        summary="二次分期: re-stage what is left of a plan, confirmed with an SMS code",
+        description=(
+            "The web's confirmation step, in one call. Show the customer the chosen option's terms from "
+            "`GET /plans/{id}/reinstallment-quotes/` (schedule, total to pay, `extra_cost`), send the code "
+            'with `POST /otp/` `{"purpose": "restage"}`, then post the option\'s `tenor` with '
+            "`otp_code`. Since issue 18 the code is required: a missing one is 400 `invalid_request`; a "
+            "wrong, expired or unrequested one is 422 (`otp_invalid`, `otp_expired`, `otp_not_requested`, "
+            "`otp_too_many_attempts`) and re-stages nothing. A tenor not among the quote's `options` (a "
+            "`dropped` one, one above the maximum APR, one the product does not offer) is 422 "
+            "`tenor_not_offered`, checked before the code is spent. A plan that cannot be re-staged answers "
+            "the quote's reason (`overdue_beyond_grace`, `restage_limit_reached`, ...). Use a new "
+            "Idempotency-Key for each code tried."
+        ),
     )
     @idempotent
     def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(RestageRequestSerializer, request.data)
         plan = _plan(request, data["plan_id"])
-        new_plan = plan_restage(customer=request.user, plan_id=plan.pk, tenor=data["tenor"])
+        new_plan = plan_restage_confirmed(
+            customer=request.user, plan_id=plan.pk, tenor=data["tenor"], otp_code=data["otp_code"]
+        )
         return Response(PlanDetailSerializer(new_plan).data, status=status.HTTP_201_CREATED)
 
 
@@ -335,6 +363,15 @@ class OfferSerializer(serializers.Serializer):
     first_due_date = serializers.DateField(source="offer_first_due_date")
     expires_at = serializers.DateTimeField(source="offer_expires_at")
     note = serializers.CharField(source="offer_note")
+    autodebit_card = serializers.SerializerMethodField(
+        help_text="The card auto-debit would be turned on with when accepting with `autodebit` true (the "
+        "card the plan's auto-debit uses, else the default card), e.g. 工商银行 尾号1237; null: no usable "
+        "card, so `autodebit` would leave it off (the plan's auto-debit setting can turn it on later)."
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_autodebit_card(self, application: NegotiationApplication) -> str | None:
+        return autodebit_card_for(customer=application.customer, plan=application.plan)
 
 
 class NegotiationSerializer(serializers.Serializer):
@@ -344,6 +381,9 @@ class NegotiationSerializer(serializers.Serializer):
     reason = serializers.CharField()
     reason_detail = serializers.CharField()
     monthly_income = serializers.DecimalField(source="declared_monthly_income", **MONEY)
+    affordable_monthly_payment = serializers.DecimalField(
+        allow_null=True, help_text="What the customer said they can pay each month, or null.", **MONEY
+    )
     employer = serializers.CharField()
     requested_tenor = serializers.IntegerField()
     info_request = serializers.CharField(help_text="What staff asked for, when the state is info_requested.")
@@ -370,6 +410,11 @@ class NegotiationApplySerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=NegotiationReason.choices)
     reason_detail = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     monthly_income = MoneyField()
+    affordable_monthly_payment = MoneyField(
+        required=False,
+        help_text='What the customer can really pay each month, so the offer fits it (yuan, e.g. "800.00"; '
+        "above zero). Optional: staff see it next to the declared income.",
+    )
     employer = serializers.CharField(required=False, allow_blank=True, max_length=100)
     requested_tenor = serializers.IntegerField(min_value=1, max_value=120)
     documents = serializers.ListField(
@@ -417,6 +462,7 @@ class NegotiationListView(APIView):
             reason=v["reason"],
             reason_detail=v.get("reason_detail", ""),
             monthly_income=v["monthly_income"],
+            affordable_payment=v.get("affordable_monthly_payment"),
             employer=v.get("employer", ""),
             requested_tenor=v["requested_tenor"],
             documents=request.FILES.getlist("documents"),
@@ -498,6 +544,11 @@ class AcceptSerializer(serializers.Serializer):
     otp_code = serializers.CharField(
         max_length=6, help_text="From POST /otp/ with purpose accept_negotiation."
     )
+    autodebit = serializers.BooleanField(
+        default=False,
+        help_text="The web's tick \"turn on auto-debit for the new plan\": on the card in the offer's "
+        "`autodebit_card`; with no usable card the plan is still accepted and auto-debit stays off.",
+    )
 
 
 class NegotiationAcceptView(APIView):
@@ -515,12 +566,23 @@ class NegotiationAcceptView(APIView):
             customer=request.user,
             application_id=application.public_id,
             otp_code=data["otp_code"],
+            autodebit=data["autodebit"],
         )
         return Response(PlanDetailSerializer(plan).data, status=status.HTTP_201_CREATED)
 
 
 class NegotiationDeclineView(APIView):
-    @extend_schema(request=None, responses=NegotiationSerializer, parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        request=None,
+        responses=NegotiationSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Decline the offer (final)",
+        description=(
+            "Declining is final: the offer cannot be accepted afterwards (apply again for a new one). "
+            "The web asks the customer to confirm before it declines; through the API this stays one "
+            "call, so the client must ask the customer to confirm on its side before sending it."
+        ),
+    )
     @idempotent
     def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)

@@ -286,12 +286,13 @@ def _flat_fee_parts(principal: Decimal, tenor: int, rate: Decimal) -> list[tuple
 
 
 def _equal_principal_parts(principal: Decimal, tenor: int, rate: Decimal) -> list[tuple[Decimal, Decimal]]:
-    monthly = rate / _MONTHS_PER_YEAR
     part = _even_principal_part(principal, tenor)
     rows: list[tuple[Decimal, Decimal]] = []
     balance = principal
     for sequence in range(1, tenor + 1):
-        interest = quantize_money(balance * monthly)
+        # balance * rate / 12, multiplied first: rate / 12 is a recurring decimal, and its 28-digit cut
+        # turned an exact half cent (300,000.00 at 0.0397%: 9.925) into 9.92499... and rounded it down.
+        interest = quantize_money(balance * rate / _MONTHS_PER_YEAR)
         this_part = balance if sequence == tenor else part
         rows.append((this_part, interest))
         balance -= this_part

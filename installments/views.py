@@ -199,7 +199,8 @@ def negotiate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpRe
                     documents=negotiation_documents_take(customer=request.user, held=held),
                 )
             except ApplicationError as exc:
-                apply_errors(form, exc)
+                # The service names fields as the model and the API do; the form's box is shorter.
+                apply_errors(form, exc, rename={"affordable_monthly_payment": "affordable_payment"})
             else:
                 negotiation_documents_release(customer=request.user, held=held)
                 messages.success(

@@ -168,8 +168,9 @@ TEMPLATES: dict[str, MessageTemplate] = {
         MessageTemplate(
             "autodebit_card_changed",
             NotificationCategory.SECURITY,
-            zh="{plan}的自动扣款卡已更换为尾号{card_last4}的银行卡。如非本人操作，请立即联系客服。",
-            en="Auto-debit for {plan} now uses card ending {card_last4}. Not you? Contact us at once.",
+            zh="{plan}的自动扣款卡已更换为尾号{card_last4}的银行卡。如非本人操作，请立即联系客服{hotline}。",
+            en="Auto-debit for {plan} now uses card ending {card_last4}. "
+            "Not you? Call us at once: {hotline}.",
             sample={"plan": _SAMPLE_PLAN, "card_last4": "1234"},
         ),
         MessageTemplate(
@@ -292,8 +293,9 @@ TEMPLATES: dict[str, MessageTemplate] = {
         MessageTemplate(
             "negotiation_expired",
             NotificationCategory.TRANSACTIONAL,
-            zh="您的{plan}协商方案已过期未确认，如需协商请重新申请。",
-            en="The offer for {plan} expired without acceptance. You can apply again.",
+            zh="您的{plan}协商方案已过期未确认，如需协商请重新申请，如有疑问请联系客服{hotline}。",
+            en="The offer for {plan} expired without acceptance. You can apply again. "
+            "Questions? Call us: {hotline}.",
             sample={"plan": _SAMPLE_PLAN},
         ),
         MessageTemplate(

@@ -196,11 +196,11 @@ def negotiation_apply(
     affordable = None
     if affordable_payment not in (None, ""):
         try:
-            affordable = parse_money(affordable_payment, field="affordable_payment")
+            affordable = parse_money(affordable_payment, field="affordable_monthly_payment")
             if affordable <= 0:
-                errors["affordable_payment"] = _("Enter an amount above zero, or leave it empty.")
+                errors["affordable_monthly_payment"] = _("Enter an amount above zero, or leave it empty.")
         except ApplicationError as exc:
-            errors.update(exc.fields or {"affordable_payment": exc.message})
+            errors.update(exc.fields or {"affordable_monthly_payment": exc.message})
     max_tenor = plan.product.negotiated_max_tenor
     if not isinstance(requested_tenor, int) or not 1 <= requested_tenor <= max_tenor:
         errors["requested_tenor"] = _("Between 1 and %(max)s installments.") % {"max": max_tenor}

@@ -149,6 +149,13 @@ def test_equal_principal_hand_checked_1200_over_12_at_12_percent() -> None:
     assert schedule.apr_percent == D("12.00")
 
 
+def test_equal_principal_rounds_an_exact_half_cent_up() -> None:
+    # 300,000.00 at 0.0397% a year: 300,000 x 0.000397 / 12 = 9.925 exactly -> 9.93. Dividing the rate by 12
+    # first cut it to 9.92499... and gave 9.92 (hypothesis found it: test_property_fees_follow_the_method).
+    schedule = _build(FeeMethod.EQUAL_PRINCIPAL, "500000.00", 5, "0.000397")
+    assert schedule.rows[2].fee == D("9.93")
+
+
 def test_equal_principal_hand_checked_with_rounding() -> None:
     # 1000.00 over 3 at 12%/year: parts 333.33, 333.33, 333.34 (last takes the remainder);
     # interest 1% of 1000.00, 666.67, 333.34 -> 10.00, 6.6667 -> 6.67, 3.3334 -> 3.33.

@@ -202,16 +202,17 @@ def test_payment_refusals_have_stable_codes(api, current_plan, card) -> None:
     assert not Repayment.objects.exists()
 
 
-def test_reinstallment_quote_and_apply(api, current_plan, overdue_plan) -> None:
+def test_reinstallment_quote_and_apply(api, current_plan, overdue_plan, codes) -> None:
     quote = api.get(f"{API}/plans/{current_plan.public_id}/reinstallment-quotes/").json()
     assert quote["new_principal"] == "1200.00"
     assert quote["options"][0]["schedule"]["rows"]
     assert_error(
         api.get(f"{API}/plans/{overdue_plan.public_id}/reinstallment-quotes/"), 422, "overdue_beyond_grace"
     )
+    api.post(f"{API}/otp/", {"purpose": OtpPurpose.RESTAGE}, format="json")
     created = api.post(
         f"{API}/reinstallments/",
-        {"plan_id": str(current_plan.public_id), "tenor": 24},
+        {"plan_id": str(current_plan.public_id), "tenor": 24, "otp_code": codes.codes[-1]},
         format="json",
         **key(),
     )

@@ -147,12 +147,13 @@ def test_every_429_carries_retry_after(customer, monkeypatch, client) -> None:
 # --- restructured installments ---------------------------------------------------------------------------
 
 
-def test_a_restructured_plan_s_installments_owe_nothing(customer, current_plan) -> None:
+def test_a_restructured_plan_s_installments_owe_nothing(customer, current_plan, codes) -> None:
     """The debt moved to the successor plan; the old installments reported it as still outstanding."""
     api = signed_in(customer)
+    api.post(f"{API}/otp/", {"purpose": "restage"}, format="json")
     new = api.post(
         f"{API}/reinstallments/",
-        {"plan_id": str(current_plan.public_id), "tenor": 24},
+        {"plan_id": str(current_plan.public_id), "tenor": 24, "otp_code": codes.codes[-1]},
         format="json",
         **key(),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -25,7 +26,7 @@ from installments.allocation import payable_total
 from installments.ledger import InstallmentRow, plan_dues, remaining_total
 from installments.models import InstallmentStatus, PrepaymentFeePolicy
 from installments.services import negotiation_reject, negotiation_start_review
-from notifications.messages import PLAIN_WORDS, TEMPLATES, render_message
+from notifications.messages import PLAIN_WORDS, TEMPLATES, MessageTemplate, render_message
 from notifications.models import Notification
 from repayments.labels import REASONS, failure_reason
 from repayments.models import BankCard, CardStatus, Repayment, RepaymentStatus
@@ -446,24 +447,54 @@ def test_the_hotline_is_in_every_page_footer(client, signed_in, current_plan) ->
     assert HOTLINE in text(client.get(reverse("accounts:login")))
 
 
+# Any way an SMS can send the customer to us: 联系客服 above all (negotiation_expired once said to contact
+# us with no number), but also 客服 alone, 联系我们, 致电, 客服热线 and the English phrasings.
+_CONTACT_ZH = re.compile(r"客服|联系我们|致电")
+_CONTACT_EN = re.compile(r"contact us|call us|customer service|hotline", re.IGNORECASE)
+
+
+def says_contact_us(template: MessageTemplate) -> bool:
+    return bool(_CONTACT_ZH.search(template.zh) or _CONTACT_EN.search(template.en))
+
+
+def hotline_missing(template: MessageTemplate) -> list[str]:
+    """The languages in which ``template`` renders without the hotline number."""
+    return [
+        language
+        for language in ("zh-hans", "en")
+        if "4008205566" not in render_message(template, language=language, context={**template.sample})
+    ]
+
+
 @override_settings(SERVICE_HOTLINE="4008205566")
 def test_the_hotline_is_in_every_sms_that_says_contact_us() -> None:
     """Rendered after the masking of long digit runs: a hotline of ten digits is shown whole."""
-    saying_contact = [
-        t
-        for t in TEMPLATES.values()
-        if "联系客服" in t.zh or "contact us" in t.en.lower() or "call us" in t.en.lower()
-    ]
+    saying_contact = [t for t in TEMPLATES.values() if says_contact_us(t)]
     assert {t.code for t in saying_contact} >= {
         "charge_off_notice",
         "card_bound",
         "card_removed",
         "negotiation_rejected",
+        "negotiation_expired",
     }
     for template in saying_contact:
-        for language in ("zh-hans", "en"):
-            sms = render_message(template, language=language, context={**template.sample, "name": "张*"})
-            assert "4008205566" in sms, sms
+        named = replace(template, sample={**template.sample, "name": "张*"})
+        assert hotline_missing(named) == [], template.code
+
+
+@override_settings(SERVICE_HOTLINE="4008205566")
+def test_the_contact_us_check_catches_a_message_that_names_no_number() -> None:
+    """The check above fails on what slipped through before: 联系客服 with no number after it."""
+    expired = TEMPLATES["negotiation_expired"]
+    for zh, en in [
+        ("您的{plan}协商方案已过期未确认，如有疑问请联系客服。", "The offer for {plan} expired."),
+        ("您的{plan}协商方案已过期，请致电客服热线。", "The offer for {plan} expired."),
+        ("您的{plan}协商方案已过期。", "The offer for {plan} expired. Questions? Contact us."),
+    ]:
+        numberless = replace(expired, zh=zh, en=en)
+        assert says_contact_us(numberless), zh
+        assert hotline_missing(numberless), zh
+    assert not says_contact_us(replace(expired, zh="您的{plan}协商方案已过期。", en="It expired."))
 
 
 # --- the shared "what next" panel on the refusals of 二次分期 and 协商还款 ------------------------------

@@ -59,14 +59,19 @@ SPECTACULAR_SETTINGS = {
         "分期还款: everything a customer can do on the web, for mobile clients. Money is a string with "
         'two decimals ("106.00"), dates are ISO 8601, ids are UUIDs. Errors share one shape: '
         '{"code": ..., "message": ..., "fields": {...}}. Money-moving and plan-changing POSTs need an '
-        "Idempotency-Key header. The error codes, each with the one status it answers, follow."
+        "Idempotency-Key header.\n\n"
+        "Changes in 1.1.0 (issue 18): POST /reinstallments/ needs `otp_code` (an SMS code from POST /otp/ "
+        "with purpose `restage`) and refuses an option the quote lists under `dropped` (422 "
+        "`tenor_not_offered`); PATCH /me/ changes `language`; applications take and return "
+        "`affordable_monthly_payment`; accepting an offer takes `autodebit`.\n\n"
+        "The error codes, each with the one status it answers, follow."
     ),
     # The error-code table is appended to the description from the apps' enums (core.api_schema).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api_schema.append_error_catalogue",
     ],
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",  # 1.1.0: issue 18 (see the description)
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
