@@ -54,6 +54,7 @@ def code_field() -> forms.CharField:
     return forms.CharField(
         label=_("SMS code"),
         max_length=6,
+        error_messages={"required": _("Enter the SMS code we sent you (tap “Send code” first).")},
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
