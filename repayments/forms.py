@@ -53,8 +53,14 @@ class CardChoiceField(forms.ModelChoiceField):
 
 class AutoDebitForm(forms.Form):
     enabled = forms.BooleanField(label=_("Auto-debit on"), required=False)
+    # Radio buttons, not a select: "China Merchants Bank card ending 4565" does not fit a closed select on
+    # a phone, and the last four digits are what tells the cards apart.
     card = CardChoiceField(
-        label=_("Card"), queryset=BankCard.objects.none(), required=False, empty_label=None
+        label=_("Card"),
+        queryset=BankCard.objects.none(),
+        required=False,
+        empty_label=None,
+        widget=forms.RadioSelect,
     )
     code = forms.CharField(
         label=_("SMS code (only when changing the card)"),

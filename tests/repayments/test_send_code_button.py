@@ -4,6 +4,8 @@ JSON instead of a page."""
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from accounts.models import OneTimeCode
@@ -51,7 +53,7 @@ def test_auto_debit_send_code_keeps_the_chosen_card_and_the_switch(
     assert response.status_code == 200  # the plan page, not a redirect to its top
     page = text(response)
     section = page.split('id="autodebit"')[1]
-    assert f'<option value="{other.pk}" selected>' in section
+    assert re.search(rf'<input type="radio" name="card" value="{other.pk}"[^>]*checked', section), section
     assert "checked" in section.split('name="enabled"')[1].split(">")[0]
     assert "#code-field" in section
     assert "data-sent" in section
