@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from accounts.axes import normalise_login
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
 from core.admin_forms import ServiceFormMixin, show_on_form
@@ -472,7 +473,9 @@ class ContactLogForm(forms.Form):
         if application is not None:
             data["customer"] = application.customer
         elif data.get("customer_phone"):
-            data["customer"] = User.objects.filter(phone=data["customer_phone"].strip()).first()
+            # Any spelling of the number finds the account, as at sign-in ("138 1234 5678", "+86…").
+            phone = normalise_login(data["customer_phone"])
+            data["customer"] = User.objects.filter(phone=phone, is_staff=False).first()
         if data.get("customer") is None:
             raise forms.ValidationError(_("Choose an application or give the customer's phone number."))
         return data
@@ -509,7 +512,10 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ContactLogForm(request.POST or None, initial={"application": request.GET.get("application")})
+        # From an application (?application=) or the customer workspace (?customer=): the customer is
+        # carried, so the agent never retypes (or sees) the full phone number.
+        initial = {"application": request.GET.get("application"), "customer": request.GET.get("customer")}
+        form = ContactLogForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
