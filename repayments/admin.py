@@ -258,6 +258,17 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: DebitRun | None = None) -> bool:
         return False
 
+    @staticmethod
+    def can_run_now(request: HttpRequest) -> bool:
+        """Reading runs is for support too; starting a slot moves money, so it needs the change right
+        (operators, superusers), not just the view right agents have."""
+        return request.user.is_staff and request.user.has_perm("repayments.change_debitrun")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(
+            request, {**(extra_context or {}), "can_run_now": self.can_run_now(request)}
+        )
+
     @admin.display(description=_("progress"))
     def progress(self, obj: DebitRun) -> str:
         return f"{obj.chunks_done}/{obj.chunks_total}"
@@ -289,7 +300,7 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
 
     def run_now_view(self, request: HttpRequest) -> HttpResponse:
         """Run one of today's slots now on the workers; a slot already done charges nothing more."""
-        if not self.has_view_permission(request) or not request.user.is_staff:
+        if not self.can_run_now(request):
             raise PermissionDenied
         form = RunSlotForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

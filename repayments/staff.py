@@ -35,6 +35,8 @@ _AGENT_PERMISSIONS = [
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),
     ("repayments", "view_debitattempt"),
+    # A customer calls about this morning's debit: the agent reads the run (review: a bare 403).
+    ("repayments", "view_debitrun"),
     ("notifications", "view_notification"),
 ]
 _APPROVER_EXTRA = [

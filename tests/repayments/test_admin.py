@@ -73,3 +73,15 @@ def test_debit_runs_list_and_run_now(
         response = client.post(url, {"slot": "2"})
     assert response.status_code == 302
     assert len(callbacks) == 1
+
+
+def test_an_agent_reads_debit_runs_but_cannot_start_one(client, agent, customer, card) -> None:
+    """Review: agents got a bare 403 on debit runs. They read them now; starting a slot moves money and
+    stays with operators (the change right)."""
+    debit_run_inline(business_date=timezone.localdate(), slot=1)
+    client.force_login(agent)
+    listing = client.get(reverse("admin:repayments_debitrun_changelist"))
+    assert listing.status_code == 200
+    assert reverse("admin:repayments_debitrun_run_now") not in listing.content.decode()
+    assert client.get(reverse("admin:repayments_debitrun_run_now")).status_code == 403
+    assert client.post(reverse("admin:repayments_debitrun_run_now"), {"slot": "2"}).status_code == 403
