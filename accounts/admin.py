@@ -10,7 +10,8 @@ from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import OneTimeCode, User
+from accounts.audit import action_label
+from accounts.models import OneTimeCode, StaffAction, User
 
 
 class UserCreateForm(UserCreationForm):
@@ -84,4 +85,29 @@ class OneTimeCodeAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: OneTimeCode | None = None) -> bool:
+        return False
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(admin.ModelAdmin):
+    """The staff audit trail, read-only: answers "who saw my number" and "who changed my account"."""
+
+    list_display = ("created_at", "customer", "staff", "action_words")
+    list_filter = ("action", "created_at")
+    search_fields = ("customer__phone", "staff__phone")
+    list_select_related = ("customer", "staff")
+    fields = ("created_at", "customer", "staff", "action_words", "detail")
+    readonly_fields = fields
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_words(self, obj: StaffAction) -> str:
+        return action_label(obj.action)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: StaffAction | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: StaffAction | None = None) -> bool:
         return False

@@ -181,3 +181,33 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key} {self.state}"
+
+
+class StaffAction(models.Model):
+    """The staff audit trail about one customer: who did what to the account, or saw what of it, and when.
+
+    One table for every staff action in the support workspace (revealing a phone number, a waiver, switching
+    auto-debit, unlocking a sign-in, a promise to pay, a complaint step...), so the customer 360 shows one
+    list and the customer can be told on request who saw their number. ``action`` is a stable code whose
+    words live in ``accounts.audit.ACTION_LABELS``; ``detail`` holds what the action needs to be read
+    again later (never a full phone or card number). Append-only: written by
+    ``accounts.audit.staff_action_record``.
+    """
+
+    customer = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="staff_actions_about", verbose_name=_("customer")
+    )
+    staff = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="staff_actions_taken", verbose_name=_("staff member")
+    )
+    action = models.CharField(_("action"), max_length=40)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("staff action")
+        verbose_name_plural = _("staff actions")
+        indexes = [models.Index(fields=["customer", "-created_at"], name="staff_action_customer_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.staff_id} on {self.customer_id}"

@@ -1,7 +1,8 @@
 """Staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications, offers
 terms, logs calls and asks to undo a charge-off; ``approver`` can also approve offers and charge-off undos
-past the maker-checker thresholds; ``finance`` reads the journal (entries, trial balance, plan statements)
-and works the reconciliation breaks.
+past the maker-checker thresholds; ``lead`` (team lead) has the approver's rights plus the team's
+queues and figures (reassigning work, approving a deadline extension); ``finance`` reads the journal
+(entries, trial balance, plan statements) and works the reconciliation breaks.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -14,10 +15,12 @@ from django.db.models import Q
 
 AGENT = "agent"
 APPROVER = "approver"
+LEAD = "lead"
 FINANCE = "finance"
 
 _AGENT_PERMISSIONS = [
     ("accounts", "view_user"),
+    ("accounts", "view_staffaction"),
     ("installments", "view_installmentproduct"),
     ("installments", "view_installmentplan"),
     ("installments", "view_installment"),
@@ -43,6 +46,7 @@ _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
     ("installments", "approve_charge_off_undo"),
 ]
+_LEAD_EXTRA: list[tuple[str, str]] = []
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),
     ("installments", "view_installment"),
@@ -69,5 +73,7 @@ def ensure_staff_groups(**kwargs: object) -> None:
     agent.permissions.set(_permissions(_AGENT_PERMISSIONS))
     approver, _ = Group.objects.get_or_create(name=APPROVER)
     approver.permissions.set(_permissions(_AGENT_PERMISSIONS + _APPROVER_EXTRA))
+    lead, _ = Group.objects.get_or_create(name=LEAD)
+    lead.permissions.set(_permissions(_AGENT_PERMISSIONS + _APPROVER_EXTRA + _LEAD_EXTRA))
     finance, _ = Group.objects.get_or_create(name=FINANCE)
     finance.permissions.set(_permissions(_FINANCE_PERMISSIONS))

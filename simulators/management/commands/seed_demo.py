@@ -46,7 +46,7 @@ from repayments.gateway import GatewayError, get_gateway
 from repayments.http_gateway import HttpGateway
 from repayments.models import AutoDebitMandate, BankCard
 from repayments.services import autodebit_set, card_bind_verified, overdue_reminders_send
-from repayments.staff import AGENT, APPROVER, FINANCE
+from repayments.staff import AGENT, APPROVER, FINANCE, LEAD
 from simulators.bank import simulator_set_balance
 from simulators.bank_service.embedded import embedded_bank
 
@@ -59,6 +59,7 @@ STAFF = [
     ("+8613900000001", "客服小陈", AGENT),
     ("+8613900000002", "审批主管", APPROVER),
     ("+8613900000003", "财务小王", FINANCE),
+    ("+8613900000004", "组长老李", LEAD),
 ]
 
 
