@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 
@@ -12,3 +13,11 @@ def api(customer) -> APIClient:
     client = APIClient()
     client.force_authenticate(customer)
     return client
+
+
+@pytest.fixture
+def fresh_throttles():
+    """API throttles count in the cache: start and end each test with none spent."""
+    cache.clear()
+    yield
+    cache.clear()

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -24,22 +23,14 @@ from installments.services import OfferTerms, negotiation_make_offer, negotiatio
 from repayments.ledger import ledger_breaches
 from repayments.models import BankCard, Repayment, RepaymentStatus
 from simulators.bank import simulator_balance
+from tests.api import idempotency_key as key
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 from tests.concurrency import at_once
 from tests.installments.negotiation_support import PDF, make_pdf
 
 API = "/api/v1"
 
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def key() -> dict:
-    return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 
 def assert_error(response, status: int, code: str) -> None:

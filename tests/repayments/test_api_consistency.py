@@ -16,21 +16,13 @@ from rest_framework.throttling import SimpleRateThrottle
 from accounts.models import User
 from core.error_codes import catalogue
 from installments.models import InstallmentPlan, InstallmentStatus, PlanStatus
+from tests.api import idempotency_key as key
 from tests.cards import ICBC_DEBIT
 from tests.installments.negotiation_support import PDF
 
 API = "/api/v1"
 
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def key() -> dict:
-    return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 
 def signed_in(user: User, password: str = "") -> APIClient:

@@ -9,7 +9,6 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
@@ -17,20 +16,12 @@ from rest_framework.test import APIClient
 from accounts.models import OneTimeCode, OtpPurpose, User
 from installments.models import InstallmentPlan, NegotiationApplication, NegotiationState, PlanKind
 from repayments.models import AutoDebitMandate
+from tests.api import idempotency_key as key
 from tests.installments.negotiation_support import PDF, apply, offered
 
 API = "/api/v1"
 
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-def key() -> dict:
-    return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 
 def assert_error(response, status: int, code: str) -> dict:

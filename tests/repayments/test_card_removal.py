@@ -3,7 +3,6 @@ is not removed (finding 20), and a malformed replacement is a 400 / form error, 
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -15,13 +14,10 @@ from core.errors import ApplicationError
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
 from repayments.services import card_unbind
+from tests.api import idempotency_key as key
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 
 API = "/api/v1"
-
-
-def key() -> dict[str, str]:
-    return {"HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 
 from repayments.models import Repayment
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_throttles")]
 
 PACKAGE = "installment_repayment_api_client"  # from the schema's (ASCII) title
 # What a mobile team would put in its generator config: documents are bytes, whatever their type; no
@@ -35,13 +34,6 @@ content_type_overrides:
   image/jpeg: application/octet-stream
   image/png: application/octet-stream
 """
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -39,12 +38,7 @@ from tests.installments.negotiation_support import apply
 
 HOTLINE = "400-820-5566"
 
-
-@pytest.fixture(autouse=True)
-def fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 
 def text(response) -> str:
