@@ -4,7 +4,6 @@ card with the SMS code ("扣款卡已更换为尾号XXXX")."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import pytest
@@ -16,6 +15,7 @@ from installments.services import plan_create
 from notifications.models import Notification
 from repayments.models import AutoDebitMandate, BankCard, CardStatus
 from repayments.services import autodebit_set, debit_run_inline
+from tests.browser.sessions import sign_in
 from tests.cards import CMB_DEBIT
 from tests.otp import CodeCatcher
 from tests.schedule_dates import first_due_on, purchase_due_on
@@ -52,10 +52,7 @@ def test_banner_then_remove_the_card_moving_its_autodebit(
     autodebit_set(customer=user, plan=plan, enabled=True, card=empty)
     debit_run_inline(business_date=today, slot=1)  # the bank answers: insufficient funds
 
-    page.goto(f"{base}/login/")
-    page.get_by_label(re.compile("Mobile number|手机号")).fill("13811112222")
-    page.get_by_label(re.compile("^(Password|密码)$")).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign in|登录")).click()
+    sign_in(page, base, "13811112222", PASSWORD)
     banner = page.locator("[data-banner=card-shortfall]")
     expect(banner).to_contain_text(f"尾号{empty.last4} 上次扣款因余额不足失败")
     expect(banner.get_by_role("link", name="更换扣款卡")).to_be_visible()

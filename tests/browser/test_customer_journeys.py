@@ -23,12 +23,14 @@ from installments.services import (
 )
 from repayments.models import AutoDebitMandate, BankWebhookEvent, Repayment, RepaymentStatus
 from repayments.staff import AGENT
+from tests.browser.sessions import sign_in
 from tests.cards import ICBC_DEBIT
 from tests.installments.negotiation_support import PDF, staff_user
 from tests.otp import CodeCatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "Browser-pass-2026"
+SHOPPER = "13811112222"  # 张三's national number, as typed
 
 
 @pytest.fixture
@@ -52,19 +54,11 @@ def shopper(flat_product) -> User:
     return user
 
 
-def sign_in(page: Page, base: str, phone: str = "13811112222") -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label(re.compile("Mobile number|手机号")).fill(phone)
-    page.get_by_label(re.compile("^(Password|密码)$")).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("Sign in|登录")).click()
-    expect(page).to_have_url(f"{base}/account/")
-
-
 def test_sign_in_bind_card_auto_debit_pay_and_read_the_record(
     page: Page, live_server, shopper, codes, shoot, bank_books
 ) -> None:
     base = live_server.url
-    sign_in(page, base)
+    sign_in(page, base, SHOPPER, PASSWORD)
     shoot("account")
 
     # 银行卡管理: bind a card with the SMS code.
@@ -142,7 +136,7 @@ def test_a_one_time_card_short_of_money_then_paying_what_it_holds(
     bank_books.restart()
     try:
         base = live_server.url
-        sign_in(page, base)
+        sign_in(page, base, SHOPPER, PASSWORD)
         plan = InstallmentPlan.objects.get(customer=shopper)
         # The busy state (static/js/busy.js): on submit the button is disabled and reads 处理中…; this form's
         # own listener stops the navigation, so the state can be seen.
@@ -199,7 +193,7 @@ def test_apply_for_a_secondary_plan(page: Page, live_server, shopper, codes, sho
     left out, a confirmation step with the terms, 发送验证码 beside the code (no reload, countdown), then
     the new plan."""
     base = live_server.url
-    sign_in(page, base)
+    sign_in(page, base, SHOPPER, PASSWORD)
     plan = InstallmentPlan.objects.get(customer=shopper)
     page.goto(f"{base}/plans/{plan.public_id}/")
     page.locator(f"a[href='/plans/{plan.public_id}/restage/']").click()
@@ -244,7 +238,7 @@ def test_negotiated_application_and_accepting_the_offer(
         description="Sofa",
     )
     overdue_sweep(as_of=timezone.localdate())
-    sign_in(page, base, "13811113333")
+    sign_in(page, base, "13811113333", PASSWORD)
 
     payslip = tmp_path / "payslip.pdf"
     payslip.write_bytes(PDF)
@@ -284,7 +278,7 @@ def test_negotiated_application_and_accepting_the_offer(
 
 def test_switch_language(page: Page, live_server, shopper) -> None:
     base = live_server.url
-    sign_in(page, base)
+    sign_in(page, base, SHOPPER, PASSWORD)
     page.goto(f"{base}/bills/")
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
     expect(page.locator("main h1")).to_have_text("我的账单")

@@ -17,7 +17,8 @@ from installments.models import PayoffCertificate
 from installments.services import plan_create
 from repayments.models import RepaymentChannel, RepaymentMode, RepaymentStatus
 from repayments.services import repayment_create
-from tests.browser.test_customer_journeys import PASSWORD, sign_in
+from tests.browser.sessions import sign_in
+from tests.browser.test_customer_journeys import PASSWORD, SHOPPER
 from tests.factories import BoundCardFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,7 +56,7 @@ def test_receipt_statement_certificate_and_verify(
     if not zh:
         page.context.add_cookies([{"name": "django_language", "value": "en", "url": base}])
     suffix = "" if zh else "-en"
-    sign_in(page, base)
+    sign_in(page, base, SHOPPER, PASSWORD)
 
     # 还款记录 -> 还款凭证 -> PDF
     page.goto(f"{base}/records/")

@@ -79,6 +79,7 @@ from repayments.services.autodebit import debit_run_inline
 from repayments.staff import AGENT
 from tests.bank_service import BankProcess
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
+from tests.browser.sessions import sign_in
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 from tests.installments.negotiation_support import PDF, staff_user
 from tests.otp import CodeCatcher
@@ -209,14 +210,6 @@ def purchase_date_due_today(today: date) -> date:
         if add_months(today - timedelta(days=days), 1) == today:
             return today - timedelta(days=days)
     raise AssertionError(f"no purchase date makes {today} a first due date")
-
-
-def sign_in(page: Page, base: str, customer: User) -> None:
-    page.goto(base + reverse("accounts:login"))
-    page.locator("input[name=username]").fill(str(customer.phone.national_number))
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    expect(page).to_have_url(base + reverse("repayments:account"))
 
 
 def submit_step_one(page: Page) -> None:
@@ -702,7 +695,7 @@ def test_issue18_journeys(
 
     page.on("framenavigated", seen)
     try:
-        sign_in(page, walk.base, customer)
+        sign_in(page, walk.base, str(customer.phone.national_number), PASSWORD)
         plans = chapter_account(walk)
         chapter_pay_step_one(walk, plans["upcoming"])
         chapter_failed_payment(walk, plans["due_today"])
@@ -735,7 +728,7 @@ def test_removing_a_card_asks_first(browser: Browser, live_server, language: str
         reverse("repayments:card_unbind", args=[card.public_id]),
     )
     try:
-        sign_in(page, base, customer)
+        sign_in(page, base, str(customer.phone.national_number), PASSWORD)
         page.goto(base + cards)
         remove = page.locator(f"main a[href='{unbind}']")
         if not remove.count():
@@ -778,7 +771,7 @@ def test_send_code_without_javascript_keeps_the_inputs(
     context = browser.new_context(locale=LOCALE[OTHER[language]], viewport=PHONE, java_script_enabled=False)
     page = context.new_page()
     try:
-        sign_in(page, live_server.url, customer)
+        sign_in(page, live_server.url, str(customer.phone.national_number), PASSWORD)
         page.goto(live_server.url + reverse("repayments:card_bind"))
         page.locator("#id_number").fill(CMB_DEBIT)
         page.locator("#id_holder_name").fill("李四")
@@ -863,7 +856,7 @@ def test_receipt_statement_and_certificate_downloads_then_verify_signed_out(
     page = context.new_page()
     base = live_server.url
     try:
-        sign_in(page, base, customer)
+        sign_in(page, base, str(customer.phone.national_number), PASSWORD)
         page.goto(base + reverse("repayments:records"))
         page.locator(f"main a[href='{reverse('repayments:receipt', args=[repayment.public_id])}']").click()
         expect(page.locator("main h1")).to_have_text(words["receipt"])
@@ -968,7 +961,7 @@ def test_a_card_short_of_money_for_the_debit_is_on_the_account_page(
     page = context.new_page()
     base = live_server.url
     try:
-        sign_in(page, base, customer)
+        sign_in(page, base, str(customer.phone.national_number), PASSWORD)
         banner = page.locator("[data-banner=card-shortfall]")
         text, change = SHORTFALL_WORDS[language]
         expect(banner).to_contain_text(text.format(last4=empty.last4, amount="¥106.00", plan="iPhone"))

@@ -41,6 +41,7 @@ from repayments.services.reminders import reminders_send
 from repayments.staff import AGENT
 from tests.bank_service import BankProcess
 from tests.browser.conftest import SCREENSHOTS
+from tests.browser.sessions import sign_in
 from tests.cards import CMB_DEBIT, ICBC_DEBIT, luhn_complete
 from tests.installments.negotiation_support import PDF, staff_user
 
@@ -311,14 +312,6 @@ def _wait_for_webhooks(bank: BankProcess) -> None:
     gateway.close()
 
 
-def sign_in(page: Page, base: str, customer: User) -> None:
-    page.goto(base + reverse("accounts:login"))
-    page.locator("input[name=username]").fill(str(customer.phone.national_number))
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(base + reverse("repayments:account"))
-
-
 def layout_problems(page: Page) -> list[str]:
     """At the page's current width: sideways scrolling, and visible text under 12 px."""
     problems = []
@@ -394,7 +387,7 @@ def test_every_customer_page_fits_a_phone_reads_at_12px_and_passes_axe(
         signed_in = False
         for stop in sorted(PAGES, key=lambda s: not s.public):  # the public pages before signing in
             if not stop.public and not signed_in:
-                sign_in(page, base, story.customer)
+                sign_in(page, base, str(story.customer.phone.national_number), PASSWORD)
                 signed_in = True
             stop.visit(page, base, story)
             problems += check_page(page, language, stop.name)
