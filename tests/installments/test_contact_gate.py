@@ -45,7 +45,11 @@ def test_default_hours_08_to_22_china_time(customer, hour, minute, allowed, chan
     else:
         assert decision.code == "contact_outside_hours"
         [refusal] = refusals
-        assert (refusal.customer, refusal.channel, refusal.code) == (customer, channel, "contact_outside_hours")
+        assert (refusal.customer, refusal.channel, refusal.code) == (
+            customer,
+            channel,
+            "contact_outside_hours",
+        )
         assert refusal.party == "debtor"
         assert refusal.at == at(hour, minute)
         # The next opening: 08:00 the same morning, or the next morning after 22:00.
@@ -109,7 +113,11 @@ def test_the_fourth_connected_call_of_the_day_is_refused_across_staff(customer, 
         contact_log_create(staff=agent, customer=customer, channel="call_in", outcome="reached")
     assert ContactLog.objects.filter(channel="call_out").count() == 5
     refusal = ContactRefusal.objects.get()
-    assert (refusal.code, refusal.staff, refusal.source) == ("contact_daily_limit", other_agent, "contact_log")
+    assert (refusal.code, refusal.staff, refusal.source) == (
+        "contact_daily_limit",
+        other_agent,
+        "contact_log",
+    )
     with time_machine.travel(at(9, day=DAY + timedelta(days=1)), tick=False):
         _log(agent, customer)  # a new day
 
@@ -165,8 +173,8 @@ def test_log_a_call_in_the_admin_refused_at_22_30_allowed_at_10(client, agent, l
     listing = client.get(reverse("admin:installments_contactrefusal_changelist"))
     assert listing.status_code == 200
     text = listing.content.decode()
-    assert "outside the customer&#x27;s contact hours" in text or "outside the customer's contact hours" in text
-    assert "collection may only contact the customer" in text
+    assert "不在客户可联系时间内" in text  # the staff member's language (zh-hans)
+    assert "催收只能联系客户本人" in text
     assert str(customer.phone.national_number) not in text  # masked
 
 
