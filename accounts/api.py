@@ -19,7 +19,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 from accounts.axes import normalise_login
 from accounts.http import AuthenticatedRequest
 from accounts.models import OtpPurpose, User
-from accounts.services import language_set, otp_request, user_tokens_revoke
+from accounts.services import contact_window_set, language_set, otp_request, user_tokens_revoke
 from accounts.tokens import VersionedRefreshToken, refresh_token_spend, token_is_current
 from core.api import ErrorSerializer, validated
 from core.error_codes import CommonError
@@ -158,17 +158,38 @@ class MeSerializer(serializers.Serializer):
         "language, dates and SMS. Change it with PATCH.",
     )
     date_joined = serializers.DateTimeField()
+    contact_window_start = serializers.TimeField(
+        format="%H:%M",
+        allow_null=True,
+        help_text="The customer's own contact hours for repayment calls and SMS, from (HH:MM, China time); "
+        "null: our usual hours (08:00-22:00).",
+    )
+    contact_window_end = serializers.TimeField(
+        format="%H:%M",
+        allow_null=True,
+        help_text="Until (HH:MM, not included); the window may cross midnight. Null when the start is null.",
+    )
 
 
 class MeUpdateSerializer(serializers.Serializer):
-    """What a customer may change on their account: for now the language alone. A PATCH names only what
-    it changes, so an empty body changes nothing."""
+    """What a customer may change on their account: the language and the contact hours. A PATCH names
+    only what it changes, so an empty body changes nothing."""
 
     language = serializers.ChoiceField(
         choices=settings.LANGUAGES,
         required=False,
         help_text="One of the offered languages; anything else is 400 `invalid_request` with "
         "`fields.language`.",
+    )
+    contact_window_start = serializers.TimeField(
+        required=False,
+        allow_null=True,
+        input_formats=["%H:%M"],
+        help_text="HH:MM. Give both times, or both null to go back to our usual hours; one without the "
+        "other (or two equal times) is 400 `invalid_contact_window`.",
+    )
+    contact_window_end = serializers.TimeField(
+        required=False, allow_null=True, input_formats=["%H:%M"], help_text="HH:MM, not included."
     )
 
 
@@ -180,16 +201,23 @@ class MeView(APIView):
     @extend_schema(
         request=MeUpdateSerializer,
         responses=MeSerializer,
-        summary="Change the account's language (the web's language switch)",
+        summary="Change the account's language or contact hours",
         description=(
             "The same setting the web's switch saves (`language_set`): pages, SMS and the messages of "
             "requests without `Accept-Language` follow it from the next request on. Setting the language "
-            "the account already has changes nothing and answers the same. Needs no Idempotency-Key: "
-            "sending it twice leaves the same result."
+            "the account already has changes nothing and answers the same. The contact hours are the "
+            "window in which collection may call or text (the web's 我的账户 → contact hours). Needs no "
+            "Idempotency-Key: sending it twice leaves the same result."
         ),
     )
     def patch(self, request: AuthenticatedRequest) -> Response:
         data = validated(MeUpdateSerializer, request.data)
+        if "contact_window_start" in data or "contact_window_end" in data:  # first: it may refuse
+            contact_window_set(
+                user=request.user,
+                start=data.get("contact_window_start", request.user.contact_window_start),
+                end=data.get("contact_window_end", request.user.contact_window_end),
+            )
         if "language" in data:
             language_set(user=request.user, language=data["language"])
         return Response(MeSerializer(request.user).data)

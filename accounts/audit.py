@@ -16,6 +16,7 @@ from accounts.models import StaffAction, User
 
 ACTION_LABELS: dict[str, Any] = {
     "phone_revealed": _("Saw the full phone number"),
+    "payment_link_sent": _("Sent a payment-link SMS"),
 }
 
 

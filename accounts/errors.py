@@ -25,3 +25,4 @@ class AccountsError(ErrorCode):
     OTP_EXPIRED = "otp_expired", 422, "the code expired"
     OTP_INVALID = "otp_invalid", 422, "wrong code"
     OTP_TOO_MANY_ATTEMPTS = "otp_too_many_attempts", 422, "too many wrong tries; request a new code"
+    INVALID_CONTACT_WINDOW = "invalid_contact_window", 400, "give both times of the window, or neither"

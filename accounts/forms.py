@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -89,3 +90,26 @@ class ResetForm(forms.Form):
         if data.get("new_password") and data.get("new_password") != data.get("new_password2"):
             self.add_error("new_password2", _("The two passwords differ."))
         return data
+
+
+def _half_hours() -> list[tuple[str, str]]:
+    return [("", "—")] + [(f"{h:02d}:{m:02d}", f"{h:02d}:{m:02d}") for h in range(24) for m in (0, 30)]
+
+
+class ContactWindowForm(forms.Form):
+    """我的账户 → contact hours: the window in which collection may call or text (the contact gate)."""
+
+    contact_window_start = forms.TypedChoiceField(
+        label=_("From"),
+        choices=_half_hours,
+        required=False,
+        coerce=lambda value: datetime.strptime(value, "%H:%M").time(),  # noqa: DTZ007 - a time of day
+        empty_value=None,
+    )
+    contact_window_end = forms.TypedChoiceField(
+        label=_("Until"),
+        choices=_half_hours,
+        required=False,
+        coerce=lambda value: datetime.strptime(value, "%H:%M").time(),  # noqa: DTZ007 - a time of day
+        empty_value=None,
+    )

@@ -54,6 +54,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Every API token carries the version it was issued under ("ver"); a token of an older version is
     # refused (accounts/authentication.py). Raised whenever the password changes, whoever changes it.
     token_version = models.PositiveIntegerField(_("API token version"), default=0, editable=False)
+    # The customer's own contact window (local time) for collection calls and SMS; none: the default hours
+    # (settings.CONTACT_HOURS_*). Both or neither; the window may cross midnight. Read by the contact gate.
+    contact_window_start = models.TimeField(_("contact from"), null=True, blank=True)
+    contact_window_end = models.TimeField(_("contact until"), null=True, blank=True)
 
     objects = UserManager()
 

@@ -20,7 +20,7 @@ import logging
 import math
 import re
 import secrets
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -305,4 +305,26 @@ def language_set(*, user: User, language: str) -> bool:
     User.objects.filter(pk=user.pk).update(language=language)
     user.language = language
     logger.info("language set: user=%s language=%s", user.pk, language)
+    return True
+
+
+def contact_window_set(*, user: User, start: time | None, end: time | None) -> bool:
+    """Save the hours the customer chose for collection calls and SMS (the contact gate reads them);
+    ``None`` twice clears the choice and the default hours apply again. A window may cross midnight
+    (21:00-09:00): the customer may open hours the default never allows, and only the customer may.
+    Returns whether it changed."""
+    if (start is None) != (end is None) or (start is not None and start == end):
+        message = _("Give both times of your contact window, and two different times; or clear both.")
+        raise ApplicationError(
+            AccountsError.INVALID_CONTACT_WINDOW,
+            message,
+            fields={"contact_window_start": message, "contact_window_end": message},
+        )
+    start = start.replace(second=0, microsecond=0) if start is not None else None
+    end = end.replace(second=0, microsecond=0) if end is not None else None
+    if (user.contact_window_start, user.contact_window_end) == (start, end):
+        return False
+    User.objects.filter(pk=user.pk).update(contact_window_start=start, contact_window_end=end)
+    user.contact_window_start, user.contact_window_end = start, end
+    logger.info("contact window set: user=%s", user.pk)
     return True

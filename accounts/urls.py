@@ -10,4 +10,5 @@ urlpatterns = [
     path("password-reset/", views.reset_request, name="reset_request"),
     path("password-reset/code/", views.reset, name="reset"),
     path("language/", views.language_switch, name="language"),
+    path("account/contact-hours/", views.contact_hours, name="contact_hours"),
 ]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.i18n import set_language
 
-from accounts.forms import PhoneAuthenticationForm, ResetForm, ResetRequestForm
-from accounts.services import language_set, password_reset, password_reset_request
+from accounts.forms import ContactWindowForm, PhoneAuthenticationForm, ResetForm, ResetRequestForm
+from accounts.http import AuthenticatedHttpRequest
+from accounts.services import contact_window_set, language_set, password_reset, password_reset_request
 from core.client_ip import client_ip
 from core.errors import ApplicationError
 from core.web import apply_errors
@@ -89,3 +92,35 @@ def language_switch(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         language_set(user=request.user, language=request.POST.get("language", ""))
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_hours(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """我的账户 → 联系时间: the hours in which we may call or text about a repayment (the contact gate)."""
+    user = request.user
+    initial = {
+        "contact_window_start": user.contact_window_start.strftime("%H:%M")
+        if user.contact_window_start
+        else "",
+        "contact_window_end": user.contact_window_end.strftime("%H:%M") if user.contact_window_end else "",
+    }
+    form = ContactWindowForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact_window_set(
+                user=user,
+                start=form.cleaned_data["contact_window_start"],
+                end=form.cleaned_data["contact_window_end"],
+            )
+        except ApplicationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Your contact hours are saved."))
+            return redirect("accounts:contact_hours")
+    context = {
+        "form": form,
+        "default_start": settings.CONTACT_HOURS_START,
+        "default_end": settings.CONTACT_HOURS_END,
+    }
+    return render(request, "accounts/contact_hours.html", context)

@@ -227,6 +227,19 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"plan": _SAMPLE_PLAN, "days": 180, "amount": Decimal("3212.40")},
         ),
         MessageTemplate(
+            # Sent by an agent from the customer workspace (payment_link_send), through the contact gate:
+            # the link opens the plan's 立即还款 page after sign-in; no secret in it, the plan's short ref.
+            "payment_link",
+            NotificationCategory.REMINDER,
+            zh="{plan}待还¥{amount}，立即还款：{link}",
+            en="¥{amount} is due on {plan}. Repay now: {link}",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "amount": Decimal("1308.12"),
+                "link": "http://127.0.0.1:8000/p/0a1b2c3d/",
+            },
+        ),
+        MessageTemplate(
             "card_bound",
             NotificationCategory.SECURITY,
             zh="您已绑定{bank}尾号{card_last4}的银行卡。如非本人操作，请立即联系客服{hotline}。",

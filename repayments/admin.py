@@ -16,12 +16,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
-from core.admin_forms import ServiceFormMixin, show_on_form
+from core.admin_forms import ServiceFormMixin, show_as_message, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import InstallmentPlan
@@ -42,6 +44,8 @@ from repayments.models import (
 )
 from repayments.selectors import customer_workspace
 from repayments.services import (
+    PAYMENT_LINK_PERMISSION,
+    payment_link_send,
     reconciliation_break_resolve,
     repayment_record_offline,
     repayment_reverse,
@@ -156,6 +160,11 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
                 name="support_customer",
             ),
             path(
+                "customer/<int:user_id>/payment-link/",
+                self.admin_site.admin_view(self.payment_link_view),
+                name="support_payment_link",
+            ),
+            path(
                 "<int:pk>/reverse/",
                 self.admin_site.admin_view(self.reverse_view),
                 name="repayments_repayment_reverse",
@@ -207,6 +216,23 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/support/customer.html", context)
+
+    @method_decorator(require_POST)
+    def payment_link_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
+        """The workspace's 发送还款链接 button: one POST naming the plan; the service checks the permission
+        and the contact gate, and the answer (sent, or refused with its code) shows on the workspace."""
+        if not request.user.has_perm(PAYMENT_LINK_PERMISSION):
+            raise PermissionDenied
+        plan = get_object_or_404(InstallmentPlan, pk=request.POST.get("plan") or 0, customer_id=user_id)
+        try:
+            payment_link_send(staff=request.user, plan=plan)
+        except ApplicationError as exc:
+            show_as_message(request, exc, subject=plan.display_name)
+        else:
+            messages.success(
+                request, _("Payment link sent by SMS for %(plan)s.") % {"plan": plan.display_name}
+            )
+        return HttpResponseRedirect(reverse("admin:support_customer", args=[user_id]))
 
     def reverse_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):

@@ -1,8 +1,8 @@
 """Staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications, offers
-terms, logs calls and asks to undo a charge-off; ``approver`` can also approve offers and charge-off undos
-past the maker-checker thresholds; ``lead`` (team lead) has the approver's rights plus the team's
-queues and figures (reassigning work, approving a deadline extension); ``finance`` reads the journal
-(entries, trial balance, plan statements) and works the reconciliation breaks.
+terms, logs calls, sends payment-link SMS and asks to undo a charge-off; ``approver`` can also approve
+offers and charge-off undos past the maker-checker thresholds; ``lead`` (team lead) has the approver's
+rights plus the team's queues and figures (reassigning work, approving a deadline extension); ``finance``
+reads the journal (entries, trial balance, plan statements) and works the reconciliation breaks.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -32,6 +32,9 @@ _AGENT_PERMISSIONS = [
     ("installments", "view_negotiationevent"),
     ("installments", "view_contactlog"),
     ("installments", "add_contactlog"),
+    # The contact gate (issue 19, item 6): what it refused, and the gated payment-link SMS.
+    ("installments", "view_contactrefusal"),
+    ("installments", "send_payment_link"),
     ("installments", "view_chargeoffundo"),
     ("installments", "view_payoffcertificate"),
     ("repayments", "view_bankcard"),

@@ -10,6 +10,7 @@ urlpatterns = [
     path("plans/<uuid:public_id>/", views.plan_detail, name="plan"),
     path("plans/<uuid:public_id>/auto-debit/", views.plan_autodebit, name="plan_autodebit"),
     path("plans/<uuid:public_id>/pay/", views.pay, name="pay"),
+    path("p/<str:ref>/", views.pay_link, name="pay_link"),  # the payment-link SMS's short link
     path("repayments/<uuid:public_id>/", views.repayment_detail, name="repayment"),
     path("repayments/<uuid:public_id>/cancel/", views.repayment_cancel_view, name="repayment_cancel"),
     path("records/", views.records, name="records"),

@@ -22,8 +22,10 @@ from accounts.models import OtpPurpose
 from accounts.services import otp_request
 from accounts.sms_code import is_send_code, send_code, sent_code_json, wants_json
 from core.errors import ApplicationError
+from core.ids import short_ref
 from core.money import is_money_text
 from core.web import apply_errors
+from installments.models import InstallmentPlan
 from installments.selectors import plan_for_customer, plan_negotiation
 from installments.services import restage_refusals
 from repayments.failures import nothing_to_pay_steps, payment_next_steps
@@ -446,3 +448,16 @@ def card_unbind_view(request: AuthenticatedHttpRequest, public_id: uuid.UUID) ->
 
 def _card_changed_message(card: BankCard) -> str:
     return _("Auto-debit card changed to card ending %(last4)s.") % {"last4": card.last4}
+
+
+@login_required
+@require_GET
+def pay_link(request: AuthenticatedHttpRequest, ref: str) -> HttpResponse:
+    """The short link of the payment-link SMS (/p/<short ref>/): one of the signed-in customer's plans, by
+    the short ref the SMS names, opens on 立即还款. The link carries no secret (the page needs the sign-in);
+    a ref that is not the customer's is a 404, like any other plan id."""
+    plans = InstallmentPlan.objects.filter(customer=request.user)
+    for public_id in plans.values_list("public_id", flat=True):
+        if short_ref(public_id) == ref.lower():
+            return redirect("repayments:pay", public_id)
+    raise Http404

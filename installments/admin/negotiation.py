@@ -30,6 +30,7 @@ from installments.models import (
     ContactChannel,
     ContactLog,
     ContactOutcome,
+    ContactParty,
     Installment,
     InstallmentStatus,
     NegotiationApplication,
@@ -460,6 +461,12 @@ class ContactLogForm(forms.Form):
     )
     channel = forms.ChoiceField(label=_("channel"), choices=ContactChannel.choices)
     outcome = forms.ChoiceField(label=_("outcome"), choices=ContactOutcome.choices)
+    party = forms.ChoiceField(
+        label=_("who was contacted"),
+        choices=ContactParty.choices,
+        initial=ContactParty.DEBTOR,
+        required=False,  # not sent: the customer, as the form shows it chosen
+    )
     promise_to_pay_date = forms.DateField(label=_("promise-to-pay date"), required=False)
     promise_amount = AsciiDecimalField(
         label=_("promised amount (¥)"), max_digits=14, decimal_places=2, min_value=0, required=False
@@ -489,15 +496,16 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
         "staff",
         "channel",
         "outcome",
+        "party",
         "promise_to_pay_date",
         "promise_amount",
     )
-    list_filter = ("channel", "outcome", "promise_to_pay_date")
+    list_filter = ("channel", "outcome", "party", "promise_to_pay_date")
     search_fields = ("customer__phone", "notes")
     list_select_related = ("customer", "staff")
     readonly_fields = (
-        "created_at", "customer", "application", "staff", "channel", "outcome", "promise_to_pay_date",
-        "promise_amount", "notes",
+        "created_at", "customer", "application", "staff", "channel", "outcome", "party",
+        "promise_to_pay_date", "promise_amount", "notes",
     )  # fmt: skip
     fields = readonly_fields
 
@@ -525,6 +533,7 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
                     application=data["application"],
                     channel=data["channel"],
                     outcome=data["outcome"],
+                    party=data["party"] or ContactParty.DEBTOR,
                     promise_to_pay_date=data["promise_to_pay_date"],
                     promise_amount=data["promise_amount"],
                     notes=data["notes"],
@@ -542,5 +551,11 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
                     )
                 return HttpResponseRedirect(reverse("admin:installments_contactlog_changelist"))
         return self.form_page(
-            request, form, _("Log a contact"), _("A hotline call, a call out, an SMS or a chat.")
+            request,
+            form,
+            _("Log a contact"),
+            _(
+                "A hotline call, a call out, an SMS or a chat. Calls out and SMS follow the contact rules: "
+                "the customer's contact hours, at most the day's connected calls, the customer alone."
+            ),
         )

@@ -1,8 +1,9 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
-charge-off undo requests (``chargeoff``)."""
+charge-off undo requests (``chargeoff``); the contact gate's refusals (``contact``)."""
 
 from installments.models.certificates import PayoffCertificate
 from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
+from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -16,6 +17,7 @@ from installments.models.negotiation import (
     ContactChannel,
     ContactLog,
     ContactOutcome,
+    ContactParty,
     NegotiationApplication,
     NegotiationDocument,
     NegotiationEvent,
@@ -57,11 +59,15 @@ __all__ = [
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",
+    "ContactParty",
+    "ContactRefusal",
+    "ContactRefusalCode",
     "CreditEvent",
     "CreditEventKind",
     "DelinquencyBucket",
     "EntryKind",
     "FeeMethodChoices",
+    "GateChannel",
     "Installment",
     "InstallmentPlan",
     "InstallmentProduct",

@@ -233,6 +233,13 @@ class ContactOutcome(models.TextChoices):
     CALLBACK = "callback", _("asked to be called back")
 
 
+class ContactParty(models.TextChoices):
+    """Who was on the other end: collection may speak about the debt to the debtor alone."""
+
+    DEBTOR = "debtor", _("the customer (debtor)")
+    OTHER = "other", _("someone else (family, colleague, other)")
+
+
 class ContactLog(models.Model):
     """A support contact with a customer (hotline calls and the like): what was said and promised."""
 
@@ -255,6 +262,9 @@ class ContactLog(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=16, choices=ContactChannel.choices)
     outcome = models.CharField(_("outcome"), max_length=16, choices=ContactOutcome.choices)
+    party = models.CharField(
+        _("who was contacted"), max_length=8, choices=ContactParty.choices, default=ContactParty.DEBTOR
+    )
     promise_to_pay_date = models.DateField(_("promise-to-pay date"), null=True, blank=True)
     promise_amount = money_field(_("promised amount"), default=ZERO)
     notes = models.TextField(_("notes"), blank=True)

@@ -1,6 +1,6 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
-``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review) and ``chargeoff``
-(核销 in the daily run, the staff undo). This package
+``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
+(核销 in the daily run, the staff undo) and ``contact`` (the contact gate of collection). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -20,6 +20,15 @@ from installments.services.chargeoff import (
     charge_off_undo_reject,
     charge_off_undo_request,
     plans_charge_off,
+)
+from installments.services.contact import (
+    CONNECTED_OUTCOMES,
+    ContactDecision,
+    contact_allowed,
+    contact_hours,
+    contact_refusal_record,
+    contact_refused,
+    gate_channel,
 )
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
@@ -64,10 +73,12 @@ from installments.services.sweep import SweepResult, overdue_sweep
 __all__ = [
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
+    "CONNECTED_OUTCOMES",
     "REJECTION_REASONS",
     "REOPENED_BY_REVERSAL",
     "REVIEW_PERMISSION",
     "ChargeOffRun",
+    "ContactDecision",
     "OfferPreview",
     "OfferTerms",
     "PlanQuote",
@@ -79,7 +90,12 @@ __all__ = [
     "charge_off_undo_approve",
     "charge_off_undo_reject",
     "charge_off_undo_request",
+    "contact_allowed",
+    "contact_hours",
     "contact_log_create",
+    "contact_refusal_record",
+    "contact_refused",
+    "gate_channel",
     "negotiation_accept",
     "negotiation_apply",
     "negotiation_approve",

@@ -42,6 +42,7 @@ from installments.models import (
     ZERO,
     ContactLog,
     ContactOutcome,
+    ContactParty,
     InstallmentPlan,
     NegotiationApplication,
     NegotiationDocument,
@@ -54,6 +55,13 @@ from installments.models import (
 )
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import Schedule, due_dates
+from installments.services.contact import (
+    ALLOWED,
+    contact_allowed,
+    contact_refusal_record,
+    contact_refused,
+    gate_channel,
+)
 from installments.services.restaging import (
     RestageBalance,
     plan_locked_for_restage,
@@ -841,12 +849,18 @@ def contact_log_create(
     customer: User,
     channel: str,
     outcome: str,
+    party: str = ContactParty.DEBTOR,
     notes: str = "",
     promise_to_pay_date: date | None = None,
     promise_amount: Decimal | str | None = None,
     application: NegotiationApplication | None = None,
 ) -> ContactLog:
-    """Record a hotline call or other contact; a promise to pay needs its date."""
+    """Record a hotline call or other contact; a promise to pay needs its date.
+
+    The only writer of ``ContactLog``: a call out or an SMS passes the contact gate first (hours, the
+    day's connected calls, the debtor alone); a refusal is stored and raised with its code. The gate and
+    the write run under the customer's row lock, so two agents cannot both log the day's last call.
+    """
     _require(staff, REVIEW_PERMISSION)
     errors = {}
     if outcome == ContactOutcome.PROMISE_TO_PAY and promise_to_pay_date is None:
@@ -860,16 +874,37 @@ def contact_log_create(
         )
     if application is not None and application.customer_id != customer.pk:
         raise ApplicationError(InstallmentsError.NEGOTIATION_NOT_FOUND, _("No such application."))
-    return ContactLog.objects.create(
+    gated = gate_channel(channel) or ""
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.select_for_update().only("pk").get(pk=customer.pk)
+        decision = (
+            contact_allowed(customer=customer, channel=gated, at=now, party=party, staff=staff, record=False)
+            if gated
+            else ALLOWED
+        )
+        if decision.allowed:
+            return ContactLog.objects.create(
+                customer=customer,
+                application=application,
+                staff=staff,
+                channel=channel,
+                outcome=outcome,
+                party=party,
+                notes=(notes or "").strip(),
+                promise_to_pay_date=promise_to_pay_date,
+                promise_amount=quantize_money(amount),
+            )
+    contact_refusal_record(
         customer=customer,
-        application=application,
+        channel=gated,
+        party=party,
+        code=decision.code,
         staff=staff,
-        channel=channel,
-        outcome=outcome,
-        notes=(notes or "").strip(),
-        promise_to_pay_date=promise_to_pay_date,
-        promise_amount=quantize_money(amount),
+        at=now,
+        source="contact_log",
     )
+    raise contact_refused(customer, decision)
 
 
 __all__ = [

@@ -26,6 +26,7 @@ from repayments.services.cards import (
 )
 from repayments.services.daily import DailyReport, DayOpening, day_open, ledger_check_daily, run_daily
 from repayments.services.mandates import autodebit_set, mandate_fallback, mandates_carry_over
+from repayments.services.payment_link import PAYMENT_LINK_PERMISSION, payment_link_send, payment_link_url
 from repayments.services.payments import (
     OneTimeCard,
     PaymentCheck,
@@ -60,6 +61,7 @@ from repayments.services.webhooks import (
 )
 
 __all__ = [
+    "PAYMENT_LINK_PERMISSION",
     "BankEvent",
     "Chunk",
     "DailyReport",
@@ -89,6 +91,8 @@ __all__ = [
     "mandate_fallback",
     "mandates_carry_over",
     "overdue_reminders_send",
+    "payment_link_send",
+    "payment_link_url",
     "reconciliation_break_resolve",
     "reconciliation_run",
     "reminders_send",

@@ -1,19 +1,34 @@
-"""Reminder SMS of the daily run: before a due date and on chosen days overdue. All deduped per day."""
+"""Reminder SMS of the daily run: before a due date and on chosen days overdue. All deduped per day.
+
+The overdue SMS are collection: each passes the contact gate (``installments.services.contact``) and
+this module is their only writer (``tests/installments/test_contact_paths.py`` keeps it so)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import DecimalField, Min, Sum
+from django.utils import timezone
 
+from accounts.models import User
 from core.money import ZERO, quantize_money
 from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
-from installments.models import Installment, InstallmentPlan, InstallmentStatus
+from installments.models import (
+    ContactParty,
+    ContactRefusalCode,
+    GateChannel,
+    Installment,
+    InstallmentPlan,
+    InstallmentStatus,
+)
+from installments.services import contact_allowed, contact_refusal_record
+from notifications.quiet_hours import parse_hhmm, quiet_hours_release
 from notifications.services import (
     NotificationRequest,
     notification_create,
@@ -88,8 +103,11 @@ def overdue_reminders_send(*, business_date: date, customer_ids: Iterable[int] |
         )
     totals = customers_overdue(customer_ids=set(customer_ids), business_date=business_date)
     people = recipients(totals)
+    send_after = _overdue_send_times(set(totals))
     requests = []
     for total in totals.values():
+        if total.customer_id not in send_after:
+            continue  # refused by the contact gate; the refusal is stored
         if total.plans == 1:
             code = "overdue_reminder"
             context: dict[str, object] = {"plan": total.plan_name, "days": total.days, "amount": total.amount}
@@ -102,9 +120,55 @@ def overdue_reminders_send(*, business_date: date, customer_ids: Iterable[int] |
                 code,
                 context,
                 f"overdue_reminder:{total.customer_id}:{business_date.isoformat()}",
+                send_after=send_after[total.customer_id],
             )
         )
     return notifications_create_bulk(requests)
+
+
+def _overdue_send_times(customer_ids: set[int]) -> dict[int, datetime | None]:
+    """When each customer's overdue SMS may go, as the contact gate decides (issue 19, item 6): ``None``
+    for as soon as the SMS quiet hours allow, a later time today when the customer's own window opens
+    later, and no entry for a customer the gate refuses today (their refusal is stored).
+
+    The gate is asked about the moment the SMS would really be sent (after the quiet hours), not the
+    moment the morning run writes it (07:30, before any contact hours).
+    """
+    if not customer_ids:
+        return {}
+    now = timezone.now()
+    tz = ZoneInfo(settings.TIME_ZONE)
+    quiet_start = parse_hhmm(settings.SMS_QUIET_HOURS_START)
+    quiet_end = parse_hhmm(settings.SMS_QUIET_HOURS_END)
+    sends_at = quiet_hours_release(now, start=quiet_start, end=quiet_end, tz=tz) or now
+    customers = User.objects.filter(pk__in=customer_ids).only(
+        "pk", "contact_window_start", "contact_window_end"
+    )
+    times: dict[int, datetime | None] = {}
+    for customer in customers:
+        decision = contact_allowed(customer=customer, channel=GateChannel.SMS, at=sends_at, record=False)
+        if decision.allowed:
+            times[customer.pk] = None if sends_at == now else sends_at
+            continue
+        opens = decision.opens_at
+        if (
+            decision.code == ContactRefusalCode.OUTSIDE_HOURS
+            and opens is not None
+            and opens.astimezone(tz).date() == sends_at.astimezone(tz).date()
+            and quiet_hours_release(opens, start=quiet_start, end=quiet_end, tz=tz) is None
+        ):
+            times[customer.pk] = opens  # the customer's window opens later today
+            continue
+        contact_refusal_record(
+            customer=customer,
+            channel=GateChannel.SMS,
+            party=ContactParty.DEBTOR,
+            code=decision.code,
+            staff=None,
+            at=sends_at,
+            source="overdue_reminder",
+        )
+    return times
 
 
 def customers_overdue(*, customer_ids: set[int], business_date: date) -> dict[int, CustomerOverdue]:
