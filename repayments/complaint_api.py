@@ -74,6 +74,10 @@ class ComplaintFileSerializer(serializers.Serializer):
     )
 
 
+class ComplaintPagination(NewestFirstCursorPagination):
+    ordering = ("-received_at", "-id")
+
+
 def _complaint(request: AuthenticatedRequest, public_id: object) -> Complaint:
     return complaint_for_customer(customer=request.user, public_id=str(public_id))
 
@@ -81,7 +85,7 @@ def _complaint(request: AuthenticatedRequest, public_id: object) -> Complaint:
 class ComplaintListView(APIView):
     # Attachments come as multipart; JSON is accepted for a complaint without files.
     parser_classes = [MultiPartParser, JSONParser]
-    pagination_class = NewestFirstCursorPagination
+    pagination_class = ComplaintPagination
 
     @extend_schema(responses=ComplaintSerializer(many=True), summary="The caller's complaints (投诉)")
     def get(self, request: AuthenticatedRequest) -> Response:
@@ -93,10 +97,10 @@ class ComplaintListView(APIView):
         return paginated(self, request, rows, ComplaintSerializer)
 
     @extend_schema(
-        request={"multipart/form-data": ComplaintFileSerializer, "application/json": ComplaintFileSerializer},
+        request={"multipart/form-data": ComplaintFileSerializer},
         responses={201: ComplaintSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        summary="File a complaint (answered within 15 days; an SMS confirms the date)",
+        summary="File a complaint (multipart with attachments, or JSON without); answered within 15 days",
     )
     @idempotent
     def post(self, request: AuthenticatedRequest) -> Response:
