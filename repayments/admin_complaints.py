@@ -212,7 +212,8 @@ class ComplaintAdmin(ServiceFormMixin, admin.ModelAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Complaint]:
-        return complaint_queue(super().get_queryset(request))
+        # Not super()'s: it orders by get_ordering before the queue's rank is annotated.
+        return complaint_queue(Complaint.objects.all())
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         return ("closed_rank", "deadline", "received_at")
