@@ -17,6 +17,14 @@ from accounts.models import StaffAction, User
 ACTION_LABELS: dict[str, Any] = {
     "phone_revealed": _("Saw the full phone number"),
     "payment_link_sent": _("Sent a payment-link SMS"),
+    "complaint_filed": _("Opened a complaint for the customer"),
+    "complaint_assigned": _("Assigned a complaint"),
+    "complaint_investigating": _("Started investigating a complaint"),
+    "complaint_extension_requested": _("Asked to extend a complaint's deadline"),
+    "complaint_extension_approved": _("Approved a complaint's deadline extension"),
+    "complaint_extension_refused": _("Refused a complaint's deadline extension"),
+    "complaint_resolved": _("Resolved a complaint"),
+    "complaint_rejected": _("Rejected a complaint"),
 }
 
 

@@ -7,7 +7,7 @@ from accounts import api as accounts_api
 from installments import api as installments_api
 from notifications import api as notifications_api
 from repayments import api as repayments_api
-from repayments import document_api
+from repayments import complaint_api, document_api
 
 v1 = [
     path("auth/token/", accounts_api.TokenView.as_view(), name="token"),
@@ -77,6 +77,18 @@ v1 = [
         name="negotiation_resubmit",
     ),
     path("notifications/", notifications_api.InboxView.as_view(), name="notifications"),
+    path("complaints/", complaint_api.ComplaintListView.as_view(), name="complaints"),
+    path("complaints/<uuid:public_id>/", complaint_api.ComplaintDetailView.as_view(), name="complaint"),
+    path(
+        "complaints/<uuid:public_id>/documents/",
+        complaint_api.ComplaintDocumentView.as_view(),
+        name="complaint_documents",
+    ),
+    path(
+        "complaints/<uuid:public_id>/documents/<uuid:document_id>/",
+        complaint_api.ComplaintDocumentDownloadView.as_view(),
+        name="complaint_document",
+    ),
 ]
 
 urlpatterns = [

@@ -19,16 +19,15 @@ import io
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from django.core.files.base import File
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 
 from core.error_codes import ErrorCode
 from installments.errors import InstallmentsError
-
-if TYPE_CHECKING:
-    from installments.models import NegotiationDocument
 
 PDF = "application/pdf"
 JPEG = "image/jpeg"
@@ -219,7 +218,30 @@ def _reencode_image(body: bytes, content_type: str) -> bytes:
         raise DocumentError(InstallmentsError.INVALID_FILE, _("This image is damaged.")) from None
 
 
-def file_response(document: NegotiationDocument) -> FileResponse:
+class StoredDocument(Protocol):
+    """What serving a stored document needs: a 协商 proof document or a complaint's attachment."""
+
+    file: FieldFile
+    original_name: str
+    content_type: str
+
+
+def checked_upload(upload: File[bytes], *, limit: int) -> tuple[str, Verified]:
+    """The upload's cleaned name and its checked content (type sniffed, an image re-encoded), or a
+    DocumentError: the one check behind every stored document. The size is read, not trusted
+    (``upload.size`` may be missing or wrong): at most the limit and one byte."""
+    name = clean_name(upload.name or "")
+    upload.seek(0)
+    body = upload.read(limit + 1)
+    if len(body) > limit:
+        raise DocumentError(
+            InstallmentsError.FILE_TOO_LARGE,
+            _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
+        )
+    return name, verify(body)
+
+
+def file_response(document: StoredDocument) -> FileResponse:
     """A stored document as a download, the one way every surface serves one: always an attachment,
     the stored (sniffed) type, our safe name with our extension, nothing a browser may sniff or run."""
     content_type = document.content_type

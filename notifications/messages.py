@@ -318,6 +318,36 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"code": "402913", "purpose": "bind_card", "ttl": 5},
             secret_keys=("code",),
         ),
+        # 投诉 (repayments.services.complaints): receipt, each deadline extension, the decision.
+        MessageTemplate(
+            "complaint_received",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的投诉{ref}已受理，我们将在{deadline}前答复您。",
+            en="We received your complaint {ref} and will answer it by {deadline}.",
+            sample={"ref": "TS-1a2b3c4d", "deadline": date(2026, 12, 15)},
+        ),
+        MessageTemplate(
+            "complaint_extended",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的投诉{ref}答复期限延至{deadline}，原因：{why}。",
+            en="The answer to your complaint {ref} is now due by {deadline}. Why: {why}.",
+            sample={"ref": "TS-1a2b3c4d", "deadline": date(2026, 12, 30), "why": "需核实银行记录"},
+        ),
+        MessageTemplate(
+            "complaint_resolved",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的投诉{ref}已处理完毕，请登录查看处理结果。如有疑问请联系客服{hotline}。",
+            en="Your complaint {ref} has been resolved. Sign in to read the decision. "
+            "Questions? Call us: {hotline}.",
+            sample={"ref": "TS-1a2b3c4d"},
+        ),
+        MessageTemplate(
+            "complaint_rejected",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的投诉{ref}经核查未予支持，请登录查看原因。如有疑问请联系客服{hotline}。",
+            en="Your complaint {ref} was not upheld. Sign in to read why. Questions? Call us: {hotline}.",
+            sample={"ref": "TS-1a2b3c4d"},
+        ),
     )
 }
 

@@ -511,3 +511,7 @@ class BankWebhookEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: BankWebhookEvent | None = None) -> bool:
         return False
+
+
+# 投诉: its own module (the queue, the steps, filing for a caller); importing it registers it.
+from repayments import admin_complaints  # noqa: E402, F401

@@ -53,3 +53,29 @@ class RepaymentsError(ErrorCode):
     BANK_UNAVAILABLE = "bank_unavailable", 503, "the bank cannot be reached now; nothing was done, try again"
     REFERENCE_REQUIRED = "reference_required", 400, "a reference is required"
     DUPLICATE_REFERENCE = "duplicate_reference", 409, "this reference was already recorded"
+    # Complaints (投诉): filing, the staff steps, deadline extensions.
+    COMPLAINT_TEXT_REQUIRED = "complaint_text_required", 400, "say what the complaint is about"
+    COMPLAINT_LINK_INVALID = (
+        "complaint_link_invalid",
+        400,
+        "the plan, repayment, contact or staff member named is not the customer's (or not staff)",
+    )
+    COMPLAINT_INVALID_STATE = "complaint_invalid_state", 409, "not possible in the complaint's current state"
+    COMPLAINT_DECISION_REQUIRED = "complaint_decision_required", 400, "a decision text is required"
+    COMPLAINT_EXTENSION_LIMIT = (
+        "complaint_extension_limit",
+        409,
+        "a deadline is extended at most twice (15 days, then 30, then 30 more)",
+    )
+    COMPLAINT_EXTENSION_PENDING = (
+        "complaint_extension_pending",
+        409,
+        "an extension already waits for approval",
+    )
+    COMPLAINT_NO_EXTENSION_PENDING = "complaint_no_extension_pending", 409, "no extension waits for approval"
+    COMPLAINT_SELF_APPROVAL = (
+        "complaint_self_approval",
+        403,
+        "an extension is approved by someone other than the staff member who asked for it",
+    )
+    COMPLAINT_ASSIGNEE_INVALID = "complaint_assignee_invalid", 400, "the assignee cannot handle complaints"

@@ -500,3 +500,17 @@ class BankWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.event_id}"
+
+
+# 投诉 (complaints): their own module, registered with this app's models here.
+from repayments.complaints import (  # noqa: E402, F401
+    CLOSED_COMPLAINT_STATES,
+    MAX_COMPLAINT_EXTENSIONS,
+    OPEN_COMPLAINT_STATES,
+    Complaint,
+    ComplaintCategory,
+    ComplaintChannel,
+    ComplaintDocument,
+    ComplaintEvent,
+    ComplaintState,
+)

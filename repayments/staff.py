@@ -44,10 +44,18 @@ _AGENT_PERMISSIONS = [
     # A customer calls about this morning's debit: the agent reads the run (review: a bare 403).
     ("repayments", "view_debitrun"),
     ("notifications", "view_notification"),
+    # 投诉: agents file (for a caller), investigate, answer and ask to extend complaints.
+    ("repayments", "view_complaint"),
+    ("repayments", "add_complaint"),
+    ("repayments", "change_complaint"),
+    ("repayments", "handle_complaint"),
+    ("repayments", "view_complaintdocument"),
+    ("repayments", "view_complaintevent"),
 ]
 _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
     ("installments", "approve_charge_off_undo"),
+    ("repayments", "approve_complaint_extension"),
 ]
 _LEAD_EXTRA: list[tuple[str, str]] = []
 _FINANCE_PERMISSIONS = [

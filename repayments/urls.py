@@ -1,6 +1,6 @@
 from django.urls import path
 
-from repayments import document_views, views, webhooks
+from repayments import complaint_views, document_views, views, webhooks
 
 app_name = "repayments"
 
@@ -29,4 +29,9 @@ urlpatterns = [
     path("plans/<uuid:public_id>/certificate.pdf", document_views.certificate_file, name="certificate_pdf"),
     path("verify/", document_views.verify, name="verify_form"),
     path("verify/<str:code>/", document_views.verify, name="verify"),
+    # 投诉与建议
+    path("complaints/", complaint_views.complaints, name="complaints"),
+    path("complaints/new/", complaint_views.complaint_new, name="complaint_new"),
+    path("complaints/<uuid:public_id>/", complaint_views.complaint_detail, name="complaint"),
+    path("complaint-files/<uuid:public_id>/", complaint_views.complaint_document, name="complaint_document"),
 ]

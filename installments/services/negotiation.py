@@ -35,7 +35,7 @@ from core.error_codes import CommonError
 from core.errors import ApplicationError
 from core.money import quantize_money
 from core.money_input import parse_money
-from installments.documents import DocumentError, Verified, clean_name, verify
+from installments.documents import DocumentError, Verified, checked_upload
 from installments.errors import InstallmentsError
 from installments.ledger import PAYABLE_PLAN_STATUSES, InstallmentRow, open_installments, owing
 from installments.models import (
@@ -243,19 +243,8 @@ def negotiation_apply(
 
 
 def _checked_upload(upload: File[bytes]) -> tuple[str, Verified]:
-    """The upload's cleaned name and its checked content (type sniffed, an image re-encoded), or a
-    DocumentError: the one check behind storing a document and holding one across a form error. The size is
-    read, not trusted (``upload.size`` may be missing or wrong): at most the limit and one byte."""
-    limit = settings.NEGOTIATION_DOCUMENT_MAX_BYTES
-    name = clean_name(upload.name or "")
-    upload.seek(0)
-    body = upload.read(limit + 1)
-    if len(body) > limit:
-        raise DocumentError(
-            InstallmentsError.FILE_TOO_LARGE,
-            _("Each file can be at most %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
-        )
-    return name, verify(body)
+    """``installments.documents.checked_upload`` at the 协商 documents' size limit."""
+    return checked_upload(upload, limit=settings.NEGOTIATION_DOCUMENT_MAX_BYTES)
 
 
 def _store_document(

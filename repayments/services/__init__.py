@@ -5,7 +5,8 @@ the public services; the submodules are imported only inside it (and by tests th
 ``settlement`` (phase 3: record the answer, post to the plan ledger, refund any excess), ``reconcile``
 (answers never heard), ``settlement_file`` (T+1: the bank's daily file against our books), ``staff``
 (offline payments, reversal), ``mandates`` (the auto-debit setting and its card), ``autodebit`` (the
-debit engine and its runs), ``reminders`` and ``daily`` (the business day).
+debit engine and its runs), ``reminders`` and ``daily`` (the business day), ``complaints`` (投诉: filing,
+the staff steps, deadline extensions).
 Plan and installment rows are never written here: ``installments.ledger`` owns them.
 """
 
@@ -23,6 +24,20 @@ from repayments.services.cards import (
     card_number_check,
     card_set_default,
     card_unbind,
+)
+from repayments.services.complaints import (
+    APPROVE_EXTENSION_PERMISSION,
+    HANDLE_COMPLAINT_PERMISSION,
+    complaint_assign,
+    complaint_deadline,
+    complaint_document_add,
+    complaint_extension_approve,
+    complaint_extension_refuse,
+    complaint_extension_request,
+    complaint_file,
+    complaint_investigate,
+    complaint_reject,
+    complaint_resolve,
 )
 from repayments.services.daily import DailyReport, DayOpening, day_open, ledger_check_daily, run_daily
 from repayments.services.mandates import autodebit_set, mandate_fallback, mandates_carry_over
@@ -61,6 +76,8 @@ from repayments.services.webhooks import (
 )
 
 __all__ = [
+    "APPROVE_EXTENSION_PERMISSION",
+    "HANDLE_COMPLAINT_PERMISSION",
     "PAYMENT_LINK_PERMISSION",
     "BankEvent",
     "Chunk",
@@ -82,6 +99,16 @@ __all__ = [
     "charges_claim",
     "charges_release",
     "close_gateway_pool",
+    "complaint_assign",
+    "complaint_deadline",
+    "complaint_document_add",
+    "complaint_extension_approve",
+    "complaint_extension_refuse",
+    "complaint_extension_request",
+    "complaint_file",
+    "complaint_investigate",
+    "complaint_reject",
+    "complaint_resolve",
     "day_open",
     "debit_chunk_process",
     "debit_run_inline",

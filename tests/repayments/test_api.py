@@ -22,6 +22,7 @@ from installments.models import NegotiationApplication, PlanKind
 from installments.services import OfferTerms, negotiation_make_offer, negotiation_start_review
 from repayments.ledger import ledger_breaches
 from repayments.models import BankCard, Repayment, RepaymentStatus
+from repayments.services import complaint_file
 from simulators.bank import simulator_balance
 from tests.api import idempotency_key as key
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
@@ -342,11 +343,13 @@ def test_bola_matrix_from_the_schema(
     application = NegotiationApplication.objects.create(
         customer=customer, plan=late_plan, reason="other", reason_detail="x", requested_tenor=12
     )
+    complaint = complaint_file(customer=customer, channel="api", category="fees", text="x")
     ids = {
         "cards": card.public_id,
         "plans": current_plan.public_id,
         "repayments": repayment.public_id,
         "negotiations": application.public_id,
+        "complaints": complaint.public_id,
     }
     schema = SchemaGenerator().get_schema(request=None, public=True)
     intruder = APIClient()

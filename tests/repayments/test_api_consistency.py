@@ -267,7 +267,12 @@ def test_repayments_carry_the_card_id(customer, current_plan, card) -> None:
 
 # --- the schema advertises what the API accepts ----------------------------------------------------------
 
-UPLOADS = {("/api/v1/negotiations/", "post"), ("/api/v1/negotiations/{public_id}/documents/", "post")}
+UPLOADS = {
+    ("/api/v1/negotiations/", "post"),
+    ("/api/v1/negotiations/{public_id}/documents/", "post"),
+    ("/api/v1/complaints/", "post"),
+    ("/api/v1/complaints/{public_id}/documents/", "post"),
+}
 
 
 def test_json_endpoints_accept_and_document_json_only(customer, client, flat_product) -> None:
