@@ -16,6 +16,14 @@ from accounts.models import StaffAction, User
 
 ACTION_LABELS: dict[str, Any] = {
     "phone_revealed": _("Saw the full phone number"),
+    "adjustment_applied": _("Waived a penalty or fee"),
+    "adjustment_requested": _("Asked to waive a penalty or fee (awaiting approval)"),
+    "adjustment_approved": _("Approved a waiver"),
+    "adjustment_rejected": _("Rejected a waiver"),
+    "autodebit_switched_on": _("Turned auto-debit on at the customer's request"),
+    "autodebit_switched_off": _("Turned auto-debit off at the customer's request"),
+    "signin_unlocked": _("Unlocked the customer's sign-in"),
+    "offline_payment_recorded": _("Recorded an offline payment"),
 }
 
 

@@ -53,3 +53,5 @@ class RepaymentsError(ErrorCode):
     BANK_UNAVAILABLE = "bank_unavailable", 503, "the bank cannot be reached now; nothing was done, try again"
     REFERENCE_REQUIRED = "reference_required", 400, "a reference is required"
     DUPLICATE_REFERENCE = "duplicate_reference", 409, "this reference was already recorded"
+    AUTODEBIT_UNCHANGED = "autodebit_unchanged", 409, "auto-debit is already as asked"
+    NOT_A_CUSTOMER = "not_a_customer", 403, "a staff account is not unlocked from the support workspace"

@@ -1,8 +1,9 @@
 """Staff groups (DESIGN.md: the admin is the staff's workspace): ``agent`` reviews applications, offers
-terms, logs calls and asks to undo a charge-off; ``approver`` can also approve offers and charge-off undos
-past the maker-checker thresholds; ``lead`` (team lead) has the approver's rights plus the team's
-queues and figures (reassigning work, approving a deadline extension); ``finance`` reads the journal
-(entries, trial balance, plan statements) and works the reconciliation breaks.
+terms, logs calls, asks to undo a charge-off or to waive a penalty or fee, switches auto-debit and unlocks
+a sign-in at a customer's request; ``approver`` can also approve offers, charge-off undos and waivers past
+the maker-checker thresholds; ``lead`` (team lead) has the approver's rights plus the team's queues and
+figures (reassigning work, approving a deadline extension); ``finance`` reads the journal (entries, trial
+balance, plan statements) and works the reconciliation breaks.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -41,10 +42,18 @@ _AGENT_PERMISSIONS = [
     # A customer calls about this morning's debit: the agent reads the run (review: a bare 403).
     ("repayments", "view_debitrun"),
     ("notifications", "view_notification"),
+    # Workspace actions (issue 19): ask for a waiver (applied at once up to ADJUSTMENT_APPROVAL_ABOVE),
+    # switch auto-debit and unlock a sign-in at the customer's request. Recording an offline payment stays
+    # with repayments.add_repayment, which no support group has: money in is finance's to confirm.
+    ("installments", "view_adjustment"),
+    ("installments", "add_adjustment"),
+    ("repayments", "switch_autodebit"),
+    ("accounts", "unlock_signin"),
 ]
 _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
     ("installments", "approve_charge_off_undo"),
+    ("installments", "approve_adjustment"),
 ]
 _LEAD_EXTRA: list[tuple[str, str]] = []
 _FINANCE_PERMISSIONS = [

@@ -16,6 +16,7 @@ database, users, static files) and star-imports one module per concern from ``co
 - ``components/autodebit.py``: auto-debit slots and chunks, grace-day retries, reminders;
 - ``components/negotiation.py``: negotiated plans and proof documents;
 - ``components/chargeoff.py``: the charge-off undo's approval threshold;
+- ``components/adjustments.py``: the staff waiver's approval threshold;
 - ``components/celery.py``: Redis or the local-disk broker and cache, Celery, queues, the beat schedule;
 - ``components/api.py``: DRF, JWT, the OpenAPI schema, idempotency keys.
 
@@ -24,6 +25,7 @@ side effect: the folders a local run needs (``LOCAL_DIRECTORIES``) are created a
 ``config.apps.ProjectConfig.ready``.
 """
 
+from config.settings.components.adjustments import *  # noqa: F403
 from config.settings.components.api import *  # noqa: F403
 from config.settings.components.autodebit import *  # noqa: F403
 from config.settings.components.celery import *  # noqa: F403

@@ -4,7 +4,8 @@ the public services; the submodules are imported only inside it (and by tests th
 ``cards`` (bind, default, unbind), ``payments`` (record and charge a payment, scheduled payments),
 ``settlement`` (phase 3: record the answer, post to the plan ledger, refund any excess), ``reconcile``
 (answers never heard), ``settlement_file`` (T+1: the bank's daily file against our books), ``staff``
-(offline payments, reversal), ``mandates`` (the auto-debit setting and its card), ``autodebit`` (the
+(offline payments, reversal), ``support`` (auto-debit switch and sign-in unlock at a customer's
+request), ``mandates`` (the auto-debit setting and its card), ``autodebit`` (the
 debit engine and its runs), ``reminders`` and ``daily`` (the business day).
 Plan and installment rows are never written here: ``installments.ledger`` owns them.
 """
@@ -52,6 +53,12 @@ from repayments.services.settlement_file import (
     reconciliation_run,
 )
 from repayments.services.staff import repayment_record_offline, repayment_reverse
+from repayments.services.support import (
+    SWITCH_AUTODEBIT_PERMISSION,
+    UNLOCK_SIGNIN_PERMISSION,
+    autodebit_switch_for_customer,
+    signin_unlock,
+)
 from repayments.services.webhooks import (
     BankEvent,
     WebhookOutcome,
@@ -60,6 +67,8 @@ from repayments.services.webhooks import (
 )
 
 __all__ = [
+    "SWITCH_AUTODEBIT_PERMISSION",
+    "UNLOCK_SIGNIN_PERMISSION",
     "BankEvent",
     "Chunk",
     "DailyReport",
@@ -70,6 +79,7 @@ __all__ = [
     "Settlement",
     "WebhookOutcome",
     "autodebit_set",
+    "autodebit_switch_for_customer",
     "bank_webhook_events_prune",
     "bank_webhook_receive",
     "card_bind",
@@ -104,5 +114,6 @@ __all__ = [
     "repayments_run_scheduled",
     "repayments_settle",
     "run_daily",
+    "signin_unlock",
     "slots",
 ]
