@@ -24,11 +24,11 @@ from installments.ledger import PAYABLE_PLAN_STATUSES, installment_rows, open_co
 from installments.models import Adjustment, AdjustmentKind, AdjustmentReason, AdjustmentState, InstallmentPlan
 from installments.services import (
     APPROVE_ADJUSTMENT_PERMISSION,
+    adjustment_approval_threshold,
     adjustment_approve,
     adjustment_create,
     adjustment_reject,
 )
-from installments.services.adjustments import approval_threshold
 
 
 class AdjustmentForm(forms.Form):
@@ -166,7 +166,7 @@ class AdjustmentAdmin(ServiceFormMixin, admin.ModelAdmin):
                     messages.warning(
                         request,
                         _("Above ¥%(limit)s: the waiver now waits for a second staff member to approve it.")
-                        % {"limit": f"{approval_threshold():,.2f}"},
+                        % {"limit": f"{adjustment_approval_threshold():,.2f}"},
                     )
                 return HttpResponseRedirect(
                     reverse("admin:support_customer", args=[data["plan"].customer_id])
@@ -174,7 +174,7 @@ class AdjustmentAdmin(ServiceFormMixin, admin.ModelAdmin):
         return self.form_page(request, form, _("Waive a penalty or fee"), self._intro(plan_id))
 
     def _intro(self, plan_id: int | None) -> str:
-        limit = f"{approval_threshold():,.2f}"
+        limit = f"{adjustment_approval_threshold():,.2f}"
         text = str(
             _("Up to ¥%(limit)s it applies at once; above, a second staff member approves it.")
             % {"limit": limit}

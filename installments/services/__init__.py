@@ -11,6 +11,7 @@ payment, taking it back, closing a re-staged plan); the services here call it, a
 from installments.services.adjustments import (
     APPROVE_ADJUSTMENT_PERMISSION,
     REQUEST_ADJUSTMENT_PERMISSION,
+    adjustment_approval_threshold,
     adjustment_approve,
     adjustment_create,
     adjustment_reject,
@@ -85,6 +86,7 @@ __all__ = [
     "RestageOption",
     "RestageQuote",
     "SweepResult",
+    "adjustment_approval_threshold",
     "adjustment_approve",
     "adjustment_create",
     "adjustment_reject",

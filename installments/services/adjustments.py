@@ -58,7 +58,9 @@ def _require_staff(staff: User, permission: str) -> None:
         raise ApplicationError(CommonError.PERMISSION_DENIED, _("You do not have permission to do this."))
 
 
-def approval_threshold() -> Decimal:
+def adjustment_approval_threshold() -> Decimal:
+    """``ADJUSTMENT_APPROVAL_ABOVE`` as money: read at call time, so an operator's change needs no restart of
+    the code that shows it."""
     return quantize_money(Decimal(str(settings.ADJUSTMENT_APPROVAL_ABOVE)))
 
 
@@ -118,7 +120,7 @@ def adjustment_create(
         available = open_component(installments, component)
         if value > available:
             raise _exceeds(kind, WaiverExceedsOpen(component, value, available))
-        above = value > approval_threshold()
+        above = value > adjustment_approval_threshold()
         adjustment = Adjustment.objects.create(
             plan_id=locked.pk,
             kind=kind,
