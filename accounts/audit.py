@@ -25,6 +25,14 @@ ACTION_LABELS: dict[str, Any] = {
     "complaint_extension_refused": _("Refused a complaint's deadline extension"),
     "complaint_resolved": _("Resolved a complaint"),
     "complaint_rejected": _("Rejected a complaint"),
+    "adjustment_applied": _("Waived a penalty or fee"),
+    "adjustment_requested": _("Asked to waive a penalty or fee (awaiting approval)"),
+    "adjustment_approved": _("Approved a waiver"),
+    "adjustment_rejected": _("Rejected a waiver"),
+    "autodebit_switched_on": _("Turned auto-debit on at the customer's request"),
+    "autodebit_switched_off": _("Turned auto-debit off at the customer's request"),
+    "signin_unlocked": _("Unlocked the customer's sign-in"),
+    "offline_payment_recorded": _("Recorded an offline payment"),
 }
 
 

@@ -67,6 +67,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        permissions = [("unlock_signin", _("Can unlock a customer's sign-in at their request"))]
 
     def __str__(self) -> str:
         return f"{self.masked_name} {self.masked_phone}"

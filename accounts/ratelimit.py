@@ -89,3 +89,24 @@ def request_limits() -> dict[str, str]:
 
 def code_limits() -> dict[str, str]:
     return dict(getattr(settings, "PASSWORD_RESET_CODE_LIMITS", {}))
+
+
+def phone_limits_clear(*, phone: str, steps: dict[str, dict[str, str]], prefix: str = "pwreset") -> int:
+    """Forget one number's counters of the current windows (support unlocking a customer at their request;
+    the address and site-wide counters stay). ``steps`` maps each step to its limits. Returns how many
+    counters were there."""
+    now = time.time()
+    keys = []
+    for step, limits in steps.items():
+        rate = limits.get("phone")
+        if not rate:
+            continue
+        _allowed, period = parse_rate(rate)
+        keys.append(f"{prefix}:{step}:phone:{_phone_key(phone)}:{int(now // period)}")
+    try:
+        found = len(cache.get_many(keys))
+        cache.delete_many(keys)
+    except (RedisError, OSError) as exc:
+        logger.warning("reset counters not cleared: the cache is unreachable (%s)", type(exc).__name__)
+        return 0
+    return found

@@ -20,8 +20,10 @@ import logging
 import math
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import time, timedelta
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -32,9 +34,10 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts.axes import normalise_login
 from accounts.errors import AccountsError
 from accounts.models import OneTimeCode, OtpPurpose, User
-from accounts.ratelimit import code_limits, limits_hit, request_limits
+from accounts.ratelimit import code_limits, limits_hit, phone_limits_clear, request_limits
 from accounts.signals import otp_issued
 from accounts.tokens import user_refresh_tokens_blacklist
 from core.error_codes import ErrorCode
@@ -328,3 +331,33 @@ def contact_window_set(*, user: User, start: time | None, end: time | None) -> b
     user.contact_window_start, user.contact_window_end = start, end
     logger.info("contact window set: user=%s", user.pk)
     return True
+
+
+@dataclass(frozen=True)
+class LockoutCleared:
+    """What ``signin_lockout_clear`` found and cleared, for the audit row."""
+
+    signin_failures: int
+    codes_retired: int
+    reset_counters: int
+
+
+def signin_lockout_clear(*, user: User) -> LockoutCleared:
+    """Clear a customer's sign-in lockout: the wrong-password records django-axes keeps for the account (from
+    every address), codes dead from too many wrong tries (retired, so a new one can be asked for at once) and
+    the number's password-reset counters. The caller checks who may do it and records it; the hourly limit
+    on new codes stays (it counts codes sent, which are kept)."""
+    phone = normalise_login(str(user.phone)) or ""
+    failures = axes_reset(username=phone) if phone else 0
+    retired = OneTimeCode.objects.filter(
+        user_id=user.pk,
+        used_at__isnull=True,
+        superseded=False,
+        attempts__gte=_setting("OTP_MAX_ATTEMPTS", 5),
+    ).update(superseded=True)
+    # The reset page counts the number as typed: clear the usual spellings (E.164 and the national digits).
+    spellings = {str(user.phone), str(getattr(user.phone, "national_number", "") or "")} - {""}
+    steps = {"request": request_limits(), "code": code_limits()}
+    counters = sum(phone_limits_clear(phone=spelling, steps=steps) for spelling in spellings)
+    logger.info("sign-in lockout cleared user=%s failures=%s codes=%s", user.pk, failures, retired)
+    return LockoutCleared(signin_failures=failures, codes_retired=retired, reset_counters=counters)

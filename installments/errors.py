@@ -60,3 +60,9 @@ class InstallmentsError(ErrorCode):
         404,
         "no payoff certificate has been issued for the plan",
     )
+    ADJUSTMENT_EXCEEDS_OPEN = (
+        "adjustment_exceeds_open",
+        422,
+        "a waiver is more than the plan still owes of that component",
+    )
+    INVALID_ADJUSTMENT = "invalid_adjustment", 422, "choose what to waive and why"

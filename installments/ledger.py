@@ -819,3 +819,83 @@ def _write_off_entry(
             unearned = component == "fee" and not inst.fee_billed
             entry.debit(Account.UNEARNED_FEES if unearned else Account.WRITE_OFF, amount)
     return entry
+
+
+# --- staff waivers (减免) ----------------------------------------------------------------------------------
+
+
+class WaiverExceedsOpen(ValueError):
+    """A waiver asked for more of a component than the plan still owes of it; ``open`` is that figure."""
+
+    def __init__(self, component: str, amount: Decimal, open_amount: Decimal) -> None:
+        super().__init__(f"waiving {amount} of {component} but only {open_amount} is open")
+        self.component = component
+        self.amount = amount
+        self.open = open_amount
+
+
+def open_component(installments: Iterable[InstallmentRow], component: str) -> Decimal:
+    """What a plan still owes of one component over its open installments (the most a waiver may take)."""
+    return sum((i.open(component) for i in installments if i.status in OPEN_STATUSES), ZERO)
+
+
+def waive(
+    posting: Posting,
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    *,
+    component: str,
+    amount: Decimal,
+    today: date,
+    source: Source,
+) -> tuple[Waiver, ...]:
+    """Waive ``amount`` of a locked plan's ``component`` (penalty or fee) in memory, oldest installment
+    first (the order a payment would have paid it in); ``posting.write`` sends it. Never more than is open
+    (``WaiverExceedsOpen``, nothing changed): a waiver is never silently capped. Installments left owing
+    nothing are paid, and the plan's status is restated as after a payment (the bucket is the sweep's).
+
+    The journal entry is a waiver's lines as in ``post``: waivers expense (or, for a fee not yet earned,
+    unearned income) against the receivable. Only plans money can still be paid into without being a
+    recovery are waived (the caller keeps to ``PAYABLE_PLAN_STATUSES``)."""
+    if component not in ("penalty", "fee"):
+        raise ValueError(f"only a penalty or a fee is waived, not {component!r}")
+    if amount <= 0:
+        raise ValueError("a waiver is positive")
+    if plan.status not in PAYABLE_PLAN_STATUSES:
+        raise ValueError(f"plan {plan.pk} is {plan.status}: only an active or overdue plan is waived")
+    available = open_component(installments, component)
+    if amount > available:
+        raise WaiverExceedsOpen(component, amount, available)
+    entry = journal.Draft(
+        key=source.key,
+        kind=EntryKind.WAIVED,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=source.reference,
+    )
+    waivers: list[Waiver] = []
+    left = amount
+    for inst in sorted(installments, key=lambda i: i.sequence):
+        if left <= 0:
+            break
+        if inst.status not in OPEN_STATUSES:
+            continue
+        take = min(left, inst.open(component))
+        if take <= 0:
+            continue
+        attr = f"{component}_waived"
+        setattr(inst, attr, getattr(inst, attr) + take)
+        posting.installments[inst.pk] = inst
+        entry.debit(journal.waiver_account(component, fee_billed=inst.fee_billed), take)
+        entry.credit(RECEIVABLE[component], take)
+        waivers.append(Waiver(installment_id=inst.pk, component=component, amount=take))
+        left -= take
+    posting.journal.append(entry)
+    now = timezone.now()
+    for inst in installments:
+        if inst.pk in posting.installments and inst.status in OPEN_STATUSES and not inst.outstanding:
+            inst.status = InstallmentStatus.PAID
+            inst.paid_at = now
+    _restate(posting, plan, installments, today=today, now=now)
+    return tuple(waivers)

@@ -407,6 +407,7 @@ _CATEGORY_OF_KIND: dict[str, str] = {
     EntryKind.REPAYMENT_REVERSED: "reversal",
     EntryKind.EXCESS_REFUNDED: "refund",
     EntryKind.RESTAGED: "restaged",
+    EntryKind.WAIVED: "waiver",
 }
 
 

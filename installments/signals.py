@@ -15,7 +15,8 @@ its undo; a merchant refund or a hardship freeze when they come) MUST send both,
   "turn on auto-debit" when accepting a negotiated plan) it also turns auto-debit on for the successor.
 
 Kinds: ``"restage"`` (secondary and negotiated plans), ``"charge_off"`` and ``"charge_off_undo"`` (核销 and
-its same-day undo: ``repayments`` refuses either while a charge is in flight); later ``"refund"``,
+its same-day undo: ``repayments`` refuses either while a charge is in flight), ``"waiver"`` (a staff
+adjustment, 减免: refused the same way); later ``"refund"``,
 ``"freeze"``.
 Payments themselves are not plan changes: they go through ``installments.ledger.post``.
 """
@@ -27,6 +28,7 @@ import django.dispatch
 RESTAGE = "restage"
 CHARGE_OFF = "charge_off"
 CHARGE_OFF_UNDO = "charge_off_undo"
+WAIVER = "waiver"  # a staff adjustment (减免): a penalty or fee waived
 
 plan_changing = django.dispatch.Signal()  # plan (locked), kind
 plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None), autodebit (optional)

@@ -79,6 +79,10 @@ PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "PAB": ("平安银行", "Ping An Bank"),
         "other": ("银行", "bank"),
     },
+    "waived": {
+        "penalty": ("违约金", "late fees"),
+        "fee": ("手续费", "fees"),
+    },
     "purpose": {
         "login_reset": ("重置密码", "password reset"),
         "bind_card": ("绑定银行卡", "binding a card"),
@@ -347,6 +351,44 @@ TEMPLATES: dict[str, MessageTemplate] = {
             zh="您的投诉{ref}经核查未予支持，请登录查看原因。如有疑问请联系客服{hotline}。",
             en="Your complaint {ref} was not upheld. Sign in to read why. Questions? Call us: {hotline}.",
             sample={"ref": "TS-1a2b3c4d"},
+        ),
+        MessageTemplate(
+            # A staff waiver (减免) applied: what was waived and what is left.
+            "adjustment_applied",
+            NotificationCategory.TRANSACTIONAL,
+            zh="{name}您好，{plan}已为您减免{waived}¥{amount}，剩余待还¥{remaining}。",
+            en="Dear {name}, we waived ¥{amount} of {waived} on {plan}. Remaining: ¥{remaining}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "waived": "penalty",
+                "amount": Decimal("150.00"),
+                "remaining": Decimal("954.00"),
+            },
+        ),
+        MessageTemplate(
+            # Support switched auto-debit on for the customer, who asked (on the phone, in the app chat).
+            "autodebit_on_by_staff",
+            NotificationCategory.SECURITY,
+            zh="应您的要求，客服已开启{plan}的自动扣款（尾号{card_last4}）。如非本人要求，请联系客服{hotline}。",
+            en="At your request our support turned auto-debit on for {plan} (card ending {card_last4}). "
+            "Not you? Call us: {hotline}.",
+            sample={"plan": _SAMPLE_PLAN, "card_last4": "1234"},
+        ),
+        MessageTemplate(
+            "autodebit_off_by_staff",
+            NotificationCategory.SECURITY,
+            zh="应您的要求，客服已关闭{plan}的自动扣款，请按时主动还款。如非本人要求，请联系客服{hotline}。",
+            en="At your request our support turned auto-debit off for {plan}; please repay on time "
+            "yourself. Not you? Call us: {hotline}.",
+            sample={"plan": _SAMPLE_PLAN},
+        ),
+        MessageTemplate(
+            # Support cleared a sign-in lockout (too many wrong passwords or codes) at the customer's request.
+            "signin_unlocked",
+            NotificationCategory.SECURITY,
+            zh="应您的要求，客服已解除您账户的登录锁定，现在可以重新登录。如非本人要求，请联系客服{hotline}。",
+            en="At your request our support unlocked sign-in to your account; you can sign in again. "
+            "Not you? Call us: {hotline}.",
         ),
     )
 }

@@ -45,10 +45,14 @@ from repayments.models import (
 from repayments.selectors import customer_workspace
 from repayments.services import (
     PAYMENT_LINK_PERMISSION,
+    SWITCH_AUTODEBIT_PERMISSION,
+    UNLOCK_SIGNIN_PERMISSION,
+    autodebit_switch_for_customer,
     payment_link_send,
     reconciliation_break_resolve,
     repayment_record_offline,
     repayment_reverse,
+    signin_unlock,
     slots,
 )
 from repayments.tasks import debit_slot
@@ -109,14 +113,45 @@ class RepaymentEventInline(admin.TabularInline):
         return False
 
 
+def _offline_plans() -> QuerySet[InstallmentPlan]:
+    return InstallmentPlan.objects.filter(status__in=["active", "overdue"]).select_related("customer")
+
+
 class OfflinePaymentForm(forms.Form):
-    plan = forms.ModelChoiceField(
-        queryset=InstallmentPlan.objects.filter(status__in=["active", "overdue"]).select_related("customer"),
-        label=_("plan"),
-    )
+    plan = forms.ModelChoiceField(queryset=_offline_plans(), label=_("plan"))
     amount = AsciiDecimalField(label=_("amount"), max_digits=14, decimal_places=2, min_value=0)
     reference = forms.CharField(label=_("bank transfer reference"), max_length=50)
     note = forms.CharField(label=_("note"), max_length=255, required=False)
+
+    def __init__(self, *args: Any, customer_id: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if customer_id is not None:  # from the customer workspace: that customer's plans only
+            field = cast(forms.ModelChoiceField, self.fields["plan"])
+            field.queryset = _offline_plans().filter(customer_id=customer_id)
+
+
+class AutoDebitSwitchForm(forms.Form):
+    enabled = forms.TypedChoiceField(
+        label=_("auto-debit"),
+        choices=[("1", _("turn on")), ("0", _("turn off"))],
+        coerce=lambda value: value == "1",
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label=_("reason (what the customer asked)"), max_length=255, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class UnlockForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason (how the customer was identified)"),
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 class ReversalForm(forms.Form):
@@ -165,6 +200,16 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
                 name="support_payment_link",
             ),
             path(
+                "customer/<int:user_id>/autodebit/<int:plan_id>/",
+                self.admin_site.admin_view(self.autodebit_switch_view),
+                name="support_autodebit_switch",
+            ),
+            path(
+                "customer/<int:user_id>/unlock/",
+                self.admin_site.admin_view(self.unlock_view),
+                name="support_signin_unlock",
+            ),
+            path(
                 "<int:pk>/reverse/",
                 self.admin_site.admin_view(self.reverse_view),
                 name="repayments_repayment_reverse",
@@ -175,10 +220,15 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
-        """'Add repayment' records an offline payment (bank transfer) through the service."""
+        """'Add repayment' records an offline payment (bank transfer) through the service; from the customer
+        workspace ``?customer=<pk>&plan=<pk>`` narrows the plans to that customer's and picks the plan."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = OfflinePaymentForm(request.POST or None)
+        form = OfflinePaymentForm(
+            request.POST or None,
+            customer_id=_int(request.GET.get("customer")),
+            initial={"plan": _int(request.GET.get("plan"))},
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -233,6 +283,63 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
                 request, _("Payment link sent by SMS for %(plan)s.") % {"plan": plan.display_name}
             )
         return HttpResponseRedirect(reverse("admin:support_customer", args=[user_id]))
+
+    def autodebit_switch_view(
+        self, request: AuthenticatedHttpRequest, user_id: int, plan_id: int
+    ) -> HttpResponse:
+        """Switch a plan's auto-debit on or off at the customer's request (the card stays as it is)."""
+        if not request.user.has_perm(SWITCH_AUTODEBIT_PERMISSION):
+            raise PermissionDenied
+        plan = get_object_or_404(
+            InstallmentPlan.objects.select_related("customer"), pk=plan_id, customer_id=user_id
+        )
+        mandate = AutoDebitMandate.objects.filter(plan=plan).select_related("card").first()
+        on_now = bool(mandate and mandate.enabled)
+        form = AutoDebitSwitchForm(request.POST or None, initial={"enabled": "0" if on_now else "1"})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                autodebit_switch_for_customer(
+                    staff=request.user, plan=plan, enabled=data["enabled"], reason=data["reason"]
+                )
+            except ApplicationError as exc:
+                show_on_form(form, exc)
+            else:
+                messages.success(request, _("Auto-debit switched; the customer is told by SMS."))
+                return HttpResponseRedirect(reverse("admin:support_customer", args=[user_id]))
+        state = _("on") if on_now else _("off")
+        card = mandate.card if mandate else None
+        return self.form_page(
+            request,
+            form,
+            _("Switch auto-debit: %(plan)s") % {"plan": plan.display_name},
+            _("Auto-debit is %(state)s now (card: %(card)s). The card stays: only the customer changes it.")
+            % {"state": state, "card": card or "-"},
+        )
+
+    def unlock_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
+        """Clear a customer's sign-in lockout at their request, once they are identified on the call."""
+        if not request.user.has_perm(UNLOCK_SIGNIN_PERMISSION):
+            raise PermissionDenied
+        customer = get_object_or_404(User, pk=user_id)
+        form = UnlockForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                signin_unlock(staff=request.user, customer=customer, reason=form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                show_on_form(form, exc)
+            else:
+                messages.success(request, _("Sign-in unlocked; the customer is told by SMS."))
+                return HttpResponseRedirect(reverse("admin:support_customer", args=[user_id]))
+        return self.form_page(
+            request,
+            form,
+            _("Unlock sign-in: %(name)s") % {"name": customer.masked_name},
+            _(
+                "Clears the pause after too many wrong passwords and any SMS code dead from wrong tries. "
+                "Only for the customer themself, identified on the call."
+            ),
+        )
 
     def reverse_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):

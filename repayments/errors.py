@@ -79,3 +79,5 @@ class RepaymentsError(ErrorCode):
         "an extension is approved by someone other than the staff member who asked for it",
     )
     COMPLAINT_ASSIGNEE_INVALID = "complaint_assignee_invalid", 400, "the assignee cannot handle complaints"
+    AUTODEBIT_UNCHANGED = "autodebit_unchanged", 409, "auto-debit is already as asked"
+    NOT_A_CUSTOMER = "not_a_customer", 403, "a staff account is not unlocked from the support workspace"

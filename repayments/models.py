@@ -250,6 +250,7 @@ class AutoDebitMandate(models.Model):
     class Meta:
         verbose_name = _("auto-debit setting")
         verbose_name_plural = _("auto-debit settings")
+        permissions = [("switch_autodebit", _("Can switch a customer's auto-debit at their request"))]
 
     def __str__(self) -> str:
         return f"{self.plan_id} -> {self.card} ({'on' if self.enabled else 'off'})"

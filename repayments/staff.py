@@ -3,6 +3,11 @@ terms, logs calls, sends payment-link SMS and asks to undo a charge-off; ``appro
 offers and charge-off undos past the maker-checker thresholds; ``lead`` (team lead) has the approver's
 rights plus the team's queues and figures (reassigning work, approving a deadline extension); ``finance``
 reads the journal (entries, trial balance, plan statements) and works the reconciliation breaks.
+terms, logs calls, asks to undo a charge-off or to waive a penalty or fee, switches auto-debit and unlocks
+a sign-in at a customer's request; ``approver`` can also approve offers, charge-off undos and waivers past
+the maker-checker thresholds; ``lead`` (team lead) has the approver's rights plus the team's queues and
+figures (reassigning work, approving a deadline extension); ``finance`` reads the journal (entries, trial
+balance, plan statements) and works the reconciliation breaks.
 
 Kept in code and re-applied after every ``migrate`` (post_migrate), so a permission added by a release
 reaches the groups without anyone clicking through the admin. Users are put in groups in the admin.
@@ -51,11 +56,19 @@ _AGENT_PERMISSIONS = [
     ("repayments", "handle_complaint"),
     ("repayments", "view_complaintdocument"),
     ("repayments", "view_complaintevent"),
+    # Workspace actions (issue 19): ask for a waiver (applied at once up to ADJUSTMENT_APPROVAL_ABOVE),
+    # switch auto-debit and unlock a sign-in at the customer's request. Recording an offline payment stays
+    # with repayments.add_repayment, which no support group has: money in is finance's to confirm.
+    ("installments", "view_adjustment"),
+    ("installments", "add_adjustment"),
+    ("repayments", "switch_autodebit"),
+    ("accounts", "unlock_signin"),
 ]
 _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
     ("installments", "approve_charge_off_undo"),
     ("repayments", "approve_complaint_extension"),
+    ("installments", "approve_adjustment"),
 ]
 _LEAD_EXTRA: list[tuple[str, str]] = []
 _FINANCE_PERMISSIONS = [

@@ -18,6 +18,7 @@ database, users, static files) and star-imports one module per concern from ``co
 - ``components/chargeoff.py``: the charge-off undo's approval threshold;
 - ``components/contact.py``: the contact gate (contact hours, the daily call limit), the SMS link address;
 - ``components/complaints.py``: complaint deadlines and attachments;
+- ``components/adjustments.py``: the staff waiver's approval threshold;
 - ``components/celery.py``: Redis or the local-disk broker and cache, Celery, queues, the beat schedule;
 - ``components/api.py``: DRF, JWT, the OpenAPI schema, idempotency keys.
 
@@ -26,6 +27,7 @@ side effect: the folders a local run needs (``LOCAL_DIRECTORIES``) are created a
 ``config.apps.ProjectConfig.ready``.
 """
 
+from config.settings.components.adjustments import *  # noqa: F403
 from config.settings.components.api import *  # noqa: F403
 from config.settings.components.autodebit import *  # noqa: F403
 from config.settings.components.celery import *  # noqa: F403

@@ -1,8 +1,9 @@
 """The installments app in the staff workspace: ``plans`` (products, plans, credit events), ``negotiation``
 (the negotiation review workspace and the contact log) and ``chargeoff`` (the charge-off undo pages),
-``certificates`` (payoff certificates, read-only), ``contact`` (the contact gate's refusals, read-only).
+``certificates`` (payoff certificates, read-only), ``contact`` (the contact gate's refusals, read-only),
+``adjustments`` (staff waivers and their approval).
 Importing them here is what registers them when the admin autodiscovers ``installments.admin``."""
 
-from installments.admin import certificates, chargeoff, contact, journal, negotiation, plans
+from installments.admin import adjustments, certificates, chargeoff, contact, journal, negotiation, plans
 
-__all__ = ["certificates", "chargeoff", "contact", "journal", "negotiation", "plans"]
+__all__ = ["adjustments", "certificates", "chargeoff", "contact", "journal", "negotiation", "plans"]

@@ -1,6 +1,14 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
-charge-off undo requests (``chargeoff``); the contact gate's refusals (``contact``)."""
+charge-off undo requests (``chargeoff``); the contact gate's refusals (``contact``); staff waivers
+(``adjustments``)."""
 
+from installments.models.adjustments import (
+    ADJUSTMENT_COMPONENT,
+    Adjustment,
+    AdjustmentKind,
+    AdjustmentReason,
+    AdjustmentState,
+)
 from installments.models.certificates import PayoffCertificate
 from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
 from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
@@ -48,12 +56,17 @@ from installments.models.plans import (
 
 __all__ = [
     "ACCOUNT_TYPES",
+    "ADJUSTMENT_COMPONENT",
     "DEFAULT_CHARGE_OFF_AFTER_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
     "RECEIVABLE",
     "ZERO",
     "Account",
     "AccountType",
+    "Adjustment",
+    "AdjustmentKind",
+    "AdjustmentReason",
+    "AdjustmentState",
     "ChargeOffUndo",
     "ChargeOffUndoState",
     "ContactChannel",

@@ -97,6 +97,7 @@ class EntryKind(models.TextChoices):
     SETTLED = "settled", _("settled by the bank")
     CHARGED_OFF = "charged_off", _("charged off")
     CHARGE_OFF_UNDONE = "charge_off_undone", _("charge-off undone")
+    WAIVED = "waived", _("waived by staff")
 
 
 class JournalEntry(models.Model):

@@ -1,6 +1,7 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
-(核销 in the daily run, the staff undo) and ``contact`` (the contact gate of collection). This package
+(核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection) and ``adjustments``
+(staff waivers, 减免). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -8,6 +9,14 @@ Money and status on existing plans and installments are written by ``installment
 payment, taking it back, closing a re-staged plan); the services here call it, as ``repayments`` does.
 """
 
+from installments.services.adjustments import (
+    APPROVE_ADJUSTMENT_PERMISSION,
+    REQUEST_ADJUSTMENT_PERMISSION,
+    adjustment_approval_threshold,
+    adjustment_approve,
+    adjustment_create,
+    adjustment_reject,
+)
 from installments.services.certificates import (
     REOPENED_BY_REVERSAL,
     payoff_certificate_issue,
@@ -71,11 +80,13 @@ from installments.services.restaging import (
 from installments.services.sweep import SweepResult, overdue_sweep
 
 __all__ = [
+    "APPROVE_ADJUSTMENT_PERMISSION",
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
     "REJECTION_REASONS",
     "REOPENED_BY_REVERSAL",
+    "REQUEST_ADJUSTMENT_PERMISSION",
     "REVIEW_PERMISSION",
     "ChargeOffRun",
     "ContactDecision",
@@ -87,6 +98,10 @@ __all__ = [
     "RestageOption",
     "RestageQuote",
     "SweepResult",
+    "adjustment_approval_threshold",
+    "adjustment_approve",
+    "adjustment_create",
+    "adjustment_reject",
     "charge_off_undo_approve",
     "charge_off_undo_reject",
     "charge_off_undo_request",

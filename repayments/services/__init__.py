@@ -7,6 +7,9 @@ the public services; the submodules are imported only inside it (and by tests th
 (offline payments, reversal), ``mandates`` (the auto-debit setting and its card), ``autodebit`` (the
 debit engine and its runs), ``reminders`` and ``daily`` (the business day), ``complaints`` (投诉: filing,
 the staff steps, deadline extensions).
+(offline payments, reversal), ``support`` (auto-debit switch and sign-in unlock at a customer's
+request), ``mandates`` (the auto-debit setting and its card), ``autodebit`` (the
+debit engine and its runs), ``reminders`` and ``daily`` (the business day).
 Plan and installment rows are never written here: ``installments.ledger`` owns them.
 """
 
@@ -68,6 +71,12 @@ from repayments.services.settlement_file import (
     reconciliation_run,
 )
 from repayments.services.staff import repayment_record_offline, repayment_reverse
+from repayments.services.support import (
+    SWITCH_AUTODEBIT_PERMISSION,
+    UNLOCK_SIGNIN_PERMISSION,
+    autodebit_switch_for_customer,
+    signin_unlock,
+)
 from repayments.services.webhooks import (
     BankEvent,
     WebhookOutcome,
@@ -79,6 +88,8 @@ __all__ = [
     "APPROVE_EXTENSION_PERMISSION",
     "HANDLE_COMPLAINT_PERMISSION",
     "PAYMENT_LINK_PERMISSION",
+    "SWITCH_AUTODEBIT_PERMISSION",
+    "UNLOCK_SIGNIN_PERMISSION",
     "BankEvent",
     "Chunk",
     "DailyReport",
@@ -89,6 +100,7 @@ __all__ = [
     "Settlement",
     "WebhookOutcome",
     "autodebit_set",
+    "autodebit_switch_for_customer",
     "bank_webhook_events_prune",
     "bank_webhook_receive",
     "card_bind",
@@ -135,5 +147,6 @@ __all__ = [
     "repayments_run_scheduled",
     "repayments_settle",
     "run_daily",
+    "signin_unlock",
     "slots",
 ]

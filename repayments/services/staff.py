@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.audit import staff_action_record
 from accounts.models import User
 from core.db import insert_rows
 from core.error_codes import CommonError
@@ -89,6 +90,18 @@ def repayment_record_offline(
         posting.write()
         insert_rows(Allocation, allocation_rows(repayment.pk, posted))
         repayment_event(repayment, "offline_recorded", actor=staff, reason=note, reference=reference)
+        staff_action_record(
+            staff=staff,
+            customer=plan.customer,
+            action="offline_payment_recorded",
+            detail={
+                "plan": str(plan.public_id),
+                "repayment": str(repayment.public_id),
+                "amount": f"{amount:.2f}",
+                "reference": reference,
+                "note": note[:255],
+            },
+        )
         notification_create(
             user=plan.customer,
             code="repayment_received",

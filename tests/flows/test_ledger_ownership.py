@@ -22,7 +22,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from installments.models import Installment, InstallmentPlan, JournalEntry, JournalLine
-from installments.services import charge_off_undo_request, plan_create, plan_restage, plans_charge_off
+from installments.services import (
+    adjustment_create,
+    charge_off_undo_request,
+    plan_create,
+    plan_restage,
+    plans_charge_off,
+)
 from repayments.services import (
     autodebit_set,
     debit_run_inline,
@@ -149,6 +155,14 @@ def test_a_charge_off_and_its_undo_write_the_ledger_only_through_installments(
     with ledger_writes() as writes:
         assert plans_charge_off(business_date=today).charged_off == 1
         charge_off_undo_request(staff=staff, plan=overdue_plan, reason="a test of the writers", today=today)
+    assert_ledger_owned(writes)
+
+
+def test_a_staff_waiver_writes_the_ledger_only_through_installments(current_plan, staff) -> None:
+    with ledger_writes() as writes:
+        adjustment_create(
+            plan=current_plan, kind="waive_fee", amount="6.00", reason_code="goodwill", note="", actor=staff
+        )
     assert_ledger_owned(writes)
 
 
