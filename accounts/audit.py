@@ -16,6 +16,7 @@ from accounts.models import StaffAction, User
 
 ACTION_LABELS: dict[str, Any] = {
     "phone_revealed": _("Saw the full phone number"),
+    "promise_recorded": _("Recorded a promise to pay"),
 }
 
 

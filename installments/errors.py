@@ -57,3 +57,11 @@ class InstallmentsError(ErrorCode):
         404,
         "no payoff certificate has been issued for the plan",
     )
+    CASE_NOT_FOUND = "case_not_found", 404, "no such collection case"
+    CASE_CLOSED = "case_closed", 409, "the collection case is resolved"
+    INVALID_PROMISE = "invalid_promise", 422, "correct the promise's amount or date"
+    PROMISES_BROKEN_IN_A_ROW = (
+        "promises_broken_in_a_row",
+        403,
+        "promises were broken in a row: an approver or a lead records the next one",
+    )

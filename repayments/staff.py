@@ -13,10 +13,9 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-AGENT = "agent"
-APPROVER = "approver"
-LEAD = "lead"
-FINANCE = "finance"
+from accounts.staff_groups import AGENT, APPROVER, FINANCE, LEAD
+
+__all__ = ["AGENT", "APPROVER", "FINANCE", "LEAD", "ensure_staff_groups"]
 
 _AGENT_PERMISSIONS = [
     ("accounts", "view_user"),
@@ -34,6 +33,10 @@ _AGENT_PERMISSIONS = [
     ("installments", "add_contactlog"),
     ("installments", "view_chargeoffundo"),
     ("installments", "view_payoffcertificate"),
+    ("installments", "view_collectioncase"),
+    ("installments", "change_collectioncase"),
+    ("installments", "view_promisetopay"),
+    ("installments", "add_promisetopay"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),
@@ -45,8 +48,11 @@ _AGENT_PERMISSIONS = [
 _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
     ("installments", "approve_charge_off_undo"),
+    ("installments", "record_promise_after_broken"),
 ]
-_LEAD_EXTRA: list[tuple[str, str]] = []
+_LEAD_EXTRA: list[tuple[str, str]] = [
+    ("installments", "reassign_case"),
+]
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),
     ("installments", "view_installment"),

@@ -16,6 +16,7 @@ database, users, static files) and star-imports one module per concern from ``co
 - ``components/autodebit.py``: auto-debit slots and chunks, grace-day retries, reminders;
 - ``components/negotiation.py``: negotiated plans and proof documents;
 - ``components/chargeoff.py``: the charge-off undo's approval threshold;
+- ``components/collections.py``: promises to pay (``PTP_MAX_DAYS``);
 - ``components/celery.py``: Redis or the local-disk broker and cache, Celery, queues, the beat schedule;
 - ``components/api.py``: DRF, JWT, the OpenAPI schema, idempotency keys.
 
@@ -29,6 +30,7 @@ from config.settings.components.autodebit import *  # noqa: F403
 from config.settings.components.celery import *  # noqa: F403
 from config.settings.components.celery import LOCAL_BROKER_DIRECTORIES
 from config.settings.components.chargeoff import *  # noqa: F403
+from config.settings.components.collections import *  # noqa: F403
 from config.settings.components.gateway import *  # noqa: F403
 from config.settings.components.i18n import *  # noqa: F403
 from config.settings.components.logging import *  # noqa: F403

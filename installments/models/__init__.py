@@ -1,8 +1,16 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
-charge-off undo requests (``chargeoff``)."""
+charge-off undo requests (``chargeoff``); collection cases and promises to pay (``collections``)."""
 
 from installments.models.certificates import PayoffCertificate
 from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
+from installments.models.collections import (
+    OPEN_CASE_STATUSES,
+    CaseCloseReason,
+    CaseStatus,
+    CollectionCase,
+    PromiseStatus,
+    PromiseToPay,
+)
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -48,12 +56,16 @@ __all__ = [
     "ACCOUNT_TYPES",
     "DEFAULT_CHARGE_OFF_AFTER_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
+    "OPEN_CASE_STATUSES",
     "RECEIVABLE",
     "ZERO",
     "Account",
     "AccountType",
+    "CaseCloseReason",
+    "CaseStatus",
     "ChargeOffUndo",
     "ChargeOffUndoState",
+    "CollectionCase",
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",
@@ -77,6 +89,8 @@ __all__ = [
     "PlanKind",
     "PlanStatus",
     "PrepaymentFeePolicy",
+    "PromiseStatus",
+    "PromiseToPay",
     "ReinstallmentFeeTreatment",
     "default_restage_tenors",
     "default_tenors",

@@ -1,6 +1,6 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review) and ``chargeoff``
-(核销 in the daily run, the staff undo). This package
+(核销 in the daily run, the staff undo), ``collections`` (collection cases and promises to pay). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -20,6 +20,15 @@ from installments.services.chargeoff import (
     charge_off_undo_reject,
     charge_off_undo_request,
     plans_charge_off,
+)
+from installments.services.collections import (
+    AFTER_BROKEN_PERMISSION,
+    REASSIGN_PERMISSION,
+    PromisesChecked,
+    case_start,
+    cases_reassign,
+    promise_to_pay_record,
+    promises_check,
 )
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
@@ -59,11 +68,13 @@ from installments.services.restaging import (
     restage_refusals,
     restage_schedule,
 )
-from installments.services.sweep import SweepResult, overdue_sweep
+from installments.services.sweep import SweepResult, collection_cases_sync, overdue_sweep
 
 __all__ = [
+    "AFTER_BROKEN_PERMISSION",
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
+    "REASSIGN_PERMISSION",
     "REJECTION_REASONS",
     "REOPENED_BY_REVERSAL",
     "REVIEW_PERMISSION",
@@ -71,14 +82,18 @@ __all__ = [
     "OfferPreview",
     "OfferTerms",
     "PlanQuote",
+    "PromisesChecked",
     "Refusal",
     "RestageBalance",
     "RestageOption",
     "RestageQuote",
     "SweepResult",
+    "case_start",
+    "cases_reassign",
     "charge_off_undo_approve",
     "charge_off_undo_reject",
     "charge_off_undo_request",
+    "collection_cases_sync",
     "contact_log_create",
     "negotiation_accept",
     "negotiation_apply",
@@ -105,6 +120,8 @@ __all__ = [
     "plan_restage",
     "plan_restage_confirmed",
     "plans_charge_off",
+    "promise_to_pay_record",
+    "promises_check",
     "restage_balance",
     "restage_quote",
     "restage_refusals",
