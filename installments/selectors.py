@@ -627,7 +627,7 @@ class QueueCounts:
     total: int
 
 
-def _queue_rows(cases: QuerySet[CollectionCase], field: str, labels: dict[str, str]) -> list[QueueRow]:
+def _queue_rows(cases: QuerySet[CollectionCase], field: str, labels: dict[str, object]) -> list[QueueRow]:
     today = timezone.localdate()
     rows = (
         cases.values(field).annotate(count=models.Count("id"), oldest=models.Min("opened_at")).order_by(field)
@@ -710,21 +710,22 @@ def cure_and_promise_rates(days: int = 30) -> list[BucketRates]:
             total=models.Count("id"), kept=models.Count("id", filter=models.Q(status=PromiseStatus.KEPT))
         )
     )
-    case_rows = {row["bucket"]: row for row in cases}
-    promise_rows = {row["bucket"]: row for row in promises}
+    case_rows: dict[str, tuple[int, int]] = {row["bucket"]: (row["total"], row["cured"]) for row in cases}
+    promise_rows: dict[str, tuple[int, int]] = {r["bucket"]: (r["total"], r["kept"]) for r in promises}
     out = []
     for bucket, label in DelinquencyBucket.choices:
         if bucket == DelinquencyBucket.M0:
             continue
-        c, p = case_rows.get(bucket, {}), promise_rows.get(bucket, {})
+        total, cured = case_rows.get(bucket, (0, 0))
+        decided, kept = promise_rows.get(bucket, (0, 0))
         out.append(
             BucketRates(
                 bucket=bucket,
                 label=str(label),
-                cases=c.get("total", 0),
-                cured=c.get("cured", 0),
-                promises_decided=p.get("total", 0),
-                promises_kept=p.get("kept", 0),
+                cases=total,
+                cured=cured,
+                promises_decided=decided,
+                promises_kept=kept,
             )
         )
     return out
