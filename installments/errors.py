@@ -60,6 +60,7 @@ class InstallmentsError(ErrorCode):
     CASE_NOT_FOUND = "case_not_found", 404, "no such collection case"
     CASE_CLOSED = "case_closed", 409, "the collection case is resolved"
     INVALID_PROMISE = "invalid_promise", 422, "correct the promise's amount or date"
+    INVALID_FOLLOW_UP = "invalid_follow_up", 422, "the next action date is out of range"
     PROMISES_BROKEN_IN_A_ROW = (
         "promises_broken_in_a_row",
         403,

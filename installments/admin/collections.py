@@ -35,7 +35,7 @@ from installments.models import (
     ContactLog,
     PromiseToPay,
 )
-from installments.services import REASSIGN_PERMISSION, case_start, cases_reassign, promise_to_pay_record
+from installments.services import REASSIGN_PERMISSION, case_follow_up, cases_reassign, promise_to_pay_record
 from installments.services.collections import RECORD_PERMISSION, WORK_PERMISSION
 from installments.templatetags.money import yuan
 
@@ -133,8 +133,10 @@ class ReassignForm(forms.Form):
     )
 
 
-class ConfirmForm(forms.Form):
-    pass
+class FollowUpForm(forms.Form):
+    next_action_date = forms.DateField(
+        label=_("next action date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
 
 @admin.register(CollectionCase)
@@ -207,10 +209,7 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
                 _("Record a promise to pay"),
             )
         ]
-        if obj.status == CaseStatus.OPEN or obj.assignee_id is None:
-            links.append(
-                (reverse("admin:installments_collectioncase_start", args=[obj.pk]), _("Start working"))
-            )
+        links.append((reverse("admin:installments_collectioncase_follow_up", args=[obj.pk]), _("Next step")))
         return format_html_join(" ", '<a class="button" href="{}">{}</a>', links)
 
     @admin.display(description=_("promises to pay on this plan"))
@@ -295,9 +294,9 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
                 name="installments_collectioncase_promise",
             ),
             path(
-                "<int:pk>/start/",
-                self.admin_site.admin_view(self.start_view),
-                name="installments_collectioncase_start",
+                "<int:pk>/follow-up/",
+                self.admin_site.admin_view(self.follow_up_view),
+                name="installments_collectioncase_follow_up",
             ),
             *super().get_urls(),
         ]
@@ -354,19 +353,27 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
             },
         )
 
-    def start_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    def follow_up_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         case = self._case(request, pk, WORK_PERMISSION)
-        form = ConfirmForm(request.POST or None)
-        if request.method == "POST":
+        tomorrow = timezone.localdate() + timedelta(days=1)
+        form = FollowUpForm(request.POST or None, initial={"next_action_date": tomorrow})
+        if request.method == "POST" and form.is_valid():
             try:
-                case_start(staff=request.user, case=case)
+                worked = case_follow_up(
+                    staff=request.user, case=case, next_action_date=form.cleaned_data["next_action_date"]
+                )
             except ApplicationError as exc:
                 show_on_form(form, exc)
             else:
-                messages.success(request, _("The case is in progress."))
+                messages.success(
+                    request, _("Next action on %(date)s.") % {"date": worked.next_action_date.isoformat()}
+                )
                 return self._back(case)
         return self.form_page(
-            request, form, _("Start working this case"), _("It becomes yours if nobody has it.")
+            request,
+            form,
+            _("Next step: %(plan)s") % {"plan": case.plan.display_name},
+            _("When to come back to this case. It becomes yours if nobody has it."),
         )
 
     def reassign_view(self, request: AuthenticatedHttpRequest) -> HttpResponse:

@@ -178,16 +178,30 @@ def promise_to_pay_record(
     return promise
 
 
-def case_start(*, staff: User, case: CollectionCase) -> CollectionCase:
-    """Staff start working an open case: "in progress", and theirs if nobody had it."""
+def case_follow_up(*, staff: User, case: CollectionCase, next_action_date: date) -> CollectionCase:
+    """Staff worked a case and say when to come back to it: the case is in progress (a promise to pay or
+    a hardship case keeps its status), theirs if nobody had it, next due on ``next_action_date`` (today up
+    to ``CASE_FOLLOW_UP_MAX_DAYS`` ahead)."""
     _require(staff, WORK_PERMISSION)
+    today = timezone.localdate()
+    latest = today + timedelta(days=settings.CASE_FOLLOW_UP_MAX_DAYS)
+    if not today <= next_action_date <= latest:
+        raise ApplicationError(
+            InstallmentsError.INVALID_FOLLOW_UP,
+            _("Please correct the marked fields."),
+            fields={
+                "next_action_date": _("Choose a date from %(first)s to %(last)s.")
+                % {"first": today.isoformat(), "last": latest.isoformat()}
+            },
+        )
     with transaction.atomic():
         locked = _open_case(case)
-        if locked.status == CaseStatus.OPEN:
+        if locked.status in (CaseStatus.OPEN, CaseStatus.BROKEN_PROMISE):
             locked.status = CaseStatus.IN_PROGRESS
         if locked.assignee_id is None:
             locked.assignee = staff
-        locked.save(update_fields=["status", "assignee"])
+        locked.next_action_date = next_action_date
+        locked.save(update_fields=["status", "assignee", "next_action_date"])
     return locked
 
 

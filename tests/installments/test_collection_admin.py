@@ -126,7 +126,7 @@ def test_who_sees_the_queue_and_records_promises(client, cases, group, status) -
     assert client.post(f"{QUEUE}{cases[0].pk}/delete/").status_code == 403
 
 
-def test_start_working_takes_an_unassigned_case(client, flat_product) -> None:
+def test_next_step_sets_the_date_and_takes_an_unassigned_case(client, flat_product) -> None:
     plan = plan_create(
         customer=CustomerFactory(),
         product=flat_product,
@@ -139,6 +139,14 @@ def test_start_working_takes_an_unassigned_case(client, flat_product) -> None:
     assert case.assignee is None
     agent = StaffFactory(groups=[AGENT])
     client.force_login(agent)
-    assert client.post(f"{QUEUE}{case.pk}/start/").status_code == 302
+    later = timezone.localdate() + timedelta(days=5)
+    too_late = timezone.localdate() + timedelta(days=31)
+    refused = client.post(f"{QUEUE}{case.pk}/follow-up/", {"next_action_date": too_late.isoformat()})
+    assert refused.status_code == 200
+    assert "errorlist" in refused.content.decode()
+    assert (
+        client.post(f"{QUEUE}{case.pk}/follow-up/", {"next_action_date": later.isoformat()}).status_code
+        == 302
+    )
     case.refresh_from_db()
-    assert (case.status, case.assignee) == (CaseStatus.IN_PROGRESS, agent)
+    assert (case.status, case.assignee, case.next_action_date) == (CaseStatus.IN_PROGRESS, agent, later)

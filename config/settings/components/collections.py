@@ -6,3 +6,5 @@ from config.settings.env import env
 PTP_MAX_DAYS = env.int("PTP_MAX_DAYS", default=14)
 # Broken promises in a row after which only an approver or a lead may record another.
 PTP_BROKEN_IN_A_ROW_LIMIT = env.int("PTP_BROKEN_IN_A_ROW_LIMIT", default=2)
+# How far ahead staff may put a case's next action.
+CASE_FOLLOW_UP_MAX_DAYS = env.int("CASE_FOLLOW_UP_MAX_DAYS", default=30)
