@@ -96,14 +96,15 @@ class AssigneeFilter(_DefaultFilter):
 class CaseStatusFilter(_DefaultFilter):
     title = _("status")
     parameter_name = "state"
-    default = "open"
+    # Not "open": that is one of the statuses.
+    default = "unresolved"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, Any]]:
-        return [("open", _("open (any)")), *CaseStatus.choices, ("all", _("all"))]
+        return [("unresolved", _("open (any)")), *CaseStatus.choices, ("all", _("all"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        if value == "open":
+        if value == "unresolved":
             return queryset.filter(status__in=OPEN_CASE_STATUSES)
         if value in CaseStatus.values:
             return queryset.filter(status=value)
@@ -142,7 +143,7 @@ class FollowUpForm(forms.Form):
 @admin.register(CollectionCase)
 class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
-        "case_link", "customer_display", "bucket", "status", "days_past_due", "amount_display",
+        "case_link", "customer_display", "bucket_code", "status", "days_past_due", "amount_display",
         "assignee_display", "next_action_date", "age",
     )  # fmt: skip
     list_display_links = None
@@ -180,6 +181,11 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
     @admin.display(description=_("customer"), ordering="customer__phone")
     def customer_display(self, obj: CollectionCase) -> str:
         return str(obj.customer)
+
+    @admin.display(description=_("bucket"), ordering="bucket")
+    def bucket_code(self, obj: CollectionCase) -> str:
+        """The glossary's short code (M1...): the filter on the right spells each one out."""
+        return obj.bucket
 
     @admin.display(description=_("amount overdue"), ordering="amount_overdue")
     def amount_display(self, obj: CollectionCase) -> str:

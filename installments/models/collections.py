@@ -104,7 +104,8 @@ class CollectionCase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.plan_id} {self.bucket} {self.status}"
+        # The page title and the admin's log: the plan as staff know it, never a raw status code.
+        return f"{self.plan.display_name} #{self.pk}"
 
 
 class PromiseStatus(models.TextChoices):
@@ -167,4 +168,4 @@ class PromiseToPay(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} by {self.promised_date} ({self.status})"
+        return f"¥{self.amount:,.2f} {self.promised_date.isoformat()} {self.get_status_display()}"

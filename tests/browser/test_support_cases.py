@@ -15,7 +15,7 @@ from installments.models import CaseStatus, CollectionCase, PromiseStatus, Promi
 from installments.services import overdue_sweep, plan_create
 from repayments.services import run_daily
 from repayments.staff import AGENT
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, SCREENSHOTS
 from tests.factories import CustomerFactory, StaffFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -99,8 +99,11 @@ def test_agent_records_a_promise_that_the_daily_run_marks_broken(
         rows = queue_rows(page)
         assert f"#{promised_case.pk}" in rows[0]
         assert "承诺未兑现" in rows[0]
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "support-cases-queue-1280.png"), full_page=True)
         page.locator(f"a[href='{QUEUE}{promised_case.pk}/change/']").click()
         expect(page.locator("table.promises")).to_contain_text("未兑现")
+        page.screenshot(path=str(SCREENSHOTS / "support-cases-case-1280.png"), full_page=True)
         assert CollectionCase.objects.get(pk=promised_case.pk).status == CaseStatus.BROKEN_PROMISE
     finally:
         context.close()

@@ -56,6 +56,8 @@ def test_agent_queue_defaults_to_mine_open_sorted_with_age_and_yuan(client, agen
     )
     body = client.get(QUEUE + "?who=all").content.decode()
     assert body.index(f"/{theirs.pk}/change/") < body.index(f"/{mine.pk}/change/")
+    # One status is one choice: the default "open (any)" is not the status "open" as well.
+    assert body.count('class="selected"') == 3
     # Resolved cases are left out by default.
     CollectionCase.objects.filter(pk=mine.pk).update(
         status=CaseStatus.RESOLVED, closed_at=timezone.now(), close_reason="cured"
