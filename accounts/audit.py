@@ -33,6 +33,7 @@ ACTION_LABELS: dict[str, Any] = {
     "autodebit_switched_off": _("Turned auto-debit off at the customer's request"),
     "signin_unlocked": _("Unlocked the customer's sign-in"),
     "offline_payment_recorded": _("Recorded an offline payment"),
+    "promise_recorded": _("Recorded a promise to pay"),
 }
 
 

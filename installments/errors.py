@@ -66,3 +66,12 @@ class InstallmentsError(ErrorCode):
         "a waiver is more than the plan still owes of that component",
     )
     INVALID_ADJUSTMENT = "invalid_adjustment", 422, "choose what to waive and why"
+    CASE_NOT_FOUND = "case_not_found", 404, "no such collection case"
+    CASE_CLOSED = "case_closed", 409, "the collection case is resolved"
+    INVALID_PROMISE = "invalid_promise", 422, "correct the promise's amount or date"
+    INVALID_FOLLOW_UP = "invalid_follow_up", 422, "the next action date is out of range"
+    PROMISES_BROKEN_IN_A_ROW = (
+        "promises_broken_in_a_row",
+        403,
+        "promises were broken in a row: an approver or a lead records the next one",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -26,6 +26,10 @@ from installments.models import (
     RECEIVABLE,
     Account,
     AccountType,
+    CaseCloseReason,
+    CaseStatus,
+    CollectionCase,
+    DelinquencyBucket,
     EntryKind,
     Installment,
     InstallmentPlan,
@@ -34,6 +38,8 @@ from installments.models import (
     NegotiationApplication,
     NegotiationState,
     PayoffCertificate,
+    PromiseStatus,
+    PromiseToPay,
 )
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import Schedule
@@ -598,3 +604,129 @@ def certificate_check(*, code: str) -> CertificateCheck | None:
         valid=certificate.is_valid,
         masked_name=certificate.plan.customer.masked_name,
     )
+
+
+# --- collection cases (催收案件): the start page's figures ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of the case queue's summary: a bucket or a status, how many open cases, the oldest's age."""
+
+    key: str
+    label: str
+    count: int
+    oldest_age_days: int
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    by_bucket: list[QueueRow]
+    by_status: list[QueueRow]
+    promises_due_today: int
+    broken_promises: int
+    total: int
+
+
+def _queue_rows(cases: QuerySet[CollectionCase], field: str, labels: dict[str, object]) -> list[QueueRow]:
+    today = timezone.localdate()
+    rows = (
+        cases.values(field).annotate(count=models.Count("id"), oldest=models.Min("opened_at")).order_by(field)
+    )
+    return [
+        QueueRow(
+            key=row[field],
+            label=str(labels.get(row[field], row[field])),
+            count=row["count"],
+            oldest_age_days=(today - timezone.localtime(row["oldest"]).date()).days,
+        )
+        for row in rows
+    ]
+
+
+def collection_queue_counts(staff: User | None = None) -> QueueCounts:
+    """Open cases by bucket and by status with the oldest case's age in days (since it opened), the
+    promises whose date is today and the cases whose promise was broken; ``staff`` narrows it all to the
+    cases assigned to them (my queue), ``None`` is the team's."""
+    cases = CollectionCase.objects.filter(closed_at__isnull=True)
+    if staff is not None:
+        cases = cases.filter(assignee=staff)
+    today = timezone.localdate()
+    return QueueCounts(
+        by_bucket=_queue_rows(cases, "bucket", dict(DelinquencyBucket.choices)),
+        by_status=_queue_rows(cases, "status", dict(CaseStatus.choices)),
+        promises_due_today=PromiseToPay.objects.filter(
+            status=PromiseStatus.OPEN, promised_date=today, case__in=cases
+        ).count(),
+        broken_promises=cases.filter(status=CaseStatus.BROKEN_PROMISE).count(),
+        total=cases.count(),
+    )
+
+
+@dataclass(frozen=True)
+class BucketRates:
+    """A bucket's cure rate (cases worked in the window that were cured or paid off) and promise-kept
+    rate (promises decided in the window that were kept); a rate is ``None`` when nothing was counted."""
+
+    bucket: str
+    label: str
+    cases: int
+    cured: int
+    promises_decided: int
+    promises_kept: int
+
+    @staticmethod
+    def _rate(part: int, whole: int) -> Decimal | None:
+        return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None
+
+    @property
+    def cure_rate(self) -> Decimal | None:
+        return self._rate(self.cured, self.cases)
+
+    @property
+    def promise_kept_rate(self) -> Decimal | None:
+        return self._rate(self.promises_kept, self.promises_decided)
+
+
+def cure_and_promise_rates(days: int = 30) -> list[BucketRates]:
+    """Per bucket, over the last ``days`` days: of the cases open at any time in the window (counted in
+    their latest bucket), how many closed cured or paid off in it; of the promises decided in it (counted
+    in the bucket the case was in when the promise was made), how many were kept. Every bucket past M0 is
+    listed, in order, even with nothing in it."""
+    since = timezone.now() - timedelta(days=days)
+    cured_reasons = (CaseCloseReason.CURED, CaseCloseReason.PAID_OFF)
+    cases = (
+        CollectionCase.objects.filter(models.Q(closed_at__isnull=True) | models.Q(closed_at__gte=since))
+        .values("bucket")
+        .annotate(
+            total=models.Count("id"),
+            cured=models.Count("id", filter=models.Q(close_reason__in=cured_reasons, closed_at__gte=since)),
+        )
+    )
+    promises = (
+        PromiseToPay.objects.filter(checked_at__gte=since)
+        .exclude(status=PromiseStatus.OPEN)
+        .values("bucket")
+        .annotate(
+            total=models.Count("id"), kept=models.Count("id", filter=models.Q(status=PromiseStatus.KEPT))
+        )
+    )
+    case_rows: dict[str, tuple[int, int]] = {row["bucket"]: (row["total"], row["cured"]) for row in cases}
+    promise_rows: dict[str, tuple[int, int]] = {r["bucket"]: (r["total"], r["kept"]) for r in promises}
+    out = []
+    for bucket, label in DelinquencyBucket.choices:
+        if bucket == DelinquencyBucket.M0:
+            continue
+        total, cured = case_rows.get(bucket, (0, 0))
+        decided, kept = promise_rows.get(bucket, (0, 0))
+        out.append(
+            BucketRates(
+                bucket=bucket,
+                label=str(label),
+                cases=total,
+                cured=cured,
+                promises_decided=decided,
+                promises_kept=kept,
+            )
+        )
+    return out

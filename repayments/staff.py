@@ -18,10 +18,9 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-AGENT = "agent"
-APPROVER = "approver"
-LEAD = "lead"
-FINANCE = "finance"
+from accounts.staff_groups import AGENT, APPROVER, FINANCE, LEAD
+
+__all__ = ["AGENT", "APPROVER", "FINANCE", "LEAD", "ensure_staff_groups"]
 
 _AGENT_PERMISSIONS = [
     ("accounts", "view_user"),
@@ -42,6 +41,10 @@ _AGENT_PERMISSIONS = [
     ("installments", "send_payment_link"),
     ("installments", "view_chargeoffundo"),
     ("installments", "view_payoffcertificate"),
+    ("installments", "view_collectioncase"),
+    ("installments", "change_collectioncase"),
+    ("installments", "view_promisetopay"),
+    ("installments", "add_promisetopay"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),
@@ -69,8 +72,11 @@ _APPROVER_EXTRA = [
     ("installments", "approve_charge_off_undo"),
     ("repayments", "approve_complaint_extension"),
     ("installments", "approve_adjustment"),
+    ("installments", "record_promise_after_broken"),
 ]
-_LEAD_EXTRA: list[tuple[str, str]] = []
+_LEAD_EXTRA: list[tuple[str, str]] = [
+    ("installments", "reassign_case"),
+]
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),
     ("installments", "view_installment"),

@@ -19,6 +19,7 @@ database, users, static files) and star-imports one module per concern from ``co
 - ``components/contact.py``: the contact gate (contact hours, the daily call limit), the SMS link address;
 - ``components/complaints.py``: complaint deadlines and attachments;
 - ``components/adjustments.py``: the staff waiver's approval threshold;
+- ``components/collections.py``: promises to pay (``PTP_MAX_DAYS``);
 - ``components/celery.py``: Redis or the local-disk broker and cache, Celery, queues, the beat schedule;
 - ``components/api.py``: DRF, JWT, the OpenAPI schema, idempotency keys.
 
@@ -33,6 +34,7 @@ from config.settings.components.autodebit import *  # noqa: F403
 from config.settings.components.celery import *  # noqa: F403
 from config.settings.components.celery import LOCAL_BROKER_DIRECTORIES
 from config.settings.components.chargeoff import *  # noqa: F403
+from config.settings.components.collections import *  # noqa: F403
 from config.settings.components.complaints import *  # noqa: F403
 from config.settings.components.contact import *  # noqa: F403
 from config.settings.components.gateway import *  # noqa: F403

@@ -1,6 +1,6 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
 charge-off undo requests (``chargeoff``); the contact gate's refusals (``contact``); staff waivers
-(``adjustments``)."""
+(``adjustments``); collection cases and promises to pay (``collections``)."""
 
 from installments.models.adjustments import (
     ADJUSTMENT_COMPONENT,
@@ -11,6 +11,14 @@ from installments.models.adjustments import (
 )
 from installments.models.certificates import PayoffCertificate
 from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
+from installments.models.collections import (
+    OPEN_CASE_STATUSES,
+    CaseCloseReason,
+    CaseStatus,
+    CollectionCase,
+    PromiseStatus,
+    PromiseToPay,
+)
 from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
 from installments.models.journal import (
     ACCOUNT_TYPES,
@@ -59,6 +67,7 @@ __all__ = [
     "ADJUSTMENT_COMPONENT",
     "DEFAULT_CHARGE_OFF_AFTER_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
+    "OPEN_CASE_STATUSES",
     "RECEIVABLE",
     "ZERO",
     "Account",
@@ -67,8 +76,11 @@ __all__ = [
     "AdjustmentKind",
     "AdjustmentReason",
     "AdjustmentState",
+    "CaseCloseReason",
+    "CaseStatus",
     "ChargeOffUndo",
     "ChargeOffUndoState",
+    "CollectionCase",
     "ContactChannel",
     "ContactLog",
     "ContactOutcome",
@@ -96,6 +108,8 @@ __all__ = [
     "PlanKind",
     "PlanStatus",
     "PrepaymentFeePolicy",
+    "PromiseStatus",
+    "PromiseToPay",
     "ReinstallmentFeeTreatment",
     "default_restage_tenors",
     "default_tenors",

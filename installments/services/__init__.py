@@ -1,7 +1,7 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
-(核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection) and ``adjustments``
-(staff waivers, 减免). This package
+(核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
+(staff waivers, 减免) and ``collections`` (collection cases and promises to pay). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -29,6 +29,15 @@ from installments.services.chargeoff import (
     charge_off_undo_reject,
     charge_off_undo_request,
     plans_charge_off,
+)
+from installments.services.collections import (
+    AFTER_BROKEN_PERMISSION,
+    REASSIGN_PERMISSION,
+    PromisesChecked,
+    case_follow_up,
+    cases_reassign,
+    promise_to_pay_record,
+    promises_check,
 )
 from installments.services.contact import (
     CONNECTED_OUTCOMES,
@@ -77,13 +86,15 @@ from installments.services.restaging import (
     restage_refusals,
     restage_schedule,
 )
-from installments.services.sweep import SweepResult, overdue_sweep
+from installments.services.sweep import SweepResult, collection_cases_sync, overdue_sweep
 
 __all__ = [
+    "AFTER_BROKEN_PERMISSION",
     "APPROVE_ADJUSTMENT_PERMISSION",
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
+    "REASSIGN_PERMISSION",
     "REJECTION_REASONS",
     "REOPENED_BY_REVERSAL",
     "REQUEST_ADJUSTMENT_PERMISSION",
@@ -93,6 +104,7 @@ __all__ = [
     "OfferPreview",
     "OfferTerms",
     "PlanQuote",
+    "PromisesChecked",
     "Refusal",
     "RestageBalance",
     "RestageOption",
@@ -102,9 +114,12 @@ __all__ = [
     "adjustment_approve",
     "adjustment_create",
     "adjustment_reject",
+    "case_follow_up",
+    "cases_reassign",
     "charge_off_undo_approve",
     "charge_off_undo_reject",
     "charge_off_undo_request",
+    "collection_cases_sync",
     "contact_allowed",
     "contact_hours",
     "contact_log_create",
@@ -136,6 +151,8 @@ __all__ = [
     "plan_restage",
     "plan_restage_confirmed",
     "plans_charge_off",
+    "promise_to_pay_record",
+    "promises_check",
     "restage_balance",
     "restage_quote",
     "restage_refusals",

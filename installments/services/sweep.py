@@ -7,16 +7,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.staff_groups import AGENT
 from core.money import quantize_money
 from installments import journal
 from installments.ledger import BUCKET_LIMITS, PAYABLE_PLAN_STATUSES
 from installments.models import (
     ZERO,
     Account,
+    CaseCloseReason,
+    CaseStatus,
+    CollectionCase,
     CreditEvent,
     CreditEventKind,
     DelinquencyBucket,
@@ -26,8 +32,10 @@ from installments.models import (
     InstallmentStatus,
     JournalEntry,
     JournalLine,
+    NegotiationApplication,
     PlanStatus,
 )
+from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 
 # The business date as a query parameter, in the backend's form (``adapt_datefield_value``): PostgreSQL's
 # driver takes the date itself, SQLite's the ISO text.
@@ -44,6 +52,8 @@ class SweepResult:
     plans_updated: int = 0
     credit_events: int = 0
     fees_billed: int = 0
+    cases_opened: int = 0
+    cases_closed: int = 0
 
 
 def _days_between(vendor: str, later: str, earlier: str) -> str:
@@ -61,6 +71,11 @@ def _sql_tables() -> dict[str, str]:
         "event": qn(CreditEvent._meta.db_table),
         "entry": qn(JournalEntry._meta.db_table),
         "line": qn(JournalLine._meta.db_table),
+        "case": qn(CollectionCase._meta.db_table),
+        "nego": qn(NegotiationApplication._meta.db_table),
+        "user": qn(User._meta.db_table),
+        "user_groups": qn(User.groups.through._meta.db_table),
+        "group": qn(Group._meta.db_table),
     }
 
 
@@ -444,12 +459,164 @@ def _update_plans_pg(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, int]:
     return plans, events
 
 
+# --- collection cases (催收案件) -----------------------------------------------------------------------
+
+
+def _case_params(as_of: SqlDate) -> dict[str, Any]:
+    return {
+        "as_of": as_of,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+        "plan_overdue": PlanStatus.OVERDUE.value,
+        "inst_overdue": InstallmentStatus.OVERDUE.value,
+        "restructured": PlanStatus.RESTRUCTURED.value,
+        "paid_off": PlanStatus.PAID_OFF.value,
+        "cancelled": PlanStatus.CANCELLED.value,
+        "charged_off": PlanStatus.CHARGED_OFF.value,
+        "resolved": CaseStatus.RESOLVED.value,
+        "open": CaseStatus.OPEN.value,
+        "hardship": CaseStatus.HARDSHIP.value,
+        "reason_cured": CaseCloseReason.CURED.value,
+        "reason_restaged": CaseCloseReason.RESTAGED.value,
+        "reason_paid_off": CaseCloseReason.PAID_OFF.value,
+        "reason_charged_off": CaseCloseReason.CHARGED_OFF.value,
+        "agent": AGENT,
+        "true": True,
+        **{f"nego_{i}": state.value for i, state in enumerate(OPEN_NEGOTIATION_STATES)},
+    }
+
+
+def _case_snippets() -> dict[str, str]:
+    """SQL fragments shared by the three case statements, over a plan aliased ``p``."""
+    t = _sql_tables()
+    nego_states = ", ".join(f"%(nego_{i})s" for i in range(len(OPEN_NEGOTIATION_STATES)))
+    return {
+        # What the overdue installments still owe (the amount a case is about).
+        "overdue_amount": f"""COALESCE((
+            SELECT SUM((i.principal_due - i.principal_paid - i.principal_waived)
+                       + (i.fee_due - i.fee_paid - i.fee_waived)
+                       + (i.penalty_due - i.penalty_paid - i.penalty_waived))
+            FROM {t["inst"]} i WHERE i.plan_id = p.id AND i.status = %(inst_overdue)s), 0)""",  # noqa: S608
+        # An open 协商 application on the plan: the case is a hardship case while it lasts.
+        "negotiating": f"""EXISTS (SELECT 1 FROM {t["nego"]} n
+            WHERE n.plan_id = p.id AND n.state IN ({nego_states}))""",  # noqa: S608
+    }
+
+
+def _close_cases(cursor: CursorWrapper, params: dict[str, Any]) -> int:
+    """Close every open case whose plan is no longer overdue, with the reason its plan's status gives: one
+    UPDATE. A plan back to active is cured; a cancelled plan owes nothing, as a paid-off one."""
+    t = _sql_tables()
+    cursor.execute(
+        f"""
+        UPDATE {t["case"]}
+        SET status = %(resolved)s, closed_at = %(now)s,
+            close_reason = (
+                SELECT CASE p.status WHEN %(restructured)s THEN %(reason_restaged)s
+                                     WHEN %(paid_off)s THEN %(reason_paid_off)s
+                                     WHEN %(cancelled)s THEN %(reason_paid_off)s
+                                     WHEN %(charged_off)s THEN %(reason_charged_off)s
+                                     ELSE %(reason_cured)s END
+                FROM {t["plan"]} p WHERE p.id = {t["case"]}.plan_id)
+        WHERE closed_at IS NULL
+          AND plan_id IN (SELECT p.id FROM {t["plan"]} p WHERE p.status <> %(plan_overdue)s)
+        """,  # noqa: S608 (constant SQL, values are parameters)
+        params,
+    )
+    return cursor.rowcount
+
+
+def _refresh_cases(cursor: CursorWrapper, params: dict[str, Any]) -> None:
+    """Days past due, bucket and amount overdue of every open case from its plan, and the hardship status
+    from the plan's negotiation: one UPDATE. A case leaves hardship (back to open) when its application
+    closes without re-staging the plan."""
+    t = _sql_tables()
+    sql = _case_snippets()
+    cursor.execute(
+        f"""
+        UPDATE {t["case"]}
+        SET days_past_due = p.days_past_due, bucket = p.delinquency_bucket,
+            amount_overdue = {sql["overdue_amount"]},
+            status = CASE WHEN {sql["negotiating"]} THEN %(hardship)s
+                          WHEN {t["case"]}.status = %(hardship)s THEN %(open)s
+                          ELSE {t["case"]}.status END
+        FROM {t["plan"]} p
+        WHERE p.id = {t["case"]}.plan_id AND {t["case"]}.closed_at IS NULL
+        """,  # noqa: S608 (constant SQL, values are parameters)
+        params,
+    )
+
+
+def _open_cases(cursor: CursorWrapper, params: dict[str, Any]) -> int:
+    """Open a case for every overdue plan past its grace days without an open one: one INSERT ... SELECT.
+
+    The assignee is round-robin per bucket among the active staff of the ``agent`` group (by user id):
+    the k-th case ever opened in a bucket goes to agent ``k mod n``, so the rotation carries on from one
+    day's sweep to the next without a cursor to keep. No agent: the case waits unassigned for a lead."""
+    t = _sql_tables()
+    sql = _case_snippets()
+    cursor.execute(
+        f"""
+        WITH ag AS (
+            SELECT u.id AS user_id, ROW_NUMBER() OVER (ORDER BY u.id) - 1 AS idx
+            FROM {t["user"]} u
+            JOIN {t["user_groups"]} ug ON ug.user_id = u.id
+            JOIN {t["group"]} g ON g.id = ug.group_id
+            WHERE g.name = %(agent)s AND u.is_active = %(true)s AND u.is_staff = %(true)s
+        ), seen AS (
+            SELECT opened_bucket AS bucket, COUNT(*) AS opened FROM {t["case"]} GROUP BY opened_bucket
+        ), fresh AS (
+            SELECT p.id AS plan_id, p.customer_id, p.delinquency_bucket AS bucket, p.days_past_due,
+                   {sql["overdue_amount"]} AS amount, {sql["negotiating"]} AS negotiating,
+                   ROW_NUMBER() OVER (PARTITION BY p.delinquency_bucket ORDER BY p.id) - 1 AS k
+            FROM {t["plan"]} p
+            WHERE p.status = %(plan_overdue)s AND p.days_past_due > p.grace_days
+              AND NOT EXISTS (SELECT 1 FROM {t["case"]} c WHERE c.plan_id = p.id AND c.closed_at IS NULL)
+        )
+        INSERT INTO {t["case"]} (plan_id, customer_id, bucket, opened_bucket, days_past_due, amount_overdue,
+                                 assignee_id, next_action_date, status, opened_at, closed_at, close_reason)
+        SELECT f.plan_id, f.customer_id, f.bucket, f.bucket, f.days_past_due, f.amount,
+               (SELECT ag.user_id FROM ag
+                WHERE ag.idx = (COALESCE(s.opened, 0) + f.k) %% (SELECT NULLIF(COUNT(*), 0) FROM ag)),
+               %(as_of)s, CASE WHEN f.negotiating THEN %(hardship)s ELSE %(open)s END, %(now)s, NULL, ''
+        FROM fresh f LEFT JOIN seen s ON s.bucket = f.bucket
+        WHERE 1 = 1
+        ON CONFLICT DO NOTHING
+        """,  # noqa: S608 (constant SQL, values are parameters)
+        params,
+    )
+    if cursor.rowcount < 0:  # Python's sqlite3 reports no row count for a statement that starts WITH
+        cursor.execute("SELECT changes()")
+        return int(cursor.fetchone()[0])
+    return cursor.rowcount
+
+
+def _sync_cases(cursor: CursorWrapper, as_of: SqlDate) -> tuple[int, int]:
+    """Close, refresh, open: three set-based statements whatever the number of cases."""
+    params = _case_params(as_of)
+    closed = _close_cases(cursor, params)
+    _refresh_cases(cursor, params)
+    opened = _open_cases(cursor, params)
+    return opened, closed
+
+
+def collection_cases_sync(*, as_of: date) -> tuple[int, int]:
+    """The sweep's case step on its own, for the daily run after the charge-offs (a plan charged off after
+    the sweep has its case closed the same day). Returns (opened, closed); idempotent."""
+    day: SqlDate | None = connection.ops.adapt_datefield_value(as_of)
+    if day is None:
+        raise ValueError("The case step needs a business date.")
+    with transaction.atomic(), connection.cursor() as cursor:
+        _sweep_lock(cursor)
+        return _sync_cases(cursor, day)
+
+
 def overdue_sweep(*, as_of: date) -> SweepResult:
     """The daily 逾期 sweep for business date ``as_of``: idempotent per date, a fixed number of statements.
 
     Every step is one set-based statement over all rows, so the run's cost does not grow with round trips.
     Installments (steps 1-2) and plans (steps 3-4) are separate short transactions: the plan step reads
     whatever the installments are when it runs, so a repayment committed in between is simply reflected.
+    The collection cases follow the plans in the plans' transaction (``_sync_cases``).
     """
     # The stubs type the adapted value as text or None; PostgreSQL keeps the date, and only None gives None.
     day: SqlDate | None = connection.ops.adapt_datefield_value(as_of)
@@ -468,6 +635,7 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
         plans, events = _update_plans_pg(cursor, day) if postgres else _update_plans(cursor, day)
+        opened, closed = _sync_cases(cursor, day)
     return SweepResult(
         marked_overdue=marked,
         penalties_accrued=accrued,
@@ -475,4 +643,6 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
         plans_updated=plans,
         credit_events=events,
         fees_billed=fees_billed,
+        cases_opened=opened,
+        cases_closed=closed,
     )

@@ -10,10 +10,13 @@ from django.utils import timezone
 
 from installments.services import (
     ChargeOffRun,
+    PromisesChecked,
     SweepResult,
+    collection_cases_sync,
     negotiations_expire,
     overdue_sweep,
     plans_charge_off,
+    promises_check,
 )
 from repayments.ledger import ledger_breaches
 from repayments.models import DebitRun
@@ -29,6 +32,7 @@ class DailyReport:
     charge_off: ChargeOffRun | None = None
     reminders: int = 0
     offers_expired: int = 0
+    promises: PromisesChecked = field(default_factory=PromisesChecked)
     scheduled_payments: int = 0
     runs: list[DebitRun] = field(default_factory=list)
     breaches: list[str] = field(default_factory=list)
@@ -41,6 +45,7 @@ class DailyReport:
             f"  overdue sweep: {sweep.marked_overdue} became overdue, {sweep.penalties_accrued} accrued "
             f"¥{sweep.penalty_amount} in penalties, {sweep.plans_updated} plans updated, "
             f"{sweep.credit_events} credit events",
+            f"  collection cases: {sweep.cases_opened} opened, {sweep.cases_closed} closed; {self.promises}",
             f"  charged off: {charge_off.charged_off} plans (¥{charge_off.amount}), "
             f"{charge_off.deferred} deferred (a charge in flight)",
             f"  reminders written: {self.reminders}",
@@ -84,27 +89,34 @@ class DayOpening:
     reminders: int
     offers_expired: int
     charge_off: ChargeOffRun = field(default_factory=ChargeOffRun)
+    promises: PromisesChecked = field(default_factory=PromisesChecked)
 
     def __str__(self) -> str:
         return (
             f"{self.sweep}, {self.charge_off}, {self.reminders} reminders, "
-            f"{self.offers_expired} offers expired"
+            f"{self.offers_expired} offers expired, {self.promises}"
         )
 
 
 def day_open(*, business_date: date) -> DayOpening:
-    """Open a business day: the overdue sweep, the charge-offs it makes due (核销, before the reminders so a
-    charged-off plan gets its final notice and no reminder), the day's reminders, and the negotiated-plan
-    offers that expired before the day began. One service for ``run_daily`` and the morning beat task, so
-    both use the same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a
-    given date gives the same result whenever it runs (an offer is refused by the clock once past its time
-    anyway; this only records its expiry and tells the customer)."""
+    """Open a business day: the overdue sweep (with the collection cases), the charge-offs it makes due
+    (核销, before the reminders so a charged-off plan gets its final notice and no reminder), the promises
+    to pay now kept or broken (after the sweep, so a case the payment cured is closed first), the day's
+    reminders, and the negotiated-plan offers that expired before the day began. One service for
+    ``run_daily`` and the morning beat task, so both use the same cut-off: the start of ``business_date``
+    (Asia/Shanghai), not the clock, so a run for a given date gives the same result whenever it runs (an
+    offer is refused by the clock once past its time anyway; this only records its expiry and tells the
+    customer)."""
     start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
     sweep = overdue_sweep(as_of=business_date)
     charged_off = plans_charge_off(business_date=business_date)
+    if charged_off.charged_off:
+        collection_cases_sync(as_of=business_date)  # their cases close today, not at tomorrow's sweep
+    promises = promises_check(today=business_date)
     return DayOpening(
         sweep=sweep,
         charge_off=charged_off,
+        promises=promises,
         reminders=reminders_send(business_date=business_date),
         offers_expired=negotiations_expire(now=start_of_day),
     )
@@ -120,6 +132,7 @@ def run_daily(*, business_date: date) -> DailyReport:
         charge_off=opening.charge_off,
         reminders=opening.reminders,
         offers_expired=opening.offers_expired,
+        promises=opening.promises,
     )
     report.scheduled_payments = repayments_run_scheduled(today=business_date)
     for slot in range(1, len(slots()) + 1):
