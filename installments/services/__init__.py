@@ -25,6 +25,7 @@ from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
     REVIEW_PERMISSION,
+    OfferPreset,
     OfferPreview,
     OfferTerms,
     contact_log_create,
@@ -38,6 +39,7 @@ from installments.services.negotiation import (
     negotiation_documents_release,
     negotiation_documents_take,
     negotiation_make_offer,
+    negotiation_offer_preset,
     negotiation_offer_preview,
     negotiation_reject,
     negotiation_request_info,
@@ -45,6 +47,7 @@ from installments.services.negotiation import (
     negotiation_return_offer,
     negotiation_start_review,
     negotiations_expire,
+    rate_percent,
 )
 from installments.services.plans import PlanQuote, plan_create, plan_quote
 from installments.services.restaging import (
@@ -68,6 +71,7 @@ __all__ = [
     "REOPENED_BY_REVERSAL",
     "REVIEW_PERMISSION",
     "ChargeOffRun",
+    "OfferPreset",
     "OfferPreview",
     "OfferTerms",
     "PlanQuote",
@@ -90,6 +94,7 @@ __all__ = [
     "negotiation_documents_release",
     "negotiation_documents_take",
     "negotiation_make_offer",
+    "negotiation_offer_preset",
     "negotiation_offer_preview",
     "negotiation_reject",
     "negotiation_request_info",
@@ -105,6 +110,7 @@ __all__ = [
     "plan_restage",
     "plan_restage_confirmed",
     "plans_charge_off",
+    "rate_percent",
     "restage_balance",
     "restage_quote",
     "restage_refusals",

@@ -20,13 +20,13 @@ from accounts.idempotency import _fingerprint, idempotency_keys_purge
 from accounts.models import IdempotencyKey, OtpPurpose, User
 from accounts.tasks import purge_idempotency_keys
 from installments.models import NegotiationApplication, PlanKind
-from installments.services import OfferTerms, negotiation_make_offer, negotiation_start_review
+from installments.services import negotiation_start_review
 from repayments.ledger import ledger_breaches
 from repayments.models import BankCard, Repayment, RepaymentStatus
 from simulators.bank import simulator_balance
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 from tests.concurrency import at_once
-from tests.installments.negotiation_support import PDF, make_pdf
+from tests.installments.negotiation_support import PDF, make_pdf, send_offer
 
 API = "/api/v1"
 
@@ -239,9 +239,7 @@ def test_negotiation_apply_upload_offer_accept(api, late_plan, agent, codes) -> 
     assert_error(bad, 422, "unsupported_file_type")
     application = NegotiationApplication.objects.get(public_id=application_id)
     negotiation_start_review(staff=agent, application=application)
-    negotiation_make_offer(
-        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
+    send_offer(agent, application)
     detail = api.get(f"{API}/negotiations/{application_id}/").json()
     assert detail["state"] == "offered"
     assert detail["offer"]["tenor"] == 12
