@@ -26,6 +26,7 @@ from installments.models import (
     NegotiationDocument,
     NegotiationState,
 )
+from installments.models.negotiation import EVENT_LABELS
 from installments.schedules import Schedule
 from installments.services import rate_percent, restage_schedule
 
@@ -41,21 +42,6 @@ WAITING_ON_STAFF = (
     NegotiationState.IN_REVIEW,
     NegotiationState.OFFER_PENDING_APPROVAL,
 )
-
-EVENT_LABELS = {
-    "submitted": _("Applied"),
-    "document_added": _("Added a document"),
-    "review_started": _("Started the review"),
-    "info_requested": _("Asked for more information"),
-    "resubmitted": _("Sent the application again"),
-    "offer_made": _("Made an offer"),
-    "offer_approved": _("Approved the offer and sent it"),
-    "offer_returned": _("Sent the offer back to review"),
-    "rejected": _("Rejected the application"),
-    "accepted": _("Accepted the offer"),
-    "declined": _("Declined the offer"),
-    "expired": _("The offer expired"),
-}
 
 REJECTION_REASON_LABELS = {
     "income_not_verified": _("income could not be verified"),
