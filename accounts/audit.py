@@ -16,6 +16,8 @@ from accounts.models import StaffAction, User
 
 ACTION_LABELS: dict[str, Any] = {
     "phone_revealed": _("Saw the full phone number"),
+    "negotiation_offer_made": _("Made a negotiated-plan offer"),
+    "negotiation_offer_approved": _("Approved a negotiated-plan offer"),
 }
 
 

@@ -640,6 +640,7 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                 return self._done(request, application, str(_("Offer approved and sent to the customer.")))
         pending = application.state == NegotiationState.OFFER_PENDING_APPROVAL
         own = application.offered_by_id == request.user.pk
+        intro: StrOrPromise
         if not pending:
             intro = _("This application is %(state)s; that step is not possible now.") % {
                 "state": application.get_state_display()

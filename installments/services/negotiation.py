@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from accounts.audit import staff_action_record
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from core.error_codes import CommonError
@@ -508,7 +509,7 @@ def rate_percent(rate: Decimal | None) -> str:
     if rate is None:
         return ""
     percent = (rate * 100).quantize(Decimal("0.0001")).normalize()
-    if -percent.as_tuple().exponent < 2:  # at least two places: 0.60, not 0.6
+    if percent == percent.quantize(Decimal("0.01")):  # at least two places: 0.60, not 0.6
         percent = percent.quantize(Decimal("0.01"))
     return f"{percent:f} %"
 
@@ -832,6 +833,18 @@ def negotiation_make_offer(
             "offered_at",
             "offer_expires_at",
         )
+        staff_action_record(
+            staff=staff,
+            customer=application.customer,
+            action="negotiation_offer_made",
+            detail={
+                "application": str(application.public_id),
+                "tenor": preview.terms.tenor,
+                "fee_rate": str(preview.terms.fee_rate),
+                "penalty_waiver": str(preview.balance.waived_penalties),
+                "terms_hash": preview.terms_hash,
+            },
+        )
         if preview.needs_approval:
             application.offer_expires_at = None
             _move(
@@ -910,6 +923,12 @@ def negotiation_approve(*, staff: User, application: NegotiationApplication) -> 
             )
         application.refresh_from_db()
         application.approved_by = staff
+        staff_action_record(
+            staff=staff,
+            customer=application.customer,
+            action="negotiation_offer_approved",
+            detail={"application": str(application.public_id), "offered_by": application.offered_by_id},
+        )
         _send_offer(
             application,
             allowed_from=(NegotiationState.OFFER_PENDING_APPROVAL,),

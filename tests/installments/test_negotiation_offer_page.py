@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import StaffAction
 from core.errors import ApplicationError
 from installments.models import ContactLog, NegotiationApplication, NegotiationState
 from installments.negotiation_review import working_days_between
@@ -91,6 +92,8 @@ def test_sending_terms_other_than_the_previewed_ones_is_refused(late_plan, agent
     assert application.offer_tenor == 30
     assert application.assigned_to == agent
     assert list(application.events.values_list("action", flat=True))[-2:] == ["review_started", "offer_made"]
+    audit = StaffAction.objects.get(action="negotiation_offer_made")
+    assert (audit.staff, audit.customer, audit.detail["tenor"]) == (agent, late_plan.customer, 30)
 
 
 def test_the_hash_covers_terms_and_schedule(late_plan) -> None:
@@ -425,6 +428,7 @@ def test_approver_sees_the_evidence_and_cannot_approve_their_own(client, agent, 
     application.refresh_from_db()
     assert application.state == S.OFFERED
     assert application.approved_by == other
+    assert StaffAction.objects.filter(staff=other, action="negotiation_offer_approved").exists()
 
 
 # --- the queue ---------------------------------------------------------------------------------------
