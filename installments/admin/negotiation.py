@@ -242,7 +242,7 @@ class OfferForm(forms.Form):
 def offer_form_data(terms: OfferTerms, *, note: str = "", monthly_limit: Decimal | None = None) -> dict:
     return {
         "tenor": str(terms.tenor),
-        "fee_rate_percent": f"{(terms.fee_rate * 100).normalize():f}",
+        "fee_rate_percent": rate_percent(terms.fee_rate).removesuffix(" %"),  # 0.60, as it is shown
         "penalty_waiver": f"{terms.penalty_waiver:.2f}",
         "first_due_date": terms.first_due_date.isoformat() if terms.first_due_date else "",
         "note": note,
@@ -323,7 +323,11 @@ class HandlerFilter(admin.SimpleListFilter):
         me = request.user.pk
         value = self.value()
         if value == "mine":
-            return queryset.filter(Q(assigned_to_id=me) | Q(assigned_to__isnull=True))
+            mine = Q(assigned_to_id=me) | Q(assigned_to__isnull=True)
+            if request.user.has_perm(APPROVE_PERMISSION):
+                # An approver's work is the offers others made that wait for a checker.
+                mine |= Q(state=NegotiationState.OFFER_PENDING_APPROVAL) & ~Q(offered_by_id=me)
+            return queryset.filter(mine)
         if value == "only_mine":
             return queryset.filter(assigned_to_id=me)
         if value == "unassigned":
@@ -849,11 +853,11 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "customer",
-        "staff",
+        "staff_name",
         "channel",
         "outcome",
         "promise_to_pay_date",
-        "promise_amount",
+        "promise",
     )
     list_filter = ("channel", "outcome", "promise_to_pay_date")
     search_fields = ("customer__phone", "notes")
@@ -863,6 +867,14 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
         "promise_amount", "notes",
     )  # fmt: skip
     fields = readonly_fields
+
+    @admin.display(description=_("staff"), ordering="staff__real_name")
+    def staff_name(self, obj: ContactLog) -> str:
+        return person_name(obj.staff)
+
+    @admin.display(description=_("promised amount"), ordering="promise_amount")
+    def promise(self, obj: ContactLog) -> str:
+        return yuan(obj.promise_amount) if obj.promise_amount else ""
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False  # the log is what was said then; a correction is a new entry

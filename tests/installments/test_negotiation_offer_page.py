@@ -471,6 +471,18 @@ def test_queue_defaults_open_oldest_mine_and_searches(client, agent, approver, l
     assert change_url(mine) not in nobody
 
 
+def test_an_approver_sees_offers_waiting_for_them_by_default(client, agent, approver, late_plan) -> None:
+    application = apply(late_plan)
+    send_offer(agent, application, OfferTerms(30, Decimal("0.004"), Decimal("0")))
+    application.refresh_from_db()
+    assert application.state == S.OFFER_PENDING_APPROVAL
+    assert application.assigned_to == agent
+    client.force_login(approver)
+    assert url("approve", application) in text(client.get(QUEUE))
+    client.force_login(StaffFactory(groups=[AGENT]))
+    assert change_url(application) not in text(client.get(QUEUE))  # another agent's: the team's view
+
+
 def _another_late_plan(plan):
     other = plan_create(
         customer=plan.customer,
