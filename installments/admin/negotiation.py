@@ -232,9 +232,8 @@ class OfferForm(forms.Form):
             data["tenor"], data["fee_rate_percent"] / 100, data["penalty_waiver"], data["first_due_date"]
         )
 
-    def show(self, exc: ApplicationError) -> None:
-        """A service refusal on this form: the service names the stored field (``fee_rate``)."""
-        show_on_form(self, exc)
+    def show_rate_error(self, exc: ApplicationError) -> None:
+        """After ``show_on_form``: the service names the stored ``fee_rate``, typed here in percent."""
         if exc.fields and "fee_rate" in exc.fields:
             self.add_error("fee_rate_percent", str(exc.fields["fee_rate"]))
 
@@ -716,7 +715,8 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                     monthly_limit=form.cleaned_data["monthly_limit"],
                 )
             except ApplicationError as exc:
-                form.show(exc)
+                show_on_form(form, exc)
+                form.show_rate_error(exc)
                 return form, None, []
             form = OfferForm(
                 offer_form_data(
@@ -727,7 +727,8 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
         try:
             return form, negotiation_offer_preview(application=application, terms=form.terms()), []
         except ApplicationError as exc:
-            form.show(exc)
+            show_on_form(form, exc)
+            form.show_rate_error(exc)
             return form, None, [exc.message]
 
     def offer_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
@@ -747,7 +748,12 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                         note=form.cleaned_data["note"],
                     )
                 except ApplicationError as exc:
-                    refused = exc
+                    # Refused: the same page with the refusal on top and the preview of the terms now on
+                    # the form (so "send" again sends what is shown).
+                    form, preview, errors = self._offer_form(request, application)
+                    show_on_form(form, exc)
+                    form.show_rate_error(exc)
+                    return self._offer_page(request, application, form, preview, errors)
                 else:
                     application.refresh_from_db()
                     done = (
@@ -756,11 +762,6 @@ class NegotiationApplicationAdmin(ServiceFormMixin, admin.ModelAdmin):
                         else _("Offer sent to the customer.")
                     )
                     return self._done(request, application, str(done))
-                # Refused: the same page with the refusal on top and the preview of the terms now on the
-                # form (so "send" again sends what is shown).
-                form, preview, errors = self._offer_form(request, application)
-                form.show(refused)
-                return self._offer_page(request, application, form, preview, errors)
         form, preview, errors = self._offer_form(request, application)
         return self._offer_page(request, application, form, preview, errors)
 
