@@ -34,6 +34,8 @@ ACTION_LABELS: dict[str, Any] = {
     "signin_unlocked": _("Unlocked the customer's sign-in"),
     "offline_payment_recorded": _("Recorded an offline payment"),
     "promise_recorded": _("Recorded a promise to pay"),
+    "negotiation_offer_made": _("Made a negotiated-plan offer"),
+    "negotiation_offer_approved": _("Approved a negotiated-plan offer"),
 }
 
 

@@ -37,6 +37,12 @@ class InstallmentsError(ErrorCode):
     INVALID_STATE = "invalid_state", 409, "not possible in the application's current state"
     INVALID_OFFER = "invalid_offer", 422, "correct the offer terms"
     OFFER_EXPIRED = "offer_expired", 409, "the offer expired"
+    OFFER_TERMS_NOT_PREVIEWED = (
+        "offer_terms_not_previewed",
+        409,
+        "the terms sent are not the terms last previewed; preview them again",
+    )
+    WAIVER_ABOVE_PENALTY = "waiver_above_penalty", 422, "a penalty waiver cannot exceed the penalty accrued"
     MESSAGE_REQUIRED = "message_required", 400, "say what is needed"
     INVALID_CONTACT = "invalid_contact", 422, "correct the marked fields"
     CONTACT_OUTSIDE_HOURS = "contact_outside_hours", 422, "outside the customer's contact hours"

@@ -193,6 +193,23 @@ class NegotiationDocument(models.Model):
         return self.EXTENSIONS.get(self.content_type, ".bin")
 
 
+# The log's actions in words (the admin shows these, never the codes).
+EVENT_LABELS = {
+    "submitted": _("Applied"),
+    "document_added": _("Added a document"),
+    "review_started": _("Started the review"),
+    "info_requested": _("Asked for more information"),
+    "resubmitted": _("Sent the application again"),
+    "offer_made": _("Made an offer"),
+    "offer_approved": _("Approved the offer and sent it"),
+    "offer_returned": _("Sent the offer back to review"),
+    "rejected": _("Rejected the application"),
+    "accepted": _("Accepted the offer"),
+    "declined": _("Declined the offer"),
+    "expired": _("The offer expired"),
+}
+
+
 class NegotiationEvent(models.Model):
     """Audit log: who changed what, when. Append-only; staff notes included."""
 
@@ -213,7 +230,7 @@ class NegotiationEvent(models.Model):
         ordering = ("created_at", "id")
 
     def __str__(self) -> str:
-        return f"{self.action}: {self.from_state} -> {self.to_state}"
+        return str(EVENT_LABELS.get(self.action, self.action))
 
 
 class ContactChannel(models.TextChoices):

@@ -52,6 +52,7 @@ from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
     REVIEW_PERMISSION,
+    OfferPreset,
     OfferPreview,
     OfferTerms,
     contact_log_create,
@@ -65,6 +66,7 @@ from installments.services.negotiation import (
     negotiation_documents_release,
     negotiation_documents_take,
     negotiation_make_offer,
+    negotiation_offer_preset,
     negotiation_offer_preview,
     negotiation_reject,
     negotiation_request_info,
@@ -72,6 +74,7 @@ from installments.services.negotiation import (
     negotiation_return_offer,
     negotiation_start_review,
     negotiations_expire,
+    rate_percent,
 )
 from installments.services.plans import PlanQuote, plan_create, plan_quote
 from installments.services.restaging import (
@@ -101,6 +104,7 @@ __all__ = [
     "REVIEW_PERMISSION",
     "ChargeOffRun",
     "ContactDecision",
+    "OfferPreset",
     "OfferPreview",
     "OfferTerms",
     "PlanQuote",
@@ -136,6 +140,7 @@ __all__ = [
     "negotiation_documents_release",
     "negotiation_documents_take",
     "negotiation_make_offer",
+    "negotiation_offer_preset",
     "negotiation_offer_preview",
     "negotiation_reject",
     "negotiation_request_info",
@@ -153,6 +158,7 @@ __all__ = [
     "plans_charge_off",
     "promise_to_pay_record",
     "promises_check",
+    "rate_percent",
     "restage_balance",
     "restage_quote",
     "restage_refusals",

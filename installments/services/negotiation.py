@@ -14,6 +14,8 @@ user with ``installments.approve_negotiation`` who did not make it.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,8 +29,10 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from accounts.audit import staff_action_record
 from accounts.models import OtpPurpose, User
 from accounts.services import otp_verify
 from core.error_codes import CommonError
@@ -489,14 +493,29 @@ def _accepted_balance(
 @dataclass(frozen=True)
 class OfferTerms:
     tenor: int
-    fee_rate: Decimal
-    penalty_waiver: Decimal  # yuan; capped at the unpaid penalties
+    fee_rate: Decimal  # a fraction per period (0.006 = 0.60 % a month)
+    penalty_waiver: Decimal  # yuan; at most the unpaid penalties (more is refused, not capped)
     first_due_date: date | None = None  # default: one period from today, deferrable up to 30 days more
+
+
+RATE_PLACES = Decimal("0.000001")  # the places of ``rate_field``
+
+
+def rate_percent(rate: Decimal | None) -> str:
+    """A fee rate as staff read and type it: 0.006 -> "0.60 %" (stored as the fraction)."""
+    if rate is None:
+        return ""
+    percent = (rate * 100).quantize(Decimal("0.0001")).normalize()
+    if percent == percent.quantize(Decimal("0.01")):  # at least two places: 0.60, not 0.6
+        percent = percent.quantize(Decimal("0.01"))
+    return f"{percent:f} %"
 
 
 @dataclass(frozen=True)
 class OfferPreview:
-    """What an offer would do, before it is sent: the schedule, its APR, and what the customer can afford."""
+    """What an offer would do, before it is sent: the schedule, its APR, and what the customer can afford.
+    ``terms_hash`` stands for exactly these terms and this schedule: sending carries it back, so what is
+    sent is what the sender saw (``negotiation_make_offer`` refuses anything else)."""
 
     terms: OfferTerms
     balance: RestageBalance
@@ -505,16 +524,79 @@ class OfferPreview:
     income_share: Decimal | None  # monthly payment / declared income; None without an income
     affordability_warning: bool
     approval_reasons: list[str]
+    terms_hash: str = ""
+    affordable_payment: Decimal | None = None  # what the customer said they can pay a month
 
     @property
     def needs_approval(self) -> bool:
         return bool(self.approval_reasons)
 
+    @property
+    def above_affordable(self) -> bool:
+        return self.affordable_payment is not None and self.monthly_payment > self.affordable_payment
+
+
+def _terms_hash(
+    application: NegotiationApplication, terms: OfferTerms, balance: RestageBalance, schedule: Schedule
+) -> str:
+    """A keyed hash of the canonical terms and the computed schedule (canonical JSON: sorted keys, fixed
+    decimal places): the same terms on the same day give the same hash; any change to a term, or to the
+    balance under it (a payment, a day's penalty), gives another. Keyed with the site's secret, so a form
+    cannot make one up for terms nobody previewed."""
+    payload = {
+        "application": str(application.public_id),
+        "tenor": terms.tenor,
+        "fee_rate": str(terms.fee_rate.quantize(RATE_PLACES)),
+        "penalty_waiver": str(quantize_money(terms.penalty_waiver)),
+        "first_due_date": terms.first_due_date.isoformat() if terms.first_due_date else "",
+        "principal": str(quantize_money(balance.new_principal)),
+        "rows": [
+            [row.sequence, row.due_date.isoformat(), str(row.principal), str(row.fee)]
+            for row in schedule.rows
+        ],
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return salted_hmac("installments.negotiation.offer_terms", canonical, algorithm="sha256").hexdigest()
+
+
+def _offer_balance(
+    application: NegotiationApplication, penalty_waiver: Decimal, today: date
+) -> RestageBalance:
+    """What would move to the new plan. A waiver above the penalty accrued is refused with both figures
+    (the review: ¥600 typed, ¥13.06 owed, silently capped): staff must see what is waived."""
+    balance = restage_balance(
+        open_installments(application.plan_id),
+        today=today,
+        fee_treatment=ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES,
+        penalty_waiver=penalty_waiver,
+    )
+    if penalty_waiver > balance.penalties:
+        message = _("The waiver ¥%(waiver)s is above the penalty ¥%(penalty)s.") % {
+            "waiver": f"{quantize_money(penalty_waiver):,.2f}",
+            "penalty": f"{balance.penalties:,.2f}",
+        }
+        raise ApplicationError(
+            InstallmentsError.WAIVER_ABOVE_PENALTY, message, fields={"penalty_waiver": message}
+        )
+    if balance.new_principal <= 0:
+        raise ApplicationError(
+            InstallmentsError.NOTHING_TO_RESTAGE, _("Nothing is left to re-stage on this plan.")
+        )
+    return balance
+
+
+def _first_due(terms: OfferTerms, today: date) -> tuple[date, date]:
+    """The offer's first due date (default one period from today) and the latest one allowed."""
+    normal_first_due = due_dates(today, 1)[0]
+    latest = normal_first_due + timedelta(days=settings.NEGOTIATION_MAX_DEFERRAL_DAYS)
+    return terms.first_due_date or normal_first_due, latest
+
 
 def negotiation_offer_preview(
     *, application: NegotiationApplication, terms: OfferTerms, today: date | None = None
 ) -> OfferPreview:
-    """Validate offer terms and compute what they mean. Writes nothing."""
+    """Validate offer terms and compute what they mean, with the hash that sending must carry. Writes
+    nothing."""
     today = today or timezone.localdate()
     plan = application.plan
     product = plan.product
@@ -525,26 +607,14 @@ def negotiation_offer_preview(
         errors["fee_rate"] = _("A fraction per period, e.g. 0.005.")
     if terms.penalty_waiver < 0:
         errors["penalty_waiver"] = _("Cannot be negative.")
-    normal_first_due = due_dates(today, 1)[0]
-    latest = normal_first_due + timedelta(days=settings.NEGOTIATION_MAX_DEFERRAL_DAYS)
-    first_due = terms.first_due_date or normal_first_due
+    first_due, latest = _first_due(terms, today)
     if not today < first_due <= latest:
         errors["first_due_date"] = _("Between tomorrow and %(latest)s.") % {"latest": latest}
     if errors:
         raise ApplicationError(
             InstallmentsError.INVALID_OFFER, _("Please correct the offer terms."), fields=errors
         )
-    installments = open_installments(plan.pk)
-    balance = restage_balance(
-        installments,
-        today=today,
-        fee_treatment=ReinstallmentFeeTreatment.WAIVE_FUTURE_FEES,
-        penalty_waiver=terms.penalty_waiver,
-    )
-    if balance.new_principal <= 0:
-        raise ApplicationError(
-            InstallmentsError.NOTHING_TO_RESTAGE, _("Nothing is left to re-stage on this plan.")
-        )
+    balance = _offer_balance(application, terms.penalty_waiver, today)
     schedule = restage_schedule(
         principal=balance.new_principal,
         tenor=terms.tenor,
@@ -576,18 +646,84 @@ def negotiation_offer_preview(
         )
     if terms.fee_rate > Decimal(settings.NEGOTIATION_APPROVAL_FEE_RATE_ABOVE):
         reasons.append(
-            _("fee rate %(rate)s (above %(limit)s)")
-            % {"rate": terms.fee_rate, "limit": settings.NEGOTIATION_APPROVAL_FEE_RATE_ABOVE}
+            _("fee rate %(rate)s a month (above %(limit)s)")
+            % {
+                "rate": rate_percent(terms.fee_rate),
+                "limit": rate_percent(Decimal(settings.NEGOTIATION_APPROVAL_FEE_RATE_ABOVE)),
+            }
         )
+    canonical = OfferTerms(
+        terms.tenor, terms.fee_rate.quantize(RATE_PLACES), balance.waived_penalties, first_due
+    )
     return OfferPreview(
-        terms=OfferTerms(terms.tenor, terms.fee_rate, balance.waived_penalties, first_due),
+        terms=canonical,
         balance=balance,
         schedule=schedule,
         monthly_payment=monthly,
         income_share=share,
         affordability_warning=share is None or share > limit,
         approval_reasons=reasons,
+        terms_hash=_terms_hash(application, canonical, balance, schedule),
+        affordable_payment=application.affordable_monthly_payment,
     )
+
+
+class OfferPreset:
+    FIT_MONTHLY = "fit"
+    SAME_END_DATE = "same_end"
+    WAIVE_ALL_PENALTY = "waive_all"
+    ALL = (FIT_MONTHLY, SAME_END_DATE, WAIVE_ALL_PENALTY)
+
+
+def negotiation_offer_preset(
+    *,
+    application: NegotiationApplication,
+    terms: OfferTerms,
+    preset: str,
+    monthly_limit: Decimal | None = None,
+    today: date | None = None,
+) -> OfferTerms:
+    """Terms for one of the offer page's presets, starting from the terms on the form. Writes nothing;
+    the result is previewed like any terms.
+
+    - ``fit``: the fewest installments whose largest payment is at most ``monthly_limit`` (default: what
+      the customer said they can pay a month); the product's maximum if none fits.
+    - ``same_end``: as many installments as keep the plan's current last due date (at least one).
+    - ``waive_all``: waive every yuan of penalty accrued.
+    """
+    today = today or timezone.localdate()
+    plan = application.plan
+    max_tenor = plan.product.negotiated_max_tenor
+    if preset == OfferPreset.WAIVE_ALL_PENALTY:
+        balance = _offer_balance(application, ZERO, today)
+        return OfferTerms(terms.tenor, terms.fee_rate, balance.penalties, terms.first_due_date)
+    first_due, _latest = _first_due(terms, today)
+    if preset == OfferPreset.SAME_END_DATE:
+        last = plan.installments.order_by("-sequence").values_list("due_date", flat=True).first()
+        dates = due_dates(today, max_tenor, first_due)
+        tenor = max(1, sum(1 for d in dates if last is not None and d <= last))
+        return OfferTerms(tenor, terms.fee_rate, terms.penalty_waiver, terms.first_due_date)
+    if preset == OfferPreset.FIT_MONTHLY:
+        limit = monthly_limit if monthly_limit is not None else application.affordable_monthly_payment
+        if limit is None or limit <= 0:
+            raise ApplicationError(
+                InstallmentsError.INVALID_OFFER,
+                _("Give the monthly amount to fit (the customer did not say what they can pay)."),
+                fields={"monthly_limit": _("Required.")},
+            )
+        balance = _offer_balance(application, terms.penalty_waiver, today)
+        for tenor in range(1, max_tenor + 1):
+            schedule = restage_schedule(
+                principal=balance.new_principal,
+                tenor=tenor,
+                fee_rate=terms.fee_rate,
+                start=today,
+                first_due_date=first_due,
+            )
+            if max(row.total for row in schedule.rows) <= limit:
+                return OfferTerms(tenor, terms.fee_rate, terms.penalty_waiver, terms.first_due_date)
+        return OfferTerms(max_tenor, terms.fee_rate, terms.penalty_waiver, terms.first_due_date)
+    raise ApplicationError(InstallmentsError.INVALID_OFFER, _("Unknown preset."))
 
 
 def negotiation_start_review(*, staff: User, application: NegotiationApplication) -> NegotiationApplication:
@@ -631,12 +767,38 @@ def negotiation_request_info(
 
 
 def negotiation_make_offer(
-    *, staff: User, application: NegotiationApplication, terms: OfferTerms, note: str = ""
+    *,
+    staff: User,
+    application: NegotiationApplication,
+    terms: OfferTerms,
+    previewed_hash: str,
+    note: str = "",
 ) -> NegotiationApplication:
-    """Make an offer: sent to the customer at once, or held for an approver when it passes a threshold."""
+    """Make an offer: sent to the customer at once, or held for an approver when it passes a threshold.
+
+    ``previewed_hash`` is the ``terms_hash`` of the preview the sender saw: terms whose preview differs
+    (24 installments previewed, 30 typed, "send" pressed) are refused with ``offer_terms_not_previewed``,
+    whichever page or script calls. Making an offer on a submitted application starts its review (the
+    sender is its handler): one step, not two."""
     _require(staff, REVIEW_PERMISSION)
     preview = negotiation_offer_preview(application=application, terms=terms)
+    if not hmac.compare_digest(preview.terms_hash, previewed_hash or ""):
+        raise ApplicationError(
+            InstallmentsError.OFFER_TERMS_NOT_PREVIEWED,
+            _("These terms are not the ones last previewed. Check the new preview, then send again."),
+        )
     with transaction.atomic():
+        locked = NegotiationApplication.objects.select_for_update().get(pk=application.pk)
+        if locked.state == NegotiationState.SUBMITTED:
+            application.assigned_to = staff
+            _move(
+                application,
+                NegotiationState.IN_REVIEW,
+                allowed_from=(NegotiationState.SUBMITTED,),
+                actor=staff,
+                action="review_started",
+                fields=("assigned_to",),
+            )
         application.offer_tenor = preview.terms.tenor
         application.offer_fee_rate = preview.terms.fee_rate
         application.offer_penalty_waiver = preview.balance.waived_penalties
@@ -667,6 +829,18 @@ def negotiation_make_offer(
             "approved_by",
             "offered_at",
             "offer_expires_at",
+        )
+        staff_action_record(
+            staff=staff,
+            customer=application.customer,
+            action="negotiation_offer_made",
+            detail={
+                "application": str(application.public_id),
+                "tenor": preview.terms.tenor,
+                "fee_rate": str(preview.terms.fee_rate),
+                "penalty_waiver": str(preview.balance.waived_penalties),
+                "terms_hash": preview.terms_hash,
+            },
         )
         if preview.needs_approval:
             application.offer_expires_at = None
@@ -746,6 +920,12 @@ def negotiation_approve(*, staff: User, application: NegotiationApplication) -> 
             )
         application.refresh_from_db()
         application.approved_by = staff
+        staff_action_record(
+            staff=staff,
+            customer=application.customer,
+            action="negotiation_offer_approved",
+            detail={"application": str(application.public_id), "offered_by": application.offered_by_id},
+        )
         _send_offer(
             application,
             allowed_from=(NegotiationState.OFFER_PENDING_APPROVAL,),
@@ -898,6 +1078,7 @@ def contact_log_create(
 
 __all__ = [
     "OPEN_NEGOTIATION_STATES",
+    "OfferPreset",
     "OfferPreview",
     "OfferTerms",
     "contact_log_create",
@@ -907,6 +1088,7 @@ __all__ = [
     "negotiation_decline",
     "negotiation_document_add",
     "negotiation_make_offer",
+    "negotiation_offer_preset",
     "negotiation_offer_preview",
     "negotiation_reject",
     "negotiation_request_info",

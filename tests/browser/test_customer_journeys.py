@@ -15,8 +15,6 @@ from playwright.sync_api import Page, expect
 from accounts.models import User
 from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
 from installments.services import (
-    OfferTerms,
-    negotiation_make_offer,
     negotiation_start_review,
     overdue_sweep,
     plan_create,
@@ -25,7 +23,7 @@ from repayments.models import AutoDebitMandate, BankWebhookEvent, Repayment, Rep
 from repayments.staff import AGENT
 from tests.browser.sessions import sign_in
 from tests.cards import ICBC_DEBIT
-from tests.installments.negotiation_support import PDF, staff_user
+from tests.installments.negotiation_support import PDF, send_offer, staff_user
 from tests.otp import CodeCatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -256,9 +254,7 @@ def test_negotiated_application_and_accepting_the_offer(
     # Support staff make an offer (the admin is tested elsewhere; here through the same service).
     agent = staff_user("+8613700000001", AGENT)
     negotiation_start_review(staff=agent, application=application)
-    negotiation_make_offer(
-        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
+    send_offer(agent, application)
 
     page.reload()
     expect(page.locator("#offer")).to_be_visible()

@@ -57,9 +57,7 @@ from installments.models import (
 )
 from installments.schedules import add_months
 from installments.services import (
-    OfferTerms,
     negotiation_apply,
-    negotiation_make_offer,
     negotiation_start_review,
     overdue_sweep,
     plan_create,
@@ -81,7 +79,7 @@ from tests.bank_service import BankProcess
 from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS
 from tests.browser.sessions import sign_in
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
-from tests.installments.negotiation_support import PDF, staff_user
+from tests.installments.negotiation_support import PDF, send_offer, staff_user
 from tests.otp import CodeCatcher
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -285,9 +283,7 @@ def chapter_account(walk: Walk) -> dict[str, InstallmentPlan]:
     offered = apply(walk.customer, offered_plan)
     agent = staff_user("+8613700000001", AGENT)
     negotiation_start_review(staff=agent, application=offered)
-    negotiation_make_offer(
-        staff=agent, application=offered, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
+    send_offer(agent, offered)
     reviewed = apply(walk.customer, reviewed_plan)
     expected = account_overview(customer=walk.customer).headline
     assert expected is not None

@@ -27,9 +27,7 @@ from playwright.sync_api import Browser, Page
 from accounts.models import User
 from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication, NegotiationReason
 from installments.services import (
-    OfferTerms,
     negotiation_apply,
-    negotiation_make_offer,
     negotiation_start_review,
     overdue_sweep,
     plan_create,
@@ -43,7 +41,7 @@ from tests.bank_service import BankProcess
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.sessions import sign_in
 from tests.cards import CMB_DEBIT, ICBC_DEBIT, luhn_complete
-from tests.installments.negotiation_support import PDF, staff_user
+from tests.installments.negotiation_support import PDF, send_offer, staff_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -283,9 +281,7 @@ def make_story(language: str, product: InstallmentProduct, bank: BankProcess) ->
     offered = _apply(customer, offered_plan)
     agent = staff_user("+8613700000001", AGENT)
     negotiation_start_review(staff=agent, application=offered)
-    negotiation_make_offer(
-        staff=agent, application=offered, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
+    send_offer(agent, offered)
     submitted = _apply(customer, submitted_plan)
 
     _wait_for_webhooks(bank)

@@ -29,7 +29,6 @@ from accounts.models import OtpPurpose, User
 from installments.models import InstallmentPlan, InstallmentProduct, NegotiationApplication
 from installments.services import (
     OfferTerms,
-    negotiation_make_offer,
     negotiation_request_info,
     negotiation_start_review,
     overdue_sweep,
@@ -38,7 +37,7 @@ from installments.services import (
 from repayments.models import AutoDebitMandate, DebitAttempt, Repayment, RepaymentChannel, RepaymentStatus
 from repayments.services import autodebit_set, debit_run_inline, repayment_create
 from tests.factories import BoundCardFactory, CustomerFactory
-from tests.installments.negotiation_support import apply
+from tests.installments.negotiation_support import apply, send_offer
 from tests.schedule_dates import first_due_on, purchase_due_on
 
 ZH, EN = "zh-hans", "en"
@@ -165,10 +164,10 @@ def build_story(language: str, product: InstallmentProduct, agent: User, codes) 
     application = apply(overdue)
     negotiation_start_review(staff=agent, application=application)
     story.note = "可以按12期还款，请尽快确认。" if language == EN else "We can offer 12 installments."
-    story.offer = negotiation_make_offer(
-        staff=agent,
-        application=application,
-        terms=OfferTerms(12, Decimal("0.004"), Decimal("0")),
+    story.offer = send_offer(
+        agent,
+        application,
+        OfferTerms(12, Decimal("0.004"), Decimal("0")),
         note=story.note,
     )
     # Data, not interface: names, uploaded file names and the agent's note (marked as the agent's words).

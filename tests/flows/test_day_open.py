@@ -13,7 +13,6 @@ from django.utils import timezone
 from installments.models import CreditEvent, InstallmentPlan, NegotiationApplication
 from installments.services import (
     OfferTerms,
-    negotiation_make_offer,
     negotiation_start_review,
     overdue_sweep,
     plan_create,
@@ -21,14 +20,14 @@ from installments.services import (
 from notifications.models import Notification
 from repayments.services import run_daily
 from repayments.tasks import daily_morning
-from tests.installments.negotiation_support import apply
+from tests.installments.negotiation_support import apply, send_offer
 
 
 def offered(plan: InstallmentPlan, agent, expires_at: datetime) -> NegotiationApplication:
     application = apply(plan)
     negotiation_start_review(staff=agent, application=application)
     terms = OfferTerms(tenor=12, fee_rate=Decimal("0.004"), penalty_waiver=Decimal("0"))
-    application = negotiation_make_offer(staff=agent, application=application, terms=terms)
+    application = send_offer(agent, application, terms)
     NegotiationApplication.objects.filter(pk=application.pk).update(offer_expires_at=expires_at)
     return application
 

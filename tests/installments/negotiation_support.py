@@ -19,6 +19,7 @@ from installments.services import (
     OfferTerms,
     negotiation_apply,
     negotiation_make_offer,
+    negotiation_offer_preview,
     negotiation_start_review,
 )
 from tests.factories import StaffFactory
@@ -83,4 +84,15 @@ def offered(application, agent, **terms) -> NegotiationApplication:
     negotiation_start_review(staff=agent, application=application)
     values = {"tenor": 12, "fee_rate": Decimal("0.004"), "penalty_waiver": Decimal("0")}
     values.update(terms)
-    return negotiation_make_offer(staff=agent, application=application, terms=OfferTerms(**values))
+    return send_offer(agent, application, OfferTerms(**values))
+
+
+def send_offer(
+    agent: User, application: NegotiationApplication, terms: OfferTerms | None = None, note: str = ""
+) -> NegotiationApplication:
+    """Make an offer as the offer page does: preview the terms, then send them with the preview's hash."""
+    terms = terms or OfferTerms(12, Decimal("0.004"), Decimal("0"))
+    preview = negotiation_offer_preview(application=application, terms=terms)
+    return negotiation_make_offer(
+        staff=agent, application=application, terms=terms, previewed_hash=preview.terms_hash, note=note
+    )

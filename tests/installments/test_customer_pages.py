@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from installments.models import InstallmentPlan, NegotiationApplication, PlanKind
-from installments.services import OfferTerms, negotiation_make_offer, negotiation_start_review
-from tests.installments.negotiation_support import PDF
+from installments.services import negotiation_start_review
+from tests.installments.negotiation_support import PDF, send_offer
 
 
 def text(response) -> str:
@@ -57,9 +57,7 @@ def test_negotiation_apply_offer_and_accept_on_the_pages(signed_in, late_plan, a
     assert application.documents.count() == 1
     assert application.affordable_monthly_payment == Decimal("800.00")
     negotiation_start_review(staff=agent, application=application)
-    negotiation_make_offer(
-        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
+    send_offer(agent, application)
     page_url = reverse("installments:negotiation", args=[application.public_id])
     page = text(signed_in.get(page_url))
     assert 'id="offer"' in page

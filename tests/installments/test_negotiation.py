@@ -32,7 +32,6 @@ from installments.services import (
     negotiation_approve,
     negotiation_decline,
     negotiation_document_add,
-    negotiation_make_offer,
     negotiation_offer_preview,
     negotiation_reject,
     negotiation_request_info,
@@ -50,6 +49,7 @@ from tests.installments.negotiation_support import (
     PNG,
     apply,
     offered,
+    send_offer,
     staff_user,
     stored_files,
     upload,
@@ -369,12 +369,18 @@ def test_generous_offer_waits_for_a_second_person(late_plan, agent, approver, ap
     [
         {"tenor": 30},
         {"fee_rate": Decimal("0.008")},
-        {"penalty_waiver": Decimal("100000")},  # capped at what is owed, still above 500 when owed
+        {"penalty_waiver": "all"},  # every yuan accrued, above the ¥1.00 threshold set below
     ],
 )
 def test_each_threshold_needs_approval(late_plan, agent, settings, terms) -> None:
     settings.NEGOTIATION_APPROVAL_WAIVER_ABOVE = "1.00"
     application = apply(late_plan)
+    if terms.get("penalty_waiver") == "all":
+        terms = {
+            "penalty_waiver": negotiation_offer_preview(
+                application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
+            ).balance.penalties
+        }
     offered(application, agent, **terms)
     assert application.state == S.OFFER_PENDING_APPROVAL
 
@@ -401,10 +407,9 @@ def test_staff_without_permission_and_customers_are_refused(late_plan, customer)
 
 def test_invalid_state_moves_are_refused(late_plan, agent, approver2) -> None:
     application = apply(late_plan)
+    negotiation_reject(staff=agent, application=application, reason="other")
     with pytest.raises(ApplicationError) as exc:
-        negotiation_make_offer(
-            staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-        )
+        send_offer(agent, application)
     assert exc.value.code == "invalid_state"
     with pytest.raises(ApplicationError) as exc:
         negotiation_approve(staff=approver2, application=application)

@@ -23,6 +23,21 @@ def action_url(name: str, application: NegotiationApplication) -> str:
     return reverse(f"admin:installments_negotiation_{name}", args=[application.pk])
 
 
+def previewed_hash(page: str) -> str:
+    """The hash of the terms the page's preview shows (what "send" carries back)."""
+    match = re.search(r'name="terms_hash" id="id_terms_hash" value="([0-9a-f]*)"', page)
+    assert match, "no terms_hash on the page"
+    return match.group(1)
+
+
+def preview_then_send(client, application: NegotiationApplication, terms: dict):
+    """As the page does: preview the terms, then send them with the preview's hash."""
+    page = client.post(action_url("offer", application), {**terms, "preview": "1"}).content.decode()
+    return client.post(
+        action_url("offer", application), {**terms, "send": "1", "terms_hash": previewed_hash(page)}
+    )
+
+
 def test_queue_with_filters(client, agent, late_plan) -> None:
     application = apply(late_plan)
     client.force_login(agent)
@@ -52,7 +67,13 @@ def test_review_offer_approve_through_the_admin(client, agent, approver, late_pl
     assert application.state == S.IN_REVIEW
     assert application.assigned_to == agent
 
-    terms = {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "first_due_date": "", "note": ""}
+    terms = {
+        "tenor": "36",
+        "fee_rate_percent": "0.40",
+        "penalty_waiver": "0",
+        "first_due_date": "",
+        "note": "",
+    }
     preview = client.post(action_url("offer", application), {**terms, "preview": "1"})
     page = preview.content.decode()
     assert preview.status_code == 200
@@ -62,7 +83,12 @@ def test_review_offer_approve_through_the_admin(client, agent, approver, late_pl
     application.refresh_from_db()
     assert application.state == S.IN_REVIEW  # a preview writes nothing
 
-    assert client.post(action_url("offer", application), {**terms, "send": "1"}).status_code == 302
+    assert (
+        client.post(
+            action_url("offer", application), {**terms, "send": "1", "terms_hash": previewed_hash(page)}
+        ).status_code
+        == 302
+    )
     application.refresh_from_db()
     assert application.state == S.OFFER_PENDING_APPROVAL
 
@@ -79,10 +105,7 @@ def test_self_approval_is_refused_in_the_admin(client, approver, late_plan) -> N
     application = apply(late_plan)
     client.force_login(approver)
     client.post(action_url("review", application))
-    client.post(
-        action_url("offer", application),
-        {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "send": "1"},
-    )
+    preview_then_send(client, application, {"tenor": "36", "fee_rate_percent": "0.40", "penalty_waiver": "0"})
     application.refresh_from_db()
     assert application.state == S.OFFER_PENDING_APPROVAL
     response = client.post(action_url("approve", application), HTTP_ACCEPT_LANGUAGE="en")
@@ -101,7 +124,7 @@ def test_invalid_offer_terms_show_field_errors(client, agent, late_plan) -> None
     client.post(action_url("review", application))
     response = client.post(
         action_url("offer", application),
-        {"tenor": "99", "fee_rate": "0.004", "penalty_waiver": "0", "send": "1"},
+        {"tenor": "99", "fee_rate_percent": "0.40", "penalty_waiver": "0", "send": "1"},
     )
     assert response.status_code == 200
     assert "errorlist" in response.content.decode()
@@ -243,8 +266,14 @@ def _held_offer(client, agent, application: NegotiationApplication) -> None:
     """The agent reviews and makes an offer past a threshold (36 installments): it waits for approval."""
     client.force_login(agent)
     client.post(action_url("review", application))
-    terms = {"tenor": "36", "fee_rate": "0.004", "penalty_waiver": "0", "first_due_date": "", "note": ""}
-    client.post(action_url("offer", application), {**terms, "send": "1"})
+    terms = {
+        "tenor": "36",
+        "fee_rate_percent": "0.40",
+        "penalty_waiver": "0",
+        "first_due_date": "",
+        "note": "",
+    }
+    preview_then_send(client, application, terms)
     application.refresh_from_db()
     assert application.state == S.OFFER_PENDING_APPROVAL
 

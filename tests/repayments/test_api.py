@@ -19,7 +19,7 @@ from accounts.idempotency import _fingerprint, idempotency_keys_purge
 from accounts.models import IdempotencyKey, OtpPurpose, User
 from accounts.tasks import purge_idempotency_keys
 from installments.models import NegotiationApplication, PlanKind
-from installments.services import OfferTerms, negotiation_make_offer, negotiation_start_review
+from installments.services import negotiation_start_review
 from repayments.ledger import ledger_breaches
 from repayments.models import BankCard, Repayment, RepaymentStatus
 from repayments.services import complaint_file
@@ -27,7 +27,7 @@ from simulators.bank import simulator_balance
 from tests.api import idempotency_key as key
 from tests.cards import CMB_DEBIT, ICBC_DEBIT
 from tests.concurrency import at_once
-from tests.installments.negotiation_support import PDF, make_pdf
+from tests.installments.negotiation_support import PDF, make_pdf, send_offer
 
 API = "/api/v1"
 
@@ -231,9 +231,7 @@ def test_negotiation_apply_upload_offer_accept(api, late_plan, agent, codes) -> 
     assert_error(bad, 422, "unsupported_file_type")
     application = NegotiationApplication.objects.get(public_id=application_id)
     negotiation_start_review(staff=agent, application=application)
-    negotiation_make_offer(
-        staff=agent, application=application, terms=OfferTerms(12, Decimal("0.004"), Decimal("0"))
-    )
+    send_offer(agent, application)
     detail = api.get(f"{API}/negotiations/{application_id}/").json()
     assert detail["state"] == "offered"
     assert detail["offer"]["tenor"] == 12
