@@ -53,3 +53,8 @@ class RepaymentsError(ErrorCode):
     BANK_UNAVAILABLE = "bank_unavailable", 503, "the bank cannot be reached now; nothing was done, try again"
     REFERENCE_REQUIRED = "reference_required", 400, "a reference is required"
     DUPLICATE_REFERENCE = "duplicate_reference", 409, "this reference was already recorded"
+    PHONE_REVEAL_LIMIT = (
+        "phone_reveal_limit",
+        429,
+        "too many phone numbers seen in the last hour; ask a lead",
+    )

@@ -41,12 +41,17 @@ _AGENT_PERMISSIONS = [
     # A customer calls about this morning's debit: the agent reads the run (review: a bare 403).
     ("repayments", "view_debitrun"),
     ("notifications", "view_notification"),
+    # The 360 header's "show" button: each reveal is a StaffAction row (accounts.audit).
+    ("accounts", "reveal_phone"),
 ]
 _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
     ("installments", "approve_charge_off_undo"),
 ]
-_LEAD_EXTRA: list[tuple[str, str]] = []
+_LEAD_EXTRA: list[tuple[str, str]] = [
+    # The start page's KPIs (debit success, roll rates, cure and promise-kept rates).
+    ("accounts", "view_team_figures"),
+]
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),
     ("installments", "view_installment"),

@@ -52,6 +52,7 @@ from repayments.services.settlement_file import (
     reconciliation_run,
 )
 from repayments.services.staff import repayment_record_offline, repayment_reverse
+from repayments.services.support import customer_phone_reveal
 from repayments.services.webhooks import (
     BankEvent,
     WebhookOutcome,
@@ -80,6 +81,7 @@ __all__ = [
     "charges_claim",
     "charges_release",
     "close_gateway_pool",
+    "customer_phone_reveal",
     "day_open",
     "debit_chunk_process",
     "debit_run_inline",
