@@ -4,6 +4,8 @@ Lists show masked values; the user detail page is for the staff who call. One-ti
 history (when a code was sent, tried, used) for answering "I got no SMS": never the hash or the salt.
 """
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
@@ -53,6 +55,20 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        """Staff who may only read accounts (agents) see the phone masked here too: the full number is
+        behind the customer 360's audited "show the number" (support workspace)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**spec, "fields": tuple("masked_phone" if f == "phone" else f for f in spec["fields"])})
+            for name, spec in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), "masked_phone")
 
     @admin.display(description=_("phone number"), ordering="phone")
     def masked_phone(self, obj: User) -> str:

@@ -213,6 +213,11 @@ class StaffAction(models.Model):
         verbose_name = _("staff action")
         verbose_name_plural = _("staff actions")
         indexes = [models.Index(fields=["customer", "-created_at"], name="staff_action_customer_recent")]
+        # Support workspace rights that are not about one model (repayments/staff.py gives them to groups).
+        permissions = [
+            ("reveal_phone", _("Can see a customer's full phone number (audited)")),
+            ("view_team_figures", _("Can see the team's figures (KPIs) on the start page")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} by {self.staff_id} on {self.customer_id}"

@@ -456,3 +456,9 @@ def secret_values(template: MessageTemplate, *, language: str, context: dict[str
     """The secret values as they appear in the rendered text, so an error message can be scrubbed of them."""
     language = language if language in LANGUAGES else ZH
     return [_format_value(key, context[key], language) for key in template.secret_keys if key in context]
+
+
+# The reply the ``negotiation_submitted`` SMS promises ("3个工作日" / "3 working days"): the support start
+# page counts the applications still waiting on us past it. Change the SMS text and this together
+# (tests/repayments/test_support_start.py checks they agree).
+NEGOTIATION_REPLY_WORKING_DAYS = 3

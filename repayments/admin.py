@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -42,12 +42,13 @@ from repayments.models import (
     RepaymentStatus,
     SettlementFile,
 )
-from repayments.selectors import customer_workspace
+from repayments.selectors import customer_summary, customer_workspace
 from repayments.services import (
     PAYMENT_LINK_PERMISSION,
     SWITCH_AUTODEBIT_PERMISSION,
     UNLOCK_SIGNIN_PERMISSION,
     autodebit_switch_for_customer,
+    customer_phone_reveal,
     payment_link_send,
     reconciliation_break_resolve,
     repayment_record_offline,
@@ -55,10 +56,23 @@ from repayments.services import (
     signin_unlock,
     slots,
 )
+from repayments.support_selectors import customer_audit, customer_search
 from repayments.tasks import debit_slot
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+
+
+# The customer 360's tabs (templates/admin/support/customer.html), in the order shown.
+CUSTOMER_TABS = [
+    ("plans", _("Plans")),
+    ("payments", _("Payments")),
+    ("debits", _("Debit attempts")),
+    ("sms", _("SMS")),
+    ("documents", _("Documents")),
+    ("contacts", _("Contacts")),
+    ("audit", _("Audit")),
+]
 
 
 @admin.register(BankCard)
@@ -210,6 +224,16 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
                 name="support_signin_unlock",
             ),
             path(
+                "customer/<int:user_id>/reveal-phone/",
+                self.admin_site.admin_view(self.reveal_phone_view),
+                name="support_customer_reveal_phone",
+            ),
+            path(
+                "customer/search/",
+                self.admin_site.admin_view(self.customer_search_view),
+                name="support_customer_search",
+            ),
+            path(
                 "<int:pk>/reverse/",
                 self.admin_site.admin_view(self.reverse_view),
                 name="repayments_repayment_reverse",
@@ -252,17 +276,28 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             _("For money received by bank transfer. It is allocated at once, oldest installment first."),
         )
 
-    def customer_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
-        """One customer's plans, installments, repayments, debits, messages, documents and contacts."""
-        if not (
-            request.user.has_perm("installments.review_negotiation") or self.has_view_permission(request)
-        ):
+    def _may_see_customers(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("installments.review_negotiation") or self.has_view_permission(request)
+
+    def customer_view(
+        self, request: AuthenticatedHttpRequest, user_id: int, revealed_phone: str = ""
+    ) -> HttpResponse:
+        """The customer 360: the header (``customer_summary``) and one tab of the customer's history."""
+        if not self._may_see_customers(request):
             raise PermissionDenied
-        customer = get_object_or_404(User, pk=user_id)
+        customer = get_object_or_404(User, pk=user_id, is_staff=False)
+        tab = request.GET.get("tab", "plans")
+        if tab not in dict(CUSTOMER_TABS):
+            tab = "plans"
         context = {
             **self.admin_site.each_context(request),
             "title": _("Customer %(name)s") % {"name": customer.masked_name},
             "ws": customer_workspace(customer=customer),
+            "summary": customer_summary(customer),
+            "tabs": CUSTOMER_TABS,
+            "tab": tab,
+            "audit": customer_audit(customer=customer) if tab == "audit" else [],
+            "revealed_phone": revealed_phone,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/support/customer.html", context)
@@ -340,6 +375,38 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
                 "Only for the customer themself, identified on the call."
             ),
         )
+
+    def reveal_phone_view(self, request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
+        """The 360 header's "show the number": POST only (CSRF), the reveal right, one audit row per
+        reveal; the number is shown in this response and nowhere else (never stored, never logged)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self._may_see_customers(request) and request.user.has_perm("accounts.reveal_phone")):
+            raise PermissionDenied
+        customer = get_object_or_404(User, pk=user_id, is_staff=False)
+        try:
+            phone = customer_phone_reveal(staff=signed_in_user(request), customer=customer)
+        except ApplicationError as exc:
+            messages.error(request, str(exc.message))
+            return HttpResponseRedirect(reverse("admin:support_customer", args=[customer.pk]))
+        response = self.customer_view(request, user_id, revealed_phone=phone)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def customer_search_view(self, request: AuthenticatedHttpRequest) -> HttpResponse:
+        """The start page's one search box: name, phone in any spelling, plan or repayment id, card tail +
+        name. Customers only, masked."""
+        if not self._may_see_customers(request):
+            raise PermissionDenied
+        query = request.GET.get("q", "").strip()[:100]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Find a customer"),
+            "query": query,
+            "hits": customer_search(query) if query else [],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/support/search.html", context)
 
     def reverse_view(self, request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         if not self.has_change_permission(request):

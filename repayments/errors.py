@@ -81,3 +81,8 @@ class RepaymentsError(ErrorCode):
     COMPLAINT_ASSIGNEE_INVALID = "complaint_assignee_invalid", 400, "the assignee cannot handle complaints"
     AUTODEBIT_UNCHANGED = "autodebit_unchanged", 409, "auto-debit is already as asked"
     NOT_A_CUSTOMER = "not_a_customer", 403, "a staff account is not unlocked from the support workspace"
+    PHONE_REVEAL_LIMIT = (
+        "phone_reveal_limit",
+        429,
+        "too many phone numbers seen in the last hour; ask a lead",
+    )

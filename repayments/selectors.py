@@ -21,6 +21,7 @@ from installments.ledger import (
     OPEN_STATUSES,
     PAYABLE_PLAN_STATUSES,
     REPAYABLE_PLAN_STATUSES,
+    bucket_for,
     installment_rows,
     plan_dues,
     remaining_total,
@@ -80,7 +81,8 @@ def customer_workspace(*, customer: User, recent: int = 50) -> CustomerWorkspace
         .order_by("-created_at")
     )
     mandates = {
-        m.plan_id: m for m in AutoDebitMandate.objects.filter(plan__customer=customer).select_related("card")
+        m.plan_id: m
+        for m in AutoDebitMandate.objects.filter(plan__customer=customer).select_related("card", "plan")
     }
     return CustomerWorkspace(
         customer=customer,
@@ -101,6 +103,93 @@ def customer_workspace(*, customer: User, recent: int = 50) -> CustomerWorkspace
         contacts=ContactLog.objects.filter(customer=customer)
         .select_related("staff")
         .order_by("-created_at")[:recent],
+    )
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """The customer 360's header (templates/admin/support/_customer_header.html): what an agent needs in
+    the first seconds of a call, on every page a customer appears. Figures are the ledger's: ``overdue``
+    and ``next_*`` as 我的账单 shows them, ``payoff`` as 立即还款's 提前结清金额 (``plan_balance``), over
+    every plan still being paid."""
+
+    customer: User
+    overdue: Decimal
+    days_past_due: int
+    bucket: str
+    penalty: Decimal  # unpaid penalty (accrued less paid and waived), included in ``overdue``
+    payoff: Decimal
+    remaining: Decimal
+    next_due_date: date | None
+    next_amount: Decimal
+    plans_paying: int
+    autodebit_on: list[AutoDebitMandate]  # mandates switched on, with their card
+    autodebit_off: int  # plans still being paid with auto-debit off (or never set)
+    last_contact: ContactLog | None
+    last_promise: ContactLog | None
+    open_application: NegotiationApplication | None
+    # Filled once the collection cases and complaints land (issue 19: the cases and complaints helpers).
+    open_case: object | None = None
+    open_complaint: object | None = None
+
+    @property
+    def language(self) -> str:
+        return self.customer.get_language_display()
+
+
+def customer_summary(customer: User, *, today: date | None = None) -> CustomerSummary:
+    """Six queries whatever the customer's history: plans, their open installments, mandates, the last
+    contact, the last promise and the open application."""
+    today = today or timezone.localdate()
+    plans = list(
+        InstallmentPlan.objects.filter(customer=customer, status__in=REPAYABLE_PLAN_STATUSES).order_by("pk")
+    )
+    rows_by_plan = installment_rows([p.pk for p in plans], open_only=True)
+    overdue = penalty = payoff = remaining = ZERO
+    upcoming: list[tuple[date, Decimal]] = []
+    days = 0
+    paying = []
+    for plan in plans:
+        rows = [r for r in rows_by_plan.get(plan.pk, []) if r.outstanding > 0]
+        if not rows:
+            continue
+        paying.append(plan)
+        late = [r for r in rows if r.due_date < today]
+        overdue += sum((r.outstanding for r in late), ZERO)
+        penalty += sum((r.open("penalty") for r in rows), ZERO)
+        remaining += remaining_total(rows)
+        payoff += payable_total(plan_dues(plan, rows, today=today))
+        days = max(days, (today - late[0].due_date).days if late else 0, plan.days_past_due)
+        upcoming += [(r.due_date, r.outstanding) for r in rows if r.due_date > today]
+    next_due = min((d for d, _ in upcoming), default=None)
+    mandates = {
+        m.plan_id: m
+        for m in AutoDebitMandate.objects.filter(plan__in=[p.pk for p in paying]).select_related("card")
+    }
+    contacts = (
+        ContactLog.objects.filter(customer=customer).select_related("staff").order_by("-created_at", "-id")
+    )
+    return CustomerSummary(
+        customer=customer,
+        overdue=overdue,
+        days_past_due=days,
+        bucket=bucket_for(days),
+        penalty=penalty,
+        payoff=payoff,
+        remaining=remaining,
+        next_due_date=next_due,
+        next_amount=sum((a for d, a in upcoming if d == next_due), ZERO),
+        plans_paying=len(paying),
+        autodebit_on=[m for m in mandates.values() if m.enabled],
+        autodebit_off=sum(1 for p in paying if not (p.pk in mandates and mandates[p.pk].enabled)),
+        last_contact=contacts.first(),
+        last_promise=contacts.filter(promise_to_pay_date__isnull=False).first(),
+        open_application=NegotiationApplication.objects.filter(
+            customer=customer, state__in=OPEN_NEGOTIATION_STATES
+        )
+        .select_related("plan")
+        .order_by("-created_at")
+        .first(),
     )
 
 

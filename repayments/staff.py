@@ -66,6 +66,8 @@ _AGENT_PERMISSIONS = [
     ("installments", "add_adjustment"),
     ("repayments", "switch_autodebit"),
     ("accounts", "unlock_signin"),
+    # The 360 header's "show" button: each reveal is a StaffAction row (accounts.audit).
+    ("accounts", "reveal_phone"),
 ]
 _APPROVER_EXTRA = [
     ("installments", "approve_negotiation"),
@@ -76,6 +78,8 @@ _APPROVER_EXTRA = [
 ]
 _LEAD_EXTRA: list[tuple[str, str]] = [
     ("installments", "reassign_case"),
+    # The start page's KPIs (debit success, roll rates, cure and promise-kept rates).
+    ("accounts", "view_team_figures"),
 ]
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),

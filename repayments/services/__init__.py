@@ -75,6 +75,7 @@ from repayments.services.support import (
     SWITCH_AUTODEBIT_PERMISSION,
     UNLOCK_SIGNIN_PERMISSION,
     autodebit_switch_for_customer,
+    customer_phone_reveal,
     signin_unlock,
 )
 from repayments.services.webhooks import (
@@ -121,6 +122,7 @@ __all__ = [
     "complaint_investigate",
     "complaint_reject",
     "complaint_resolve",
+    "customer_phone_reveal",
     "day_open",
     "debit_chunk_process",
     "debit_run_inline",
