@@ -1,13 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from config.api_urls import urlpatterns as api_urlpatterns
 from config.api_urls import v1
 from config.views import healthz, readyz
 
-admin.site.site_header = "分期还款 · 客服工作台"
-admin.site.site_title = "分期还款"
-admin.site.index_title = "Support workspace"
+# In the staff member's language, like the rest of the admin (a zh page showed "Support workspace").
+admin.site.site_header = _("Installment repayments · Support workspace")
+admin.site.site_title = _("Installment repayments")
+admin.site.index_title = _("Support workspace")
 # The index adds a banner for open critical reconciliation breaks (repayments' template tag).
 admin.site.index_template = "admin/support_index.html"
 

@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from string import Formatter
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from notifications.models import NotificationCategory
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 ZH = "zh-hans"
 EN = "en"
@@ -371,3 +376,35 @@ def secret_values(template: MessageTemplate, *, language: str, context: dict[str
     """The secret values as they appear in the rendered text, so an error message can be scrubbed of them."""
     language = language if language in LANGUAGES else ZH
     return [_format_value(key, context[key], language) for key in template.secret_keys if key in context]
+
+
+# What staff call each template in the outbox (the admin shows these, never the code). A template added
+# without a name here reads as its code in words; tests/notifications/test_template_names.py asks for one.
+TEMPLATE_NAMES: dict[str, StrOrPromise] = {
+    "due_reminder": gettext_lazy("Due-date reminder"),
+    "autodebit_scheduled": gettext_lazy("Auto-debit coming"),
+    "autodebit_succeeded": gettext_lazy("Auto-debit succeeded"),
+    "autodebit_failed": gettext_lazy("Auto-debit failed"),
+    "autodebit_disabled": gettext_lazy("Auto-debit turned off"),
+    "autodebit_card_changed": gettext_lazy("Auto-debit card changed"),
+    "repayment_received": gettext_lazy("Payment received"),
+    "repayment_refunded": gettext_lazy("Payment refunded"),
+    "repayment_scheduled": gettext_lazy("Payment scheduled"),
+    "overdue_reminder": gettext_lazy("Overdue reminder"),
+    "overdue_summary": gettext_lazy("Overdue reminder (several plans)"),
+    "charge_off_notice": gettext_lazy("Overdue: auto-debit and reminders stopped"),
+    "card_bound": gettext_lazy("Card bound"),
+    "card_removed": gettext_lazy("Card removed"),
+    "negotiation_submitted": gettext_lazy("Negotiation application received"),
+    "negotiation_offer": gettext_lazy("Negotiated plan offered"),
+    "plan_restaged": gettext_lazy("Secondary installment plan created"),
+    "negotiation_rejected": gettext_lazy("Negotiation application declined"),
+    "negotiation_info_requested": gettext_lazy("More documents asked for"),
+    "negotiation_expired": gettext_lazy("Negotiated offer expired"),
+    "otp": gettext_lazy("SMS verification code"),
+}
+
+
+def template_name(code: str) -> str:
+    """The template's name in the active language."""
+    return str(TEMPLATE_NAMES.get(code, code.replace("_", " ").capitalize()))
