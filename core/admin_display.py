@@ -132,10 +132,20 @@ class DefaultListFilter(admin.SimpleListFilter):
     Subclasses give ``lookups`` (with ``ALL`` among them), ``default`` and ``filter``."""
 
     default: str = ALL
+    # Query parameters that, present, mean the person is looking for something else than the queue: a
+    # search (a customer calling about last month's payment) and, for a period, a date drill-down.
+    lifted_by: tuple[str, ...] = ("q",)
+
+    def __init__(self, request: HttpRequest, params: Any, model: Any, model_admin: Any) -> None:
+        given = [key for key in request.GET if request.GET.get(key)]
+        self.lifted = any(key.startswith(prefix) for key in given for prefix in self.lifted_by)
+        super().__init__(request, params, model, model_admin)
 
     def value(self) -> str:
         chosen = super().value()
-        return self.default if chosen is None else str(chosen)
+        if chosen is None:
+            return ALL if self.lifted else self.default
+        return str(chosen)
 
     def choices(self, changelist: Any) -> Any:
         for lookup, title in self.lookup_choices:
@@ -164,6 +174,7 @@ def period_filter(field: str, title: StrOrPromise, *, default: str = "7d") -> ty
 
     class PeriodFilter(DefaultListFilter):
         parameter_name = f"{field}_period"
+        lifted_by = ("q", f"{field}__")
 
         def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
             return [

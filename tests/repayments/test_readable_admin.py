@@ -386,3 +386,22 @@ def test_charge_off_undos_open_on_those_awaiting_approval(client, workspace, zh_
     )
     assert change not in client.get(url).content.decode()
     assert change in client.get(f"{url}?state__exact=all").content.decode()
+
+
+def test_a_search_or_a_date_drill_down_looks_past_the_default_period(client, workspace, zh_staff) -> None:
+    """An agent searching for last month's payment finds it without first choosing "All"."""
+    old = workspace["failed"]
+    ten_days_ago = timezone.now() - timedelta(days=10)
+    Repayment.objects.filter(pk=old.pk).update(requested_at=ten_days_ago)
+    client.force_login(zh_staff)
+    url = reverse("admin:repayments_repayment_changelist")
+    change = reverse("admin:repayments_repayment_change", args=[old.pk])
+    assert change in client.get(url, {"q": str(old.public_id)}).content.decode()
+    local = timezone.localtime(ten_days_ago)
+    drill = {
+        "requested_at__year": local.year,
+        "requested_at__month": local.month,
+        "requested_at__day": local.day,
+    }
+    assert change in client.get(url, drill).content.decode()
+    assert change not in client.get(url, {**drill, "requested_at_period": "today"}).content.decode()
