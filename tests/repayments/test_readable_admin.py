@@ -405,3 +405,24 @@ def test_a_search_or_a_date_drill_down_looks_past_the_default_period(client, wor
     }
     assert change in client.get(url, drill).content.decode()
     assert change not in client.get(url, {**drill, "requested_at_period": "today"}).content.decode()
+
+
+def test_a_view_only_agent_reads_amounts_in_yuan_too(
+    client, workspace, agent, flat_product, late_plan
+) -> None:
+    """With the view right only, every field of a page is read-only: editable amounts (a product's
+    minimum principal) are shown as ¥ too, and the pages still open."""
+    client.force_login(agent)
+    pages = [
+        reverse("admin:installments_installmentproduct_change", args=[flat_product.pk]),
+        reverse("admin:installments_installmentplan_change", args=[late_plan.pk]),
+        reverse("admin:repayments_repayment_change", args=[workspace["paid"].pk]),
+        reverse("admin:repayments_debitattempt_changelist") + "?business_date_period=all",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        if url != pages[0]:  # the product page still shows its max APR as a bare "24.00" to view-only staff
+            assert not bare_amounts(response.content.decode()), url
+    product = client.get(pages[0]).content.decode()
+    assert "¥100.00" in product  # the minimum principal, read-only for an agent
