@@ -42,7 +42,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ZH_HANS = "zh-hans", "简体中文"
         EN = "en", "English"
 
-    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
+    public_id = models.UUIDField(_("reference number"), default=new_public_id, unique=True, editable=False)
     phone = PhoneNumberField(_("phone number"), unique=True, region="CN")
     real_name = models.CharField(_("real name"), max_length=64)
     language = models.CharField(
@@ -151,7 +151,8 @@ class OneTimeCode(models.Model):
         indexes = [models.Index(fields=["user", "purpose", "created_at"], name="otp_user_purpose_created")]
 
     def __str__(self) -> str:
-        return f"{self.purpose} {self.user_id} {self.created_at:%Y-%m-%d %H:%M}"
+        when = timezone.localtime(self.created_at) if self.created_at else None
+        return f"{self.get_purpose_display()} {self.user_id} {when:%Y-%m-%d %H:%M}" if when else ""
 
 
 class IdempotencyKey(models.Model):
@@ -220,4 +221,6 @@ class StaffAction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} by {self.staff_id} on {self.customer_id}"
+        from accounts.audit import action_label  # noqa: PLC0415  (audit imports this module)
+
+        return f"{action_label(self.action)} ({self.staff_id} → {self.customer_id})"

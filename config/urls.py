@@ -6,7 +6,7 @@ from config.api_urls import urlpatterns as api_urlpatterns
 from config.api_urls import v1
 from config.views import healthz, readyz
 
-# In the reader's language (review: "Support workspace" showed in English in zh; the header in Chinese in en).
+# In the staff member's language, like the rest of the admin (a zh page showed "Support workspace").
 admin.site.site_header = _("Installment repayments · Support workspace")
 admin.site.site_title = _("Installment repayments")
 admin.site.index_title = _("Support workspace")

@@ -71,3 +71,17 @@ MONEY_CONTEXT = Context(
 def quantize_money(value: Decimal) -> Decimal:
     """Round to cents, half up: the single rounding rule for every amount we produce."""
     return value.quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
+
+
+def format_yuan(value: object) -> str:
+    """``¥1,234.56`` (``-¥5.00`` below zero): the one spelling of an amount on a page or an admin screen.
+    Not a Decimal (None, "") gives "": callers show their own dash for "no amount"."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        rounded = quantize_money(abs(amount))
+    except (InvalidOperation, ValueError):
+        return ""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{rounded:,.2f}"

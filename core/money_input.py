@@ -75,3 +75,8 @@ class AsciiDecimalModelField(models.DecimalField):  # type: ignore[type-arg]  # 
     def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.DecimalField", args, kwargs
+
+
+class MoneyModelField(AsciiDecimalModelField):
+    """An amount in yuan (``installments.models.money_field``): the type is how the admin knows to show it
+    as ¥1,234.56 (``core.admin_display.MoneyAdminMixin``) and a rate or a percentage not. No migration."""

@@ -1,8 +1,9 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class InstallmentsConfig(AppConfig):
     name = "installments"
-    # The admin's section name: 分期 (review: it read 期数, the word for a number of installments).
-    verbose_name = _("Installment plans")
+    # The admin's section: 分期 (installment business), not "Installments" the count (期数) that the same
+    # English word means on the customer pages.
+    verbose_name = pgettext_lazy("admin section", "Installments")

@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from string import Formatter
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from notifications.models import NotificationCategory
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 ZH = "zh-hans"
 EN = "en"
@@ -462,3 +467,43 @@ def secret_values(template: MessageTemplate, *, language: str, context: dict[str
 # page counts the applications still waiting on us past it. Change the SMS text and this together
 # (tests/repayments/test_support_start.py checks they agree).
 NEGOTIATION_REPLY_WORKING_DAYS = 3
+
+# What staff call each template in the outbox (the admin shows these, never the code). A template added
+# without a name here reads as its code in words; tests/notifications/test_template_names.py asks for one.
+TEMPLATE_NAMES: dict[str, StrOrPromise] = {
+    "due_reminder": gettext_lazy("Due-date reminder"),
+    "autodebit_scheduled": gettext_lazy("Auto-debit coming"),
+    "autodebit_succeeded": gettext_lazy("Auto-debit succeeded"),
+    "autodebit_failed": gettext_lazy("Auto-debit failed"),
+    "autodebit_disabled": gettext_lazy("Auto-debit turned off"),
+    "autodebit_card_changed": gettext_lazy("Auto-debit card changed"),
+    "repayment_received": gettext_lazy("Payment received"),
+    "repayment_refunded": gettext_lazy("Payment refunded"),
+    "repayment_scheduled": gettext_lazy("Payment scheduled"),
+    "overdue_reminder": gettext_lazy("Overdue reminder"),
+    "overdue_summary": gettext_lazy("Overdue reminder (several plans)"),
+    "charge_off_notice": gettext_lazy("Overdue: auto-debit and reminders stopped"),
+    "card_bound": gettext_lazy("Card bound"),
+    "card_removed": gettext_lazy("Card removed"),
+    "negotiation_submitted": gettext_lazy("Negotiation application received"),
+    "negotiation_offer": gettext_lazy("Negotiated plan offered"),
+    "plan_restaged": gettext_lazy("Secondary installment plan created"),
+    "negotiation_rejected": gettext_lazy("Negotiation application declined"),
+    "negotiation_info_requested": gettext_lazy("More documents asked for"),
+    "negotiation_expired": gettext_lazy("Negotiated offer expired"),
+    "otp": gettext_lazy("SMS verification code"),
+    "payment_link": gettext_lazy("Payment link sent by support"),
+    "complaint_received": gettext_lazy("Complaint received"),
+    "complaint_extended": gettext_lazy("Complaint deadline extended"),
+    "complaint_resolved": gettext_lazy("Complaint resolved"),
+    "complaint_rejected": gettext_lazy("Complaint not upheld"),
+    "adjustment_applied": gettext_lazy("Penalty or fee waived"),
+    "autodebit_on_by_staff": gettext_lazy("Auto-debit turned on by support"),
+    "autodebit_off_by_staff": gettext_lazy("Auto-debit turned off by support"),
+    "signin_unlocked": gettext_lazy("Sign-in unlocked by support"),
+}
+
+
+def template_name(code: str) -> str:
+    """The template's name in the active language."""
+    return str(TEMPLATE_NAMES.get(code, code.replace("_", " ").capitalize()))

@@ -28,7 +28,7 @@ class NotificationStatus(models.TextChoices):
 
 
 class Notification(models.Model):
-    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
+    public_id = models.UUIDField(_("reference number"), default=new_public_id, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -90,4 +90,6 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_code} -> {self.user_id} ({self.status})"
+        from notifications.messages import template_name  # noqa: PLC0415  (messages imports this module)
+
+        return f"{template_name(self.template_code)} -> {self.user_id} ({self.get_status_display()})"

@@ -23,11 +23,21 @@ from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from accounts.models import User
+from core.admin_display import MoneyAdminMixin, age_text, period_filter, state_filter
 from core.admin_forms import ServiceFormMixin, show_as_message, show_on_form
 from core.errors import ApplicationError
+from core.money import format_yuan
 from core.money_input import AsciiDecimalField
 from installments.models import InstallmentPlan
 from repayments.gateway import ChargeStatus
+from repayments.labels import (
+    EVENT_DATA_LABELS,
+    REASONS,
+    event_kind_label,
+    failure_reason,
+    system_reason_label,
+    webhook_kind_label,
+)
 from repayments.models import (
     Allocation,
     AutoDebitMandate,
@@ -36,8 +46,10 @@ from repayments.models import (
     BreakState,
     DebitAttempt,
     DebitRun,
+    DebitRunStatus,
     ReconciliationBreak,
     Repayment,
+    RepaymentChannel,
     RepaymentEvent,
     RepaymentStatus,
     SettlementFile,
@@ -105,7 +117,7 @@ class AutoDebitMandateAdmin(admin.ModelAdmin):
         return False
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(MoneyAdminMixin, admin.TabularInline):
     model = Allocation
     extra = 0
     can_delete = False
@@ -116,12 +128,41 @@ class AllocationInline(admin.TabularInline):
         return False
 
 
+def event_details(data: dict[str, object]) -> str:
+    """An event's facts as "label: value" lines: amounts in ¥, reasons, channels and states in words."""
+    words = {
+        "code": failure_reason,
+        "previous_failure_code": failure_reason,
+        "previous_status": lambda v: str(dict(RepaymentStatus.choices).get(v, v)),
+        "channel": lambda v: str(dict(RepaymentChannel.choices).get(v, v)),
+        "amount": format_yuan,
+    }
+    rows = [
+        (str(EVENT_DATA_LABELS.get(key, key)), words.get(key, str)(value))
+        for key, value in (data or {}).items()
+        if value not in ("", None)
+    ]
+    return format_html_join("\n", "<div>{}: {}</div>", rows) or "-"
+
+
 class RepaymentEventInline(admin.TabularInline):
     model = RepaymentEvent
     extra = 0
     can_delete = False
-    fields = ("created_at", "kind", "actor", "reason", "data")
+    fields = ("created_at", "kind_words", "actor", "reason_words", "details")
     readonly_fields = fields
+
+    @admin.display(description=_("what happened"))
+    def kind_words(self, obj: RepaymentEvent) -> str:
+        return event_kind_label(obj.kind)
+
+    @admin.display(description=_("reason"))
+    def reason_words(self, obj: RepaymentEvent) -> str:
+        return system_reason_label(obj.reason) if obj.actor_id is None else obj.reason
+
+    @admin.display(description=_("details"))
+    def details(self, obj: RepaymentEvent) -> str:
+        return event_details(obj.data)
 
     def has_add_permission(self, request: HttpRequest, obj: Repayment | None = None) -> bool:
         return False
@@ -172,23 +213,49 @@ class ReversalForm(forms.Form):
     reason = forms.CharField(label=_("reason"), max_length=255, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class FailureReasonFilter(admin.SimpleListFilter):
+    """The failure codes as the words staff read on the page (``repayments.labels``), not the codes."""
+
+    title = _("failure reason")
+    parameter_name = "failure_code"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, StrOrPromise]]:
+        return list(REASONS.items())
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(failure_code=self.value()) if self.value() else queryset
+
+
 @admin.register(Repayment)
-class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
-    list_display = ("public_id", "customer", "plan", "amount", "channel", "mode", "status", "requested_at")
-    list_filter = ("status", "channel", "mode", "requested_at")
+class RepaymentAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
+    """The payments list support opens when a customer calls about a charge: the last 7 days, newest first,
+    unless another period is chosen ("All" keeps every payment reachable)."""
+
+    list_display = (
+        "public_id", "customer", "plan", "amount", "channel", "mode", "status", "failure_words",
+        "requested_at",
+    )  # fmt: skip
+    list_filter = (
+        period_filter("requested_at", _("requested"), default="7d"), "status", "channel", "mode",
+        FailureReasonFilter,
+    )  # fmt: skip
     search_fields = ("public_id", "customer__phone", "gateway_reference", "idempotency_key")
     list_select_related = ("customer", "plan", "card")
     date_hierarchy = "requested_at"
     inlines = [AllocationInline, RepaymentEventInline]
     fields = (
         "public_id", "customer", "plan", "amount", "mode", "channel", "status", "card_display",
-        "scheduled_for", "gateway_reference", "failure_code", "failure_message", "note", "created_by",
+        "scheduled_for", "gateway_reference", "failure_words", "failure_message", "note", "created_by",
         "requested_at", "charge_attempted_at", "settled_at", "reverse_link",
     )  # fmt: skip
     readonly_fields = fields
 
     def has_delete_permission(self, request: HttpRequest, obj: Repayment | None = None) -> bool:
         return False
+
+    @admin.display(description=_("failure reason"), ordering="failure_code")
+    def failure_words(self, obj: Repayment) -> str:
+        return obj.failure_reason or "-"
 
     @admin.display(description=_("card"))
     def card_display(self, obj: Repayment) -> str:
@@ -419,14 +486,18 @@ class RepaymentAdmin(ServiceFormMixin, admin.ModelAdmin):
             except ApplicationError as exc:
                 show_on_form(form, exc)
             else:
-                self.log_change(request, repayment, f"reversed: {form.cleaned_data['reason']}")
+                self.log_change(
+                    request,
+                    repayment,
+                    _("Reversed and refunded: %(reason)s") % {"reason": form.cleaned_data["reason"]},
+                )
                 messages.success(request, _("Repayment reversed and refunded."))
                 return HttpResponseRedirect(reverse("admin:repayments_repayment_change", args=[repayment.pk]))
         return self.form_page(
             request,
             form,
-            _("Reverse repayment %(id)s of ¥%(amount)s")
-            % {"id": repayment.public_id, "amount": repayment.amount},
+            _("Reverse repayment %(id)s of %(amount)s")
+            % {"id": repayment.public_id, "amount": format_yuan(repayment.amount)},
             _("The money is refunded to the card and the allocations are taken off the installments."),
         )
 
@@ -437,20 +508,32 @@ class RunSlotForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["slot"]).choices = [
-            (i, f"{i}: {t}") for i, t in enumerate(slots(), start=1)
+            (i, t) for i, t in enumerate(slots(), start=1)
         ]
 
 
+def slot_time(slot: int) -> str:
+    """A slot as the time it runs ("08:00"), from ``AUTODEBIT_SLOTS``; a slot the setting no longer has
+    (the times changed since) keeps its number."""
+    times = slots()
+    return times[slot - 1] if 1 <= slot <= len(times) else f"#{slot}"
+
+
+# A running run's list and page reload themselves this often (seconds), and stop once it has finished.
+RUN_REFRESH_SECONDS = 5
+
+
 @admin.register(DebitRun)
-class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
+class DebitRunAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
     list_display = (
-        "business_date", "slot", "status", "ledger", "progress", "attempts", "succeeded", "failed",
-        "amount_charged", "failures_by_reason", "duration",
+        "business_date", "slot_at", "status", "ledger", "progress", "attempts", "succeeded", "failed",
+        "amount_charged", "failure_words", "duration",
     )  # fmt: skip
     list_filter = ("status", "business_date")
     readonly_fields = (*list_display, "started_at", "finished_at", "ledger_checked_at", "ledger_breach_list")
     fields = readonly_fields
     change_list_template = "admin/repayments/debitrun/change_list.html"
+    change_form_template = "admin/repayments/debitrun/change_form.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -465,13 +548,40 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
         return request.user.is_staff and request.user.has_perm("repayments.change_debitrun")
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        running = DebitRun.objects.filter(status=DebitRunStatus.RUNNING).exists()
         return super().changelist_view(
-            request, {**(extra_context or {}), "can_run_now": self.can_run_now(request)}
+            request,
+            {
+                **(extra_context or {}),
+                "can_run_now": self.can_run_now(request),
+                "refresh_seconds": RUN_REFRESH_SECONDS if running else None,
+            },
         )
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        running = DebitRun.objects.filter(pk=object_id, status=DebitRunStatus.RUNNING).exists()
+        extra = {**(extra_context or {}), "refresh_seconds": RUN_REFRESH_SECONDS if running else None}
+        return super().change_view(request, object_id, form_url, extra)
+
+    @admin.display(description=_("slot"), ordering="slot")
+    def slot_at(self, obj: DebitRun) -> str:
+        return slot_time(obj.slot)
+
     @admin.display(description=_("progress"))
-    def progress(self, obj: DebitRun) -> str:
-        return f"{obj.chunks_done}/{obj.chunks_total}"
+    def progress(self, obj: DebitRun) -> StrOrPromise:
+        if obj.chunks_total == 0 and obj.status == DebitRunStatus.FINISHED:
+            return _("nothing was due")
+        return _("%(done)d of %(total)d chunks") % {"done": obj.chunks_done, "total": obj.chunks_total}
+
+    @admin.display(description=_("failures by reason"))
+    def failure_words(self, obj: DebitRun) -> str:
+        rows = sorted(obj.failures_by_reason.items(), key=lambda item: -item[1])
+        return (
+            format_html_join("\n", "<div>{}: {}</div>", ((failure_reason(code), n) for code, n in rows))
+            or "-"
+        )
 
     @admin.display(description=_("ledger"))
     def ledger(self, obj: DebitRun) -> StrOrPromise:
@@ -506,7 +616,7 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             slot = form.cleaned_data["slot"]
             transaction.on_commit(lambda: debit_slot.delay(slot, timezone.localdate().isoformat()))
-            messages.success(request, _("Slot %(slot)s of today is queued.") % {"slot": slot})
+            messages.success(request, _("Today's %(time)s slot is queued.") % {"time": slot_time(slot)})
             return HttpResponseRedirect(reverse("admin:repayments_debitrun_changelist"))
         return self.form_page(
             request,
@@ -517,14 +627,22 @@ class DebitRunAdmin(ServiceFormMixin, admin.ModelAdmin):
 
 
 @admin.register(DebitAttempt)
-class DebitAttemptAdmin(admin.ModelAdmin):
-    list_display = ("business_date", "attempt_number", "plan", "card", "amount", "status", "failure_code")
-    list_filter = ("status", "failure_code", "business_date")
+class DebitAttemptAdmin(MoneyAdminMixin, admin.ModelAdmin):
+    """Today's debits first (a customer calls about this morning's charge); "All" lists every day."""
+
+    list_display = (
+        "business_date", "attempt_number", "plan", "card", "amount", "status", "failure_words", "created_at",
+    )  # fmt: skip
+    list_filter = (
+        period_filter("business_date", _("business date"), default="today"),
+        "status",
+        FailureReasonFilter,
+    )
     list_select_related = ("plan", "card")
     search_fields = ("plan__public_id", "plan__customer__phone")
     readonly_fields = (
         "run", "plan", "installment", "business_date", "attempt_number", "card", "amount", "repayment",
-        "status", "failure_code", "created_at",
+        "status", "failure_words", "created_at",
     )  # fmt: skip
     fields = readonly_fields
 
@@ -534,12 +652,16 @@ class DebitAttemptAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: DebitAttempt | None = None) -> bool:
         return False
 
+    @admin.display(description=_("failure reason"), ordering="failure_code")
+    def failure_words(self, obj: DebitAttempt) -> str:
+        return failure_reason(obj.failure_code) or "-"
+
 
 # --- T+1 reconciliation ------------------------------------------------------------------------------
 
 
 @admin.register(SettlementFile)
-class SettlementFileAdmin(admin.ModelAdmin):
+class SettlementFileAdmin(MoneyAdminMixin, admin.ModelAdmin):
     list_display = (
         "business_date", "line_count", "matched_count", "open_breaks", "charged_total", "refunded_total",
         "fee_total", "fetched_at",
@@ -580,12 +702,19 @@ class ResolveBreakForm(forms.Form):
 
 
 @admin.register(ReconciliationBreak)
-class ReconciliationBreakAdmin(ServiceFormMixin, admin.ModelAdmin):
+class ReconciliationBreakAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
+    """Finance's queue: the open breaks, oldest first, with how long each has waited; "All" shows the
+    resolved ones too."""
+
     list_display = (
-        "business_date", "kind", "severity", "state", "gateway_key", "bank_amount", "book_amount",
+        "business_date", "kind", "severity", "state", "age", "gateway_key", "bank_amount", "book_amount",
         "resolved_by", "resolve_link",
     )  # fmt: skip
-    list_filter = ("state", "severity", "kind", "business_date")
+    list_filter = (
+        state_filter("state", _("state"), BreakState.choices, default=BreakState.OPEN), "severity", "kind",
+        "business_date",
+    )  # fmt: skip
+    ordering = ("business_date", "id")
     search_fields = ("gateway_key", "bank_reference")
     list_select_related = ("resolved_by",)
     fields = (
@@ -600,6 +729,12 @@ class ReconciliationBreakAdmin(ServiceFormMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: ReconciliationBreak | None = None) -> bool:
         return False
+
+    @admin.display(description=_("waiting"), ordering="created_at")
+    def age(self, obj: ReconciliationBreak) -> StrOrPromise:
+        if obj.state != BreakState.OPEN:
+            return "-"
+        return age_text(obj.created_at)
 
     @admin.display(description=_("resolve"))
     def resolve_link(self, obj: ReconciliationBreak) -> str:
@@ -631,7 +766,7 @@ class ReconciliationBreakAdmin(ServiceFormMixin, admin.ModelAdmin):
             except ApplicationError as exc:
                 show_on_form(form, exc)
             else:
-                self.log_change(request, item, f"resolved: {reason}")
+                self.log_change(request, item, _("Resolved: %(reason)s") % {"reason": reason})
                 messages.success(request, _("Break resolved."))
                 return HttpResponseRedirect(
                     reverse("admin:repayments_reconciliationbreak_change", args=[item.pk])
@@ -656,9 +791,8 @@ class WebhookKindFilter(admin.SimpleListFilter):
     parameter_name = "kind"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(f"charge.{status}", f"charge.{status}") for status in ChargeStatus] + [
-            ("refund.succeeded", "refund.succeeded")
-        ]
+        kinds = [f"charge.{status}" for status in ChargeStatus] + ["refund.succeeded"]
+        return [(kind, webhook_kind_label(kind)) for kind in kinds]
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         return queryset.filter(kind=self.value()) if self.value() else queryset
@@ -669,12 +803,17 @@ class BankWebhookEventAdmin(admin.ModelAdmin):
     """Read only: the record of each bank notification acted on (its id refuses a replay). Seen by staff
     with the view permission; rows go after BANK_WEBHOOK_KEEP_DAYS (beat's prune, docs/operations.md)."""
 
-    list_display = ("received_at", "kind", "event_id", "idempotency_key")
+    list_display = ("received_at", "kind_words", "event_id", "idempotency_key")
     list_filter = (WebhookKindFilter, "received_at")
     search_fields = ("=event_id", "=idempotency_key")
     date_hierarchy = "received_at"
-    fields = ("event_id", "kind", "idempotency_key", "received_at")
+    fields = ("event_id", "kind_words", "idempotency_key", "received_at")
     readonly_fields = fields
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_words(self, obj: BankWebhookEvent) -> str:
+        return webhook_kind_label(obj.kind)
+
     show_full_result_count = False  # a large table: no second COUNT(*) per page
 
     def has_add_permission(self, request: HttpRequest) -> bool:

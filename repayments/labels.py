@@ -32,3 +32,59 @@ def failure_reason(code: str) -> str:
     if not code:
         return ""
     return str(REASONS.get(code, OTHER_REASON))
+
+
+# --- the staff workspace's words for the audit trail's codes (the admin shows these, never the code) --------
+
+# RepaymentEvent.kind, as written by the services (payments, settlement, staff, mandates).
+EVENT_KINDS = {
+    "requested": _("requested"),
+    "scheduled": _("scheduled"),
+    "succeeded": _("succeeded"),
+    "late_succeeded": _("succeeded late (after being given up)"),
+    "failed": _("failed"),
+    "cancelled": _("cancelled"),
+    "excess_owed": _("overpaid: refund owed"),
+    "excess_refunded": _("overpayment refunded"),
+    "offline_recorded": _("offline payment recorded"),
+    "reversed": _("reversed and refunded"),
+}
+
+# What a service wrote as a reason without a person behind it.
+SYSTEM_REASONS = {"plan restructured": _("the plan was restructured")}
+
+# BankWebhookEvent.kind: the bank's notification types (repayments.gateway.ChargeStatus, refunds).
+WEBHOOK_KINDS = {
+    "charge.succeeded": _("charge succeeded"),
+    "charge.insufficient_funds": _("charge failed: insufficient funds"),
+    "charge.declined": _("charge failed: card declined"),
+    "charge.failed": _("charge failed: bank busy"),
+    "refund.succeeded": _("refund succeeded"),
+}
+
+# RepaymentEvent.data keys.
+EVENT_DATA_LABELS = {
+    "reference": _("bank reference"),
+    "amount": _("amount"),
+    "code": _("reason"),
+    "channel": _("channel"),
+    "previous_status": _("status before"),
+    "previous_failure_code": _("reason before"),
+}
+
+
+def _humanized(code: str) -> str:
+    """An unknown code still reads as words, not as an identifier."""
+    return code.replace("_", " ").replace(".", ": ")
+
+
+def event_kind_label(kind: str) -> str:
+    return str(EVENT_KINDS.get(kind, _humanized(kind)))
+
+
+def webhook_kind_label(kind: str) -> str:
+    return str(WEBHOOK_KINDS.get(kind, _humanized(kind)))
+
+
+def system_reason_label(reason: str) -> str:
+    return str(SYSTEM_REASONS.get(reason, reason))

@@ -11,9 +11,10 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.ids import new_public_id
+from core.money import format_yuan
 from installments.models import Installment, InstallmentPlan, money_field
 from repayments.banks import card_label
-from repayments.labels import failure_reason
+from repayments.labels import event_kind_label, failure_reason, webhook_kind_label
 
 
 class CardType(models.TextChoices):
@@ -28,7 +29,7 @@ class CardStatus(models.TextChoices):
 
 
 class BankCard(models.Model):
-    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
+    public_id = models.UUIDField(_("reference number"), default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -104,7 +105,7 @@ class RepaymentStatus(models.TextChoices):
 class Repayment(models.Model):
     """还款: money asked for or received for one plan, through one channel, under one idempotency key."""
 
-    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
+    public_id = models.UUIDField(_("reference number"), default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -192,7 +193,7 @@ class Repayment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.get_status_display()} ({self.public_id})"
+        return f"{format_yuan(self.amount)} {self.get_status_display()} ({self.public_id})"
 
     @property
     def failure_reason(self) -> str:
@@ -218,13 +219,17 @@ class Component(models.TextChoices):
 class Allocation(models.Model):
     """冲账: the part of one repayment that paid one component of one installment."""
 
-    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="allocations")
-    installment = models.ForeignKey(Installment, on_delete=models.PROTECT, related_name="allocations")
+    repayment = models.ForeignKey(
+        Repayment, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("repayment")
+    )
+    installment = models.ForeignKey(
+        Installment, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("installment")
+    )
     component = models.CharField(_("component"), max_length=10, choices=Component.choices)
     amount = money_field(_("amount"), default=None)
     # A waiver the payment earned (a prepaid period's fee under the waive policy), not money received.
     waived = models.BooleanField(_("waived"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("allocation")
@@ -236,16 +241,20 @@ class Allocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} -> {self.installment_id} {self.component}"
+        return f"{format_yuan(self.amount)} -> {self.installment_id} {self.get_component_display()}"
 
 
 class AutoDebitMandate(models.Model):
     """设置自动扣款: whether a plan is charged to a card on its due dates, and which card."""
 
-    plan = models.OneToOneField(InstallmentPlan, on_delete=models.PROTECT, related_name="autodebit")
-    card = models.ForeignKey(BankCard, on_delete=models.PROTECT, related_name="mandates")
+    plan = models.OneToOneField(
+        InstallmentPlan, on_delete=models.PROTECT, related_name="autodebit", verbose_name=_("plan")
+    )
+    card = models.ForeignKey(
+        BankCard, on_delete=models.PROTECT, related_name="mandates", verbose_name=_("card")
+    )
     enabled = models.BooleanField(_("auto-debit on"), default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("auto-debit setting")
@@ -333,21 +342,37 @@ class DebitAttempt(models.Model):
 
     # run and installment lead the composite indexes below, which serve their lookups: one index fewer
     # each to write for every debit.
-    run = models.ForeignKey(DebitRun, on_delete=models.PROTECT, related_name="debit_attempts", db_index=False)
-    plan = models.ForeignKey(InstallmentPlan, on_delete=models.PROTECT, related_name="debit_attempts")
+    run = models.ForeignKey(
+        DebitRun,
+        on_delete=models.PROTECT,
+        related_name="debit_attempts",
+        db_index=False,
+        verbose_name=_("run"),
+    )
+    plan = models.ForeignKey(
+        InstallmentPlan, on_delete=models.PROTECT, related_name="debit_attempts", verbose_name=_("plan")
+    )
     installment = models.ForeignKey(
-        Installment, on_delete=models.PROTECT, related_name="debit_attempts", db_index=False
+        Installment,
+        on_delete=models.PROTECT,
+        related_name="debit_attempts",
+        db_index=False,
+        verbose_name=_("installment"),
     )
     business_date = models.DateField(_("business date"))
     attempt_number = models.PositiveSmallIntegerField(_("attempt"))
-    card = models.ForeignKey(BankCard, on_delete=models.PROTECT, related_name="debit_attempts")
+    card = models.ForeignKey(
+        BankCard, on_delete=models.PROTECT, related_name="debit_attempts", verbose_name=_("card")
+    )
     amount = money_field(_("amount"), default=None)
-    repayment = models.OneToOneField(Repayment, on_delete=models.PROTECT, related_name="debit_attempt")
+    repayment = models.OneToOneField(
+        Repayment, on_delete=models.PROTECT, related_name="debit_attempt", verbose_name=_("repayment")
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=DebitAttemptStatus.choices, default=DebitAttemptStatus.PENDING
     )
     failure_code = models.CharField(_("failure code"), max_length=40, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("auto-debit attempt")
@@ -375,16 +400,25 @@ class DebitAttempt(models.Model):
 class RepaymentEvent(models.Model):
     """Audit trail of what happened to a repayment and who did it (staff actions carry a reason)."""
 
-    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=32)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    repayment = models.ForeignKey(
+        Repayment, on_delete=models.PROTECT, related_name="events", verbose_name=_("repayment")
     )
-    reason = models.CharField(max_length=255, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(_("what happened"), max_length=32)  # words: repayments.labels.EVENT_KINDS
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("done by"),
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("repayment event")
+        verbose_name_plural = _("repayment events")
         ordering = ("created_at", "id")
         # Reconciliation looks every minute for refunds we owe and have not paid; partial indexes keep that
         # to the few rows concerned instead of a scan of every event ever written.
@@ -396,7 +430,7 @@ class RepaymentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.repayment_id}"
+        return event_kind_label(self.kind)
 
 
 # --- T+1 reconciliation: the bank's settlement file against our books --------------------------------
@@ -455,12 +489,22 @@ class ReconciliationBreak(models.Model):
     bank_amount = money_field(_("bank amount"), null=True, blank=True, default=None)
     book_amount = money_field(_("book amount"), null=True, blank=True, default=None)
     repayment = models.ForeignKey(
-        Repayment, on_delete=models.PROTECT, null=True, blank=True, related_name="reconciliation_breaks"
+        Repayment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reconciliation_breaks",
+        verbose_name=_("repayment"),
     )
     note = models.CharField(_("note"), max_length=255, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=BreakState.choices, default=BreakState.OPEN)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
     resolution = models.CharField(_("resolution"), max_length=255, blank=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
@@ -479,7 +523,7 @@ class ReconciliationBreak(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.business_date} {self.kind} {self.gateway_key}"
+        return f"{self.business_date} {self.get_kind_display()} {self.gateway_key}"
 
 
 class BankWebhookEvent(models.Model):
@@ -500,7 +544,7 @@ class BankWebhookEvent(models.Model):
         indexes = [models.Index(fields=["received_at"], name="bankwebhook_received")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.event_id}"
+        return f"{webhook_kind_label(self.kind)} {self.event_id}"
 
 
 # 投诉 (complaints): their own module, registered with this app's models here.

@@ -14,8 +14,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest
+from core.admin_display import MoneyAdminMixin, age_text, state_filter
 from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
+from core.money import format_yuan
 from installments.models import ChargeOffUndo, ChargeOffUndoState, InstallmentPlan
 from installments.services import (
     APPROVE_UNDO_PERMISSION,
@@ -67,7 +69,10 @@ def undo_request_view(
 
 
 @admin.register(ChargeOffUndo)
-class ChargeOffUndoAdmin(ServiceFormMixin, admin.ModelAdmin):
+class ChargeOffUndoAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
+    """The approvers' queue: requests awaiting approval, oldest first, with how long each has waited;
+    "All" shows the decided ones too."""
+
     list_display = (
         "plan",
         "charged_off_on",
@@ -76,9 +81,16 @@ class ChargeOffUndoAdmin(ServiceFormMixin, admin.ModelAdmin):
         "requested_by",
         "decided_by",
         "created_at",
+        "age",
         "action_buttons",
     )
-    list_filter = ("state", "charged_off_on")
+    list_filter = (
+        state_filter(
+            "state", _("state"), ChargeOffUndoState.choices, default=ChargeOffUndoState.PENDING_APPROVAL
+        ),
+        "charged_off_on",
+    )
+    ordering = ("created_at", "id")
     search_fields = ("plan__public_id", "plan__customer__phone")
     list_select_related = ("plan", "requested_by", "decided_by")
     fields = (
@@ -101,6 +113,12 @@ class ChargeOffUndoAdmin(ServiceFormMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.display(description=_("waiting"), ordering="created_at")
+    def age(self, obj: ChargeOffUndo) -> str:
+        if obj.state != ChargeOffUndoState.PENDING_APPROVAL:
+            return "-"
+        return str(age_text(obj.created_at))
 
     @admin.display(description=_("actions"))
     def action_buttons(self, obj: ChargeOffUndo) -> str:
@@ -143,13 +161,13 @@ class ChargeOffUndoAdmin(ServiceFormMixin, admin.ModelAdmin):
             except ApplicationError as exc:
                 show_on_form(form, exc)
             else:
-                self.log_change(request, undo, "approved")
+                self.log_change(request, undo, _("Approved: the charge-off is undone."))
                 messages.success(request, _("Charge-off undone: the plan is overdue again."))
                 return HttpResponseRedirect(reverse("admin:installments_chargeoffundo_changelist"))
-        intro = _("Asked by %(who)s: %(reason)s. Open amount ¥%(amount)s.") % {
+        intro = _("Asked by %(who)s: %(reason)s. Open amount %(amount)s.") % {
             "who": undo.requested_by,
             "reason": undo.reason,
-            "amount": undo.amount,
+            "amount": format_yuan(undo.amount),
         }
         return self.form_page(request, form, _("Approve undoing the charge-off"), intro)
 
@@ -162,7 +180,9 @@ class ChargeOffUndoAdmin(ServiceFormMixin, admin.ModelAdmin):
             except ApplicationError as exc:
                 show_on_form(form, exc)
             else:
-                self.log_change(request, undo, "rejected")
+                self.log_change(
+                    request, undo, _("Rejected: %(reason)s") % {"reason": form.cleaned_data["note"]}
+                )
                 messages.success(request, _("Undo rejected: the plan stays charged off."))
                 return HttpResponseRedirect(reverse("admin:installments_chargeoffundo_changelist"))
         return self.form_page(request, form, _("Reject undoing the charge-off"), undo.reason)

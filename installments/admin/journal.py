@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_display import MoneyAdminMixin
 from installments.models import InstallmentPlan, JournalEntry, JournalLine
 from installments.selectors import plan_statement, trial_balance
 
 
-class JournalLineInline(admin.TabularInline):
+class JournalLineInline(MoneyAdminMixin, admin.TabularInline):
     model = JournalLine
     extra = 0
     can_delete = False
@@ -39,7 +40,7 @@ class TrialBalanceForm(forms.Form):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(admin.ModelAdmin):
-    list_display = ("id", "business_date", "kind", "key", "plan_link", "reference", "created_at")
+    list_display = ("entry_number", "business_date", "kind", "key", "plan_link", "reference", "created_at")
     list_filter = ("kind", "business_date")
     search_fields = ("key", "reference")
     date_hierarchy = "business_date"
@@ -57,6 +58,10 @@ class JournalEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: JournalEntry | None = None) -> bool:
         return False
+
+    @admin.display(description=_("entry no."), ordering="id")
+    def entry_number(self, obj: JournalEntry) -> int:
+        return obj.pk
 
     @admin.display(description=_("plan"))
     def plan_link(self, obj: JournalEntry) -> str:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import User
+from core.admin_display import MoneyAdminMixin, percent_text
 from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
@@ -36,14 +37,14 @@ from installments.services import plan_create
 
 
 @admin.register(InstallmentProduct)
-class InstallmentProductAdmin(admin.ModelAdmin):
+class InstallmentProductAdmin(MoneyAdminMixin, admin.ModelAdmin):
     list_display = (
         "code",
         "name",
         "fee_method",
-        "fee_rate",
+        "fee_rate_percent",
         "tenors",
-        "max_apr_percent",
+        "max_apr",
         "grace_days",
         "is_active",
     )
@@ -96,8 +97,16 @@ class InstallmentProductAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: InstallmentProduct | None = None) -> bool:
         return False  # plans keep pointing at their product; retire a product with "active" instead
 
+    @admin.display(description=_("fee or interest rate per period"), ordering="fee_rate")
+    def fee_rate_percent(self, obj: InstallmentProduct) -> str:
+        return percent_text(obj.fee_rate)
 
-class InstallmentInline(admin.TabularInline):
+    @admin.display(description=_("maximum APR"), ordering="max_apr_percent")
+    def max_apr(self, obj: InstallmentProduct) -> str:
+        return f"{obj.max_apr_percent}%"
+
+
+class InstallmentInline(MoneyAdminMixin, admin.TabularInline):
     model = Installment
     extra = 0
     can_delete = False
@@ -146,7 +155,7 @@ class PlanCreateForm(forms.Form):
 
 
 @admin.register(InstallmentPlan)
-class InstallmentPlanAdmin(ServiceFormMixin, admin.ModelAdmin):
+class InstallmentPlanAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
     list_display = (
         "public_id",
         "customer",
@@ -154,7 +163,7 @@ class InstallmentPlanAdmin(ServiceFormMixin, admin.ModelAdmin):
         "kind",
         "principal",
         "tenor",
-        "apr_percent",
+        "apr",
         "status",
         "delinquency_bucket",
         "days_past_due",
@@ -176,13 +185,13 @@ class InstallmentPlanAdmin(ServiceFormMixin, admin.ModelAdmin):
         "principal",
         "tenor",
         "fee_method",
-        "fee_rate",
-        "penalty_daily_rate",
+        "fee_rate_percent",
+        "penalty_rate_percent",
         "grace_days",
         "prepayment_fee_policy",
-        "prepayment_fee_rate",
+        "prepayment_fee_rate_percent",
         "total_fee",
-        "apr_percent",
+        "apr",
         "purchase_date",
         "first_due_date",
         "status",
@@ -195,6 +204,22 @@ class InstallmentPlanAdmin(ServiceFormMixin, admin.ModelAdmin):
         "statement_link",
     )
     fields = readonly_fields
+
+    @admin.display(description=_("APR"), ordering="apr_percent")
+    def apr(self, obj: InstallmentPlan) -> str:
+        return f"{obj.apr_percent}%"
+
+    @admin.display(description=_("fee or interest rate per period"))
+    def fee_rate_percent(self, obj: InstallmentPlan) -> str:
+        return percent_text(obj.fee_rate)
+
+    @admin.display(description=_("penalty rate per day"))
+    def penalty_rate_percent(self, obj: InstallmentPlan) -> str:
+        return percent_text(obj.penalty_daily_rate)
+
+    @admin.display(description=_("prepayment fee rate"))
+    def prepayment_fee_rate_percent(self, obj: InstallmentPlan) -> str:
+        return percent_text(obj.prepayment_fee_rate)
 
     @admin.display(description=_("account statement"))
     def statement_link(self, obj: InstallmentPlan) -> str:

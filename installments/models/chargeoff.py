@@ -62,4 +62,4 @@ class ChargeOffUndo(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.plan_id} {self.charged_off_on} {self.state}"
+        return f"{self.plan_id} {self.charged_off_on} {self.get_state_display()}"

@@ -21,6 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.money import format_yuan
 from installments.models.plans import InstallmentPlan, money_field
 
 
@@ -130,7 +131,7 @@ class JournalEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.key}"
+        return f"{self.get_kind_display()} {self.key}"
 
 
 class JournalLine(models.Model):
@@ -179,5 +180,5 @@ class JournalLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
-        return f"{self.account} {side}"
+        side = f"Dr {format_yuan(self.debit)}" if self.debit else f"Cr {format_yuan(self.credit)}"
+        return f"{self.get_account_display()} {side}"

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.ids import new_public_id, short_ref
 from core.money import ZERO
-from core.money_input import AsciiDecimalModelField
+from core.money_input import AsciiDecimalModelField, MoneyModelField
 from installments.schedules import FeeMethod
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def money_field(verbose_name: StrOrPromise, **kwargs: Any) -> models.DecimalField:
     """Amounts are yuan with two decimals, up to 999,999,999,999.99 (DESIGN.md, Money)."""
     kwargs.setdefault("default", ZERO)
-    return AsciiDecimalModelField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
+    return MoneyModelField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
 
 
 def rate_field(verbose_name: StrOrPromise, **kwargs: Any) -> models.DecimalField:
@@ -195,7 +195,7 @@ class PlanKind(models.TextChoices):
 class InstallmentPlan(models.Model):
     """分期计划: one financed purchase (or a re-staged balance) with the terms frozen at creation."""
 
-    public_id = models.UUIDField(default=new_public_id, unique=True, editable=False)
+    public_id = models.UUIDField(_("reference number"), default=new_public_id, unique=True, editable=False)
     customer = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -495,4 +495,4 @@ class CreditEvent(models.Model):
         indexes = [models.Index(fields=["customer", "business_date"], name="credit_event_customer_date")]
 
     def __str__(self) -> str:
-        return f"{self.plan_id} {self.kind} {self.from_bucket}->{self.to_bucket} {self.business_date}"
+        return f"{self.business_date} {self.get_kind_display()}: {self.from_bucket} → {self.to_bucket}"

@@ -6,19 +6,14 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 
-from core.money import quantize_money
+from core.money import format_yuan
 
 register = template.Library()
 
 
 @register.filter
 def yuan(value: object) -> str:
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return ""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}¥{quantize_money(abs(amount)):,.2f}"
+    return format_yuan(value)
 
 
 @register.filter

@@ -127,6 +127,12 @@ def debit_run_plan(*, business_date: date, slot: int) -> tuple[DebitRun, list[Ch
         if chunks:
             run.status, run.finished_at = DebitRunStatus.RUNNING, None
         run.save(update_fields=["chunks_total", "chunks_done", "status", "finished_at"])
+    if not chunks:
+        # Nothing to debit: no chunk will ever report done, and only a chunk's end used to finish a run, so a
+        # slot with nothing due stayed "running 0/0" for ever on the workers (review). It finishes here,
+        # unless chunks of an earlier planning are still out (they finish it).
+        debit_run_finish_if_done(run.pk)
+        run.refresh_from_db()
     return run, chunks
 
 
@@ -600,6 +606,6 @@ def debit_run_inline(*, business_date: date, slot: int) -> DebitRun:
     run, chunks = debit_run_plan(business_date=business_date, slot=slot)
     for chunk in chunks:
         debit_chunk_process(chunk=chunk)
-    debit_run_finish_if_done(run.pk)  # a run with no chunks is done at once
+    debit_run_finish_if_done(run.pk)  # the last chunk's pending charges may have settled since
     run.refresh_from_db()
     return run

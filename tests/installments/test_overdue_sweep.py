@@ -251,7 +251,8 @@ def test_admin_shows_delinquency_and_credit_events_read_only(client, plan) -> No
     overdue_sweep(as_of=D + timedelta(days=5))
     page = client.get(f"/admin/installments/installmentplan/{plan.pk}/change/")
     assert page.status_code == 200
-    assert "became late" in page.content.decode() or "became_late" in page.content.decode()
+    assert "转为逾期" in page.content.decode()  # the event in words (issue 19), never "became_late"
+    assert "became_late" not in page.content.decode()
     event = CreditEvent.objects.get()
     assert client.get("/admin/installments/creditevent/").status_code == 200
     detail = client.get(f"/admin/installments/creditevent/{event.pk}/change/")

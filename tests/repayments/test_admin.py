@@ -65,7 +65,7 @@ def test_debit_runs_list_and_run_now(
     debit_run_inline(business_date=timezone.localdate(), slot=1)
     client.force_login(staff)
     body = client.get(reverse("admin:repayments_debitrun_changelist")).content.decode()
-    assert "0/0" in body
+    assert "无应扣款项" in body  # nothing was due: finished, not "0/0"
     assert reverse("admin:repayments_debitrun_run_now") in body
     url = reverse("admin:repayments_debitrun_run_now")
     assert client.get(url).status_code == 200
