@@ -19,12 +19,13 @@ from accounts.models import StaffAction
 from core.errors import ApplicationError
 from installments.allocation import payable_total
 from installments.ledger import installment_rows, plan_dues
-from installments.models import CreditEvent, InstallmentPlan, NegotiationApplication
-from installments.services import plan_create
+from installments.models import CollectionCase, CreditEvent, InstallmentPlan, NegotiationApplication
+from installments.services import overdue_sweep, plan_create
 from notifications.messages import NEGOTIATION_REPLY_WORKING_DAYS, get_template, render_message
 from repayments.selectors import customer_summary, plan_balance
 from repayments.services import (
     autodebit_set,
+    complaint_file,
     customer_phone_reveal,
     debit_run_inline,
     repayment_record_offline,
@@ -176,6 +177,22 @@ def test_application_change_page_carries_the_header(client, agent, late_plan) ->
     ).content.decode()
     assert 'id="customer-header"' in page
     assert f"¥{customer_summary(late_plan.customer).overdue:,.2f}" in page
+
+
+def test_case_and_complaint_pages_carry_the_header(client, agent, late_plan) -> None:
+    """One header everywhere a customer appears: the collection case and the complaint too."""
+    overdue_sweep(as_of=timezone.localdate())
+    case = CollectionCase.objects.get(plan=late_plan)
+    complaint = complaint_file(customer=late_plan.customer, channel="web", category="fees", text="收费不对")
+    client.force_login(agent)
+    overdue = f"¥{customer_summary(late_plan.customer).overdue:,.2f}"
+    for url in (
+        reverse("admin:installments_collectioncase_change", args=[case.pk]),
+        reverse("admin:repayments_complaint_change", args=[complaint.pk]),
+    ):
+        page = client.get(url).content.decode()
+        assert 'id="customer-header"' in page, url
+        assert overdue in page, url
 
 
 # --- the phone reveal --------------------------------------------------------------------------------------
