@@ -454,7 +454,7 @@ class RepaymentAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
         try:
             phone = customer_phone_reveal(staff=signed_in_user(request), customer=customer)
         except ApplicationError as exc:
-            messages.error(request, str(exc.message))
+            show_as_message(request, exc)
             return HttpResponseRedirect(reverse("admin:support_customer", args=[customer.pk]))
         response = self.customer_view(request, user_id, revealed_phone=phone)
         response["Cache-Control"] = "no-store"

@@ -35,8 +35,14 @@ from installments.models import (
     ContactLog,
     PromiseToPay,
 )
-from installments.services import REASSIGN_PERMISSION, case_follow_up, cases_reassign, promise_to_pay_record
-from installments.services.collections import RECORD_PERMISSION, WORK_PERMISSION
+from installments.services import (
+    REASSIGN_PERMISSION,
+    RECORD_PERMISSION,
+    WORK_PERMISSION,
+    case_follow_up,
+    cases_reassign,
+    promise_to_pay_record,
+)
 from installments.templatetags.money import yuan
 
 if TYPE_CHECKING:
