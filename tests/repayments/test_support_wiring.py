@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from installments.models import CollectionCase
-from installments.services import overdue_sweep
+from installments.services import overdue_sweep, promise_to_pay_record
+from repayments.selectors import customer_summary
 from repayments.services import complaint_file
 from repayments.staff import FINANCE, LEAD
 from tests.factories import StaffFactory
@@ -70,3 +76,34 @@ def test_leads_see_cure_rates_and_complaints_by_category(client, agent, lead, cu
     assert 'id="complaints-by-category"' in page
     assert "cure-rates-placeholder" not in page
     assert 'id="complaints-by-category"' not in _index(client, agent)
+
+
+# --- the 360 header ------------------------------------------------------------------------------------
+
+
+def test_header_shows_the_open_case_last_promise_and_open_complaints(client, agent, customer, case) -> None:
+    promised = timezone.localdate() + timedelta(days=2)
+    promise_to_pay_record(staff=agent, case=case, amount="88.00", promised_date=promised, note="")
+    complaint = complaint_file(customer=customer, channel="web", category="fees", text="收费不清楚")
+    summary = customer_summary(customer)
+    assert summary.open_case == case
+    assert summary.last_promise is not None
+    assert (summary.last_promise.amount, summary.last_promise.promised_date) == (Decimal("88.00"), promised)
+    assert summary.last_promise.case_id == case.pk
+    assert summary.open_complaint is not None
+    assert (summary.open_complaint.count, summary.open_complaint.nearest) == (1, complaint)
+    client.force_login(agent)
+    page = client.get(reverse("admin:support_customer", args=[customer.pk])).content.decode()
+    assert reverse("admin:installments_collectioncase_change", args=[case.pk]) in page
+    assert reverse("admin:repayments_complaint_change", args=[complaint.pk]) in page
+    assert "¥88.00" in page
+    assert complaint.deadline.strftime("%Y-%m-%d") in page
+
+
+def test_header_query_count_is_bounded(customer, case, agent) -> None:
+    """Nine queries at most (six before the case, the PromiseToPay and the complaints were added)."""
+    for n in range(3):
+        complaint_file(customer=customer, channel="web", category="fees", text=f"第{n}次")
+    with CaptureQueriesContext(connection) as queries:
+        customer_summary(customer)
+    assert len(queries) <= 9
