@@ -80,7 +80,15 @@ def customer_workspace(*, customer: User, recent: int = 50) -> CustomerWorkspace
     plans = (
         InstallmentPlan.objects.filter(customer=customer)
         .select_related("product", "source_plan")
-        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
+        .prefetch_related(
+            Prefetch("installments", queryset=Installment.objects.order_by("sequence")),
+            # The workspace's "Record a promise to pay" goes to the plan's open case (at most one).
+            Prefetch(
+                "collection_cases",
+                queryset=CollectionCase.objects.filter(closed_at__isnull=True),
+                to_attr="open_cases",
+            ),
+        )
         .order_by("-created_at")
     )
     mandates = {

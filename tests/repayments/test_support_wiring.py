@@ -107,3 +107,21 @@ def test_header_query_count_is_bounded(customer, case, agent) -> None:
     with CaptureQueriesContext(connection) as queries:
         customer_summary(customer)
     assert len(queries) <= 9
+
+
+# --- the workspace ------------------------------------------------------------------------------------
+
+
+def test_workspace_links_a_plan_with_an_open_case_to_record_a_promise(
+    client, agent, customer, case, current_plan
+) -> None:
+    client.force_login(agent)
+    page = client.get(reverse("admin:support_customer", args=[customer.pk])).content.decode()
+    promise_page = reverse("admin:installments_collectioncase_promise", args=[case.pk])
+    assert page.count('class="button record-promise"') == 1  # the plan without a case has none
+    assert promise_page in page
+    assert client.get(promise_page).status_code == 200
+    finance = StaffFactory(phone="+8613700000035", groups=[FINANCE])
+    client.force_login(finance)
+    response = client.get(reverse("admin:support_customer", args=[customer.pk]))
+    assert response.status_code != 200 or promise_page not in response.content.decode()
