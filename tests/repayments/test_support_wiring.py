@@ -11,12 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from installments.models import CollectionCase
-from installments.services import overdue_sweep, promise_to_pay_record
+from installments.models import CaseStatus, CollectionCase, ContactLog, PromiseToPay
+from installments.services import overdue_sweep, plan_create, promise_to_pay_record
 from repayments.selectors import customer_summary
 from repayments.services import complaint_file
 from repayments.staff import FINANCE, LEAD
-from tests.factories import StaffFactory
+from tests.factories import CustomerFactory, StaffFactory
 
 pytestmark = pytest.mark.usefixtures("contact_hours")
 
@@ -125,3 +125,79 @@ def test_workspace_links_a_plan_with_an_open_case_to_record_a_promise(
     client.force_login(finance)
     response = client.get(reverse("admin:support_customer", args=[customer.pk]))
     assert response.status_code != 200 or promise_page not in response.content.decode()
+
+
+# --- log a call with a promise: one way to record a promise -------------------------------------------
+
+LOG_A_CALL = "/admin/installments/contactlog/add/"
+
+
+def test_a_promise_logged_on_a_call_is_a_promise_on_the_open_case(client, agent, customer, case) -> None:
+    client.force_login(agent)
+    promised = timezone.localdate() + timedelta(days=3)
+    response = client.post(
+        LOG_A_CALL,
+        {
+            "customer": customer.pk,
+            "channel": "call_in",
+            "outcome": "promise_to_pay",
+            "promise_to_pay_date": promised.isoformat(),
+            "promise_amount": "60.00",
+            "notes": "发薪日还",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == reverse("admin:installments_collectioncase_change", args=[case.pk])
+    promise = PromiseToPay.objects.get()
+    assert (promise.case, promise.amount, promise.promised_date) == (case, Decimal("60.00"), promised)
+    assert ContactLog.objects.get() == promise.contact  # one contact, written with the promise
+    case.refresh_from_db()
+    assert case.status == CaseStatus.PROMISE_TO_PAY
+
+
+def test_several_open_cases_need_the_plan(client, agent, customer, case, flat_product) -> None:
+    other = plan_create(
+        customer=customer,
+        product=flat_product,
+        principal=Decimal("600.00"),
+        tenor=6,
+        purchase_date=timezone.localdate() - timedelta(days=50),
+    )
+    overdue_sweep(as_of=timezone.localdate())
+    assert CollectionCase.objects.filter(customer=customer, closed_at__isnull=True).count() == 2
+    client.force_login(agent)
+    post = {
+        "customer": customer.pk,
+        "channel": "call_in",
+        "outcome": "promise_to_pay",
+        "promise_to_pay_date": (timezone.localdate() + timedelta(days=2)).isoformat(),
+        "promise_amount": "20.00",
+    }
+    response = client.post(LOG_A_CALL, post)
+    assert response.status_code == 200
+    assert "several open cases" in response.content.decode()
+    assert not PromiseToPay.objects.exists()
+    assert not ContactLog.objects.exists()
+    response = client.post(LOG_A_CALL, {**post, "plan": other.pk})
+    assert response.status_code == 302
+    assert PromiseToPay.objects.get().case.plan == other
+
+
+def test_without_an_open_case_the_promise_stays_on_the_contact(client, agent) -> None:
+    nobody = CustomerFactory(phone="+8613811119999")
+    client.force_login(agent)
+    promised = timezone.localdate() + timedelta(days=2)
+    response = client.post(
+        LOG_A_CALL,
+        {
+            "customer": nobody.pk,
+            "channel": "call_in",
+            "outcome": "promise_to_pay",
+            "promise_to_pay_date": promised.isoformat(),
+            "promise_amount": "15.00",
+        },
+    )
+    assert response.status_code == 302
+    assert ContactLog.objects.get().promise_to_pay_date == promised
+    assert not PromiseToPay.objects.exists()
+    assert customer_summary(nobody).last_promise.amount == Decimal("15.00")
