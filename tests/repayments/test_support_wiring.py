@@ -201,3 +201,11 @@ def test_without_an_open_case_the_promise_stays_on_the_contact(client, agent) ->
     assert ContactLog.objects.get().promise_to_pay_date == promised
     assert not PromiseToPay.objects.exists()
     assert customer_summary(nobody).last_promise.amount == Decimal("15.00")
+
+
+def test_the_new_sections_speak_chinese(client, agent, case) -> None:
+    client.force_login(agent)
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "催收案件" in page
+    assert "今天到期的承诺还款" in page
+    assert "Collection cases" not in page
