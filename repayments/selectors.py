@@ -41,6 +41,7 @@ from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
 from repayments.banks import card_label
+from repayments.complaints import OPEN_COMPLAINT_STATES, Complaint
 from repayments.errors import RepaymentsError
 from repayments.labels import failure_reason
 from repayments.models import (
@@ -59,7 +60,6 @@ from repayments.models import (
     RepaymentEvent,
     RepaymentStatus,
 )
-from repayments.complaints import OPEN_COMPLAINT_STATES, Complaint
 
 
 @dataclass(frozen=True)
