@@ -175,7 +175,7 @@ def test_several_open_cases_need_the_plan(client, agent, customer, case, flat_pr
     }
     response = client.post(LOG_A_CALL, post)
     assert response.status_code == 200
-    assert "several open cases" in response.content.decode()
+    assert "多个未结案件" in response.content.decode()  # the agent reads the admin in zh
     assert not PromiseToPay.objects.exists()
     assert not ContactLog.objects.exists()
     response = client.post(LOG_A_CALL, {**post, "plan": other.pk})
