@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -848,6 +848,19 @@ class ContactLogForm(forms.Form):
         required=False,
     )
     notes = forms.CharField(label=_("notes"), widget=forms.Textarea, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The plan list is the customer's own open-case plans when the customer is known (from the
+        # workspace or an application); a phone typed in is checked against the plan in clean().
+        customer = self.data.get("customer") or self.initial.get("customer")
+        application = self.data.get("application") or self.initial.get("application")
+        plans = cast(forms.ModelChoiceField, self.fields["plan"])
+        open_case_plans = InstallmentPlan.objects.filter(collection_cases__closed_at__isnull=True).distinct()
+        if str(customer or "").isdigit():
+            plans.queryset = open_case_plans.filter(customer_id=int(str(customer)))
+        elif str(application or "").isdigit():
+            plans.queryset = open_case_plans.filter(customer__negotiations__pk=int(str(application)))
 
     def clean(self) -> dict[str, Any]:
         super().clean()

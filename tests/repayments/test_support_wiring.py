@@ -209,3 +209,32 @@ def test_the_new_sections_speak_chinese(client, agent, case) -> None:
     assert "催收案件" in page
     assert "今天到期的承诺还款" in page
     assert "Collection cases" not in page
+
+
+def test_the_plan_list_is_the_customers_own(client, agent, customer, case, flat_product) -> None:
+    stranger = CustomerFactory(phone="+8613811118888")
+    theirs = plan_create(
+        customer=stranger,
+        product=flat_product,
+        principal=Decimal("600.00"),
+        tenor=6,
+        purchase_date=timezone.localdate() - timedelta(days=50),
+    )
+    overdue_sweep(as_of=timezone.localdate())
+    client.force_login(agent)
+    page = client.get(f"{LOG_A_CALL}?customer={customer.pk}").content.decode()
+    assert f'<option value="{case.plan_id}"' in page
+    assert f'<option value="{theirs.pk}"' not in page
+    response = client.post(
+        LOG_A_CALL,
+        {
+            "customer": customer.pk,
+            "channel": "call_in",
+            "outcome": "promise_to_pay",
+            "promise_to_pay_date": (timezone.localdate() + timedelta(days=2)).isoformat(),
+            "promise_amount": "20.00",
+            "plan": theirs.pk,
+        },
+    )
+    assert response.status_code == 200
+    assert not PromiseToPay.objects.exists()
