@@ -28,17 +28,20 @@ from installments.ledger import (
 )
 from installments.models import (
     ZERO,
+    CollectionCase,
     ContactLog,
     Installment,
     InstallmentPlan,
     NegotiationApplication,
     NegotiationState,
+    PromiseToPay,
 )
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.schedules import add_months
 from installments.selectors import plan_for_customer
 from notifications.models import Notification
 from repayments.banks import card_label
+from repayments.complaints import OPEN_COMPLAINT_STATES, Complaint
 from repayments.errors import RepaymentsError
 from repayments.labels import failure_reason
 from repayments.models import (
@@ -77,7 +80,15 @@ def customer_workspace(*, customer: User, recent: int = 50) -> CustomerWorkspace
     plans = (
         InstallmentPlan.objects.filter(customer=customer)
         .select_related("product", "source_plan")
-        .prefetch_related(Prefetch("installments", queryset=Installment.objects.order_by("sequence")))
+        .prefetch_related(
+            Prefetch("installments", queryset=Installment.objects.order_by("sequence")),
+            # The workspace's "Record a promise to pay" goes to the plan's open case (at most one).
+            Prefetch(
+                "collection_cases",
+                queryset=CollectionCase.objects.filter(closed_at__isnull=True),
+                to_attr="open_cases",
+            ),
+        )
         .order_by("-created_at")
     )
     mandates = {
@@ -107,6 +118,25 @@ def customer_workspace(*, customer: User, recent: int = 50) -> CustomerWorkspace
 
 
 @dataclass(frozen=True)
+class LastPromise:
+    """The header's last promise to pay: a ``PromiseToPay`` (the one the daily check decides) when there
+    is one, else a promise noted on a contact before any case was open (``status`` empty)."""
+
+    amount: Decimal | None
+    promised_date: date
+    status: str  # the PromiseToPay's status words; "" for a contact-log note
+    case_id: int | None
+
+
+@dataclass(frozen=True)
+class OpenComplaints:
+    """The customer's open 投诉: how many, the nearest deadline and that complaint (to link to)."""
+
+    count: int
+    nearest: Complaint
+
+
+@dataclass(frozen=True)
 class CustomerSummary:
     """The customer 360's header (templates/admin/support/_customer_header.html): what an agent needs in
     the first seconds of a call, on every page a customer appears. Figures are the ledger's: ``overdue``
@@ -126,11 +156,10 @@ class CustomerSummary:
     autodebit_on: list[AutoDebitMandate]  # mandates switched on, with their card
     autodebit_off: int  # plans still being paid with auto-debit off (or never set)
     last_contact: ContactLog | None
-    last_promise: ContactLog | None
+    last_promise: LastPromise | None
     open_application: NegotiationApplication | None
-    # Filled once the collection cases and complaints land (issue 19: the cases and complaints helpers).
-    open_case: object | None = None
-    open_complaint: object | None = None
+    open_case: CollectionCase | None = None  # the open case nearest its next action (assignee loaded)
+    open_complaint: OpenComplaints | None = None
 
     @property
     def language(self) -> str:
@@ -138,8 +167,9 @@ class CustomerSummary:
 
 
 def customer_summary(customer: User, *, today: date | None = None) -> CustomerSummary:
-    """Six queries whatever the customer's history: plans, their open installments, mandates, the last
-    contact, the last promise and the open application."""
+    """At most nine queries whatever the customer's history: plans, their open installments, mandates, the
+    last contact, the last promise (PromiseToPay, then a contact-log note only when there is none), the open
+    application, the open case and the open complaints."""
     today = today or timezone.localdate()
     plans = list(
         InstallmentPlan.objects.filter(customer=customer, status__in=REPAYABLE_PLAN_STATUSES).order_by("pk")
@@ -183,14 +213,47 @@ def customer_summary(customer: User, *, today: date | None = None) -> CustomerSu
         autodebit_on=[m for m in mandates.values() if m.enabled],
         autodebit_off=sum(1 for p in paying if not (p.pk in mandates and mandates[p.pk].enabled)),
         last_contact=contacts.first(),
-        last_promise=contacts.filter(promise_to_pay_date__isnull=False).first(),
+        last_promise=_last_promise(customer, contacts),
         open_application=NegotiationApplication.objects.filter(
             customer=customer, state__in=OPEN_NEGOTIATION_STATES
         )
         .select_related("plan")
         .order_by("-created_at")
         .first(),
+        open_case=CollectionCase.objects.filter(customer=customer, closed_at__isnull=True)
+        .select_related("assignee", "plan")
+        .order_by("next_action_date", "pk")
+        .first(),
+        open_complaint=_open_complaints(customer),
     )
+
+
+def _last_promise(customer: User, contacts: QuerySet[ContactLog]) -> LastPromise | None:
+    # PromiseToPay first: it is the promise the daily check keeps or breaks; a promise noted on a call
+    # with no case open (no PromiseToPay possible) is shown only when there is no PromiseToPay at all.
+    promise = PromiseToPay.objects.filter(customer=customer).order_by("-created_at", "-id").first()
+    if promise is not None:
+        return LastPromise(
+            amount=promise.amount,
+            promised_date=promise.promised_date,
+            status=str(promise.get_status_display()),
+            case_id=promise.case_id,
+        )
+    noted = contacts.filter(promise_to_pay_date__isnull=False).first()
+    if noted is None or noted.promise_to_pay_date is None:
+        return None
+    return LastPromise(
+        amount=noted.promise_amount, promised_date=noted.promise_to_pay_date, status="", case_id=None
+    )
+
+
+def _open_complaints(customer: User) -> OpenComplaints | None:
+    rows = list(
+        Complaint.objects.filter(customer=customer, state__in=[s.value for s in OPEN_COMPLAINT_STATES])
+        .only("pk", "deadline", "state")
+        .order_by("deadline", "pk")
+    )
+    return OpenComplaints(count=len(rows), nearest=rows[0]) if rows else None
 
 
 # --- the customer's pages ------------------------------------------------------------------------------

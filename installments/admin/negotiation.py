@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -30,11 +30,13 @@ from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.models import (
+    CollectionCase,
     ContactChannel,
     ContactLog,
     ContactOutcome,
     ContactParty,
     Installment,
+    InstallmentPlan,
     InstallmentStatus,
     NegotiationApplication,
     NegotiationDocument,
@@ -68,6 +70,7 @@ from installments.services import (
     negotiation_request_info,
     negotiation_return_offer,
     negotiation_start_review,
+    promise_to_pay_record,
     rate_percent,
 )
 
@@ -839,7 +842,25 @@ class ContactLogForm(forms.Form):
     promise_amount = AsciiDecimalField(
         label=_("promised amount (¥)"), max_digits=14, decimal_places=2, min_value=0, required=False
     )
+    plan = forms.ModelChoiceField(
+        label=_("plan (for a promise to pay: the plan with an open collection case)"),
+        queryset=InstallmentPlan.objects.filter(collection_cases__closed_at__isnull=True).distinct(),
+        required=False,
+    )
     notes = forms.CharField(label=_("notes"), widget=forms.Textarea, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The plan list is the customer's own open-case plans when the customer is known (from the
+        # workspace or an application); a phone typed in is checked against the plan in clean().
+        customer = self.data.get("customer") or self.initial.get("customer")
+        application = self.data.get("application") or self.initial.get("application")
+        plans = cast(forms.ModelChoiceField, self.fields["plan"])
+        open_case_plans = InstallmentPlan.objects.filter(collection_cases__closed_at__isnull=True).distinct()
+        if str(customer or "").isdigit():
+            plans.queryset = open_case_plans.filter(customer_id=int(str(customer)))
+        elif str(application or "").isdigit():
+            plans.queryset = open_case_plans.filter(customer__negotiations__pk=int(str(application)))
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -853,7 +874,39 @@ class ContactLogForm(forms.Form):
             data["customer"] = User.objects.filter(phone=phone, is_staff=False).first()
         if data.get("customer") is None:
             raise forms.ValidationError(_("Choose an application or give the customer's phone number."))
+        data["case"] = self._promise_case(data)
         return data
+
+    def _promise_case(self, data: dict[str, Any]) -> CollectionCase | None:
+        """A promise to pay from a customer with an open collection case is a PromiseToPay on that case
+        (the one the daily check decides), not a second kind of promise in the contact log; with no case
+        open the promise is noted on the contact alone, as before cases existed."""
+        if data.get("outcome") != ContactOutcome.PROMISE_TO_PAY:
+            return None
+        cases = list(
+            CollectionCase.objects.filter(customer=data["customer"], closed_at__isnull=True).select_related(
+                "plan"
+            )
+        )
+        plan = data.get("plan")
+        if plan is not None:
+            chosen = [c for c in cases if c.plan_id == plan.pk]
+            if not chosen:
+                self.add_error("plan", _("This customer has no open collection case on that plan."))
+                return None
+            case = chosen[0]
+        elif len(cases) > 1:
+            self.add_error("plan", _("The customer has several open cases: choose the plan promised on."))
+            return None
+        elif cases:
+            case = cases[0]
+        else:
+            return None
+        if data.get("promise_amount") in (None, ""):
+            self.add_error("promise_amount", _("A promise to pay on a collection case needs its amount."))
+        if data.get("promise_to_pay_date") is None:
+            self.add_error("promise_to_pay_date", _("A promise to pay needs its date."))
+        return case
 
 
 @admin.register(ContactLog)
@@ -900,6 +953,8 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
         # carried, so the agent never retypes (or sees) the full phone number.
         initial = {"application": request.GET.get("application"), "customer": request.GET.get("customer")}
         form = ContactLogForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid() and form.cleaned_data.get("case") is not None:
+            return self._promise_on_case(request, form)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -926,6 +981,33 @@ class ContactLogAdmin(ServiceFormMixin, admin.ModelAdmin):
                         )
                     )
                 return HttpResponseRedirect(reverse("admin:installments_contactlog_changelist"))
+        return self._contact_form_page(request, form)
+
+    def _promise_on_case(self, request: HttpRequest, form: ContactLogForm) -> HttpResponse:
+        """The promise goes through ``promise_to_pay_record`` (which writes the contact log entry too)."""
+        data = form.cleaned_data
+        case: CollectionCase = data["case"]
+        try:
+            promise = promise_to_pay_record(
+                staff=signed_in_user(request),
+                case=case,
+                amount=data["promise_amount"],
+                promised_date=data["promise_to_pay_date"],
+                note=data["notes"],
+                channel=data["channel"],
+            )
+        except ApplicationError as exc:
+            # The service names its fields after PromiseToPay; the form's are the contact log's.
+            renamed = {"amount": "promise_amount", "promised_date": "promise_to_pay_date"}
+            exc.fields = {renamed.get(k, k): v for k, v in (exc.fields or {}).items()}
+            show_on_form(form, exc)
+            return self._contact_form_page(request, form)
+        if promise.contact is not None:
+            self.log_addition(request, promise.contact, [{"added": {}}])
+        messages.success(request, _("Contact logged and the promise to pay recorded on the collection case."))
+        return HttpResponseRedirect(reverse("admin:installments_collectioncase_change", args=[case.pk]))
+
+    def _contact_form_page(self, request: HttpRequest, form: ContactLogForm) -> HttpResponse:
         return self.form_page(
             request,
             form,
