@@ -17,20 +17,22 @@ def _unquote(lines: list[str]) -> str:
 def po_entries() -> dict[str, str]:
     entries: dict[str, str] = {}
     for block in (ROOT / "django.po").read_text(encoding="utf-8").split("\n\n")[1:]:
-        current, parts = None, {"msgid": [], "msgstr": []}
+        current, parts = None, {"msgctxt": [], "msgid": [], "msgstr": []}
         for line in block.splitlines():
             if line.startswith("#"):
                 continue
-            match = re.match(r'^(msgid|msgid_plural|msgstr|msgstr\[0\]) (".*")$', line)
+            match = re.match(r'^(msgctxt|msgid|msgid_plural|msgstr|msgstr\[0\]) (".*")$', line)
             if match:
                 key = match.group(1)
-                current = "msgid" if key == "msgid" else ("msgstr" if key.startswith("msgstr") else None)
+                current = key if key in ("msgctxt", "msgid") else ("msgstr" if key.startswith("msgstr") else None)
                 if current:
                     parts[current].append(match.group(2))
             elif line.startswith('"') and current:
                 parts[current].append(line)
         if parts["msgid"]:
-            entries[_unquote(parts["msgid"])] = _unquote(parts["msgstr"])
+            # A message with a context is stored in the .mo as "context\x04msgid" (what pgettext looks up).
+            context = _unquote(parts["msgctxt"]) + "\x04" if parts["msgctxt"] else ""
+            entries[context + _unquote(parts["msgid"])] = _unquote(parts["msgstr"])
     return entries
 
 
