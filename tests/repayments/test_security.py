@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import IdempotencyKey
 from installments.models import NegotiationApplication
 from repayments.models import Repayment, RepaymentStatus
-from repayments.services import OneTimeCard, repayment_create
+from repayments.services import OneTimeCard, complaint_file, repayment_create
 from tests.cards import CMB_DEBIT, ICBC_DEBIT, luhn_complete
 from tests.installments.negotiation_support import PDF, apply, upload
 
@@ -181,12 +181,17 @@ def test_bola_sweep_over_the_pages(
         scheduled_for=current_plan.first_due_date,
     )
     application = apply(late_plan, documents=[upload("p.pdf", PDF)])
+    complaint = complaint_file(
+        customer=customer, channel="web", category="fees", text="x", documents=[upload("c.pdf", PDF)]
+    )
     ids = {
         "plans": current_plan.public_id,
         "repayments": repayment.public_id,
         "cards": card.public_id,
         "negotiations": application.public_id,
         "documents": application.documents.get().public_id,
+        "complaints": complaint.public_id,
+        "complaint-files": complaint.documents.get().public_id,
     }
     routes = id_routes()
     assert len(routes) >= 11
