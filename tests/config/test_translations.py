@@ -24,7 +24,8 @@ def po_entries() -> dict[str, str]:
             match = re.match(r'^(msgctxt|msgid|msgid_plural|msgstr|msgstr\[0\]) (".*")$', line)
             if match:
                 key = match.group(1)
-                current = key if key in ("msgctxt", "msgid") else ("msgstr" if key.startswith("msgstr") else None)
+                kept = key in ("msgctxt", "msgid")
+                current = key if kept else ("msgstr" if key.startswith("msgstr") else None)
                 if current:
                     parts[current].append(match.group(2))
             elif line.startswith('"') and current:
