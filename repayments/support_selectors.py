@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -321,11 +321,17 @@ def roll_rates(*, days: int = 30, today: date | None = None) -> RollRates:
     """
     today = today or timezone.localdate()
     start = today - timedelta(days=days)
+    # Each plan's last event on or before ``start``: a correlated subquery, not DISTINCT ON, so the demo's
+    # SQLite answers the same as PostgreSQL.
+    last_by_start = (
+        CreditEvent.objects.filter(plan_id=OuterRef("plan_id"), business_date__lte=start)
+        .order_by("-business_date", "-id")
+        .values("id")[:1]
+    )
     at_start = dict(
-        CreditEvent.objects.filter(business_date__lte=start)
-        .order_by("plan_id", "-business_date", "-id")
-        .distinct("plan_id")
-        .values_list("plan_id", "to_bucket")
+        CreditEvent.objects.filter(business_date__lte=start, id=Subquery(last_by_start)).values_list(
+            "plan_id", "to_bucket"
+        )
     )
     worst: dict[int, int] = {}
     for plan_id, bucket in CreditEvent.objects.filter(
