@@ -340,6 +340,20 @@ def opening_balances(plan_ids: Iterable[int] | None = None, *, today: date) -> i
 # --- the sub-ledger and the general ledger -------------------------------------------------------------
 
 
+def penalties_by_date(plan_id: int) -> list[tuple[date, Decimal]]:
+    """Every penalty a plan has accrued, summed per business date (the penalty receivable's debits of
+    the sweep's entries): the dated flows the all-in cost ceiling counts."""
+    rows = (
+        JournalLine.objects.filter(
+            plan_id=plan_id, entry__kind=EntryKind.PENALTY_ACCRUED, account=Account.PENALTY_RECEIVABLE
+        )
+        .values("business_date")
+        .annotate(amount=Sum("debit"))
+        .order_by("business_date")
+    )
+    return [(row["business_date"], _money(row["amount"])) for row in rows if _money(row["amount"])]
+
+
 def _open_amount(component: str) -> str:
     return f"{component}_due - {component}_paid - {component}_waived"
 

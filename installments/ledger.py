@@ -9,6 +9,8 @@ movement on a plan is one of its operations, called inside the caller's transact
 * ``unpost``: the exact inverse of a post (a staff reversal), installments reopened and the plan's
   delinquency restated at once rather than at the next sweep;
 * ``restructure``: a re-staging closes what is left of a plan;
+* ``reschedule``: due dates moved (延期, a payment holiday) with any fee the move adds;
+  ``headroom_recompute`` restates the plan's room under its all-in cost ceiling (``installments.cost``);
 * ``charge_off`` / ``charge_off_undo``: a plan long past due is charged off (核销) and, the same business
   day, back. The only writers of ``PlanStatus.CHARGED_OFF`` and ``charged_off_on``; the installments keep
   their open amounts (the customer still owes them) and later payments ``post`` onto them as recoveries.
@@ -37,7 +39,7 @@ from django.utils import timezone
 from core.db import update_rows
 from core.ids import short_ref
 from core.money import ZERO, quantize_money
-from installments import journal
+from installments import cost, journal
 from installments.allocation import Due, OverpaymentError, Split, Waiver, allocate, payable_total
 from installments.models import (
     INSTALLMENT_MONEY_FIELDS,
@@ -899,3 +901,90 @@ def waive(
             inst.paid_at = now
     _restate(posting, plan, installments, today=today, now=now)
     return tuple(waivers)
+
+
+# --- the cost ceiling and moved due dates (延期, payment holidays) ----------------------------------------
+
+
+def headroom_recompute(plan_id: int) -> Decimal:
+    """The plan's room under its all-in cost ceiling from scratch (``installments.cost``): its principal
+    less the present value, at the ceiling, of every installment on its due date and of every penalty on
+    its accrual date (read from the journal). Written to the plan; the sweep then keeps it current as it
+    charges, and any change of schedule calls this again."""
+    plan = InstallmentPlan.objects.only("id", "principal", "purchase_date", "max_all_in_apr_percent").get(
+        pk=plan_id
+    )
+    flows = [
+        (due, principal + fee)
+        for due, principal, fee in Installment.objects.filter(plan_id=plan_id).values_list(
+            "due_date", "principal_due", "fee_due"
+        )
+    ]
+    flows += journal.penalties_by_date(plan_id)
+    headroom = cost.ceiling_headroom(
+        principal=plan.principal,
+        purchase_date=plan.purchase_date,
+        flows=flows,
+        apr_percent=plan.max_all_in_apr_percent,
+    )
+    InstallmentPlan.objects.filter(pk=plan_id).update(ceiling_headroom=headroom)
+    return headroom
+
+
+@dataclass(frozen=True)
+class Move:
+    """One installment's new due date, and the fee the move adds to it (zero when it is free)."""
+
+    installment_id: int
+    due_date: date
+    extra_fee: Decimal = ZERO
+
+
+def reschedule(
+    plan: PlanRow,
+    installments: list[InstallmentRow],
+    moves: Sequence[Move],
+    *,
+    today: date,
+    source: Source,
+    credit_event: str,
+) -> None:
+    """Move due dates of a locked plan's open installments (an extension, a payment holiday), adding the
+    fees the move costs, in the caller's transaction; written at once (not through a ``Posting``: due
+    dates are not a payment's columns). An installment moved past today is no longer overdue. Any fee added
+    is a receivable against unearned fee income, earned when the installment falls due like the schedule's
+    own fees. Writes the relief's credit event (not adverse) and recomputes the plan's room under its cost
+    ceiling, so the caller checks the re-quoted cost before it commits."""
+    by_pk = {i.pk: i for i in installments}
+    changed: list[tuple[int, date, Decimal, str]] = []
+    entry = journal.Draft(
+        key=source.key,
+        kind=EntryKind.RESCHEDULED,
+        business_date=today,
+        plan_id=plan.pk,
+        customer_id=plan.customer_id,
+        reference=source.reference,
+    )
+    for move in moves:
+        inst = by_pk[move.installment_id]
+        if inst.status not in OPEN_STATUSES:
+            raise ValueError(f"installment {inst.pk} is {inst.status}: only open installments move")
+        if move.extra_fee < 0:
+            raise ValueError("a move adds a fee or nothing")
+        inst.due_date = move.due_date
+        inst.fee_due += move.extra_fee
+        if inst.status == InstallmentStatus.OVERDUE and move.due_date >= today and inst.penalty_due == 0:
+            inst.status = InstallmentStatus.PENDING
+        if move.extra_fee:
+            entry.debit(Account.FEE_RECEIVABLE, move.extra_fee)
+            entry.credit(Account.UNEARNED_FEES, move.extra_fee)
+        changed.append((inst.pk, inst.due_date, inst.fee_due, inst.status))
+    update_rows(Installment, ("due_date", "fee_due", "status"), changed)
+    posting = Posting()
+    if entry.lines:
+        posting.journal.append(entry)
+    old_bucket = plan.delinquency_bucket
+    _restate(posting, plan, installments, today=today, now=timezone.now(), delinquency_too=True)
+    _credit_event(posting, plan, credit_event, old_bucket, plan.delinquency_bucket, today=today)
+    posting.write()
+    headroom_recompute(plan.pk)

@@ -1,6 +1,6 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
 charge-off undo requests (``chargeoff``); the contact gate's refusals (``contact``); staff waivers
-(``adjustments``); collection cases and promises to pay (``collections``)."""
+(``adjustments``); collection cases and promises to pay (``collections``); hardship freezes (``relief``)."""
 
 from installments.models.adjustments import (
     ADJUSTMENT_COMPONENT,
@@ -41,6 +41,7 @@ from installments.models.negotiation import (
     NegotiationState,
 )
 from installments.models.plans import (
+    DEFAULT_ALL_IN_APR,
     DEFAULT_CHARGE_OFF_AFTER_DAYS,
     INSTALLMENT_MONEY_FIELDS,
     ZERO,
@@ -48,10 +49,12 @@ from installments.models.plans import (
     CreditEventKind,
     DelinquencyBucket,
     FeeMethodChoices,
+    HolidayFeePolicy,
     Installment,
     InstallmentPlan,
     InstallmentProduct,
     InstallmentStatus,
+    PenaltyBase,
     PlanKind,
     PlanStatus,
     PrepaymentFeePolicy,
@@ -61,11 +64,14 @@ from installments.models.plans import (
     money_field,
     rate_field,
 )
+from installments.models.relief import FREEZE_MAX_DAYS, FreezeEnd, FreezeReason, PlanFreeze
 
 __all__ = [
     "ACCOUNT_TYPES",
     "ADJUSTMENT_COMPONENT",
+    "DEFAULT_ALL_IN_APR",
     "DEFAULT_CHARGE_OFF_AFTER_DAYS",
+    "FREEZE_MAX_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
     "OPEN_CASE_STATUSES",
     "RECEIVABLE",
@@ -92,7 +98,10 @@ __all__ = [
     "DelinquencyBucket",
     "EntryKind",
     "FeeMethodChoices",
+    "FreezeEnd",
+    "FreezeReason",
     "GateChannel",
+    "HolidayFeePolicy",
     "Installment",
     "InstallmentPlan",
     "InstallmentProduct",
@@ -105,6 +114,8 @@ __all__ = [
     "NegotiationReason",
     "NegotiationState",
     "PayoffCertificate",
+    "PenaltyBase",
+    "PlanFreeze",
     "PlanKind",
     "PlanStatus",
     "PrepaymentFeePolicy",

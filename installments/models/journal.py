@@ -99,6 +99,8 @@ class EntryKind(models.TextChoices):
     CHARGED_OFF = "charged_off", _("charged off")
     CHARGE_OFF_UNDONE = "charge_off_undone", _("charge-off undone")
     WAIVED = "waived", _("waived by staff")
+    # Due dates moved (延期, a payment holiday), with any fee that adds.
+    RESCHEDULED = "rescheduled", _("due dates moved")
 
 
 class JournalEntry(models.Model):

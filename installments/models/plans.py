@@ -61,6 +61,26 @@ class PrepaymentFeePolicy(models.TextChoices):
     PERCENT_OF_PRINCIPAL = "percent_of_principal", _("a fee of a rate x the principal paid early")
 
 
+class PenaltyBase(models.TextChoices):
+    """What the daily penalty is charged on. Never the penalty itself (no penalty on penalty)."""
+
+    PRINCIPAL = "principal", _("overdue principal only")
+    PRINCIPAL_FEE = "principal_fee", _("overdue principal and fee")
+
+
+class HolidayFeePolicy(models.TextChoices):
+    """What a payment holiday (staff) costs for the periods it skips."""
+
+    FREE = "free", _("no fee for the skipped periods")
+    PERIOD_FEE = "period_fee", _("each skipped period adds one period's fee")
+
+
+# The all-in cost ceiling defaults to the regulators' 24% line; a product may follow 4 x the one-year LPR.
+DEFAULT_ALL_IN_APR = Decimal("24.00")
+DEFAULT_PENALTY_CAP_PERCENT = Decimal("25.00")
+DEFAULT_ARREARS_TOLERANCE = Decimal("1.00")
+
+
 class ReinstallmentFeeTreatment(models.TextChoices):
     """What happens to the source plan's unpaid fees when it is re-staged (二次分期)."""
 
@@ -137,6 +157,52 @@ class InstallmentProduct(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("The daily run charges off a plan this many days past due (frozen onto new plans)."),
     )
+    # The cost of paying late (README "Fair cost"), frozen onto each plan like the other terms.
+    penalty_base = models.CharField(
+        _("penalty charged on"), max_length=16, choices=PenaltyBase.choices, default=PenaltyBase.PRINCIPAL
+    )
+    penalty_cap_percent = AsciiDecimalModelField(
+        _("penalty cap (% of principal)"),
+        max_digits=5,
+        decimal_places=2,
+        default=DEFAULT_PENALTY_CAP_PERCENT,
+        help_text=_("The penalty a plan can ever owe in all, as a percentage of its principal."),
+    )
+    max_all_in_apr_percent = AsciiDecimalModelField(
+        _("all-in cost ceiling (annualised %)"),
+        max_digits=6,
+        decimal_places=2,
+        default=DEFAULT_ALL_IN_APR,
+        help_text=_("Fees, extension fees and penalties together never cost more than this (IRR)."),
+    )
+    ceiling_follows_lpr = models.BooleanField(
+        _("ceiling follows 4 x the one-year LPR"),
+        default=False,
+        help_text=_("New plans take the lower of the ceiling above and 4 x the LPR staff keep current."),
+    )
+    arrears_tolerance = money_field(
+        _("arrears tolerance"),
+        default=DEFAULT_ARREARS_TOLERANCE,
+        help_text=_("An open amount at or below this does not make an installment overdue."),
+    )
+    # 延期: the customer moves one installment's due date by a few days, on request.
+    extension_max = models.PositiveSmallIntegerField(_("extension: max times per plan"), default=1)
+    extension_max_days = models.PositiveSmallIntegerField(
+        _("extension: max days"), default=14, validators=[MinValueValidator(1)]
+    )
+    extension_fee_rate = rate_field(
+        _("extension fee rate"),
+        default=ZERO,
+        help_text=_("A fee of this fraction of the moved installment's principal (0 = free)."),
+    )
+    # Payment holiday (staff): skip periods and extend the term.
+    holiday_max_periods = models.PositiveSmallIntegerField(_("payment holiday: max periods"), default=3)
+    holiday_fee_policy = models.CharField(
+        _("payment holiday: fees"),
+        max_length=16,
+        choices=HolidayFeePolicy.choices,
+        default=HolidayFeePolicy.FREE,
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -160,6 +226,10 @@ class InstallmentProduct(models.Model):
             models.CheckConstraint(
                 condition=Q(charge_off_after_days__gte=1), name="product_charge_off_gte_1"
             ),
+            models.CheckConstraint(condition=Q(penalty_cap_percent__gte=0), name="product_penalty_cap_gte_0"),
+            models.CheckConstraint(condition=Q(max_all_in_apr_percent__gt=0), name="product_all_in_apr_gt_0"),
+            models.CheckConstraint(condition=Q(arrears_tolerance__gte=0), name="product_tolerance_gte_0"),
+            models.CheckConstraint(condition=Q(extension_fee_rate__gte=0), name="product_ext_fee_gte_0"),
         ]
 
     def __str__(self) -> str:
@@ -255,6 +325,29 @@ class InstallmentPlan(models.Model):
     # and cleared by ``charge_off_undo``. It stays set when a charged-off plan is paid in full (paid off,
     # and it was charged off): the ledger keeps such a plan charged off again if a payment is reversed.
     charged_off_on = models.DateField(_("charged off on"), null=True, blank=True)
+    # The cost of paying late, frozen from the product (installments/cost.py says how they are used).
+    penalty_base = models.CharField(
+        _("penalty charged on"), max_length=16, choices=PenaltyBase.choices, default=PenaltyBase.PRINCIPAL
+    )
+    penalty_cap_amount = money_field(_("penalty cap"), default=None)
+    max_all_in_apr_percent = AsciiDecimalModelField(
+        _("all-in cost ceiling (annualised %)"), max_digits=6, decimal_places=2, default=DEFAULT_ALL_IN_APR
+    )
+    arrears_tolerance = money_field(_("arrears tolerance"), default=DEFAULT_ARREARS_TOLERANCE)
+    extension_max = models.PositiveSmallIntegerField(_("extension: max times"), default=1)
+    extensions_used = models.PositiveSmallIntegerField(_("extensions used"), default=0)
+    # Written only by the sweep (and the ledger when a schedule changes): every penalty ever charged (a
+    # waiver does not give the room back), the present value left under the ceiling (NULL: the sweep
+    # computes it before it charges), and the day accrual stopped for good at the cap or the ceiling.
+    penalty_total = money_field(_("penalty charged in all"))
+    ceiling_headroom = models.DecimalField(
+        _("room under the cost ceiling (present value)"),
+        max_digits=20,
+        decimal_places=8,
+        null=True,
+        blank=True,
+    )
+    penalty_capped_on = models.DateField(_("penalty stopped at its cap on"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -287,6 +380,9 @@ class InstallmentPlan(models.Model):
                 condition=~Q(status="charged_off") | Q(charged_off_on__isnull=False),
                 name="plan_charged_off_has_date",
             ),
+            models.CheckConstraint(condition=Q(penalty_cap_amount__gte=0), name="plan_penalty_cap_gte_0"),
+            models.CheckConstraint(condition=Q(penalty_total__gte=0), name="plan_penalty_total_gte_0"),
+            models.CheckConstraint(condition=Q(arrears_tolerance__gte=0), name="plan_tolerance_gte_0"),
             # One merchant order is financed once per customer.
             models.UniqueConstraint(
                 fields=["customer", "merchant_order_ref"],
@@ -456,6 +552,9 @@ class CreditEventKind(models.TextChoices):
     CHARGED_OFF = "charged_off", _("charged off")
     # A charge-off undone by staff on its business day (the plan is back to overdue).
     REINSTATED = "reinstated", _("charge-off undone")
+    # Relief the customer asked for and got: not adverse (an extension, a payment holiday).
+    EXTENDED = "extended", _("due date extended")
+    HOLIDAY = "holiday", _("payment holiday")
 
 
 class CreditEvent(models.Model):

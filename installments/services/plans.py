@@ -25,6 +25,7 @@ from installments.models import (
     PlanStatus,
 )
 from installments.schedules import Schedule, ScheduleError, build_schedule
+from installments.services.costs import frozen_cost_terms
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,12 @@ def plan_create(
                 purchase_date=purchase_date,
                 first_due_date=quote.first_due_date,
                 status=PlanStatus.ACTIVE,
+                **frozen_cost_terms(
+                    product,
+                    principal=quote.principal,
+                    purchase_date=purchase_date,
+                    flows=[(row.due_date, row.total) for row in quote.schedule.rows],
+                ),
             )
             Installment.objects.bulk_create(
                 Installment(

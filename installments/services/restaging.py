@@ -46,6 +46,7 @@ from installments.models import (
     ReinstallmentFeeTreatment,
 )
 from installments.schedules import FeeMethod, Schedule, ScheduleError, build_schedule
+from installments.services.costs import frozen_cost_terms
 from installments.signals import RESTAGE, plan_changed, plan_changing
 from notifications.services import notification_create
 
@@ -381,6 +382,12 @@ def restage_locked(
         purchase_date=today,
         first_due_date=schedule.rows[0].due_date,
         status=PlanStatus.ACTIVE,
+        **frozen_cost_terms(
+            product,
+            principal=balance.new_principal,
+            purchase_date=today,
+            flows=[(row.due_date, row.total) for row in schedule.rows],
+        ),
     )
     Installment.objects.bulk_create(
         Installment(
