@@ -161,8 +161,8 @@ def late_costs(
     left_cap = max(terms.cap_amount - penalty_so_far, ZERO)
     room_pv = headroom
     capped = False
-    for day in range(1, (wanted[-1] if wanted else 0) + 1):
-        if day > terms.grace_days and not capped:
+    for day in range((wanted[-1] if wanted else 0) + 1):
+        if day > terms.grace_days and day > 0 and not capped:
             charged_days = day if day == terms.grace_days + 1 else 1
             asked = daily_penalty(base, terms.daily_rate, charged_days)
             on = due_date + timedelta(days=day)
