@@ -25,6 +25,7 @@ from installments.models import (
     PlanStatus,
 )
 from installments.schedules import Schedule, ScheduleError, build_schedule
+from installments.services.agreements import agreement_record
 from installments.services.costs import frozen_cost_terms
 
 
@@ -184,6 +185,7 @@ def plan_create(
                 for row in quote.schedule.rows
             )
             journal.write([journal.plan_created(plan, fees=quote.total_fee)])
+            agreement_record(plan=plan)
     except IntegrityError as exc:
         if (
             merchant_order_ref
