@@ -26,7 +26,7 @@ from installments.models import (
 )
 from installments.schedules import Schedule, ScheduleError, build_schedule
 from installments.services.agreements import agreement_record
-from installments.services.costs import frozen_cost_terms
+from installments.services.costs import all_in_ceiling, frozen_cost_terms
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,14 @@ def plan_quote(
             InstallmentsError.APR_ABOVE_MAXIMUM,
             _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
             % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
+        )
+    ceiling = all_in_ceiling(product, on=purchase_date)
+    if schedule.apr_percent > ceiling:
+        # A product that follows 4 x LPR: a fall in the LPR can put its ceiling under the maximum APR.
+        raise ApplicationError(
+            InstallmentsError.APR_ABOVE_MAXIMUM,
+            _("The annualized rate %(apr)s%% is above this product's all-in cost ceiling of %(max)s%%.")
+            % {"apr": schedule.apr_percent, "max": ceiling},
         )
     return PlanQuote(
         product=product,
