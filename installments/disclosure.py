@@ -15,7 +15,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from core.money import ZERO, quantize_money
-from installments import cost, journal
+
+# The package, not its names: the agreement service (in it) reads this module, so whichever of the two is
+# imported first, the other is complete by the time a function here runs.
+from installments import cost, journal, services
 from installments.models import (
     Installment,
     InstallmentPlan,
@@ -24,7 +27,6 @@ from installments.models import (
     PenaltyBase,
 )
 from installments.schedules import Schedule
-from installments.services.costs import frozen_cost_terms
 
 # The days late the table shows.
 TABLE_DAYS = (1, 7, 30, 90)
@@ -79,7 +81,7 @@ def schedule_late_cost(
     """A quote's or an offer's disclosure: the terms a plan of ``schedule`` would freeze from ``product``
     on ``purchase_date`` (``frozen_cost_terms``, the same call plan creation makes), the table for its
     first installment."""
-    terms = frozen_cost_terms(
+    terms = services.frozen_cost_terms(
         product,
         principal=principal,
         purchase_date=purchase_date,

@@ -7,7 +7,7 @@ fields are read-only: a staff member changes a plan only through the services la
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -39,10 +39,13 @@ from installments.models import (
     PlanAgreement,
     PlanStatus,
 )
-from installments.services import plan_create
-from installments.services.costs import LPR_MULTIPLE, all_in_ceiling
+from installments.services import LPR_MULTIPLE, all_in_ceiling, plan_create
 
-PRODUCT_FIELDSETS: tuple[tuple[Any, dict[str, Any]], ...] = (
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts
+    from django_stubs_ext import StrOrPromise
+
+PRODUCT_FIELDSETS: tuple[tuple[StrOrPromise | None, _FieldOpts], ...] = (
     (None, {"fields": ("code", "name", "description", "is_active")}),
     (
         _("Pricing"),
@@ -118,7 +121,7 @@ class InstallmentProductForm(forms.ModelForm):
         fields = [field for section in PRODUCT_FIELDSETS for field in section[1]["fields"]]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         max_apr = data.get("max_apr_percent")
         ceiling = data.get("max_all_in_apr_percent")
         if max_apr is not None and ceiling is not None and max_apr > ceiling:
@@ -437,7 +440,7 @@ class LoanPrimeRateAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: LoanPrimeRate, form: Any, change: bool) -> None:
         if obj.created_by_id is None and request.user.is_authenticated:
-            obj.created_by = request.user  # type: ignore[assignment]
+            obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request: HttpRequest, obj: LoanPrimeRate | None = None) -> bool:
