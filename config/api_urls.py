@@ -23,6 +23,11 @@ v1 = [
     path("quotes/", installments_api.QuoteView.as_view(), name="quotes"),
     path("plans/", installments_api.PlanListView.as_view(), name="plans"),
     path("plans/<uuid:public_id>/", installments_api.PlanDetailView.as_view(), name="plan"),
+    path(
+        "plans/<uuid:public_id>/agreement/",
+        installments_api.PlanAgreementView.as_view(),
+        name="plan_agreement",
+    ),
     path("plans/<uuid:public_id>/auto-debit/", repayments_api.AutoDebitView.as_view(), name="plan_autodebit"),
     path(
         "plans/<uuid:public_id>/reinstallment-quotes/",

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
@@ -35,8 +36,14 @@ from installments.models import (
     NegotiationDocument,
     NegotiationReason,
 )
-from installments.models.plans import CUSTOMER_PLAN_STATUS_CHOICES
-from installments.selectors import offer_schedule
+from installments.models.plans import CUSTOMER_PLAN_STATUS_CHOICES, PenaltyBase
+from installments.selectors import (
+    offer_late_cost,
+    offer_schedule,
+    plan_agreement,
+    plan_late_cost,
+    quote_late_cost,
+)
 from installments.services import (
     negotiation_accept,
     negotiation_apply,
@@ -120,6 +127,50 @@ class ProductListView(APIView):
         return paginated(self, request, products, ProductSerializer)
 
 
+class LateCostRowSerializer(serializers.Serializer):
+    days = serializers.IntegerField(help_text="Days after the due date the installment is paid.")
+    penalty = serializers.DecimalField(help_text="The most penalty those days cost.", **MONEY)
+    total = serializers.DecimalField(help_text="The installment plus that penalty.", **MONEY)
+
+
+class LateCostSerializer(serializers.Serializer):
+    """What paying late costs (README "Fair cost"): the same figures as the web pages."""
+
+    daily_penalty_rate = serializers.DecimalField(
+        max_digits=9, decimal_places=6, help_text='A fraction a day: "0.000500" is 0.05% a day.'
+    )
+    annualised_percent = serializers.DecimalField(
+        max_digits=7, decimal_places=2, help_text="The daily rate x 365, in percent."
+    )
+    penalty_base = serializers.ChoiceField(
+        choices=PenaltyBase.choices, help_text="What the penalty is charged on; never on penalty."
+    )
+    cap_amount = serializers.DecimalField(help_text="The most penalty the plan can ever owe.", **MONEY)
+    cap_percent = serializers.DecimalField(
+        max_digits=6, decimal_places=2, help_text="The cap as a percentage of the principal."
+    )
+    ceiling_percent = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        help_text="Fees and penalties together never cost more than this a year (IRR, dated flows).",
+    )
+    grace_days = serializers.IntegerField(help_text="Days after the due date with no penalty.")
+    penalty_so_far = serializers.DecimalField(
+        help_text="Penalty already charged on the plan (0 on a quote or an offer).", **MONEY
+    )
+    installment_sequence = serializers.IntegerField(
+        allow_null=True, help_text="The installment the table is about; null: nothing left to pay."
+    )
+    due_date = serializers.DateField(allow_null=True)
+    table = LateCostRowSerializer(
+        many=True, help_text="If it is paid N days late (1, 7, 30, 90) it costs at most this; empty: none."
+    )
+
+
+class QuoteSerializer(ScheduleSerializer):
+    late_cost = LateCostSerializer()
+
+
 class QuoteRequestSerializer(serializers.Serializer):
     product = serializers.CharField(help_text="A product code from /products/.")
     principal = MoneyField()
@@ -129,13 +180,25 @@ class QuoteRequestSerializer(serializers.Serializer):
 class QuoteView(APIView):
     @extend_schema(
         request=QuoteRequestSerializer,
-        responses={200: ScheduleSerializer},
-        summary="What a purchase would cost: schedule, total fee, APR (writes nothing)",
+        responses={200: QuoteSerializer},
+        summary="What a purchase would cost: schedule, fee, APR, the cost of paying late (writes nothing)",
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         v = validated(QuoteRequestSerializer, request.data)
         quote = plan_quote(product=_product(v["product"]), principal=v["principal"], tenor=v["tenor"])
-        return Response(ScheduleSerializer(quote.schedule).data)
+        schedule = quote.schedule
+        return Response(
+            QuoteSerializer(
+                {
+                    "principal": schedule.principal,
+                    "total_fee": schedule.total_fee,
+                    "total_repayment": schedule.total_repayment,
+                    "apr_percent": schedule.apr_percent,
+                    "rows": schedule.rows,
+                    "late_cost": quote_late_cost(quote),
+                }
+            ).data
+        )
 
 
 # --- plans ---------------------------------------------------------------------------------------------
@@ -196,9 +259,22 @@ class PlanSerializer(serializers.ModelSerializer):
 
 class PlanDetailSerializer(PlanSerializer):
     installments = InstallmentSerializer(many=True)
+    late_cost = serializers.SerializerMethodField(
+        help_text="What paying the next unpaid installment late costs, under the plan's frozen terms."
+    )
+    agreement = serializers.SerializerMethodField(
+        help_text="GET it with the Bearer token: the loan agreement (借款协议) as accepted."
+    )
 
     class Meta(PlanSerializer.Meta):
-        fields = [*PlanSerializer.Meta.fields, "installments"]
+        fields = [*PlanSerializer.Meta.fields, "installments", "late_cost", "agreement"]
+
+    @extend_schema_field(LateCostSerializer)
+    def get_late_cost(self, plan: InstallmentPlan) -> dict:
+        return LateCostSerializer(plan_late_cost(plan)).data
+
+    def get_agreement(self, plan: InstallmentPlan) -> str:
+        return reverse("api_v1:plan_agreement", kwargs={"public_id": plan.public_id})
 
 
 class PlanCreateSerializer(serializers.Serializer):
@@ -241,6 +317,52 @@ class PlanDetailView(APIView):
     @extend_schema(responses=PlanDetailSerializer, summary="A plan with its schedule")
     def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
         return Response(PlanDetailSerializer(_plan(request, public_id)).data)
+
+
+class AgreementSerializer(serializers.Serializer):
+    versioned = serializers.BooleanField(
+        help_text="False for a plan made before agreements were versioned: the other fields are null."
+    )
+    version = serializers.CharField(allow_null=True, help_text='e.g. "2026-11"')
+    language = serializers.CharField(allow_null=True)
+    text = serializers.CharField(allow_null=True, help_text="The text as the customer accepted it.")
+    text_sha256 = serializers.CharField(allow_null=True)
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    notice = serializers.CharField(allow_null=True, help_text="What to tell the customer when not versioned.")
+
+
+class PlanAgreementView(APIView):
+    @extend_schema(
+        responses=AgreementSerializer,
+        summary="借款协议: the agreement the customer accepted for this plan (someone else's plan: 404)",
+    )
+    def get(self, request: AuthenticatedRequest, public_id: str) -> Response:
+        plan = _plan(request, public_id)
+        agreement = plan_agreement(plan)
+        if agreement is None:
+            body: dict[str, object] = {
+                "versioned": False,
+                "version": None,
+                "language": None,
+                "text": None,
+                "text_sha256": None,
+                "accepted_at": None,
+                "notice": _(
+                    "This plan's agreement is from before versioning: its terms are the ones on the "
+                    "plan's page. Contact us for a copy."
+                ),
+            }
+        else:
+            body = {
+                "versioned": True,
+                "version": agreement.version,
+                "language": agreement.language,
+                "text": agreement.text,
+                "text_sha256": agreement.text_sha256,
+                "accepted_at": agreement.accepted_at,
+                "notice": None,
+            }
+        return Response(AgreementSerializer(body).data)
 
 
 # --- 二次分期 -----------------------------------------------------------------------------------------------
@@ -390,6 +512,9 @@ class NegotiationSerializer(serializers.Serializer):
     documents = DocumentSerializer(many=True)
     offer = serializers.SerializerMethodField()
     offer_schedule = serializers.SerializerMethodField()
+    offer_late_cost = serializers.SerializerMethodField(
+        help_text="What paying the offer's first installment late would cost (null: no offer)."
+    )
     result_plan_id = serializers.UUIDField(source="result_plan.public_id", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
 
@@ -403,6 +528,13 @@ class NegotiationSerializer(serializers.Serializer):
     def get_offer_schedule(self, application: NegotiationApplication) -> dict | None:
         schedule = offer_schedule(application)
         return None if schedule is None else ScheduleSerializer(schedule).data
+
+    @extend_schema_field(LateCostSerializer(allow_null=True))
+    def get_offer_late_cost(self, application: NegotiationApplication) -> dict | None:
+        if application.state != "offered":
+            return None
+        late_cost = offer_late_cost(application)
+        return None if late_cost is None else LateCostSerializer(late_cost).data
 
 
 class NegotiationApplySerializer(serializers.Serializer):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.money import ZERO, quantize_money
 from installments.allocation import payable_total
+from installments.disclosure import LateCostDisclosure
 from installments.ledger import open_installments, plan_dues, remaining_total
 from installments.models import (
     ContactLog,
@@ -28,6 +29,7 @@ from installments.models import (
 )
 from installments.models.negotiation import EVENT_LABELS
 from installments.schedules import Schedule
+from installments.selectors import offer_late_cost, plan_late_cost
 from installments.services import rate_percent, restage_schedule
 
 if TYPE_CHECKING:
@@ -134,6 +136,8 @@ class NegotiationFacts:
     payments: list[Payment]
     contacts: list[ContactLog]
     waiting: Waiting
+    plan_late_cost: LateCostDisclosure  # the plan as it stands: cap, penalty so far, the next installment
+    offer_late_cost: LateCostDisclosure | None  # the offer on file, as the customer is shown it
 
     @property
     def promises(self) -> list[ContactLog]:
@@ -184,6 +188,8 @@ def negotiation_facts(application: NegotiationApplication, *, today: date | None
             .order_by("-created_at")[:20]
         ),
         waiting=waiting(application, today=today),
+        plan_late_cost=plan_late_cost(plan),
+        offer_late_cost=offer_late_cost(application),
     )
 
 

@@ -19,6 +19,7 @@ from accounts.models import User
 from core.errors import ApplicationError
 from core.ids import short_ref
 from core.money import ZERO, quantize_money
+from installments.disclosure import LateCostDisclosure, late_cost_disclosure, schedule_late_cost
 from installments.journal import sub_ledger
 from installments.ledger import open_installments
 from installments.models import (
@@ -38,6 +39,7 @@ from installments.models import (
     NegotiationApplication,
     NegotiationState,
     PayoffCertificate,
+    PlanAgreement,
     PromiseStatus,
     PromiseToPay,
 )
@@ -57,6 +59,47 @@ class ProductOffer:
 
     product: InstallmentProduct
     quotes: list[PlanQuote]
+    late_cost: LateCostDisclosure | None = None  # for the first quote: what paying late costs
+
+
+def quote_late_cost(quote: PlanQuote) -> LateCostDisclosure:
+    """A quote's cost of paying late (its first installment), as the plan would freeze it."""
+    return schedule_late_cost(
+        product=quote.product,
+        principal=quote.principal,
+        purchase_date=quote.purchase_date,
+        schedule=quote.schedule,
+    )
+
+
+def offer_late_cost(application: NegotiationApplication) -> LateCostDisclosure | None:
+    """An offer's cost of paying late: the terms the negotiated plan would freeze from the product, for
+    its first installment (None: no offer on file)."""
+    if application.offer_tenor is None or application.offered_at is None:
+        return None
+    schedule = restage_schedule(
+        principal=application.offer_principal,
+        tenor=application.offer_tenor,
+        fee_rate=application.offer_fee_rate or ZERO,
+        start=timezone.localtime(application.offered_at).date(),
+        first_due_date=application.offer_first_due_date,
+    )
+    return schedule_late_cost(
+        product=application.plan.product,
+        principal=application.offer_principal,
+        purchase_date=timezone.localtime(application.offered_at).date(),
+        schedule=schedule,
+    )
+
+
+def plan_agreement(plan: InstallmentPlan) -> PlanAgreement | None:
+    """The agreement stored with the plan; None for a plan made before agreements were versioned."""
+    return PlanAgreement.objects.filter(plan_id=plan.pk).first()
+
+
+def plan_late_cost(plan: InstallmentPlan) -> LateCostDisclosure:
+    """A plan's cost of paying late (its next unpaid installment), for its page and the API."""
+    return late_cost_disclosure(plan)
 
 
 def product_list_active() -> QuerySet[InstallmentProduct]:
@@ -72,7 +115,11 @@ def product_offers(*, principal: Decimal = EXAMPLE_PRINCIPAL) -> list[ProductOff
                 quotes.append(plan_quote(product=product, principal=principal, tenor=tenor))
             except ApplicationError:
                 continue  # a tenor whose APR passes the maximum is simply not offered
-        offers.append(ProductOffer(product=product, quotes=quotes))
+        offers.append(
+            ProductOffer(
+                product=product, quotes=quotes, late_cost=quote_late_cost(quotes[0]) if quotes else None
+            )
+        )
     return offers
 
 

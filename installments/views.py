@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import OtpPurpose
@@ -32,7 +32,9 @@ from installments.selectors import (
     EXAMPLE_PRINCIPAL,
     negotiation_for_customer,
     negotiation_status,
+    offer_late_cost,
     offer_summary,
+    plan_agreement,
     plan_for_customer,
     product_offers,
 )
@@ -75,6 +77,14 @@ def negotiation_document(request: HttpRequest, public_id: str) -> HttpResponseBa
     if not (is_owner or (request.user.is_staff and request.user.has_perm(REVIEW_PERMISSION))):
         raise Http404
     return file_response(document)
+
+
+@login_required
+@require_GET
+def agreement(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """借款协议: the text the customer accepted for this plan, as stored (another customer's plan: 404)."""
+    plan = plan_for_customer(customer=request.user, public_id=public_id)
+    return render(request, "installments/agreement.html", {"plan": plan, "agreement": plan_agreement(plan)})
 
 
 # --- 二次分期 -----------------------------------------------------------------------------------------------
@@ -282,6 +292,7 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
             "application": application,
             "status": negotiation_status(application),
             "offer": offer,
+            "late_cost": offer_late_cost(application) if offer else None,
             "income_share": share,
             "document_form": document_form,
             "accept_form": accept_form,

@@ -80,6 +80,10 @@ _LEAD_EXTRA: list[tuple[str, str]] = [
     ("installments", "reassign_case"),
     # The start page's KPIs (debit success, roll rates, cure and promise-kept rates).
     ("accounts", "view_team_figures"),
+    # The one-year LPR a product's cost ceiling may follow (4 x LPR): leads and finance keep it current.
+    ("installments", "view_loanprimerate"),
+    ("installments", "add_loanprimerate"),
+    ("installments", "change_loanprimerate"),
 ]
 _FINANCE_PERMISSIONS = [
     ("installments", "view_installmentplan"),
@@ -90,6 +94,9 @@ _FINANCE_PERMISSIONS = [
     ("repayments", "view_settlementfile"),
     ("repayments", "view_reconciliationbreak"),
     ("repayments", "change_reconciliationbreak"),
+    ("installments", "view_loanprimerate"),
+    ("installments", "add_loanprimerate"),
+    ("installments", "change_loanprimerate"),
 ]
 
 

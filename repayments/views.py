@@ -26,7 +26,7 @@ from core.ids import short_ref
 from core.money import is_money_text
 from core.web import apply_errors
 from installments.models import InstallmentPlan
-from installments.selectors import plan_for_customer, plan_negotiation
+from installments.selectors import plan_for_customer, plan_late_cost, plan_negotiation
 from installments.services import restage_refusals
 from repayments.failures import nothing_to_pay_steps, payment_next_steps
 from repayments.forms import (
@@ -149,6 +149,7 @@ def _plan_detail(
             "code_sent": code_sent,
             "restage_refusals": restage_refusals(page.plan),
             "negotiation": plan_negotiation(page.plan),
+            "late_cost": plan_late_cost(page.plan),
         },
     )
 

@@ -6,7 +6,8 @@ fields are read-only: a staff member changes a plan only through the services la
 
 from __future__ import annotations
 
-from typing import ClassVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,21 +24,138 @@ from accounts.models import User
 from core.admin_display import MoneyAdminMixin, percent_text
 from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
+from core.money import format_yuan
 from core.money_input import AsciiDecimalField
+from installments import cost
 from installments.admin.chargeoff import undo_request_view
+from installments.disclosure import plan_headroom
 from installments.models import (
     INSTALLMENT_MONEY_FIELDS,
     CreditEvent,
     Installment,
     InstallmentPlan,
     InstallmentProduct,
+    LoanPrimeRate,
+    PlanAgreement,
     PlanStatus,
 )
-from installments.services import plan_create
+from installments.services import LPR_MULTIPLE, all_in_ceiling, plan_create
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldOpts
+    from django_stubs_ext import StrOrPromise
+
+PRODUCT_FIELDSETS: tuple[tuple[StrOrPromise | None, _FieldOpts], ...] = (
+    (None, {"fields": ("code", "name", "description", "is_active")}),
+    (
+        _("Pricing"),
+        {
+            "fields": (
+                "fee_method",
+                "fee_rate",
+                "tenors",
+                "max_apr_percent",
+                "min_principal",
+                "max_principal",
+            )
+        },
+    ),
+    (_("Late payment"), {"fields": ("penalty_daily_rate", "grace_days", "charge_off_after_days")}),
+    (
+        _("Cost of paying late / relief"),
+        {
+            "description": _(
+                "Frozen onto each new plan. The penalty never passes the cap, and fees, extension fees "
+                "and penalties together never pass the all-in ceiling (IRR over the dated flows)."
+            ),
+            "fields": (
+                "penalty_base",
+                "penalty_cap_percent",
+                "max_all_in_apr_percent",
+                "ceiling_follows_lpr",
+                "arrears_tolerance",
+                "extension_max",
+                "extension_max_days",
+                "extension_fee_rate",
+                "holiday_max_periods",
+                "holiday_fee_policy",
+            ),
+        },
+    ),
+    (
+        _("Prepayment and cards"),
+        {
+            "fields": (
+                "prepayment_fee_policy",
+                "prepayment_fee_rate",
+                "allow_credit_cards",
+                "autodebit_slots_per_day",
+                "autodebit_retry_in_grace",
+            )
+        },
+    ),
+    (
+        _("Re-installment (二次分期)"),
+        {
+            "fields": (
+                "restage_allowed",
+                "restage_max_times",
+                "restage_min_principal",
+                "restage_tenors",
+                "restage_fee_rate",
+                "restage_fee_treatment",
+                "negotiated_max_tenor",
+            )
+        },
+    ),
+)
+
+
+class InstallmentProductForm(forms.ModelForm):
+    """The product's terms must agree with each other: a schedule may not cost more than the all-in
+    ceiling allows, or no penalty could ever accrue and the disclosure would promise a ceiling the
+    schedule alone passes."""
+
+    class Meta:
+        model = InstallmentProduct
+        fields = [field for section in PRODUCT_FIELDSETS for field in section[1]["fields"]]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        max_apr = data.get("max_apr_percent")
+        ceiling = data.get("max_all_in_apr_percent")
+        if max_apr is not None and ceiling is not None and max_apr > ceiling:
+            self.add_error(
+                "max_apr_percent",
+                _("The maximum APR (%(apr)s%%) must not be above the all-in cost ceiling (%(ceiling)s%%).")
+                % {"apr": max_apr, "ceiling": ceiling},
+            )
+        if max_apr is not None and data.get("ceiling_follows_lpr"):
+            lpr_ceiling = all_in_ceiling_today(data)
+            if lpr_ceiling is not None and max_apr > lpr_ceiling:
+                self.add_error(
+                    "ceiling_follows_lpr",
+                    _(
+                        "4 x the one-year LPR in force today is %(ceiling)s%%, below the maximum APR "
+                        "(%(apr)s%%): lower the maximum APR or do not follow the LPR."
+                    )
+                    % {"apr": max_apr, "ceiling": lpr_ceiling},
+                )
+        return data
+
+
+def all_in_ceiling_today(data: dict[str, Any]) -> Decimal | None:
+    """The ceiling a plan created today would freeze under the form's figures (None: not decidable)."""
+    ceiling = data.get("max_all_in_apr_percent")
+    if ceiling is None:
+        return None
+    product = InstallmentProduct(max_all_in_apr_percent=ceiling, ceiling_follows_lpr=True)
+    return all_in_ceiling(product, on=timezone.localdate())
 
 
 @admin.register(InstallmentProduct)
 class InstallmentProductAdmin(MoneyAdminMixin, admin.ModelAdmin):
+    form = InstallmentProductForm
     list_display = (
         "code",
         "name",
@@ -50,49 +168,7 @@ class InstallmentProductAdmin(MoneyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("fee_method", "is_active")
     search_fields = ("code", "name")
-    fieldsets = (
-        (None, {"fields": ("code", "name", "description", "is_active")}),
-        (
-            _("Pricing"),
-            {
-                "fields": (
-                    "fee_method",
-                    "fee_rate",
-                    "tenors",
-                    "max_apr_percent",
-                    "min_principal",
-                    "max_principal",
-                )
-            },
-        ),
-        (_("Late payment"), {"fields": ("penalty_daily_rate", "grace_days", "charge_off_after_days")}),
-        (
-            _("Prepayment and cards"),
-            {
-                "fields": (
-                    "prepayment_fee_policy",
-                    "prepayment_fee_rate",
-                    "allow_credit_cards",
-                    "autodebit_slots_per_day",
-                    "autodebit_retry_in_grace",
-                )
-            },
-        ),
-        (
-            _("Re-installment (二次分期)"),
-            {
-                "fields": (
-                    "restage_allowed",
-                    "restage_max_times",
-                    "restage_min_principal",
-                    "restage_tenors",
-                    "restage_fee_rate",
-                    "restage_fee_treatment",
-                    "negotiated_max_tenor",
-                )
-            },
-        ),
-    )
+    fieldsets = PRODUCT_FIELDSETS
 
     def has_delete_permission(self, request: HttpRequest, obj: InstallmentProduct | None = None) -> bool:
         return False  # plans keep pointing at their product; retire a product with "active" instead
@@ -199,11 +275,57 @@ class InstallmentPlanAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
         "delinquency_bucket",
         "charge_off_after_days",
         "charge_off",
+        "penalty_base",
+        "penalty_cap_amount",
+        "penalty_total",
+        "penalty_capped_on",
+        "ceiling",
+        "room_left",
+        "arrears_tolerance",
+        "extensions",
+        "agreement_display",
         "created_at",
         "updated_at",
         "statement_link",
     )
     fields = readonly_fields
+
+    @admin.display(description=_("all-in cost ceiling"))
+    def ceiling(self, obj: InstallmentPlan) -> str:
+        return f"{obj.max_all_in_apr_percent}% (IRR)"
+
+    @admin.display(description=_("room under the ceiling"))
+    def room_left(self, obj: InstallmentPlan) -> str:
+        """The headroom as staff can use it: the most penalty that may still accrue today."""
+        today = timezone.localdate()
+        room = cost.ceiling_room(
+            headroom=plan_headroom(obj),
+            apr_percent=obj.max_all_in_apr_percent,
+            purchase_date=obj.purchase_date,
+            on=today,
+        )
+        return str(_("room left %(amount)s today") % {"amount": format_yuan(room)})
+
+    @admin.display(description=_("extensions used"))
+    def extensions(self, obj: InstallmentPlan) -> str:
+        return f"{obj.extensions_used} / {obj.extension_max}"
+
+    @admin.display(description=_("loan agreement (借款协议)"))
+    def agreement_display(self, obj: InstallmentPlan) -> str:
+        agreement = PlanAgreement.objects.filter(plan_id=obj.pk).first()
+        if agreement is None:
+            return str(_("agreement from before versioning"))
+        return format_html(
+            '<div id="plan-agreement">{} {} · {} · {}: <code>{}</code>'
+            '<details><summary>{}</summary><pre style="white-space: pre-wrap">{}</pre></details></div>',
+            _("version"),
+            agreement.version,
+            timezone.localtime(agreement.accepted_at).strftime("%Y-%m-%d %H:%M"),
+            "SHA-256",
+            agreement.text_sha256,
+            _("The text as accepted"),
+            agreement.text,
+        )
 
     @admin.display(description=_("APR"), ordering="apr_percent")
     def apr(self, obj: InstallmentPlan) -> str:
@@ -299,6 +421,30 @@ class InstallmentPlanAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/service_form.html", context)
+
+
+@admin.register(LoanPrimeRate)
+class LoanPrimeRateAdmin(admin.ModelAdmin):
+    """The one-year LPR, kept current by finance and team leads: a product that follows the LPR freezes
+    the lower of its ceiling and 4 x the rate in force on each new plan's purchase date. Plans already
+    made keep the ceiling they froze."""
+
+    list_display = ("effective_on", "one_year_percent", "ceiling_percent", "created_by", "created_at")
+    date_hierarchy = "effective_on"
+    fields = ("effective_on", "one_year_percent", "created_by", "created_at")
+    readonly_fields = ("created_by", "created_at")
+
+    @admin.display(description=_("4 x LPR"))
+    def ceiling_percent(self, obj: LoanPrimeRate) -> str:
+        return f"{obj.one_year_percent * LPR_MULTIPLE}%"
+
+    def save_model(self, request: HttpRequest, obj: LoanPrimeRate, form: Any, change: bool) -> None:
+        if obj.created_by_id is None and request.user.is_authenticated:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request: HttpRequest, obj: LoanPrimeRate | None = None) -> bool:
+        return False  # the record of which rate was in force when is kept
 
 
 @admin.register(CreditEvent)

@@ -1,6 +1,7 @@
 """Products, plans and their installments (``plans``); negotiated-plan applications (``negotiation``);
 charge-off undo requests (``chargeoff``); the contact gate's refusals (``contact``); staff waivers
-(``adjustments``); collection cases and promises to pay (``collections``); hardship freezes (``relief``)."""
+(``adjustments``); collection cases and promises to pay (``collections``); hardship freezes (``relief``); the
+loan agreement stored with a plan and the LPR staff keep current (``agreements``)."""
 
 from installments.models.adjustments import (
     ADJUSTMENT_COMPONENT,
@@ -9,6 +10,7 @@ from installments.models.adjustments import (
     AdjustmentReason,
     AdjustmentState,
 )
+from installments.models.agreements import LoanPrimeRate, PlanAgreement
 from installments.models.certificates import PayoffCertificate
 from installments.models.chargeoff import ChargeOffUndo, ChargeOffUndoState
 from installments.models.collections import (
@@ -108,6 +110,7 @@ __all__ = [
     "InstallmentStatus",
     "JournalEntry",
     "JournalLine",
+    "LoanPrimeRate",
     "NegotiationApplication",
     "NegotiationDocument",
     "NegotiationEvent",
@@ -115,6 +118,7 @@ __all__ = [
     "NegotiationState",
     "PayoffCertificate",
     "PenaltyBase",
+    "PlanAgreement",
     "PlanFreeze",
     "PlanKind",
     "PlanStatus",

@@ -1,7 +1,8 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
 (核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
-(staff waivers, 减免) and ``collections`` (collection cases and promises to pay). This package
+(staff waivers, 减免), ``collections`` (collection cases and promises to pay), ``costs`` (the cost terms a
+plan freezes, the LPR ceiling) and ``agreements`` (the 借款协议 stored with a plan). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -17,6 +18,7 @@ from installments.services.adjustments import (
     adjustment_create,
     adjustment_reject,
 )
+from installments.services.agreements import AGREEMENT_VERSION, agreement_record, agreement_text
 from installments.services.certificates import (
     REOPENED_BY_REVERSAL,
     payoff_certificate_issue,
@@ -50,6 +52,7 @@ from installments.services.contact import (
     contact_refused,
     gate_channel,
 )
+from installments.services.costs import LPR_MULTIPLE, all_in_ceiling, frozen_cost_terms, lpr_on
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
@@ -95,10 +98,12 @@ from installments.services.sweep import SweepResult, collection_cases_sync, over
 
 __all__ = [
     "AFTER_BROKEN_PERMISSION",
+    "AGREEMENT_VERSION",
     "APPROVE_ADJUSTMENT_PERMISSION",
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
+    "LPR_MULTIPLE",
     "REASSIGN_PERMISSION",
     "RECORD_PERMISSION",
     "REJECTION_REASONS",
@@ -122,6 +127,9 @@ __all__ = [
     "adjustment_approve",
     "adjustment_create",
     "adjustment_reject",
+    "agreement_record",
+    "agreement_text",
+    "all_in_ceiling",
     "case_follow_up",
     "cases_reassign",
     "charge_off_undo_approve",
@@ -133,7 +141,9 @@ __all__ = [
     "contact_log_create",
     "contact_refusal_record",
     "contact_refused",
+    "frozen_cost_terms",
     "gate_channel",
+    "lpr_on",
     "negotiation_accept",
     "negotiation_apply",
     "negotiation_approve",

@@ -7,13 +7,29 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from core.money import quantize_money
 from installments import cost
-from installments.models import InstallmentProduct
+from installments.models import InstallmentProduct, LoanPrimeRate
+
+# Courts protect interest up to 4 x the one-year LPR in force when the loan is made.
+LPR_MULTIPLE = 4
+
+
+def lpr_on(on: date) -> LoanPrimeRate | None:
+    """The one-year LPR in force on ``on``: the latest row effective on or before it (None: none on file)."""
+    return LoanPrimeRate.objects.filter(effective_on__lte=on).order_by("-effective_on").first()
 
 
 def all_in_ceiling(product: InstallmentProduct, *, on: date) -> Decimal:
-    """The all-in annualised cost ceiling a plan created on ``on`` freezes: the product's."""
-    return product.max_all_in_apr_percent
+    """The all-in annualised cost ceiling a plan created on ``on`` freezes: the product's, or, when the
+    product follows the LPR, the lower of it and 4 x the one-year LPR in force on ``on`` (no LPR on file:
+    the product's figure)."""
+    ceiling = product.max_all_in_apr_percent
+    if product.ceiling_follows_lpr:
+        lpr = lpr_on(on)
+        if lpr is not None:
+            ceiling = min(ceiling, quantize_money(lpr.one_year_percent * LPR_MULTIPLE))
+    return ceiling
 
 
 def frozen_cost_terms(

@@ -25,7 +25,8 @@ from installments.models import (
     PlanStatus,
 )
 from installments.schedules import Schedule, ScheduleError, build_schedule
-from installments.services.costs import frozen_cost_terms
+from installments.services.agreements import agreement_record
+from installments.services.costs import all_in_ceiling, frozen_cost_terms
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,14 @@ def plan_quote(
             _("The annualized rate %(apr)s%% is above this product's maximum of %(max)s%%.")
             % {"apr": schedule.apr_percent, "max": product.max_apr_percent},
         )
+    ceiling = all_in_ceiling(product, on=purchase_date)
+    if schedule.apr_percent > ceiling:
+        # A product that follows 4 x LPR: a fall in the LPR can put its ceiling under the maximum APR.
+        raise ApplicationError(
+            InstallmentsError.APR_ABOVE_MAXIMUM,
+            _("The annualized rate %(apr)s%% is above this product's all-in cost ceiling of %(max)s%%.")
+            % {"apr": schedule.apr_percent, "max": ceiling},
+        )
     return PlanQuote(
         product=product,
         principal=amount,
@@ -184,6 +193,7 @@ def plan_create(
                 for row in quote.schedule.rows
             )
             journal.write([journal.plan_created(plan, fees=quote.total_fee)])
+            agreement_record(plan=plan)
     except IntegrityError as exc:
         if (
             merchant_order_ref

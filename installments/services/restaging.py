@@ -46,6 +46,7 @@ from installments.models import (
     ReinstallmentFeeTreatment,
 )
 from installments.schedules import FeeMethod, Schedule, ScheduleError, build_schedule
+from installments.services.agreements import agreement_record
 from installments.services.costs import frozen_cost_terms
 from installments.signals import RESTAGE, plan_changed, plan_changing
 from notifications.services import notification_create
@@ -400,6 +401,7 @@ def restage_locked(
         )
         for row in schedule.rows
     )
+    agreement_record(plan=new_plan)
     restructure(
         locked,
         installments,

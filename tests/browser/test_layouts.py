@@ -130,6 +130,7 @@ PAGES: list[Stop] = [
     Stop("account", url(lambda s: reverse("repayments:account"))),
     Stop("bills", url(lambda s: reverse("repayments:bills"))),
     Stop("plan", url(lambda s: reverse("repayments:plan", args=[s.current.public_id]))),
+    Stop("agreement", url(lambda s: reverse("installments:agreement", args=[s.current.public_id]))),
     Stop("plan-overdue", url(lambda s: reverse("repayments:plan", args=[s.offered.plan.public_id]))),
     Stop("pay", url(lambda s: reverse("repayments:pay", args=[s.current.public_id]))),
     Stop("pay-confirm", pay_confirmation),

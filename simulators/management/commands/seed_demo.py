@@ -35,11 +35,14 @@ from installments.models import (
     Installment,
     InstallmentPlan,
     InstallmentProduct,
+    LoanPrimeRate,
     NegotiationReason,
+    PenaltyBase,
     PlanStatus,
     PrepaymentFeePolicy,
 )
 from installments.schedules import add_months
+from installments.selectors import plan_late_cost
 from installments.services import negotiation_apply, overdue_sweep, plan_create
 from notifications.services import notification_create
 from repayments.gateway import GatewayError, get_gateway
@@ -81,6 +84,11 @@ PRODUCTS = [
         "fee_rate": Decimal("0.005000"),
         "tenors": [3, 6, 12, 24],
         "prepayment_fee_policy": PrepaymentFeePolicy.WAIVE_FUTURE_FEES,
+        # The cost of paying late (README "Fair cost"): penalty on the overdue principal only, at most 25% of
+        # the principal in all, fees and penalties together at most 24% a year (IRR).
+        "penalty_base": PenaltyBase.PRINCIPAL,
+        "penalty_cap_percent": Decimal("25.00"),
+        "max_all_in_apr_percent": Decimal("24.00"),
     },
     {
         "code": "dengebenxi",
@@ -92,6 +100,9 @@ PRODUCTS = [
         "max_principal": Decimal("200000.00"),
         "prepayment_fee_policy": PrepaymentFeePolicy.PERCENT_OF_PRINCIPAL,
         "prepayment_fee_rate": Decimal("0.010000"),
+        "penalty_base": PenaltyBase.PRINCIPAL,
+        "penalty_cap_percent": Decimal("25.00"),
+        "max_all_in_apr_percent": Decimal("24.00"),
     },
     {
         "code": "dengebenjin",
@@ -101,8 +112,13 @@ PRODUCTS = [
         "fee_rate": Decimal("0.108000"),
         "tenors": [3, 6, 12],
         "max_principal": Decimal("100000.00"),
+        "penalty_base": PenaltyBase.PRINCIPAL,
+        "penalty_cap_percent": Decimal("25.00"),
+        "max_all_in_apr_percent": Decimal("24.00"),
     },
 ]
+# The one-year LPR on file (staff keep it in the admin); no demo product follows it (ceiling_follows_lpr).
+DEMO_LPR = (date(2025, 5, 20), Decimal("3.00"))
 
 
 def _purchase_date_due_on(today: date, months_back: int) -> date | None:
@@ -150,6 +166,9 @@ class Command(BaseCommand):
     def _seed(self, today: date) -> None:
         with transaction.atomic():
             products = {spec["code"]: self._product(spec) for spec in PRODUCTS}
+            LoanPrimeRate.objects.get_or_create(
+                effective_on=DEMO_LPR[0], defaults={"one_year_percent": DEMO_LPR[1]}
+            )
             admin = User.objects.filter(phone=ADMIN_PHONE).first()
             if admin is None:
                 User.objects.create_superuser(ADMIN_PHONE, ADMIN_PASSWORD, real_name="客服主管")
@@ -207,6 +226,15 @@ class Command(BaseCommand):
             )
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        first = InstallmentPlan.objects.get(customer=current, merchant_order_ref="JD-DEMO-0001")
+        late = plan_late_cost(first)
+        self.stdout.write(
+            f"  {first.display_name}: penalty {late.daily_percent}% a day "
+            f"({late.annualised_percent}% a year), cap ¥{late.cap_amount:,.2f}, "
+            f"ceiling {late.ceiling_percent}%; installment {late.installment_sequence} late costs at most "
+            + ", ".join(f"{row.days}d ¥{row.penalty:,.2f}" for row in late.table)
+            + "  (plan page, 'If you pay late')"
+        )
         self.stdout.write(f"  admin (superuser): {ADMIN_PHONE} / {ADMIN_PASSWORD}  -> /admin/")
         for phone, name, group in STAFF:
             self.stdout.write(f"  staff {name} ({group}): {phone} / {STAFF_PASSWORD}  -> /admin/")
