@@ -20,6 +20,7 @@ from installments.models.collections import (
     PromiseToPay,
 )
 from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
+from installments.models.extensions import PlanExtension
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -115,6 +116,7 @@ __all__ = [
     "NegotiationState",
     "PayoffCertificate",
     "PenaltyBase",
+    "PlanExtension",
     "PlanFreeze",
     "PlanKind",
     "PlanStatus",

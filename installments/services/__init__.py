@@ -1,7 +1,8 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
 (核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
-(staff waivers, 减免) and ``collections`` (collection cases and promises to pay). This package
+(staff waivers, 减免), ``extension`` (延期还款, self-service) and ``collections`` (collection cases and
+promises to pay). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -49,6 +50,16 @@ from installments.services.contact import (
     contact_refusal_record,
     contact_refused,
     gate_channel,
+)
+from installments.services.extension import (
+    ExtensionQuote,
+    ExtensionRefused,
+    NextAmount,
+    extension_apply,
+    extension_confirmed,
+    extension_day_range,
+    extension_quote,
+    extension_refusals,
 )
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
@@ -108,6 +119,9 @@ __all__ = [
     "WORK_PERMISSION",
     "ChargeOffRun",
     "ContactDecision",
+    "ExtensionQuote",
+    "ExtensionRefused",
+    "NextAmount",
     "OfferPreset",
     "OfferPreview",
     "OfferTerms",
@@ -133,6 +147,11 @@ __all__ = [
     "contact_log_create",
     "contact_refusal_record",
     "contact_refused",
+    "extension_apply",
+    "extension_confirmed",
+    "extension_day_range",
+    "extension_quote",
+    "extension_refusals",
     "gate_channel",
     "negotiation_accept",
     "negotiation_apply",
