@@ -31,8 +31,8 @@ class Migration(migrations.Migration):
                 ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='extensions', to='installments.installmentplan', verbose_name='plan')),
             ],
             options={
-                'verbose_name': 'extension',
-                'verbose_name_plural': 'extensions',
+                'verbose_name': 'due-date extension',
+                'verbose_name_plural': 'due-date extensions',
                 'ordering': ('-created_at', '-id'),
                 'constraints': [models.UniqueConstraint(fields=('customer', 'idempotency_key'), name='extension_unique_key'), models.CheckConstraint(condition=models.Q(('days__gte', 1)), name='extension_days_gte_1'), models.CheckConstraint(condition=models.Q(('fee__gte', 0)), name='extension_fee_gte_0'), models.CheckConstraint(condition=models.Q(('new_due_date__gt', models.F('old_due_date'))), name='extension_moves_later')],
             },

@@ -36,8 +36,8 @@ class PlanExtension(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
-        verbose_name = _("extension")
-        verbose_name_plural = _("extensions")
+        verbose_name = _("due-date extension")
+        verbose_name_plural = _("due-date extensions")
         ordering = ("-created_at", "-id")
         constraints = [
             models.UniqueConstraint(fields=["customer", "idempotency_key"], name="extension_unique_key"),
