@@ -426,8 +426,9 @@ class ExtensionQuoteView(APIView):
         description=_EXTENSION_REFUSALS,
     )
     def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
+        plan = _plan(request, public_id)  # another customer's plan: 404 before anything about the body
         data = validated(ExtensionQuoteRequestSerializer, request.data)
-        quote: ExtensionQuote = extension_quote(plan=_plan(request, public_id), days=data["days"])
+        quote: ExtensionQuote = extension_quote(plan=plan, days=data["days"])
         return Response(ExtensionQuoteSerializer(quote).data)
 
 
@@ -448,8 +449,8 @@ class ExtensionView(APIView):
     )
     @idempotent
     def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
-        data = validated(ExtensionRequestSerializer, request.data)
         plan = _plan(request, public_id)
+        data = validated(ExtensionRequestSerializer, request.data)
         extension = extension_apply(
             plan=plan,
             customer=request.user,
