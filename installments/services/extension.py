@@ -32,6 +32,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -365,12 +366,10 @@ def extension_apply(
         if done is not None:
             return done
         raise
-    return extension_confirmed(
-        plan_id=plan.pk, customer=customer, days=days, idempotency_key=key, today=today
-    )
+    return _extension_locked(plan_id=plan.pk, customer=customer, days=days, idempotency_key=key, today=today)
 
 
-def extension_confirmed(
+def _extension_locked(
     *, plan_id: int, customer: User, days: int, idempotency_key: str, today: date | None = None
 ) -> PlanExtension:
     """The extension itself, once the code was verified: one transaction under the plan's lock (the key
@@ -408,7 +407,7 @@ def extension_confirmed(
             source=Source(key=f"extension:{extension.pk}", reference=f"#{quote.sequence}"),
             credit_event=CreditEventKind.EXTENDED,
         )
-        InstallmentPlan.objects.filter(pk=plan.pk).update(extensions_used=plan.extensions_used + 1)
+        InstallmentPlan.objects.filter(pk=plan.pk).update(extensions_used=F("extensions_used") + 1)
         plan.refresh_from_db()
         plan_changed.send(
             sender=InstallmentPlan,

@@ -30,12 +30,12 @@ from installments.models import (
 from installments.services import (
     ExtensionRefused,
     extension_apply,
-    extension_confirmed,
     extension_quote,
     extension_refusals,
     overdue_sweep,
     plan_restage,
 )
+from installments.services.extension import _extension_locked
 from notifications.models import Notification
 from repayments.models import Repayment, RepaymentEvent, RepaymentStatus
 from repayments.services import repayment_create, repayments_run_scheduled
@@ -407,9 +407,7 @@ def test_a_double_click_with_one_key_extends_once(current_plan) -> None:
     customer = current_plan.customer
     results = at_once(
         3,
-        lambda _i: extension_confirmed(
-            plan_id=current_plan.pk, customer=customer, days=7, idempotency_key="k"
-        ),
+        lambda _i: _extension_locked(plan_id=current_plan.pk, customer=customer, days=7, idempotency_key="k"),
     )
     assert len({r.pk for r in results}) == 1, results
     current_plan.refresh_from_db()
@@ -425,7 +423,7 @@ def test_two_keys_at_once_extend_once(current_plan) -> None:
     due = first(current_plan).due_date
     results = at_once(
         2,
-        lambda i: extension_confirmed(
+        lambda i: _extension_locked(
             plan_id=current_plan.pk, customer=customer, days=7, idempotency_key=f"k{i}"
         ),
     )
@@ -434,3 +432,25 @@ def test_two_keys_at_once_extend_once(current_plan) -> None:
     current_plan.refresh_from_db()
     assert current_plan.extensions_used == 1
     assert first(current_plan).due_date == due + timedelta(days=7)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_with_the_code_extends_once(current_plan, codes) -> None:
+    """Two posts of the same form (key and code) at once: the code is spent once, the plan extended once;
+    the second answers the first's extension, or at worst the code's refusal, never a second extension."""
+    customer = current_plan.customer
+    code = codes.request(customer, OtpPurpose.EXTENSION)
+    results = at_once(
+        2,
+        lambda _i: extension_apply(
+            plan=current_plan, customer=customer, days=7, code=code, idempotency_key="click"
+        ),
+    )
+    extensions = [r for r in results if isinstance(r, PlanExtension)]
+    assert extensions, results
+    assert len({e.pk for e in extensions}) == 1
+    assert all(isinstance(r, PlanExtension) or str(r).startswith("otp_") for r in results), results
+    current_plan.refresh_from_db()
+    assert current_plan.extensions_used == 1
+    assert PlanExtension.objects.count() == 1
