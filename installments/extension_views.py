@@ -63,7 +63,7 @@ def extend(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpRespo
     context: dict[str, object] = {
         "plan": plan,
         "refusals": refusals,
-        "next_steps": refusal_steps(plan) if refusals else [],
+        "next_steps": refusal_steps(plan, extend=False) if refusals else [],
     }
     if request.method == "POST" and not refusals:
         action = request.POST.get("action", "")

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from installments.models import InstallmentPlan, PlanExtension
+from installments.next_steps import relief_steps
 
 
 def text(response) -> str:
@@ -103,3 +104,11 @@ def test_another_customers_plan_is_404(client, other_customer, current_plan) -> 
         == 404
     )
     assert not InstallmentPlan.objects.filter(extensions_used__gt=0).exists()
+
+
+def test_relief_steps_offer_the_extension_where_it_is_allowed(current_plan, late_plan) -> None:
+    steps = relief_steps(current_plan)
+    assert steps[0].kind == "extend"
+    assert steps[0].url == reverse("installments:extend", args=[current_plan.public_id])
+    assert "extend" not in [s.kind for s in relief_steps(current_plan, extend=False)]
+    assert "extend" not in [s.kind for s in relief_steps(late_plan)]
