@@ -112,3 +112,17 @@ def test_relief_steps_offer_the_extension_where_it_is_allowed(current_plan, late
     assert steps[0].url == reverse("installments:extend", args=[current_plan.public_id])
     assert "extend" not in [s.kind for s in relief_steps(current_plan, extend=False)]
     assert "extend" not in [s.kind for s in relief_steps(late_plan)]
+
+
+def test_the_done_page_reads_in_english(signed_in, customer, current_plan, codes) -> None:
+    customer.language = "en"
+    customer.save(update_fields=["language"])
+    url = reverse("installments:extend", args=[current_plan.public_id])
+    confirm = text(signed_in.post(url, {"action": "choose", "days": "5"}))
+    key = re.search(r'name="key" value="([0-9a-f]+)"', confirm).group(1)
+    signed_in.post(url, {"action": "send_code", "days": "5", "key": key})
+    signed_in.post(url, {"action": "confirm", "days": "5", "key": key, "code": codes.codes[-1]})
+    page = text(signed_in.get(reverse("installments:extension_done", args=[current_plan.public_id])))
+    main = page.split("<main")[1].split("</main>")[0].replace(current_plan.display_name, "")
+    assert "is now due on" in main
+    assert not re.search(r"[\u4e00-\u9fff]", main), main
