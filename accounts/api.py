@@ -239,7 +239,7 @@ class OtpView(APIView):
             )
         },
         summary="Send an SMS code for a purpose (bind_card, change_autodebit_card, accept_negotiation, "
-        "restage, ...)",
+        "restage, extension, ...)",
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         data = validated(OtpRequestSerializer, request.data)

@@ -34,6 +34,14 @@ v1 = [
         installments_api.RestageQuoteView.as_view(),
         name="plan_restage_quotes",
     ),
+    path(
+        "plans/<uuid:public_id>/extension/quote/",
+        installments_api.ExtensionQuoteView.as_view(),
+        name="plan_extension_quote",
+    ),
+    path(
+        "plans/<uuid:public_id>/extension/", installments_api.ExtensionView.as_view(), name="plan_extension"
+    ),
     path("bills/", repayments_api.BillsView.as_view(), name="bills"),
     path("repayments/", repayments_api.RepaymentListView.as_view(), name="repayments"),
     path("repayments/<uuid:public_id>/", repayments_api.RepaymentDetailView.as_view(), name="repayment"),

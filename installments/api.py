@@ -1,4 +1,6 @@
-"""API: products, quotes, plans, 二次分期 and 协商还款. Views parse, call one service, shape the answer."""
+"""API: products, quotes, plans, 二次分期, 延期还款 and 协商还款.
+
+Views parse, call one service, shape the answer."""
 
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ from installments.selectors import (
     quote_late_cost,
 )
 from installments.services import (
+    ExtensionQuote,
+    extension_apply,
+    extension_quote,
     negotiation_accept,
     negotiation_apply,
     negotiation_decline,
@@ -266,8 +271,18 @@ class PlanDetailSerializer(PlanSerializer):
         help_text="GET it with the Bearer token: the loan agreement (借款协议) as accepted."
     )
 
+    extensions_used = serializers.IntegerField(read_only=True, help_text="延期还款 used on this plan.")
+    extension_max = serializers.IntegerField(read_only=True, help_text="延期还款 this plan allows in all.")
+
     class Meta(PlanSerializer.Meta):
-        fields = [*PlanSerializer.Meta.fields, "installments", "late_cost", "agreement"]
+        fields = [
+            *PlanSerializer.Meta.fields,
+            "installments",
+            "late_cost",
+            "agreement",
+            "extensions_used",
+            "extension_max",
+        ]
 
     @extend_schema_field(LateCostSerializer)
     def get_late_cost(self, plan: InstallmentPlan) -> dict:
@@ -454,6 +469,126 @@ class RestageView(APIView):
             customer=request.user, plan_id=plan.pk, tenor=data["tenor"], otp_code=data["otp_code"]
         )
         return Response(PlanDetailSerializer(new_plan).data, status=status.HTTP_201_CREATED)
+
+
+# --- 延期还款 -----------------------------------------------------------------------------------------------
+
+
+class ExtensionQuoteRequestSerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1,
+        max_value=366,
+        help_text="Days to move the next unpaid installment by (the plan allows "
+        "`min_days`..`max_days`; out of range is 422 `extension_days_out_of_range`).",
+    )
+
+
+class NextAmountSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    due_date = serializers.DateField()
+    amount = serializers.DecimalField(**MONEY)
+    moved = serializers.BooleanField(help_text="The installment the extension moves.")
+
+
+class ExtensionQuoteSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField(help_text="The installment that moves: the next unpaid one.")
+    days = serializers.IntegerField()
+    min_days = serializers.IntegerField()
+    max_days = serializers.IntegerField()
+    old_due_date = serializers.DateField()
+    new_due_date = serializers.DateField()
+    fee = serializers.DecimalField(help_text="The extension fee added to that installment.", **MONEY)
+    amount_due = serializers.DecimalField(
+        help_text="What it asks on the new date, the fee included.", **MONEY
+    )
+    apr_before = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    apr_percent = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        coerce_to_string=True,
+        help_text="The plan's APR over its dated cash flows after the extension (IRR, actual/365).",
+    )
+    max_apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    next_amounts = NextAmountSerializer(many=True, help_text="The open installments after the extension.")
+
+
+class ExtensionRefusalSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.CharField(), required=False)  # type: ignore[assignment]
+    reasons = inline_serializer(
+        "ExtensionReason", {"code": serializers.CharField(), "message": serializers.CharField()}, many=True
+    )
+
+
+class ExtensionRequestSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366, help_text="As quoted.")
+    otp_code = serializers.CharField(
+        max_length=6,
+        help_text="From POST /otp/ with purpose extension, sent after the customer saw the quote.",
+    )
+
+
+class ExtensionSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    old_due_date = serializers.DateField()
+    new_due_date = serializers.DateField()
+    fee = serializers.DecimalField(**MONEY)
+    apr_percent = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    created_at = serializers.DateTimeField()
+    plan = PlanDetailSerializer()
+
+
+_EXTENSION_REFUSALS = (
+    "A plan that cannot be extended answers 422 `extension_not_allowed` with every reason in `reasons` "
+    "(`plan_not_active`, `overdue_beyond_grace`, `extension_too_late`, `extension_limit_reached`, "
+    "`extension_not_offered`, `nothing_to_extend`); a quote above the product's maximum APR is "
+    "`apr_above_maximum`, one above the plan's all-in cost ceiling `above_cost_ceiling`."
+)
+
+
+class ExtensionQuoteView(APIView):
+    @extend_schema(
+        request=ExtensionQuoteRequestSerializer,
+        responses={200: ExtensionQuoteSerializer, 422: ExtensionRefusalSerializer},
+        summary="延期还款 quote: new due date, fee and APR of moving the next installment (writes nothing)",
+        description=_EXTENSION_REFUSALS,
+    )
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
+        plan = _plan(request, public_id)  # another customer's plan: 404 before anything about the body
+        data = validated(ExtensionQuoteRequestSerializer, request.data)
+        quote: ExtensionQuote = extension_quote(plan=plan, days=data["days"])
+        return Response(ExtensionQuoteSerializer(quote).data)
+
+
+class ExtensionView(APIView):
+    @extend_schema(
+        request=ExtensionRequestSerializer,
+        responses={201: ExtensionSerializer, 422: ExtensionRefusalSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="延期还款: move the next unpaid installment's due date, confirmed with an SMS code",
+        description=(
+            "Show the customer `POST /plans/{id}/extension/quote/` for the chosen `days`, send the code with "
+            '`POST /otp/` `{"purpose": "extension"}`, then post `days` with `otp_code`. A wrong, expired or '
+            "unrequested code is 422 (`otp_invalid`, `otp_expired`, `otp_not_requested`, "
+            "`otp_too_many_attempts`) and extends nothing; use a new Idempotency-Key for each code tried. "
+            "The same key answers the same extension again, never a second one. 409 `payment_in_progress` "
+            "while a payment on the plan is being processed. " + _EXTENSION_REFUSALS
+        ),
+    )
+    @idempotent
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
+        plan = _plan(request, public_id)
+        data = validated(ExtensionRequestSerializer, request.data)
+        extension = extension_apply(
+            plan=plan,
+            customer=request.user,
+            days=data["days"],
+            code=data["otp_code"],
+            idempotency_key=request.idempotency_key,
+        )
+        extension.plan = _plan(request, public_id)
+        return Response(ExtensionSerializer(extension).data, status=status.HTTP_201_CREATED)
 
 
 # --- 协商还款 -----------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ __all__ = [
     "ceiling_headroom",
     "ceiling_room",
     "daily_penalty",
+    "dated_apr_percent",
     "growth",
     "headroom_after",
     "late_costs",
@@ -43,6 +44,7 @@ DAYS_PER_YEAR = Decimal(365)
 HEADROOM_QUANTUM = Decimal("0.00000001")
 _CENT = Decimal("0.01")
 _CONTEXT = Context(prec=40)
+_APR_TOLERANCE = Decimal("0.0000001")  # percent: far below the 0.01 the APR is shown to
 
 
 def months_between(start: date, on: date) -> Decimal:
@@ -70,6 +72,34 @@ def ceiling_headroom(
         for on, amount in flows:
             value -= amount / growth(apr_percent, purchase_date, on)
         return value.quantize(HEADROOM_QUANTUM, rounding=ROUND_FLOOR)
+
+
+def dated_apr_percent(
+    principal: Decimal, purchase_date: date, flows: Iterable[tuple[date, Decimal]]
+) -> Decimal:
+    """The nominal annual rate (12 x the monthly IRR, in percent, rounded half up to 0.01) at which the dated
+    ``flows`` are worth ``principal`` on ``purchase_date``, time counted as ``months_between`` does: the
+    APR of a schedule whose dates moved (an extension), stated as the ceiling is. Solved by bisection like
+    ``schedules.irr_monthly``: with one outflow and non-negative payments the present value falls as the
+    rate rises, so there is one root. Flows worth no more than the principal at 0% answer 0."""
+    dated = [(on, Decimal(amount)) for on, amount in flows if amount]
+    with localcontext(_CONTEXT):
+        if sum((a for _on, a in dated), ZERO) <= principal:
+            return ZERO
+
+        def value(apr: Decimal) -> Decimal:
+            return sum((a / growth(apr, purchase_date, on) for on, a in dated), ZERO)
+
+        low, high = ZERO, Decimal(100)
+        while value(high) > principal:
+            low, high = high, high * 2
+        while high - low > _APR_TOLERANCE:
+            middle = (low + high) / 2
+            if value(middle) > principal:
+                low = middle
+            else:
+                high = middle
+        return ((low + high) / 2).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def ceiling_room(*, headroom: Decimal, apr_percent: Decimal, purchase_date: date, on: date) -> Decimal:

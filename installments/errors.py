@@ -76,6 +76,25 @@ class InstallmentsError(ErrorCode):
     CASE_CLOSED = "case_closed", 409, "the collection case is resolved"
     INVALID_PROMISE = "invalid_promise", 422, "correct the promise's amount or date"
     INVALID_FOLLOW_UP = "invalid_follow_up", 422, "the next action date is out of range"
+    EXTENSION_NOT_ALLOWED = (
+        "extension_not_allowed",
+        422,
+        "the plan cannot be extended now; the body lists every reason in `reasons`",
+    )
+    EXTENSION_NOT_OFFERED = "extension_not_offered", 422, "the plan's terms allow no extension"
+    EXTENSION_LIMIT_REACHED = "extension_limit_reached", 422, "extended as often as the plan allows"
+    EXTENSION_TOO_LATE = "extension_too_late", 422, "the next installment is past its due date and grace days"
+    NOTHING_TO_EXTEND = "nothing_to_extend", 422, "no installment is left to pay"
+    EXTENSION_DAYS_OUT_OF_RANGE = (
+        "extension_days_out_of_range",
+        422,
+        "choose a number of days in the range the plan allows",
+    )
+    ABOVE_COST_CEILING = (
+        "above_cost_ceiling",
+        422,
+        "the plan's all-in cost would pass its ceiling",
+    )
     PROMISES_BROKEN_IN_A_ROW = (
         "promises_broken_in_a_row",
         403,

@@ -1,4 +1,4 @@
-"""Customer forms for 二次分期 and 协商还款; the services decide what is allowed."""
+"""Customer forms for 二次分期, 延期还款 and 协商还款; the services decide what is allowed."""
 
 from __future__ import annotations
 
@@ -68,6 +68,24 @@ class RestageConfirmForm(forms.Form):
     def __init__(self, *args: Any, tenors: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["tenor"]).choices = [(t, str(t)) for t in tenors]
+
+
+class ExtensionForm(forms.Form):
+    """延期还款, step 1: how many days (each choice names the new due date)."""
+
+    days = forms.TypedChoiceField(label=_("Move the due date by"), coerce=int)
+
+    def __init__(self, *args: Any, choices: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["days"]).choices = choices
+
+
+class ExtensionConfirmForm(forms.Form):
+    """延期还款, step 2: the quoted days and the request's key carried along, and the SMS code."""
+
+    days = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    code = code_field()
 
 
 class NegotiationForm(forms.Form):

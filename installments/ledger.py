@@ -33,7 +33,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core.db import update_rows
@@ -976,10 +976,16 @@ def reschedule(
         if inst.status == InstallmentStatus.OVERDUE and move.due_date >= today and inst.penalty_due == 0:
             inst.status = InstallmentStatus.PENDING
         if move.extra_fee:
+            # A fee not yet earned waits in unearned income like the schedule's own; on an installment
+            # whose fee is earned already (it fell due, or a payment reached its fee), it is earned now:
+            # the sweep bills an installment's fee once, so unearned income would keep it for ever.
             entry.debit(Account.FEE_RECEIVABLE, move.extra_fee)
-            entry.credit(Account.UNEARNED_FEES, move.extra_fee)
+            entry.credit(Account.FEE_INCOME if inst.fee_billed else Account.UNEARNED_FEES, move.extra_fee)
         changed.append((inst.pk, inst.due_date, inst.fee_due, inst.status))
     update_rows(Installment, ("due_date", "fee_due", "status"), changed)
+    added = sum((move.extra_fee for move in moves), ZERO)
+    if added:  # the plan's total fee stays the sum of its installments' fees (check_ledger)
+        InstallmentPlan.objects.filter(pk=plan.pk).update(total_fee=F("total_fee") + added)
     posting = Posting()
     if entry.lines:
         posting.journal.append(entry)

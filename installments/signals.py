@@ -16,8 +16,9 @@ its undo; a merchant refund or a hardship freeze when they come) MUST send both,
 
 Kinds: ``"restage"`` (secondary and negotiated plans), ``"charge_off"`` and ``"charge_off_undo"`` (核销 and
 its same-day undo: ``repayments`` refuses either while a charge is in flight), ``"waiver"`` (a staff
-adjustment, 减免: refused the same way); later ``"refund"``,
-``"freeze"``.
+adjustment, 减免: refused the same way), ``"extension"`` (延期还款: refused the same way; ``plan_changed``
+carries ``moved_due_dates``, ``{old due date: new due date}``, and ``repayments`` moves a payment scheduled
+for an old date to the new one); later ``"refund"``, ``"freeze"``.
 Payments themselves are not plan changes: they go through ``installments.ledger.post``.
 """
 
@@ -29,9 +30,12 @@ RESTAGE = "restage"
 CHARGE_OFF = "charge_off"
 CHARGE_OFF_UNDO = "charge_off_undo"
 WAIVER = "waiver"  # a staff adjustment (减免): a penalty or fee waived
+EXTENSION = "extension"  # 延期还款: one installment's due date moved (``moved_due_dates`` on plan_changed)
 
 plan_changing = django.dispatch.Signal()  # plan (locked), kind
-plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None), autodebit (optional)
+plan_changed = (
+    django.dispatch.Signal()
+)  # plan, kind, successor (or None), autodebit, moved_due_dates (optional)
 
 # Asked, not told: (customer, plan) -> the card auto-debit would use for that plan's successor, shown
 # masked ("工商银行 尾号1234"), or None. ``repayments`` answers; the offer page ticks "turn on auto-debit" by

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from installments import views
+from installments import extension_views, views
 
 app_name = "installments"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("documents/<uuid:public_id>/", views.negotiation_document, name="negotiation_document"),
     path("plans/<uuid:public_id>/agreement/", views.agreement, name="agreement"),
     path("plans/<uuid:public_id>/restage/", views.restage, name="restage"),
+    path("plans/<uuid:public_id>/extend/", extension_views.extend, name="extend"),
+    path("plans/<uuid:public_id>/extend/done/", extension_views.extension_done, name="extension_done"),
     path("plans/<uuid:public_id>/negotiate/", views.negotiate, name="negotiate"),
     path("negotiations/<uuid:public_id>/", views.negotiation, name="negotiation"),
 ]

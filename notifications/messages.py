@@ -95,6 +95,7 @@ PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "accept_negotiation": ("确认协商方案", "accepting the plan"),
         "phone_verify": ("验证手机号", "verifying your phone"),
         "restage": ("确认二次分期", "confirming the secondary installments"),
+        "extension": ("确认延期还款", "confirming the due-date extension"),
     },
 }
 
@@ -297,6 +298,20 @@ TEMPLATES: dict[str, MessageTemplate] = {
             },
         ),
         MessageTemplate(
+            "plan_extended",
+            NotificationCategory.TRANSACTIONAL,
+            zh="您的{plan}第{seq}期已延期至{due_date}，届时应还¥{amount}（含延期手续费¥{fee}）。",
+            en="Installment {seq} of {plan} is now due on {due_date}: ¥{amount}, "
+            "including an extension fee of ¥{fee}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "seq": 3,
+                "due_date": date(2026, 12, 12),
+                "amount": Decimal("106.00"),
+                "fee": Decimal("0.00"),
+            },
+        ),
+        MessageTemplate(
             "negotiation_rejected",
             NotificationCategory.TRANSACTIONAL,
             zh="很抱歉，您的{plan}分期申请未通过：{reason}。如有疑问请联系客服{hotline}。",
@@ -488,6 +503,7 @@ TEMPLATE_NAMES: dict[str, StrOrPromise] = {
     "negotiation_submitted": gettext_lazy("Negotiation application received"),
     "negotiation_offer": gettext_lazy("Negotiated plan offered"),
     "plan_restaged": gettext_lazy("Secondary installment plan created"),
+    "plan_extended": gettext_lazy("Due date extended"),
     "negotiation_rejected": gettext_lazy("Negotiation application declined"),
     "negotiation_info_requested": gettext_lazy("More documents asked for"),
     "negotiation_expired": gettext_lazy("Negotiated offer expired"),

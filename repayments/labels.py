@@ -44,6 +44,7 @@ EVENT_KINDS = {
     "late_succeeded": _("succeeded late (after being given up)"),
     "failed": _("failed"),
     "cancelled": _("cancelled"),
+    "rescheduled": _("moved to the extended due date"),
     "excess_owed": _("overpaid: refund owed"),
     "excess_refunded": _("overpayment refunded"),
     "offline_recorded": _("offline payment recorded"),
@@ -70,6 +71,8 @@ EVENT_DATA_LABELS = {
     "channel": _("channel"),
     "previous_status": _("status before"),
     "previous_failure_code": _("reason before"),
+    "previous_date": _("date before"),
+    "scheduled_for": _("scheduled for"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import date
 
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
@@ -10,10 +11,16 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core.errors import ApplicationError
 from installments.models import CreditEvent, CreditEventKind, InstallmentPlan
-from installments.signals import CHARGE_OFF_UNDO, autodebit_card_query, plan_changed, plan_changing
+from installments.signals import (
+    CHARGE_OFF_UNDO,
+    EXTENSION,
+    autodebit_card_query,
+    plan_changed,
+    plan_changing,
+)
 from repayments.errors import RepaymentsError
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
-from repayments.services import autodebit_set, mandates_carry_over
+from repayments.services import autodebit_set, mandates_carry_over, scheduled_payments_move
 
 
 @receiver(plan_changing)
@@ -72,6 +79,19 @@ def carry_over(
     if autodebit:
         with suppress(ApplicationError):
             autodebit_set(customer=plan.customer, plan=successor, enabled=True)
+
+
+@receiver(plan_changed)
+def follow_moved_due_dates(
+    sender: type,
+    plan: InstallmentPlan,
+    kind: str,
+    moved_due_dates: dict[date, date] | None = None,
+    **kwargs: object,
+) -> None:
+    """An extension moved a due date: a payment scheduled for the old date moves with it."""
+    if kind == EXTENSION and moved_due_dates:
+        scheduled_payments_move(plan_id=plan.pk, moved_due_dates=moved_due_dates)
 
 
 @receiver(autodebit_card_query)

@@ -22,6 +22,7 @@ from installments.models.collections import (
     PromiseToPay,
 )
 from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
+from installments.models.extensions import PlanExtension
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -119,6 +120,7 @@ __all__ = [
     "PayoffCertificate",
     "PenaltyBase",
     "PlanAgreement",
+    "PlanExtension",
     "PlanFreeze",
     "PlanKind",
     "PlanStatus",

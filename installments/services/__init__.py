@@ -1,8 +1,9 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
 (核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
-(staff waivers, 减免), ``collections`` (collection cases and promises to pay), ``costs`` (the cost terms a
-plan freezes, the LPR ceiling) and ``agreements`` (the 借款协议 stored with a plan). This package
+(staff waivers, 减免), ``extension`` (延期还款, self-service), ``collections`` (collection cases and
+promises to pay), ``costs`` (the cost terms a plan freezes, the LPR ceiling) and ``agreements`` (the
+借款协议 stored with a plan). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -53,6 +54,15 @@ from installments.services.contact import (
     gate_channel,
 )
 from installments.services.costs import LPR_MULTIPLE, all_in_ceiling, frozen_cost_terms, lpr_on
+from installments.services.extension import (
+    ExtensionQuote,
+    ExtensionRefused,
+    NextAmount,
+    extension_apply,
+    extension_day_range,
+    extension_quote,
+    extension_refusals,
+)
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
@@ -113,6 +123,9 @@ __all__ = [
     "WORK_PERMISSION",
     "ChargeOffRun",
     "ContactDecision",
+    "ExtensionQuote",
+    "ExtensionRefused",
+    "NextAmount",
     "OfferPreset",
     "OfferPreview",
     "OfferTerms",
@@ -141,6 +154,10 @@ __all__ = [
     "contact_log_create",
     "contact_refusal_record",
     "contact_refused",
+    "extension_apply",
+    "extension_day_range",
+    "extension_quote",
+    "extension_refusals",
     "frozen_cost_terms",
     "gate_channel",
     "lpr_on",

@@ -55,6 +55,7 @@ from repayments.services.payments import (
     repayment_check,
     repayment_create,
     repayments_run_scheduled,
+    scheduled_payments_move,
 )
 from repayments.services.reconcile import repayments_reconcile
 from repayments.services.reminders import overdue_reminders_send, reminders_send
@@ -149,6 +150,7 @@ __all__ = [
     "repayments_run_scheduled",
     "repayments_settle",
     "run_daily",
+    "scheduled_payments_move",
     "signin_unlock",
     "slots",
 ]

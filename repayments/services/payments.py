@@ -472,6 +472,31 @@ def repayment_cancel(*, customer: User, repayment: Repayment) -> Repayment:
     return repayment
 
 
+def scheduled_payments_move(*, plan_id: int, moved_due_dates: dict[date, date]) -> int:
+    """A plan's due dates moved (延期还款): a payment the customer scheduled for an old due date moves to
+    the new one, so it is charged when the installment falls due again (on the old date nothing would be
+    due, and the payment would fail as ``nothing_due``). Payments scheduled on other dates stay. Runs
+    inside the plan change's transaction (the ``plan_changed`` receiver); returns how many moved."""
+    moved = 0
+    for old, new in moved_due_dates.items():
+        rows = list(
+            Repayment.objects.select_for_update()
+            .filter(plan_id=plan_id, status=RepaymentStatus.SCHEDULED, scheduled_for=old)
+            .order_by("id")
+        )
+        if not rows:
+            continue
+        Repayment.objects.filter(pk__in=[r.pk for r in rows]).update(
+            scheduled_for=new, updated_at=timezone.now()
+        )
+        for repayment in rows:
+            repayment_event(
+                repayment, "rescheduled", previous_date=old.isoformat(), scheduled_for=new.isoformat()
+            )
+        moved += len(rows)
+    return moved
+
+
 def repayments_run_scheduled(*, today: date | None = None, limit: int = 500) -> int:
     """Charge the scheduled payments whose date has come, one after another.
 

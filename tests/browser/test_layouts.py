@@ -116,6 +116,14 @@ def restage_confirmation(page: Page, base: str, story: Story) -> None:
     assert page.locator("input[name=action][value=confirm], button[value=confirm]").count(), "no confirmation"
 
 
+def extension_confirmation(page: Page, base: str, story: Story) -> None:
+    """延期还款: the days chosen (the default), then the quote with the code field."""
+    url(lambda s: reverse("installments:extend", args=[s.restageable.public_id]))(page, base, story)
+    page.locator("#extension-choose button[type=submit]").first.click()
+    page.wait_for_load_state()
+    assert page.locator("#extension-terms").count(), "no extension quote"
+
+
 def _card_id(story: Story) -> object:
     """The card paying the current plan's auto-debit: its 解绑 page names the plan and offers the move."""
     return BankCard.objects.get(customer=story.customer, mandates__plan=story.current).public_id
@@ -149,6 +157,8 @@ PAGES: list[Stop] = [
     Stop("statement", url(lambda s: reverse("repayments:statement"))),
     Stop("card-unbind", url(lambda s: reverse("repayments:card_unbind", args=[_card_id(s)]))),
     Stop("restage-confirm", restage_confirmation),
+    Stop("extension", url(lambda s: reverse("installments:extend", args=[s.restageable.public_id]))),
+    Stop("extension-confirm", extension_confirmation),
     Stop("verify", url(lambda s: reverse("repayments:verify_form")), public=True),
 ]
 

@@ -226,6 +226,11 @@ def customer_pages(client: Client, story: Story, language: str) -> dict[str, str
         ),
         "二次分期 (quote)": get(reverse("installments:restage", args=[current.public_id])),
         "二次分期 (refused)": get(reverse("installments:restage", args=[overdue.public_id])),
+        "延期 (choose)": get(reverse("installments:extend", args=[current.public_id])),
+        "延期 (refused)": get(reverse("installments:extend", args=[overdue.public_id])),
+        "延期 confirmation": post(
+            reverse("installments:extend", args=[current.public_id]), {"action": "choose", "days": "3"}
+        ),
         "协商 apply": get(reverse("installments:negotiate", args=[story.to_negotiate.public_id])),
         "协商 apply with errors": post(
             reverse("installments:negotiate", args=[story.to_negotiate.public_id]), {}
