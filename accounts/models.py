@@ -124,6 +124,7 @@ class OtpPurpose(models.TextChoices):
     ACCEPT_NEGOTIATION = "accept_negotiation", _("accept a negotiated plan")
     PHONE_VERIFY = "phone_verify", _("verify the phone number")
     RESTAGE = "restage", _("confirm a secondary installment plan")
+    ACCEPT_HOLIDAY = "accept_holiday", _("accept a payment holiday")
 
 
 class OneTimeCode(models.Model):

@@ -16,8 +16,8 @@ its undo; a merchant refund or a hardship freeze when they come) MUST send both,
 
 Kinds: ``"restage"`` (secondary and negotiated plans), ``"charge_off"`` and ``"charge_off_undo"`` (核销 and
 its same-day undo: ``repayments`` refuses either while a charge is in flight), ``"waiver"`` (a staff
-adjustment, 减免: refused the same way); later ``"refund"``,
-``"freeze"``.
+adjustment, 减免: refused the same way), ``"holiday"`` (a payment holiday: refused the same way; on
+``plan_changed`` ``repayments`` cancels the payments scheduled on the plan); later ``"refund"``, ``"freeze"``.
 Payments themselves are not plan changes: they go through ``installments.ledger.post``.
 """
 
@@ -29,6 +29,7 @@ RESTAGE = "restage"
 CHARGE_OFF = "charge_off"
 CHARGE_OFF_UNDO = "charge_off_undo"
 WAIVER = "waiver"  # a staff adjustment (减免): a penalty or fee waived
+HOLIDAY = "holiday"  # a payment holiday (staff, accepted by the customer): due dates moved N months
 
 plan_changing = django.dispatch.Signal()  # plan (locked), kind
 plan_changed = django.dispatch.Signal()  # plan, kind, successor (or None), autodebit (optional)

@@ -10,10 +10,11 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from core.errors import ApplicationError
 from installments.models import CreditEvent, CreditEventKind, InstallmentPlan
-from installments.signals import CHARGE_OFF_UNDO, autodebit_card_query, plan_changed, plan_changing
+from installments.signals import CHARGE_OFF_UNDO, HOLIDAY, autodebit_card_query, plan_changed, plan_changing
 from repayments.errors import RepaymentsError
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
 from repayments.services import autodebit_set, mandates_carry_over
+from repayments.services.mandates import scheduled_payments_cancel
 
 
 @receiver(plan_changing)
@@ -72,6 +73,14 @@ def carry_over(
     if autodebit:
         with suppress(ApplicationError):
             autodebit_set(customer=plan.customer, plan=successor, enabled=True)
+
+
+@receiver(plan_changed)
+def holiday_cancels_scheduled(sender: type, plan: InstallmentPlan, kind: str, **kwargs: object) -> None:
+    """A payment holiday moved the plan's due dates: the payments scheduled on it are cancelled (they were
+    set for the old dates; the customer schedules again). Auto-debit follows the new dates by itself."""
+    if kind == HOLIDAY:
+        scheduled_payments_cancel(plan=plan, reason="payment holiday")
 
 
 @receiver(autodebit_card_query)

@@ -20,6 +20,12 @@ from installments.models.collections import (
     PromiseToPay,
 )
 from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
+from installments.models.holidays import (
+    OPEN_HOLIDAY_STATES,
+    HolidayReason,
+    HolidayState,
+    PaymentHoliday,
+)
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -74,6 +80,7 @@ __all__ = [
     "FREEZE_MAX_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
     "OPEN_CASE_STATUSES",
+    "OPEN_HOLIDAY_STATES",
     "RECEIVABLE",
     "ZERO",
     "Account",
@@ -102,6 +109,8 @@ __all__ = [
     "FreezeReason",
     "GateChannel",
     "HolidayFeePolicy",
+    "HolidayReason",
+    "HolidayState",
     "Installment",
     "InstallmentPlan",
     "InstallmentProduct",
@@ -113,6 +122,7 @@ __all__ = [
     "NegotiationEvent",
     "NegotiationReason",
     "NegotiationState",
+    "PaymentHoliday",
     "PayoffCertificate",
     "PenaltyBase",
     "PlanFreeze",

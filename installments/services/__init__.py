@@ -1,7 +1,8 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
 (核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
-(staff waivers, 减免) and ``collections`` (collection cases and promises to pay). This package
+(staff waivers, 减免), ``holidays`` (staff payment holidays) and ``collections`` (collection cases and
+promises to pay). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -50,6 +51,21 @@ from installments.services.contact import (
     contact_refused,
     gate_channel,
 )
+from installments.services.holidays import (
+    APPROVE_HOLIDAY_PERMISSION,
+    REQUEST_HOLIDAY_PERMISSION,
+    HolidayQuote,
+    holiday_accept,
+    holiday_approval_threshold,
+    holiday_approve,
+    holiday_decline,
+    holiday_link,
+    holiday_offered,
+    holiday_propose,
+    holiday_quote,
+    holiday_reject,
+    holidays_expire,
+)
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
@@ -96,6 +112,7 @@ from installments.services.sweep import SweepResult, collection_cases_sync, over
 __all__ = [
     "AFTER_BROKEN_PERMISSION",
     "APPROVE_ADJUSTMENT_PERMISSION",
+    "APPROVE_HOLIDAY_PERMISSION",
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
@@ -104,10 +121,12 @@ __all__ = [
     "REJECTION_REASONS",
     "REOPENED_BY_REVERSAL",
     "REQUEST_ADJUSTMENT_PERMISSION",
+    "REQUEST_HOLIDAY_PERMISSION",
     "REVIEW_PERMISSION",
     "WORK_PERMISSION",
     "ChargeOffRun",
     "ContactDecision",
+    "HolidayQuote",
     "OfferPreset",
     "OfferPreview",
     "OfferTerms",
@@ -134,6 +153,16 @@ __all__ = [
     "contact_refusal_record",
     "contact_refused",
     "gate_channel",
+    "holiday_accept",
+    "holiday_approval_threshold",
+    "holiday_approve",
+    "holiday_decline",
+    "holiday_link",
+    "holiday_offered",
+    "holiday_propose",
+    "holiday_quote",
+    "holiday_reject",
+    "holidays_expire",
     "negotiation_accept",
     "negotiation_apply",
     "negotiation_approve",
