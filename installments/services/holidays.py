@@ -76,7 +76,7 @@ from notifications.services import notification_create
 REQUEST_HOLIDAY_PERMISSION = "installments.add_paymentholiday"
 APPROVE_HOLIDAY_PERMISSION = "installments.approve_holiday"
 
-_APR_STEP = Decimal("0.001")
+_APR_STEP = Decimal("0.0001")
 
 
 def holiday_approval_threshold() -> int:
@@ -207,16 +207,7 @@ def holiday_quote(
             )
         )
     apr = dated_apr_percent(principal=plan.principal, purchase_date=plan.purchase_date, flows=flows)
-    within_apr = (
-        cost.ceiling_headroom(
-            principal=plan.principal,
-            purchase_date=plan.purchase_date,
-            flows=flows,
-            apr_percent=product.max_apr_percent,
-        )
-        >= 0
-    )
-    if not within_apr:
+    if apr > product.max_apr_percent:  # to 0.01%, as every quote states and checks its APR
         raise ApplicationError(
             InstallmentsError.APR_ABOVE_MAXIMUM,
             _(
