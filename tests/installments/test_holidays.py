@@ -34,6 +34,8 @@ from installments.services import (
     holiday_quote,
     holiday_reject,
     holidays_expire,
+    overdue_sweep,
+    plan_create,
 )
 from installments.services.holidays import dated_apr_percent
 from notifications.models import Notification
@@ -70,13 +72,14 @@ def period_fee(flat_product):
     return flat_product
 
 
-# --- propose, maker-checker -----------------------------------------------------------------------------------
+# --- propose, maker-checker ---------------------------------------------------------------------------------
 
 
 def test_one_period_is_offered_at_once_with_an_sms_and_an_audit_row(current_plan, agent) -> None:
     holiday = _propose(current_plan, agent)
     assert holiday.state == HolidayState.OFFERED
-    assert holiday.offered_until is not None and holiday.offered_until > timezone.now()
+    assert holiday.offered_until is not None
+    assert holiday.offered_until > timezone.now()
     assert holiday.fee == D("0.00")  # the product's default policy: free
     first = current_plan.installments.get(sequence=1)
     assert holiday.next_due_before == first.due_date
@@ -145,7 +148,7 @@ def test_one_open_holiday_per_plan(current_plan, agent) -> None:
     assert exc.value.status == 409
 
 
-# --- accept and apply -----------------------------------------------------------------------------------------
+# --- accept and apply ---------------------------------------------------------------------------------------
 
 
 def test_accept_moves_every_open_installment_n_months_and_charges_the_period_fee(
@@ -179,7 +182,8 @@ def test_accept_moves_every_open_installment_n_months_and_charges_the_period_fee
     assert CreditEvent.objects.filter(plan=current_plan, kind=CreditEventKind.HOLIDAY).count() == 1
     sms = Notification.objects.get(user=customer, template_code="holiday_applied")
     assert "118.00" in sms.text  # the next payment: 106.00 + the holiday fee of 12.00
-    assert current_plan.ceiling_headroom is not None and current_plan.ceiling_headroom >= 0
+    assert current_plan.ceiling_headroom is not None
+    assert current_plan.ceiling_headroom >= 0
 
 
 def test_a_free_holiday_posts_no_journal_entry_and_lowers_the_apr(current_plan, agent, codes) -> None:
@@ -192,8 +196,6 @@ def test_a_free_holiday_posts_no_journal_entry_and_lowers_the_apr(current_plan, 
 
 
 def test_an_overdue_installment_within_grace_moves_and_is_pending_again(customer, flat_product, agent, codes):
-    from installments.services import overdue_sweep, plan_create
-
     today = timezone.localdate()
     plan = plan_create(
         customer=customer,
@@ -204,7 +206,8 @@ def test_an_overdue_installment_within_grace_moves_and_is_pending_again(customer
     )
     overdue_sweep(as_of=today)
     first = plan.installments.get(sequence=1)
-    assert first.status == InstallmentStatus.OVERDUE and first.penalty_due == 0
+    assert first.status == InstallmentStatus.OVERDUE
+    assert first.penalty_due == 0
     _propose(plan, agent)
     holiday_accept(customer=customer, plan_public_id=plan.public_id, otp_code=_code(codes, customer))
     first.refresh_from_db()
@@ -295,7 +298,7 @@ def test_terms_changed_since_the_offer_are_refused(current_plan, card, agent, co
     assert _dates(current_plan) == before
 
 
-# --- refusals -------------------------------------------------------------------------------------------------
+# --- refusals -----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("periods", [0, 4])
@@ -344,7 +347,7 @@ def test_other_reason_needs_a_note(current_plan, agent) -> None:
     assert exc.value.code == "reason_required"
 
 
-# --- decline, expire ------------------------------------------------------------------------------------------
+# --- decline, expire ----------------------------------------------------------------------------------------
 
 
 def test_decline_is_final(current_plan, agent, codes) -> None:
@@ -377,7 +380,7 @@ def test_an_offer_past_its_time_is_refused_before_the_daily_run(current_plan, ag
     assert exc.value.code == "offer_expired"
 
 
-# --- the math ---------------------------------------------------------------------------------------------------
+# --- the math -----------------------------------------------------------------------------------------------
 
 
 def test_dated_apr_of_a_quote(current_plan) -> None:
