@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -446,7 +447,7 @@ def _detail(holiday: PaymentHoliday) -> dict[str, object]:
 # --- the customer: accept, decline --------------------------------------------------------------------------
 
 
-def holiday_offered(*, customer: User, plan_public_id: object) -> PaymentHoliday:
+def holiday_offered(*, customer: User, plan_public_id: UUID | str) -> PaymentHoliday:
     """The holiday offered on the customer's own plan; anyone else's plan, or none offered: not found."""
     holiday = (
         PaymentHoliday.objects.select_related("plan__product", "plan__customer")
@@ -470,7 +471,7 @@ def _check_acceptable(holiday: PaymentHoliday) -> None:
 
 
 def holiday_accept(
-    *, customer: User, plan_public_id: object, otp_code: str, today: date | None = None
+    *, customer: User, plan_public_id: UUID | str, otp_code: str, today: date | None = None
 ) -> PaymentHoliday:
     """The customer accepts the offered holiday with the SMS code (``accept_holiday``): under the plan lock
     the terms are quoted again and must be those offered, then the ledger moves the dates and adds the
@@ -528,7 +529,7 @@ def holiday_accept(
     return locked
 
 
-def holiday_decline(*, customer: User, plan_public_id: object) -> PaymentHoliday:
+def holiday_decline(*, customer: User, plan_public_id: UUID | str) -> PaymentHoliday:
     """The customer declines the offer (final: staff may propose another)."""
     holiday = holiday_offered(customer=customer, plan_public_id=plan_public_id)
     with transaction.atomic():
