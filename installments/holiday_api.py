@@ -32,6 +32,12 @@ class HolidaySerializer(serializers.Serializer):
     last_due_before = serializers.DateField()
     last_due_after = serializers.DateField()
     next_amount_after = serializers.DecimalField(**MONEY)
+    apr_percent_before = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        coerce_to_string=True,
+        help_text="The schedule's dated APR now (each payment on its date, actual/365).",
+    )
     apr_percent_after = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
     offered_until = serializers.DateTimeField()
 

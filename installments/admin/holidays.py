@@ -93,6 +93,7 @@ class PaymentHolidayAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
         "last_due_before",
         "last_due_after",
         "next_amount_after",
+        "apr_percent_before",
         "apr_percent_after",
         "proposed_by",
         "created_at",

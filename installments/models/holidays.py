@@ -56,6 +56,7 @@ class PaymentHoliday(models.Model):
     last_due_before = models.DateField(_("last due date before"))
     last_due_after = models.DateField(_("last due date after"))
     next_amount_after = money_field(_("next payment after"))
+    apr_percent_before = models.DecimalField(_("APR before (%)"), max_digits=6, decimal_places=2)
     apr_percent_after = models.DecimalField(_("APR after (%)"), max_digits=6, decimal_places=2)
     proposed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("proposed by")

@@ -133,6 +133,7 @@ class HolidayQuote:
     last_due_before: date
     last_due_after: date
     next_amount_after: Decimal  # what the first moved installment then asks (its open amount + the fee)
+    apr_percent_before: Decimal  # the dated APR of the schedule as it stands (the same method as after)
     apr_percent_after: Decimal
     ceiling_headroom_after: Decimal
 
@@ -197,9 +198,11 @@ def holiday_quote(
     )
     by_pk = {move.installment_id: move for move in moves}
     flows: list[tuple[date, Decimal]] = []
+    flows_before: list[tuple[date, Decimal]] = []
     for inst in rows:
         if inst.status == InstallmentStatus.RESTRUCTURED:
             continue
+        flows_before.append((inst.due_date, inst.principal_due + inst.fee_due))
         move = by_pk.get(inst.pk)
         flows.append(
             (
@@ -242,6 +245,9 @@ def holiday_quote(
         last_due_before=owed[-1].due_date,
         last_due_after=moves[-1].due_date,
         next_amount_after=first.outstanding + fee,
+        apr_percent_before=dated_apr_percent(
+            principal=plan.principal, purchase_date=plan.purchase_date, flows=flows_before
+        ),
         apr_percent_after=apr,
         ceiling_headroom_after=headroom,
     )
@@ -257,6 +263,7 @@ def _quote_fields(quote: HolidayQuote) -> dict[str, object]:
         "last_due_before": quote.last_due_before,
         "last_due_after": quote.last_due_after,
         "next_amount_after": quote.next_amount_after,
+        "apr_percent_before": quote.apr_percent_before,
         "apr_percent_after": quote.apr_percent_after,
     }
 

@@ -189,7 +189,9 @@ def test_accept_moves_every_open_installment_n_months_and_charges_the_period_fee
 def test_a_free_holiday_posts_no_journal_entry_and_lowers_the_apr(current_plan, agent, codes) -> None:
     customer = current_plan.customer
     holiday = _propose(current_plan, agent)
-    assert holiday.apr_percent_after < current_plan.apr_percent
+    # The dated APR of 1,200 over 12 at 0.5% a month (10.90% by equal periods; actual/365 moves it a little).
+    assert D("10.70") < holiday.apr_percent_before < D("11.10")
+    assert holiday.apr_percent_after < holiday.apr_percent_before
     holiday_accept(customer=customer, plan_public_id=current_plan.public_id, otp_code=_code(codes, customer))
     assert not JournalEntry.objects.filter(kind=EntryKind.RESCHEDULED).exists()
     assert CreditEvent.objects.filter(plan=current_plan, kind=CreditEventKind.HOLIDAY).count() == 1
@@ -306,7 +308,8 @@ def test_periods_out_of_range(current_plan, agent, periods) -> None:
     with pytest.raises(ApplicationError) as exc:
         _propose(current_plan, agent, periods=periods)
     assert exc.value.code == "holiday_periods_out_of_range"
-    assert exc.value.fields == {"periods": "From 1 to 3."}
+    assert set(exc.value.fields) == {"periods"}
+    assert "3" in exc.value.fields["periods"]
     assert not PaymentHoliday.objects.exists()
 
 
