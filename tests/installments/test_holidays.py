@@ -4,14 +4,19 @@ every test (tests/conftest.py ``ledger_stays_clean``)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from accounts.models import OtpPurpose, StaffAction
 from core.errors import ApplicationError
+from installments.cost import ceiling_headroom
 from installments.models import (
     Account,
     CreditEvent,
@@ -25,7 +30,7 @@ from installments.models import (
     JournalEntry,
     PaymentHoliday,
 )
-from installments.schedules import add_months
+from installments.schedules import add_months, build_schedule
 from installments.services import (
     holiday_accept,
     holiday_approve,
@@ -397,3 +402,31 @@ def test_dated_apr_of_a_quote(current_plan) -> None:
         purchase_date=current_plan.purchase_date,
         flows=[(quote.next_due_after, D("1200"))],
     ) == D("0.00")
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(
+    principal=st.integers(min_value=100, max_value=200_000).map(D),
+    tenor=st.integers(min_value=1, max_value=24),
+    monthly_fee_rate=st.sampled_from([D("0"), D("0.003"), D("0.005"), D("0.0125")]),
+    purchase=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
+    periods=st.integers(min_value=1, max_value=3),
+)
+def test_dated_apr_brackets_the_rate_and_a_free_holiday_never_raises_it(
+    principal, tenor, monthly_fee_rate, purchase, periods
+) -> None:
+    """The dated APR is the rate to 0.01% where the flows are worth the principal (the headroom changes sign
+    within a hundredth of it), and the same payments made later never cost more."""
+    schedule = build_schedule(
+        fee_method="flat_fee", principal=principal, tenor=tenor, rate=monthly_fee_rate, purchase_date=purchase
+    )
+    flows = [(row.due_date, row.total) for row in schedule.rows]
+    apr = dated_apr_percent(principal=principal, purchase_date=purchase, flows=flows)
+    if monthly_fee_rate == 0:
+        assert apr == D("0.00")
+    else:
+        room = functools.partial(ceiling_headroom, principal=principal, purchase_date=purchase, flows=flows)
+        assert room(apr_percent=apr + D("0.01")) >= 0
+        assert room(apr_percent=apr - D("0.01")) < 0
+    later = [(add_months(on, periods), amount) for on, amount in flows]
+    assert dated_apr_percent(principal=principal, purchase_date=purchase, flows=later) <= apr
