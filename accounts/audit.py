@@ -36,6 +36,10 @@ ACTION_LABELS: dict[str, Any] = {
     "promise_recorded": _("Recorded a promise to pay"),
     "negotiation_offer_made": _("Made a negotiated-plan offer"),
     "negotiation_offer_approved": _("Approved a negotiated-plan offer"),
+    "holiday_offered": _("Offered a payment holiday"),
+    "holiday_proposed": _("Proposed a payment holiday (awaiting approval)"),
+    "holiday_approved": _("Approved a payment holiday"),
+    "holiday_rejected": _("Rejected a payment holiday"),
 }
 
 

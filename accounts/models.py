@@ -125,6 +125,7 @@ class OtpPurpose(models.TextChoices):
     PHONE_VERIFY = "phone_verify", _("verify the phone number")
     RESTAGE = "restage", _("confirm a secondary installment plan")
     EXTENSION = "extension", _("confirm a due-date extension")
+    ACCEPT_HOLIDAY = "accept_holiday", _("accept a payment holiday")
 
 
 class OneTimeCode(models.Model):

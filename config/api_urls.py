@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from installments import api as installments_api
+from installments import holiday_api
 from notifications import api as notifications_api
 from repayments import api as repayments_api
 from repayments import complaint_api, document_api
@@ -41,6 +42,17 @@ v1 = [
     ),
     path(
         "plans/<uuid:public_id>/extension/", installments_api.ExtensionView.as_view(), name="plan_extension"
+    ),
+    path("plans/<uuid:public_id>/holiday/", holiday_api.HolidayView.as_view(), name="plan_holiday"),
+    path(
+        "plans/<uuid:public_id>/holiday/accept/",
+        holiday_api.HolidayAcceptView.as_view(),
+        name="plan_holiday_accept",
+    ),
+    path(
+        "plans/<uuid:public_id>/holiday/decline/",
+        holiday_api.HolidayDeclineView.as_view(),
+        name="plan_holiday_decline",
     ),
     path("bills/", repayments_api.BillsView.as_view(), name="bills"),
     path("repayments/", repayments_api.RepaymentListView.as_view(), name="repayments"),

@@ -100,3 +100,20 @@ class InstallmentsError(ErrorCode):
         403,
         "promises were broken in a row: an approver or a lead records the next one",
     )
+    HOLIDAY_PERIODS_OUT_OF_RANGE = (
+        "holiday_periods_out_of_range",
+        422,
+        "a payment holiday skips 1 to the product's maximum number of periods",
+    )
+    HOLIDAY_ALREADY_OPEN = "holiday_already_open", 409, "a payment holiday for this plan is already open"
+    HOLIDAY_NOT_FOUND = "holiday_not_found", 404, "no payment holiday is offered on this plan"
+    HOLIDAY_ABOVE_CEILING = (
+        "holiday_above_ceiling",
+        422,
+        "the holiday would take the plan's all-in cost above its ceiling",
+    )
+    HOLIDAY_TERMS_CHANGED = (
+        "holiday_terms_changed",
+        409,
+        "the plan changed since the holiday was offered; staff must offer it again",
+    )

@@ -129,6 +129,10 @@ class AcceptForm(forms.Form):
     autodebit = forms.BooleanField(label=_("Turn on auto-debit for the new plan"), required=False)
 
 
+class HolidayAcceptForm(forms.Form):
+    code = code_field()
+
+
 class DeclineForm(forms.Form):
     """Declining an offer is final: the page asks again, and only ``confirm=yes`` declines."""
 

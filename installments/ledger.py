@@ -951,12 +951,14 @@ def reschedule(
 ) -> None:
     """Move due dates of a locked plan's open installments (an extension, a payment holiday), adding the
     fees the move costs, in the caller's transaction; written at once (not through a ``Posting``: due
-    dates are not a payment's columns). An installment moved past today is no longer overdue. Any fee added
-    is a receivable against unearned fee income, earned when the installment falls due like the schedule's
-    own fees. Writes the relief's credit event (not adverse) and recomputes the plan's room under its cost
-    ceiling, so the caller checks the re-quoted cost before it commits."""
+    dates are not a payment's columns). An installment moved past today is no longer overdue. Any fee
+    added is a receivable against unearned fee income, earned when the installment falls due like the
+    schedule's own fees (earned at once on an installment whose fee was already billed), and the plan's
+    total fee grows by it. Writes the relief's credit event (not adverse) and recomputes the plan's room
+    under its cost ceiling, so the caller checks the re-quoted cost before it commits."""
     by_pk = {i.pk: i for i in installments}
     changed: list[tuple[int, date, Decimal, str]] = []
+    added_fees = ZERO
     entry = journal.Draft(
         key=source.key,
         kind=EntryKind.RESCHEDULED,
@@ -981,11 +983,11 @@ def reschedule(
             # the sweep bills an installment's fee once, so unearned income would keep it for ever.
             entry.debit(Account.FEE_RECEIVABLE, move.extra_fee)
             entry.credit(Account.FEE_INCOME if inst.fee_billed else Account.UNEARNED_FEES, move.extra_fee)
+            added_fees += move.extra_fee
         changed.append((inst.pk, inst.due_date, inst.fee_due, inst.status))
     update_rows(Installment, ("due_date", "fee_due", "status"), changed)
-    added = sum((move.extra_fee for move in moves), ZERO)
-    if added:  # the plan's total fee stays the sum of its installments' fees (check_ledger)
-        InstallmentPlan.objects.filter(pk=plan.pk).update(total_fee=F("total_fee") + added)
+    if added_fees:  # the plan's total fee stays the sum of its installments' fees (check_ledger)
+        InstallmentPlan.objects.filter(pk=plan.pk).update(total_fee=F("total_fee") + added_fees)
     posting = Posting()
     if entry.lines:
         posting.journal.append(entry)

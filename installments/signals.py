@@ -18,7 +18,8 @@ Kinds: ``"restage"`` (secondary and negotiated plans), ``"charge_off"`` and ``"c
 its same-day undo: ``repayments`` refuses either while a charge is in flight), ``"waiver"`` (a staff
 adjustment, 减免: refused the same way), ``"extension"`` (延期还款: refused the same way; ``plan_changed``
 carries ``moved_due_dates``, ``{old due date: new due date}``, and ``repayments`` moves a payment scheduled
-for an old date to the new one); later ``"refund"``, ``"freeze"``.
+for an old date to the new one), ``"holiday"`` (a payment holiday: refused the same way; on
+``plan_changed`` ``repayments`` cancels the payments scheduled on the plan); later ``"refund"``.
 Payments themselves are not plan changes: they go through ``installments.ledger.post``.
 """
 
@@ -31,6 +32,7 @@ CHARGE_OFF = "charge_off"
 CHARGE_OFF_UNDO = "charge_off_undo"
 WAIVER = "waiver"  # a staff adjustment (减免): a penalty or fee waived
 EXTENSION = "extension"  # 延期还款: one installment's due date moved (``moved_due_dates`` on plan_changed)
+HOLIDAY = "holiday"  # a payment holiday (staff, accepted by the customer): due dates moved N months
 
 plan_changing = django.dispatch.Signal()  # plan (locked), kind
 plan_changed = (

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from installments import extension_views, views
+from installments import extension_views, holiday_views, views
 
 app_name = "installments"
 
@@ -13,4 +13,6 @@ urlpatterns = [
     path("plans/<uuid:public_id>/extend/done/", extension_views.extension_done, name="extension_done"),
     path("plans/<uuid:public_id>/negotiate/", views.negotiate, name="negotiate"),
     path("negotiations/<uuid:public_id>/", views.negotiation, name="negotiation"),
+    path("plans/<uuid:public_id>/holiday/", holiday_views.holiday, name="holiday"),
+    path("h/<str:ref>/", holiday_views.holiday_link, name="holiday_link"),  # the holiday SMS's short link
 ]

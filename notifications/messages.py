@@ -96,6 +96,7 @@ PLAIN_WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "phone_verify": ("验证手机号", "verifying your phone"),
         "restage": ("确认二次分期", "confirming the secondary installments"),
         "extension": ("确认延期还款", "confirming the due-date extension"),
+        "accept_holiday": ("确认还款假期", "accepting the payment holiday"),
     },
 }
 
@@ -395,6 +396,36 @@ TEMPLATES: dict[str, MessageTemplate] = {
             sample={"plan": _SAMPLE_PLAN, "card_last4": "1234"},
         ),
         MessageTemplate(
+            # A payment holiday offered by support (installments.services.holidays): accepted with an SMS
+            # code on the plan's holiday page (sign-in needed; nothing secret in the link).
+            "holiday_offered",
+            NotificationCategory.TRANSACTIONAL,
+            zh="{plan}可申请暂停还款{periods}期，请于{expires}前确认：{link}",
+            en="{plan}: skip {periods} payment(s), next due {next_due}, fee ¥{fee}. Accept by {expires}: "
+            "{link}",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "periods": 2,
+                "next_due": date(2027, 2, 5),
+                "fee": Decimal("12.00"),
+                "expires": date(2026, 12, 8),
+                "link": "http://127.0.0.1:8000/h/0a1b2c3d/",
+            },
+        ),
+        MessageTemplate(
+            "holiday_applied",
+            NotificationCategory.TRANSACTIONAL,
+            zh="{plan}还款假期已生效，暂停{periods}期，下期{next_due}应还¥{amount}。",
+            en="Your payment holiday on {plan} is on: {periods} payment(s) skipped; ¥{amount} is next due "
+            "on {next_due}.",
+            sample={
+                "plan": _SAMPLE_PLAN,
+                "periods": 2,
+                "next_due": date(2027, 2, 5),
+                "amount": Decimal("118.00"),
+            },
+        ),
+        MessageTemplate(
             "autodebit_off_by_staff",
             NotificationCategory.SECURITY,
             zh="应您的要求，客服已关闭{plan}的自动扣款，请按时主动还款。如非本人要求，请联系客服{hotline}。",
@@ -517,6 +548,8 @@ TEMPLATE_NAMES: dict[str, StrOrPromise] = {
     "autodebit_on_by_staff": gettext_lazy("Auto-debit turned on by support"),
     "autodebit_off_by_staff": gettext_lazy("Auto-debit turned off by support"),
     "signin_unlocked": gettext_lazy("Sign-in unlocked by support"),
+    "holiday_offered": gettext_lazy("Payment holiday offered"),
+    "holiday_applied": gettext_lazy("Payment holiday applied"),
 }
 
 

@@ -14,13 +14,19 @@ from installments.models import CreditEvent, CreditEventKind, InstallmentPlan
 from installments.signals import (
     CHARGE_OFF_UNDO,
     EXTENSION,
+    HOLIDAY,
     autodebit_card_query,
     plan_changed,
     plan_changing,
 )
 from repayments.errors import RepaymentsError
 from repayments.models import AutoDebitMandate, BankCard, CardStatus, Repayment, RepaymentStatus
-from repayments.services import autodebit_set, mandates_carry_over, scheduled_payments_move
+from repayments.services import (
+    autodebit_set,
+    mandates_carry_over,
+    scheduled_payments_cancel,
+    scheduled_payments_move,
+)
 
 
 @receiver(plan_changing)
@@ -92,6 +98,13 @@ def follow_moved_due_dates(
     """An extension moved a due date: a payment scheduled for the old date moves with it."""
     if kind == EXTENSION and moved_due_dates:
         scheduled_payments_move(plan_id=plan.pk, moved_due_dates=moved_due_dates)
+
+
+def holiday_cancels_scheduled(sender: type, plan: InstallmentPlan, kind: str, **kwargs: object) -> None:
+    """A payment holiday moved the plan's due dates: the payments scheduled on it are cancelled (they were
+    set for the old dates; the customer schedules again). Auto-debit follows the new dates by itself."""
+    if kind == HOLIDAY:
+        scheduled_payments_cancel(plan=plan, reason="payment holiday")
 
 
 @receiver(autodebit_card_query)

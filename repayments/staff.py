@@ -4,7 +4,8 @@ offers and charge-off undos past the maker-checker thresholds; ``lead`` (team le
 rights plus the team's queues and figures (reassigning work, approving a deadline extension); ``finance``
 reads the journal (entries, trial balance, plan statements) and works the reconciliation breaks.
 terms, logs calls, asks to undo a charge-off or to waive a penalty or fee, switches auto-debit and unlocks
-a sign-in at a customer's request; ``approver`` can also approve offers, charge-off undos and waivers past
+a sign-in at a customer's request, proposes a payment holiday; ``approver`` can also approve offers,
+charge-off undos, waivers and payment holidays past
 the maker-checker thresholds; ``lead`` (team lead) has the approver's rights plus the team's queues and
 figures (reassigning work, approving a deadline extension); ``finance`` reads the journal (entries, trial
 balance, plan statements) and works the reconciliation breaks.
@@ -64,6 +65,10 @@ _AGENT_PERMISSIONS = [
     # with repayments.add_repayment, which no support group has: money in is finance's to confirm.
     ("installments", "view_adjustment"),
     ("installments", "add_adjustment"),
+    # Payment holidays (issue 20, item 6): propose one (offered at once up to
+    # HOLIDAY_APPROVAL_ABOVE_PERIODS periods, else it waits for an approver).
+    ("installments", "view_paymentholiday"),
+    ("installments", "add_paymentholiday"),
     ("repayments", "switch_autodebit"),
     ("accounts", "unlock_signin"),
     # The 360 header's "show" button: each reveal is a StaffAction row (accounts.audit).
@@ -74,6 +79,7 @@ _APPROVER_EXTRA = [
     ("installments", "approve_charge_off_undo"),
     ("repayments", "approve_complaint_extension"),
     ("installments", "approve_adjustment"),
+    ("installments", "approve_holiday"),
     ("installments", "record_promise_after_broken"),
 ]
 _LEAD_EXTRA: list[tuple[str, str]] = [

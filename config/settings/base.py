@@ -20,6 +20,7 @@ database, users, static files) and star-imports one module per concern from ``co
 - ``components/complaints.py``: complaint deadlines and attachments;
 - ``components/adjustments.py``: the staff waiver's approval threshold;
 - ``components/collections.py``: promises to pay (``PTP_MAX_DAYS``);
+- ``components/holidays.py``: the payment holiday's approval threshold and offer validity;
 - ``components/celery.py``: Redis or the local-disk broker and cache, Celery, queues, the beat schedule;
 - ``components/api.py``: DRF, JWT, the OpenAPI schema, idempotency keys.
 
@@ -38,6 +39,7 @@ from config.settings.components.collections import *  # noqa: F403
 from config.settings.components.complaints import *  # noqa: F403
 from config.settings.components.contact import *  # noqa: F403
 from config.settings.components.gateway import *  # noqa: F403
+from config.settings.components.holidays import *  # noqa: F403
 from config.settings.components.i18n import *  # noqa: F403
 from config.settings.components.logging import *  # noqa: F403
 from config.settings.components.negotiation import *  # noqa: F403

@@ -1,7 +1,8 @@
 """The installments app in the staff workspace: ``plans`` (products, plans, credit events), ``negotiation``
 (the negotiation review workspace and the contact log) and ``chargeoff`` (the charge-off undo pages),
 ``certificates`` (payoff certificates, read-only), ``contact`` (the contact gate's refusals, read-only),
-``adjustments`` (staff waivers and their approval), ``collections`` (the case queue and promises to pay).
+``adjustments`` (staff waivers and their approval), ``collections`` (the case queue and promises to pay),
+``holidays`` (payment holidays and their approval).
 Importing them here is what registers them when the admin autodiscovers ``installments.admin``."""
 
 from installments.admin import (
@@ -10,6 +11,7 @@ from installments.admin import (
     chargeoff,
     collections,
     contact,
+    holidays,
     journal,
     negotiation,
     plans,
@@ -21,6 +23,7 @@ __all__ = [
     "chargeoff",
     "collections",
     "contact",
+    "holidays",
     "journal",
     "negotiation",
     "plans",

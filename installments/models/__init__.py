@@ -23,6 +23,12 @@ from installments.models.collections import (
 )
 from installments.models.contact import ContactRefusal, ContactRefusalCode, GateChannel
 from installments.models.extensions import PlanExtension
+from installments.models.holidays import (
+    OPEN_HOLIDAY_STATES,
+    HolidayReason,
+    HolidayState,
+    PaymentHoliday,
+)
 from installments.models.journal import (
     ACCOUNT_TYPES,
     RECEIVABLE,
@@ -77,6 +83,7 @@ __all__ = [
     "FREEZE_MAX_DAYS",
     "INSTALLMENT_MONEY_FIELDS",
     "OPEN_CASE_STATUSES",
+    "OPEN_HOLIDAY_STATES",
     "RECEIVABLE",
     "ZERO",
     "Account",
@@ -105,6 +112,8 @@ __all__ = [
     "FreezeReason",
     "GateChannel",
     "HolidayFeePolicy",
+    "HolidayReason",
+    "HolidayState",
     "Installment",
     "InstallmentPlan",
     "InstallmentProduct",
@@ -117,6 +126,7 @@ __all__ = [
     "NegotiationEvent",
     "NegotiationReason",
     "NegotiationState",
+    "PaymentHoliday",
     "PayoffCertificate",
     "PenaltyBase",
     "PlanAgreement",

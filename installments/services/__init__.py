@@ -4,6 +4,8 @@
 (staff waivers, 减免), ``extension`` (延期还款, self-service), ``collections`` (collection cases and
 promises to pay), ``costs`` (the cost terms a plan freezes, the LPR ceiling) and ``agreements`` (the
 借款协议 stored with a plan). This package
+(staff waivers, 减免), ``holidays`` (staff payment holidays) and ``collections`` (collection cases and
+promises to pay). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -63,6 +65,21 @@ from installments.services.extension import (
     extension_quote,
     extension_refusals,
 )
+from installments.services.holidays import (
+    APPROVE_HOLIDAY_PERMISSION,
+    REQUEST_HOLIDAY_PERMISSION,
+    HolidayQuote,
+    holiday_accept,
+    holiday_approval_threshold,
+    holiday_approve,
+    holiday_decline,
+    holiday_link,
+    holiday_offered,
+    holiday_propose,
+    holiday_quote,
+    holiday_reject,
+    holidays_expire,
+)
 from installments.services.negotiation import (
     APPROVE_PERMISSION,
     REJECTION_REASONS,
@@ -110,6 +127,7 @@ __all__ = [
     "AFTER_BROKEN_PERMISSION",
     "AGREEMENT_VERSION",
     "APPROVE_ADJUSTMENT_PERMISSION",
+    "APPROVE_HOLIDAY_PERMISSION",
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
@@ -119,12 +137,14 @@ __all__ = [
     "REJECTION_REASONS",
     "REOPENED_BY_REVERSAL",
     "REQUEST_ADJUSTMENT_PERMISSION",
+    "REQUEST_HOLIDAY_PERMISSION",
     "REVIEW_PERMISSION",
     "WORK_PERMISSION",
     "ChargeOffRun",
     "ContactDecision",
     "ExtensionQuote",
     "ExtensionRefused",
+    "HolidayQuote",
     "NextAmount",
     "OfferPreset",
     "OfferPreview",
@@ -160,6 +180,16 @@ __all__ = [
     "extension_refusals",
     "frozen_cost_terms",
     "gate_channel",
+    "holiday_accept",
+    "holiday_approval_threshold",
+    "holiday_approve",
+    "holiday_decline",
+    "holiday_link",
+    "holiday_offered",
+    "holiday_propose",
+    "holiday_quote",
+    "holiday_reject",
+    "holidays_expire",
     "lpr_on",
     "negotiation_accept",
     "negotiation_apply",

@@ -43,7 +43,12 @@ from repayments.services.complaints import (
     complaint_resolve,
 )
 from repayments.services.daily import DailyReport, DayOpening, day_open, ledger_check_daily, run_daily
-from repayments.services.mandates import autodebit_set, mandate_fallback, mandates_carry_over
+from repayments.services.mandates import (
+    autodebit_set,
+    mandate_fallback,
+    mandates_carry_over,
+    scheduled_payments_cancel,
+)
 from repayments.services.payment_link import PAYMENT_LINK_PERMISSION, payment_link_send, payment_link_url
 from repayments.services.payments import (
     OneTimeCard,
@@ -150,6 +155,7 @@ __all__ = [
     "repayments_run_scheduled",
     "repayments_settle",
     "run_daily",
+    "scheduled_payments_cancel",
     "scheduled_payments_move",
     "signin_unlock",
     "slots",

@@ -13,6 +13,7 @@ from installments.services import (
     PromisesChecked,
     SweepResult,
     collection_cases_sync,
+    holidays_expire,
     negotiations_expire,
     overdue_sweep,
     plans_charge_off,
@@ -33,6 +34,7 @@ class DailyReport:
     reminders: int = 0
     offers_expired: int = 0
     promises: PromisesChecked = field(default_factory=PromisesChecked)
+    holidays_expired: int = 0
     scheduled_payments: int = 0
     runs: list[DebitRun] = field(default_factory=list)
     breaches: list[str] = field(default_factory=list)
@@ -50,6 +52,7 @@ class DailyReport:
             f"{charge_off.deferred} deferred (a charge in flight)",
             f"  reminders written: {self.reminders}",
             f"  negotiated-plan offers expired: {self.offers_expired}",
+            f"  payment-holiday offers expired: {self.holidays_expired}",
             f"  scheduled payments run: {self.scheduled_payments}",
         ]
         for run in self.runs:
@@ -90,11 +93,13 @@ class DayOpening:
     offers_expired: int
     charge_off: ChargeOffRun = field(default_factory=ChargeOffRun)
     promises: PromisesChecked = field(default_factory=PromisesChecked)
+    holidays_expired: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.sweep}, {self.charge_off}, {self.reminders} reminders, "
-            f"{self.offers_expired} offers expired, {self.promises}"
+            f"{self.offers_expired} offers expired, {self.holidays_expired} holiday offers expired, "
+            f"{self.promises}"
         )
 
 
@@ -102,11 +107,11 @@ def day_open(*, business_date: date) -> DayOpening:
     """Open a business day: the overdue sweep (with the collection cases), the charge-offs it makes due
     (核销, before the reminders so a charged-off plan gets its final notice and no reminder), the promises
     to pay now kept or broken (after the sweep, so a case the payment cured is closed first), the day's
-    reminders, and the negotiated-plan offers that expired before the day began. One service for
-    ``run_daily`` and the morning beat task, so both use the same cut-off: the start of ``business_date``
-    (Asia/Shanghai), not the clock, so a run for a given date gives the same result whenever it runs (an
-    offer is refused by the clock once past its time anyway; this only records its expiry and tells the
-    customer)."""
+    reminders, and the negotiated-plan and payment-holiday offers that expired before the day began (one
+    statement for the holidays). One service for ``run_daily`` and the morning beat task, so both use the
+    same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a given date
+    gives the same result whenever it runs (an offer is refused by the clock once past its time anyway;
+    this only records its expiry and tells the customer of a negotiated one)."""
     start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
     sweep = overdue_sweep(as_of=business_date)
     charged_off = plans_charge_off(business_date=business_date)
@@ -119,6 +124,7 @@ def day_open(*, business_date: date) -> DayOpening:
         promises=promises,
         reminders=reminders_send(business_date=business_date),
         offers_expired=negotiations_expire(now=start_of_day),
+        holidays_expired=holidays_expire(now=start_of_day),
     )
 
 
@@ -133,6 +139,7 @@ def run_daily(*, business_date: date) -> DailyReport:
         reminders=opening.reminders,
         offers_expired=opening.offers_expired,
         promises=opening.promises,
+        holidays_expired=opening.holidays_expired,
     )
     report.scheduled_payments = repayments_run_scheduled(today=business_date)
     for slot in range(1, len(slots()) + 1):

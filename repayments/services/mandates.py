@@ -112,3 +112,18 @@ def mandates_carry_over(*, source: InstallmentPlan, plan: InstallmentPlan) -> No
         RepaymentEvent.objects.bulk_create(
             RepaymentEvent(repayment=r, kind="cancelled", reason="plan restructured") for r in scheduled
         )
+
+
+def scheduled_payments_cancel(*, plan: InstallmentPlan, reason: str) -> int:
+    """Cancel every payment the customer scheduled on ``plan`` (a payment holiday moved its due dates: a
+    payment set for an old date would charge a month the customer asked to skip, so they schedule again
+    against the new dates). Runs inside the plan change's transaction; returns how many."""
+    scheduled = list(Repayment.objects.filter(plan=plan, status=RepaymentStatus.SCHEDULED))
+    if scheduled:
+        Repayment.objects.filter(pk__in=[r.pk for r in scheduled]).update(
+            status=RepaymentStatus.CANCELLED, updated_at=timezone.now()
+        )
+        RepaymentEvent.objects.bulk_create(
+            RepaymentEvent(repayment=r, kind="cancelled", reason=reason) for r in scheduled
+        )
+    return len(scheduled)
