@@ -36,6 +36,8 @@ ACTION_LABELS: dict[str, Any] = {
     "promise_recorded": _("Recorded a promise to pay"),
     "negotiation_offer_made": _("Made a negotiated-plan offer"),
     "negotiation_offer_approved": _("Approved a negotiated-plan offer"),
+    "hardship_freeze_opened": _("Paused penalties on a plan (hardship freeze)"),
+    "hardship_freeze_ended": _("Ended a hardship freeze early"),
 }
 
 

@@ -1,7 +1,8 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
 (核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
-(staff waivers, 减免) and ``collections`` (collection cases and promises to pay). This package
+(staff waivers, 减免), ``relief`` (the hardship freeze, 暂停计息) and ``collections`` (collection cases and
+promises to pay). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -75,10 +76,20 @@ from installments.services.negotiation import (
     negotiation_resubmit,
     negotiation_return_offer,
     negotiation_start_review,
+    negotiation_withdraw,
     negotiations_expire,
     rate_percent,
 )
 from installments.services.plans import PlanQuote, plan_create, plan_quote
+from installments.services.relief import (
+    FREEZE_PERMISSIONS,
+    freezes_expire,
+    hardship_freeze_end,
+    hardship_freeze_open,
+    plan_freeze_end,
+    plan_freeze_start,
+    self_freeze_used,
+)
 from installments.services.restaging import (
     Refusal,
     RestageBalance,
@@ -99,6 +110,7 @@ __all__ = [
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
+    "FREEZE_PERMISSIONS",
     "REASSIGN_PERMISSION",
     "RECORD_PERMISSION",
     "REJECTION_REASONS",
@@ -133,7 +145,10 @@ __all__ = [
     "contact_log_create",
     "contact_refusal_record",
     "contact_refused",
+    "freezes_expire",
     "gate_channel",
+    "hardship_freeze_end",
+    "hardship_freeze_open",
     "negotiation_accept",
     "negotiation_apply",
     "negotiation_approve",
@@ -151,11 +166,14 @@ __all__ = [
     "negotiation_resubmit",
     "negotiation_return_offer",
     "negotiation_start_review",
+    "negotiation_withdraw",
     "negotiations_expire",
     "overdue_sweep",
     "payoff_certificate_issue",
     "payoff_certificates_revoke",
     "plan_create",
+    "plan_freeze_end",
+    "plan_freeze_start",
     "plan_quote",
     "plan_restage",
     "plan_restage_confirmed",
@@ -167,4 +185,5 @@ __all__ = [
     "restage_quote",
     "restage_refusals",
     "restage_schedule",
+    "self_freeze_used",
 ]

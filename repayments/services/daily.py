@@ -13,6 +13,7 @@ from installments.services import (
     PromisesChecked,
     SweepResult,
     collection_cases_sync,
+    freezes_expire,
     negotiations_expire,
     overdue_sweep,
     plans_charge_off,
@@ -32,6 +33,7 @@ class DailyReport:
     charge_off: ChargeOffRun | None = None
     reminders: int = 0
     offers_expired: int = 0
+    freezes_ended: int = 0
     promises: PromisesChecked = field(default_factory=PromisesChecked)
     scheduled_payments: int = 0
     runs: list[DebitRun] = field(default_factory=list)
@@ -50,6 +52,7 @@ class DailyReport:
             f"{charge_off.deferred} deferred (a charge in flight)",
             f"  reminders written: {self.reminders}",
             f"  negotiated-plan offers expired: {self.offers_expired}",
+            f"  hardship freezes ended (longest freeze reached or plan closed): {self.freezes_ended}",
             f"  scheduled payments run: {self.scheduled_payments}",
         ]
         for run in self.runs:
@@ -90,11 +93,12 @@ class DayOpening:
     offers_expired: int
     charge_off: ChargeOffRun = field(default_factory=ChargeOffRun)
     promises: PromisesChecked = field(default_factory=PromisesChecked)
+    freezes_ended: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.sweep}, {self.charge_off}, {self.reminders} reminders, "
-            f"{self.offers_expired} offers expired, {self.promises}"
+            f"{self.offers_expired} offers expired, {self.freezes_ended} freezes ended, {self.promises}"
         )
 
 
@@ -102,12 +106,16 @@ def day_open(*, business_date: date) -> DayOpening:
     """Open a business day: the overdue sweep (with the collection cases), the charge-offs it makes due
     (核销, before the reminders so a charged-off plan gets its final notice and no reminder), the promises
     to pay now kept or broken (after the sweep, so a case the payment cured is closed first), the day's
-    reminders, and the negotiated-plan offers that expired before the day began. One service for
+    reminders, and the negotiated-plan offers that expired before the day began (their freezes end with
+    them); first, the hardship freezes that reached their longest day end. One service for
     ``run_daily`` and the morning beat task, so both use the same cut-off: the start of ``business_date``
     (Asia/Shanghai), not the clock, so a run for a given date gives the same result whenever it runs (an
     offer is refused by the clock once past its time anyway; this only records its expiry and tells the
     customer)."""
     start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
+    # Hardship freezes past FREEZE_MAX_DAYS end on their planned_end (the sweep and the reminders read the
+    # frozen days by date either way; this records the end and lets a new freeze be opened).
+    freezes_ended = freezes_expire(today=business_date)
     sweep = overdue_sweep(as_of=business_date)
     charged_off = plans_charge_off(business_date=business_date)
     if charged_off.charged_off:
@@ -119,6 +127,7 @@ def day_open(*, business_date: date) -> DayOpening:
         promises=promises,
         reminders=reminders_send(business_date=business_date),
         offers_expired=negotiations_expire(now=start_of_day),
+        freezes_ended=freezes_ended,
     )
 
 
@@ -132,6 +141,7 @@ def run_daily(*, business_date: date) -> DailyReport:
         charge_off=opening.charge_off,
         reminders=opening.reminders,
         offers_expired=opening.offers_expired,
+        freezes_ended=opening.freezes_ended,
         promises=opening.promises,
     )
     report.scheduled_payments = repayments_run_scheduled(today=business_date)

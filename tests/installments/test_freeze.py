@@ -1,0 +1,215 @@
+"""Hardship freeze (暂停计息): started with a 协商 application in the same transaction, ended by the
+application's outcome, by staff or after FREEZE_MAX_DAYS in the daily run; once in 12 months per plan;
+staff hardship freezes audited; no overdue SMS and no auto-debit (unless opted in) while frozen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from accounts.models import OtpPurpose, StaffAction
+from core.errors import ApplicationError
+from installments.freezes import open_freeze
+from installments.models import (
+    FREEZE_MAX_DAYS,
+    FreezeEnd,
+    FreezeReason,
+    InstallmentPlan,
+    NegotiationApplication,
+    NegotiationState,
+    PlanFreeze,
+)
+from installments.services import (
+    freezes_expire,
+    hardship_freeze_end,
+    hardship_freeze_open,
+    negotiation_accept,
+    negotiation_decline,
+    negotiation_reject,
+    negotiation_withdraw,
+    negotiations_expire,
+    plan_freeze_end,
+    plan_freeze_start,
+)
+from repayments.services import day_open
+from tests.factories import StaffFactory
+from tests.installments.negotiation_support import apply, offered, upload
+
+D = Decimal
+
+
+def _freeze(plan: InstallmentPlan) -> PlanFreeze:
+    return PlanFreeze.objects.get(plan=plan)
+
+
+def test_submitting_an_application_freezes_the_plan_in_the_same_transaction(late_plan) -> None:
+    today = timezone.localdate()
+    application = apply(late_plan, autodebit_opt_in=True)
+    freeze = _freeze(late_plan)
+    assert freeze.application == application
+    assert freeze.reason == FreezeReason.NEGOTIATION
+    assert freeze.self_started
+    assert freeze.created_by is None
+    assert (freeze.started_on, freeze.planned_end, freeze.ended_on) == (
+        today,
+        today + timedelta(days=FREEZE_MAX_DAYS),
+        None,
+    )
+    assert freeze.autodebit_opt_in is True
+    assert open_freeze(late_plan.pk, today=today) == freeze
+
+
+def test_a_failing_submit_leaves_no_freeze(late_plan) -> None:
+    with pytest.raises(ApplicationError):
+        apply(late_plan, documents=[upload("payslip.pdf", b"not a pdf at all")])
+    assert not NegotiationApplication.objects.filter(plan=late_plan).exists()
+    assert not PlanFreeze.objects.exists()
+
+
+def test_auto_debit_is_off_during_the_review_by_default(late_plan) -> None:
+    apply(late_plan)
+    assert _freeze(late_plan).autodebit_opt_in is False
+
+
+def _accept(application, codes) -> InstallmentPlan:
+    customer = application.customer
+    return negotiation_accept(
+        customer=customer,
+        application_id=application.public_id,
+        otp_code=codes.request(customer, OtpPurpose.ACCEPT_NEGOTIATION),
+    )
+
+
+def test_acceptance_ends_the_freeze_with_the_new_plan(late_plan, agent, codes) -> None:
+    application = offered(apply(late_plan), agent)
+    _accept(application, codes)
+    freeze = _freeze(late_plan)
+    assert (freeze.ended_on, freeze.end_reason) == (timezone.localdate(), FreezeEnd.ACCEPTED)
+
+
+def test_rejection_ends_the_freeze(late_plan, agent) -> None:
+    application = apply(late_plan)
+    negotiation_reject(staff=agent, application=application, reason="not_eligible")
+    freeze = _freeze(late_plan)
+    assert (freeze.ended_on, freeze.end_reason) == (timezone.localdate(), FreezeEnd.REJECTED)
+    assert open_freeze(late_plan.pk, today=timezone.localdate()) is None
+
+
+def test_an_expired_offer_ends_the_freeze(late_plan, agent) -> None:
+    application = offered(apply(late_plan), agent)
+    later = timezone.now() + timedelta(days=8)
+    assert negotiations_expire(now=later) == 1
+    freeze = _freeze(late_plan)
+    assert (freeze.ended_on, freeze.end_reason) == (timezone.localdate(later), FreezeEnd.EXPIRED)
+    application.refresh_from_db()
+    assert application.state == NegotiationState.EXPIRED
+
+
+def test_declining_the_offer_or_withdrawing_ends_the_freeze(late_plan, agent) -> None:
+    application = offered(apply(late_plan), agent)
+    negotiation_decline(customer=late_plan.customer, application_id=application.public_id)
+    assert _freeze(late_plan).end_reason == FreezeEnd.WITHDRAWN
+
+
+def test_withdrawing_an_application_under_review_ends_its_freeze(overdue_plan, other_customer) -> None:
+    application = apply(overdue_plan)
+    with pytest.raises(ApplicationError):  # another customer's application: not found
+        negotiation_withdraw(customer=other_customer, application_id=application.public_id)
+    negotiation_withdraw(customer=overdue_plan.customer, application_id=application.public_id)
+    application.refresh_from_db()
+    assert application.state == NegotiationState.DECLINED
+    assert application.events.filter(action="withdrawn").exists()
+    assert _freeze(overdue_plan).end_reason == FreezeEnd.WITHDRAWN
+
+
+def test_one_self_started_freeze_per_plan_in_12_months(late_plan, agent) -> None:
+    first = apply(late_plan)
+    negotiation_reject(staff=agent, application=first, reason="not_eligible")
+    # A second application within 12 months is submitted, without a freeze, and says why.
+    second = apply(late_plan)
+    assert second.state == NegotiationState.SUBMITTED
+    assert not second.freezes.exists()
+    assert second.events.filter(action="not_frozen", data__reason="freeze_once_a_year").exists()
+    assert PlanFreeze.objects.filter(plan=late_plan).count() == 1
+    negotiation_reject(staff=agent, application=second, reason="not_eligible")
+    # Staff may still open a hardship freeze; 12 months after the first, the customer's own works again.
+    today = timezone.localdate()
+    with time_machine.travel(timezone.now() + timedelta(days=366)):
+        freeze = plan_freeze_start(
+            plan=late_plan, reason=FreezeReason.NEGOTIATION, today=today + timedelta(366)
+        )
+        assert freeze.self_started
+
+
+def test_one_open_freeze_per_plan(late_plan, agent) -> None:
+    today = timezone.localdate()
+    hardship_freeze_open(staff=agent, plan=late_plan, note="hospital stay", today=today)
+    with pytest.raises(ApplicationError) as exc:
+        hardship_freeze_open(staff=agent, plan=late_plan, note="again", today=today)
+    assert exc.value.code.value == "freeze_already_open"
+    # An application while staff's freeze is open is submitted; staff's freeze is not ended by its outcome.
+    application = apply(late_plan)
+    assert not application.freezes.exists()
+    negotiation_reject(staff=agent, application=application, reason="not_eligible")
+    assert open_freeze(late_plan.pk, today=today).reason == FreezeReason.HARDSHIP_CASE
+
+
+def test_max_days_end_in_the_daily_run(late_plan) -> None:
+    today = timezone.localdate()
+    apply(late_plan)
+    last_frozen = today + timedelta(days=FREEZE_MAX_DAYS - 1)
+    assert open_freeze(late_plan.pk, today=last_frozen) is not None
+    assert freezes_expire(today=last_frozen) == 0
+    end = today + timedelta(days=FREEZE_MAX_DAYS)
+    assert open_freeze(late_plan.pk, today=end) is None  # not frozen on planned_end, closed or not
+    opening = day_open(business_date=end)
+    assert opening.freezes_ended == 1
+    freeze = _freeze(late_plan)
+    assert (freeze.ended_on, freeze.end_reason) == (end, FreezeEnd.MAX_DAYS)
+
+
+def test_ending_after_the_longest_day_keeps_the_frozen_days(late_plan, agent) -> None:
+    today = timezone.localdate()
+    application = apply(late_plan)
+    late = today + timedelta(days=FREEZE_MAX_DAYS + 5)
+    freeze = plan_freeze_end(
+        plan=late_plan, end_reason=FreezeEnd.REJECTED, today=late, application=application
+    )
+    assert freeze is not None
+    assert (freeze.ended_on, freeze.end_reason) == (freeze.planned_end, FreezeEnd.MAX_DAYS)
+
+
+def test_staff_open_and_end_a_hardship_freeze_with_audit(late_plan, agent) -> None:
+    today = timezone.localdate()
+    with pytest.raises(ApplicationError):
+        hardship_freeze_open(staff=agent, plan=late_plan, note="  ", today=today)
+    freeze = hardship_freeze_open(staff=agent, plan=late_plan, note="lost job, call back", today=today)
+    assert freeze.reason == FreezeReason.HARDSHIP_CASE
+    assert not freeze.self_started
+    assert freeze.created_by == agent
+    opened = StaffAction.objects.get(action="hardship_freeze_opened")
+    assert opened.staff == agent
+    assert opened.customer == late_plan.customer
+    assert opened.detail["until"] == str(today + timedelta(days=FREEZE_MAX_DAYS))
+    hardship_freeze_end(staff=agent, plan=late_plan, today=today + timedelta(days=3))
+    freeze.refresh_from_db()
+    assert (freeze.ended_on, freeze.end_reason) == (today + timedelta(days=3), FreezeEnd.STAFF)
+    assert StaffAction.objects.filter(action="hardship_freeze_ended", staff=agent).exists()
+    with pytest.raises(ApplicationError) as exc:
+        hardship_freeze_end(staff=agent, plan=late_plan, today=today + timedelta(days=3))
+    assert exc.value.code.value == "freeze_not_open"
+
+
+def test_a_staff_freeze_needs_the_permission(late_plan, customer) -> None:
+    today = timezone.localdate()
+    outsider = StaffFactory(phone="+8613700000099", groups=[])
+    for who in (outsider, customer):
+        with pytest.raises(ApplicationError) as exc:
+            hardship_freeze_open(staff=who, plan=late_plan, note="x", today=today)
+        assert exc.value.code.value == "permission_denied"
+    assert not PlanFreeze.objects.exists()
+    assert not StaffAction.objects.filter(action="hardship_freeze_opened").exists()
