@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
 
-from installments.models import PlanFreeze
+from installments.models import NegotiationApplication, PlanFreeze
 
 
 def frozen_on(day: date, *, prefix: str = "") -> Q:
@@ -49,4 +50,32 @@ def open_freeze(plan_id: int, *, today: date) -> PlanFreeze | None:
     return open_freezes([plan_id], today=today).get(plan_id)
 
 
-__all__ = ["freezes_on", "frozen_on", "open_freeze", "open_freezes", "plan_frozen_exists"]
+def application_freeze(application: NegotiationApplication) -> PlanFreeze | None:
+    """The freeze a 协商 application started (open or ended), or None."""
+    return application.freezes.order_by("-id").first()
+
+
+def application_freeze_note(application: NegotiationApplication) -> str | None:
+    """Why an application did not pause penalties, in words for the customer; None when it did."""
+    if application_freeze(application) is not None:
+        return None
+    event = application.events.filter(action="not_frozen").order_by("-id").first()
+    if event is None:
+        return None
+    if event.data.get("reason") == "freeze_already_open":
+        return _("Penalties on this plan are already paused while our staff review your case.")
+    return _(
+        "Penalties are paused on your own application once per plan in 12 months; this application is "
+        "reviewed without a pause, so penalties keep accruing until it is decided."
+    )
+
+
+__all__ = [
+    "application_freeze",
+    "application_freeze_note",
+    "freezes_on",
+    "frozen_on",
+    "open_freeze",
+    "open_freezes",
+    "plan_frozen_exists",
+]

@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -25,6 +26,7 @@ from installments.forms import (
     RestageConfirmForm,
     RestageForm,
 )
+from installments.freezes import application_freeze, application_freeze_note
 from installments.models import InstallmentPlan, NegotiationDocument, NegotiationState, PlanStatus
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.next_steps import refusal_steps
@@ -197,6 +199,7 @@ def negotiate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpRe
                     employer=data["employer"],
                     requested_tenor=data["requested_tenor"],
                     documents=negotiation_documents_take(customer=request.user, held=held),
+                    autodebit_opt_in=data["autodebit_during_review"],
                 )
             except ApplicationError as exc:
                 # The service names fields as the model and the API do; the form's box is shorter.
@@ -206,6 +209,15 @@ def negotiate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpRe
                 messages.success(
                     request, _("Your application is submitted. We reply by SMS within 3 working days.")
                 )
+                freeze = application_freeze(application)
+                if freeze is not None:
+                    messages.info(
+                        request,
+                        _("Penalties are paused until %(date)s while your application is reviewed.")
+                        % {"date": date_format(freeze.planned_end, "Y-m-d")},
+                    )
+                else:
+                    messages.warning(request, application_freeze_note(application) or "")
                 return redirect("installments:negotiation", public_id=application.public_id)
     return render(request, "installments/negotiate.html", {"plan": plan, "form": form, "held": held})
 

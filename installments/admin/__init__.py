@@ -1,7 +1,8 @@
 """The installments app in the staff workspace: ``plans`` (products, plans, credit events), ``negotiation``
 (the negotiation review workspace and the contact log) and ``chargeoff`` (the charge-off undo pages),
 ``certificates`` (payoff certificates, read-only), ``contact`` (the contact gate's refusals, read-only),
-``adjustments`` (staff waivers and their approval), ``collections`` (the case queue and promises to pay).
+``adjustments`` (staff waivers and their approval), ``collections`` (the case queue and promises to pay),
+``relief`` (hardship freezes, 暂停计息).
 Importing them here is what registers them when the admin autodiscovers ``installments.admin``."""
 
 from installments.admin import (
@@ -13,6 +14,7 @@ from installments.admin import (
     journal,
     negotiation,
     plans,
+    relief,
 )
 
 __all__ = [
@@ -24,4 +26,5 @@ __all__ = [
     "journal",
     "negotiation",
     "plans",
+    "relief",
 ]

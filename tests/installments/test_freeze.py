@@ -4,18 +4,22 @@ staff hardship freezes audited; no overdue SMS and no auto-debit (unless opted i
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import OtpPurpose, StaffAction
 from core.errors import ApplicationError
 from installments.freezes import open_freeze
 from installments.models import (
     FREEZE_MAX_DAYS,
+    CollectionCase,
     FreezeEnd,
     FreezeReason,
     InstallmentPlan,
@@ -36,6 +40,7 @@ from installments.services import (
     plan_freeze_start,
 )
 from repayments.services import day_open
+from repayments.staff import FINANCE
 from tests.factories import StaffFactory
 from tests.installments.negotiation_support import apply, offered, upload
 
@@ -213,3 +218,143 @@ def test_a_staff_freeze_needs_the_permission(late_plan, customer) -> None:
         assert exc.value.code.value == "permission_denied"
     assert not PlanFreeze.objects.exists()
     assert not StaffAction.objects.filter(action="hardship_freeze_opened").exists()
+
+
+# --- shown to the customer and to staff -----------------------------------------------------------------
+
+
+def _api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_api_apply_with_auto_debit_opt_in_and_the_plan_shows_the_freeze(late_plan) -> None:
+    today = timezone.localdate()
+    client = _api(late_plan.customer)
+    assert client.get(f"/api/v1/plans/{late_plan.public_id}/").json()["freeze"] is None
+    response = client.post(
+        "/api/v1/negotiations/",
+        {
+            "plan_id": str(late_plan.public_id),
+            "reason": "income_drop",
+            "monthly_income": "6000.00",
+            "requested_tenor": 12,
+            "autodebit_during_review": True,
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    until = str(today + timedelta(days=FREEZE_MAX_DAYS))
+    assert body["freeze"]["planned_end"] == until
+    assert body["freeze"]["autodebit_continues"] is True
+    assert body["freeze_note"] is None
+    plan = client.get(f"/api/v1/plans/{late_plan.public_id}/").json()
+    assert plan["freeze"] == {
+        "started_on": str(today),
+        "planned_end": until,
+        "reason": "negotiation",
+        "ended_on": None,
+        "autodebit_continues": True,
+    }
+
+
+def test_api_second_application_in_12_months_says_there_is_no_freeze(late_plan, agent) -> None:
+    negotiation_reject(staff=agent, application=apply(late_plan), reason="not_eligible")
+    client = _api(late_plan.customer)
+    response = client.post(
+        "/api/v1/negotiations/",
+        {"plan_id": str(late_plan.public_id), "reason": "income_drop", "monthly_income": "6000.00",
+         "requested_tenor": 12},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert response.json()["freeze"] is None
+    assert "12 months" in response.json()["freeze_note"]
+    assert client.get(f"/api/v1/plans/{late_plan.public_id}/").json()["freeze"] is None
+
+
+def test_another_customers_plan_is_not_found(late_plan, other_customer, client) -> None:
+    apply(late_plan)
+    assert _api(other_customer).get(f"/api/v1/plans/{late_plan.public_id}/").status_code == 404
+    client.force_login(other_customer)
+    assert client.get(reverse("repayments:plan", args=[late_plan.public_id])).status_code == 404
+
+
+def test_plan_page_and_bills_show_the_notice(late_plan, client) -> None:
+    apply(late_plan)
+    until = (timezone.localdate() + timedelta(days=FREEZE_MAX_DAYS)).isoformat()
+    client.force_login(late_plan.customer)
+    for url in (reverse("repayments:plan", args=[late_plan.public_id]), reverse("repayments:bills")):
+        page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert 'id="freeze-notice"' in page, url
+        assert f'data-freeze-until="{until}"' in page
+        assert "暂停计息" in page
+
+
+def test_no_notice_without_a_freeze(late_plan, client) -> None:
+    client.force_login(late_plan.customer)
+    page = client.get(reverse("repayments:plan", args=[late_plan.public_id])).content.decode()
+    assert 'id="freeze-notice"' not in page
+
+
+def test_web_form_submits_the_opt_in_and_says_the_penalties_are_paused(late_plan, client) -> None:
+    client.force_login(late_plan.customer)
+    response = client.post(
+        reverse("installments:negotiate", args=[late_plan.public_id]),
+        {
+            "reason": "income_drop",
+            "monthly_income": "6000.00",
+            "affordable_payment": "500.00",
+            "requested_tenor": 12,
+            "autodebit_during_review": "on",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    freeze = _freeze(late_plan)
+    assert freeze.autodebit_opt_in is True
+    page = response.content.decode()
+    assert freeze.planned_end.isoformat() in page
+
+
+def test_staff_open_a_freeze_from_the_case_and_the_queue_shows_it(late_plan, agent, client) -> None:
+    case = CollectionCase.objects.get(plan=late_plan)
+    client.force_login(agent)
+    back = reverse("admin:installments_collectioncase_change", args=[case.pk])
+    page = client.get(back).content.decode()
+    open_url = reverse("admin:installments_planfreeze_open", args=[late_plan.pk])
+    assert open_url in page
+    response = client.post(f"{open_url}?next={back}", {"note": "hospital stay"})
+    assert response.status_code == 302
+    assert response["Location"] == back
+    freeze = _freeze(late_plan)
+    assert freeze.created_by == agent
+    assert StaffAction.objects.filter(action="hardship_freeze_opened", customer=late_plan.customer).exists()
+    until = freeze.planned_end.isoformat()
+    queue = client.get(reverse("admin:installments_collectioncase_changelist") + "?who=all&status=all")
+    row = queue.content.decode()
+    assert '<span class="frozen">' in row
+    assert until in row
+    header = client.get(reverse("admin:support_customer", args=[late_plan.customer.pk])).content.decode()
+    assert 'id="header-frozen"' in header
+    assert until in header
+    assert reverse("admin:installments_planfreeze_end", args=[late_plan.pk]) in header
+    listing = client.get(reverse("admin:installments_planfreeze_changelist"))
+    assert listing.status_code == 200
+    assert late_plan.display_name in listing.content.decode()
+    response = client.post(reverse("admin:installments_planfreeze_end", args=[late_plan.pk]), {"note": ""})
+    assert response.status_code == 302
+    freeze.refresh_from_db()
+    assert freeze.end_reason == FreezeEnd.STAFF
+
+
+def test_the_open_page_refuses_staff_without_the_permission(late_plan, client) -> None:
+    finance = StaffFactory(phone="+8613700000077", groups=[FINANCE])
+    client.force_login(finance)
+    response = client.post(reverse("admin:installments_planfreeze_open", args=[late_plan.pk]), {"note": "x"})
+    assert response.status_code == 403
+    assert not PlanFreeze.objects.exists()
