@@ -26,6 +26,7 @@ from installments.models import (
     NegotiationApplication,
     NegotiationState,
     PlanFreeze,
+    PlanStatus,
 )
 from installments.services import (
     freezes_expire,
@@ -39,7 +40,7 @@ from installments.services import (
     plan_freeze_end,
     plan_freeze_start,
 )
-from repayments.services import day_open
+from repayments.services import day_open, repayment_create
 from repayments.staff import FINANCE
 from tests.factories import StaffFactory
 from tests.installments.negotiation_support import apply, offered, upload
@@ -358,3 +359,28 @@ def test_the_open_page_refuses_staff_without_the_permission(late_plan, client) -
     response = client.post(reverse("admin:installments_planfreeze_open", args=[late_plan.pk]), {"note": "x"})
     assert response.status_code == 403
     assert not PlanFreeze.objects.exists()
+
+
+def test_a_paid_off_plan_s_freeze_ends_in_the_daily_run(late_plan, card) -> None:
+    today = timezone.localdate()
+    apply(late_plan)
+    repayment = repayment_create(
+        customer=late_plan.customer,
+        plan=late_plan,
+        mode="payoff",
+        card=card,
+        channel="web",
+        idempotency_key="freeze-payoff",
+    )
+    assert repayment.status == "succeeded"
+    late_plan.refresh_from_db()
+    assert late_plan.status == PlanStatus.PAID_OFF
+    assert freezes_expire(today=today) == 1
+    freeze = _freeze(late_plan)
+    assert (freeze.ended_on, freeze.end_reason) == (today, FreezeEnd.PLAN_CLOSED)
+
+
+def test_bills_api_shows_the_freeze(late_plan) -> None:
+    apply(late_plan)
+    (bill,) = _api(late_plan.customer).get("/api/v1/bills/").json()["results"]
+    assert bill["freeze"]["planned_end"] == str(timezone.localdate() + timedelta(days=FREEZE_MAX_DAYS))
