@@ -46,6 +46,7 @@ from installments.services import (
     negotiation_decline,
     negotiation_document_add,
     negotiation_resubmit,
+    negotiation_withdraw,
     plan_create,
     plan_quote,
     plan_restage_confirmed,
@@ -634,6 +635,22 @@ class NegotiationDeclineView(APIView):
     def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)
         negotiation_decline(customer=request.user, application_id=application.public_id)
+        return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
+
+
+class NegotiationWithdrawView(APIView):
+    @extend_schema(
+        request=None,
+        responses=NegotiationSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Withdraw an application still under review (final)",
+        description="Ends the review and the pause of penalties (暂停计息) it started; apply again later "
+        "for a new one. Ask the customer to confirm before sending it.",
+    )
+    @idempotent
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
+        application = _negotiation(request, public_id)
+        negotiation_withdraw(customer=request.user, application_id=application.public_id)
         return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
 
 

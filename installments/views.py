@@ -50,6 +50,7 @@ from installments.services import (
     negotiation_documents_release,
     negotiation_documents_take,
     negotiation_resubmit,
+    negotiation_withdraw,
     plan_restage_confirmed,
     restage_quote,
     restage_refusals,
@@ -231,7 +232,7 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
     card = autodebit_card_for(customer=request.user, plan=application.plan)
     document_form = DocumentForm()
     accept_form = AcceptForm(initial={"autodebit": card is not None})
-    confirm_decline = code_sent = False
+    confirm_decline = confirm_withdraw = code_sent = False
     if request.method == "POST":
         action = request.POST.get("action")
         try:
@@ -269,6 +270,12 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
                     )
                     messages.success(request, _("Your negotiated plan is active."))
                     return redirect("repayments:plan", public_id=new_plan.public_id)
+            elif action == "withdraw":
+                confirm_withdraw = True  # ask first: withdrawing is final
+            elif action == "withdraw_confirm":
+                negotiation_withdraw(customer=request.user, application_id=application.public_id)
+                messages.info(request, _("You withdrew the application. Penalties are no longer paused."))
+                return redirect("installments:negotiation", public_id=application.public_id)
             elif action == "decline":
                 confirm_decline = True  # ask first: declining is final
             elif action == "decline_confirm":
@@ -302,6 +309,8 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
             else [],
             "autodebit_card": card,
             "confirm_decline": confirm_decline,
+            "confirm_withdraw": confirm_withdraw,
+            "freeze": application_freeze(application),
             "code_sent": code_sent,
         },
     )

@@ -384,3 +384,32 @@ def test_bills_api_shows_the_freeze(late_plan) -> None:
     apply(late_plan)
     (bill,) = _api(late_plan.customer).get("/api/v1/bills/").json()["results"]
     assert bill["freeze"]["planned_end"] == str(timezone.localdate() + timedelta(days=FREEZE_MAX_DAYS))
+
+
+def test_withdraw_on_the_web_asks_first_then_ends_the_freeze(late_plan, client) -> None:
+    application = apply(late_plan)
+    client.force_login(late_plan.customer)
+    url = reverse("installments:negotiation", args=[application.public_id])
+    page = client.get(url).content.decode()
+    assert 'id="negotiation-freeze"' in page
+    assert 'id="withdraw"' in page
+    asked = client.post(url, {"action": "withdraw"}).content.decode()
+    assert 'id="withdraw-confirm"' in asked
+    assert open_freeze(late_plan.pk, today=timezone.localdate()) is not None  # nothing done yet
+    client.post(url, {"action": "withdraw_confirm"})
+    application.refresh_from_db()
+    assert application.state == NegotiationState.DECLINED
+    assert _freeze(late_plan).end_reason == FreezeEnd.WITHDRAWN
+    assert 'id="withdraw"' not in client.get(url).content.decode()
+
+
+def test_withdraw_through_the_api(late_plan, other_customer) -> None:
+    application = apply(late_plan)
+    url = f"/api/v1/negotiations/{application.public_id}/withdraw/"
+    assert _api(other_customer).post(url, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4())).status_code == 404
+    response = _api(late_plan.customer).post(url, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert response.status_code == 200, response.content
+    assert response.json()["state"] == "declined"
+    assert response.json()["freeze"]["ended_on"] == str(timezone.localdate())
+    again = _api(late_plan.customer).post(url, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert again.status_code == 409
