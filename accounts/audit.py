@@ -40,6 +40,8 @@ ACTION_LABELS: dict[str, Any] = {
     "holiday_proposed": _("Proposed a payment holiday (awaiting approval)"),
     "holiday_approved": _("Approved a payment holiday"),
     "holiday_rejected": _("Rejected a payment holiday"),
+    "hardship_freeze_opened": _("Paused penalties on a plan (hardship freeze)"),
+    "hardship_freeze_ended": _("Ended a hardship freeze early"),
 }
 
 

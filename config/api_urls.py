@@ -101,6 +101,11 @@ v1 = [
         installments_api.NegotiationResubmitView.as_view(),
         name="negotiation_resubmit",
     ),
+    path(
+        "negotiations/<uuid:public_id>/withdraw/",
+        installments_api.NegotiationWithdrawView.as_view(),
+        name="negotiation_withdraw",
+    ),
     path("notifications/", notifications_api.InboxView.as_view(), name="notifications"),
     path("complaints/", complaint_api.ComplaintListView.as_view(), name="complaints"),
     path("complaints/<uuid:public_id>/", complaint_api.ComplaintDetailView.as_view(), name="complaint"),

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
@@ -31,7 +32,9 @@ from core.error_codes import CommonError
 from core.errors import ApplicationError
 from installments.documents import file_response
 from installments.errors import InstallmentsError
+from installments.freezes import application_freeze, application_freeze_note, open_freeze
 from installments.models import (
+    FreezeReason,
     InstallmentPlan,
     InstallmentProduct,
     NegotiationApplication,
@@ -55,6 +58,7 @@ from installments.services import (
     negotiation_decline,
     negotiation_document_add,
     negotiation_resubmit,
+    negotiation_withdraw,
     plan_create,
     plan_quote,
     plan_restage_confirmed,
@@ -262,6 +266,18 @@ class PlanSerializer(serializers.ModelSerializer):
         return str(plan.customer_status_label) if plan.contact_us else None
 
 
+class FreezeSerializer(serializers.Serializer):
+    """A hardship freeze (暂停计息) covering today."""
+
+    started_on = serializers.DateField()
+    planned_end = serializers.DateField(help_text="Penalties are paused until this day at the latest.")
+    reason = serializers.ChoiceField(
+        choices=FreezeReason.choices, help_text="negotiation: your 协商 application is reviewed."
+    )
+    ended_on = serializers.DateField(allow_null=True, help_text="Set once it ended; null while it lasts.")
+    autodebit_continues = serializers.BooleanField(source="autodebit_opt_in")
+
+
 class PlanDetailSerializer(PlanSerializer):
     installments = InstallmentSerializer(many=True)
     late_cost = serializers.SerializerMethodField(
@@ -273,6 +289,9 @@ class PlanDetailSerializer(PlanSerializer):
 
     extensions_used = serializers.IntegerField(read_only=True, help_text="延期还款 used on this plan.")
     extension_max = serializers.IntegerField(read_only=True, help_text="延期还款 this plan allows in all.")
+    freeze = serializers.SerializerMethodField(
+        help_text="Penalties paused (暂停计息) while an application or hardship case is reviewed, or null."
+    )
 
     class Meta(PlanSerializer.Meta):
         fields = [
@@ -282,6 +301,7 @@ class PlanDetailSerializer(PlanSerializer):
             "agreement",
             "extensions_used",
             "extension_max",
+            "freeze",
         ]
 
     @extend_schema_field(LateCostSerializer)
@@ -290,6 +310,11 @@ class PlanDetailSerializer(PlanSerializer):
 
     def get_agreement(self, plan: InstallmentPlan) -> str:
         return reverse("api_v1:plan_agreement", kwargs={"public_id": plan.public_id})
+
+    @extend_schema_field(FreezeSerializer(allow_null=True))
+    def get_freeze(self, plan: InstallmentPlan) -> dict | None:
+        freeze = open_freeze(plan.pk, today=timezone.localdate())
+        return None if freeze is None else FreezeSerializer(freeze).data
 
 
 class PlanCreateSerializer(serializers.Serializer):
@@ -652,6 +677,23 @@ class NegotiationSerializer(serializers.Serializer):
     )
     result_plan_id = serializers.UUIDField(source="result_plan.public_id", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
+    freeze = serializers.SerializerMethodField(
+        help_text="The freeze this application started (penalties paused while it is reviewed), or null: "
+        "penalties are paused on a customer's application once per plan in 12 months (freeze_note says "
+        "why not)."
+    )
+    freeze_note = serializers.SerializerMethodField(
+        help_text="Why this application did not pause penalties, in the request's language, or null."
+    )
+
+    @extend_schema_field(FreezeSerializer(allow_null=True))
+    def get_freeze(self, application: NegotiationApplication) -> dict | None:
+        freeze = application_freeze(application)
+        return None if freeze is None else FreezeSerializer(freeze).data
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_freeze_note(self, application: NegotiationApplication) -> str | None:
+        return application_freeze_note(application)
 
     @extend_schema_field(OfferSerializer(allow_null=True))
     def get_offer(self, application: NegotiationApplication) -> dict | None:
@@ -686,6 +728,12 @@ class NegotiationApplySerializer(serializers.Serializer):
     requested_tenor = serializers.IntegerField(min_value=1, max_value=120)
     documents = serializers.ListField(
         child=serializers.FileField(), required=False, help_text="PDF, JPEG or PNG; at most 5 files of 5 MB."
+    )
+    autodebit_during_review = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Penalties are paused while the application is reviewed; auto-debit pauses too unless "
+        "this is true (default false).",
     )
 
 
@@ -733,6 +781,7 @@ class NegotiationListView(APIView):
             employer=v.get("employer", ""),
             requested_tenor=v["requested_tenor"],
             documents=request.FILES.getlist("documents"),
+            autodebit_opt_in=v.get("autodebit_during_review", False),
         )
         return Response(NegotiationSerializer(_negotiation(request, application.public_id)).data, status=201)
 
@@ -854,6 +903,22 @@ class NegotiationDeclineView(APIView):
     def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
         application = _negotiation(request, public_id)
         negotiation_decline(customer=request.user, application_id=application.public_id)
+        return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
+
+
+class NegotiationWithdrawView(APIView):
+    @extend_schema(
+        request=None,
+        responses=NegotiationSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Withdraw an application still under review (final)",
+        description="Ends the review and the pause of penalties (暂停计息) it started; apply again later "
+        "for a new one. Ask the customer to confirm before sending it.",
+    )
+    @idempotent
+    def post(self, request: AuthenticatedRequest, public_id: str) -> Response:
+        application = _negotiation(request, public_id)
+        negotiation_withdraw(customer=request.user, application_id=application.public_id)
         return Response(NegotiationSerializer(_negotiation(request, public_id)).data)
 
 

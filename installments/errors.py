@@ -117,3 +117,10 @@ class InstallmentsError(ErrorCode):
         409,
         "the plan changed since the holiday was offered; staff must offer it again",
     )
+    FREEZE_ALREADY_OPEN = "freeze_already_open", 409, "the plan's penalties are already paused"
+    FREEZE_NOT_OPEN = "freeze_not_open", 409, "the plan's penalties are not paused"
+    FREEZE_ONCE_A_YEAR = (
+        "freeze_once_a_year",
+        409,
+        "a plan's penalties are paused on the customer's application once in 12 months",
+    )

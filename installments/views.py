@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -25,6 +26,7 @@ from installments.forms import (
     RestageConfirmForm,
     RestageForm,
 )
+from installments.freezes import application_freeze, application_freeze_note
 from installments.models import InstallmentPlan, NegotiationDocument, NegotiationState, PlanStatus
 from installments.models.negotiation import OPEN_NEGOTIATION_STATES
 from installments.next_steps import refusal_steps
@@ -50,6 +52,7 @@ from installments.services import (
     negotiation_documents_release,
     negotiation_documents_take,
     negotiation_resubmit,
+    negotiation_withdraw,
     plan_restage_confirmed,
     restage_quote,
     restage_refusals,
@@ -207,6 +210,7 @@ def negotiate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpRe
                     employer=data["employer"],
                     requested_tenor=data["requested_tenor"],
                     documents=negotiation_documents_take(customer=request.user, held=held),
+                    autodebit_opt_in=data["autodebit_during_review"],
                 )
             except ApplicationError as exc:
                 # The service names fields as the model and the API do; the form's box is shorter.
@@ -216,6 +220,15 @@ def negotiate(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> HttpRe
                 messages.success(
                     request, _("Your application is submitted. We reply by SMS within 3 working days.")
                 )
+                freeze = application_freeze(application)
+                if freeze is not None:
+                    messages.info(
+                        request,
+                        _("Penalties are paused until %(date)s while your application is reviewed.")
+                        % {"date": date_format(freeze.planned_end, "Y-m-d")},
+                    )
+                else:
+                    messages.warning(request, application_freeze_note(application) or "")
                 return redirect("installments:negotiation", public_id=application.public_id)
     return render(request, "installments/negotiate.html", {"plan": plan, "form": form, "held": held})
 
@@ -229,7 +242,7 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
     card = autodebit_card_for(customer=request.user, plan=application.plan)
     document_form = DocumentForm()
     accept_form = AcceptForm(initial={"autodebit": card is not None})
-    confirm_decline = code_sent = False
+    confirm_decline = confirm_withdraw = code_sent = False
     if request.method == "POST":
         action = request.POST.get("action")
         try:
@@ -267,6 +280,12 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
                     )
                     messages.success(request, _("Your negotiated plan is active."))
                     return redirect("repayments:plan", public_id=new_plan.public_id)
+            elif action == "withdraw":
+                confirm_withdraw = True  # ask first: withdrawing is final
+            elif action == "withdraw_confirm":
+                negotiation_withdraw(customer=request.user, application_id=application.public_id)
+                messages.info(request, _("You withdrew the application. Penalties are no longer paused."))
+                return redirect("installments:negotiation", public_id=application.public_id)
             elif action == "decline":
                 confirm_decline = True  # ask first: declining is final
             elif action == "decline_confirm":
@@ -301,6 +320,8 @@ def negotiation(request: AuthenticatedHttpRequest, public_id: uuid.UUID) -> Http
             else [],
             "autodebit_card": card,
             "confirm_decline": confirm_decline,
+            "confirm_withdraw": confirm_withdraw,
+            "freeze": application_freeze(application),
             "code_sent": code_sent,
         },
     )

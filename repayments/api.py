@@ -21,6 +21,7 @@ from accounts.idempotency import idempotent
 from core.api import MoneyField, validated
 from core.api_pagination import NewestFirstCursorPagination, OnePagePagination, paginated
 from core.api_schema import IDEMPOTENCY_HEADER, MONEY
+from installments.api import FreezeSerializer
 from installments.models import InstallmentPlan
 from repayments.labels import failure_reason
 from repayments.models import (
@@ -242,6 +243,10 @@ class BillSerializer(serializers.Serializer):
     notice = serializers.SerializerMethodField(
         help_text="What to tell the customer, in the request's language "
         '("Overdue, please contact us"), or null.'
+    )
+    freeze = FreezeSerializer(
+        allow_null=True,
+        help_text="Penalties paused (暂停计息) while an application or hardship case is reviewed, or null.",
     )
 
     @extend_schema_field(serializers.BooleanField())

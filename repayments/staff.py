@@ -46,6 +46,9 @@ _AGENT_PERMISSIONS = [
     ("installments", "change_collectioncase"),
     ("installments", "view_promisetopay"),
     ("installments", "add_promisetopay"),
+    # 暂停计息: agents read the freezes; opening and ending one is the service's (review_negotiation or
+    # change_collectioncase, which agents have).
+    ("installments", "view_planfreeze"),
     ("repayments", "view_bankcard"),
     ("repayments", "view_repayment"),
     ("repayments", "view_autodebitmandate"),

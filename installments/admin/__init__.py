@@ -2,7 +2,7 @@
 (the negotiation review workspace and the contact log) and ``chargeoff`` (the charge-off undo pages),
 ``certificates`` (payoff certificates, read-only), ``contact`` (the contact gate's refusals, read-only),
 ``adjustments`` (staff waivers and their approval), ``collections`` (the case queue and promises to pay),
-``holidays`` (payment holidays and their approval).
+``holidays`` (payment holidays and their approval), ``relief`` (hardship freezes, 暂停计息).
 Importing them here is what registers them when the admin autodiscovers ``installments.admin``."""
 
 from installments.admin import (
@@ -15,6 +15,7 @@ from installments.admin import (
     journal,
     negotiation,
     plans,
+    relief,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "journal",
     "negotiation",
     "plans",
+    "relief",
 ]

@@ -14,12 +14,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
@@ -27,6 +28,7 @@ from accounts.models import User
 from core.admin_forms import ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
+from installments.freezes import freezes_on
 from installments.models import (
     OPEN_CASE_STATUSES,
     CaseStatus,
@@ -55,6 +57,17 @@ def staff_label(user: User | None) -> str:
     if user is None:
         return str(_("unassigned"))
     return user.real_name or user.masked_phone
+
+
+def freeze_open_url(plan_id: int, back: str = "") -> str:
+    """The staff page that opens a hardship freeze on the plan (``installments/admin/relief.py``)."""
+    url = reverse("admin:installments_planfreeze_open", args=[plan_id])
+    return f"{url}?{urlencode({'next': back})}" if back else url
+
+
+def freeze_end_url(plan_id: int, back: str = "") -> str:
+    url = reverse("admin:installments_planfreeze_end", args=[plan_id])
+    return f"{url}?{urlencode({'next': back})}" if back else url
 
 
 class _DefaultFilter(admin.SimpleListFilter):
@@ -149,7 +162,7 @@ class FollowUpForm(forms.Form):
 @admin.register(CollectionCase)
 class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_display = (
-        "case_link", "customer_display", "bucket_code", "status", "days_past_due", "amount_display",
+        "case_link", "customer_display", "bucket_code", "status_display", "days_past_due", "amount_display",
         "assignee_display", "next_action_date", "age",
     )  # fmt: skip
     list_display_links = None
@@ -159,9 +172,9 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
     list_select_related = ("customer", "plan", "assignee")
     actions = ["reassign"]
     fields = (
-        "customer_display", "workspace", "plan", "status", "action_buttons", "bucket", "days_past_due",
-        "amount_display", "assignee_display", "next_action_date", "opened_at", "age", "closed_at",
-        "close_reason", "promises_table", "contacts_table",
+        "customer_display", "workspace", "plan", "status_display", "action_buttons", "bucket",
+        "days_past_due", "amount_display", "assignee_display", "next_action_date", "opened_at", "age",
+        "closed_at", "close_reason", "promises_table", "contacts_table",
     )  # fmt: skip
     readonly_fields = fields
 
@@ -177,7 +190,24 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
     def has_reassign_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REASSIGN_PERMISSION)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CollectionCase]:
+        # 暂停计息: the day the plan's freeze ends at the latest, when it is frozen today (one subquery).
+        frozen = freezes_on(timezone.localdate()).filter(plan_id=OuterRef("plan_id")).order_by("-id")
+        return super().get_queryset(request).annotate(frozen_until=Subquery(frozen.values("planned_end")[:1]))
+
     # --- columns ---------------------------------------------------------------------------------------
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: CollectionCase) -> str:
+        """The case's status, and "frozen until <date>" while the plan's penalties are paused."""
+        until = getattr(obj, "frozen_until", None)
+        if until is None:
+            return str(obj.get_status_display())
+        return format_html(
+            '{} · <span class="frozen">{}</span>',
+            obj.get_status_display(),
+            _("frozen until %(date)s") % {"date": until.isoformat()},
+        )
 
     @admin.display(description=_("case"), ordering="id")
     def case_link(self, obj: CollectionCase) -> str:
@@ -222,6 +252,11 @@ class CollectionCaseAdmin(ServiceFormMixin, admin.ModelAdmin):
             )
         ]
         links.append((reverse("admin:installments_collectioncase_follow_up", args=[obj.pk]), _("Next step")))
+        back = reverse("admin:installments_collectioncase_change", args=[obj.pk])
+        if getattr(obj, "frozen_until", None) is not None:
+            links.append((freeze_end_url(obj.plan_id, back), _("End the hardship freeze")))
+        else:
+            links.append((freeze_open_url(obj.plan_id, back), _("Pause penalties (hardship freeze)")))
         return format_html_join(" ", '<a class="button" href="{}">{}</a>', links)
 
     @admin.display(description=_("promises to pay on this plan"))

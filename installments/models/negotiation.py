@@ -207,6 +207,8 @@ EVENT_LABELS = {
     "accepted": _("Accepted the offer"),
     "declined": _("Declined the offer"),
     "expired": _("The offer expired"),
+    "withdrawn": _("Withdrew the application"),
+    "not_frozen": _("Submitted without pausing penalties (paused once in 12 months, or already paused)"),
 }
 
 

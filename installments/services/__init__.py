@@ -1,11 +1,10 @@
 """The installments app's services, by concern: ``plans`` (quote, create), ``sweep`` (overdue sweep),
 ``restaging`` (secondary installments), ``negotiation`` (negotiated plans with staff review), ``chargeoff``
 (核销 in the daily run, the staff undo), ``contact`` (the contact gate of collection), ``adjustments``
-(staff waivers, 减免), ``extension`` (延期还款, self-service), ``collections`` (collection cases and
-promises to pay), ``costs`` (the cost terms a plan freezes, the LPR ceiling) and ``agreements`` (the
-借款协议 stored with a plan). This package
-(staff waivers, 减免), ``holidays`` (staff payment holidays) and ``collections`` (collection cases and
-promises to pay). This package
+(staff waivers, 减免), ``extension`` (延期还款, self-service), ``holidays`` (staff payment holidays),
+``relief`` (the hardship freeze, 暂停计息), ``collections`` (collection cases and promises to pay),
+``costs`` (the cost terms a plan freezes, the LPR ceiling) and ``agreements`` (the 借款协议 stored with a
+plan). This package
 is what callers import: it exports the public services; the submodules are imported only inside it (and by
 tests that need a private helper).
 
@@ -105,10 +104,20 @@ from installments.services.negotiation import (
     negotiation_resubmit,
     negotiation_return_offer,
     negotiation_start_review,
+    negotiation_withdraw,
     negotiations_expire,
     rate_percent,
 )
 from installments.services.plans import PlanQuote, plan_create, plan_quote
+from installments.services.relief import (
+    FREEZE_PERMISSIONS,
+    freezes_expire,
+    hardship_freeze_end,
+    hardship_freeze_open,
+    plan_freeze_end,
+    plan_freeze_start,
+    self_freeze_used,
+)
 from installments.services.restaging import (
     Refusal,
     RestageBalance,
@@ -131,6 +140,7 @@ __all__ = [
     "APPROVE_PERMISSION",
     "APPROVE_UNDO_PERMISSION",
     "CONNECTED_OUTCOMES",
+    "FREEZE_PERMISSIONS",
     "LPR_MULTIPLE",
     "REASSIGN_PERMISSION",
     "RECORD_PERMISSION",
@@ -178,8 +188,11 @@ __all__ = [
     "extension_day_range",
     "extension_quote",
     "extension_refusals",
+    "freezes_expire",
     "frozen_cost_terms",
     "gate_channel",
+    "hardship_freeze_end",
+    "hardship_freeze_open",
     "holiday_accept",
     "holiday_approval_threshold",
     "holiday_approve",
@@ -208,11 +221,14 @@ __all__ = [
     "negotiation_resubmit",
     "negotiation_return_offer",
     "negotiation_start_review",
+    "negotiation_withdraw",
     "negotiations_expire",
     "overdue_sweep",
     "payoff_certificate_issue",
     "payoff_certificates_revoke",
     "plan_create",
+    "plan_freeze_end",
+    "plan_freeze_start",
     "plan_quote",
     "plan_restage",
     "plan_restage_confirmed",
@@ -224,4 +240,5 @@ __all__ = [
     "restage_quote",
     "restage_refusals",
     "restage_schedule",
+    "self_freeze_used",
 ]

@@ -47,6 +47,8 @@ from installments.models import (
     ContactLog,
     ContactOutcome,
     ContactParty,
+    FreezeEnd,
+    FreezeReason,
     InstallmentPlan,
     NegotiationApplication,
     NegotiationDocument,
@@ -66,6 +68,7 @@ from installments.services.contact import (
     contact_refused,
     gate_channel,
 )
+from installments.services.relief import plan_freeze_end, plan_freeze_start
 from installments.services.restaging import (
     RestageBalance,
     plan_locked_for_restage,
@@ -175,9 +178,15 @@ def negotiation_apply(
     reason_detail: str = "",
     documents: Sequence[File[bytes]] = (),
     affordable_payment: Decimal | str | None = None,
+    autodebit_opt_in: bool = False,
 ) -> NegotiationApplication:
     """Apply for a negotiated plan on one of the customer's overdue plans, with up to five documents.
-    The application and its documents are written together: a refused document refuses the whole."""
+    The application and its documents are written together: a refused document refuses the whole.
+
+    The same transaction freezes the plan (暂停计息, ``relief.plan_freeze_start``) while the application
+    is decided, unless the customer's own freeze already ran on it in the last 12 months or a staff
+    freeze is open: the application is submitted either way (``application.freezes`` tells which).
+    ``autodebit_opt_in``: the customer's choice that auto-debit continues during the review."""
     plan = InstallmentPlan.objects.select_related("product").filter(pk=plan_id, customer=customer).first()
     if plan is None:
         raise ApplicationError(InstallmentsError.PLAN_NOT_FOUND, _("No such plan."))
@@ -235,6 +244,7 @@ def negotiation_apply(
                 requested_tenor=requested_tenor,
             )
             _log(application, "submitted", actor=customer)
+            _freeze_on_apply(application, autodebit_opt_in=autodebit_opt_in)
             for upload in documents:
                 _store_document(application, upload, uploaded_by=customer, stored_files=stored)
             _sms(application, "negotiation_submitted", "submitted")
@@ -244,6 +254,30 @@ def negotiation_apply(
             _("An application for this plan is already open."),
         ) from None
     return application
+
+
+def _freeze_on_apply(application: NegotiationApplication, *, autodebit_opt_in: bool) -> None:
+    """Start the application's freeze; a refusal of the freeze (once in 12 months, one already open) is
+    not a refusal of the application."""
+    try:
+        plan_freeze_start(
+            plan=application.plan,
+            reason=FreezeReason.NEGOTIATION,
+            today=timezone.localdate(),
+            application=application,
+            autodebit_opt_in=autodebit_opt_in,
+        )
+    except ApplicationError as exc:
+        if exc.code not in (InstallmentsError.FREEZE_ONCE_A_YEAR, InstallmentsError.FREEZE_ALREADY_OPEN):
+            raise
+        _log(application, "not_frozen", actor=None, reason=exc.code.value)
+
+
+def _end_freeze(application: NegotiationApplication, end_reason: str) -> None:
+    """End the freeze this application started (in the transaction of its state change)."""
+    plan_freeze_end(
+        plan=application.plan_id, end_reason=end_reason, today=timezone.localdate(), application=application
+    )
 
 
 def _checked_upload(upload: File[bytes]) -> tuple[str, Verified]:
@@ -408,6 +442,31 @@ def negotiation_decline(*, customer: User, application_id: UUID | str) -> Negoti
             actor=customer,
             action="declined",
         )
+        _end_freeze(application, FreezeEnd.WITHDRAWN)
+    return application
+
+
+WITHDRAWABLE_STATES = (
+    NegotiationState.SUBMITTED,
+    NegotiationState.IN_REVIEW,
+    NegotiationState.INFO_REQUESTED,
+    NegotiationState.OFFER_PENDING_APPROVAL,
+)
+
+
+def negotiation_withdraw(*, customer: User, application_id: UUID | str) -> NegotiationApplication:
+    """The customer withdraws an application still under review (recorded as declined by the customer,
+    event ``withdrawn``); its freeze ends in the same transaction."""
+    application = _own(customer, application_id)
+    with transaction.atomic():
+        _move(
+            application,
+            NegotiationState.DECLINED,
+            allowed_from=WITHDRAWABLE_STATES,
+            actor=customer,
+            action="withdrawn",
+        )
+        _end_freeze(application, FreezeEnd.WITHDRAWN)
     return application
 
 
@@ -457,6 +516,8 @@ def negotiation_accept(
             waived_penalties=balance.waived_penalties,
             principal=new_plan.principal,
         )
+        # The old plan is closed: whatever freeze is open on it (this application's, or staff's) ends.
+        plan_freeze_end(plan=plan, end_reason=FreezeEnd.ACCEPTED, today=today)
     return new_plan
 
 
@@ -985,6 +1046,7 @@ def negotiation_reject(
             note=note.strip(),
             fields=("rejection_reason",),
         )
+        _end_freeze(application, FreezeEnd.REJECTED)
         _sms(application, "negotiation_rejected", "rejected", reason=reason)
     return application
 
@@ -1007,6 +1069,12 @@ def negotiations_expire(*, now: datetime | None = None) -> int:
                 )
             except ApplicationError:
                 continue  # accepted or declined meanwhile
+            plan_freeze_end(
+                plan=application.plan_id,
+                end_reason=FreezeEnd.EXPIRED,
+                today=timezone.localdate(now),
+                application=application,
+            )
             _sms(application, "negotiation_expired", "expired")
         count += 1
     return count
@@ -1095,5 +1163,6 @@ __all__ = [
     "negotiation_resubmit",
     "negotiation_return_offer",
     "negotiation_start_review",
+    "negotiation_withdraw",
     "negotiations_expire",
 ]

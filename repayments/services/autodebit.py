@@ -34,6 +34,7 @@ from django.utils import timezone
 from core.db import insert_rows, update_rows
 from core.money import ZERO
 from installments.allocation import due_now_total
+from installments.freezes import plan_frozen_exists
 from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES, installment_rows, lock_plans, plan_dues
 from installments.models import InstallmentPlan
 from notifications.services import NotificationRequest, notifications_create_bulk, recipients
@@ -75,7 +76,8 @@ def slots() -> list[str]:
 def candidate_plans(business_date: date, slot: int) -> QuerySet[InstallmentPlan, int]:
     """Plans with auto-debit on and an open installment due today (any slot) or, on the first slot,
     within the last ``AUTODEBIT_MAX_GRACE_DAYS`` days; each plan's own grace days and its product's
-    ``autodebit_retry_in_grace`` are checked per plan (``_attempt_number``)."""
+    ``autodebit_retry_in_grace`` are checked per plan (``_attempt_number``). A plan frozen today (暂停计息)
+    is left out unless the customer chose that auto-debit continues during the review."""
     lookback = settings.AUTODEBIT_MAX_GRACE_DAYS if slot == 1 else 0
     return (
         InstallmentPlan.objects.filter(
@@ -85,6 +87,7 @@ def candidate_plans(business_date: date, slot: int) -> QuerySet[InstallmentPlan,
             installments__due_date__lte=business_date,
             installments__due_date__gte=business_date - timedelta(days=lookback),
         )
+        .exclude(plan_frozen_exists(business_date, autodebit_paused=True))
         .values_list("id", flat=True)
         .distinct()
         .order_by("id")

@@ -13,6 +13,7 @@ from installments.services import (
     PromisesChecked,
     SweepResult,
     collection_cases_sync,
+    freezes_expire,
     holidays_expire,
     negotiations_expire,
     overdue_sweep,
@@ -33,6 +34,7 @@ class DailyReport:
     charge_off: ChargeOffRun | None = None
     reminders: int = 0
     offers_expired: int = 0
+    freezes_ended: int = 0
     promises: PromisesChecked = field(default_factory=PromisesChecked)
     holidays_expired: int = 0
     scheduled_payments: int = 0
@@ -53,6 +55,7 @@ class DailyReport:
             f"  reminders written: {self.reminders}",
             f"  negotiated-plan offers expired: {self.offers_expired}",
             f"  payment-holiday offers expired: {self.holidays_expired}",
+            f"  hardship freezes ended (longest freeze reached or plan closed): {self.freezes_ended}",
             f"  scheduled payments run: {self.scheduled_payments}",
         ]
         for run in self.runs:
@@ -94,12 +97,13 @@ class DayOpening:
     charge_off: ChargeOffRun = field(default_factory=ChargeOffRun)
     promises: PromisesChecked = field(default_factory=PromisesChecked)
     holidays_expired: int = 0
+    freezes_ended: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.sweep}, {self.charge_off}, {self.reminders} reminders, "
             f"{self.offers_expired} offers expired, {self.holidays_expired} holiday offers expired, "
-            f"{self.promises}"
+            f"{self.freezes_ended} freezes ended, {self.promises}"
         )
 
 
@@ -108,11 +112,15 @@ def day_open(*, business_date: date) -> DayOpening:
     (核销, before the reminders so a charged-off plan gets its final notice and no reminder), the promises
     to pay now kept or broken (after the sweep, so a case the payment cured is closed first), the day's
     reminders, and the negotiated-plan and payment-holiday offers that expired before the day began (one
-    statement for the holidays). One service for ``run_daily`` and the morning beat task, so both use the
-    same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a given date
-    gives the same result whenever it runs (an offer is refused by the clock once past its time anyway;
-    this only records its expiry and tells the customer of a negotiated one)."""
+    statement for the holidays; a negotiated offer's freeze ends with it); first, the hardship freezes
+    that reached their longest day end. One service for ``run_daily`` and the morning beat task, so both
+    use the same cut-off: the start of ``business_date`` (Asia/Shanghai), not the clock, so a run for a
+    given date gives the same result whenever it runs (an offer is refused by the clock once past its time
+    anyway; this only records its expiry and tells the customer of a negotiated one)."""
     start_of_day = timezone.make_aware(datetime.combine(business_date, time.min))
+    # Hardship freezes past FREEZE_MAX_DAYS end on their planned_end (the sweep and the reminders read the
+    # frozen days by date either way; this records the end and lets a new freeze be opened).
+    freezes_ended = freezes_expire(today=business_date)
     sweep = overdue_sweep(as_of=business_date)
     charged_off = plans_charge_off(business_date=business_date)
     if charged_off.charged_off:
@@ -125,6 +133,7 @@ def day_open(*, business_date: date) -> DayOpening:
         reminders=reminders_send(business_date=business_date),
         offers_expired=negotiations_expire(now=start_of_day),
         holidays_expired=holidays_expire(now=start_of_day),
+        freezes_ended=freezes_ended,
     )
 
 
@@ -138,6 +147,7 @@ def run_daily(*, business_date: date) -> DailyReport:
         charge_off=opening.charge_off,
         reminders=opening.reminders,
         offers_expired=opening.offers_expired,
+        freezes_ended=opening.freezes_ended,
         promises=opening.promises,
         holidays_expired=opening.holidays_expired,
     )

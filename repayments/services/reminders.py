@@ -1,7 +1,13 @@
 """Reminder SMS of the daily run: before a due date and on chosen days overdue. All deduped per day.
 
 The overdue SMS are collection: each passes the contact gate (``installments.services.contact``) and
-this module is their only writer (``tests/installments/test_contact_paths.py`` keeps it so)."""
+this module is their only writer (``tests/installments/test_contact_paths.py`` keeps it so).
+
+A plan frozen today (暂停计息, ``installments.freezes``) gets no overdue SMS: it neither triggers one nor
+counts in a customer's overdue total; they resume on the reminder days after the freeze ends. Due-date
+reminders still go (the installment still falls due, and the customer must know the date if the
+application fails), but a frozen plan whose auto-debit is paused gets the plain due reminder, not "we
+will debit card ..." (which would be untrue)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.money import ZERO, quantize_money
+from installments.freezes import plan_frozen_exists
 from installments.ledger import OPEN_STATUSES, PAYABLE_PLAN_STATUSES
 from installments.models import (
     ContactParty,
@@ -48,13 +55,16 @@ def reminders_send(*, business_date: date) -> int:
             due_date__in=[business_date + timedelta(days=d) for d in days_before],
         )
         .select_related("plan__customer", "plan__autodebit__card")
+        .annotate(
+            autodebit_paused=plan_frozen_exists(business_date, plan_ref="plan_id", autodebit_paused=True)
+        )
         .order_by("id")
     )
     for inst in upcoming.iterator(chunk_size=2000):
         plan = inst.plan
         mandate = getattr(plan, "autodebit", None)
         days = (inst.due_date - business_date).days
-        if mandate is not None and mandate.enabled:
+        if mandate is not None and mandate.enabled and not inst.autodebit_paused:
             code = "autodebit_scheduled"
             context = {"plan": plan.display_name, "amount": inst.outstanding, "due_date": inst.due_date}
             context["card_last4"] = mandate.card.last4
@@ -99,7 +109,9 @@ def overdue_reminders_send(*, business_date: date, customer_ids: Iterable[int] |
                 status=InstallmentStatus.OVERDUE,
                 plan__status__in=PAYABLE_PLAN_STATUSES,
                 due_date__in=[business_date - timedelta(days=d) for d in overdue_days],
-            ).values_list("plan__customer_id", flat=True)
+            )
+            .exclude(plan_frozen_exists(business_date, plan_ref="plan_id"))
+            .values_list("plan__customer_id", flat=True)
         )
     totals = customers_overdue(customer_ids=set(customer_ids), business_date=business_date)
     people = recipients(totals)
@@ -173,7 +185,7 @@ def _overdue_send_times(customer_ids: set[int]) -> dict[int, datetime | None]:
 
 def customers_overdue(*, customer_ids: set[int], business_date: date) -> dict[int, CustomerOverdue]:
     """Each customer's overdue total (penalties included), plan count and oldest due date, in one
-    aggregate query grouped by plan."""
+    aggregate query grouped by plan; plans frozen on ``business_date`` are left out."""
     if not customer_ids:
         return {}
     rows = (
@@ -182,6 +194,7 @@ def customers_overdue(*, customer_ids: set[int], business_date: date) -> dict[in
             plan__status__in=PAYABLE_PLAN_STATUSES,
             status=InstallmentStatus.OVERDUE,
         )
+        .exclude(plan_frozen_exists(business_date, plan_ref="plan_id"))
         .values("plan_id", "plan__customer_id")
         .annotate(
             open_total=Sum(

@@ -19,8 +19,8 @@ from django.utils import timezone
 from accounts.models import OtpPurpose
 from config.celery import app
 from core.errors import ApplicationError
-from installments.models import Installment, InstallmentPlan
-from installments.services import overdue_sweep, plan_create
+from installments.models import FreezeReason, Installment, InstallmentPlan
+from installments.services import overdue_sweep, plan_create, plan_freeze_end, plan_freeze_start
 from notifications.models import Notification
 from repayments.ledger import ledger_breaches
 from repayments.models import (
@@ -487,3 +487,35 @@ def test_a_debit_reversed_today_is_not_taken_again_today(
     assert second.attempts == 0
     assert Repayment.objects.filter(channel="auto_debit", status=RepaymentStatus.SUCCEEDED).count() == 0
     assert DebitAttempt.objects.filter(status="succeeded").count() == 1
+
+
+# --- 暂停计息: auto-debit pauses on a frozen plan unless the customer opted in ---------------------------
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_a_frozen_plan_is_debited_only_if_the_customer_opted_in(
+    customer, card, due_today_plan, today, opt_in
+) -> None:
+    plan_freeze_start(
+        plan=due_today_plan, reason=FreezeReason.NEGOTIATION, today=today, autodebit_opt_in=opt_in
+    )
+    run = debit_run_inline(business_date=today, slot=1)
+    assert run.attempts == (1 if opt_in else 0)
+    assert DebitAttempt.objects.filter(plan=due_today_plan).count() == (1 if opt_in else 0)
+    if not opt_in:
+        # Ended: the next slot debits again.
+        plan_freeze_end(plan=due_today_plan, end_reason="staff", today=today)
+        assert debit_run_inline(business_date=today, slot=2).attempts == 1
+
+
+def test_a_frozen_plan_without_opt_in_gets_the_plain_due_reminder(
+    customer, flat_product, card, today
+) -> None:
+    plan = _plan(customer, flat_product, purchase_due_on(today + timedelta(days=3)), "DUE-IN-3")
+    first_due_on(plan, today + timedelta(days=3))
+    autodebit_set(customer=customer, plan=plan, enabled=True)
+    plan_freeze_start(plan=plan, reason=FreezeReason.NEGOTIATION, today=today)
+    reminders_send(business_date=today)
+    codes = set(Notification.objects.filter(user=customer).values_list("template_code", flat=True))
+    assert "due_reminder" in codes
+    assert "autodebit_scheduled" not in codes  # "we will debit card ..." would be untrue

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.celery import app
-from installments.models import InstallmentPlan
-from installments.services import overdue_sweep, plan_create
+from installments.models import FreezeEnd, FreezeReason, InstallmentPlan
+from installments.services import overdue_sweep, plan_create, plan_freeze_end, plan_freeze_start
 from notifications.models import Notification
 from repayments.services import overdue_reminders_send, reminders_send
 from repayments.tasks import daily_morning
@@ -132,3 +132,30 @@ def test_seed_demo_sends_one_overdue_sms_per_customer(db) -> None:
     users = list(late.values_list("user_id", flat=True))
     assert users
     assert len(users) == len(set(users))
+
+
+# --- 暂停计息: no overdue SMS for a frozen plan; they resume once it ends -------------------------------
+
+
+def test_a_frozen_plan_gets_no_overdue_sms_and_they_resume_after(customer, flat_product) -> None:
+    today = timezone.localdate()
+    frozen = _late_plan(customer, flat_product, "LATE-FROZEN", 3)
+    overdue_sweep(as_of=today)
+    plan_freeze_start(plan=frozen, reason=FreezeReason.NEGOTIATION, today=today)
+    reminders_send(business_date=today)
+    assert _overdue_sms(customer) == []
+    # Another overdue plan of the same customer is reminded, with its amount alone.
+    _late_plan(customer, flat_product, "LATE-OTHER", 3)
+    overdue_sweep(as_of=today)
+    overdue_reminders_send(business_date=today)
+    (sms,) = _overdue_sms(customer)
+    assert sms.template_code == "overdue_reminder"
+    assert "LATE-OTHER" in sms.text
+    assert "¥106.00" in sms.text
+    # The freeze ends: tomorrow's reminder day counts the first plan again.
+    plan_freeze_end(plan=frozen, end_reason=FreezeEnd.REJECTED, today=today)
+    Notification.objects.all().delete()
+    overdue_reminders_send(business_date=today)
+    (sms,) = _overdue_sms(customer)
+    assert sms.template_code == "overdue_summary"
+    assert "¥212.00" in sms.text

@@ -101,12 +101,13 @@ def test_header_shows_the_open_case_last_promise_and_open_complaints(client, age
 
 
 def test_header_query_count_is_bounded(customer, case, agent) -> None:
-    """Nine queries at most (six before the case, the PromiseToPay and the complaints were added)."""
+    """Ten queries at most (six before the case, the PromiseToPay, the complaints and the freezes were
+    added)."""
     for n in range(3):
         complaint_file(customer=customer, channel="web", category="fees", text=f"第{n}次")
     with CaptureQueriesContext(connection) as queries:
         customer_summary(customer)
-    assert len(queries) <= 9
+    assert len(queries) <= 10
 
 
 # --- the workspace ------------------------------------------------------------------------------------
