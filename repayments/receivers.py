@@ -100,6 +100,7 @@ def follow_moved_due_dates(
         scheduled_payments_move(plan_id=plan.pk, moved_due_dates=moved_due_dates)
 
 
+@receiver(plan_changed)
 def holiday_cancels_scheduled(sender: type, plan: InstallmentPlan, kind: str, **kwargs: object) -> None:
     """A payment holiday moved the plan's due dates: the payments scheduled on it are cancelled (they were
     set for the old dates; the customer schedules again). Auto-debit follows the new dates by itself."""

@@ -26,8 +26,8 @@ from installments.services import (
     APPROVE_HOLIDAY_PERMISSION,
     holiday_approval_threshold,
     holiday_approve,
+    holiday_options,
     holiday_propose,
-    holiday_quote,
     holiday_reject,
 )
 
@@ -197,16 +197,17 @@ class PaymentHolidayAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
         if plan is None:
             return text
         lines = []
-        for periods in range(1, plan.product.holiday_max_periods + 1):
-            try:
-                quote = holiday_quote(plan=plan, periods=periods)
-            except ApplicationError as exc:
-                lines.append(str(_("%(n)s: not possible (%(why)s)")) % {"n": periods, "why": exc.message})
+        for option in holiday_options(plan=plan):
+            quote = option.quote
+            if quote is None:
+                lines.append(
+                    str(_("%(n)s: not possible (%(why)s)")) % {"n": option.periods, "why": option.refusal}
+                )
             else:
                 lines.append(
                     str(_("%(n)s: next due %(before)s -> %(after)s, fee ¥%(fee)s, APR %(apr)s%%"))
                     % {
-                        "n": periods,
+                        "n": option.periods,
                         "before": quote.next_due_before.isoformat(),
                         "after": quote.next_due_after.isoformat(),
                         "fee": f"{quote.fee:,.2f}",

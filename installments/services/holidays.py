@@ -148,6 +148,27 @@ class HolidayQuote:
         )
 
 
+@dataclass(frozen=True)
+class HolidayOption:
+    """One number of periods staff may offer, with its quote or why it is not possible."""
+
+    periods: int
+    quote: HolidayQuote | None
+    refusal: str = ""
+
+
+def holiday_options(*, plan: InstallmentPlan, today: date | None = None) -> list[HolidayOption]:
+    """Every number of periods the product allows, quoted (the staff form lists them all before staff
+    choose): a refusal is an answer here, not an error."""
+    options = []
+    for periods in range(1, plan.product.holiday_max_periods + 1):
+        try:
+            options.append(HolidayOption(periods, holiday_quote(plan=plan, periods=periods, today=today)))
+        except ApplicationError as exc:
+            options.append(HolidayOption(periods, None, exc.message))
+    return options
+
+
 def holiday_quote(
     *,
     plan: InstallmentPlan,
