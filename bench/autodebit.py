@@ -433,14 +433,11 @@ def debit_run(workers: list[subprocess.Popen]) -> dict:
     }
 
 
-def sweep_rates(late_share: float) -> tuple[float, float]:
-    """The overdue sweep timed twice over the same book.
-
-    1. A normal day: ``late_share`` of the plans have an installment that fell due 5 days ago (past the
-       3 grace days), so the sweep marks it, charges its penalty, moves the plan to M1 and writes a credit
-       event; every other installment is read and left alone. Rate = installments in the book per second.
-    2. The worst day: every remaining plan goes late at once. Rate = late installments written per second.
-    """
+def sweep_normal_day(late_share: float) -> float:
+    """A normal day's overdue sweep: ``late_share`` of the plans have an installment that fell due 5 days
+    ago (past the 3 grace days), so the sweep marks it, charges its penalty under the plan's cap and cost
+    ceiling, moves the plan to M1 and writes a credit event; every other installment is read and left
+    alone. Rate = installments in the book per second."""
     from datetime import timedelta
 
     from django.db.models import F
@@ -457,8 +454,25 @@ def sweep_rates(late_share: float) -> tuple[float, float]:
     Installment.objects.filter(pk__in=late.filter(m=0).values("pk")).update(due_date=five_days_ago)
     started = time.perf_counter()
     overdue_sweep(as_of=today)
-    book_rate = book / (time.perf_counter() - started)
-    Installment.objects.filter(status="pending", sequence=2).update(due_date=five_days_ago)
+    return book / (time.perf_counter() - started)
+
+
+def sweep_rates(late_share: float) -> tuple[float, float]:
+    """The overdue sweep timed twice over the same book.
+
+    1. A normal day (``sweep_normal_day``). Rate = installments in the book per second.
+    2. The worst day: every remaining plan goes late at once. Rate = late installments written per second.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from installments.models import Installment
+    from installments.services import overdue_sweep
+
+    book_rate = sweep_normal_day(late_share)
+    today = timezone.localdate()
+    Installment.objects.filter(status="pending", sequence=2).update(due_date=today - timedelta(days=5))
     started = time.perf_counter()
     marked = overdue_sweep(as_of=today).marked_overdue
     return book_rate, marked / (time.perf_counter() - started)

@@ -26,7 +26,7 @@ from notifications.messages import TEMPLATE_NAMES, get_template, render_message
 from notifications.models import Notification
 from repayments.ledger import ledger_breaches
 from repayments.models import RepaymentChannel, RepaymentMode, RepaymentStatus
-from repayments.services import repayment_create
+from repayments.services import repayment_create, run_daily
 
 PURCHASE = date(2025, 1, 10)
 D = date(2025, 2, 10)  # the first due date
@@ -329,3 +329,32 @@ def test_check_ledger_realised_cost_over_the_ceiling(charged_plan) -> None:
     # The plan's terms say a ceiling its schedule plus penalties already pass (as if charged beyond it).
     InstallmentPlan.objects.filter(pk=charged_plan.pk).update(max_all_in_apr_percent=Decimal("10.00"))
     assert any("dated cost with penalties is over" in p for p in ledger_breaches())
+
+
+# --- 400 days of the daily run ---------------------------------------------------------------------------
+
+
+def test_a_plan_left_unpaid_400_days_stops_at_its_cap_with_one_sms(customer, flat_product) -> None:
+    # Not charged off within the run (the charge-off would stop the sweep first), a cap the penalty reaches.
+    plan = make_plan(
+        customer,
+        flat_product,
+        penalty_cap_percent=Decimal("10.00"),
+        max_all_in_apr_percent=Decimal("36.00"),
+        charge_off_after_days=999,
+    )
+    assert plan.penalty_cap_amount == Decimal("120.00")
+    totals = []
+    for n in range(400):
+        report = run_daily(business_date=D + timedelta(days=n))
+        assert report.breaches == [], (n, report.breaches)
+        totals.append(fresh(plan).penalty_total)
+    plan = fresh(plan)
+    assert plan.penalty_capped_on is not None
+    capped_day = (plan.penalty_capped_on - D).days
+    assert plan.penalty_total == Decimal("120.00")
+    assert totals[capped_day] == Decimal("120.00")
+    assert totals[capped_day - 1] < Decimal("120.00")
+    assert set(totals[capped_day:]) == {Decimal("120.00")}  # nothing after, for the rest of the 400 days
+    assert Notification.objects.filter(template_code="penalty_capped", user=customer).count() == 1
+    assert list(ledger_breaches()) == []
