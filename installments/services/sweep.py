@@ -160,6 +160,18 @@ class _Swept:
     accrued: int = 0
     amount: Decimal = ZERO
     capped: int = 0
+    # Plans that would have been charged but have no headroom yet (PostgreSQL reports them, not charged).
+    missing: tuple[int, ...] = ()
+
+    def __add__(self, other: _Swept) -> _Swept:
+        return _Swept(
+            marked=self.marked + other.marked,
+            back_to_pending=self.back_to_pending + other.back_to_pending,
+            accrued=self.accrued + other.accrued,
+            amount=self.amount + other.amount,
+            capped=self.capped + other.capped,
+            missing=other.missing,
+        )
 
 
 def _open(component: str, alias: str = "i") -> str:
@@ -521,10 +533,11 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
             FROM cand c
         ), ask AS (
             SELECT calc.*,
-                   CASE WHEN new_status = %(overdue)s AND penalty_capped_on IS NULL AND net_days > grace_days
-                             AND since < {day} AND base > 0
+                   CASE WHEN chargeable AND ceiling_headroom IS NOT NULL
                         THEN ROUND(penalty_daily_rate * base * days, 2) END AS asked
-            FROM calc
+            FROM (SELECT calc.*, (new_status = %(overdue)s AND penalty_capped_on IS NULL
+                                  AND net_days > grace_days AND since < {day} AND base > 0) AS chargeable
+                  FROM calc) calc
         ), grown AS (
             SELECT plan_id, SUM(asked) AS asked, MIN(cap_left) AS cap_left, MIN(ceiling_headroom) AS headroom,
                    POWER(MIN(apr)::numeric(40, 30) / 1200 + 1,
@@ -585,17 +598,19 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
         SELECT (SELECT COUNT(*) FROM upd WHERE old_status = %(pending)s AND new_status = %(overdue)s),
                (SELECT COUNT(*) FROM upd WHERE old_status = %(overdue)s AND new_status = %(pending)s),
                (SELECT COUNT(amount) FROM upd), (SELECT COALESCE(SUM(amount), 0) FROM upd),
-               (SELECT COUNT(*) FROM pl WHERE capped)
+               (SELECT COUNT(*) FROM pl WHERE capped),
+               (SELECT array_agg(DISTINCT plan_id) FROM ask WHERE chargeable AND ceiling_headroom IS NULL)
         """,  # noqa: S608 (constant SQL, values are parameters)
         _installment_params(as_of),
     )
-    marked, back, accrued, amount, capped = cursor.fetchone()
+    marked, back, accrued, amount, capped, missing = cursor.fetchone()
     return _Swept(
         marked=marked,
         back_to_pending=back,
         accrued=accrued,
         amount=quantize_money(Decimal(amount)),
         capped=capped,
+        missing=tuple(missing or ()),
     )
 
 
@@ -785,9 +800,10 @@ def collection_cases_sync(*, as_of: date) -> tuple[int, int]:
 
 
 def _headrooms_missing(as_of: date) -> int:
-    """Compute the room under the ceiling (``ledger.headroom_recompute``) of the plans that may accrue
-    today and have none yet: plans made before the ceiling existed, once after the migration. A normal
-    day finds none (a plan gets its headroom when it is created): one index scan of past-due installments."""
+    """On SQLite, compute the room under the ceiling (``ledger.headroom_recompute``) of the plans that may
+    accrue today and have none yet: plans made before the ceiling existed, once after the migration. A
+    normal day finds none (a plan gets its headroom when it is created). PostgreSQL's statement reports
+    such plans itself, at no extra query on a normal day."""
     plan_ids = list(
         Installment.objects.filter(
             due_date__lt=as_of,
@@ -848,8 +864,18 @@ def overdue_sweep(*, as_of: date) -> SweepResult:
     postgres = connection.vendor == "postgresql"
     with transaction.atomic(), connection.cursor() as cursor:
         _sweep_lock(cursor)
-        computed = _headrooms_missing(as_of)
-        swept = _sweep_installments_pg(cursor, day) if postgres else _sweep_installments_sqlite(cursor, day)
+        if postgres:
+            # Plans with no headroom yet are reported, not charged; computed, they are charged by a second
+            # run of the statement (every other installment is already charged through today).
+            swept = _sweep_installments_pg(cursor, day)
+            computed = len(swept.missing)
+            if swept.missing:
+                for plan_id in swept.missing:
+                    headroom_recompute(plan_id)
+                swept += _sweep_installments_pg(cursor, day)
+        else:
+            computed = _headrooms_missing(as_of)
+            swept = _sweep_installments_sqlite(cursor, day)
         fees_billed = _bill_fees(cursor, day)
         if swept.capped:
             _notify_capped(as_of)
