@@ -824,10 +824,11 @@ def _headrooms_missing(as_of: date) -> int:
 def _notify_capped(as_of: date) -> None:
     """One SMS per plan whose penalty stopped at its cap (or the ceiling) today, in the sweep's
     transaction (the outbox); the key per plan makes it once ever, whatever the re-runs."""
-    plans = InstallmentPlan.objects.filter(penalty_capped_on=as_of, status__in=PAYABLE_PLAN_STATUSES).only(
-        "id", "public_id", "customer_id", "description", "merchant_order_ref", "penalty_total"
+    plans = list(
+        InstallmentPlan.objects.filter(penalty_capped_on=as_of, status__in=PAYABLE_PLAN_STATUSES).only(
+            "id", "public_id", "customer_id", "description", "merchant_order_ref", "penalty_total"
+        )
     )
-    plans = list(plans)
     if not plans:
         return
     people = recipients(p.customer_id for p in plans)
