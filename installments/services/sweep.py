@@ -497,6 +497,10 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
     oldest first with a window sum (``cost.share_room``). The plan's total, headroom
     (``cost.headroom_after``) and the day it reached its cap are written in the same statement, with the
     journal's entries of the capped amounts. ROUND is half away from zero, i.e. half up for these amounts.
+
+    No step joins two CTEs on a key (the planner cannot size a CTE and would loop one inside the other,
+    quadratic in the day's late plans): each row carries its plan's room, a window sums the plan's asks,
+    and each journal entry's id is drawn from its sequence before the entry and its lines are inserted.
     """
     t = _sql_tables()
     day = "%(as_of)s::date"
@@ -539,22 +543,21 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
                                   AND net_days > grace_days AND since < {day} AND base > 0) AS chargeable
                   FROM calc) calc
         ), grown AS (
-            SELECT plan_id, SUM(asked) AS asked, MIN(cap_left) AS cap_left, MIN(ceiling_headroom) AS headroom,
-                   POWER(MIN(apr)::numeric(40, 30) / 1200 + 1,
-                         (({day} - MIN(purchase_date)) * 12)::numeric(40, 30) / 365) AS growth
-            FROM ask WHERE asked IS NOT NULL GROUP BY plan_id
-        ), rooms AS (
-            SELECT grown.*, GREATEST(LEAST(cap_left, CASE WHEN headroom > 0
-                                                          THEN FLOOR(headroom * growth * 100) / 100
-                                                          ELSE 0 END), 0) AS room
-            FROM grown
+            SELECT ask.*,
+                   CASE WHEN asked IS NOT NULL THEN POWER(apr::numeric(40, 30) / 1200 + 1,
+                        (({day} - purchase_date) * 12)::numeric(40, 30) / 365) END AS growth
+            FROM ask
         ), share AS (
-            SELECT ask.id, ask.plan_id, ask.customer_id, ask.old_status, ask.new_status, ask.asked,
-                   CASE WHEN ask.asked IS NOT NULL
-                        THEN LEAST(ask.asked, GREATEST(rooms.room - COALESCE(SUM(ask.asked) OVER (
-                            PARTITION BY ask.plan_id ORDER BY ask.sequence
-                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0)) END AS amount
-            FROM ask LEFT JOIN rooms ON rooms.plan_id = ask.plan_id
+            SELECT grown.*,
+                   CASE WHEN asked IS NOT NULL THEN LEAST(asked, GREATEST(room - COALESCE(SUM(asked) OVER (
+                       PARTITION BY plan_id ORDER BY sequence
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0)) END AS amount,
+                   SUM(asked) OVER (PARTITION BY plan_id) AS plan_asked
+            FROM (SELECT grown.*,
+                         GREATEST(LEAST(cap_left, CASE WHEN ceiling_headroom > 0
+                                                       THEN FLOOR(ceiling_headroom * growth * 100) / 100
+                                                       ELSE 0 END), 0) AS room
+                  FROM grown) grown
         ), upd AS (
             UPDATE {t["inst"]} r
             SET status = share.new_status,
@@ -565,10 +568,9 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
             WHERE r.id = share.id AND (share.asked IS NOT NULL OR share.new_status <> share.old_status)
             RETURNING share.plan_id, share.customer_id, share.old_status, share.new_status, share.amount
         ), charged AS (
-            SELECT rooms.plan_id, rooms.room, rooms.growth, rooms.asked,
-                   COALESCE(SUM(share.amount), 0) AS amount
-            FROM rooms JOIN share ON share.plan_id = rooms.plan_id
-            GROUP BY rooms.plan_id, rooms.room, rooms.growth, rooms.asked
+            SELECT plan_id, MIN(room) AS room, MIN(growth) AS growth, MIN(plan_asked) AS asked,
+                   COALESCE(SUM(amount), 0) AS amount
+            FROM share WHERE asked IS NOT NULL GROUP BY plan_id
         ), pl AS (
             UPDATE {t["plan"]} x
             SET penalty_total = x.penalty_total + ch.amount,
@@ -580,20 +582,20 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
             WHERE x.id = ch.plan_id AND (ch.amount > 0 OR ch.asked >= ch.room)
             RETURNING ch.asked >= ch.room AS capped
         ), pen AS (
-            SELECT plan_id, customer_id, SUM(amount) AS amount FROM upd
-            WHERE amount > 0 GROUP BY plan_id, customer_id
+            SELECT plan_id, customer_id, amount,
+                   nextval(pg_get_serial_sequence(%(entry_table)s, 'id')) AS entry_id
+            FROM (SELECT plan_id, customer_id, SUM(amount) AS amount FROM upd
+                  WHERE amount > 0 GROUP BY plan_id, customer_id) day_total
         ), je AS (
-            INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
-            SELECT 'penalty:' || plan_id || ':' || {day} || ':' || %(token)s, %(kind)s,
+            INSERT INTO {t["entry"]} (id, key, kind, business_date, plan_id, reference, memo, created_at)
+            SELECT entry_id, 'penalty:' || plan_id || ':' || {day} || ':' || %(token)s, %(kind)s,
                    {day}, plan_id, '', '', now()
             FROM pen
-            RETURNING id, plan_id
         ), jl AS (
             INSERT INTO {t["line"]} (entry_id, account, debit, credit, plan_id, customer_id, business_date)
-            SELECT je.id, a.account, CASE WHEN a.dr = 1 THEN pen.amount ELSE 0 END,
+            SELECT pen.entry_id, a.account, CASE WHEN a.dr = 1 THEN pen.amount ELSE 0 END,
                    CASE WHEN a.dr = 1 THEN 0 ELSE pen.amount END, pen.plan_id, pen.customer_id, {day}
-            FROM je JOIN pen ON pen.plan_id = je.plan_id
-            CROSS JOIN {_two_lines(Account.PENALTY_RECEIVABLE, Account.PENALTY_INCOME)}
+            FROM pen CROSS JOIN {_two_lines(Account.PENALTY_RECEIVABLE, Account.PENALTY_INCOME)}
         )
         SELECT (SELECT COUNT(*) FROM upd WHERE old_status = %(pending)s AND new_status = %(overdue)s),
                (SELECT COUNT(*) FROM upd WHERE old_status = %(overdue)s AND new_status = %(pending)s),
@@ -601,7 +603,7 @@ def _sweep_installments_pg(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
                (SELECT COUNT(*) FROM pl WHERE capped),
                (SELECT array_agg(DISTINCT plan_id) FROM ask WHERE chargeable AND ceiling_headroom IS NULL)
         """,  # noqa: S608 (constant SQL, values are parameters)
-        _installment_params(as_of),
+        {**_installment_params(as_of), "entry_table": JournalEntry._meta.db_table},
     )
     marked, back, accrued, amount, capped, missing = cursor.fetchone()
     return _Swept(
