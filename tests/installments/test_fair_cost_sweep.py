@@ -26,6 +26,7 @@ from notifications.messages import TEMPLATE_NAMES, get_template, render_message
 from notifications.models import Notification
 from repayments.ledger import ledger_breaches
 from repayments.models import RepaymentChannel, RepaymentMode, RepaymentStatus
+from repayments.selectors import customer_bills
 from repayments.services import repayment_create, run_daily
 
 PURCHASE = date(2025, 1, 10)
@@ -221,6 +222,10 @@ def test_within_the_arrears_tolerance_an_installment_is_not_late(customer, curre
     assert inst.outstanding == Decimal("0.60")  # still due
     assert fresh(plan).status == PlanStatus.ACTIVE
     assert not CreditEvent.objects.filter(plan=plan).exists()
+    # The customer's bill still asks for it (due now), and no overdue SMS names it.
+    [bill] = customer_bills(customer=customer, today=inst.due_date + timedelta(days=10))
+    assert bill.due_now == Decimal("0.60")
+    assert not Notification.objects.filter(template_code__startswith="overdue").exists()
 
 
 def test_an_overdue_installment_paid_down_to_the_tolerance_is_due_again(customer, late_plan, card) -> None:
