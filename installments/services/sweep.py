@@ -269,7 +269,7 @@ def _sweep_installments_sqlite(cursor: CursorWrapper, as_of: SqlDate) -> _Swept:
         ), ask AS (
             SELECT calc.*,
                    CASE WHEN new_status = %(overdue)s AND penalty_capped_on IS NULL AND net_days > grace_days
-                             AND since < %(as_of)s AND base_c > 0
+                             AND since < %(as_of)s AND base_c > 0 AND ceiling_headroom IS NOT NULL
                         THEN (rate_micro * base_c * days + 500000) / 1000000 END AS asked
             FROM calc
         ), rooms AS (
