@@ -441,6 +441,15 @@ TEMPLATES: dict[str, MessageTemplate] = {
             en="At your request our support unlocked sign-in to your account; you can sign in again. "
             "Not you? Call us: {hotline}.",
         ),
+        MessageTemplate(
+            # The daily sweep stopped a plan's penalty for good: it reached its cap or the cost ceiling.
+            "penalty_capped",
+            NotificationCategory.TRANSACTIONAL,
+            zh="{name}您好，{plan}的违约金已达上限，此后不再收取违约金，累计¥{total}。",
+            en="Dear {name}, the late fees on {plan} reached their cap: you will not be charged more "
+            "late fees on it. Total: ¥{total}.",
+            sample={"plan": _SAMPLE_PLAN, "total": Decimal("300.00")},
+        ),
     )
 }
 
@@ -550,6 +559,7 @@ TEMPLATE_NAMES: dict[str, StrOrPromise] = {
     "signin_unlocked": gettext_lazy("Sign-in unlocked by support"),
     "holiday_offered": gettext_lazy("Payment holiday offered"),
     "holiday_applied": gettext_lazy("Payment holiday applied"),
+    "penalty_capped": gettext_lazy("Penalty stopped at its cap"),
 }
 
 

@@ -7,6 +7,7 @@ does not add up across tables. Each check is one aggregate query, so it runs in 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 
 from django.db import connection
@@ -14,14 +15,18 @@ from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QueryS
 from django.db.models.functions import Coalesce
 
 from core.money import ZERO, quantize_money
+from installments import cost
 from installments.journal import journal_breaches
 from installments.ledger import OPEN_STATUSES
 from installments.models import (
+    Account,
     CreditEvent,
     CreditEventKind,
+    EntryKind,
     Installment,
     InstallmentPlan,
     InstallmentStatus,
+    JournalLine,
     PlanStatus,
 )
 from repayments.gateway import ChargeBook, get_gateway
@@ -62,6 +67,7 @@ def ledger_breaches() -> Iterator[str]:
     yield from _restaged_balances()
     yield from journal_breaches()
     yield from _charge_offs()
+    yield from _fair_cost()
     gateway = get_gateway()
     if isinstance(gateway, ChargeBook):  # a bank whose books we can read whole (the simulated one)
         yield from _gateway_charges_have_repayments(gateway)
@@ -225,6 +231,61 @@ def _charge_offs() -> Iterator[str]:
     )
     for p in stray.iterator():
         yield f"plan {p.public_id}: {p.status} with a charge-off date {p.charged_off_on}"
+
+
+def _fair_cost() -> Iterator[str]:
+    """The penalty cap and the all-in cost ceiling (README "Fair cost"): no plan's penalty passes its cap;
+    the plan's running total is what its installments were charged (waivers do not lower either); a plan
+    charged any penalty keeps a room under its ceiling at or above zero; and the plan's realised dated
+    cost, recomputed from its schedule and the journal's penalties on their accrual dates, stays at or
+    under the ceiling (``cost.ceiling_headroom`` >= 0). The last is Python over the plans with a penalty,
+    in chunks of two queries."""
+    for p in InstallmentPlan.objects.filter(penalty_total__gt=F("penalty_cap_amount")).iterator():
+        yield f"plan {p.public_id}: penalty charged {p.penalty_total} is over its cap {p.penalty_cap_amount}"
+    plans = InstallmentPlan.objects.annotate(
+        charged=Coalesce(Sum("installments__penalty_due"), Value(ZERO), output_field=MONEY)
+    )
+    for p in _differing(plans, ~Q(penalty_total=F("charged")), [("penalty_total", "charged")]):
+        yield f"plan {p.public_id}: penalty total {p.penalty_total}, its installments' {p.charged}"
+    for p in InstallmentPlan.objects.filter(penalty_total__gt=0, ceiling_headroom__lt=0).iterator():
+        yield f"plan {p.public_id}: charged penalty with room {p.ceiling_headroom} under its cost ceiling"
+    yield from _realised_cost()
+
+
+def _realised_cost(chunk: int = 2000) -> Iterator[str]:
+    charged = InstallmentPlan.objects.filter(penalty_total__gt=0).order_by("id")
+    terms = charged.values_list("id", "public_id", "principal", "purchase_date", "max_all_in_apr_percent")
+    rows = list(terms)
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        ids = [row[0] for row in part]
+        flows: dict[int, list[tuple[date, Decimal]]] = {pk: [] for pk in ids}
+        for plan_id, due, principal, fee in Installment.objects.filter(plan_id__in=ids).values_list(
+            "plan_id", "due_date", "principal_due", "fee_due"
+        ):
+            flows[plan_id].append((due, _q(principal) + _q(fee)))
+        penalties = (
+            JournalLine.objects.filter(
+                plan_id__in=ids, entry__kind=EntryKind.PENALTY_ACCRUED, account=Account.PENALTY_RECEIVABLE
+            )
+            .values_list("plan_id", "business_date")
+            .annotate(amount=Sum("debit"))
+        )
+        for plan_id, on, amount in penalties:
+            if _q(amount):
+                flows[plan_id].append((on, _q(amount)))
+        for plan_id, public_id, principal, purchase_date, ceiling in part:
+            headroom = cost.ceiling_headroom(
+                principal=_q(principal),
+                purchase_date=purchase_date,
+                flows=flows[plan_id],
+                apr_percent=Decimal(str(ceiling)),
+            )
+            if headroom < 0:
+                yield (
+                    f"plan {public_id}: its dated cost with penalties is over its {ceiling}% ceiling "
+                    f"(present value {-headroom} above the principal)"
+                )
 
 
 def _gateway_charges_have_repayments(bank: ChargeBook) -> Iterator[str]:

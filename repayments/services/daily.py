@@ -49,6 +49,8 @@ class DailyReport:
             f"  overdue sweep: {sweep.marked_overdue} became overdue, {sweep.penalties_accrued} accrued "
             f"¥{sweep.penalty_amount} in penalties, {sweep.plans_updated} plans updated, "
             f"{sweep.credit_events} credit events",
+            f"  fair cost: {sweep.plans_capped} plans reached their penalty cap or cost ceiling, "
+            f"{sweep.back_to_pending} installments due again within the arrears tolerance",
             f"  collection cases: {sweep.cases_opened} opened, {sweep.cases_closed} closed; {self.promises}",
             f"  charged off: {charge_off.charged_off} plans (¥{charge_off.amount}), "
             f"{charge_off.deferred} deferred (a charge in flight)",

@@ -75,7 +75,13 @@ def penalised(customer, flat_product) -> InstallmentPlan:
         tenor=6,
         purchase_date=timezone.localdate() - timedelta(days=100),
     )
-    InstallmentPlan.objects.filter(pk=plan.pk).update(penalty_daily_rate=D("0.01"))
+    # Neither the penalty cap nor the cost ceiling in the way (the sweep computes the new headroom).
+    InstallmentPlan.objects.filter(pk=plan.pk).update(
+        penalty_daily_rate=D("0.01"),
+        penalty_cap_amount=D("3000.00"),
+        max_all_in_apr_percent=D("999.00"),
+        ceiling_headroom=None,
+    )
     overdue_sweep(as_of=timezone.localdate())
     plan.refresh_from_db()
     assert plan.status == PlanStatus.OVERDUE
