@@ -120,7 +120,7 @@ class NegotiationForm(forms.Form):
         label=_("Keep auto-debit on while my application is reviewed"),
         required=False,
         help_text=_(
-            "Penalties are paused (暂停计息) for up to 30 days while we review your application (once per "
+            "Penalties are paused for up to 30 days while we review your application (once per "
             "plan in 12 months). Auto-debit pauses too unless you tick this."
         ),
     )
