@@ -1,8 +1,9 @@
-"""Issue 20's "done when", as a property on both databases: for any plan terms, lateness, partial payments
-and hardship freezes, each day's sweep charges exactly what ``installments.cost`` says (the same cents on
-PostgreSQL and SQLite), no plan's penalty passes its cap, and the realised dated IRR of every plan (principal
-out on the purchase date, each installment on its due date, each penalty on the day it accrued) stays at or
-under its ceiling to the fen, computed here independently by float bisection."""
+"""Issue 20's "done when", as a property on both databases: for any plan terms, lateness, partial payments,
+hardship freezes and extensions (延期, with or without a fee), each day's sweep charges exactly what
+``installments.cost`` says (the same cents on PostgreSQL and SQLite), no plan's penalty passes its cap, and
+the realised dated IRR of every plan (principal out on the purchase date, each installment on its due date,
+each penalty on the day it accrued) stays at or under its ceiling to the fen, computed here independently
+by float bisection."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from zoneinfo import ZoneInfo
 
 import time_machine
 from django.db import transaction
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, event, given, reject
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from accounts.models import OtpPurpose
+from core.errors import ApplicationError
 from installments import cost
 from installments.models import (
     FreezeReason,
@@ -27,7 +30,7 @@ from installments.models import (
     PlanFreeze,
     PlanStatus,
 )
-from installments.services import overdue_sweep, plan_create
+from installments.services import extension_apply, overdue_sweep, plan_create
 from repayments.ledger import ledger_breaches
 from repayments.models import RepaymentChannel, RepaymentMode, RepaymentStatus
 from repayments.services import repayment_create
@@ -78,6 +81,10 @@ def terms(draw: st.DrawFn) -> Terms:
 steps = st.lists(st.integers(1, 25), min_size=3, max_size=14)
 payments = st.dictionaries(st.integers(0, 13), st.sampled_from(["0.3", "0.6", "0.97", "all"]), max_size=3)
 freezes = st.none() | st.tuples(st.integers(0, 200), st.integers(1, 30), st.booleans())
+# Maybe one extension asked for some days before (or just after) the first due date: (offset, days, fee rate).
+extensions = st.none() | st.tuples(
+    st.integers(-6, 3), st.integers(1, 14), st.sampled_from(["0", "0.01", "0.05"])
+)
 
 
 def _frozen(spans: list[tuple[date, date]], after: date, through: date) -> int:
@@ -174,16 +181,37 @@ def _pay(plan: InstallmentPlan, card, on: date, share: str, key: str) -> None:
 
 
 @hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(t=terms(), gaps=steps, paid=payments, frozen=freezes)
+@given(t=terms(), gaps=steps, paid=payments, frozen=freezes, extended=extensions)
 def test_every_day_charges_cost_py_and_the_plan_stays_under_cap_and_ceiling(
-    customer, flat_product, card, t, gaps, paid, frozen
+    customer, flat_product, card, codes, t, gaps, paid, frozen, extended
 ) -> None:
     with transaction.atomic():
-        _run(customer, flat_product, card, t, gaps, paid, frozen)
+        _run(customer, flat_product, card, codes, t, gaps, paid, frozen, extended)
         transaction.set_rollback(True)
 
 
-def _run(customer, product, card, t: Terms, gaps, paid, frozen) -> None:
+def _extend(plan: InstallmentPlan, codes, extended) -> None:
+    """The customer's 延期 on the asked day, when the rules allow it (a refusal is a valid outcome here)."""
+    offset, days, _rate = extended
+    when = plan.first_due_date + timedelta(days=offset)
+    with time_machine.travel(datetime.combine(when, time(12), tzinfo=ZONE), tick=False):
+        code = codes.request(plan.customer, OtpPurpose.EXTENSION)
+        try:
+            extension_apply(
+                plan=plan,
+                customer=plan.customer,
+                days=days,
+                code=code,
+                idempotency_key=f"prop-{plan.pk}",
+                today=when,
+            )
+        except ApplicationError as exc:
+            event(f"extension refused: {exc.code}")
+            return
+        event("extended")
+
+
+def _run(customer, product, card, codes, t: Terms, gaps, paid, frozen, extended) -> None:
     product.fee_method = t.fee_method
     product.fee_rate = t.fee_rate
     product.max_apr_percent = Decimal("99.00")
@@ -194,10 +222,16 @@ def _run(customer, product, card, t: Terms, gaps, paid, frozen) -> None:
     product.grace_days = t.grace
     product.arrears_tolerance = t.tolerance
     product.tenors = [t.tenor]
+    product.extension_fee_rate = Decimal(extended[2]) if extended else Decimal("0")
     product.save()
-    plan = plan_create(
-        customer=customer, product=product, principal=t.principal, tenor=t.tenor, purchase_date=PURCHASE
-    )
+    try:
+        plan = plan_create(
+            customer=customer, product=product, principal=t.principal, tenor=t.tenor, purchase_date=PURCHASE
+        )
+    except ApplicationError as exc:  # a quote dearer than the ceiling is refused: no such plan exists
+        if exc.code != "apr_above_maximum":
+            raise
+        reject()
     first_due = plan.first_due_date
     spans: list[tuple[date, date]] = []
     if frozen is not None:
@@ -215,6 +249,8 @@ def _run(customer, product, card, t: Terms, gaps, paid, frozen) -> None:
             end_reason="staff" if ended else "",
         )
         spans.append((started, ended or planned))
+    if extended is not None:
+        _extend(plan, codes, extended)
     charged: dict[date, Decimal] = {}
     on = first_due
     for n, gap in enumerate(gaps):
