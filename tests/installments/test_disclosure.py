@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from installments import cost
 from installments.disclosure import late_cost_disclosure, schedule_late_cost
-from installments.models import InstallmentPlan, InstallmentStatus
+from installments.models import InstallmentPlan, InstallmentStatus, PenaltyBase
 from installments.schedules import build_schedule
 from installments.selectors import offer_schedule, plan_for_customer
 from installments.services import overdue_sweep, plan_create, plan_quote
@@ -27,6 +27,15 @@ from tests.factories import ProductFactory
 from tests.installments.negotiation_support import apply, offered
 
 API = "/api/v1"
+
+
+@pytest.fixture
+def flat_product(flat_product):
+    """These figures are stated on the principal-only penalty base (a new product's default; the test
+    factory keeps principal + fee for the older tests' figures)."""
+    flat_product.penalty_base = PenaltyBase.PRINCIPAL
+    flat_product.save()
+    return flat_product
 
 
 def expected_plan_table(plan: InstallmentPlan) -> list[cost.LateCost]:

@@ -165,8 +165,11 @@ def test_the_ceiling_holds_each_day_to_cost_py(customer, flat_product) -> None:
 
 
 def test_a_schedule_dearer_than_the_ceiling_accrues_nothing(customer, flat_product) -> None:
-    plan = make_plan(customer, flat_product, max_all_in_apr_percent=Decimal("5.00"))
-    assert plan.ceiling_headroom < 0
+    """No new plan is dearer than its ceiling (the quote refuses it), but a plan made before the ceiling
+    existed can be: it gets no penalty at all."""
+    plan = make_plan(customer, flat_product)
+    InstallmentPlan.objects.filter(pk=plan.pk).update(max_all_in_apr_percent=Decimal("5.00"))
+    assert headroom_recompute(plan.pk) < 0
     result = overdue_sweep(as_of=day(10))
     assert (result.penalty_amount, result.plans_capped) == (Decimal("0.00"), 1)
     assert fresh(plan).penalty_total == Decimal("0.00")
