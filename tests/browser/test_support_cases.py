@@ -40,6 +40,9 @@ def sign_in_staff(page: Page, base: str, phone: str) -> None:
 
 
 def queue_rows(page: Page) -> list[str]:
+    # The URL changes before the page has loaded (the sign-in's redirect): read the rows once it has.
+    page.wait_for_load_state("load")
+    expect(page.locator(".paginator")).to_be_visible()
     return page.locator("#result_list tbody tr").all_inner_texts()
 
 
