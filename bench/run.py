@@ -154,8 +154,8 @@ def long_history_customer(installments: int) -> str:
             """
             INSERT INTO installments_installment (plan_id, sequence, due_date, principal_due, fee_due,
                 penalty_due, principal_paid, fee_paid, penalty_paid, principal_waived, fee_waived,
-                penalty_waived, status, paid_at)
-            SELECT %s, 3 + s, current_date - s, 1.00, 0, 0, 1.00, 0, 0, 0, 0, 0, 'paid', now()
+                penalty_waived, status, paid_at, fee_billed)
+            SELECT %s, 3 + s, current_date - s, 1.00, 0, 0, 1.00, 0, 0, 0, 0, 0, 'paid', now(), true
             FROM generate_series(1, %s) s
             """,
             [plan.pk, installments - 3],
