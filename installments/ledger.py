@@ -29,7 +29,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -52,6 +52,7 @@ from installments.models import (
     Installment,
     InstallmentPlan,
     InstallmentStatus,
+    PlanFreeze,
     PlanStatus,
     PrepaymentFeePolicy,
 )
@@ -91,6 +92,9 @@ class PlanRow:
     merchant_order_ref: str
     public_id: uuid.UUID
     charged_off_on: date | None = None
+    # The plan's freezes as [start, end) spans when the caller read them; None: the ledger reads them when
+    # it restates delinquency (``_plan_freezes``).
+    frozen: tuple[tuple[date, date], ...] | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -345,10 +349,49 @@ def plan_status(statuses: Iterable[str], *, charged_off: bool = False) -> str:
     return PlanStatus.PAID_OFF
 
 
-def delinquency(installments: Iterable[InstallmentRow], *, today: date) -> tuple[int, str]:
-    """Days past due (the oldest overdue installment's) and the bucket they put the plan in."""
+def frozen_spans(plan_id: int) -> list[tuple[date, date]]:
+    """The plan's hardship freezes (暂停计息) as ``[start, end)`` day spans."""
+    return [
+        (start, ended or planned)
+        for start, ended, planned in PlanFreeze.objects.filter(plan_id=plan_id).values_list(
+            "started_on", "ended_on", "planned_end"
+        )
+    ]
+
+
+def _plan_freezes(plan: PlanRow, installments: Iterable[InstallmentRow]) -> list[tuple[date, date]]:
+    """The freezes a restated delinquency must leave out: read only when something is overdue (a plan
+    with nothing overdue is current whatever its freezes); ``PlanRow.frozen`` when the caller has them."""
+    if plan.frozen is not None:
+        return list(plan.frozen)
+    if not any(i.status == InstallmentStatus.OVERDUE for i in installments):
+        return []
+    return frozen_spans(plan.pk)
+
+
+def frozen_days(spans: Iterable[tuple[date, date]], *, after: date, through: date) -> int:
+    """How many days ``after < D <= through`` fall in a freeze: the days a plan does not age (the sweep's
+    SQL counts the same days)."""
+    return sum(
+        max((min(through + timedelta(days=1), end) - max(after + timedelta(days=1), start)).days, 0)
+        for start, end in spans
+    )
+
+
+def delinquency(
+    installments: Iterable[InstallmentRow], *, today: date, frozen: Iterable[tuple[date, date]] = ()
+) -> tuple[int, str]:
+    """Days past due (the oldest overdue installment's, less the days it was frozen since its due date)
+    and the bucket they put the plan in."""
     overdue = [i.due_date for i in installments if i.status == InstallmentStatus.OVERDUE]
-    days = (today - min(overdue)).days if overdue else 0
+    if not overdue:
+        return 0, bucket_for(0)
+    oldest = min(overdue)
+    calendar = (today - oldest).days
+    spans = list(frozen)
+    net = calendar - frozen_days(spans, after=oldest, through=today) if spans else calendar
+    # A plan frozen from its due date is still one day late (the sweep's rule): it never reads as current.
+    days = max(net, min(calendar, 1))
     return days, bucket_for(days)
 
 
@@ -604,7 +647,7 @@ def _restate(
     if status == PlanStatus.CHARGED_OFF:
         delinquency_too = False  # a charged-off plan's delinquency stays as it was charged off
     if delinquency_too:
-        days, bucket = delinquency(installments, today=today)
+        days, bucket = delinquency(installments, today=today, frozen=_plan_freezes(plan, installments))
     elif status == PlanStatus.PAID_OFF:
         days, bucket = 0, DelinquencyBucket.M0
     if (status, days, bucket) == (old_status, old_days, old_bucket):
@@ -799,7 +842,9 @@ def charge_off_undo(
     old_bucket = plan.delinquency_bucket
     plan.charged_off_on = None
     plan.status = plan_status(i.status for i in installments)
-    plan.days_past_due, plan.delinquency_bucket = delinquency(installments, today=today)
+    plan.days_past_due, plan.delinquency_bucket = delinquency(
+        installments, today=today, frozen=_plan_freezes(plan, installments)
+    )
     plan.updated_at = timezone.now()
     posting.plans[plan.pk] = plan
     _credit_event(posting, plan, CreditEventKind.REINSTATED, old_bucket, plan.delinquency_bucket, today=today)

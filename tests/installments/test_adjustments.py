@@ -269,7 +269,7 @@ def test_waiving_the_last_open_amount_pays_the_installment_and_the_plan() -> Non
     today = timezone.localdate()
     plan = PlanRow(
         1, 1, PlanStatus.OVERDUE, DelinquencyBucket.M1, 20, PrepaymentFeePolicy.WAIVE_FUTURE_FEES, ZERO,
-        timezone.now(), "", "R", uuid.uuid4(),
+        timezone.now(), "", "R", uuid.uuid4(), frozen=(),
     )  # fmt: skip
     row = InstallmentRow(
         1, 1, 1, today - timedelta(days=20), D("100.00"), D("6.00"), D("4.00"),

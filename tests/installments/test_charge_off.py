@@ -74,7 +74,7 @@ def _rows() -> list[InstallmentRow]:
 def _plan(status: str = PlanStatus.OVERDUE) -> PlanRow:
     return PlanRow(
         1, 1, status, DelinquencyBucket.M3_PLUS, 210, PrepaymentFeePolicy.WAIVE_FUTURE_FEES, ZERO,
-        timezone.now(), "", "R", uuid.uuid4(),
+        timezone.now(), "", "R", uuid.uuid4(), frozen=(),
     )  # fmt: skip
 
 

@@ -89,6 +89,7 @@ def ledgers(draw: st.DrawFn) -> tuple[PlanRow, list[InstallmentRow]]:
         description="",
         merchant_order_ref="ORDER-1",
         public_id=uuid.uuid4(),
+        frozen=(),
     )
     return plan, rows
 
@@ -142,7 +143,7 @@ def test_a_reversal_of_a_payoff_makes_a_cured_plan_late_again_at_once() -> None:
     )  # fmt: skip
     plan = PlanRow(
         1, 1, PlanStatus.OVERDUE, DelinquencyBucket.M2, 40, PrepaymentFeePolicy.WAIVE_FUTURE_FEES, ZERO,
-        timezone.now(), "", "R", uuid.uuid4(),
+        timezone.now(), "", "R", uuid.uuid4(), frozen=(),
     )  # fmt: skip
     paying = Posting()
     posted = post(paying, plan, [row], Decimal("108.00"), today=TODAY, source=SOURCE)
@@ -171,7 +172,7 @@ def test_a_partial_payment_leaves_the_bucket_to_the_sweep() -> None:
     rows = [_unpaid(n, TODAY + timedelta(days=30 * n - 45)) for n in (1, 2)]
     plan = PlanRow(
         1, 1, PlanStatus.OVERDUE, DelinquencyBucket.M1, 15, PrepaymentFeePolicy.CHARGE_REMAINING_FEES, ZERO,
-        timezone.now(), "", "R", uuid.uuid4(),
+        timezone.now(), "", "R", uuid.uuid4(), frozen=(),
     )  # fmt: skip
     posting = Posting()
     post(posting, plan, rows, Decimal("106.00"), today=TODAY, source=SOURCE)
@@ -267,3 +268,29 @@ def test_posting_writes_what_post_changed(swept_plan) -> None:
     stored = installment_rows([swept_plan.pk])[swept_plan.pk]
     assert [dataclasses.astuple(r) for r in stored] == [dataclasses.astuple(r) for r in rows]
     assert (rows[0].fee_paid, rows[0].principal_paid) == (Decimal("6.00"), Decimal("100.00"))
+
+
+def _overdue_row(due_date: date) -> InstallmentRow:
+    return InstallmentRow(
+        1, 1, 1, due_date, Decimal("100.00"), ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, "overdue", None
+    )
+
+
+@pytest.mark.parametrize(
+    ("spans", "expected"),
+    [
+        ([], 40),
+        # frozen for 10 days after the plan fell due: it does not age on them
+        ([(TODAY - timedelta(days=30), TODAY - timedelta(days=20))], 30),
+        # frozen before it fell due: nothing to take off
+        ([(TODAY - timedelta(days=60), TODAY - timedelta(days=45))], 40),
+        # frozen from its due date until today and on: still one day late, never current
+        ([(TODAY - timedelta(days=40), TODAY + timedelta(days=5))], 1),
+    ],
+)
+def test_delinquency_does_not_count_frozen_days(spans, expected) -> None:
+    """A reversal or a moved due date restates delinquency with the sweep's rule (暂停计息 days do not age
+    the plan), so no bucket or credit event jumps for a day until the next sweep corrects it."""
+    days, bucket = delinquency([_overdue_row(TODAY - timedelta(days=40))], today=TODAY, frozen=spans)
+    assert days == expected
+    assert bucket == bucket_for(expected)
