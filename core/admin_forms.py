@@ -3,12 +3,15 @@ look, and the one way a service's refusal (an ``ApplicationError``) is shown to 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import ApplicationError
 
@@ -59,3 +62,39 @@ class ServiceFormMixin:
             **(extra or {}),
         }
         return TemplateResponse(request, template, context)
+
+
+class SecondPersonMixin(ServiceFormMixin):
+    """For the ModelAdmin of a request a second staff member approves or rejects (maker-checker: waivers,
+    charge-off undos, payment holidays): the two pages' URLs (``<pk>/approve/``, ``<pk>/reject/``, named
+    ``<app>_<model>_approve`` / ``_reject``) and the list's two buttons. The admin defines
+    ``approve_view`` and ``reject_view`` (each calls its service) and ``approve_label``."""
+
+    approve_label: StrOrPromise
+
+    def _review_name(self, step: str) -> str:
+        return f"{self.model._meta.app_label}_{self.model._meta.model_name}_{step}"
+
+    def review_buttons(self, pk: int) -> str:
+        return format_html(
+            '<a class="button" href="{}">{}</a> <a class="button" href="{}">{}</a>',
+            reverse(f"admin:{self._review_name('approve')}", args=[pk]),
+            self.approve_label,
+            reverse(f"admin:{self._review_name('reject')}", args=[pk]),
+            _("Reject"),
+        )
+
+    def review_urls(self) -> list[URLPattern]:
+        views = cast("Any", self)
+        return [
+            path(
+                "<int:pk>/approve/",
+                self.admin_site.admin_view(views.approve_view),
+                name=self._review_name("approve"),
+            ),
+            path(
+                "<int:pk>/reject/",
+                self.admin_site.admin_view(views.reject_view),
+                name=self._review_name("reject"),
+            ),
+        ]

@@ -12,12 +12,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.urls import URLPattern, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
-from core.admin_forms import ServiceFormMixin, show_on_form
+from core.admin_forms import SecondPersonMixin, show_on_form
 from core.errors import ApplicationError
 from core.money_input import AsciiDecimalField
 from installments.ledger import PAYABLE_PLAN_STATUSES, installment_rows, open_component
@@ -64,7 +63,9 @@ def _int(value: str | None) -> int | None:
 
 
 @admin.register(Adjustment)
-class AdjustmentAdmin(ServiceFormMixin, admin.ModelAdmin):
+class AdjustmentAdmin(SecondPersonMixin, admin.ModelAdmin):
+    approve_label = _("Approve and apply")
+
     list_display = (
         "created_at",
         "plan",
@@ -109,26 +110,11 @@ class AdjustmentAdmin(ServiceFormMixin, admin.ModelAdmin):
     def action_buttons(self, obj: Adjustment) -> str:
         if obj.state != AdjustmentState.REQUESTED:
             return ""
-        return format_html(
-            '<a class="button" href="{}">{}</a> <a class="button" href="{}">{}</a>',
-            reverse("admin:installments_adjustment_approve", args=[obj.pk]),
-            _("Approve and apply"),
-            reverse("admin:installments_adjustment_reject", args=[obj.pk]),
-            _("Reject"),
-        )
+        return self.review_buttons(obj.pk)
 
     def get_urls(self) -> list[URLPattern]:
         return [
-            path(
-                "<int:pk>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="installments_adjustment_approve",
-            ),
-            path(
-                "<int:pk>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="installments_adjustment_reject",
-            ),
+            *self.review_urls(),
             *super().get_urls(),
         ]
 

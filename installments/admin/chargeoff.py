@@ -9,13 +9,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.urls import URLPattern, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest
 from core.admin_display import MoneyAdminMixin, age_text, state_filter
-from core.admin_forms import ServiceFormMixin, show_on_form
+from core.admin_forms import SecondPersonMixin, ServiceFormMixin, show_on_form
 from core.errors import ApplicationError
 from core.money import format_yuan
 from installments.models import ChargeOffUndo, ChargeOffUndoState, InstallmentPlan
@@ -69,9 +68,11 @@ def undo_request_view(
 
 
 @admin.register(ChargeOffUndo)
-class ChargeOffUndoAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
+class ChargeOffUndoAdmin(MoneyAdminMixin, SecondPersonMixin, admin.ModelAdmin):
     """The approvers' queue: requests awaiting approval, oldest first, with how long each has waited;
     "All" shows the decided ones too."""
+
+    approve_label = _("Approve and undo")
 
     list_display = (
         "plan",
@@ -124,26 +125,11 @@ class ChargeOffUndoAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
     def action_buttons(self, obj: ChargeOffUndo) -> str:
         if obj.state != ChargeOffUndoState.PENDING_APPROVAL:
             return ""
-        return format_html(
-            '<a class="button" href="{}">{}</a> <a class="button" href="{}">{}</a>',
-            reverse("admin:installments_chargeoffundo_approve", args=[obj.pk]),
-            _("Approve and undo"),
-            reverse("admin:installments_chargeoffundo_reject", args=[obj.pk]),
-            _("Reject"),
-        )
+        return self.review_buttons(obj.pk)
 
     def get_urls(self) -> list[URLPattern]:
         return [
-            path(
-                "<int:pk>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="installments_chargeoffundo_approve",
-            ),
-            path(
-                "<int:pk>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="installments_chargeoffundo_reject",
-            ),
+            *self.review_urls(),
             *super().get_urls(),
         ]
 

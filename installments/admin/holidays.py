@@ -12,13 +12,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.urls import URLPattern, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from core.admin_display import MoneyAdminMixin
-from core.admin_forms import ServiceFormMixin, show_on_form
+from core.admin_forms import SecondPersonMixin, show_on_form
 from core.errors import ApplicationError
 from installments.ledger import PAYABLE_PLAN_STATUSES
 from installments.models import HolidayReason, HolidayState, InstallmentPlan, PaymentHoliday
@@ -62,7 +61,9 @@ def _int(value: str | None) -> int | None:
 
 
 @admin.register(PaymentHoliday)
-class PaymentHolidayAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
+class PaymentHolidayAdmin(MoneyAdminMixin, SecondPersonMixin, admin.ModelAdmin):
+    approve_label = _("Approve and offer")
+
     list_display = (
         "created_at",
         "plan",
@@ -117,26 +118,11 @@ class PaymentHolidayAdmin(MoneyAdminMixin, ServiceFormMixin, admin.ModelAdmin):
     def action_buttons(self, obj: PaymentHoliday) -> str:
         if obj.state != HolidayState.AWAITING_APPROVAL:
             return ""
-        return format_html(
-            '<a class="button" href="{}">{}</a> <a class="button" href="{}">{}</a>',
-            reverse("admin:installments_paymentholiday_approve", args=[obj.pk]),
-            _("Approve and offer"),
-            reverse("admin:installments_paymentholiday_reject", args=[obj.pk]),
-            _("Reject"),
-        )
+        return self.review_buttons(obj.pk)
 
     def get_urls(self) -> list[URLPattern]:
         return [
-            path(
-                "<int:pk>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="installments_paymentholiday_approve",
-            ),
-            path(
-                "<int:pk>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="installments_paymentholiday_reject",
-            ),
+            *self.review_urls(),
             *super().get_urls(),
         ]
 
