@@ -382,7 +382,11 @@ def _plan_targets_sql(vendor: str) -> str:
 
     Days past due are the oldest overdue installment's less the plan's frozen days since its due date
     (``PlanFreeze``: the clock stops while relief is decided), and at least 1 while anything is overdue (a
-    plan frozen from its due date is late, in M1, and does not age)."""
+    plan frozen from its due date is late, in M1, and does not age).
+
+    Only plans that can change are targets: a plan active, current (0 days, M0), with no overdue
+    installment and one still pending keeps its status, days and bucket, so it is skipped before its
+    targets are computed (most of the book on a normal day)."""
     t = _sql_tables()
     days = _days_between(vendor, "%(as_of)s", "od.due")
     frozen = _frozen_days(vendor, "od.plan_id", "od.due", "%(as_of)s")
@@ -411,6 +415,9 @@ def _plan_targets_sql(vendor: str) -> str:
             ) od
         ) o ON o.plan_id = p.id
         WHERE p.status IN (%(active)s, %(plan_overdue)s)
+          AND (o.plan_id IS NOT NULL OR p.status <> %(active)s OR p.days_past_due <> 0
+               OR p.delinquency_bucket <> %(m0)s
+               OR NOT EXISTS (SELECT 1 FROM {t["inst"]} x WHERE x.plan_id = p.id AND x.status = %(pending)s))
     """  # noqa: S608 (constant SQL, values are parameters)
 
 
