@@ -117,7 +117,7 @@ def _bill_fees(cursor: CursorWrapper, as_of: SqlDate) -> int:
     }
     fee = "(i.fee_due - i.fee_paid - i.fee_waived)"
     if connection.vendor == "postgresql":
-        return _bill_fees_pg(cursor, rows, where, fee, params)
+        return _bill_fees_pg(cursor, where, fee, params)
     cursor.execute(
         f"""
         INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
@@ -146,17 +146,18 @@ def _bill_fees(cursor: CursorWrapper, as_of: SqlDate) -> int:
     return billed
 
 
-def _bill_fees_pg(cursor: CursorWrapper, rows: str, where: str, fee: str, params: dict[str, Any]) -> int:
-    """``_bill_fees`` as one statement on PostgreSQL: the installments to bill are read once, and each
+def _bill_fees_pg(cursor: CursorWrapper, where: str, fee: str, params: dict[str, Any]) -> int:
+    """``_bill_fees`` as one statement on PostgreSQL: the installments are marked billed as they are read
+    (the UPDATE returns what to post; a fee still 0 is marked, not posted), and each
     entry's id is drawn from its sequence before the entry and its lines are inserted (as the penalty
     statement does), so the lines need not look their entries up by key."""
     t = _sql_tables()
     cursor.execute(
         f"""
         WITH due AS (
-            SELECT i.id, i.plan_id, i.sequence, p.customer_id, {fee} AS fee {rows} {where}
-        ), billed AS (
-            UPDATE {t["inst"]} r SET fee_billed = %(true)s FROM due WHERE r.id = due.id
+            UPDATE {t["inst"]} i SET fee_billed = %(true)s FROM {t["plan"]} p
+            {where} AND p.id = i.plan_id
+            RETURNING i.id, i.plan_id, i.sequence, p.customer_id, {fee} AS fee
         ), fe AS (
             SELECT due.*, nextval(pg_get_serial_sequence(%(entry_table)s, 'id')) AS entry_id
             FROM due WHERE fee > 0
