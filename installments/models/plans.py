@@ -502,6 +502,12 @@ class Installment(models.Model):
             models.Index(fields=["due_date"], name="installment_due_date"),
             # The sweep's fee billing reads only installments whose fee is not yet earned.
             models.Index(fields=["due_date"], condition=Q(fee_billed=False), name="installment_fee_unbilled"),
+            # The sweep's plan step and case amounts read the overdue installments by plan (few on a day).
+            models.Index(
+                fields=["plan", "due_date"],
+                condition=Q(status=InstallmentStatus.OVERDUE),
+                name="installment_overdue",
+            ),
         ]
 
     def __str__(self) -> str:

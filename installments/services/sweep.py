@@ -116,6 +116,8 @@ def _bill_fees(cursor: CursorWrapper, as_of: SqlDate) -> int:
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
     }
     fee = "(i.fee_due - i.fee_paid - i.fee_waived)"
+    if connection.vendor == "postgresql":
+        return _bill_fees_pg(cursor, where, fee, params)
     cursor.execute(
         f"""
         INSERT INTO {t["entry"]} (key, kind, business_date, plan_id, reference, memo, created_at)
@@ -142,6 +144,37 @@ def _bill_fees(cursor: CursorWrapper, as_of: SqlDate) -> int:
         {**params, "true": True},
     )
     return billed
+
+
+def _bill_fees_pg(cursor: CursorWrapper, where: str, fee: str, params: dict[str, Any]) -> int:
+    """``_bill_fees`` as one statement on PostgreSQL: the installments are marked billed as they are read
+    (the UPDATE returns what to post; a fee still 0 is marked, not posted), and each
+    entry's id is drawn from its sequence before the entry and its lines are inserted (as the penalty
+    statement does), so the lines need not look their entries up by key."""
+    t = _sql_tables()
+    cursor.execute(
+        f"""
+        WITH due AS (
+            UPDATE {t["inst"]} i SET fee_billed = %(true)s FROM {t["plan"]} p
+            {where} AND p.id = i.plan_id
+            RETURNING i.id, i.plan_id, i.sequence, p.customer_id, {fee} AS fee
+        ), fe AS (
+            SELECT due.*, nextval(pg_get_serial_sequence(%(entry_table)s, 'id')) AS entry_id
+            FROM due WHERE fee > 0
+        ), je AS (
+            INSERT INTO {t["entry"]} (id, key, kind, business_date, plan_id, reference, memo, created_at)
+            SELECT entry_id, 'fee:' || id, %(kind)s, %(as_of)s, plan_id, '#' || sequence, '', %(now)s FROM fe
+        ), jl AS (
+            INSERT INTO {t["line"]} (entry_id, account, debit, credit, plan_id, customer_id, business_date)
+            SELECT fe.entry_id, a.account, CASE WHEN a.dr = 1 THEN fe.fee ELSE 0 END,
+                   CASE WHEN a.dr = 1 THEN 0 ELSE fe.fee END, fe.plan_id, fe.customer_id, %(as_of)s
+            FROM fe CROSS JOIN {_two_lines(Account.UNEARNED_FEES, Account.FEE_INCOME)}
+        )
+        SELECT COUNT(*) FROM fe
+        """,  # noqa: S608 (constant SQL, values are parameters)
+        {**params, "true": True, "entry_table": JournalEntry._meta.db_table},
+    )
+    return int(cursor.fetchone()[0])
 
 
 def _sweep_lock(cursor: CursorWrapper) -> None:
@@ -382,7 +415,14 @@ def _plan_targets_sql(vendor: str) -> str:
 
     Days past due are the oldest overdue installment's less the plan's frozen days since its due date
     (``PlanFreeze``: the clock stops while relief is decided), and at least 1 while anything is overdue (a
-    plan frozen from its due date is late, in M1, and does not age)."""
+    plan frozen from its due date is late, in M1, and does not age).
+
+    Only plans that can change are targets: a plan active and current (0 days, M0) with no overdue
+    installment keeps its status, days and bucket, so it is skipped before its targets are computed (most
+    of the book on a normal day). Such a plan has an installment pending: the ledger sets the plan's
+    status from its installments' (``ledger.plan_status``) whenever it pays one off, so "nothing open"
+    is already paid off or restructured. The overdue installments are read by the partial index
+    ``installment_overdue``."""
     t = _sql_tables()
     days = _days_between(vendor, "%(as_of)s", "od.due")
     frozen = _frozen_days(vendor, "od.plan_id", "od.due", "%(as_of)s")
@@ -411,6 +451,8 @@ def _plan_targets_sql(vendor: str) -> str:
             ) od
         ) o ON o.plan_id = p.id
         WHERE p.status IN (%(active)s, %(plan_overdue)s)
+          AND (o.plan_id IS NOT NULL OR p.status <> %(active)s OR p.days_past_due <> 0
+               OR p.delinquency_bucket <> %(m0)s)
     """  # noqa: S608 (constant SQL, values are parameters)
 
 
