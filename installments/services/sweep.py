@@ -418,11 +418,10 @@ def _plan_targets_sql(vendor: str) -> str:
     plan frozen from its due date is late, in M1, and does not age).
 
     Only plans that can change are targets: a plan active and current (0 days, M0) with no overdue
-    installment keeps its status, days and bucket, so it is skipped before its targets are computed (most
-    of the book on a normal day). Such a plan has an installment pending: the ledger sets the plan's
-    status from its installments' (``ledger.plan_status``) whenever it pays one off, so "nothing open"
-    is already paid off or restructured. The overdue installments are read by the partial index
-    ``installment_overdue``."""
+    installment and one still pending keeps its status, days and bucket, so it is skipped before its
+    targets are computed (most of the book on a normal day). A plan with nothing pending is still swept,
+    so the sweep repairs one left active with nothing open, as the ledger's rule says. The overdue
+    installments are read by the partial index ``installment_overdue``."""
     t = _sql_tables()
     days = _days_between(vendor, "%(as_of)s", "od.due")
     frozen = _frozen_days(vendor, "od.plan_id", "od.due", "%(as_of)s")
@@ -452,7 +451,8 @@ def _plan_targets_sql(vendor: str) -> str:
         ) o ON o.plan_id = p.id
         WHERE p.status IN (%(active)s, %(plan_overdue)s)
           AND (o.plan_id IS NOT NULL OR p.status <> %(active)s OR p.days_past_due <> 0
-               OR p.delinquency_bucket <> %(m0)s)
+               OR p.delinquency_bucket <> %(m0)s
+               OR NOT EXISTS (SELECT 1 FROM {t["inst"]} x WHERE x.plan_id = p.id AND x.status = %(pending)s))
     """  # noqa: S608 (constant SQL, values are parameters)
 
 

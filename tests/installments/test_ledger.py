@@ -215,7 +215,11 @@ def _sql_targets(plan: InstallmentPlan) -> tuple[str, str, int, str | None]:
     params = {**_plan_params(connection.ops.adapt_datefield_value(TODAY)), "plan_id": plan.pk}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        status, bucket, days, kind = cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:  # skipped as one that cannot change: it stays as it is, with no event
+        plan.refresh_from_db()
+        return plan.status, plan.delinquency_bucket, plan.days_past_due, None
+    status, bucket, days, kind = row
     return status, bucket, int(days), kind
 
 
@@ -233,7 +237,9 @@ def test_the_sweep_sql_and_the_ledger_agree_on_status_bucket_and_event(
         Installment.objects.filter(plan=swept_plan, sequence=sequence).update(
             status=status, paid_at=timezone.now() if status == InstallmentStatus.PAID else None
         )
-    InstallmentPlan.objects.filter(pk=swept_plan.pk).update(status=old_status, delinquency_bucket=old_bucket)
+    InstallmentPlan.objects.filter(pk=swept_plan.pk).update(
+        status=old_status, delinquency_bucket=old_bucket, days_past_due=0 if old_bucket == "M0" else 30
+    )
     rows = installment_rows([swept_plan.pk])[swept_plan.pk]
     status = plan_status(r.status for r in rows)
     days, bucket = delinquency(rows, today=TODAY)
