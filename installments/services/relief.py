@@ -23,7 +23,7 @@ from accounts.models import User
 from core.error_codes import CommonError
 from core.errors import ApplicationError
 from installments.errors import InstallmentsError
-from installments.ledger import PAYABLE_PLAN_STATUSES
+from installments.ledger import PAYABLE_PLAN_STATUSES, lock_plan
 from installments.models import (
     FREEZE_MAX_DAYS,
     FreezeEnd,
@@ -73,7 +73,7 @@ def plan_freeze_start(
         raise ValueError(f"unknown freeze reason {reason!r}")
     self_started = actor is None
     with transaction.atomic():
-        locked = InstallmentPlan.objects.select_for_update(no_key=True).only("pk", "status").get(pk=plan.pk)
+        locked, _installments = lock_plan(plan.pk, no_key=True)  # the ledger takes plan locks (DESIGN)
         if locked.status not in PAYABLE_PLAN_STATUSES:
             raise ApplicationError(
                 InstallmentsError.PLAN_NOT_ACTIVE, _("Penalties can be paused on a plan being repaid only.")
